@@ -1,0 +1,116 @@
+-- Agencies, the catalogue, subjects, versioned records and the hash-chained
+-- audit ledger. Times are microseconds since the Unix epoch (UTC).
+
+CREATE TABLE agencies (
+    code         TEXT PRIMARY KEY,
+    display_name TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    create_time  INTEGER NOT NULL,
+    update_time  INTEGER NOT NULL,
+    etag         TEXT NOT NULL
+);
+
+CREATE TABLE record_classes (
+    id           TEXT PRIMARY KEY,
+    display_name TEXT NOT NULL,
+    description  TEXT NOT NULL,
+    fields       TEXT NOT NULL, -- JSON array of field specs
+    create_time  INTEGER NOT NULL
+);
+
+CREATE TABLE subjects (
+    id              TEXT PRIMARY KEY,
+    given_name      TEXT NOT NULL,
+    family_name     TEXT NOT NULL,
+    family_name_key TEXT NOT NULL, -- lower-cased, for matching
+    birth_date      TEXT NOT NULL,
+    gender          TEXT NOT NULL,
+    postcode        TEXT NOT NULL, -- '' when not known
+    uprn            TEXT NOT NULL, -- '' when not known
+    registered_by   TEXT NOT NULL REFERENCES agencies (code),
+    create_time     INTEGER NOT NULL
+);
+CREATE INDEX subjects_family_name_key ON subjects (family_name_key);
+CREATE INDEX subjects_birth_date ON subjects (birth_date);
+
+CREATE TABLE subject_identifiers (
+    system     TEXT NOT NULL,
+    assigner   TEXT NOT NULL, -- '' for national systems
+    value      TEXT NOT NULL,
+    subject_id TEXT NOT NULL REFERENCES subjects (id),
+    linked_by  TEXT NOT NULL REFERENCES agencies (code),
+    link_time  INTEGER NOT NULL,
+    PRIMARY KEY (system, assigner, value)
+);
+CREATE INDEX subject_identifiers_subject ON subject_identifiers (subject_id);
+
+CREATE TABLE records (
+    id           TEXT PRIMARY KEY,
+    subject_id   TEXT NOT NULL REFERENCES subjects (id),
+    record_class TEXT NOT NULL REFERENCES record_classes (id),
+    controller   TEXT NOT NULL REFERENCES agencies (code),
+    version      INTEGER NOT NULL,
+    etag         TEXT NOT NULL,
+    create_time  INTEGER NOT NULL,
+    update_time  INTEGER NOT NULL
+);
+CREATE INDEX records_subject ON records (subject_id, controller, update_time);
+
+CREATE TABLE record_versions (
+    record_id  TEXT NOT NULL REFERENCES records (id),
+    version    INTEGER NOT NULL,
+    fields     TEXT NOT NULL, -- JSON object of typed values
+    etag       TEXT NOT NULL,
+    write_time INTEGER NOT NULL,
+    written_by TEXT NOT NULL,
+    PRIMARY KEY (record_id, version)
+);
+
+CREATE TRIGGER record_versions_append_only_update BEFORE UPDATE ON record_versions
+BEGIN SELECT RAISE(ABORT, 'record versions are append-only'); END;
+CREATE TRIGGER record_versions_append_only_delete BEFORE DELETE ON record_versions
+BEGIN SELECT RAISE(ABORT, 'record versions are append-only'); END;
+
+CREATE TABLE ledger_entries (
+    idx           INTEGER PRIMARY KEY,
+    id            TEXT NOT NULL UNIQUE,
+    time          INTEGER NOT NULL,
+    request_id    TEXT NOT NULL,
+    agency        TEXT NOT NULL,
+    principal     TEXT NOT NULL,
+    roles         TEXT NOT NULL, -- JSON array
+    action        TEXT NOT NULL,
+    purpose       TEXT NOT NULL,
+    subject       TEXT NOT NULL,
+    records       TEXT NOT NULL, -- JSON array
+    fields        TEXT NOT NULL, -- JSON array
+    outcome       TEXT NOT NULL,
+    reason_code   TEXT NOT NULL,
+    reason        TEXT NOT NULL,
+    controller    TEXT NOT NULL,
+    previous_hash BLOB NOT NULL,
+    entry_hash    BLOB NOT NULL
+);
+CREATE INDEX ledger_entries_subject ON ledger_entries (subject, idx);
+CREATE INDEX ledger_entries_agency ON ledger_entries (agency, idx);
+CREATE INDEX ledger_entries_controller ON ledger_entries (controller, idx);
+CREATE INDEX ledger_entries_time ON ledger_entries (time);
+
+CREATE TRIGGER ledger_entries_append_only_update BEFORE UPDATE ON ledger_entries
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+CREATE TRIGGER ledger_entries_append_only_delete BEFORE DELETE ON ledger_entries
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+
+-- The head of the hash chain: one row, locked by every append.
+CREATE TABLE ledger_head (
+    id        INTEGER PRIMARY KEY CHECK (id = 1),
+    size      INTEGER NOT NULL,
+    head_hash BLOB NOT NULL
+);
+INSERT INTO ledger_head (id, size, head_hash) VALUES (1, 0, zeroblob(32));
+
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);

@@ -1,0 +1,116 @@
+//! `accord.v1.AgencyService`.
+
+use tonic::{Request, Response, Status};
+
+use super::pb::agency_service_server::AgencyService;
+use super::{Api, convert, input, method, pb};
+use crate::service::Access;
+
+/// The AgencyService adapter.
+#[derive(Debug, Clone)]
+pub struct AgencyApi(pub Api);
+
+#[tonic::async_trait]
+impl AgencyService for AgencyApi {
+    #[tracing::instrument(skip_all, err)]
+    async fn create_agency(
+        &self,
+        request: Request<pb::CreateAgencyRequest>,
+    ) -> Result<Response<pb::CreateAgencyResponse>, Status> {
+        let api = &self.0;
+        let call = api
+            .begin(
+                &request,
+                method!("AgencyService", "CreateAgency"),
+                Access::Operator,
+            )
+            .await?;
+        let result = async {
+            let (code, display_name, kind) = input(convert::create_agency(request.into_inner()))?;
+            api.services
+                .create_agency(&call, code, display_name, kind)
+                .await
+        }
+        .await;
+        api.finish(&call, result, |a| pb::CreateAgencyResponse {
+            agency: Some(convert::agency_out(a)),
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn get_agency(
+        &self,
+        request: Request<pb::GetAgencyRequest>,
+    ) -> Result<Response<pb::GetAgencyResponse>, Status> {
+        let api = &self.0;
+        let call = api
+            .begin(
+                &request,
+                method!("AgencyService", "GetAgency"),
+                Access::MemberOrOperator,
+            )
+            .await?;
+        let result = async {
+            let code = input(convert::agency_name(&request.get_ref().name))?;
+            api.services.get_agency(&call, &code).await
+        }
+        .await;
+        api.finish(&call, result, |a| pb::GetAgencyResponse {
+            agency: Some(convert::agency_out(a)),
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn list_agencies(
+        &self,
+        request: Request<pb::ListAgenciesRequest>,
+    ) -> Result<Response<pb::ListAgenciesResponse>, Status> {
+        let api = &self.0;
+        let call = api
+            .begin(
+                &request,
+                method!("AgencyService", "ListAgencies"),
+                Access::MemberOrOperator,
+            )
+            .await?;
+        let result = async {
+            let req = request.into_inner();
+            let mut v = crate::domain::Violations::new();
+            let page = convert::page_request(req.page_size, req.page_token, &mut v);
+            input(v.into_result(|| Some(())))?;
+            api.services.list_agencies(&call, &page).await
+        }
+        .await;
+        api.finish(&call, result, |p| pb::ListAgenciesResponse {
+            agencies: p.items.into_iter().map(convert::agency_out).collect(),
+            next_page_token: p.next_token,
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn update_agency(
+        &self,
+        request: Request<pb::UpdateAgencyRequest>,
+    ) -> Result<Response<pb::UpdateAgencyResponse>, Status> {
+        let api = &self.0;
+        let call = api
+            .begin(
+                &request,
+                method!("AgencyService", "UpdateAgency"),
+                Access::Operator,
+            )
+            .await?;
+        let result = async {
+            let (code, change) = input(convert::update_agency(request.into_inner()))?;
+            api.services.update_agency(&call, &code, change).await
+        }
+        .await;
+        api.finish(&call, result, |a| pb::UpdateAgencyResponse {
+            agency: Some(convert::agency_out(a)),
+        })
+        .await
+    }
+}

@@ -1,0 +1,40 @@
+//! `accord.v1.AuditService`.
+
+use tonic::{Request, Response, Status};
+
+use super::pb::audit_service_server::AuditService;
+use super::{Api, convert, input, method, pb};
+use crate::service::Access;
+
+/// The AuditService adapter.
+#[derive(Debug, Clone)]
+pub struct AuditApi(pub Api);
+
+#[tonic::async_trait]
+impl AuditService for AuditApi {
+    #[tracing::instrument(skip_all, err)]
+    async fn list_entries(
+        &self,
+        request: Request<pb::ListEntriesRequest>,
+    ) -> Result<Response<pb::ListEntriesResponse>, Status> {
+        let api = &self.0;
+        let call = api
+            .begin(
+                &request,
+                method!("AuditService", "ListEntries"),
+                Access::Member,
+            )
+            .await?;
+        let result = async {
+            let (purpose, filter, page) = input(convert::list_entries(request.into_inner()))?;
+            call.set_purpose(purpose);
+            api.services.list_entries(&call, filter, &page).await
+        }
+        .await;
+        api.finish(&call, result, |p| pb::ListEntriesResponse {
+            entries: p.items.into_iter().map(convert::entry_out).collect(),
+            next_page_token: p.next_token,
+        })
+        .await
+    }
+}

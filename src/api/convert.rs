@@ -1,0 +1,771 @@
+//! The only boundary between generated proto types and domain types. Input
+//! is checked here field by field; every problem is reported with its path
+//! in the request.
+
+use chrono::{DateTime, Utc};
+use prost_types::Timestamp;
+
+use super::pb;
+use crate::domain::record::RawValue;
+use crate::domain::subject::{DemographicsInput, parse_birth_date, parse_postcode};
+use crate::domain::{
+    Agency, AgencyCode, AgencyKind, AgencyStatus, CodeValue, Demographics, FieldSpec, FieldType,
+    FieldValue, Gender, Identifier, IdentifierSystem, Purpose, Record, RecordClass, RecordClassId,
+    RecordId, Subject, SubjectId, Violations, check_text,
+};
+use crate::ledger::{Entry, Outcome};
+use crate::service::{DemographicQuery, SubjectMatch, SubjectQuery};
+
+// ---- shared pieces --------------------------------------------------------
+
+/// The proto timestamp of an instant.
+pub fn timestamp(t: DateTime<Utc>) -> Timestamp {
+    Timestamp {
+        seconds: t.timestamp(),
+        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+/// The instant of a proto timestamp, if it is a valid one.
+pub fn instant(t: &Timestamp) -> Option<DateTime<Utc>> {
+    let nanos = u32::try_from(t.nanos).ok()?;
+    DateTime::from_timestamp(t.seconds, nanos)
+}
+
+/// The purpose of a request: required, never unspecified.
+pub fn purpose(value: i32, v: &mut Violations) -> Option<Purpose> {
+    let p = match pb::Purpose::try_from(value) {
+        Ok(pb::Purpose::DirectCare) => Purpose::DirectCare,
+        Ok(pb::Purpose::Safeguarding) => Purpose::Safeguarding,
+        Ok(pb::Purpose::CrimePrevention) => Purpose::CrimePrevention,
+        Ok(pb::Purpose::Emergency) => Purpose::Emergency,
+        Ok(pb::Purpose::Administration) => Purpose::Administration,
+        Ok(pb::Purpose::Research) => Purpose::Research,
+        Ok(pb::Purpose::Unspecified) | Err(_) => {
+            v.add(
+                "purpose",
+                "a purpose of use is required (e.g. PURPOSE_DIRECT_CARE)",
+            );
+            return None;
+        }
+    };
+    Some(p)
+}
+
+fn purpose_out(p: Option<Purpose>) -> pb::Purpose {
+    match p {
+        None => pb::Purpose::Unspecified,
+        Some(Purpose::DirectCare) => pb::Purpose::DirectCare,
+        Some(Purpose::Safeguarding) => pb::Purpose::Safeguarding,
+        Some(Purpose::CrimePrevention) => pb::Purpose::CrimePrevention,
+        Some(Purpose::Emergency) => pb::Purpose::Emergency,
+        Some(Purpose::Administration) => pb::Purpose::Administration,
+        Some(Purpose::Research) => pb::Purpose::Research,
+    }
+}
+
+/// The page request of a `List*` call.
+pub fn page_request(
+    page_size: i32,
+    page_token: String,
+    v: &mut Violations,
+) -> crate::service::PageRequest {
+    let size = u32::try_from(page_size).unwrap_or_else(|_| {
+        v.add("page_size", "must not be negative");
+        0
+    });
+    crate::service::PageRequest {
+        size,
+        token: page_token,
+    }
+}
+
+fn require<T>(value: Option<T>, field: &str, v: &mut Violations) -> Option<T> {
+    if value.is_none() {
+        v.add(field, "is required");
+    }
+    value
+}
+
+// ---- agencies -------------------------------------------------------------
+
+fn agency_kind(value: i32) -> Result<AgencyKind, String> {
+    match pb::AgencyKind::try_from(value) {
+        Ok(pb::AgencyKind::Council) => Ok(AgencyKind::Council),
+        Ok(pb::AgencyKind::Health) => Ok(AgencyKind::Health),
+        Ok(pb::AgencyKind::Police) => Ok(AgencyKind::Police),
+        Ok(pb::AgencyKind::Education) => Ok(AgencyKind::Education),
+        Ok(pb::AgencyKind::Other) => Ok(AgencyKind::Other),
+        Ok(pb::AgencyKind::Unspecified) | Err(_) => {
+            Err("must be one of the AGENCY_KIND_* values".to_owned())
+        }
+    }
+}
+
+fn agency_status(value: i32) -> Result<AgencyStatus, String> {
+    match pb::AgencyStatus::try_from(value) {
+        Ok(pb::AgencyStatus::Active) => Ok(AgencyStatus::Active),
+        Ok(pb::AgencyStatus::Suspended) => Ok(AgencyStatus::Suspended),
+        Ok(pb::AgencyStatus::Unspecified) | Err(_) => {
+            Err("must be AGENCY_STATUS_ACTIVE or AGENCY_STATUS_SUSPENDED".to_owned())
+        }
+    }
+}
+
+/// CreateAgency input: code, display name, kind.
+pub fn create_agency(
+    req: pb::CreateAgencyRequest,
+) -> Result<(AgencyCode, String, AgencyKind), Violations> {
+    let mut v = Violations::new();
+    let a = require(req.agency, "agency", &mut v).unwrap_or_default();
+    let code = v.check("agency.code", AgencyCode::parse(&a.code));
+    v.check("agency.display_name", check_text(&a.display_name, 1, 200));
+    let kind = v.check("agency.kind", agency_kind(a.kind));
+    v.into_result(|| Some((code?, a.display_name.trim().to_owned(), kind?)))
+}
+
+/// UpdateAgency input.
+pub fn update_agency(
+    req: pb::UpdateAgencyRequest,
+) -> Result<(AgencyCode, crate::service::AgencyChange), Violations> {
+    let mut v = Violations::new();
+    let a = require(req.agency, "agency", &mut v).unwrap_or_default();
+    let code = v.check("agency.name", AgencyCode::parse_name(&a.name));
+    let mut change = crate::service::AgencyChange {
+        etag: Some(a.etag.clone()).filter(|e| !e.is_empty()),
+        ..Default::default()
+    };
+    let paths = req.update_mask.map(|m| m.paths).unwrap_or_default();
+    if paths.is_empty() {
+        v.add(
+            "update_mask",
+            "must name the fields to change: display_name and/or status",
+        );
+    }
+    for (i, path) in paths.iter().enumerate() {
+        match path.as_str() {
+            "display_name" => {
+                if v.check("agency.display_name", check_text(&a.display_name, 1, 200))
+                    .is_some()
+                {
+                    change.display_name = Some(a.display_name.trim().to_owned());
+                }
+            }
+            "status" => change.status = v.check("agency.status", agency_status(a.status)),
+            other => v.add(
+                format!("update_mask.paths[{i}]"),
+                format!("{other:?} cannot be changed (only display_name and status)"),
+            ),
+        }
+    }
+    v.into_result(|| Some((code?, change)))
+}
+
+/// The agency resource name of a request.
+pub fn agency_name(name: &str) -> Result<AgencyCode, Violations> {
+    AgencyCode::parse_name(name).map_err(|e| Violations::one("name", e))
+}
+
+/// The proto form of an agency.
+pub fn agency_out(a: Agency) -> pb::Agency {
+    pb::Agency {
+        name: a.code.resource_name(),
+        code: a.code.as_str().to_owned(),
+        display_name: a.display_name,
+        kind: match a.kind {
+            AgencyKind::Council => pb::AgencyKind::Council,
+            AgencyKind::Health => pb::AgencyKind::Health,
+            AgencyKind::Police => pb::AgencyKind::Police,
+            AgencyKind::Education => pb::AgencyKind::Education,
+            AgencyKind::Other => pb::AgencyKind::Other,
+        } as i32,
+        status: match a.status {
+            AgencyStatus::Active => pb::AgencyStatus::Active,
+            AgencyStatus::Suspended => pb::AgencyStatus::Suspended,
+        } as i32,
+        create_time: Some(timestamp(a.create_time)),
+        update_time: Some(timestamp(a.update_time)),
+        etag: a.etag,
+    }
+}
+
+// ---- catalogue ------------------------------------------------------------
+
+fn field_type(value: i32) -> Result<FieldType, String> {
+    match pb::FieldType::try_from(value) {
+        Ok(pb::FieldType::String) => Ok(FieldType::String),
+        Ok(pb::FieldType::Integer) => Ok(FieldType::Integer),
+        Ok(pb::FieldType::Boolean) => Ok(FieldType::Boolean),
+        Ok(pb::FieldType::Date) => Ok(FieldType::Date),
+        Ok(pb::FieldType::Timestamp) => Ok(FieldType::Timestamp),
+        Ok(pb::FieldType::Code) => Ok(FieldType::Code),
+        Ok(pb::FieldType::Unspecified) | Err(_) => {
+            Err("must be one of the FIELD_TYPE_* values".to_owned())
+        }
+    }
+}
+
+/// CreateRecordClass input.
+pub fn create_record_class(
+    req: pb::CreateRecordClassRequest,
+    now: DateTime<Utc>,
+) -> Result<RecordClass, Violations> {
+    let mut v = Violations::new();
+    let c = require(req.record_class, "record_class", &mut v).unwrap_or_default();
+    let mut fields = Vec::with_capacity(c.fields.len());
+    for (i, f) in c.fields.into_iter().enumerate() {
+        let Some(t) = v.check(
+            &format!("record_class.fields[{i}].type"),
+            field_type(f.r#type),
+        ) else {
+            continue;
+        };
+        fields.push(FieldSpec {
+            name: f.name,
+            field_type: t,
+            required: f.required,
+            max_length: Some(f.max_length).filter(|n| *n != 0),
+            codes: f
+                .codes
+                .into_iter()
+                .map(|c| CodeValue {
+                    code: c.code,
+                    display: c.display,
+                })
+                .collect(),
+            description: f.description,
+        });
+    }
+    match RecordClass::parse(&c.id, &c.display_name, &c.description, fields, now) {
+        Ok(class) if v.is_empty() => Ok(class),
+        Ok(_) => Err(v),
+        Err(more) => {
+            v.extend_prefixed("record_class", more);
+            Err(v)
+        }
+    }
+}
+
+/// The record class resource name of a request.
+pub fn record_class_name(name: &str, field: &str) -> Result<RecordClassId, Violations> {
+    RecordClassId::parse_name(name).map_err(|e| Violations::one(field, e))
+}
+
+/// The proto form of a record class.
+pub fn record_class_out(c: RecordClass) -> pb::RecordClass {
+    pb::RecordClass {
+        name: c.id.resource_name(),
+        id: c.id.as_str().to_owned(),
+        display_name: c.display_name,
+        description: c.description,
+        fields: c
+            .fields
+            .into_iter()
+            .map(|f| pb::FieldSpec {
+                name: f.name,
+                r#type: match f.field_type {
+                    FieldType::String => pb::FieldType::String,
+                    FieldType::Integer => pb::FieldType::Integer,
+                    FieldType::Boolean => pb::FieldType::Boolean,
+                    FieldType::Date => pb::FieldType::Date,
+                    FieldType::Timestamp => pb::FieldType::Timestamp,
+                    FieldType::Code => pb::FieldType::Code,
+                } as i32,
+                required: f.required,
+                max_length: f.max_length.unwrap_or(0),
+                codes: f
+                    .codes
+                    .into_iter()
+                    .map(|c| pb::CodeValue {
+                        code: c.code,
+                        display: c.display,
+                    })
+                    .collect(),
+                description: f.description,
+            })
+            .collect(),
+        create_time: Some(timestamp(c.create_time)),
+    }
+}
+
+// ---- subjects -------------------------------------------------------------
+
+fn identifier_system(value: i32) -> Result<IdentifierSystem, String> {
+    match pb::IdentifierSystem::try_from(value) {
+        Ok(pb::IdentifierSystem::NhsNumber) => Ok(IdentifierSystem::NhsNumber),
+        Ok(pb::IdentifierSystem::LocalReference) => Ok(IdentifierSystem::LocalReference),
+        Ok(pb::IdentifierSystem::PncId) => Ok(IdentifierSystem::PncId),
+        Ok(pb::IdentifierSystem::Unspecified) | Err(_) => {
+            Err("must be a known identifier system (IDENTIFIER_SYSTEM_*)".to_owned())
+        }
+    }
+}
+
+/// An identifier of a request, at `path`. Local references are assigned by
+/// `agency`, unless the request names another assigner and `any_assigner`
+/// is allowed (searching).
+fn identifier(
+    id: &pb::Identifier,
+    path: &str,
+    agency: &AgencyCode,
+    any_assigner: bool,
+    v: &mut Violations,
+) -> Option<Identifier> {
+    let system = v.check(&format!("{path}.system"), identifier_system(id.system))?;
+    let assigner = if id.assigner.is_empty() {
+        agency.clone()
+    } else {
+        let named = v.check(
+            &format!("{path}.assigner"),
+            AgencyCode::parse_name(&id.assigner),
+        )?;
+        if !any_assigner && named != *agency && system == IdentifierSystem::LocalReference {
+            v.add(
+                format!("{path}.assigner"),
+                "a local reference can only be linked by its assigning agency",
+            );
+            return None;
+        }
+        named
+    };
+    v.check(
+        &format!("{path}.value"),
+        Identifier::parse(system, &id.value, Some(&assigner)),
+    )
+}
+
+fn gender(value: i32) -> Option<Gender> {
+    match pb::AdministrativeGender::try_from(value) {
+        Ok(pb::AdministrativeGender::Male) => Some(Gender::Male),
+        Ok(pb::AdministrativeGender::Female) => Some(Gender::Female),
+        Ok(pb::AdministrativeGender::Other) => Some(Gender::Other),
+        Ok(pb::AdministrativeGender::Unknown) => Some(Gender::Unknown),
+        Ok(pb::AdministrativeGender::Unspecified) | Err(_) => None,
+    }
+}
+
+/// The most identifiers one subject may carry.
+const MAX_IDENTIFIERS: usize = 50;
+
+/// CreateSubject input.
+pub fn create_subject(
+    req: pb::CreateSubjectRequest,
+    agency: &AgencyCode,
+    today: chrono::NaiveDate,
+) -> Result<(Purpose, crate::service::NewSubject), Violations> {
+    let mut v = Violations::new();
+    let purpose = purpose(req.purpose, &mut v);
+    let s = require(req.subject, "subject", &mut v).unwrap_or_default();
+    if s.identifiers.is_empty() || s.identifiers.len() > MAX_IDENTIFIERS {
+        v.add(
+            "subject.identifiers",
+            format!("a subject needs 1 to {MAX_IDENTIFIERS} identifiers"),
+        );
+    }
+    let mut identifiers: Vec<Identifier> = vec![];
+    for (i, id) in s.identifiers.iter().enumerate() {
+        let path = format!("subject.identifiers[{i}]");
+        if let Some(id) = identifier(id, &path, agency, false, &mut v) {
+            if identifiers.contains(&id) {
+                v.add(path, "is listed twice");
+            } else {
+                identifiers.push(id);
+            }
+        }
+    }
+    let d = require(s.demographics, "subject.demographics", &mut v).unwrap_or_default();
+    let demographics = match Demographics::parse(&demographics_input(&d), today) {
+        Ok(d) => Some(d),
+        Err(more) => {
+            v.extend_prefixed("subject.demographics", more);
+            None
+        }
+    };
+    v.into_result(|| {
+        Some((
+            purpose?,
+            crate::service::NewSubject {
+                identifiers,
+                demographics: demographics?,
+            },
+        ))
+    })
+}
+
+fn demographics_input(d: &pb::Demographics) -> DemographicsInput<'_> {
+    DemographicsInput {
+        given_name: &d.given_name,
+        family_name: &d.family_name,
+        birth_date: &d.birth_date,
+        gender: gender(d.gender),
+        postcode: &d.postcode,
+        uprn: &d.uprn,
+    }
+}
+
+/// The subject resource name of a request, at `field`.
+pub fn subject_name(name: &str, field: &str, v: &mut Violations) -> Option<SubjectId> {
+    v.check(field, SubjectId::parse_name(name))
+}
+
+/// GetSubject input.
+pub fn get_subject(req: pb::GetSubjectRequest) -> Result<(Purpose, SubjectId), Violations> {
+    let mut v = Violations::new();
+    let purpose = purpose(req.purpose, &mut v);
+    let id = subject_name(&req.name, "name", &mut v);
+    v.into_result(|| Some((purpose?, id?)))
+}
+
+/// FindSubjects input.
+pub fn find_subjects(
+    req: pb::FindSubjectsRequest,
+    agency: &AgencyCode,
+    today: chrono::NaiveDate,
+) -> Result<(Purpose, SubjectQuery, usize), Violations> {
+    let mut v = Violations::new();
+    let purpose = purpose(req.purpose, &mut v);
+    let max = match req.max_results {
+        0 => Some(10),
+        n @ 1..=50 => usize::try_from(n).ok(),
+        _ => {
+            v.add("max_results", "must be 1 to 50");
+            None
+        }
+    };
+    let query = match req.query {
+        None => {
+            v.add("query", "give an identifier or demographics to search by");
+            None
+        }
+        Some(pb::find_subjects_request::Query::Identifier(id)) => {
+            identifier(&id, "identifier", agency, true, &mut v).map(SubjectQuery::ByIdentifier)
+        }
+        Some(pb::find_subjects_request::Query::Demographics(d)) => {
+            let family = v.check(
+                "demographics.family_name",
+                check_text(&d.family_name, 1, 100),
+            );
+            let birth = v.check(
+                "demographics.birth_date",
+                parse_birth_date(&d.birth_date, today),
+            );
+            let postcode = if d.postcode.trim().is_empty() {
+                None
+            } else {
+                v.check("demographics.postcode", parse_postcode(&d.postcode))
+            };
+            let given = Some(d.given_name.trim().to_owned()).filter(|g| !g.is_empty());
+            match (family, birth) {
+                (Some(()), Some(birth_date)) => {
+                    Some(SubjectQuery::ByDemographics(DemographicQuery {
+                        family_name: d.family_name.trim().to_owned(),
+                        birth_date,
+                        given_name: given,
+                        gender: gender(d.gender),
+                        postcode,
+                    }))
+                }
+                _ => None,
+            }
+        }
+    };
+    v.into_result(|| Some((purpose?, query?, max?)))
+}
+
+/// LinkIdentifier and UnlinkIdentifier input. Only unlinking may name
+/// another agency's local reference (the service then refuses it).
+pub fn identifier_change(
+    subject: &str,
+    id: Option<pb::Identifier>,
+    purpose_value: i32,
+    agency: &AgencyCode,
+    unlinking: bool,
+) -> Result<(Purpose, SubjectId, Identifier), Violations> {
+    let mut v = Violations::new();
+    let purpose = purpose(purpose_value, &mut v);
+    let subject = subject_name(subject, "subject", &mut v);
+    let id = require(id, "identifier", &mut v)
+        .and_then(|id| identifier(&id, "identifier", agency, unlinking, &mut v));
+    v.into_result(|| Some((purpose?, subject?, id?)))
+}
+
+fn identifier_out(id: &Identifier) -> pb::Identifier {
+    pb::Identifier {
+        system: match id.system() {
+            IdentifierSystem::NhsNumber => pb::IdentifierSystem::NhsNumber,
+            IdentifierSystem::LocalReference => pb::IdentifierSystem::LocalReference,
+            IdentifierSystem::PncId => pb::IdentifierSystem::PncId,
+        } as i32,
+        value: id.value().to_owned(),
+        assigner: id
+            .assigner()
+            .map(AgencyCode::resource_name)
+            .unwrap_or_default(),
+    }
+}
+
+/// The proto form of a subject.
+pub fn subject_out(s: Subject) -> pb::Subject {
+    let d = s.demographics;
+    pb::Subject {
+        name: s.id.resource_name(),
+        id: s.id.as_str().to_owned(),
+        identifiers: s.identifiers.iter().map(identifier_out).collect(),
+        demographics: Some(pb::Demographics {
+            given_name: d.given_name,
+            family_name: d.family_name,
+            birth_date: d.birth_date.to_string(),
+            gender: match d.gender {
+                Gender::Male => pb::AdministrativeGender::Male,
+                Gender::Female => pb::AdministrativeGender::Female,
+                Gender::Other => pb::AdministrativeGender::Other,
+                Gender::Unknown => pb::AdministrativeGender::Unknown,
+            } as i32,
+            postcode: d.postcode.unwrap_or_default(),
+            uprn: d.uprn.unwrap_or_default(),
+        }),
+        create_time: Some(timestamp(s.create_time)),
+        registered_by: s.registered_by.resource_name(),
+    }
+}
+
+/// The proto form of a subject match.
+pub fn subject_match_out(m: SubjectMatch) -> pb::SubjectMatch {
+    pb::SubjectMatch {
+        subject: Some(subject_out(m.subject)),
+        score: m.score,
+        matched_fields: m.matched_fields.into_iter().map(str::to_owned).collect(),
+    }
+}
+
+// ---- records --------------------------------------------------------------
+
+fn raw_fields(
+    fields: std::collections::HashMap<String, pb::FieldValue>,
+) -> Vec<(String, RawValue)> {
+    use pb::field_value::Kind;
+    let mut out: Vec<(String, RawValue)> = fields
+        .into_iter()
+        .map(|(name, value)| {
+            let raw = match value.kind {
+                None => RawValue::Missing,
+                Some(Kind::StringValue(s)) => RawValue::String(s),
+                Some(Kind::IntegerValue(i)) => RawValue::Integer(i),
+                Some(Kind::BooleanValue(b)) => RawValue::Boolean(b),
+                Some(Kind::DateValue(d)) => RawValue::Date(d),
+                Some(Kind::TimestampValue(t)) => RawValue::Timestamp(instant(&t)),
+                Some(Kind::CodeValue(c)) => RawValue::Code(c),
+            };
+            (name, raw)
+        })
+        .collect();
+    // Map order on the wire is arbitrary: report problems in name order.
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// CreateRecord input.
+pub fn create_record(
+    req: pb::CreateRecordRequest,
+) -> Result<(Purpose, crate::service::NewRecord), Violations> {
+    let mut v = Violations::new();
+    let purpose = purpose(req.purpose, &mut v);
+    let r = require(req.record, "record", &mut v).unwrap_or_default();
+    let subject = subject_name(&r.subject, "record.subject", &mut v);
+    let class = v.check(
+        "record.record_class",
+        RecordClassId::parse_name(&r.record_class),
+    );
+    v.into_result(|| {
+        Some((
+            purpose?,
+            crate::service::NewRecord {
+                subject: subject?,
+                record_class: class?,
+                fields: raw_fields(r.fields),
+            },
+        ))
+    })
+}
+
+/// UpdateRecord input.
+pub fn update_record(
+    req: pb::UpdateRecordRequest,
+) -> Result<(Purpose, crate::service::RecordChange), Violations> {
+    let mut v = Violations::new();
+    let purpose = purpose(req.purpose, &mut v);
+    let r = require(req.record, "record", &mut v).unwrap_or_default();
+    let id = v.check("record.name", RecordId::parse_name(&r.name));
+    if r.etag.is_empty() {
+        v.add(
+            "record.etag",
+            "is required: the etag of the version being changed",
+        );
+    }
+    v.into_result(|| {
+        Some((
+            purpose?,
+            crate::service::RecordChange {
+                id: id?,
+                etag: r.etag,
+                fields: raw_fields(r.fields),
+            },
+        ))
+    })
+}
+
+/// GetRecord input.
+pub fn get_record(
+    req: pb::GetRecordRequest,
+) -> Result<(Purpose, RecordId, Option<i64>), Violations> {
+    let mut v = Violations::new();
+    let purpose = purpose(req.purpose, &mut v);
+    let id = v.check("name", RecordId::parse_name(&req.name));
+    let version = match req.version {
+        0 => Some(None),
+        n if n > 0 => Some(Some(n)),
+        _ => {
+            v.add("version", "must be 0 (latest) or a version number from 1");
+            None
+        }
+    };
+    v.into_result(|| Some((purpose?, id?, version?)))
+}
+
+/// ListRecords input.
+pub fn list_records(
+    req: pb::ListRecordsRequest,
+) -> Result<(Purpose, SubjectId, crate::service::PageRequest), Violations> {
+    let mut v = Violations::new();
+    let purpose = purpose(req.purpose, &mut v);
+    let subject = subject_name(&req.subject, "subject", &mut v);
+    let page = page_request(req.page_size, req.page_token, &mut v);
+    v.into_result(|| Some((purpose?, subject?, page)))
+}
+
+fn field_value_out(value: FieldValue) -> pb::FieldValue {
+    use pb::field_value::Kind;
+    let kind = match value {
+        FieldValue::String(s) => Kind::StringValue(s),
+        FieldValue::Integer(i) => Kind::IntegerValue(i),
+        FieldValue::Boolean(b) => Kind::BooleanValue(b),
+        FieldValue::Date(d) => Kind::DateValue(d.to_string()),
+        FieldValue::Timestamp(t) => Kind::TimestampValue(timestamp(t)),
+        FieldValue::Code(c) => Kind::CodeValue(c),
+    };
+    pb::FieldValue { kind: Some(kind) }
+}
+
+/// The proto form of a record version.
+pub fn record_out(r: Record) -> pb::Record {
+    pb::Record {
+        name: r.id.resource_name(),
+        id: r.id.as_str().to_owned(),
+        subject: r.subject.resource_name(),
+        record_class: r.record_class.resource_name(),
+        controller: r.controller.resource_name(),
+        version: r.version,
+        fields: r
+            .fields
+            .into_iter()
+            .map(|(k, v)| (k, field_value_out(v)))
+            .collect(),
+        etag: r.etag,
+        create_time: Some(timestamp(r.create_time)),
+        update_time: Some(timestamp(r.update_time)),
+    }
+}
+
+// ---- audit ----------------------------------------------------------------
+
+/// ListEntries input.
+pub fn list_entries(
+    req: pb::ListEntriesRequest,
+) -> Result<
+    (
+        Purpose,
+        crate::store::EntryFilter,
+        crate::service::PageRequest,
+    ),
+    Violations,
+> {
+    let mut v = Violations::new();
+    let purpose = purpose(req.purpose, &mut v);
+    let mut filter = crate::store::EntryFilter::default();
+    if !req.subject.is_empty() {
+        filter.subject = subject_name(&req.subject, "subject", &mut v).map(|s| s.resource_name());
+    }
+    if !req.agency.is_empty() {
+        filter.agency = v
+            .check("agency", AgencyCode::parse_name(&req.agency))
+            .map(|a| a.as_str().to_owned());
+    }
+    filter.outcome = match pb::Outcome::try_from(req.outcome) {
+        Ok(pb::Outcome::Unspecified) => None,
+        Ok(pb::Outcome::Permitted) => Some(Outcome::Permitted),
+        Ok(pb::Outcome::Denied) => Some(Outcome::Denied),
+        Ok(pb::Outcome::Invalid) => Some(Outcome::Invalid),
+        Ok(pb::Outcome::Failed) => Some(Outcome::Failed),
+        Err(_) => {
+            v.add("outcome", "must be one of the OUTCOME_* values");
+            None
+        }
+    };
+    filter.start = req.start_time.as_ref().and_then(|t| {
+        v.check(
+            "start_time",
+            instant(t).ok_or_else(|| "is not a valid timestamp".to_owned()),
+        )
+    });
+    filter.end = req.end_time.as_ref().and_then(|t| {
+        v.check(
+            "end_time",
+            instant(t).ok_or_else(|| "is not a valid timestamp".to_owned()),
+        )
+    });
+    if let (Some(s), Some(e)) = (filter.start, filter.end)
+        && e <= s
+    {
+        v.add("end_time", "must be after start_time");
+    }
+    let page = page_request(req.page_size, req.page_token, &mut v);
+    v.into_result(|| Some((purpose?, filter, page)))
+}
+
+fn agency_ref(code: &str) -> String {
+    if code.is_empty() {
+        String::new()
+    } else {
+        format!("agencies/{code}")
+    }
+}
+
+/// The proto form of a ledger entry.
+pub fn entry_out(e: Entry) -> pb::LedgerEntry {
+    let d = e.draft;
+    pb::LedgerEntry {
+        index: e.index,
+        id: d.id,
+        time: Some(timestamp(d.time)),
+        request_id: d.request_id,
+        agency: agency_ref(&d.agency),
+        principal: d.principal,
+        roles: d.roles,
+        action: d.action,
+        purpose: purpose_out(d.purpose) as i32,
+        subject: d.subject,
+        records: d.records,
+        fields: d.fields,
+        outcome: match d.outcome {
+            Outcome::Permitted => pb::Outcome::Permitted,
+            Outcome::Denied => pb::Outcome::Denied,
+            Outcome::Invalid => pb::Outcome::Invalid,
+            Outcome::Failed => pb::Outcome::Failed,
+        } as i32,
+        reason_code: d.reason_code,
+        reason: d.reason,
+        controller: agency_ref(&d.controller),
+        previous_hash: hex::encode(e.previous_hash),
+        entry_hash: hex::encode(e.entry_hash),
+    }
+}

@@ -1,0 +1,45 @@
+//! The one place where service errors become gRPC statuses, with rich
+//! details: `google.rpc.BadRequest` field violations for invalid input and
+//! `google.rpc.ErrorInfo` with a stable reason for every refusal.
+
+use std::collections::HashMap;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::service::ServiceError;
+
+/// The `ErrorInfo.domain` of Accord's errors.
+pub const ERROR_DOMAIN: &str = "accord";
+
+/// The status for `error`.
+pub fn to_status(error: &ServiceError, request_id: &str) -> Status {
+    let code = match error {
+        ServiceError::Invalid(_) => Code::InvalidArgument,
+        ServiceError::Unauthenticated(_) => Code::Unauthenticated,
+        ServiceError::Denied(_) => Code::PermissionDenied,
+        ServiceError::NotFound(_) => Code::NotFound,
+        ServiceError::AlreadyExists(_) => Code::AlreadyExists,
+        ServiceError::StaleEtag(_) => Code::Aborted,
+        ServiceError::Unavailable(_) => Code::Unavailable,
+    };
+    let mut details = ErrorDetails::with_error_info(
+        error.reason_code(),
+        ERROR_DOMAIN,
+        HashMap::from([("request_id".to_owned(), request_id.to_owned())]),
+    );
+    let message = match error {
+        ServiceError::Invalid(violations) => {
+            for v in violations.iter() {
+                details.add_bad_request_violation(v.field.clone(), v.description.clone());
+            }
+            error.to_string()
+        }
+        ServiceError::Unavailable(cause) => {
+            tracing::error!(error = %cause, request_id, "storage failed; the call was refused");
+            "storage is unavailable; nothing was changed or disclosed".to_owned()
+        }
+        other => other.to_string(),
+    };
+    Status::with_error_details(code, message, details)
+}

@@ -1,0 +1,122 @@
+//! gRPC adapters: authenticate, convert, call the audited service, convert
+//! back. No storage or policy logic lives here.
+
+pub mod convert;
+pub mod error;
+pub mod pb;
+
+mod agency;
+mod audit;
+mod catalog;
+mod record;
+mod subject;
+
+use std::sync::Arc;
+
+use tonic::metadata::{MetadataMap, MetadataValue};
+use tonic::{Request, Response, Status};
+
+pub use agency::AgencyApi;
+pub use audit::AuditApi;
+pub use catalog::CatalogApi;
+pub use record::RecordApi;
+pub use subject::SubjectApi;
+
+use crate::auth::Authenticator;
+use crate::domain::Violations;
+use crate::service::{Access, Call, ServiceError, Services};
+
+/// Metadata key of the request id, read from requests and set on responses.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The full gRPC method path of `Service/Method` in `accord.v1`.
+macro_rules! method {
+    ($service:literal, $method:literal) => {
+        concat!("/accord.v1.", $service, "/", $method)
+    };
+}
+pub(crate) use method;
+
+/// What every adapter shares: the services and the authenticator.
+#[derive(Debug, Clone)]
+pub struct Api {
+    services: Services,
+    authenticator: Arc<dyn Authenticator>,
+}
+
+/// The request id: the caller's, if it is a sensible one, else a new one.
+fn request_id(metadata: &MetadataMap) -> String {
+    metadata
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()))
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+}
+
+impl Api {
+    /// An adapter context over `services`, identifying callers with
+    /// `authenticator`.
+    pub fn new(services: Services, authenticator: Arc<dyn Authenticator>) -> Self {
+        Self {
+            services,
+            authenticator,
+        }
+    }
+
+    /// Starts serving a call: authenticates the caller and checks `access`.
+    /// Refusals are audited before they are returned.
+    async fn begin<T>(
+        &self,
+        request: &Request<T>,
+        action: &'static str,
+        access: Access,
+    ) -> Result<Call, Status> {
+        let request_id = request_id(request.metadata());
+        let caller = match self.authenticator.authenticate(request.metadata()) {
+            Ok(caller) => caller,
+            Err(failure) => {
+                let error = self
+                    .services
+                    .refuse_unauthenticated(failure, request_id.clone(), action)
+                    .await;
+                return Err(error::to_status(&error, &request_id));
+            }
+        };
+        let call = Call::new(caller, request_id, action, self.services.now());
+        if let Err(e) = self.services.admit(&call, access).await {
+            return Err(self.refuse(&call, e).await);
+        }
+        Ok(call)
+    }
+
+    /// Audits a refusal and turns it into a status.
+    async fn refuse(&self, call: &Call, error: ServiceError) -> Status {
+        let error = self.services.refuse(call, error).await;
+        error::to_status(&error, &call.request_id)
+    }
+
+    /// Finishes a call: a success becomes a response carrying the request
+    /// id; a failure is audited and becomes a status.
+    async fn finish<T, M>(
+        &self,
+        call: &Call,
+        result: Result<T, ServiceError>,
+        message: impl FnOnce(T) -> M,
+    ) -> Result<Response<M>, Status> {
+        match result {
+            Ok(value) => {
+                let mut response = Response::new(message(value));
+                if let Ok(v) = MetadataValue::try_from(call.request_id.as_str()) {
+                    response.metadata_mut().insert(REQUEST_ID_HEADER, v);
+                }
+                Ok(response)
+            }
+            Err(e) => Err(self.refuse(call, e).await),
+        }
+    }
+}
+
+/// Converts input, turning violations into a service error.
+fn input<T>(result: Result<T, Violations>) -> Result<T, ServiceError> {
+    result.map_err(ServiceError::Invalid)
+}

@@ -1,0 +1,115 @@
+//! `accord.v1.RecordService`.
+
+use tonic::{Request, Response, Status};
+
+use super::pb::record_service_server::RecordService;
+use super::{Api, convert, input, method, pb};
+use crate::service::Access;
+
+/// The RecordService adapter.
+#[derive(Debug, Clone)]
+pub struct RecordApi(pub Api);
+
+#[tonic::async_trait]
+impl RecordService for RecordApi {
+    #[tracing::instrument(skip_all, err)]
+    async fn create_record(
+        &self,
+        request: Request<pb::CreateRecordRequest>,
+    ) -> Result<Response<pb::CreateRecordResponse>, Status> {
+        let api = &self.0;
+        let call = api
+            .begin(
+                &request,
+                method!("RecordService", "CreateRecord"),
+                Access::Member,
+            )
+            .await?;
+        let result = async {
+            let (purpose, new) = input(convert::create_record(request.into_inner()))?;
+            call.set_purpose(purpose);
+            api.services.create_record(&call, new).await
+        }
+        .await;
+        api.finish(&call, result, |r| pb::CreateRecordResponse {
+            record: Some(convert::record_out(r)),
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn update_record(
+        &self,
+        request: Request<pb::UpdateRecordRequest>,
+    ) -> Result<Response<pb::UpdateRecordResponse>, Status> {
+        let api = &self.0;
+        let call = api
+            .begin(
+                &request,
+                method!("RecordService", "UpdateRecord"),
+                Access::Member,
+            )
+            .await?;
+        let result = async {
+            let (purpose, change) = input(convert::update_record(request.into_inner()))?;
+            call.set_purpose(purpose);
+            api.services.update_record(&call, change).await
+        }
+        .await;
+        api.finish(&call, result, |r| pb::UpdateRecordResponse {
+            record: Some(convert::record_out(r)),
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn get_record(
+        &self,
+        request: Request<pb::GetRecordRequest>,
+    ) -> Result<Response<pb::GetRecordResponse>, Status> {
+        let api = &self.0;
+        let call = api
+            .begin(
+                &request,
+                method!("RecordService", "GetRecord"),
+                Access::Member,
+            )
+            .await?;
+        let result = async {
+            let (purpose, id, version) = input(convert::get_record(request.into_inner()))?;
+            call.set_purpose(purpose);
+            api.services.get_record(&call, &id, version).await
+        }
+        .await;
+        api.finish(&call, result, |r| pb::GetRecordResponse {
+            record: Some(convert::record_out(r)),
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn list_records(
+        &self,
+        request: Request<pb::ListRecordsRequest>,
+    ) -> Result<Response<pb::ListRecordsResponse>, Status> {
+        let api = &self.0;
+        let call = api
+            .begin(
+                &request,
+                method!("RecordService", "ListRecords"),
+                Access::Member,
+            )
+            .await?;
+        let result = async {
+            let (purpose, subject, page) = input(convert::list_records(request.into_inner()))?;
+            call.set_purpose(purpose);
+            api.services.list_records(&call, &subject, &page).await
+        }
+        .await;
+        api.finish(&call, result, |p| pb::ListRecordsResponse {
+            records: p.items.into_iter().map(convert::record_out).collect(),
+            next_page_token: p.next_token,
+        })
+        .await
+    }
+}

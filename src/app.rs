@@ -1,0 +1,210 @@
+//! Building and running the service: storage, services, the gRPC server
+//! with health checking and reflection, graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+
+use crate::api::pb::agency_service_server::AgencyServiceServer;
+use crate::api::pb::audit_service_server::AuditServiceServer;
+use crate::api::pb::catalog_service_server::CatalogServiceServer;
+use crate::api::pb::record_service_server::RecordServiceServer;
+use crate::api::pb::subject_service_server::SubjectServiceServer;
+use crate::api::{AgencyApi, Api, AuditApi, CatalogApi, RecordApi, SubjectApi, pb};
+use crate::auth::{Authenticator, InsecureHeaders};
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::{Config, redact_url};
+use crate::service::Services;
+use crate::store::{SqlStore, connect};
+
+/// A built service, bound to its port, ready to run.
+#[derive(Debug)]
+pub struct App {
+    listener: TcpListener,
+    address: SocketAddr,
+    store: SqlStore,
+    api: Api,
+    max_message_bytes: usize,
+    grace: Duration,
+}
+
+/// Opens (and migrates) the configured database.
+pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
+    let url = config.database_url();
+    if config.database_url.is_none() {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!(
+                "cannot create the data directory {}",
+                config.data_dir.display()
+            )
+        })?;
+    }
+    connect(&url, true)
+        .await
+        .with_context(|| format!("cannot open the database {}", redact_url(&url)))
+}
+
+impl App {
+    /// Builds the service from `config` with the system clock.
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// Builds the service from `config`, telling time with `clock`.
+    pub async fn build_with_clock(config: &Config, clock: SharedClock) -> anyhow::Result<Self> {
+        if !config.insecure {
+            bail!(
+                "secure mode (mutual TLS and signed tokens) is not available yet; \
+                 for local development start with --insecure on a loopback address"
+            );
+        }
+        if !config.listen.ip().is_loopback() {
+            bail!(
+                "--insecure only listens on loopback addresses (127.0.0.1 or ::1), not {}",
+                config.listen.ip()
+            );
+        }
+        tracing::warn!(
+            "INSECURE DEVELOPMENT MODE: callers are whoever the x-accord-* metadata says; never use this with real data"
+        );
+        let authenticator: Arc<dyn Authenticator> = Arc::new(InsecureHeaders);
+        let store = open_store(config).await?;
+        let services = Services::new(Arc::new(store.clone()), clock);
+        let loaded = services
+            .load_starter_catalogue()
+            .await
+            .context("cannot load the starter catalogue")?;
+        if loaded > 0 {
+            tracing::info!(classes = loaded, "loaded the starter catalogue");
+        }
+        let listener = TcpListener::bind(config.listen).await.with_context(|| {
+            format!(
+                "cannot listen on {} (is another process using it?)",
+                config.listen
+            )
+        })?;
+        let address = listener
+            .local_addr()
+            .context("cannot read the bound address")?;
+        Ok(Self {
+            listener,
+            address,
+            store,
+            api: Api::new(services, authenticator),
+            max_message_bytes: config.max_message_bytes,
+            grace: Duration::from_secs(config.shutdown_grace_seconds),
+        })
+    }
+
+    /// The port the service is bound to.
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    /// The address the service is bound to.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Serves until `shutdown` completes, then lets calls in flight finish
+    /// (up to the grace period) and closes the database.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (reporter, health) = tonic_health::server::health_reporter();
+        reporter
+            .set_serving::<AgencyServiceServer<AgencyApi>>()
+            .await;
+        reporter
+            .set_serving::<CatalogServiceServer<CatalogApi>>()
+            .await;
+        reporter
+            .set_serving::<SubjectServiceServer<SubjectApi>>()
+            .await;
+        reporter
+            .set_serving::<RecordServiceServer<RecordApi>>()
+            .await;
+        reporter.set_serving::<AuditServiceServer<AuditApi>>().await;
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        let reflection_v1 = reflection().build_v1().context("cannot build reflection")?;
+        let reflection_v1alpha = reflection()
+            .build_v1alpha()
+            .context("cannot build reflection")?;
+        let max = self.max_message_bytes;
+        let api = self.api;
+        let router = Server::builder()
+            .add_service(health)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(
+                AgencyServiceServer::new(AgencyApi(api.clone())).max_decoding_message_size(max),
+            )
+            .add_service(
+                CatalogServiceServer::new(CatalogApi(api.clone())).max_decoding_message_size(max),
+            )
+            .add_service(
+                SubjectServiceServer::new(SubjectApi(api.clone())).max_decoding_message_size(max),
+            )
+            .add_service(
+                RecordServiceServer::new(RecordApi(api.clone())).max_decoding_message_size(max),
+            )
+            .add_service(AuditServiceServer::new(AuditApi(api)).max_decoding_message_size(max));
+        tracing::info!(address = %self.address, "accord is serving");
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing calls in flight");
+            let _ = stopping_tx.send(());
+        };
+        let serve =
+            router.serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), signal);
+        tokio::pin!(serve);
+        let grace = self.grace;
+        let result = tokio::select! {
+            r = &mut serve => r.context("the server failed"),
+            () = async {
+                let _ = stopping_rx.await;
+                tokio::time::sleep(grace).await;
+            } => {
+                tracing::warn!("calls still in flight after the grace period; stopping anyway");
+                Ok(())
+            }
+        };
+        self.store.close().await;
+        tracing::info!("stopped");
+        result
+    }
+}
+
+/// Completes on SIGTERM or ctrl-c.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

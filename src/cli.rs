@@ -1,0 +1,78 @@
+//! The `accord` command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{LogFormat, Overrides};
+
+/// Accord: consented, audited sharing of citizen and case records.
+#[derive(Debug, Parser)]
+#[command(name = "accord", version, about)]
+pub struct Cli {
+    /// Configuration file (TOML). Also `ACCORD_CONFIG`.
+    #[arg(long, global = true, env = "ACCORD_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs the gRPC service.
+    Serve(ServeArgs),
+    /// Brings the database schema up to date and exits.
+    Migrate(StorageArgs),
+}
+
+/// Where data lives.
+#[derive(Debug, Clone, Args)]
+pub struct StorageArgs {
+    /// Directory of the embedded SQLite database.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL (`postgres://…`); the embedded SQLite file when absent.
+    #[arg(long)]
+    pub database_url: Option<String>,
+}
+
+/// Options of `accord serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Address to listen on, e.g. 127.0.0.1:50051.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Development mode: callers are named by request metadata; loopback only.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Log format.
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+impl StorageArgs {
+    /// The configuration overrides these flags make.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
+            ..Overrides::default()
+        }
+    }
+}
+
+impl ServeArgs {
+    /// The configuration overrides these flags make.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            listen: self.listen,
+            insecure: self.insecure.then_some(true),
+            log_format: self.log_format,
+            ..self.storage.overrides()
+        }
+    }
+}

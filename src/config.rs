@@ -1,0 +1,197 @@
+//! Layered configuration: defaults < TOML file < `ACCORD_*` environment
+//! variables < command-line flags. No file is needed.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The service configuration.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address the gRPC server listens on.
+    pub listen: SocketAddr,
+    /// Directory for the embedded SQLite database (created if missing).
+    pub data_dir: PathBuf,
+    /// `postgres://…` to use PostgreSQL instead of the embedded SQLite
+    /// database (or an explicit `sqlite://…` URL).
+    pub database_url: Option<String>,
+    /// Development mode: callers named by request metadata, loopback only.
+    pub insecure: bool,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Log filter, e.g. `info` or `accord=debug,info` (`RUST_LOG` wins).
+    pub log_level: String,
+    /// Largest request message accepted, in bytes.
+    pub max_message_bytes: usize,
+    /// How long shutdown waits for calls in flight, in seconds.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            data_dir: dirs::data_local_dir()
+                .map(|d| d.join("accord"))
+                .unwrap_or_else(|| PathBuf::from("accord-data")),
+            database_url: None,
+            insecure: false,
+            log_format: LogFormat::Text,
+            log_level: "info".to_owned(),
+            max_message_bytes: 1024 * 1024,
+            shutdown_grace_seconds: 30,
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(redact_url),
+            )
+            .field("insecure", &self.insecure)
+            .field("log_format", &self.log_format)
+            .field("log_level", &self.log_level)
+            .field("max_message_bytes", &self.max_message_bytes)
+            .field("shutdown_grace_seconds", &self.shutdown_grace_seconds)
+            .finish()
+    }
+}
+
+/// `url` with any password replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Values given on the command line; `None` leaves the lower layers' value.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub insecure: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("bad configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Loads the configuration: defaults, then `file` (if given), then the
+    /// `ACCORD_*` environment, then `overrides`.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::MissingFile(path.to_owned()));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment
+            .merge(Env::prefixed("ACCORD_").ignore(&["config"]))
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .map_err(|e| ConfigError::Invalid(e.to_string().replace('\n', " ")))
+    }
+
+    /// The database URL to use: the configured one, or the SQLite file in
+    /// the data directory.
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| crate::store::sqlite_url(&self.data_dir))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "accord.toml",
+                "listen = \"127.0.0.1:7000\"\nlog_level = \"debug\"\ninsecure = true",
+            )?;
+            jail.set_env("ACCORD_LOG_LEVEL", "warn");
+            jail.set_env("ACCORD_LISTEN", "127.0.0.1:7001");
+            let overrides = Overrides {
+                listen: Some("127.0.0.1:7002".parse().unwrap()),
+                ..Default::default()
+            };
+            let c = Config::load(Some(Path::new("accord.toml")), &overrides).unwrap();
+            assert_eq!(c.listen.port(), 7002);
+            assert_eq!(c.log_level, "warn");
+            assert!(c.insecure);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn defaults_need_no_file_and_typos_are_errors() {
+        figment::Jail::expect_with(|jail| {
+            let c = Config::load(None, &Overrides::default()).unwrap();
+            assert_eq!(c.listen.port(), 50051);
+            assert!(!c.insecure);
+            jail.create_file("bad.toml", "lisen = \"x\"")?;
+            let err = Config::load(Some(Path::new("bad.toml")), &Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains("lisen"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://accord:s3cret@db:5432/accord"),
+            "postgres://accord:***@db:5432/accord"
+        );
+        assert_eq!(redact_url("postgres://db/accord"), "postgres://db/accord");
+        let c = Config {
+            database_url: Some("postgres://a:pw@h/d".into()),
+            ..Config::default()
+        };
+        assert!(!format!("{c:?}").contains("pw@"));
+    }
+}

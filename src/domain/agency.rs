@@ -1,0 +1,153 @@
+//! Member organisations.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+
+/// A stable agency code: 2 to 64 characters of lowercase ASCII letters,
+/// digits and single hyphens, starting with a letter and not ending with a
+/// hyphen.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AgencyCode(String);
+
+impl AgencyCode {
+    /// Parses a code.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let ok_chars = value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if value.len() < 2 || value.len() > 64 {
+            return Err("must have 2 to 64 characters".to_owned());
+        }
+        if !ok_chars || !value.starts_with(|c: char| c.is_ascii_lowercase()) {
+            return Err(
+                "must be lowercase letters, digits and hyphens, starting with a letter".to_owned(),
+            );
+        }
+        if value.ends_with('-') || value.contains("--") {
+            return Err("must not end with a hyphen or contain two in a row".to_owned());
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    /// Parses a resource name, `agencies/{code}`.
+    pub fn parse_name(name: &str) -> Result<Self, String> {
+        let code = name
+            .strip_prefix("agencies/")
+            .ok_or_else(|| "must be a resource name of the form agencies/{code}".to_owned())?;
+        Self::parse(code)
+    }
+
+    /// The code.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The resource name, `agencies/{code}`.
+    pub fn resource_name(&self) -> String {
+        format!("agencies/{}", self.0)
+    }
+}
+
+impl fmt::Display for AgencyCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The kind of a member organisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgencyKind {
+    Council,
+    Health,
+    Police,
+    Education,
+    Other,
+}
+
+/// Whether an agency may use the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgencyStatus {
+    Active,
+    Suspended,
+}
+
+/// A registered agency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agency {
+    pub code: AgencyCode,
+    pub display_name: String,
+    pub kind: AgencyKind,
+    pub status: AgencyStatus,
+    pub create_time: DateTime<Utc>,
+    pub update_time: DateTime<Utc>,
+    pub etag: String,
+}
+
+/// Defines the stable storage codes of a fieldless enum, in both directions.
+macro_rules! storage_codes {
+    ($ty:ty { $($variant:ident => $code:literal),+ $(,)? }) => {
+        impl $ty {
+            /// The stable code under which this value is stored.
+            pub fn code(self) -> &'static str {
+                match self { $(Self::$variant => $code),+ }
+            }
+
+            /// The value stored under `code`.
+            pub fn from_code(code: &str) -> Option<Self> {
+                match code { $($code => Some(Self::$variant),)+ _ => None }
+            }
+        }
+    };
+}
+pub(crate) use storage_codes;
+
+storage_codes!(AgencyKind {
+    Council => "council",
+    Health => "health",
+    Police => "police",
+    Education => "education",
+    Other => "other",
+});
+
+storage_codes!(AgencyStatus {
+    Active => "active",
+    Suspended => "suspended",
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_follow_the_rule() {
+        assert!(AgencyCode::parse("leeds-cc").is_ok());
+        assert!(AgencyCode::parse("nhs-trust-7").is_ok());
+        for bad in [
+            "", "a", "Leeds", "7leeds", "leeds-", "le--eds", "leeds cc", "léeds",
+        ] {
+            assert!(AgencyCode::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn resource_names_round_trip() {
+        let code = AgencyCode::parse_name("agencies/west-yorks-police").unwrap();
+        assert_eq!(code.resource_name(), "agencies/west-yorks-police");
+        assert!(AgencyCode::parse_name("west-yorks-police").is_err());
+    }
+
+    #[test]
+    fn storage_codes_round_trip() {
+        for kind in [
+            AgencyKind::Council,
+            AgencyKind::Health,
+            AgencyKind::Police,
+            AgencyKind::Education,
+            AgencyKind::Other,
+        ] {
+            assert_eq!(AgencyKind::from_code(kind.code()), Some(kind));
+        }
+        assert_eq!(AgencyStatus::from_code("gone"), None);
+    }
+}

@@ -1,0 +1,116 @@
+//! Who is calling, and why.
+
+use std::fmt;
+
+use super::AgencyCode;
+
+/// A staff member's identifier as their agency knows them: 1 to 128
+/// printable ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PrincipalId(String);
+
+impl PrincipalId {
+    /// Parses a principal id.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        if value.is_empty() || value.len() > 128 {
+            return Err("must have 1 to 128 characters".to_owned());
+        }
+        if !value.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("must be printable ASCII without spaces".to_owned());
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A role: 1 to 64 characters of lowercase letters, digits, `_` and `-`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Role(String);
+
+impl Role {
+    /// The role that may manage the agency registry and the catalogue.
+    pub const OPERATOR: &'static str = "operator";
+    /// The role that may read the audit ledger.
+    pub const AUDITOR: &'static str = "auditor";
+
+    /// Parses a role.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let ok = !value.is_empty()
+            && value.len() <= 64
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        if ok {
+            Ok(Self(value.to_owned()))
+        } else {
+            Err(format!(
+                "role {value:?} must be 1 to 64 lowercase letters, digits, '_' or '-'"
+            ))
+        }
+    }
+
+    /// The role name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An authenticated caller: a staff member of an agency, with roles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub agency: AgencyCode,
+    pub principal: PrincipalId,
+    pub roles: Vec<Role>,
+}
+
+impl Caller {
+    /// Whether the caller holds `role`.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r.as_str() == role)
+    }
+}
+
+/// The declared purpose of use of a data call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Purpose {
+    DirectCare,
+    Safeguarding,
+    CrimePrevention,
+    Emergency,
+    Administration,
+    Research,
+}
+
+super::agency::storage_codes!(Purpose {
+    DirectCare => "direct_care",
+    Safeguarding => "safeguarding",
+    CrimePrevention => "crime_prevention",
+    Emergency => "emergency",
+    Administration => "administration",
+    Research => "research",
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_and_principals_are_checked() {
+        assert!(Role::parse("social_worker").is_ok());
+        assert!(Role::parse("Social Worker").is_err());
+        assert!(Role::parse("").is_err());
+        assert!(PrincipalId::parse("u-123@leeds").is_ok());
+        assert!(PrincipalId::parse("a b").is_err());
+        assert!(PrincipalId::parse(&"x".repeat(129)).is_err());
+    }
+}

@@ -1,0 +1,47 @@
+//! Validated domain types. Once a value has one of these types it is valid:
+//! constructors (`parse`) are the only way in, and they say exactly what is
+//! wrong. No tonic, no sqlx here.
+
+pub mod agency;
+pub mod caller;
+pub mod catalog;
+pub mod identifier;
+pub mod record;
+pub mod subject;
+pub mod violation;
+
+pub use agency::{Agency, AgencyCode, AgencyKind, AgencyStatus};
+pub use caller::{Caller, PrincipalId, Purpose, Role};
+pub use catalog::{CodeValue, FieldSpec, FieldType, RecordClass, RecordClassId};
+pub use identifier::{Identifier, IdentifierSystem};
+pub use record::{FieldValue, Record, RecordId};
+pub use subject::{Demographics, Gender, Subject, SubjectId};
+pub use violation::{FieldViolation, Violations};
+
+/// Checks that `value` has between `min` and `max` characters (not bytes).
+pub(crate) fn check_length(value: &str, min: usize, max: usize) -> Result<(), String> {
+    let n = value.chars().count();
+    if n < min {
+        if min == 1 {
+            Err("is required".to_owned())
+        } else {
+            Err(format!("must have at least {min} characters"))
+        }
+    } else if n > max {
+        Err(format!("must have at most {max} characters (has {n})"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks free text: length bounds and no control characters.
+pub(crate) fn check_text(value: &str, min: usize, max: usize) -> Result<(), String> {
+    check_length(value.trim(), min, max)?;
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err("must not contain control characters".to_owned());
+    }
+    Ok(())
+}

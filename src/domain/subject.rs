@@ -1,0 +1,245 @@
+//! Citizens and their coded demographics.
+
+use std::sync::LazyLock;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use regex::Regex;
+
+use super::agency::storage_codes;
+use super::{AgencyCode, Identifier, Violations, check_text};
+
+/// An opaque subject identifier assigned by Accord (a UUID).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SubjectId(String);
+
+impl SubjectId {
+    /// A fresh id.
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::new_v4().to_string())
+    }
+
+    /// Parses a resource name, `subjects/{id}`.
+    pub fn parse_name(name: &str) -> Result<Self, String> {
+        let id = name
+            .strip_prefix("subjects/")
+            .ok_or_else(|| "must be a resource name of the form subjects/{id}".to_owned())?;
+        let uuid = uuid::Uuid::parse_str(id).map_err(|_| "names no subject id".to_owned())?;
+        Ok(Self(uuid.to_string()))
+    }
+
+    /// Rebuilds a stored id.
+    pub fn from_stored(id: String) -> Self {
+        Self(id)
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The resource name, `subjects/{id}`.
+    pub fn resource_name(&self) -> String {
+        format!("subjects/{}", self.0)
+    }
+}
+
+/// Administrative gender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gender {
+    Male,
+    Female,
+    Other,
+    Unknown,
+}
+
+storage_codes!(Gender {
+    Male => "male",
+    Female => "female",
+    Other => "other",
+    Unknown => "unknown",
+});
+
+/// Validated demographics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Demographics {
+    pub given_name: String,
+    pub family_name: String,
+    pub birth_date: NaiveDate,
+    pub gender: Gender,
+    pub postcode: Option<String>,
+    pub uprn: Option<String>,
+}
+
+/// Demographics as received, before validation.
+#[derive(Debug, Clone, Default)]
+pub struct DemographicsInput<'a> {
+    pub given_name: &'a str,
+    pub family_name: &'a str,
+    pub birth_date: &'a str,
+    pub gender: Option<Gender>,
+    pub postcode: &'a str,
+    pub uprn: &'a str,
+}
+
+impl Demographics {
+    /// Validates every field, reporting all problems at once.
+    pub fn parse(input: &DemographicsInput<'_>, today: NaiveDate) -> Result<Self, Violations> {
+        let mut v = Violations::new();
+        let given = v.check("given_name", check_text(input.given_name, 1, 100));
+        let family = v.check("family_name", check_text(input.family_name, 1, 100));
+        let birth = v.check("birth_date", parse_birth_date(input.birth_date, today));
+        let gender = v.check(
+            "gender",
+            input.gender.ok_or_else(|| "is required".to_owned()),
+        );
+        let postcode = v.check("postcode", optional(input.postcode, parse_postcode));
+        let uprn = v.check("uprn", optional(input.uprn, parse_uprn));
+        v.into_result(|| {
+            Some(Self {
+                given_name: input.given_name.trim().to_owned(),
+                family_name: input.family_name.trim().to_owned(),
+                birth_date: birth?,
+                gender: gender?,
+                postcode: postcode?,
+                uprn: uprn?,
+            })
+            .filter(|_| given.is_some() && family.is_some())
+        })
+    }
+}
+
+fn optional(
+    value: &str,
+    parse: fn(&str) -> Result<String, String>,
+) -> Result<Option<String>, String> {
+    if value.trim().is_empty() {
+        Ok(None)
+    } else {
+        parse(value).map(Some)
+    }
+}
+
+/// Parses an ISO 8601 calendar date, `YYYY-MM-DD`.
+pub fn parse_date(value: &str) -> Result<NaiveDate, String> {
+    if value.len() != 10 {
+        return Err("must be a date in the form YYYY-MM-DD".to_owned());
+    }
+    NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .map_err(|_| format!("{value:?} is not a real date in the form YYYY-MM-DD"))
+}
+
+/// Parses a birth date: a real date, not after `today`, not before 1880.
+pub fn parse_birth_date(value: &str, today: NaiveDate) -> Result<NaiveDate, String> {
+    if value.is_empty() {
+        return Err("is required".to_owned());
+    }
+    let date = parse_date(value)?;
+    if date > today {
+        return Err("must not be in the future".to_owned());
+    }
+    if date < NaiveDate::from_ymd_opt(1880, 1, 1).unwrap_or(NaiveDate::MIN) {
+        return Err("must not be before 1880-01-01".to_owned());
+    }
+    Ok(date)
+}
+
+static POSTCODE: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new(r"^([A-Z]{1,2}[0-9][A-Z0-9]?|GIR) ?([0-9][A-Z]{2})$").ok());
+
+/// Parses a UK postcode, e.g. `ls1 4ap` -> `LS1 4AP`: upper case, one space
+/// before the inward code.
+pub fn parse_postcode(value: &str) -> Result<String, String> {
+    let compact: String = value
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_uppercase();
+    let caps = POSTCODE
+        .as_ref()
+        .and_then(|re| re.captures(&compact))
+        .ok_or_else(|| format!("{value:?} is not a UK postcode (e.g. LS1 4AP)"))?;
+    let (outward, inward) = (&caps[1], &caps[2]);
+    if outward == "GIR" && inward != "0AA" {
+        return Err(format!("{value:?} is not a UK postcode (e.g. LS1 4AP)"));
+    }
+    Ok(format!("{outward} {inward}"))
+}
+
+/// Parses a UPRN: 1 to 12 digits, without leading zeros.
+pub fn parse_uprn(value: &str) -> Result<String, String> {
+    let v = value.trim();
+    if v.is_empty() || v.len() > 12 || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("a UPRN must be 1 to 12 digits".to_owned());
+    }
+    let trimmed = v.trim_start_matches('0');
+    if trimmed.is_empty() {
+        return Err("a UPRN must not be zero".to_owned());
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// A registered citizen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    pub id: SubjectId,
+    pub identifiers: Vec<Identifier>,
+    pub demographics: Demographics,
+    pub registered_by: AgencyCode,
+    pub create_time: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 25).unwrap()
+    }
+
+    #[test]
+    fn postcodes_are_normalised() {
+        assert_eq!(parse_postcode("ls1 4ap").unwrap(), "LS1 4AP");
+        assert_eq!(parse_postcode("SW1A1AA").unwrap(), "SW1A 1AA");
+        assert_eq!(parse_postcode(" m1  1ae ").unwrap(), "M1 1AE");
+        assert_eq!(parse_postcode("GIR 0AA").unwrap(), "GIR 0AA");
+        for bad in ["", "LS1", "12345", "LS1 4A", "LSS1 4AP", "GIR 1AA"] {
+            assert!(parse_postcode(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn birth_dates_are_real_and_not_future() {
+        assert!(parse_birth_date("2016-02-29", today()).is_ok());
+        assert!(parse_birth_date("2017-02-29", today()).is_err());
+        assert!(
+            parse_birth_date("2026-11-26", today())
+                .unwrap_err()
+                .contains("future")
+        );
+        assert!(parse_birth_date("1990-1-1", today()).is_err());
+        assert!(parse_birth_date("", today()).is_err());
+    }
+
+    #[test]
+    fn uprns_are_digits() {
+        assert_eq!(parse_uprn("010033544614").unwrap(), "10033544614");
+        assert!(parse_uprn("1234567890123").is_err());
+        assert!(parse_uprn("12a").is_err());
+        assert!(parse_uprn("000").is_err());
+    }
+
+    #[test]
+    fn demographics_report_every_bad_field() {
+        let input = DemographicsInput {
+            given_name: "",
+            family_name: "Smith",
+            birth_date: "2030-01-01",
+            gender: None,
+            postcode: "nowhere",
+            uprn: "",
+        };
+        let err = Demographics::parse(&input, today()).unwrap_err();
+        let fields: Vec<&str> = err.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["given_name", "birth_date", "gender", "postcode"]);
+    }
+}

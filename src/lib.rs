@@ -1,0 +1,23 @@
+//! Accord: consented, audited sharing of citizen and case records between
+//! public bodies, over gRPC.
+//!
+//! The layers, from the wire inwards: [`api`] (gRPC adapters and the only
+//! proto <-> domain conversion), [`auth`] (who is calling), [`service`]
+//! (audited operations: every call ends in exactly one ledger entry),
+//! [`policy`] (pure access decisions), [`domain`] (validated types),
+//! [`ledger`] (entries and their hash chain) and [`store`] (SQLite and
+//! PostgreSQL).
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod ledger;
+pub mod policy;
+pub mod service;
+pub mod store;
+pub mod telemetry;

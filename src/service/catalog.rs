@@ -1,0 +1,162 @@
+//! The catalogue of record classes.
+
+use serde::Deserialize;
+
+use super::{Call, Page, PageRequest, ServiceError, Services, page};
+use crate::domain::{FieldSpec, RecordClass, RecordClassId, Role, Violations};
+use crate::ledger::{EntryDraft, Outcome};
+use crate::store::{After, StoreError, Write};
+
+/// The starter catalogue, loaded on first start (`catalog/starter.toml`).
+pub const STARTER_CATALOGUE: &str = include_str!("../../catalog/starter.toml");
+
+/// The metadata key that records that the starter catalogue was loaded.
+const STARTER_LOADED: &str = "starter_catalogue_loaded";
+
+#[derive(Debug, Deserialize)]
+struct CatalogueFile {
+    #[serde(rename = "class")]
+    classes: Vec<ClassFile>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ClassFile {
+    id: String,
+    display_name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(rename = "field")]
+    fields: Vec<FieldSpec>,
+}
+
+/// Why the starter catalogue could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogueError {
+    #[error("the starter catalogue is not valid TOML: {0}")]
+    Syntax(#[from] toml::de::Error),
+    #[error("record class {id} in the starter catalogue is not valid: {violations}")]
+    Invalid { id: String, violations: Violations },
+    #[error("could not store the starter catalogue: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Parses a catalogue file into checked record classes.
+pub fn parse_catalogue(
+    text: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<RecordClass>, CatalogueError> {
+    let file: CatalogueFile = toml::from_str(text)?;
+    file.classes
+        .into_iter()
+        .map(|c| {
+            RecordClass::parse(&c.id, &c.display_name, &c.description, c.fields, now).map_err(
+                |violations| CatalogueError::Invalid {
+                    id: c.id.clone(),
+                    violations,
+                },
+            )
+        })
+        .collect()
+}
+
+impl Services {
+    /// Loads the starter catalogue if it has never been loaded, in one
+    /// audited transaction. Returns how many classes were added.
+    pub async fn load_starter_catalogue(&self) -> Result<usize, CatalogueError> {
+        if self.store.meta(STARTER_LOADED).await?.is_some() {
+            return Ok(0);
+        }
+        let now = self.now();
+        let classes = parse_catalogue(STARTER_CATALOGUE, now)?;
+        let count = classes.len();
+        let mut writes: Vec<Write> = classes.into_iter().map(Write::InsertRecordClass).collect();
+        writes.push(Write::SetMeta {
+            key: STARTER_LOADED.to_owned(),
+            value: now.to_rfc3339(),
+        });
+        let draft = EntryDraft {
+            id: uuid::Uuid::new_v4().to_string(),
+            time: now,
+            request_id: String::new(),
+            agency: String::new(),
+            principal: "accord".to_owned(),
+            roles: vec![],
+            action: "accord:load-starter-catalogue".to_owned(),
+            purpose: None,
+            subject: String::new(),
+            records: vec![],
+            fields: vec![],
+            outcome: Outcome::Permitted,
+            reason_code: String::new(),
+            reason: format!("{count} record classes"),
+            controller: String::new(),
+        };
+        self.store.commit(writes, draft).await?;
+        Ok(count)
+    }
+
+    /// Declares a record class (operator only).
+    pub async fn create_record_class(
+        &self,
+        call: &Call,
+        class: RecordClass,
+    ) -> Result<RecordClass, ServiceError> {
+        call.require_role(Role::OPERATOR)?;
+        call.note_fields(class.fields.iter().map(|f| f.name.clone()).collect());
+        self.store
+            .commit(
+                vec![Write::InsertRecordClass(class.clone())],
+                call.permitted(),
+            )
+            .await?;
+        Ok(class)
+    }
+
+    /// Reads one record class.
+    pub async fn get_record_class(
+        &self,
+        call: &Call,
+        id: &RecordClassId,
+    ) -> Result<RecordClass, ServiceError> {
+        let class = self
+            .store
+            .record_class(id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(id.resource_name()))?;
+        self.audit_read(call).await?;
+        Ok(class)
+    }
+
+    /// Lists record classes in id order.
+    pub async fn list_record_classes(
+        &self,
+        call: &Call,
+        req: &PageRequest,
+    ) -> Result<Page<RecordClass>, ServiceError> {
+        let size = req.size()?;
+        let after = req.position()?.map_or(After::Start, After::Key);
+        let items = self.store.record_classes(after, size + 1).await?;
+        let page = page(items, size, |c| c.id.as_str().to_owned());
+        self.audit_read(call).await?;
+        Ok(page)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_starter_catalogue_is_valid() {
+        let classes = parse_catalogue(STARTER_CATALOGUE, chrono::Utc::now()).unwrap();
+        let ids: Vec<&str> = classes.iter().map(|c| c.id.as_str()).collect();
+        for expected in [
+            "health.summary",
+            "social_care.referral",
+            "safeguarding.concern",
+            "police.incident",
+        ] {
+            assert!(ids.contains(&expected), "{expected} missing from {ids:?}");
+        }
+    }
+}

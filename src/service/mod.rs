@@ -1,0 +1,370 @@
+//! Audited operations. Every call that reaches a service ends in exactly one
+//! ledger entry: a success commits its entry before it returns (writes in the
+//! same transaction as their data), and a failure is written by
+//! [`Services::refuse`]. Nothing here knows about gRPC.
+
+mod agencies;
+mod audit;
+mod catalog;
+mod records;
+mod subjects;
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+
+pub use agencies::AgencyChange;
+pub use catalog::STARTER_CATALOGUE;
+pub use records::{NewRecord, RecordChange};
+pub use subjects::{DemographicQuery, NewSubject, SubjectMatch, SubjectQuery};
+
+use crate::auth::AuthFailure;
+use crate::clock::SharedClock;
+use crate::domain::{AgencyStatus, Caller, Purpose, Role, Violations};
+use crate::ledger::{Entry, EntryDraft, Outcome};
+use crate::policy::Denial;
+use crate::store::{Store, StoreError};
+
+/// Why an operation did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The request is invalid; every bad field is listed.
+    #[error("invalid request: {0}")]
+    Invalid(Violations),
+    /// The caller could not be authenticated.
+    #[error("{0}")]
+    Unauthenticated(AuthFailure),
+    /// The caller is not allowed to do this.
+    #[error("{}", .0.message)]
+    Denied(Denial),
+    /// The named thing does not exist (or the caller may not know it does).
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The thing to create exists already.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// The caller's etag is not the current one.
+    #[error("{0}")]
+    StaleEtag(String),
+    /// Storage or the ledger failed; nothing was disclosed or changed.
+    #[error("storage is unavailable")]
+    Unavailable(#[source] StoreError),
+}
+
+impl ServiceError {
+    /// The outcome recorded in the ledger.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Self::Invalid(_) => Outcome::Invalid,
+            Self::Unavailable(_) => Outcome::Failed,
+            _ => Outcome::Denied,
+        }
+    }
+
+    /// The stable reason code recorded in the ledger and sent to the caller.
+    pub fn reason_code(&self) -> &'static str {
+        match self {
+            Self::Invalid(_) => "INVALID_ARGUMENT",
+            Self::Unauthenticated(f) => f.code,
+            Self::Denied(d) => d.code,
+            Self::NotFound(_) => "NOT_FOUND",
+            Self::AlreadyExists(_) => "ALREADY_EXISTS",
+            Self::StaleEtag(_) => "STALE_ETAG",
+            Self::Unavailable(_) => "STORAGE_UNAVAILABLE",
+        }
+    }
+
+    fn denied(code: &'static str, message: String) -> Self {
+        Self::Denied(Denial { code, message })
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => Self::NotFound(what),
+            StoreError::AlreadyExists(what) => Self::AlreadyExists(what),
+            StoreError::StaleEtag { given, .. } => Self::StaleEtag(format!(
+                "etag {given:?} is not the current one: read the latest version and apply the change to it"
+            )),
+            other => Self::Unavailable(other),
+        }
+    }
+}
+
+impl From<Violations> for ServiceError {
+    fn from(v: Violations) -> Self {
+        Self::Invalid(v)
+    }
+}
+
+/// What a call may need of its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// A registered, active agency.
+    Member,
+    /// A registered, active agency, or an operator.
+    MemberOrOperator,
+    /// The operator role.
+    Operator,
+}
+
+/// Facts learnt while serving a call, for its ledger entry.
+#[derive(Debug, Clone, Default)]
+struct Facts {
+    purpose: Option<Purpose>,
+    subject: String,
+    records: Vec<String>,
+    fields: Vec<String>,
+    controller: String,
+}
+
+/// One authenticated call being served.
+#[derive(Debug)]
+pub struct Call {
+    pub caller: Caller,
+    pub request_id: String,
+    pub action: &'static str,
+    pub time: DateTime<Utc>,
+    facts: Mutex<Facts>,
+}
+
+impl Call {
+    /// A call by `caller` to `action` at `time`.
+    pub fn new(
+        caller: Caller,
+        request_id: String,
+        action: &'static str,
+        time: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            caller,
+            request_id,
+            action,
+            time,
+            facts: Mutex::new(Facts::default()),
+        }
+    }
+
+    fn facts(&self) -> std::sync::MutexGuard<'_, Facts> {
+        self.facts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Records the declared purpose of use.
+    pub fn set_purpose(&self, purpose: Purpose) {
+        self.facts().purpose = Some(purpose);
+    }
+
+    fn note_subject(&self, subject: String) {
+        self.facts().subject = subject;
+    }
+
+    fn note_records(&self, records: Vec<String>) {
+        self.facts().records = records;
+    }
+
+    fn note_fields(&self, fields: Vec<String>) {
+        self.facts().fields = fields;
+    }
+
+    fn note_controller(&self, controller: String) {
+        self.facts().controller = controller;
+    }
+
+    fn require_role(&self, role: &str) -> Result<(), ServiceError> {
+        if self.caller.has_role(role) {
+            Ok(())
+        } else {
+            Err(ServiceError::denied(
+                "ROLE_NOT_PERMITTED",
+                format!("this call needs the {role} role, which the caller does not hold"),
+            ))
+        }
+    }
+
+    /// The ledger entry of this call with `outcome`.
+    fn draft(&self, outcome: Outcome, reason_code: &str, reason: &str) -> EntryDraft {
+        let f = self.facts().clone();
+        EntryDraft {
+            id: uuid::Uuid::new_v4().to_string(),
+            time: self.time,
+            request_id: self.request_id.clone(),
+            agency: self.caller.agency.as_str().to_owned(),
+            principal: self.caller.principal.as_str().to_owned(),
+            roles: self
+                .caller
+                .roles
+                .iter()
+                .map(|r| r.as_str().to_owned())
+                .collect(),
+            action: self.action.to_owned(),
+            purpose: f.purpose,
+            subject: f.subject,
+            records: f.records,
+            fields: f.fields,
+            outcome,
+            reason_code: reason_code.to_owned(),
+            reason: reason.to_owned(),
+            controller: f.controller,
+        }
+    }
+
+    fn permitted(&self) -> EntryDraft {
+        self.draft(Outcome::Permitted, "", "")
+    }
+}
+
+/// A page request: how many, and from where.
+#[derive(Debug, Clone, Default)]
+pub struct PageRequest {
+    pub size: u32,
+    pub token: String,
+}
+
+/// A page of results.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Empty on the last page.
+    pub next_token: String,
+}
+
+/// The most items one page may hold.
+pub const MAX_PAGE_SIZE: u32 = 1000;
+/// The page size when none is asked for.
+pub const DEFAULT_PAGE_SIZE: u32 = 100;
+
+impl PageRequest {
+    /// The page size to use, checked.
+    fn size(&self) -> Result<u32, ServiceError> {
+        match self.size {
+            0 => Ok(DEFAULT_PAGE_SIZE),
+            n if n <= MAX_PAGE_SIZE => Ok(n),
+            _ => {
+                Err(Violations::one("page_size", format!("must be at most {MAX_PAGE_SIZE}")).into())
+            }
+        }
+    }
+
+    /// The position encoded in the token, if any.
+    fn position(&self) -> Result<Option<String>, ServiceError> {
+        if self.token.is_empty() {
+            return Ok(None);
+        }
+        hex::decode(&self.token)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .map(Some)
+            .ok_or_else(|| {
+                Violations::one("page_token", "is not a token this service issued").into()
+            })
+    }
+}
+
+/// Builds a page from up to `size + 1` items: the extra one only says that
+/// there is more.
+fn page<T>(mut items: Vec<T>, size: u32, key: impl Fn(&T) -> String) -> Page<T> {
+    let size = usize::try_from(size).unwrap_or(usize::MAX);
+    let next_token = if items.len() > size {
+        items.truncate(size);
+        items
+            .last()
+            .map(|last| hex::encode(key(last)))
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
+    Page { items, next_token }
+}
+
+/// The audited operations of Accord, over one store.
+#[derive(Debug, Clone)]
+pub struct Services {
+    store: Arc<dyn Store>,
+    clock: SharedClock,
+}
+
+impl Services {
+    /// Services over `store`, telling time with `clock`.
+    pub fn new(store: Arc<dyn Store>, clock: SharedClock) -> Self {
+        Self { store, clock }
+    }
+
+    /// The current time.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Checks that the caller may make a call needing `access`.
+    pub async fn admit(&self, call: &Call, access: Access) -> Result<(), ServiceError> {
+        let is_operator = call.caller.has_role(Role::OPERATOR);
+        match access {
+            Access::Operator => return call.require_role(Role::OPERATOR),
+            Access::MemberOrOperator if is_operator => return Ok(()),
+            Access::Member | Access::MemberOrOperator => {}
+        }
+        match self.store.agency(&call.caller.agency).await? {
+            None => Err(ServiceError::denied(
+                "AGENCY_NOT_REGISTERED",
+                format!(
+                    "agency {} is not registered",
+                    call.caller.agency.resource_name()
+                ),
+            )),
+            Some(a) if a.status == AgencyStatus::Suspended => Err(ServiceError::denied(
+                "AGENCY_SUSPENDED",
+                format!("agency {} is suspended", call.caller.agency.resource_name()),
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Writes the ledger entry of a failed call. If even that fails, the
+    /// caller is told the service is unavailable (fail closed).
+    pub async fn refuse(&self, call: &Call, error: ServiceError) -> ServiceError {
+        let draft = call.draft(error.outcome(), error.reason_code(), &error.to_string());
+        match self.store.commit(vec![], draft).await {
+            Ok(_) => error,
+            Err(e) => ServiceError::Unavailable(e),
+        }
+    }
+
+    /// Writes the ledger entry of a call refused before its caller was
+    /// established.
+    pub async fn refuse_unauthenticated(
+        &self,
+        failure: AuthFailure,
+        request_id: String,
+        action: &'static str,
+    ) -> ServiceError {
+        let draft = EntryDraft {
+            id: uuid::Uuid::new_v4().to_string(),
+            time: self.now(),
+            request_id,
+            agency: failure.claimed_agency.clone(),
+            principal: failure.claimed_principal.clone(),
+            roles: vec![],
+            action: action.to_owned(),
+            purpose: None,
+            subject: String::new(),
+            records: vec![],
+            fields: vec![],
+            outcome: Outcome::Denied,
+            reason_code: failure.code.to_owned(),
+            reason: failure.message.clone(),
+            controller: String::new(),
+        };
+        match self.store.commit(vec![], draft).await {
+            Ok(_) => ServiceError::Unauthenticated(failure),
+            Err(e) => ServiceError::Unavailable(e),
+        }
+    }
+
+    /// Commits the permitted entry of a read; the result may be released
+    /// only once this returns.
+    async fn audit_read(&self, call: &Call) -> Result<Entry, ServiceError> {
+        Ok(self.store.commit(vec![], call.permitted()).await?)
+    }
+}

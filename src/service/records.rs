@@ -1,0 +1,199 @@
+//! Versioned records.
+
+use super::{Call, Page, PageRequest, ServiceError, Services, page};
+use crate::domain::record::{RawValue, check_fields};
+use crate::domain::{Record, RecordClassId, RecordId, SubjectId, Violations};
+use crate::policy;
+use crate::store::{After, Write};
+
+/// A record to create.
+#[derive(Debug, Clone)]
+pub struct NewRecord {
+    pub subject: SubjectId,
+    pub record_class: RecordClassId,
+    pub fields: Vec<(String, RawValue)>,
+}
+
+/// A new version of a record.
+#[derive(Debug, Clone)]
+pub struct RecordChange {
+    pub id: RecordId,
+    pub etag: String,
+    pub fields: Vec<(String, RawValue)>,
+}
+
+fn version_name(r: &Record) -> String {
+    format!("{}@{}", r.id.resource_name(), r.version)
+}
+
+impl Services {
+    /// Creates a record, controlled by the caller's agency.
+    pub async fn create_record(&self, call: &Call, new: NewRecord) -> Result<Record, ServiceError> {
+        call.note_subject(new.subject.resource_name());
+        call.note_controller(call.caller.agency.as_str().to_owned());
+        let class = self
+            .store
+            .record_class(&new.record_class)
+            .await?
+            .ok_or_else(|| {
+                Violations::one(
+                    "record.record_class",
+                    format!(
+                        "{} is not in the catalogue",
+                        new.record_class.resource_name()
+                    ),
+                )
+            })?;
+        let fields = check_fields(&class, new.fields, "record.fields")?;
+        if self.store.subject(&new.subject).await?.is_none() {
+            return Err(Violations::one(
+                "record.subject",
+                format!("{} does not exist", new.subject.resource_name()),
+            )
+            .into());
+        }
+        let id = RecordId::generate();
+        let record = Record {
+            etag: Record::compute_etag(&id, 1, &fields),
+            id,
+            subject: new.subject,
+            record_class: new.record_class,
+            controller: call.caller.agency.clone(),
+            version: 1,
+            fields,
+            create_time: call.time,
+            update_time: call.time,
+        };
+        call.note_records(vec![version_name(&record)]);
+        call.note_fields(record.field_names());
+        self.store
+            .commit(
+                vec![Write::InsertRecord {
+                    record: record.clone(),
+                    written_by: call.caller.principal.as_str().to_owned(),
+                }],
+                call.permitted(),
+            )
+            .await?;
+        Ok(record)
+    }
+
+    /// Writes a new version of a record, if the caller controls it and the
+    /// etag is current.
+    pub async fn update_record(
+        &self,
+        call: &Call,
+        change: RecordChange,
+    ) -> Result<Record, ServiceError> {
+        call.note_records(vec![change.id.resource_name()]);
+        let current = self
+            .store
+            .record(&change.id, None)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(change.id.resource_name()))?;
+        call.note_subject(current.subject.resource_name());
+        call.note_controller(current.controller.as_str().to_owned());
+        policy::decide_write(&call.caller, &current).map_err(ServiceError::Denied)?;
+        let class = self
+            .store
+            .record_class(&current.record_class)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(current.record_class.resource_name()))?;
+        let fields = check_fields(&class, change.fields, "record.fields")?;
+        if change.etag != current.etag {
+            return Err(ServiceError::StaleEtag(format!(
+                "etag {:?} is not the current one: read the latest version and apply the change to it",
+                change.etag
+            )));
+        }
+        let version = current.version + 1;
+        let next = Record {
+            etag: Record::compute_etag(&current.id, version, &fields),
+            version,
+            fields,
+            update_time: call.time.max(current.update_time),
+            ..current
+        };
+        call.note_records(vec![version_name(&next)]);
+        call.note_fields(next.field_names());
+        self.store
+            .commit(
+                vec![Write::UpdateRecord {
+                    record: next.clone(),
+                    expected_etag: change.etag,
+                    written_by: call.caller.principal.as_str().to_owned(),
+                }],
+                call.permitted(),
+            )
+            .await?;
+        Ok(next)
+    }
+
+    /// Reads a record version the caller may see.
+    pub async fn get_record(
+        &self,
+        call: &Call,
+        id: &RecordId,
+        version: Option<i64>,
+    ) -> Result<Record, ServiceError> {
+        call.note_records(vec![match version {
+            Some(v) => format!("{}@{v}", id.resource_name()),
+            None => id.resource_name(),
+        }]);
+        let record = self.store.record(id, version).await?.ok_or_else(|| {
+            ServiceError::NotFound(match version {
+                Some(v) => format!("version {v} of {}", id.resource_name()),
+                None => id.resource_name(),
+            })
+        })?;
+        call.note_subject(record.subject.resource_name());
+        call.note_controller(record.controller.as_str().to_owned());
+        call.note_records(vec![version_name(&record)]);
+        let permit = policy::decide_read(&call.caller, &record).map_err(ServiceError::Denied)?;
+        call.note_fields(permit.fields);
+        self.audit_read(call).await?;
+        Ok(record)
+    }
+
+    /// Lists the latest versions of the subject's records the caller may
+    /// see, newest first.
+    pub async fn list_records(
+        &self,
+        call: &Call,
+        subject: &SubjectId,
+        req: &PageRequest,
+    ) -> Result<Page<Record>, ServiceError> {
+        call.note_subject(subject.resource_name());
+        let size = req.size()?;
+        let after = match req.position()? {
+            None => After::Start,
+            Some(token) => {
+                let (micros, id) = token
+                    .split_once('/')
+                    .and_then(|(t, id)| Some((t.parse::<i64>().ok()?, id.to_owned())))
+                    .ok_or_else(|| {
+                        Violations::one("page_token", "is not a token this service issued")
+                    })?;
+                After::Key((micros, id))
+            }
+        };
+        if self.store.subject(subject).await?.is_none() {
+            return Err(ServiceError::NotFound(subject.resource_name()));
+        }
+        let items = self
+            .store
+            .records_of_subject(subject, &call.caller.agency, after, size + 1)
+            .await?;
+        let page = page(items, size, |r| {
+            format!("{}/{}", r.update_time.timestamp_micros(), r.id.as_str())
+        });
+        let mut fields: Vec<String> = page.items.iter().flat_map(Record::field_names).collect();
+        fields.sort();
+        fields.dedup();
+        call.note_records(page.items.iter().map(version_name).collect());
+        call.note_fields(fields);
+        call.note_controller(call.caller.agency.as_str().to_owned());
+        self.audit_read(call).await?;
+        Ok(page)
+    }
+}

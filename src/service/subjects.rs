@@ -1,0 +1,309 @@
+//! Subjects and their identifiers: the joined-up view of a citizen.
+
+use chrono::NaiveDate;
+
+use super::{Call, ServiceError, Services};
+use crate::domain::{Demographics, Gender, Identifier, Subject, SubjectId};
+use crate::store::Write;
+
+/// A subject to register.
+#[derive(Debug, Clone)]
+pub struct NewSubject {
+    pub identifiers: Vec<Identifier>,
+    pub demographics: Demographics,
+}
+
+/// Demographics to match against, checked.
+#[derive(Debug, Clone)]
+pub struct DemographicQuery {
+    pub family_name: String,
+    pub birth_date: NaiveDate,
+    pub given_name: Option<String>,
+    pub gender: Option<Gender>,
+    pub postcode: Option<String>,
+}
+
+/// How to find subjects.
+#[derive(Debug, Clone)]
+pub enum SubjectQuery {
+    ByIdentifier(Identifier),
+    ByDemographics(DemographicQuery),
+}
+
+/// A candidate and how well it matches.
+#[derive(Debug, Clone)]
+pub struct SubjectMatch {
+    pub subject: Subject,
+    pub score: f64,
+    pub matched_fields: Vec<&'static str>,
+}
+
+/// Demographic matches below this score are not returned.
+const MIN_SCORE: f64 = 0.5;
+/// How many candidates demographic matching considers at most.
+const MAX_CANDIDATES: u32 = 500;
+
+/// Scores `d` against `q`: family name 0.3, birth date 0.3, given name 0.2,
+/// postcode 0.1, gender 0.1 (names compared case-insensitively).
+pub fn score(q: &DemographicQuery, d: &Demographics) -> (f64, Vec<&'static str>) {
+    let same = |a: &str, b: &str| a.trim().to_lowercase() == b.trim().to_lowercase();
+    let checks: [(&'static str, f64, bool); 5] = [
+        ("family_name", 0.3, same(&q.family_name, &d.family_name)),
+        ("birth_date", 0.3, q.birth_date == d.birth_date),
+        (
+            "given_name",
+            0.2,
+            q.given_name
+                .as_deref()
+                .is_some_and(|g| same(g, &d.given_name)),
+        ),
+        (
+            "postcode",
+            0.1,
+            q.postcode.is_some() && q.postcode == d.postcode,
+        ),
+        (
+            "gender",
+            0.1,
+            q.gender.is_some() && q.gender == Some(d.gender),
+        ),
+    ];
+    let mut total = 0.0;
+    let mut matched = vec![];
+    for (name, weight, hit) in checks {
+        if hit {
+            total += weight;
+            matched.push(name);
+        }
+    }
+    ((total * 100.0_f64).round() / 100.0, matched)
+}
+
+/// The demographic fields a subject view discloses.
+const SUBJECT_FIELDS: [&str; 7] = [
+    "identifiers",
+    "given_name",
+    "family_name",
+    "birth_date",
+    "gender",
+    "postcode",
+    "uprn",
+];
+
+fn disclosed() -> Vec<String> {
+    SUBJECT_FIELDS.iter().map(|s| (*s).to_owned()).collect()
+}
+
+impl Services {
+    /// Registers a subject.
+    pub async fn create_subject(
+        &self,
+        call: &Call,
+        new: NewSubject,
+    ) -> Result<Subject, ServiceError> {
+        let subject = Subject {
+            id: SubjectId::generate(),
+            identifiers: new.identifiers,
+            demographics: new.demographics,
+            registered_by: call.caller.agency.clone(),
+            create_time: call.time,
+        };
+        call.note_subject(subject.id.resource_name());
+        call.note_controller(call.caller.agency.as_str().to_owned());
+        call.note_fields(disclosed());
+        self.store
+            .commit(
+                vec![Write::InsertSubject(subject.clone())],
+                call.permitted(),
+            )
+            .await?;
+        Ok(subject)
+    }
+
+    async fn load_subject(&self, call: &Call, id: &SubjectId) -> Result<Subject, ServiceError> {
+        call.note_subject(id.resource_name());
+        let subject = self
+            .store
+            .subject(id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(id.resource_name()))?;
+        call.note_controller(subject.registered_by.as_str().to_owned());
+        Ok(subject)
+    }
+
+    /// Reads one subject.
+    pub async fn get_subject(&self, call: &Call, id: &SubjectId) -> Result<Subject, ServiceError> {
+        let subject = self.load_subject(call, id).await?;
+        call.note_fields(disclosed());
+        self.audit_read(call).await?;
+        Ok(subject)
+    }
+
+    /// Finds subjects by identifier or demographics, best first.
+    pub async fn find_subjects(
+        &self,
+        call: &Call,
+        query: SubjectQuery,
+        max_results: usize,
+    ) -> Result<Vec<SubjectMatch>, ServiceError> {
+        let mut matches = match query {
+            SubjectQuery::ByIdentifier(identifier) => {
+                match self.store.identifier_link(&identifier).await? {
+                    None => vec![],
+                    Some(link) => self
+                        .store
+                        .subject(&link.subject)
+                        .await?
+                        .map(|subject| SubjectMatch {
+                            subject,
+                            score: 1.0,
+                            matched_fields: vec!["identifier"],
+                        })
+                        .into_iter()
+                        .collect(),
+                }
+            }
+            SubjectQuery::ByDemographics(q) => {
+                let candidates = self
+                    .store
+                    .subject_candidates(&q.family_name, q.birth_date, MAX_CANDIDATES)
+                    .await?;
+                candidates
+                    .into_iter()
+                    .filter_map(|subject| {
+                        let (score, matched_fields) = score(&q, &subject.demographics);
+                        (score >= MIN_SCORE).then_some(SubjectMatch {
+                            subject,
+                            score,
+                            matched_fields,
+                        })
+                    })
+                    .collect()
+            }
+        };
+        matches.sort_by(|a, b| b.score.total_cmp(&a.score));
+        matches.truncate(max_results);
+        if let [only] = matches.as_slice() {
+            call.note_subject(only.subject.id.resource_name());
+            call.note_controller(only.subject.registered_by.as_str().to_owned());
+        }
+        let found: Vec<String> = matches
+            .iter()
+            .map(|m| m.subject.id.resource_name())
+            .collect();
+        call.note_fields(if found.is_empty() {
+            vec![]
+        } else {
+            disclosed()
+        });
+        if found.len() > 1 {
+            // Several subjects disclosed: the entry lists them all.
+            call.note_records(found);
+        }
+        self.audit_read(call).await?;
+        Ok(matches)
+    }
+
+    /// Adds an identifier to a subject.
+    pub async fn link_identifier(
+        &self,
+        call: &Call,
+        id: &SubjectId,
+        identifier: Identifier,
+    ) -> Result<Subject, ServiceError> {
+        let mut subject = self.load_subject(call, id).await?;
+        call.note_fields(vec!["identifiers".to_owned()]);
+        self.store
+            .commit(
+                vec![Write::LinkIdentifier {
+                    subject: id.clone(),
+                    identifier: identifier.clone(),
+                    linked_by: call.caller.agency.clone(),
+                    time: call.time,
+                }],
+                call.permitted(),
+            )
+            .await?;
+        subject.identifiers.push(identifier);
+        Ok(subject)
+    }
+
+    /// Removes an identifier the caller's agency linked.
+    pub async fn unlink_identifier(
+        &self,
+        call: &Call,
+        id: &SubjectId,
+        identifier: Identifier,
+    ) -> Result<Subject, ServiceError> {
+        let mut subject = self.load_subject(call, id).await?;
+        call.note_fields(vec!["identifiers".to_owned()]);
+        match self.store.identifier_link(&identifier).await? {
+            Some(link) if link.subject == *id => {
+                if link.linked_by != call.caller.agency {
+                    return Err(ServiceError::denied(
+                        "NOT_LINKING_AGENCY",
+                        format!(
+                            "identifier {identifier} was linked by agency {}; only that agency may unlink it",
+                            link.linked_by
+                        ),
+                    ));
+                }
+            }
+            _ => {
+                return Err(ServiceError::NotFound(format!(
+                    "identifier {identifier} on {}",
+                    id.resource_name()
+                )));
+            }
+        }
+        self.store
+            .commit(
+                vec![Write::UnlinkIdentifier {
+                    subject: id.clone(),
+                    identifier: identifier.clone(),
+                }],
+                call.permitted(),
+            )
+            .await?;
+        subject.identifiers.retain(|i| *i != identifier);
+        Ok(subject)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn demographics() -> Demographics {
+        Demographics {
+            given_name: "Amira".into(),
+            family_name: "Khan".into(),
+            birth_date: NaiveDate::from_ymd_opt(2012, 5, 4).unwrap(),
+            gender: Gender::Female,
+            postcode: Some("LS1 4AP".into()),
+            uprn: None,
+        }
+    }
+
+    #[test]
+    fn scores_add_up_per_matching_field() {
+        let mut q = DemographicQuery {
+            family_name: "KHAN".into(),
+            birth_date: NaiveDate::from_ymd_opt(2012, 5, 4).unwrap(),
+            given_name: None,
+            gender: None,
+            postcode: None,
+        };
+        assert_eq!(
+            score(&q, &demographics()),
+            (0.6, vec!["family_name", "birth_date"])
+        );
+        q.given_name = Some("amira".into());
+        q.postcode = Some("LS1 4AP".into());
+        q.gender = Some(Gender::Female);
+        assert_eq!(score(&q, &demographics()).0, 1.0);
+        q.birth_date = NaiveDate::from_ymd_opt(2012, 5, 5).unwrap();
+        q.family_name = "Smith".into();
+        assert_eq!(score(&q, &demographics()).0, 0.4);
+    }
+}

@@ -1,0 +1,183 @@
+//! Storage: one trait, one SQL implementation with a dialect per backend
+//! (embedded SQLite by default, PostgreSQL for production), one conformance
+//! suite (`tests/storage.rs`) run against both.
+//!
+//! Every change goes through [`Store::commit`], which applies the writes and
+//! appends their ledger entry in one transaction: there is no way to write
+//! data without its audit entry.
+
+mod sql;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::domain::{
+    Agency, AgencyCode, Identifier, Record, RecordClass, RecordClassId, RecordId, Subject,
+    SubjectId,
+};
+use crate::ledger::{Chain, Entry, EntryDraft, Outcome};
+
+pub use sql::{Backend, SqlStore, connect, install_drivers, sqlite_url};
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The thing to change does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A unique value (code, id, identifier) is already taken.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// The caller's etag is not the current one.
+    #[error("the etag {given:?} is not the current one ({current:?})")]
+    StaleEtag { given: String, current: String },
+    /// The database could not be reached or refused the operation.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Stored data could not be read back as a domain value.
+    #[error("stored data is not valid: {0}")]
+    Corrupt(String),
+    /// The database URL is not one Accord can use.
+    #[error("{0}")]
+    BadUrl(String),
+}
+
+/// One change, applied by [`Store::commit`] together with its ledger entry.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// Registers a new agency.
+    InsertAgency(Agency),
+    /// Replaces an agency's mutable fields if its etag is still `expected_etag`.
+    UpdateAgency {
+        agency: Agency,
+        expected_etag: String,
+    },
+    /// Adds a record class.
+    InsertRecordClass(RecordClass),
+    /// Registers a subject with its identifiers.
+    InsertSubject(Subject),
+    /// Adds an identifier to a subject.
+    LinkIdentifier {
+        subject: SubjectId,
+        identifier: Identifier,
+        linked_by: AgencyCode,
+        time: DateTime<Utc>,
+    },
+    /// Removes an identifier from a subject.
+    UnlinkIdentifier {
+        subject: SubjectId,
+        identifier: Identifier,
+    },
+    /// Creates a record at version 1.
+    InsertRecord { record: Record, written_by: String },
+    /// Adds a new version if the current etag is still `expected_etag`.
+    UpdateRecord {
+        record: Record,
+        expected_etag: String,
+        written_by: String,
+    },
+    /// Sets a service metadata value.
+    SetMeta { key: String, value: String },
+}
+
+/// Who linked an identifier to a subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentifierLink {
+    pub subject: SubjectId,
+    pub linked_by: AgencyCode,
+}
+
+/// Filters for reading the ledger.
+#[derive(Debug, Clone, Default)]
+pub struct EntryFilter {
+    /// Only entries about this subject id.
+    pub subject: Option<String>,
+    /// Only entries of calls by this agency code.
+    pub agency: Option<String>,
+    /// Only entries with this outcome.
+    pub outcome: Option<Outcome>,
+    /// Only entries at or after this time.
+    pub start: Option<DateTime<Utc>>,
+    /// Only entries before this time.
+    pub end: Option<DateTime<Utc>>,
+    /// Only entries whose caller or data controller is this agency code.
+    pub visible_to: Option<String>,
+}
+
+/// A page position: the key of the last item returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum After<K> {
+    Start,
+    Key(K),
+}
+
+/// The storage operations Accord needs.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Applies `writes` and appends the ledger entry `draft` in one
+    /// transaction; returns the sealed entry. Either all of it commits
+    /// durably, or none of it.
+    async fn commit(&self, writes: Vec<Write>, draft: EntryDraft) -> Result<Entry, StoreError>;
+
+    /// One agency.
+    async fn agency(&self, code: &AgencyCode) -> Result<Option<Agency>, StoreError>;
+    /// Agencies in code order, after `after`.
+    async fn agencies(&self, after: After<String>, limit: u32) -> Result<Vec<Agency>, StoreError>;
+
+    /// One record class.
+    async fn record_class(&self, id: &RecordClassId) -> Result<Option<RecordClass>, StoreError>;
+    /// Record classes in id order, after `after`.
+    async fn record_classes(
+        &self,
+        after: After<String>,
+        limit: u32,
+    ) -> Result<Vec<RecordClass>, StoreError>;
+
+    /// One subject with its identifiers.
+    async fn subject(&self, id: &SubjectId) -> Result<Option<Subject>, StoreError>;
+    /// Who holds `identifier`, and which agency linked it.
+    async fn identifier_link(
+        &self,
+        identifier: &Identifier,
+    ) -> Result<Option<IdentifierLink>, StoreError>;
+    /// Subjects whose family name (case-insensitive) or birth date matches,
+    /// at most `limit`: candidates for demographic matching.
+    async fn subject_candidates(
+        &self,
+        family_name: &str,
+        birth_date: chrono::NaiveDate,
+        limit: u32,
+    ) -> Result<Vec<Subject>, StoreError>;
+
+    /// A record at `version`, or its latest version.
+    async fn record(
+        &self,
+        id: &RecordId,
+        version: Option<i64>,
+    ) -> Result<Option<Record>, StoreError>;
+    /// The latest versions of a subject's records controlled by
+    /// `controller`, newest first (by record id within one instant).
+    async fn records_of_subject(
+        &self,
+        subject: &SubjectId,
+        controller: &AgencyCode,
+        after: After<(i64, String)>,
+        limit: u32,
+    ) -> Result<Vec<Record>, StoreError>;
+
+    /// Ledger entries in index order, after `after`, matching `filter`.
+    async fn entries(
+        &self,
+        filter: &EntryFilter,
+        after: After<i64>,
+        limit: u32,
+    ) -> Result<Vec<Entry>, StoreError>;
+    /// The recorded head of the ledger.
+    async fn chain_head(&self) -> Result<Chain, StoreError>;
+
+    /// A service metadata value.
+    async fn meta(&self, key: &str) -> Result<Option<String>, StoreError>;
+}

@@ -1,0 +1,866 @@
+//! The SQL store, over sqlx's `Any` driver so that one implementation serves
+//! both backends; [`Backend`] holds the few places where they differ.
+//!
+//! SQLite allows one writer at a time, so its writes go through a pool of a
+//! single connection (no lock upgrades, no `SQLITE_BUSY` between our own
+//! writers) while reads use a separate pool. PostgreSQL uses one pool and
+//! serialises ledger appends with a row lock on the ledger head.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Once;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+
+use super::{After, EntryFilter, IdentifierLink, Store, StoreError, Write};
+use crate::domain::{
+    Agency, AgencyCode, AgencyKind, AgencyStatus, Demographics, FieldSpec, Gender, Identifier,
+    IdentifierSystem, Purpose, Record, RecordClass, RecordClassId, RecordId, Subject, SubjectId,
+};
+use crate::ledger::{Chain, Entry, EntryDraft, Hash, Outcome};
+
+static MIGRATE_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static MIGRATE_POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Which database is behind the pools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The lock clause that serialises ledger appends.
+    fn lock_head(self) -> &'static str {
+        match self {
+            Self::Sqlite => "",
+            Self::Postgres => " FOR UPDATE",
+        }
+    }
+}
+
+/// The SQL store.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    backend: Backend,
+    writer: AnyPool,
+    reader: AnyPool,
+}
+
+/// Opens the database at `url` (`sqlite://…` or `postgres://…`) and runs
+/// the migrations when `migrate` is set.
+pub async fn connect(url: &str, migrate: bool) -> Result<SqlStore, StoreError> {
+    install_drivers();
+    let store = if url.starts_with("sqlite:") {
+        let writer = sqlite_pool(url, 1).await?;
+        sqlx::query("PRAGMA journal_mode = WAL")
+            .execute(&writer)
+            .await?;
+        let reader = sqlite_pool(url, 4).await?;
+        SqlStore {
+            backend: Backend::Sqlite,
+            writer,
+            reader,
+        }
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        let pool = AnyPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await?;
+        SqlStore {
+            backend: Backend::Postgres,
+            writer: pool.clone(),
+            reader: pool,
+        }
+    } else {
+        return Err(StoreError::BadUrl(
+            "the database URL must start with sqlite: or postgres:".to_owned(),
+        ));
+    };
+    if migrate {
+        store.migrate().await?;
+    }
+    Ok(store)
+}
+
+/// Makes sqlx's `Any` driver know SQLite and PostgreSQL (once per process).
+pub fn install_drivers() {
+    static DRIVERS: Once = Once::new();
+    DRIVERS.call_once(sqlx::any::install_default_drivers);
+}
+
+async fn sqlite_pool(url: &str, max: u32) -> Result<AnyPool, StoreError> {
+    Ok(AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(10))
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                conn.execute("PRAGMA synchronous = FULL").await?;
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await?)
+}
+
+/// The URL of the SQLite database file in `data_dir`.
+pub fn sqlite_url(data_dir: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", data_dir.join("accord.db").display())
+}
+
+impl SqlStore {
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Brings the schema up to date.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self.backend {
+            Backend::Sqlite => MIGRATE_SQLITE.run(&self.writer).await?,
+            Backend::Postgres => MIGRATE_POSTGRES.run(&self.writer).await?,
+        }
+        Ok(())
+    }
+
+    /// Closes the pools.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+// ---- value conversions at the storage boundary -------------------------
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn time(us: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(us).ok_or_else(|| StoreError::Corrupt(format!("time {us}")))
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn code<T>(parsed: Option<T>, what: &str, value: &str) -> Result<T, StoreError> {
+    parsed.ok_or_else(|| StoreError::Corrupt(format!("{what} {value:?}")))
+}
+
+fn agency_code(value: &str) -> Result<AgencyCode, StoreError> {
+    AgencyCode::parse(value).map_err(|e| StoreError::Corrupt(format!("agency code {value:?}: {e}")))
+}
+
+fn hash(bytes: Vec<u8>) -> Result<Hash, StoreError> {
+    Hash::try_from(bytes.as_slice()).map_err(|_| StoreError::Corrupt("hash length".to_owned()))
+}
+
+fn agency_from(row: &AnyRow) -> Result<Agency, StoreError> {
+    let kind: String = row.try_get("kind")?;
+    let status: String = row.try_get("status")?;
+    Ok(Agency {
+        code: agency_code(&row.try_get::<String, _>("code")?)?,
+        display_name: row.try_get("display_name")?,
+        kind: code(AgencyKind::from_code(&kind), "agency kind", &kind)?,
+        status: code(AgencyStatus::from_code(&status), "agency status", &status)?,
+        create_time: time(row.try_get("create_time")?)?,
+        update_time: time(row.try_get("update_time")?)?,
+        etag: row.try_get("etag")?,
+    })
+}
+
+fn record_class_from(row: &AnyRow) -> Result<RecordClass, StoreError> {
+    let id: String = row.try_get("id")?;
+    let fields: Vec<FieldSpec> = from_json(&row.try_get::<String, _>("fields")?)?;
+    Ok(RecordClass {
+        id: RecordClassId::parse(&id).map_err(StoreError::Corrupt)?,
+        display_name: row.try_get("display_name")?,
+        description: row.try_get("description")?,
+        fields,
+        create_time: time(row.try_get("create_time")?)?,
+    })
+}
+
+fn record_from(row: &AnyRow) -> Result<Record, StoreError> {
+    let class: String = row.try_get("record_class")?;
+    let controller: String = row.try_get("controller")?;
+    Ok(Record {
+        id: RecordId::from_stored(row.try_get("id")?),
+        subject: SubjectId::from_stored(row.try_get("subject_id")?),
+        record_class: RecordClassId::parse(&class).map_err(StoreError::Corrupt)?,
+        controller: agency_code(&controller)?,
+        version: row.try_get("version")?,
+        fields: from_json(&row.try_get::<String, _>("fields")?)?,
+        etag: row.try_get("etag")?,
+        create_time: time(row.try_get("create_time")?)?,
+        update_time: time(row.try_get("write_time")?)?,
+    })
+}
+
+fn entry_from(row: &AnyRow) -> Result<Entry, StoreError> {
+    let purpose: String = row.try_get("purpose")?;
+    let outcome: String = row.try_get("outcome")?;
+    Ok(Entry {
+        index: row.try_get("idx")?,
+        draft: EntryDraft {
+            id: row.try_get("id")?,
+            time: time(row.try_get("time")?)?,
+            request_id: row.try_get("request_id")?,
+            agency: row.try_get("agency")?,
+            principal: row.try_get("principal")?,
+            roles: from_json(&row.try_get::<String, _>("roles")?)?,
+            action: row.try_get("action")?,
+            purpose: if purpose.is_empty() {
+                None
+            } else {
+                Some(code(Purpose::from_code(&purpose), "purpose", &purpose)?)
+            },
+            subject: row.try_get("subject")?,
+            records: from_json(&row.try_get::<String, _>("records")?)?,
+            fields: from_json(&row.try_get::<String, _>("fields")?)?,
+            outcome: code(Outcome::from_code(&outcome), "outcome", &outcome)?,
+            reason_code: row.try_get("reason_code")?,
+            reason: row.try_get("reason")?,
+            controller: row.try_get("controller")?,
+        },
+        previous_hash: hash(row.try_get("previous_hash")?)?,
+        entry_hash: hash(row.try_get("entry_hash")?)?,
+    })
+}
+
+const RECORD_COLUMNS: &str = "r.id, r.subject_id, r.record_class, r.controller, r.create_time, \
+     v.version, v.fields, v.etag, v.write_time";
+
+/// A query under construction with numbered placeholders.
+#[derive(Default)]
+struct Query {
+    text: String,
+    args: Vec<Arg>,
+}
+
+enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+impl Query {
+    fn new(text: &str) -> Self {
+        Self {
+            text: text.to_owned(),
+            args: vec![],
+        }
+    }
+
+    /// Appends `text`, where `?` stands for the placeholder of `arg`.
+    fn push(&mut self, text: &str, arg: Arg) -> &mut Self {
+        self.args.push(arg);
+        let placeholder = format!("${}", self.args.len());
+        self.text.push_str(&text.replacen('?', &placeholder, 1));
+        self
+    }
+
+    fn raw(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    fn build(&self) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
+        let mut q = sqlx::query(&self.text);
+        for arg in &self.args {
+            q = match arg {
+                Arg::Text(s) => q.bind(s.as_str()),
+                Arg::Int(i) => q.bind(*i),
+            };
+        }
+        q
+    }
+}
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+
+impl SqlStore {
+    async fn apply(&self, tx: &mut Tx<'_>, write: Write) -> Result<(), StoreError> {
+        match write {
+            Write::InsertAgency(a) => {
+                let exists = sqlx::query("SELECT 1 FROM agencies WHERE code = $1")
+                    .bind(a.code.as_str())
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                if exists.is_some() {
+                    return Err(StoreError::AlreadyExists(format!(
+                        "agency {} already exists",
+                        a.code.resource_name()
+                    )));
+                }
+                sqlx::query(
+                    "INSERT INTO agencies (code, display_name, kind, status, create_time, update_time, etag) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(a.code.as_str())
+                .bind(a.display_name.as_str())
+                .bind(a.kind.code())
+                .bind(a.status.code())
+                .bind(micros(a.create_time))
+                .bind(micros(a.update_time))
+                .bind(a.etag.as_str())
+                .execute(&mut **tx)
+                .await?;
+            }
+            Write::UpdateAgency {
+                agency: a,
+                expected_etag,
+            } => {
+                let done = sqlx::query(
+                    "UPDATE agencies SET display_name = $1, status = $2, update_time = $3, etag = $4 \
+                     WHERE code = $5 AND etag = $6",
+                )
+                .bind(a.display_name.as_str())
+                .bind(a.status.code())
+                .bind(micros(a.update_time))
+                .bind(a.etag.as_str())
+                .bind(a.code.as_str())
+                .bind(expected_etag.as_str())
+                .execute(&mut **tx)
+                .await?;
+                if done.rows_affected() == 0 {
+                    let current: Option<String> =
+                        sqlx::query_scalar("SELECT etag FROM agencies WHERE code = $1")
+                            .bind(a.code.as_str())
+                            .fetch_optional(&mut **tx)
+                            .await?;
+                    return Err(match current {
+                        None => StoreError::NotFound(a.code.resource_name()),
+                        Some(current) => StoreError::StaleEtag {
+                            given: expected_etag,
+                            current,
+                        },
+                    });
+                }
+            }
+            Write::InsertRecordClass(c) => {
+                let exists = sqlx::query("SELECT 1 FROM record_classes WHERE id = $1")
+                    .bind(c.id.as_str())
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                if exists.is_some() {
+                    return Err(StoreError::AlreadyExists(format!(
+                        "record class {} already exists",
+                        c.id.resource_name()
+                    )));
+                }
+                sqlx::query(
+                    "INSERT INTO record_classes (id, display_name, description, fields, create_time) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(c.id.as_str())
+                .bind(c.display_name.as_str())
+                .bind(c.description.as_str())
+                .bind(json(&c.fields)?)
+                .bind(micros(c.create_time))
+                .execute(&mut **tx)
+                .await?;
+            }
+            Write::InsertSubject(s) => {
+                let d = &s.demographics;
+                sqlx::query(
+                    "INSERT INTO subjects (id, given_name, family_name, family_name_key, birth_date, gender, \
+                     postcode, uprn, registered_by, create_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(s.id.as_str())
+                .bind(d.given_name.as_str())
+                .bind(d.family_name.as_str())
+                .bind(d.family_name.to_lowercase())
+                .bind(d.birth_date.to_string())
+                .bind(d.gender.code())
+                .bind(d.postcode.clone().unwrap_or_default())
+                .bind(d.uprn.clone().unwrap_or_default())
+                .bind(s.registered_by.as_str())
+                .bind(micros(s.create_time))
+                .execute(&mut **tx)
+                .await?;
+                for identifier in &s.identifiers {
+                    self.link(tx, &s.id, identifier, &s.registered_by, s.create_time)
+                        .await?;
+                }
+            }
+            Write::LinkIdentifier {
+                subject,
+                identifier,
+                linked_by,
+                time,
+            } => {
+                self.link(tx, &subject, &identifier, &linked_by, time)
+                    .await?;
+            }
+            Write::UnlinkIdentifier {
+                subject,
+                identifier,
+            } => {
+                let done = sqlx::query(
+                    "DELETE FROM subject_identifiers WHERE system = $1 AND assigner = $2 AND value = $3 AND subject_id = $4",
+                )
+                .bind(identifier.system().code())
+                .bind(identifier.assigner().map_or("", AgencyCode::as_str))
+                .bind(identifier.value())
+                .bind(subject.as_str())
+                .execute(&mut **tx)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound(format!(
+                        "identifier {identifier} on {}",
+                        subject.resource_name()
+                    )));
+                }
+            }
+            Write::InsertRecord {
+                record: r,
+                written_by,
+            } => {
+                sqlx::query(
+                    "INSERT INTO records (id, subject_id, record_class, controller, version, etag, create_time, update_time) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(r.id.as_str())
+                .bind(r.subject.as_str())
+                .bind(r.record_class.as_str())
+                .bind(r.controller.as_str())
+                .bind(r.version)
+                .bind(r.etag.as_str())
+                .bind(micros(r.create_time))
+                .bind(micros(r.update_time))
+                .execute(&mut **tx)
+                .await?;
+                insert_version(tx, &r, &written_by).await?;
+            }
+            Write::UpdateRecord {
+                record: r,
+                expected_etag,
+                written_by,
+            } => {
+                let done = sqlx::query(
+                    "UPDATE records SET version = $1, etag = $2, update_time = $3 WHERE id = $4 AND etag = $5",
+                )
+                .bind(r.version)
+                .bind(r.etag.as_str())
+                .bind(micros(r.update_time))
+                .bind(r.id.as_str())
+                .bind(expected_etag.as_str())
+                .execute(&mut **tx)
+                .await?;
+                if done.rows_affected() == 0 {
+                    let current: Option<String> =
+                        sqlx::query_scalar("SELECT etag FROM records WHERE id = $1")
+                            .bind(r.id.as_str())
+                            .fetch_optional(&mut **tx)
+                            .await?;
+                    return Err(match current {
+                        None => StoreError::NotFound(r.id.resource_name()),
+                        Some(current) => StoreError::StaleEtag {
+                            given: expected_etag,
+                            current,
+                        },
+                    });
+                }
+                insert_version(tx, &r, &written_by).await?;
+            }
+            Write::SetMeta { key, value } => {
+                sqlx::query(
+                    "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                )
+                .bind(key)
+                .bind(value)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn link(
+        &self,
+        tx: &mut Tx<'_>,
+        subject: &SubjectId,
+        identifier: &Identifier,
+        linked_by: &AgencyCode,
+        time: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let assigner = identifier.assigner().map_or("", AgencyCode::as_str);
+        let taken = sqlx::query(
+            "SELECT 1 FROM subject_identifiers WHERE system = $1 AND assigner = $2 AND value = $3",
+        )
+        .bind(identifier.system().code())
+        .bind(assigner)
+        .bind(identifier.value())
+        .fetch_optional(&mut **tx)
+        .await?;
+        if taken.is_some() {
+            return Err(StoreError::AlreadyExists(format!(
+                "identifier {identifier} already belongs to a subject"
+            )));
+        }
+        sqlx::query(
+            "INSERT INTO subject_identifiers (system, assigner, value, subject_id, linked_by, link_time) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(identifier.system().code())
+        .bind(assigner)
+        .bind(identifier.value())
+        .bind(subject.as_str())
+        .bind(linked_by.as_str())
+        .bind(micros(time))
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| match e {
+            sqlx::Error::Database(ref d) if d.is_unique_violation() => StoreError::AlreadyExists(
+                format!("identifier {identifier} already belongs to a subject"),
+            ),
+            sqlx::Error::Database(ref d) if d.is_foreign_key_violation() => {
+                StoreError::NotFound(subject.resource_name())
+            }
+            other => StoreError::Database(other),
+        })?;
+        Ok(())
+    }
+
+    async fn append(&self, tx: &mut Tx<'_>, draft: EntryDraft) -> Result<Entry, StoreError> {
+        let head_sql = format!(
+            "SELECT size, head_hash FROM ledger_head WHERE id = 1{}",
+            self.backend.lock_head()
+        );
+        let row = sqlx::query(&head_sql).fetch_one(&mut **tx).await?;
+        let chain = Chain {
+            size: row.try_get("size")?,
+            head: hash(row.try_get("head_hash")?)?,
+        };
+        let (entry, next) = chain.next(draft);
+        let d = &entry.draft;
+        sqlx::query(
+            "INSERT INTO ledger_entries (idx, id, time, request_id, agency, principal, roles, action, purpose, \
+             subject, records, fields, outcome, reason_code, reason, controller, previous_hash, entry_hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+        )
+        .bind(entry.index)
+        .bind(d.id.as_str())
+        .bind(micros(d.time))
+        .bind(d.request_id.as_str())
+        .bind(d.agency.as_str())
+        .bind(d.principal.as_str())
+        .bind(json(&d.roles)?)
+        .bind(d.action.as_str())
+        .bind(d.purpose.map_or("", Purpose::code))
+        .bind(d.subject.as_str())
+        .bind(json(&d.records)?)
+        .bind(json(&d.fields)?)
+        .bind(d.outcome.code())
+        .bind(d.reason_code.as_str())
+        .bind(d.reason.as_str())
+        .bind(d.controller.as_str())
+        .bind(entry.previous_hash.to_vec())
+        .bind(entry.entry_hash.to_vec())
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query("UPDATE ledger_head SET size = $1, head_hash = $2 WHERE id = 1")
+            .bind(next.size)
+            .bind(next.head.to_vec())
+            .execute(&mut **tx)
+            .await?;
+        Ok(entry)
+    }
+
+    async fn identifiers_of(&self, subject: &SubjectId) -> Result<Vec<Identifier>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT system, assigner, value FROM subject_identifiers WHERE subject_id = $1 \
+             ORDER BY link_time, system, assigner, value",
+        )
+        .bind(subject.as_str())
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let system: String = row.try_get("system")?;
+                let assigner: String = row.try_get("assigner")?;
+                Ok(Identifier::from_stored(
+                    code(
+                        IdentifierSystem::from_code(&system),
+                        "identifier system",
+                        &system,
+                    )?,
+                    row.try_get("value")?,
+                    if assigner.is_empty() {
+                        None
+                    } else {
+                        Some(agency_code(&assigner)?)
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    async fn subject_from(&self, row: &AnyRow) -> Result<Subject, StoreError> {
+        let id = SubjectId::from_stored(row.try_get("id")?);
+        let birth: String = row.try_get("birth_date")?;
+        let gender: String = row.try_get("gender")?;
+        let postcode: String = row.try_get("postcode")?;
+        let uprn: String = row.try_get("uprn")?;
+        let registered_by: String = row.try_get("registered_by")?;
+        Ok(Subject {
+            identifiers: self.identifiers_of(&id).await?,
+            demographics: Demographics {
+                given_name: row.try_get("given_name")?,
+                family_name: row.try_get("family_name")?,
+                birth_date: NaiveDate::from_str(&birth)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                gender: code(Gender::from_code(&gender), "gender", &gender)?,
+                postcode: Some(postcode).filter(|p| !p.is_empty()),
+                uprn: Some(uprn).filter(|u| !u.is_empty()),
+            },
+            registered_by: agency_code(&registered_by)?,
+            create_time: time(row.try_get("create_time")?)?,
+            id,
+        })
+    }
+}
+
+async fn insert_version(tx: &mut Tx<'_>, r: &Record, written_by: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO record_versions (record_id, version, fields, etag, write_time, written_by) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(r.id.as_str())
+    .bind(r.version)
+    .bind(json(&r.fields)?)
+    .bind(r.etag.as_str())
+    .bind(micros(r.update_time))
+    .bind(written_by)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn limit(n: u32) -> i64 {
+    i64::from(n)
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn commit(&self, writes: Vec<Write>, draft: EntryDraft) -> Result<Entry, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        for write in writes {
+            self.apply(&mut tx, write).await?;
+        }
+        let entry = self.append(&mut tx, draft).await?;
+        tx.commit().await?;
+        Ok(entry)
+    }
+
+    async fn agency(&self, code: &AgencyCode) -> Result<Option<Agency>, StoreError> {
+        let row = sqlx::query("SELECT * FROM agencies WHERE code = $1")
+            .bind(code.as_str())
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(agency_from).transpose()
+    }
+
+    async fn agencies(&self, after: After<String>, n: u32) -> Result<Vec<Agency>, StoreError> {
+        let after = match after {
+            After::Start => String::new(),
+            After::Key(k) => k,
+        };
+        let rows = sqlx::query("SELECT * FROM agencies WHERE code > $1 ORDER BY code LIMIT $2")
+            .bind(after)
+            .bind(limit(n))
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(agency_from).collect()
+    }
+
+    async fn record_class(&self, id: &RecordClassId) -> Result<Option<RecordClass>, StoreError> {
+        let row = sqlx::query("SELECT * FROM record_classes WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(record_class_from).transpose()
+    }
+
+    async fn record_classes(
+        &self,
+        after: After<String>,
+        n: u32,
+    ) -> Result<Vec<RecordClass>, StoreError> {
+        let after = match after {
+            After::Start => String::new(),
+            After::Key(k) => k,
+        };
+        let rows = sqlx::query("SELECT * FROM record_classes WHERE id > $1 ORDER BY id LIMIT $2")
+            .bind(after)
+            .bind(limit(n))
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(record_class_from).collect()
+    }
+
+    async fn subject(&self, id: &SubjectId) -> Result<Option<Subject>, StoreError> {
+        let row = sqlx::query("SELECT * FROM subjects WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.reader)
+            .await?;
+        match row {
+            Some(row) => Ok(Some(self.subject_from(&row).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn identifier_link(
+        &self,
+        identifier: &Identifier,
+    ) -> Result<Option<IdentifierLink>, StoreError> {
+        let row = sqlx::query(
+            "SELECT subject_id, linked_by FROM subject_identifiers WHERE system = $1 AND assigner = $2 AND value = $3",
+        )
+        .bind(identifier.system().code())
+        .bind(identifier.assigner().map_or("", AgencyCode::as_str))
+        .bind(identifier.value())
+        .fetch_optional(&self.reader)
+        .await?;
+        match row {
+            Some(row) => Ok(Some(IdentifierLink {
+                subject: SubjectId::from_stored(row.try_get("subject_id")?),
+                linked_by: agency_code(&row.try_get::<String, _>("linked_by")?)?,
+            })),
+            None => Ok(None),
+        }
+    }
+
+    async fn subject_candidates(
+        &self,
+        family_name: &str,
+        birth_date: NaiveDate,
+        n: u32,
+    ) -> Result<Vec<Subject>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM subjects WHERE family_name_key = $1 OR birth_date = $2 ORDER BY create_time, id LIMIT $3",
+        )
+        .bind(family_name.trim().to_lowercase())
+        .bind(birth_date.to_string())
+        .bind(limit(n))
+        .fetch_all(&self.reader)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            out.push(self.subject_from(row).await?);
+        }
+        Ok(out)
+    }
+
+    async fn record(
+        &self,
+        id: &RecordId,
+        version: Option<i64>,
+    ) -> Result<Option<Record>, StoreError> {
+        let sql = format!(
+            "SELECT {RECORD_COLUMNS} FROM records r JOIN record_versions v ON v.record_id = r.id \
+             WHERE r.id = $1 AND v.version = {}",
+            if version.is_some() { "$2" } else { "r.version" }
+        );
+        let mut q = sqlx::query(&sql).bind(id.as_str());
+        if let Some(v) = version {
+            q = q.bind(v);
+        }
+        let row = q.fetch_optional(&self.reader).await?;
+        row.as_ref().map(record_from).transpose()
+    }
+
+    async fn records_of_subject(
+        &self,
+        subject: &SubjectId,
+        controller: &AgencyCode,
+        after: After<(i64, String)>,
+        n: u32,
+    ) -> Result<Vec<Record>, StoreError> {
+        let mut q = Query::new(&format!(
+            "SELECT {RECORD_COLUMNS} FROM records r JOIN record_versions v ON v.record_id = r.id AND v.version = r.version \
+             WHERE "
+        ));
+        q.push("r.subject_id = ?", Arg::Text(subject.as_str().to_owned()))
+            .push(
+                " AND r.controller = ?",
+                Arg::Text(controller.as_str().to_owned()),
+            );
+        if let After::Key((t, id)) = after {
+            q.push(" AND (r.update_time < ?", Arg::Int(t))
+                .push(" OR (r.update_time = ?", Arg::Int(t))
+                .push(" AND r.id < ?))", Arg::Text(id));
+        }
+        q.raw(" ORDER BY r.update_time DESC, r.id DESC")
+            .push(" LIMIT ?", Arg::Int(limit(n)));
+        let rows = q.build().fetch_all(&self.reader).await?;
+        rows.iter().map(record_from).collect()
+    }
+
+    async fn entries(
+        &self,
+        f: &EntryFilter,
+        after: After<i64>,
+        n: u32,
+    ) -> Result<Vec<Entry>, StoreError> {
+        let mut q = Query::new("SELECT * FROM ledger_entries WHERE ");
+        q.push(
+            "idx > ?",
+            Arg::Int(match after {
+                After::Start => -1,
+                After::Key(k) => k,
+            }),
+        );
+        if let Some(s) = &f.subject {
+            q.push(" AND subject = ?", Arg::Text(s.clone()));
+        }
+        if let Some(a) = &f.agency {
+            q.push(" AND agency = ?", Arg::Text(a.clone()));
+        }
+        if let Some(o) = f.outcome {
+            q.push(" AND outcome = ?", Arg::Text(o.code().to_owned()));
+        }
+        if let Some(t) = f.start {
+            q.push(" AND time >= ?", Arg::Int(micros(t)));
+        }
+        if let Some(t) = f.end {
+            q.push(" AND time < ?", Arg::Int(micros(t)));
+        }
+        if let Some(v) = &f.visible_to {
+            q.push(" AND (agency = ?", Arg::Text(v.clone()))
+                .push(" OR controller = ?)", Arg::Text(v.clone()));
+        }
+        q.raw(" ORDER BY idx").push(" LIMIT ?", Arg::Int(limit(n)));
+        let rows = q.build().fetch_all(&self.reader).await?;
+        rows.iter().map(entry_from).collect()
+    }
+
+    async fn chain_head(&self) -> Result<Chain, StoreError> {
+        let row = sqlx::query("SELECT size, head_hash FROM ledger_head WHERE id = 1")
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(Chain {
+            size: row.try_get("size")?,
+            head: hash(row.try_get("head_hash")?)?,
+        })
+    }
+
+    async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.reader)
+            .await?)
+    }
+}

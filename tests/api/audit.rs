@@ -1,0 +1,224 @@
+use accord::api::pb;
+use accord::ledger::{self, Outcome};
+use accord::store::{After, EntryFilter, Store};
+use tonic::Code;
+
+use crate::helpers::*;
+use crate::records::{create_referral, server_with_subject};
+
+async fn ledger_records_every_call(db: Db) {
+    let Some((s, subject)) = server_with_subject(db).await else {
+        return;
+    };
+    let record = create_referral(&s, &subject).await;
+    // A refusal (another agency's read), an invalid input and an
+    // unauthenticated call.
+    let denied = s
+        .records()
+        .get_record(as_caller(
+            pb::GetRecordRequest {
+                name: record.name.clone(),
+                version: 0,
+                purpose: pb::Purpose::CrimePrevention as i32,
+            },
+            "wy-police",
+            "pc-9",
+            "officer",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let invalid = s
+        .records()
+        .get_record(as_caller(
+            pb::GetRecordRequest {
+                name: "records/x".into(),
+                version: -1,
+                purpose: 0,
+            },
+            "leeds-cc",
+            "sw-1",
+            "social_worker",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(invalid.code(), Code::InvalidArgument);
+    let anonymous = s
+        .records()
+        .get_record(pb::GetRecordRequest {
+            name: record.name.clone(),
+            version: 0,
+            purpose: 1,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(anonymous.code(), Code::Unauthenticated);
+
+    // The council's auditor sees the police refusal (it touched council data)
+    // and the council's own calls, in ledger order.
+    let entries = s
+        .audit()
+        .list_entries(as_caller(
+            pb::ListEntriesRequest {
+                subject: subject.clone(),
+                purpose: pb::Purpose::Administration as i32,
+                ..Default::default()
+            },
+            "leeds-cc",
+            "ig-1",
+            "auditor",
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    let summary: Vec<(String, i32, String)> = entries
+        .iter()
+        .map(|e| (e.action.clone(), e.outcome, e.agency.clone()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                "/accord.v1.SubjectService/CreateSubject".to_owned(),
+                pb::Outcome::Permitted as i32,
+                "agencies/leeds-cc".to_owned()
+            ),
+            (
+                "/accord.v1.RecordService/CreateRecord".to_owned(),
+                pb::Outcome::Permitted as i32,
+                "agencies/leeds-cc".to_owned()
+            ),
+            (
+                "/accord.v1.RecordService/GetRecord".to_owned(),
+                pb::Outcome::Denied as i32,
+                "agencies/wy-police".to_owned()
+            ),
+        ]
+    );
+    let created = &entries[1];
+    assert_eq!(created.records, [format!("{}@1", record.name)]);
+    assert_eq!(
+        created.fields,
+        ["reason", "referral_date", "referral_source", "service"]
+    );
+    assert_eq!(created.purpose, pb::Purpose::Safeguarding as i32);
+    assert_eq!(entries[2].reason_code, "NOT_CONTROLLER");
+
+    // Invalid input and the unauthenticated call are in the ledger too.
+    let store = s.store().await;
+    let invalid = store
+        .entries(
+            &EntryFilter {
+                outcome: Some(Outcome::Invalid),
+                ..Default::default()
+            },
+            After::Start,
+            100,
+        )
+        .await
+        .unwrap();
+    assert!(invalid.iter().any(
+        |e| e.draft.action.ends_with("/GetRecord") && e.draft.reason_code == "INVALID_ARGUMENT"
+    ));
+    let unauthenticated = store
+        .entries(
+            &EntryFilter {
+                agency: Some(String::new()),
+                ..Default::default()
+            },
+            After::Start,
+            100,
+        )
+        .await
+        .unwrap();
+    assert!(
+        unauthenticated
+            .iter()
+            .any(|e| e.draft.reason_code == "MISSING_IDENTITY")
+    );
+
+    // Only auditors may read the ledger, and that refusal is audited too.
+    let not_auditor = s
+        .audit()
+        .list_entries(as_caller(
+            pb::ListEntriesRequest {
+                purpose: 5,
+                ..Default::default()
+            },
+            "leeds-cc",
+            "sw-1",
+            "social_worker",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(not_auditor.code(), Code::PermissionDenied);
+
+    // The whole chain verifies and matches its recorded head.
+    let all = store
+        .entries(&EntryFilter::default(), After::Start, 10_000)
+        .await
+        .unwrap();
+    let head = store.chain_head().await.unwrap();
+    assert_eq!(ledger::verify(&all, Some(head)), Ok(head));
+    assert!(head.size >= 8, "{}", head.size);
+    store.close().await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_ledger_records_every_call_and_its_chain_verifies_sqlite() {
+    ledger_records_every_call(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn the_ledger_records_every_call_and_its_chain_verifies_postgres() {
+    ledger_records_every_call(Db::Postgres).await;
+}
+
+#[tokio::test]
+async fn ledger_pages_are_complete_and_disjoint() {
+    let (s, _subject) = server_with_subject(Db::Sqlite).await.unwrap();
+    for _ in 0..5 {
+        s.agencies()
+            .list_agencies(as_caller(
+                pb::ListAgenciesRequest::default(),
+                "leeds-cc",
+                "ig-1",
+                "auditor",
+            ))
+            .await
+            .unwrap();
+    }
+    let mut seen = vec![];
+    let mut token = String::new();
+    for _ in 0..50 {
+        let page = s
+            .audit()
+            .list_entries(as_caller(
+                pb::ListEntriesRequest {
+                    page_size: 2,
+                    page_token: token.clone(),
+                    purpose: 5,
+                    ..Default::default()
+                },
+                "leeds-cc",
+                "ig-1",
+                "auditor",
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.entries.len() <= 2);
+        seen.extend(page.entries.iter().map(|e| e.index));
+        token = page.next_page_token;
+        if token.is_empty() {
+            break;
+        }
+    }
+    let mut sorted = seen.clone();
+    sorted.dedup();
+    assert_eq!(seen, sorted, "no entry twice, in order");
+    assert!(seen.len() >= 7, "{seen:?}");
+    s.stop().await;
+}

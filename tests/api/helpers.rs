@@ -1,0 +1,271 @@
+//! Starting the real server on a free loopback port, with its own database,
+//! and calling it through the generated tonic clients.
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+
+use accord::api::pb;
+use accord::app::App;
+use accord::config::Config;
+use accord::store::{SqlStore, connect};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::Request;
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
+
+/// A running server and what it needs to be checked.
+pub struct TestServer {
+    pub address: SocketAddr,
+    pub channel: Channel,
+    pub database_url: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+    _dir: TempDir,
+}
+
+/// Which database a test server uses.
+#[derive(Debug, Clone, Copy)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL server tests use.
+pub fn postgres_admin_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A fresh PostgreSQL database for one test, or `None` (with a loud
+/// message) when PostgreSQL is unreachable outside CI. In CI it must be
+/// reachable.
+pub async fn fresh_postgres_database() -> Option<String> {
+    use sqlx::Connection;
+    accord::store::install_drivers();
+    let admin = postgres_admin_url();
+    let mut conn = match sqlx::AnyConnection::connect(&admin).await {
+        Ok(c) => c,
+        Err(e) => {
+            if std::env::var_os("CI").is_some() {
+                panic!("PostgreSQL is required in CI but unreachable at {admin}: {e}");
+            }
+            eprintln!(
+                "!!! SKIPPING a PostgreSQL test: cannot reach {admin}: {e} (set DATABASE_URL) !!!"
+            );
+            return None;
+        }
+    };
+    let name = format!("accord_test_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    let base = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(b, _)| b)
+        .to_owned();
+    Some(format!("{base}/{name}"))
+}
+
+impl TestServer {
+    /// Starts a server in development mode on `db`; `None` if PostgreSQL
+    /// was asked for and is unreachable outside CI.
+    pub async fn start(db: Db) -> Option<Self> {
+        accord::telemetry::init_for_tests();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let database_url = match db {
+            Db::Sqlite => None,
+            Db::Postgres => Some(fresh_postgres_database().await?),
+        };
+        let config = Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: dir.path().to_owned(),
+            database_url,
+            insecure: true,
+            max_message_bytes: 64 * 1024,
+            shutdown_grace_seconds: 5,
+            ..Config::default()
+        };
+        let app = App::build(&config).await.expect("server builds");
+        let address = app.address();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(app.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        let channel = Channel::from_shared(format!("http://{address}"))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect to the test server");
+        Some(Self {
+            address,
+            channel,
+            database_url: config.database_url(),
+            stop: Some(stop),
+            task: Some(task),
+            _dir: dir,
+        })
+    }
+
+    /// Opens the server's database directly, for checks behind the API.
+    pub async fn store(&self) -> SqlStore {
+        connect(&self.database_url, false)
+            .await
+            .expect("open the test database")
+    }
+
+    /// Stops the server and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await
+                .expect("server task")
+                .expect("server stopped cleanly");
+        }
+    }
+
+    pub fn agencies(&self) -> pb::agency_service_client::AgencyServiceClient<Channel> {
+        pb::agency_service_client::AgencyServiceClient::new(self.channel.clone())
+    }
+    pub fn catalog(&self) -> pb::catalog_service_client::CatalogServiceClient<Channel> {
+        pb::catalog_service_client::CatalogServiceClient::new(self.channel.clone())
+    }
+    pub fn subjects(&self) -> pb::subject_service_client::SubjectServiceClient<Channel> {
+        pb::subject_service_client::SubjectServiceClient::new(self.channel.clone())
+    }
+    pub fn records(&self) -> pb::record_service_client::RecordServiceClient<Channel> {
+        pb::record_service_client::RecordServiceClient::new(self.channel.clone())
+    }
+    pub fn audit(&self) -> pb::audit_service_client::AuditServiceClient<Channel> {
+        pb::audit_service_client::AuditServiceClient::new(self.channel.clone())
+    }
+
+    /// Registers agencies as the operator.
+    pub async fn register(&self, agencies: &[(&str, pb::AgencyKind)]) {
+        for (code, kind) in agencies {
+            self.agencies()
+                .create_agency(as_operator(pb::CreateAgencyRequest {
+                    agency: Some(pb::Agency {
+                        code: (*code).to_owned(),
+                        display_name: format!("Agency {code}"),
+                        kind: *kind as i32,
+                        ..Default::default()
+                    }),
+                }))
+                .await
+                .expect("register agency");
+        }
+    }
+}
+
+/// A request made by `principal` of `agency` holding `roles`.
+pub fn as_caller<T>(message: T, agency: &str, principal: &str, roles: &str) -> Request<T> {
+    let mut r = Request::new(message);
+    let m = r.metadata_mut();
+    m.insert(
+        "x-accord-agency",
+        MetadataValue::from_str(agency).expect("agency"),
+    );
+    m.insert(
+        "x-accord-principal",
+        MetadataValue::from_str(principal).expect("principal"),
+    );
+    m.insert(
+        "x-accord-roles",
+        MetadataValue::from_str(roles).expect("roles"),
+    );
+    r
+}
+
+/// A request made by the operator.
+pub fn as_operator<T>(message: T) -> Request<T> {
+    as_caller(message, "accord-ops", "ops-1", "operator")
+}
+
+/// A valid NHS number for `n` (0..=99_999), made by computing its check digit.
+pub fn nhs_number(n: u32) -> String {
+    loop_nhs(n * 7 + 400_000_000)
+}
+
+fn loop_nhs(mut base: u32) -> String {
+    loop {
+        let digits = format!("{base:09}");
+        let sum: u32 = digits
+            .bytes()
+            .zip((2..=10).rev())
+            .map(|(d, w)| u32::from(d - b'0') * w)
+            .sum();
+        let check = 11 - sum % 11;
+        if check != 10 {
+            return format!("{digits}{}", if check == 11 { 0 } else { check });
+        }
+        base += 1;
+    }
+}
+
+/// A subject with an NHS number and demographics.
+pub fn subject(nhs: &str, given: &str, family: &str, birth: &str) -> pb::Subject {
+    pb::Subject {
+        identifiers: vec![pb::Identifier {
+            system: pb::IdentifierSystem::NhsNumber as i32,
+            value: nhs.to_owned(),
+            ..Default::default()
+        }],
+        demographics: Some(pb::Demographics {
+            given_name: given.to_owned(),
+            family_name: family.to_owned(),
+            birth_date: birth.to_owned(),
+            gender: pb::AdministrativeGender::Female as i32,
+            postcode: "ls1 4ap".to_owned(),
+            uprn: String::new(),
+        }),
+        ..Default::default()
+    }
+}
+
+/// The field violations of an InvalidArgument status, as (field, description).
+pub fn violations(status: &tonic::Status) -> Vec<(String, String)> {
+    use tonic_types::StatusExt;
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    status
+        .get_details_bad_request()
+        .expect("a BadRequest detail")
+        .field_violations
+        .into_iter()
+        .map(|v| (v.field, v.description))
+        .collect()
+}
+
+/// The ErrorInfo reason of a status.
+pub fn reason(status: &tonic::Status) -> String {
+    use tonic_types::StatusExt;
+    status
+        .get_details_error_info()
+        .expect("an ErrorInfo detail")
+        .reason
+}
+
+/// A field value helper.
+pub fn string_value(s: &str) -> pb::FieldValue {
+    pb::FieldValue {
+        kind: Some(pb::field_value::Kind::StringValue(s.to_owned())),
+    }
+}
+
+/// A code value helper.
+pub fn code_value(s: &str) -> pb::FieldValue {
+    pb::FieldValue {
+        kind: Some(pb::field_value::Kind::CodeValue(s.to_owned())),
+    }
+}
+
+/// A date value helper.
+pub fn date_value(s: &str) -> pb::FieldValue {
+    pb::FieldValue {
+        kind: Some(pb::field_value::Kind::DateValue(s.to_owned())),
+    }
+}

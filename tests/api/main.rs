@@ -1,0 +1,12 @@
+//! Integration tests: the real server on a free loopback port, called
+//! through the generated gRPC clients (and, in `python.rs`, through Python
+//! grpcio stubs generated from `proto/`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod audit;
+mod helpers;
+mod python;
+mod records;
+mod server;
+mod subjects;

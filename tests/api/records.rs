@@ -1,0 +1,318 @@
+use std::collections::HashMap;
+
+use accord::api::pb;
+use tonic::Code;
+
+use crate::helpers::*;
+
+pub const CLASS: &str = "recordClasses/social_care.referral";
+
+/// A server with two agencies and one subject registered by the council.
+pub async fn server_with_subject(db: Db) -> Option<(TestServer, String)> {
+    let s = TestServer::start(db).await?;
+    s.register(&[
+        ("leeds-cc", pb::AgencyKind::Council),
+        ("wy-police", pb::AgencyKind::Police),
+    ])
+    .await;
+    let subject = s
+        .subjects()
+        .create_subject(as_caller(
+            pb::CreateSubjectRequest {
+                subject: Some(subject(&nhs_number(7), "Jo", "Bloggs", "2015-03-02")),
+                purpose: pb::Purpose::DirectCare as i32,
+            },
+            "leeds-cc",
+            "sw-1",
+            "social_worker",
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .subject
+        .unwrap();
+    Some((s, subject.name))
+}
+
+pub fn referral_fields(reason: &str) -> HashMap<String, pb::FieldValue> {
+    HashMap::from([
+        ("referral_date".to_owned(), date_value("2026-11-20")),
+        ("referral_source".to_owned(), code_value("school")),
+        ("service".to_owned(), code_value("children")),
+        ("reason".to_owned(), string_value(reason)),
+    ])
+}
+
+pub async fn create_referral(s: &TestServer, subject: &str) -> pb::Record {
+    s.records()
+        .create_record(as_caller(
+            pb::CreateRecordRequest {
+                record: Some(pb::Record {
+                    subject: subject.to_owned(),
+                    record_class: CLASS.to_owned(),
+                    fields: referral_fields("bruising noticed at school"),
+                    ..Default::default()
+                }),
+                purpose: pb::Purpose::Safeguarding as i32,
+            },
+            "leeds-cc",
+            "sw-1",
+            "social_worker",
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .record
+        .unwrap()
+}
+
+fn update(record: &pb::Record, etag: &str, reason: &str) -> pb::UpdateRecordRequest {
+    pb::UpdateRecordRequest {
+        record: Some(pb::Record {
+            name: record.name.clone(),
+            etag: etag.to_owned(),
+            fields: referral_fields(reason),
+            ..Default::default()
+        }),
+        purpose: pb::Purpose::Safeguarding as i32,
+    }
+}
+
+async fn versions_and_conflicts(db: Db) {
+    let Some((s, subject)) = server_with_subject(db).await else {
+        return;
+    };
+    let v1 = create_referral(&s, &subject).await;
+    assert_eq!(v1.version, 1);
+    assert_eq!(v1.controller, "agencies/leeds-cc");
+
+    // Two writers race from the same version: exactly one wins.
+    let (mut ca, mut cb) = (s.records(), s.records());
+    let (a, b) = tokio::join!(
+        ca.update_record(as_caller(
+            update(&v1, &v1.etag, "writer A"),
+            "leeds-cc",
+            "sw-1",
+            "social_worker"
+        )),
+        cb.update_record(as_caller(
+            update(&v1, &v1.etag, "writer B"),
+            "leeds-cc",
+            "sw-2",
+            "social_worker"
+        )),
+    );
+    let (winner, loser) = match (a, b) {
+        (Ok(w), Err(l)) | (Err(l), Ok(w)) => (w.into_inner().record.unwrap(), l),
+        other => panic!("expected one winner and one conflict, got {other:?}"),
+    };
+    assert_eq!(loser.code(), Code::Aborted, "{loser:?}");
+    assert_eq!(reason(&loser), "STALE_ETAG");
+    assert_eq!(winner.version, 2);
+
+    // History is kept: version 1 still reads as it was.
+    let get = |version: i64| {
+        let mut c = s.records();
+        let name = v1.name.clone();
+        async move {
+            c.get_record(as_caller(
+                pb::GetRecordRequest {
+                    name,
+                    version,
+                    purpose: pb::Purpose::Safeguarding as i32,
+                },
+                "leeds-cc",
+                "sw-1",
+                "social_worker",
+            ))
+            .await
+        }
+    };
+    let old = get(1).await.unwrap().into_inner().record.unwrap();
+    assert_eq!(
+        old.fields["reason"],
+        string_value("bruising noticed at school")
+    );
+    let latest = get(0).await.unwrap().into_inner().record.unwrap();
+    assert_eq!(latest.version, 2);
+    assert_eq!(latest.etag, winner.etag);
+    assert_eq!(get(3).await.unwrap_err().code(), Code::NotFound);
+
+    // The stale etag still fails after the race.
+    let stale = s
+        .records()
+        .update_record(as_caller(
+            update(&v1, &v1.etag, "late"),
+            "leeds-cc",
+            "sw-1",
+            "social_worker",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(stale.code(), Code::Aborted);
+
+    // Another agency can neither change nor read it.
+    let foreign = s
+        .records()
+        .update_record(as_caller(
+            update(&v1, &winner.etag, "police edit"),
+            "wy-police",
+            "pc-1",
+            "officer",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(foreign.code(), Code::PermissionDenied);
+    assert_eq!(reason(&foreign), "NOT_CONTROLLER");
+    let read = s
+        .records()
+        .get_record(as_caller(
+            pb::GetRecordRequest {
+                name: v1.name.clone(),
+                version: 0,
+                purpose: pb::Purpose::CrimePrevention as i32,
+            },
+            "wy-police",
+            "pc-1",
+            "officer",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(read.code(), Code::PermissionDenied);
+
+    // ListRecords shows the controller its records and the police none.
+    let list = |agency: &'static str| {
+        let mut c = s.records();
+        let subject = subject.clone();
+        async move {
+            c.list_records(as_caller(
+                pb::ListRecordsRequest {
+                    subject,
+                    purpose: pb::Purpose::DirectCare as i32,
+                    page_size: 0,
+                    page_token: String::new(),
+                },
+                agency,
+                "u-1",
+                "staff",
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+        }
+    };
+    assert_eq!(list("leeds-cc").await.records.len(), 1);
+    assert_eq!(list("wy-police").await.records.len(), 0);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn records_are_versioned_and_stale_etags_conflict_sqlite() {
+    versions_and_conflicts(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn records_are_versioned_and_stale_etags_conflict_postgres() {
+    versions_and_conflicts(Db::Postgres).await;
+}
+
+#[tokio::test]
+async fn every_kind_of_field_violation_is_reported_at_once() {
+    let (s, subject) = server_with_subject(Db::Sqlite).await.unwrap();
+    let fields = HashMap::from([
+        // wrong type
+        ("referral_date".to_owned(), string_value("2026-11-20")),
+        // code not in the list
+        ("referral_source".to_owned(), code_value("neighbour")),
+        // string too long (max 4000)
+        ("reason".to_owned(), string_value(&"x".repeat(4001))),
+        // unknown field
+        ("colour".to_owned(), string_value("red")),
+        // invalid date
+        ("decision_date".to_owned(), date_value("2026-02-30")),
+        // no value set
+        ("decision".to_owned(), pb::FieldValue { kind: None }),
+        // "service" (required) is missing
+    ]);
+    let err = s
+        .records()
+        .create_record(as_caller(
+            pb::CreateRecordRequest {
+                record: Some(pb::Record {
+                    subject: subject.clone(),
+                    record_class: CLASS.to_owned(),
+                    fields,
+                    ..Default::default()
+                }),
+                purpose: pb::Purpose::Safeguarding as i32,
+            },
+            "leeds-cc",
+            "sw-1",
+            "social_worker",
+        ))
+        .await
+        .unwrap_err();
+    let v = violations(&err);
+    let fields: Vec<&str> = v.iter().map(|(f, _)| f.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "record.fields[colour]",
+            "record.fields[decision]",
+            "record.fields[decision_date]",
+            "record.fields[reason]",
+            "record.fields[referral_date]",
+            "record.fields[referral_source]",
+            "record.fields[service]",
+        ],
+        "{v:?}"
+    );
+    assert!(v[0].1.contains("not a field"), "{v:?}");
+    assert!(v[3].1.contains("at most 4000"), "{v:?}");
+    assert!(v[5].1.contains("not in the code list"), "{v:?}");
+    assert_eq!(v[6].1, "is required");
+
+    // Nothing was written: the subject still has no records.
+    let list = s
+        .records()
+        .list_records(as_caller(
+            pb::ListRecordsRequest {
+                subject,
+                purpose: 1,
+                page_size: 10,
+                page_token: String::new(),
+            },
+            "leeds-cc",
+            "sw-1",
+            "social_worker",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(list.records.is_empty());
+
+    // Unknown record class and oversized messages are refused clearly.
+    let err = s
+        .records()
+        .create_record(as_caller(
+            pb::CreateRecordRequest {
+                record: Some(pb::Record {
+                    subject: "subjects/nope".into(),
+                    record_class: "recordClasses/no.such".into(),
+                    fields: HashMap::from([(
+                        "reason".to_owned(),
+                        string_value(&"y".repeat(100 * 1024)),
+                    )]),
+                    ..Default::default()
+                }),
+                purpose: 1,
+            },
+            "leeds-cc",
+            "sw-1",
+            "social_worker",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::OutOfRange, "oversized message: {err:?}");
+    s.stop().await;
+}

@@ -1,0 +1,84 @@
+use std::net::SocketAddr;
+
+use accord::app::App;
+use accord::config::Config;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn health_reports_serving_and_the_starter_catalogue_is_loaded() {
+    let s = TestServer::start(Db::Sqlite).await.unwrap();
+    let health = HealthClient::new(s.channel.clone())
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "accord.v1.RecordService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(health.status, ServingStatus::Serving as i32);
+    let classes = s
+        .catalog()
+        .list_record_classes(as_operator(
+            accord::api::pb::ListRecordClassesRequest::default(),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .record_classes;
+    let ids: Vec<&str> = classes.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "health.summary",
+            "police.incident",
+            "safeguarding.concern",
+            "social_care.referral"
+        ]
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn startup_refuses_bad_setups_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = Config {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        data_dir: dir.path().to_owned(),
+        insecure: true,
+        ..Config::default()
+    };
+    let secure = App::build(&Config {
+        insecure: false,
+        ..base.clone()
+    })
+    .await
+    .unwrap_err();
+    assert!(format!("{secure:#}").contains("--insecure"));
+    let public = App::build(&Config {
+        listen: SocketAddr::from(([0, 0, 0, 0], 0)),
+        ..base.clone()
+    })
+    .await
+    .unwrap_err();
+    assert!(format!("{public:#}").contains("loopback"));
+    let first = App::build(&base).await.unwrap();
+    let taken = App::build(&Config {
+        listen: first.address(),
+        ..base.clone()
+    })
+    .await
+    .unwrap_err();
+    assert!(format!("{taken:#}").contains("cannot listen"), "{taken:#}");
+    let unreachable = App::build(&Config {
+        database_url: Some("postgres://nobody@127.0.0.1:1/none".into()),
+        ..base
+    })
+    .await
+    .unwrap_err();
+    assert!(
+        format!("{unreachable:#}").contains("cannot open the database"),
+        "{unreachable:#}"
+    );
+}
