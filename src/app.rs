@@ -11,6 +11,8 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 
+use crate::api::backstop::BackstopLayer;
+use crate::api::inflight::InFlight;
 use crate::api::pb::agency_service_server::AgencyServiceServer;
 use crate::api::pb::audit_service_server::AuditServiceServer;
 use crate::api::pb::catalog_service_server::CatalogServiceServer;
@@ -22,6 +24,9 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, redact_url};
 use crate::service::Services;
 use crate::store::{SqlStore, connect};
+
+/// How long shutdown waits after the last call for its response to leave.
+const RESPONSE_SETTLE: Duration = Duration::from_millis(200);
 
 /// A built service, bound to its port, ready to run.
 #[derive(Debug)]
@@ -143,7 +148,10 @@ impl App {
             .context("cannot build reflection")?;
         let max = self.max_message_bytes;
         let api = self.api;
+        let in_flight = InFlight::default();
         let router = Server::builder()
+            .layer(in_flight.clone())
+            .layer(BackstopLayer::new(api.clone()))
             .add_service(health)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -162,24 +170,39 @@ impl App {
             .add_service(AuditServiceServer::new(AuditApi(api)).max_decoding_message_size(max));
         tracing::info!(address = %self.address, "accord is serving");
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let counted = in_flight.clone();
         let signal = async move {
             shutdown.await;
-            tracing::info!("shutting down: finishing calls in flight");
+            tracing::info!(
+                calls = counted.count(),
+                "shutting down: finishing calls in flight"
+            );
             let _ = stopping_tx.send(());
         };
         let serve =
             router.serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), signal);
         tokio::pin!(serve);
+        // Once shutdown starts, new connections are refused; the server is
+        // dropped when the calls in flight are done (plus a moment for their
+        // responses to leave) or the grace period ends, whichever is first,
+        // so that idle client connections cannot hold it open.
         let grace = self.grace;
+        let drained = {
+            let in_flight = in_flight.clone();
+            async move {
+                let _ = stopping_rx.await;
+                if tokio::time::timeout(grace, in_flight.idle()).await.is_err() {
+                    tracing::warn!(
+                        calls = in_flight.count(),
+                        "calls still in flight after the grace period; stopping anyway"
+                    );
+                }
+                tokio::time::sleep(RESPONSE_SETTLE).await;
+            }
+        };
         let result = tokio::select! {
             r = &mut serve => r.context("the server failed"),
-            () = async {
-                let _ = stopping_rx.await;
-                tokio::time::sleep(grace).await;
-            } => {
-                tracing::warn!("calls still in flight after the grace period; stopping anyway");
-                Ok(())
-            }
+            () = drained => Ok(()),
         };
         self.store.close().await;
         tracing::info!("stopped");

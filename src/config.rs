@@ -150,6 +150,7 @@ mod tests {
     #[test]
     fn layers_apply_in_order() {
         figment::Jail::expect_with(|jail| {
+            jail.clear_env();
             jail.create_file(
                 "accord.toml",
                 "listen = \"127.0.0.1:7000\"\nlog_level = \"debug\"\ninsecure = true",
@@ -171,6 +172,7 @@ mod tests {
     #[test]
     fn defaults_need_no_file_and_typos_are_errors() {
         figment::Jail::expect_with(|jail| {
+            jail.clear_env();
             let c = Config::load(None, &Overrides::default()).unwrap();
             assert_eq!(c.listen.port(), 50051);
             assert!(!c.insecure);

@@ -246,9 +246,18 @@ async fn story(url: &str) {
     assert_eq!(ledger::verify(&all, Some(head)), Ok(head));
 
     // The ledger is append-only in the database itself.
+    let raw = sqlx::AnyPool::connect(url).await.unwrap();
     let tamper = sqlx::query("UPDATE ledger_entries SET outcome = 'permitted' WHERE idx = 5")
-        .execute(&sqlx::AnyPool::connect(url).await.unwrap())
+        .execute(&raw)
         .await;
+    let delete = sqlx::query("DELETE FROM ledger_entries WHERE idx = 5")
+        .execute(&raw)
+        .await;
+    assert!(
+        delete.is_err(),
+        "the database refused to delete from the ledger"
+    );
+    raw.close().await;
     assert!(
         tamper.is_err(),
         "the database refused to rewrite the ledger"

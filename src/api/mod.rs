@@ -1,8 +1,10 @@
 //! gRPC adapters: authenticate, convert, call the audited service, convert
 //! back. No storage or policy logic lives here.
 
+pub mod backstop;
 pub mod convert;
 pub mod error;
+pub mod inflight;
 pub mod pb;
 
 mod agency;
@@ -24,6 +26,7 @@ pub use subject::SubjectApi;
 
 use crate::auth::Authenticator;
 use crate::domain::Violations;
+use crate::ledger::Outcome;
 use crate::service::{Access, Call, ServiceError, Services};
 
 /// Metadata key of the request id, read from requests and set on responses.
@@ -71,6 +74,9 @@ impl Api {
         action: &'static str,
         access: Access,
     ) -> Result<Call, Status> {
+        if let Some(seen) = request.extensions().get::<backstop::Seen>() {
+            seen.mark();
+        }
         let request_id = request_id(request.metadata());
         let caller = match self.authenticator.authenticate(request.metadata()) {
             Ok(caller) => caller,
@@ -87,6 +93,42 @@ impl Api {
             return Err(self.refuse(&call, e).await);
         }
         Ok(call)
+    }
+
+    /// Audits a call that failed before an adapter took it over. The
+    /// response is already an error, so nothing was disclosed; if even the
+    /// ledger fails, the failure is logged.
+    async fn audit_unserved(
+        &self,
+        metadata: &MetadataMap,
+        action: &str,
+        code: tonic::Code,
+        message: &str,
+        request_id: String,
+    ) {
+        let (outcome, reason_code) = match code {
+            tonic::Code::Unimplemented => (Outcome::Invalid, "UNKNOWN_METHOD"),
+            tonic::Code::Ok => (Outcome::Failed, "NOT_SERVED"),
+            _ => (Outcome::Invalid, "REQUEST_NOT_DECODED"),
+        };
+        let identity = self.authenticator.authenticate(metadata);
+        // Keep the action and reason bounded: they come from the caller.
+        let action: String = action.chars().take(200).collect();
+        let reason: String = message.chars().take(500).collect();
+        if let Err(e) = self
+            .services
+            .record_unserved(
+                identity.as_ref(),
+                request_id,
+                &action,
+                outcome,
+                reason_code,
+                &reason,
+            )
+            .await
+        {
+            tracing::error!(error = %e, action, "could not audit a call that failed before it was served");
+        }
     }
 
     /// Audits a refusal and turns it into a status.

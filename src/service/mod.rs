@@ -339,26 +339,74 @@ impl Services {
         request_id: String,
         action: &'static str,
     ) -> ServiceError {
-        let draft = EntryDraft {
+        let draft = self.bare_draft(
+            Err(&failure),
+            request_id,
+            action,
+            Outcome::Denied,
+            failure.code,
+            &failure.message,
+        );
+        match self.store.commit(vec![], draft).await {
+            Ok(_) => ServiceError::Unauthenticated(failure),
+            Err(e) => ServiceError::Unavailable(e),
+        }
+    }
+
+    /// Writes the ledger entry of a call that failed before any operation
+    /// took it over (it could not be decoded, or names no method).
+    pub async fn record_unserved(
+        &self,
+        identity: Result<&Caller, &AuthFailure>,
+        request_id: String,
+        action: &str,
+        outcome: Outcome,
+        reason_code: &str,
+        reason: &str,
+    ) -> Result<Entry, StoreError> {
+        let draft = self.bare_draft(identity, request_id, action, outcome, reason_code, reason);
+        self.store.commit(vec![], draft).await
+    }
+
+    /// An entry for a call known only by its identity (or the identity it
+    /// claimed) and action.
+    fn bare_draft(
+        &self,
+        identity: Result<&Caller, &AuthFailure>,
+        request_id: String,
+        action: &str,
+        outcome: Outcome,
+        reason_code: &str,
+        reason: &str,
+    ) -> EntryDraft {
+        let (agency, principal, roles) = match identity {
+            Ok(c) => (
+                c.agency.as_str().to_owned(),
+                c.principal.as_str().to_owned(),
+                c.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+            ),
+            Err(f) => (
+                f.claimed_agency.clone(),
+                f.claimed_principal.clone(),
+                vec![],
+            ),
+        };
+        EntryDraft {
             id: uuid::Uuid::new_v4().to_string(),
             time: self.now(),
             request_id,
-            agency: failure.claimed_agency.clone(),
-            principal: failure.claimed_principal.clone(),
-            roles: vec![],
+            agency,
+            principal,
+            roles,
             action: action.to_owned(),
             purpose: None,
             subject: String::new(),
             records: vec![],
             fields: vec![],
-            outcome: Outcome::Denied,
-            reason_code: failure.code.to_owned(),
-            reason: failure.message.clone(),
+            outcome,
+            reason_code: reason_code.to_owned(),
+            reason: reason.to_owned(),
             controller: String::new(),
-        };
-        match self.store.commit(vec![], draft).await {
-            Ok(_) => ServiceError::Unauthenticated(failure),
-            Err(e) => ServiceError::Unavailable(e),
         }
     }
 

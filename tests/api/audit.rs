@@ -222,3 +222,96 @@ async fn ledger_pages_are_complete_and_disjoint() {
     assert!(seen.len() >= 7, "{seen:?}");
     s.stop().await;
 }
+
+/// Renames `ledger_head` away (or back), so that ledger appends fail.
+async fn break_ledger(s: &TestServer, broken: bool) {
+    let pool = sqlx::AnyPool::connect(&s.database_url).await.unwrap();
+    let sql = if broken {
+        "ALTER TABLE ledger_head RENAME TO ledger_head_away"
+    } else {
+        "ALTER TABLE ledger_head_away RENAME TO ledger_head"
+    };
+    sqlx::query(sql).execute(&pool).await.unwrap();
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn no_audit_no_data() {
+    let (s, subject) = server_with_subject(Db::Sqlite).await.unwrap();
+    let record = create_referral(&s, &subject).await;
+    break_ledger(&s, true).await;
+
+    // A read whose entry cannot be written discloses nothing.
+    let read = s
+        .records()
+        .get_record(as_caller(
+            pb::GetRecordRequest {
+                name: record.name.clone(),
+                version: 0,
+                purpose: 2,
+            },
+            "leeds-cc",
+            "sw-1",
+            "social_worker",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(read.code(), Code::Unavailable, "{read:?}");
+    assert!(!read.message().contains("bruising"), "{read:?}");
+
+    // A write whose entry cannot be written does not happen.
+    let fields = crate::records::referral_fields("second referral");
+    let write = s
+        .records()
+        .create_record(as_caller(
+            pb::CreateRecordRequest {
+                record: Some(pb::Record {
+                    subject: subject.clone(),
+                    record_class: crate::records::CLASS.into(),
+                    fields,
+                    ..Default::default()
+                }),
+                purpose: 2,
+            },
+            "leeds-cc",
+            "sw-1",
+            "social_worker",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(write.code(), Code::Unavailable, "{write:?}");
+
+    break_ledger(&s, false).await;
+    let listed = s
+        .records()
+        .list_records(as_caller(
+            pb::ListRecordsRequest {
+                subject,
+                purpose: 2,
+                page_size: 10,
+                page_token: String::new(),
+            },
+            "leeds-cc",
+            "sw-1",
+            "social_worker",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        listed.records.len(),
+        1,
+        "the failed write left nothing behind"
+    );
+    let store = s.store().await;
+    let all = store
+        .entries(&EntryFilter::default(), After::Start, 10_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        ledger::verify(&all, Some(store.chain_head().await.unwrap())).map(|_| ()),
+        Ok(())
+    );
+    store.close().await;
+    s.stop().await;
+}

@@ -20,6 +20,7 @@ pub struct TestServer {
     pub address: SocketAddr,
     pub channel: Channel,
     pub database_url: String,
+    postgres: bool,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
     _dir: TempDir,
@@ -69,6 +70,21 @@ pub async fn fresh_postgres_database() -> Option<String> {
     Some(format!("{base}/{name}"))
 }
 
+/// Drops a database made by [`fresh_postgres_database`].
+pub async fn drop_postgres_database(url: &str) {
+    use sqlx::Connection;
+    let Some((_, name)) = url.rsplit_once('/') else {
+        return;
+    };
+    let mut conn = sqlx::AnyConnection::connect(&postgres_admin_url())
+        .await
+        .expect("reach PostgreSQL to drop a test database");
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut conn)
+        .await
+        .expect("drop test database");
+}
+
 impl TestServer {
     /// Starts a server in development mode on `db`; `None` if PostgreSQL
     /// was asked for and is unreachable outside CI.
@@ -103,6 +119,7 @@ impl TestServer {
             address,
             channel,
             database_url: config.database_url(),
+            postgres: matches!(db, Db::Postgres),
             stop: Some(stop),
             task: Some(task),
             _dir: dir,
@@ -125,6 +142,9 @@ impl TestServer {
             task.await
                 .expect("server task")
                 .expect("server stopped cleanly");
+        }
+        if self.postgres {
+            drop_postgres_database(&self.database_url).await;
         }
     }
 

@@ -1,5 +1,5 @@
 //! Drives the server from Python grpcio stubs generated from `proto/`: a
-//! client nobody here wrote. Needs `ACCORD_PYTHON` (a Python with grpcio and
+//! client nobody here wrote. Needs `TEST_GRPC_PYTHON` (a Python with grpcio and
 //! grpcio-tools, made by `scripts/test`); required when `CI` is set.
 
 use std::path::Path;
@@ -10,12 +10,14 @@ use crate::helpers::*;
 
 #[tokio::test]
 async fn a_python_grpcio_client_works_end_to_end() {
-    let Some(python) = std::env::var_os("ACCORD_PYTHON") else {
+    let Some(python) = std::env::var_os("TEST_GRPC_PYTHON") else {
         if std::env::var_os("CI").is_some() {
-            panic!("ACCORD_PYTHON must name a Python with grpcio in CI (see scripts/test)");
+            panic!(
+                "TEST_GRPC_PYTHON must name a Python with grpcio in CI (see scripts/ensure-tools)"
+            );
         }
         eprintln!(
-            "!!! SKIPPING the Python client test: ACCORD_PYTHON is not set (run scripts/test) !!!"
+            "!!! SKIPPING the Python client test: TEST_GRPC_PYTHON is not set (run scripts/test) !!!"
         );
         return;
     };

@@ -2,6 +2,7 @@ use std::net::SocketAddr;
 
 use accord::app::App;
 use accord::config::Config;
+use accord::store::Store;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
@@ -81,4 +82,35 @@ async fn startup_refuses_bad_setups_with_one_line() {
         format!("{unreachable:#}").contains("cannot open the database"),
         "{unreachable:#}"
     );
+}
+
+#[tokio::test]
+async fn unknown_methods_are_refused_and_audited() {
+    let s = TestServer::start(Db::Sqlite).await.unwrap();
+    let mut grpc = tonic::client::Grpc::new(s.channel.clone());
+    grpc.ready().await.unwrap();
+    let codec = tonic_prost::ProstCodec::<(), ()>::default();
+    let path = http::uri::PathAndQuery::from_static("/accord.v1.RecordService/DeleteEverything");
+    let err = grpc.unary(as_operator(()), path, codec).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unimplemented);
+    let store = s.store().await;
+    let entries = store
+        .entries(
+            &accord::store::EntryFilter::default(),
+            accord::store::After::Start,
+            100,
+        )
+        .await
+        .unwrap();
+    let entry = entries
+        .iter()
+        .find(|e| e.draft.reason_code == "UNKNOWN_METHOD")
+        .expect("an entry for the unknown method");
+    assert_eq!(
+        entry.draft.action,
+        "/accord.v1.RecordService/DeleteEverything"
+    );
+    assert_eq!(entry.draft.principal, "ops-1");
+    store.close().await;
+    s.stop().await;
 }

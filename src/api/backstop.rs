@@ -1,0 +1,131 @@
+//! The audit backstop: a tower layer that writes a ledger entry for calls
+//! on Accord's services that fail before any adapter sees them — messages
+//! that cannot be decoded or are too large, unknown methods — so that every
+//! call, even a malformed one, is in the ledger.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+
+use tonic::Code;
+use tonic::metadata::MetadataMap;
+use tower::{Layer, Service};
+
+use super::{Api, request_id};
+
+/// Path prefix of the services the backstop covers.
+const ACCORD_PREFIX: &str = "/accord.v1.";
+
+/// Set by an adapter when it takes a call over (and with it the duty to
+/// audit it).
+#[derive(Debug, Clone, Default)]
+pub struct Seen(Arc<AtomicBool>);
+
+impl Seen {
+    /// Marks the call as taken over by an adapter.
+    pub fn mark(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    fn marked(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// The layer, for `Server::builder().layer(…)`.
+#[derive(Debug, Clone)]
+pub struct BackstopLayer {
+    api: Api,
+}
+
+impl BackstopLayer {
+    /// A backstop auditing through `api`.
+    pub fn new(api: Api) -> Self {
+        Self { api }
+    }
+}
+
+impl<S> Layer<S> for BackstopLayer {
+    type Service = Backstop<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Backstop {
+            inner,
+            api: self.api.clone(),
+        }
+    }
+}
+
+/// The service the layer wraps around the router.
+#[derive(Debug, Clone)]
+pub struct Backstop<S> {
+    inner: S,
+    api: Api,
+}
+
+/// The gRPC status of a response, from its headers (trailers-only
+/// responses, which is how calls that never reach a handler end).
+fn status_of<B>(response: &http::Response<B>) -> Option<(Code, String)> {
+    let code = response
+        .headers()
+        .get("grpc-status")?
+        .to_str()
+        .ok()?
+        .parse::<i32>()
+        .ok()?;
+    let message = response
+        .headers()
+        .get("grpc-message")
+        .and_then(|m| m.to_str().ok())
+        .map(|m| {
+            percent_encoding::percent_decode_str(m)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .unwrap_or_default();
+    Some((Code::from_i32(code), message))
+}
+
+impl<S, B, RB> Service<http::Request<B>> for Backstop<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<RB>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Send + 'static,
+    RB: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        // The clone that was made ready is the one to call.
+        let ready = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, ready);
+        let path = request.uri().path().to_owned();
+        if !path.starts_with(ACCORD_PREFIX) {
+            return Box::pin(inner.call(request));
+        }
+        let seen = Seen::default();
+        request.extensions_mut().insert(seen.clone());
+        let metadata = MetadataMap::from_headers(request.headers().clone());
+        let api = self.api.clone();
+        Box::pin(async move {
+            let response = inner.call(request).await?;
+            if !seen.marked() {
+                let (code, message) =
+                    status_of(&response).unwrap_or((Code::Unknown, String::new()));
+                let request_id = request_id(&metadata);
+                api.audit_unserved(&metadata, &path, code, &message, request_id)
+                    .await;
+            }
+            Ok(response)
+        })
+    }
+}

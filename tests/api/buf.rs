@@ -1,0 +1,72 @@
+//! `buf curl` (a client nobody here wrote) calls the server through
+//! reflection alone, without the proto files.
+
+use std::process::Output;
+
+use crate::helpers::*;
+
+async fn buf_curl(buf: &std::ffi::OsStr, url: String, headers: &[&str], data: &str) -> Output {
+    let mut cmd = tokio::process::Command::new(buf);
+    cmd.args([
+        "curl",
+        "--protocol",
+        "grpc",
+        "--http2-prior-knowledge",
+        "-d",
+        data,
+    ]);
+    for h in headers {
+        cmd.args(["-H", h]);
+    }
+    cmd.arg(url).output().await.expect("run buf")
+}
+
+#[tokio::test]
+async fn buf_curl_works_through_reflection() {
+    let Some(buf) = std::env::var_os("TEST_BUF") else {
+        if std::env::var_os("CI").is_some() {
+            panic!("TEST_BUF must name the buf CLI in CI (see scripts/ensure-tools)");
+        }
+        eprintln!("!!! SKIPPING the buf curl test: TEST_BUF is not set (run scripts/test) !!!");
+        return;
+    };
+    let s = TestServer::start(Db::Sqlite).await.unwrap();
+    let base = format!("http://{}", s.address);
+    let operator = [
+        "x-accord-agency: accord-ops",
+        "x-accord-principal: ops",
+        "x-accord-roles: operator",
+    ];
+    let created = buf_curl(
+        &buf,
+        format!("{base}/accord.v1.AgencyService/CreateAgency"),
+        &operator,
+        r#"{"agency":{"code":"leeds-cc","displayName":"Leeds City Council","kind":"AGENCY_KIND_COUNCIL"}}"#,
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&created.stdout);
+    assert!(
+        created.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    assert!(stdout.contains("\"agencies/leeds-cc\""), "{stdout}");
+    assert!(stdout.contains("AGENCY_STATUS_ACTIVE"), "{stdout}");
+
+    let council = [
+        "x-accord-agency: leeds-cc",
+        "x-accord-principal: sw-1",
+        "x-accord-roles: social_worker",
+    ];
+    let missing = buf_curl(
+        &buf,
+        format!("{base}/accord.v1.SubjectService/GetSubject"),
+        &council,
+        r#"{"name":"subjects/6f1c0c7e-3b1a-4d5e-9a52-2f1d3c4b5a69","purpose":"PURPOSE_DIRECT_CARE"}"#,
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(!missing.status.success());
+    assert!(stderr.contains("not_found"), "{stderr}");
+    s.stop().await;
+}

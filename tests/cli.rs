@@ -1,0 +1,185 @@
+//! The `accord` binary as an operator meets it: one-line startup errors,
+//! `accord migrate`, and a clean stop on SIGTERM.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use accord::api::pb;
+
+fn accord() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_accord"));
+    c.env_remove("RUST_LOG").env_remove("ACCORD_CONFIG");
+    c
+}
+
+/// Runs `accord args…` to completion; returns (success, stdout, stderr).
+fn run(args: &[&str]) -> (bool, String, String) {
+    let out = accord().args(args).output().expect("run accord");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Asserts that a failed start said one actionable line and did not panic.
+fn assert_one_line_failure(result: (bool, String, String), expected: &str) {
+    let (ok, _, stderr) = result;
+    assert!(!ok, "expected failure");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("accord: ") && last.contains(expected),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_setups_fail_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let bad_config = dir.path().join("bad.toml");
+    std::fs::write(&bad_config, "listen = 42\n").unwrap();
+    assert_one_line_failure(
+        run(&[
+            "--config",
+            bad_config.to_str().unwrap(),
+            "serve",
+            "--insecure",
+            "--data-dir",
+            data,
+        ]),
+        "bad configuration",
+    );
+    assert_one_line_failure(
+        run(&[
+            "--config",
+            "/nonexistent/accord.toml",
+            "serve",
+            "--insecure",
+        ]),
+        "does not exist",
+    );
+    assert_one_line_failure(
+        run(&[
+            "serve",
+            "--insecure",
+            "--listen",
+            "0.0.0.0:0",
+            "--data-dir",
+            data,
+        ]),
+        "loopback",
+    );
+    assert_one_line_failure(run(&["serve", "--data-dir", data]), "--insecure");
+    assert_one_line_failure(
+        run(&[
+            "serve",
+            "--insecure",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            "postgres://nobody@127.0.0.1:1/x",
+        ]),
+        "cannot open the database",
+    );
+}
+
+#[test]
+fn migrate_creates_the_embedded_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("nested/data");
+    let (ok, stdout, stderr) = run(&["migrate", "--data-dir", data.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("up to date"));
+    assert!(data.join("accord.db").is_file());
+    // A second run finds nothing to do and still succeeds.
+    assert!(run(&["migrate", "--data-dir", data.to_str().unwrap()]).0);
+}
+
+/// Starts `accord serve --insecure` on a free port; returns the child and
+/// its address, read from its log (within a bounded time).
+fn serve(data: &str) -> (Child, String) {
+    let mut child = accord()
+        .args([
+            "serve",
+            "--insecure",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data,
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start accord");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    // Read the whole log on a thread so the child never blocks on a full pipe.
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                if let Some(i) = line.find("address=") {
+                    let address = line[i + "address=".len()..]
+                        .split_whitespace()
+                        .next()
+                        .unwrap()
+                        .to_owned();
+                    return (child, address);
+                }
+            }
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("accord did not report its address: {e}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_server_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, address) = serve(dir.path().to_str().unwrap());
+    let mut client =
+        pb::agency_service_client::AgencyServiceClient::connect(format!("http://{address}"))
+            .await
+            .unwrap();
+    let mut request = tonic::Request::new(pb::ListAgenciesRequest::default());
+    request
+        .metadata_mut()
+        .insert("x-accord-agency", "accord-ops".parse().unwrap());
+    request
+        .metadata_mut()
+        .insert("x-accord-principal", "ops".parse().unwrap());
+    request
+        .metadata_mut()
+        .insert("x-accord-roles", "operator".parse().unwrap());
+    client.list_agencies(request).await.unwrap();
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "accord did not stop after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+}
