@@ -13,7 +13,8 @@ use crate::domain::{AgencyCode, Caller, PrincipalId, Role};
 pub const AGENCY_HEADER: &str = "x-accord-agency";
 /// Metadata key naming the calling staff member in development mode.
 pub const PRINCIPAL_HEADER: &str = "x-accord-principal";
-/// Metadata key listing the caller's roles (comma-separated) in development mode.
+/// Metadata key listing the caller's roles in development mode:
+/// comma-separated, and/or repeated.
 pub const ROLES_HEADER: &str = "x-accord-roles";
 
 /// Why a caller was not authenticated.
@@ -66,9 +67,11 @@ impl Authenticator for InsecureHeaders {
             AgencyCode::parse(agency).map_err(|e| fail(format!("{AGENCY_HEADER} {e}")))?;
         let principal_id =
             PrincipalId::parse(principal).map_err(|e| fail(format!("{PRINCIPAL_HEADER} {e}")))?;
-        let roles = header(metadata, ROLES_HEADER)
-            .unwrap_or_default()
-            .split(',')
+        let roles = metadata
+            .get_all(ROLES_HEADER)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
             .map(str::trim)
             .filter(|r| !r.is_empty())
             .map(Role::parse)
@@ -106,6 +109,16 @@ mod tests {
         assert_eq!(caller.agency.as_str(), "leeds-cc");
         assert!(caller.has_role("auditor"));
         assert!(!caller.has_role("operator"));
+    }
+
+    #[test]
+    fn roles_may_be_repeated() {
+        let mut m = metadata(&[(AGENCY_HEADER, "leeds-cc"), (PRINCIPAL_HEADER, "sw-17")]);
+        m.append(ROLES_HEADER, "social_worker".parse().unwrap());
+        m.append(ROLES_HEADER, "auditor,team_lead".parse().unwrap());
+        let caller = InsecureHeaders.authenticate(&m).unwrap();
+        let roles: Vec<&str> = caller.roles.iter().map(|r| r.as_str()).collect();
+        assert_eq!(roles, ["social_worker", "auditor", "team_lead"]);
     }
 
     #[test]

@@ -11,7 +11,7 @@ mod subjects;
 
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
 pub use agencies::AgencyChange;
 pub use catalog::STARTER_CATALOGUE;
@@ -292,9 +292,9 @@ impl Services {
         Self { store, clock }
     }
 
-    /// The current time.
+    /// The current time, to the microsecond (the precision stored).
     pub fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
+        self.clock.now().trunc_subsecs(6)
     }
 
     /// Checks that the caller may make a call needing `access`.

@@ -4,7 +4,8 @@
 //! SQLite allows one writer at a time, so its writes go through a pool of a
 //! single connection (no lock upgrades, no `SQLITE_BUSY` between our own
 //! writers) while reads use a separate pool. PostgreSQL uses one pool and
-//! serialises ledger appends with a row lock on the ledger head.
+//! serialises writes with a row lock on the ledger head, taken first in
+//! every write transaction.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -31,16 +32,6 @@ static MIGRATE_POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/po
 pub enum Backend {
     Sqlite,
     Postgres,
-}
-
-impl Backend {
-    /// The lock clause that serialises ledger appends.
-    fn lock_head(self) -> &'static str {
-        match self {
-            Self::Sqlite => "",
-            Self::Postgres => " FOR UPDATE",
-        }
-    }
 }
 
 /// The SQL store.
@@ -535,11 +526,9 @@ impl SqlStore {
     }
 
     async fn append(&self, tx: &mut Tx<'_>, draft: EntryDraft) -> Result<Entry, StoreError> {
-        let head_sql = format!(
-            "SELECT size, head_hash FROM ledger_head WHERE id = 1{}",
-            self.backend.lock_head()
-        );
-        let row = sqlx::query(&head_sql).fetch_one(&mut **tx).await?;
+        let row = sqlx::query("SELECT size, head_hash FROM ledger_head WHERE id = 1")
+            .fetch_one(&mut **tx)
+            .await?;
         let chain = Chain {
             size: row.try_get("size")?,
             head: hash(row.try_get("head_hash")?)?,
@@ -657,6 +646,13 @@ fn limit(n: u32) -> i64 {
 impl Store for SqlStore {
     async fn commit(&self, writes: Vec<Write>, draft: EntryDraft) -> Result<Entry, StoreError> {
         let mut tx = self.writer.begin().await?;
+        // Take the ledger head's lock first: on PostgreSQL a row lock that
+        // serialises appends; on SQLite the database write lock, taken
+        // before any read so that a busy database is waited for rather
+        // than failing the upgrade of a read snapshot.
+        sqlx::query("UPDATE ledger_head SET size = size WHERE id = 1")
+            .execute(&mut *tx)
+            .await?;
         for write in writes {
             self.apply(&mut tx, write).await?;
         }

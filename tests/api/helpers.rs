@@ -23,7 +23,7 @@ pub struct TestServer {
     postgres: bool,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
-    _dir: TempDir,
+    dir: TempDir,
 }
 
 /// Which database a test server uses.
@@ -122,7 +122,7 @@ impl TestServer {
             postgres: matches!(db, Db::Postgres),
             stop: Some(stop),
             task: Some(task),
-            _dir: dir,
+            dir,
         })
     }
 
@@ -133,8 +133,9 @@ impl TestServer {
             .expect("open the test database")
     }
 
-    /// Stops the server and waits for it.
-    pub async fn stop(mut self) {
+    /// Stops the server and waits for it; returns its data directory, which
+    /// is deleted when dropped.
+    pub async fn stop(mut self) -> TempDir {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -146,6 +147,7 @@ impl TestServer {
         if self.postgres {
             drop_postgres_database(&self.database_url).await;
         }
+        self.dir
     }
 
     pub fn agencies(&self) -> pb::agency_service_client::AgencyServiceClient<Channel> {

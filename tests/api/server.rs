@@ -114,3 +114,46 @@ async fn unknown_methods_are_refused_and_audited() {
     store.close().await;
     s.stop().await;
 }
+
+#[tokio::test]
+async fn calls_in_flight_finish_when_the_server_stops() {
+    use sqlx::Connection;
+    let s = TestServer::start(Db::Sqlite).await.unwrap();
+    // Hold SQLite's write lock so that the next write waits, in flight.
+    let mut lock = sqlx::AnyConnection::connect(&s.database_url).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut lock)
+        .await
+        .unwrap();
+    let mut agencies = s.agencies();
+    let call = tokio::spawn(async move {
+        agencies
+            .create_agency(as_operator(accord::api::pb::CreateAgencyRequest {
+                agency: Some(accord::api::pb::Agency {
+                    code: "late-council".into(),
+                    display_name: "Late Council".into(),
+                    kind: accord::api::pb::AgencyKind::Council as i32,
+                    ..Default::default()
+                }),
+            }))
+            .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    if call.is_finished() {
+        panic!("the call should be waiting for the lock: {:?}", call.await);
+    }
+    let url = s.database_url.clone();
+    let stopping = tokio::spawn(s.stop());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    sqlx::query("COMMIT").execute(&mut lock).await.unwrap();
+    let created = call.await.unwrap().expect("the call in flight completed");
+    assert_eq!(
+        created.into_inner().agency.unwrap().name,
+        "agencies/late-council"
+    );
+    let _data = stopping.await.unwrap();
+    let store = accord::store::connect(&url, false).await.unwrap();
+    let code = accord::domain::AgencyCode::parse("late-council").unwrap();
+    assert!(store.agency(&code).await.unwrap().is_some());
+    store.close().await;
+}

@@ -149,6 +149,14 @@ async fn subjects_are_created_found_and_linked_across_agencies() {
 #[tokio::test]
 async fn nhs_number_check_digits_are_enforced() {
     let s = server().await;
+    let mut unknown = subject("9434765919", "A", "B", "1990-01-01");
+    unknown.identifiers[0].system = 99;
+    let err = s
+        .subjects()
+        .create_subject(as_caller(create(unknown), "leeds-th", "gp-1", "clinician"))
+        .await
+        .unwrap_err();
+    assert_eq!(violations(&err)[0].0, "subject.identifiers[0].system");
     for (value, ok) in [
         ("9434765919", true),
         ("401 023 2137", true),
