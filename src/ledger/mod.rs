@@ -6,6 +6,8 @@
 //! The encoding is documented in `docs/ledger.md`. Storage appends entries
 //! through [`Chain::next`]; [`verify`] checks a run of entries.
 
+pub mod merkle;
+
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
