@@ -77,9 +77,7 @@ impl AgencyService for AgencyApi {
             .await?;
         let result = async {
             let req = request.into_inner();
-            let mut v = crate::domain::Violations::new();
-            let page = convert::page_request(req.page_size, req.page_token, &mut v);
-            input(v.into_result(|| Some(())))?;
+            let page = input(convert::list_page(req.page_size, req.page_token))?;
             api.services.list_agencies(&call, &page).await
         }
         .await;

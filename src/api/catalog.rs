@@ -78,9 +78,7 @@ impl CatalogService for CatalogApi {
             .await?;
         let result = async {
             let req = request.into_inner();
-            let mut v = crate::domain::Violations::new();
-            let page = convert::page_request(req.page_size, req.page_token, &mut v);
-            input(v.into_result(|| Some(())))?;
+            let page = input(convert::list_page(req.page_size, req.page_token))?;
             api.services.list_record_classes(&call, &page).await
         }
         .await;

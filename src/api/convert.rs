@@ -80,6 +80,16 @@ pub fn page_request(
     }
 }
 
+/// The page request of a `List*` call that takes nothing else.
+pub fn list_page(
+    page_size: i32,
+    page_token: String,
+) -> Result<crate::service::PageRequest, Violations> {
+    let mut v = Violations::new();
+    let page = page_request(page_size, page_token, &mut v);
+    v.into_result(|| Some(page))
+}
+
 fn require<T>(value: Option<T>, field: &str, v: &mut Violations) -> Option<T> {
     if value.is_none() {
         v.add(field, "is required");

@@ -18,6 +18,49 @@ pub use record::{FieldValue, Record, RecordId};
 pub use subject::{Demographics, Gender, Subject, SubjectId};
 pub use violation::{FieldViolation, Violations};
 
+/// Defines an opaque, UUID-backed resource id whose resource name is
+/// `{collection}/{id}`.
+macro_rules! uuid_resource_id {
+    ($(#[$doc:meta])* $name:ident, $collection:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            /// A fresh id.
+            pub fn generate() -> Self {
+                Self(uuid::Uuid::new_v4().to_string())
+            }
+
+            /// Parses a resource name, `{collection}/{id}`.
+            pub fn parse_name(name: &str) -> Result<Self, String> {
+                let id = name
+                    .strip_prefix(concat!($collection, "/"))
+                    .ok_or_else(|| concat!("must be a resource name of the form ", $collection, "/{id}").to_owned())?;
+                let uuid = uuid::Uuid::parse_str(id)
+                    .map_err(|_| concat!("names no ", $collection, " id (a UUID)").to_owned())?;
+                Ok(Self(uuid.to_string()))
+            }
+
+            /// Rebuilds an id read back from storage.
+            pub fn from_stored(id: String) -> Self {
+                Self(id)
+            }
+
+            /// The id.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// The resource name, `{collection}/{id}`.
+            pub fn resource_name(&self) -> String {
+                format!(concat!($collection, "/{}"), self.0)
+            }
+        }
+    };
+}
+pub(crate) use uuid_resource_id;
+
 /// Checks that `value` has between `min` and `max` characters (not bytes).
 pub(crate) fn check_length(value: &str, min: usize, max: usize) -> Result<(), String> {
     let n = value.chars().count();

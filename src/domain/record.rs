@@ -9,40 +9,11 @@ use sha2::{Digest, Sha256};
 use super::subject::parse_date;
 use super::{AgencyCode, FieldType, RecordClass, RecordClassId, SubjectId, Violations};
 
-/// An opaque record identifier assigned by Accord (a UUID).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct RecordId(String);
-
-impl RecordId {
-    /// A fresh id.
-    pub fn generate() -> Self {
-        Self(uuid::Uuid::new_v4().to_string())
-    }
-
-    /// Parses a resource name, `records/{id}`.
-    pub fn parse_name(name: &str) -> Result<Self, String> {
-        let id = name
-            .strip_prefix("records/")
-            .ok_or_else(|| "must be a resource name of the form records/{id}".to_owned())?;
-        let uuid = uuid::Uuid::parse_str(id).map_err(|_| "names no record id".to_owned())?;
-        Ok(Self(uuid.to_string()))
-    }
-
-    /// Rebuilds a stored id.
-    pub fn from_stored(id: String) -> Self {
-        Self(id)
-    }
-
-    /// The id.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The resource name, `records/{id}`.
-    pub fn resource_name(&self) -> String {
-        format!("records/{}", self.0)
-    }
-}
+super::uuid_resource_id!(
+    /// An opaque record identifier assigned by Accord (a UUID).
+    RecordId,
+    "records"
+);
 
 /// A checked field value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,40 +8,11 @@ use regex::Regex;
 use super::agency::storage_codes;
 use super::{AgencyCode, Identifier, Violations, check_text};
 
-/// An opaque subject identifier assigned by Accord (a UUID).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct SubjectId(String);
-
-impl SubjectId {
-    /// A fresh id.
-    pub fn generate() -> Self {
-        Self(uuid::Uuid::new_v4().to_string())
-    }
-
-    /// Parses a resource name, `subjects/{id}`.
-    pub fn parse_name(name: &str) -> Result<Self, String> {
-        let id = name
-            .strip_prefix("subjects/")
-            .ok_or_else(|| "must be a resource name of the form subjects/{id}".to_owned())?;
-        let uuid = uuid::Uuid::parse_str(id).map_err(|_| "names no subject id".to_owned())?;
-        Ok(Self(uuid.to_string()))
-    }
-
-    /// Rebuilds a stored id.
-    pub fn from_stored(id: String) -> Self {
-        Self(id)
-    }
-
-    /// The id.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The resource name, `subjects/{id}`.
-    pub fn resource_name(&self) -> String {
-        format!("subjects/{}", self.0)
-    }
-}
+super::uuid_resource_id!(
+    /// An opaque subject identifier assigned by Accord (a UUID).
+    SubjectId,
+    "subjects"
+);
 
 /// Administrative gender.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
