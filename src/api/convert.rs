@@ -710,6 +710,21 @@ pub fn list_entries(
             .check("agency", AgencyCode::parse_name(&req.agency))
             .map(|a| a.as_str().to_owned());
     }
+    if !req.principal.is_empty() {
+        filter.principal = v
+            .check(
+                "principal",
+                crate::domain::PrincipalId::parse(&req.principal),
+            )
+            .map(|p| p.as_str().to_owned());
+    }
+    if req.entry_purpose != 0 {
+        let mut pv = Violations::new();
+        filter.purpose = self::purpose(req.entry_purpose, &mut pv);
+        if !pv.is_empty() {
+            v.add("entry_purpose", "must be one of the PURPOSE_* values");
+        }
+    }
     filter.outcome = match pb::Outcome::try_from(req.outcome) {
         Ok(pb::Outcome::Unspecified) => None,
         Ok(pb::Outcome::Permitted) => Some(Outcome::Permitted),

@@ -99,6 +99,10 @@ pub struct EntryFilter {
     pub agency: Option<String>,
     /// Only entries with this outcome.
     pub outcome: Option<Outcome>,
+    /// Only entries of calls by this principal.
+    pub principal: Option<String>,
+    /// Only entries of calls that declared this purpose.
+    pub purpose: Option<crate::domain::Purpose>,
     /// Only entries at or after this time.
     pub start: Option<DateTime<Utc>>,
     /// Only entries before this time.

@@ -828,6 +828,12 @@ impl Store for SqlStore {
         if let Some(o) = f.outcome {
             q.push(" AND outcome = ?", Arg::Text(o.code().to_owned()));
         }
+        if let Some(p) = &f.principal {
+            q.push(" AND principal = ?", Arg::Text(p.clone()));
+        }
+        if let Some(p) = f.purpose {
+            q.push(" AND purpose = ?", Arg::Text(p.code().to_owned()));
+        }
         if let Some(t) = f.start {
             q.push(" AND time >= ?", Arg::Int(micros(t)));
         }

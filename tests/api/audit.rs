@@ -105,6 +105,28 @@ async fn ledger_records_every_call(db: Db) {
     assert_eq!(created.purpose, pb::Purpose::Safeguarding as i32);
     assert_eq!(entries[2].reason_code, "NOT_CONTROLLER");
 
+    // Filters by principal and by declared purpose.
+    let by_principal = s
+        .audit()
+        .list_entries(as_caller(
+            pb::ListEntriesRequest {
+                principal: "pc-9".into(),
+                entry_purpose: pb::Purpose::CrimePrevention as i32,
+                purpose: pb::Purpose::Administration as i32,
+                ..Default::default()
+            },
+            "leeds-cc",
+            "ig-1",
+            "auditor",
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    assert_eq!(by_principal.len(), 1);
+    assert_eq!(by_principal[0].principal, "pc-9");
+    assert_eq!(by_principal[0].purpose, pb::Purpose::CrimePrevention as i32);
+
     // Invalid input and the unauthenticated call are in the ledger too.
     let store = s.store().await;
     let invalid = store
