@@ -25,6 +25,17 @@ pub enum Command {
     Serve(ServeArgs),
     /// Brings the database schema up to date and exits.
     Migrate(StorageArgs),
+    /// Audit ledger tools.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+}
+
+/// `accord ledger …`.
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Recomputes every entry's hash and link and the recorded head; names
+    /// the first entry that was altered, removed or moved.
+    Verify(StorageArgs),
 }
 
 /// Where data lives.

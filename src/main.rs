@@ -3,10 +3,11 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Parser;
 
 use accord::app::{App, open_store, shutdown_signal};
-use accord::cli::{Cli, Command};
+use accord::cli::{Cli, Command, LedgerCommand};
 use accord::config::Config;
 use accord::telemetry;
 
@@ -46,6 +47,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = open_store(&config).await?;
             store.close().await;
             println!("the database schema is up to date");
+            Ok(())
+        }
+        Command::Ledger(LedgerCommand::Verify(args)) => {
+            let config = Config::load(cli.config.as_deref(), &args.overrides())?;
+            telemetry::init(config.log_format, &config.log_level);
+            let store = open_store(&config).await?;
+            let result = accord::store::verify_ledger(&store).await;
+            store.close().await;
+            let chain = result.context("the ledger does not verify")?;
+            println!(
+                "the ledger verifies: {} entries, head {}",
+                chain.size,
+                hex::encode(chain.head)
+            );
             Ok(())
         }
     }

@@ -183,3 +183,51 @@ async fn sigterm_stops_the_server_cleanly() {
     };
     assert!(status.success(), "{status:?}");
 }
+
+#[tokio::test]
+async fn ledger_verify_names_the_altered_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let (ok, _, stderr) = run(&["migrate", "--data-dir", data]);
+    assert!(ok, "{stderr}");
+    let url = accord::store::sqlite_url(dir.path());
+    let store = accord::store::connect(&url, false).await.unwrap();
+    for n in 0..3 {
+        let draft = accord::ledger::EntryDraft {
+            id: format!("entry-{n}"),
+            time: chrono::Utc::now(),
+            request_id: String::new(),
+            agency: "leeds-cc".into(),
+            principal: "sw-1".into(),
+            roles: vec![],
+            action: "/accord.v1.Test/Step".into(),
+            purpose: None,
+            subject: String::new(),
+            records: vec![],
+            fields: vec![],
+            outcome: accord::ledger::Outcome::Permitted,
+            reason_code: String::new(),
+            reason: String::new(),
+            controller: String::new(),
+        };
+        accord::store::Store::commit(&store, vec![], draft)
+            .await
+            .unwrap();
+    }
+    let (ok, stdout, stderr) = run(&["ledger", "verify", "--data-dir", data]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("3 entries"), "{stdout}");
+
+    let raw = sqlx::AnyPool::connect(&url).await.unwrap();
+    sqlx::query("DROP TRIGGER ledger_entries_append_only_update")
+        .execute(&raw)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE ledger_entries SET outcome = 'denied' WHERE idx = 1")
+        .execute(&raw)
+        .await
+        .unwrap();
+    raw.close().await;
+    store.close().await;
+    assert_one_line_failure(run(&["ledger", "verify", "--data-dir", data]), "entry 1");
+}

@@ -279,3 +279,93 @@ async fn storage_conformance_postgres() {
     };
     story(&url).await;
 }
+
+/// How someone with direct database access could rewrite the ledger.
+#[derive(Debug, Clone, Copy)]
+enum Tamper {
+    Edit,
+    Delete,
+    Reorder,
+}
+
+impl Tamper {
+    fn statements(self) -> &'static [&'static str] {
+        match self {
+            Tamper::Edit => &["UPDATE ledger_entries SET reason = 'nothing to see' WHERE idx = 2"],
+            Tamper::Delete => &["DELETE FROM ledger_entries WHERE idx = 3"],
+            Tamper::Reorder => &[
+                "UPDATE ledger_entries SET idx = -1 WHERE idx = 2",
+                "UPDATE ledger_entries SET idx = 2 WHERE idx = 3",
+                "UPDATE ledger_entries SET idx = 3 WHERE idx = -1",
+            ],
+        }
+    }
+
+    fn expected(self) -> ledger::ChainError {
+        match self {
+            Tamper::Edit => ledger::ChainError::Altered { index: 2 },
+            Tamper::Delete => ledger::ChainError::Gap {
+                expected: 3,
+                found: 4,
+            },
+            Tamper::Reorder => ledger::ChainError::BrokenLink { index: 2 },
+        }
+    }
+}
+
+/// Writes six entries, rewrites the ledger behind Accord's back (after
+/// disabling the append-only triggers, as an intruder could), and checks
+/// that the verifier names the first bad entry.
+async fn tamper_story(url: &str, tamper: Tamper) {
+    let store = connect(url, true).await.unwrap();
+    for n in 0..6 {
+        store
+            .commit(vec![], draft(n, Outcome::Permitted))
+            .await
+            .unwrap();
+    }
+    let intact = accord::store::verify_ledger(&store).await.unwrap();
+    assert_eq!(intact.size, 6);
+
+    let raw = sqlx::AnyPool::connect(url).await.unwrap();
+    let disable: &[&str] = match store.backend() {
+        accord::store::Backend::Sqlite => &[
+            "DROP TRIGGER ledger_entries_append_only_update",
+            "DROP TRIGGER ledger_entries_append_only_delete",
+        ],
+        accord::store::Backend::Postgres => {
+            &["ALTER TABLE ledger_entries DISABLE TRIGGER ledger_entries_append_only"]
+        }
+    };
+    for sql in disable.iter().chain(tamper.statements()) {
+        sqlx::query(sql).execute(&raw).await.unwrap();
+    }
+    raw.close().await;
+
+    match accord::store::verify_ledger(&store).await {
+        Err(accord::store::LedgerCheckError::Chain(e)) => {
+            assert_eq!(e, tamper.expected(), "{tamper:?}")
+        }
+        other => panic!("{tamper:?} was not detected: {other:?}"),
+    }
+    store.close().await;
+}
+
+#[tokio::test]
+async fn tampering_is_named_sqlite() {
+    for tamper in [Tamper::Edit, Tamper::Delete, Tamper::Reorder] {
+        let dir = tempfile::tempdir().unwrap();
+        tamper_story(&accord::store::sqlite_url(dir.path()), tamper).await;
+    }
+}
+
+#[tokio::test]
+async fn tampering_is_named_postgres() {
+    for tamper in [Tamper::Edit, Tamper::Delete, Tamper::Reorder] {
+        let Some(url) = helpers::fresh_postgres_database().await else {
+            return;
+        };
+        tamper_story(&url, tamper).await;
+        helpers::drop_postgres_database(&url).await;
+    }
+}

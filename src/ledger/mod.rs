@@ -165,40 +165,58 @@ pub enum ChainError {
     HeadMismatch { entries: i64, head_size: i64 },
 }
 
-/// Checks a run of entries that starts the ledger (index 0) and, if given,
-/// that the recorded head matches its end. Reports the first bad entry.
-pub fn verify(entries: &[Entry], head: Option<Chain>) -> Result<Chain, ChainError> {
-    let mut chain = Chain {
+impl Chain {
+    /// The chain before its first entry.
+    pub const EMPTY: Chain = Chain {
         size: 0,
         head: GENESIS,
     };
-    for entry in entries {
-        if entry.index != chain.size {
+
+    /// Checks that `entry` is the next entry of this chain: in place, linked
+    /// to the head, and unaltered. Returns the chain extended by it.
+    pub fn check_next(self, entry: &Entry) -> Result<Chain, ChainError> {
+        if entry.index != self.size {
             return Err(ChainError::Gap {
-                expected: chain.size,
+                expected: self.size,
                 found: entry.index,
             });
         }
-        if entry.previous_hash != chain.head {
+        if entry.previous_hash != self.head {
             return Err(ChainError::BrokenLink { index: entry.index });
         }
         if entry_hash(entry.index, &entry.draft, &entry.previous_hash) != entry.entry_hash {
             return Err(ChainError::Altered { index: entry.index });
         }
-        chain = Chain {
+        Ok(Chain {
             size: entry.index + 1,
             head: entry.entry_hash,
-        };
+        })
     }
-    if let Some(head) = head
-        && head != chain
-    {
-        return Err(ChainError::HeadMismatch {
-            entries: chain.size,
-            head_size: head.size,
-        });
+
+    /// Checks that the recorded head matches this chain, which was rebuilt
+    /// from every entry.
+    pub fn check_head(self, recorded: Chain) -> Result<Chain, ChainError> {
+        if recorded == self {
+            Ok(self)
+        } else {
+            Err(ChainError::HeadMismatch {
+                entries: self.size,
+                head_size: recorded.size,
+            })
+        }
     }
-    Ok(chain)
+}
+
+/// Checks a run of entries that starts the ledger (index 0) and, if given,
+/// that the recorded head matches its end. Reports the first bad entry.
+pub fn verify(entries: &[Entry], head: Option<Chain>) -> Result<Chain, ChainError> {
+    let chain = entries
+        .iter()
+        .try_fold(Chain::EMPTY, |chain, entry| chain.check_next(entry))?;
+    match head {
+        Some(recorded) => chain.check_head(recorded),
+        None => Ok(chain),
+    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use crate::domain::{
     Agency, AgencyCode, Identifier, Record, RecordClass, RecordClassId, RecordId, Subject,
     SubjectId,
 };
-use crate::ledger::{Chain, Entry, EntryDraft, Outcome};
+use crate::ledger::{Chain, ChainError, Entry, EntryDraft, Outcome};
 
 pub use sql::{Backend, SqlStore, connect, install_drivers, sqlite_url};
 
@@ -184,4 +184,40 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// A service metadata value.
     async fn meta(&self, key: &str) -> Result<Option<String>, StoreError>;
+}
+
+/// Why the stored ledger does not verify.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerCheckError {
+    /// An entry was altered, removed or moved.
+    #[error("{0}")]
+    Chain(#[from] ChainError),
+    /// The ledger could not be read.
+    #[error("the ledger could not be read: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// How many entries [`verify_ledger`] reads at a time.
+const VERIFY_PAGE: u32 = 1000;
+
+/// Reads the whole stored ledger in order and checks every entry's hash and
+/// link, then the recorded head. Names the first bad entry.
+pub async fn verify_ledger(store: &dyn Store) -> Result<Chain, LedgerCheckError> {
+    // The head is read first: entries appended while verifying lie beyond it.
+    let recorded = store.chain_head().await?;
+    let mut chain = Chain::EMPTY;
+    let mut after = After::Start;
+    loop {
+        let page = store
+            .entries(&EntryFilter::default(), after, VERIFY_PAGE)
+            .await?;
+        for entry in page.iter().take_while(|e| e.index < recorded.size) {
+            chain = chain.check_next(entry)?;
+        }
+        match page.last() {
+            Some(last) if last.index + 1 < recorded.size => after = After::Key(last.index),
+            _ => break,
+        }
+    }
+    Ok(chain.check_head(recorded)?)
 }
