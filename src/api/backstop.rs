@@ -13,7 +13,7 @@ use tonic::Code;
 use tonic::metadata::MetadataMap;
 use tower::{Layer, Service};
 
-use super::{Api, request_id};
+use super::{Api, REQUEST_ID_HEADER, request_id};
 
 /// Path prefix of the services the backstop covers.
 const ACCORD_PREFIX: &str = "/accord.v1.";
@@ -114,16 +114,26 @@ where
         }
         let seen = Seen::default();
         request.extensions_mut().insert(seen.clone());
+        // One request id for the whole call: the caller's if it is a sensible
+        // one, else a new one; the adapter and the ledger see it, and every
+        // response, success or error, carries it back.
+        let request_id = request_id(&MetadataMap::from_headers(request.headers().clone()));
+        let id_header = http::HeaderValue::from_str(&request_id).ok();
+        if let Some(v) = &id_header {
+            request.headers_mut().insert(REQUEST_ID_HEADER, v.clone());
+        }
         let metadata = MetadataMap::from_headers(request.headers().clone());
         let api = self.api.clone();
         Box::pin(async move {
-            let response = inner.call(request).await?;
+            let mut response = inner.call(request).await?;
             if !seen.marked() {
                 let (code, message) =
                     status_of(&response).unwrap_or((Code::Unknown, String::new()));
-                let request_id = request_id(&metadata);
                 api.audit_unserved(&metadata, &path, code, &message, request_id)
                     .await;
+            }
+            if let Some(v) = id_header {
+                response.headers_mut().insert(REQUEST_ID_HEADER, v);
             }
             Ok(response)
         })

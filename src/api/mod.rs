@@ -15,7 +15,7 @@ mod subject;
 
 use std::sync::Arc;
 
-use tonic::metadata::{MetadataMap, MetadataValue};
+use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
 pub use agency::AgencyApi;
@@ -137,8 +137,9 @@ impl Api {
         error::to_status(&error, &call.request_id)
     }
 
-    /// Finishes a call: a success becomes a response carrying the request
-    /// id; a failure is audited and becomes a status.
+    /// Finishes a call: a success becomes a response; a failure is audited
+    /// and becomes a status. (The backstop layer sets the request id on
+    /// both.)
     async fn finish<T, M>(
         &self,
         call: &Call,
@@ -146,13 +147,7 @@ impl Api {
         message: impl FnOnce(T) -> M,
     ) -> Result<Response<M>, Status> {
         match result {
-            Ok(value) => {
-                let mut response = Response::new(message(value));
-                if let Ok(v) = MetadataValue::try_from(call.request_id.as_str()) {
-                    response.metadata_mut().insert(REQUEST_ID_HEADER, v);
-                }
-                Ok(response)
-            }
+            Ok(value) => Ok(Response::new(message(value))),
             Err(e) => Err(self.refuse(call, e).await),
         }
     }

@@ -157,3 +157,49 @@ async fn calls_in_flight_finish_when_the_server_stops() {
     assert!(store.agency(&code).await.unwrap().is_some());
     store.close().await;
 }
+
+#[tokio::test]
+async fn request_ids_are_echoed_and_audited() {
+    let s = TestServer::start(Db::Sqlite).await.unwrap();
+    let mut request = as_operator(accord::api::pb::GetAgencyRequest {
+        name: "agencies/nobody".into(),
+    });
+    request
+        .metadata_mut()
+        .insert("x-request-id", "trace-123".parse().unwrap());
+    let err = s.agencies().get_agency(request).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound);
+    assert_eq!(err.metadata().get("x-request-id").unwrap(), "trace-123");
+
+    let ok = s
+        .agencies()
+        .list_agencies(as_operator(accord::api::pb::ListAgenciesRequest::default()))
+        .await
+        .unwrap();
+    let generated = ok
+        .metadata()
+        .get("x-request-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(uuid::Uuid::parse_str(&generated).is_ok(), "{generated}");
+
+    let store = s.store().await;
+    let entries = store
+        .entries(
+            &accord::store::EntryFilter::default(),
+            accord::store::After::Start,
+            100,
+        )
+        .await
+        .unwrap();
+    let ids: Vec<&str> = entries
+        .iter()
+        .map(|e| e.draft.request_id.as_str())
+        .collect();
+    assert!(ids.contains(&"trace-123"), "{ids:?}");
+    assert!(ids.contains(&generated.as_str()), "{ids:?}");
+    store.close().await;
+    s.stop().await;
+}
