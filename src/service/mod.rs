@@ -339,22 +339,26 @@ impl Services {
         request_id: String,
         action: &'static str,
     ) -> ServiceError {
-        let draft = self.bare_draft(
-            Err(&failure),
-            request_id,
-            action,
-            Outcome::Denied,
-            failure.code,
-            &failure.message,
-        );
-        match self.store.commit(vec![], draft).await {
+        let recorded = self
+            .record_unserved(
+                Err(&failure),
+                request_id,
+                action,
+                Outcome::Denied,
+                failure.code,
+                &failure.message,
+            )
+            .await;
+        match recorded {
             Ok(_) => ServiceError::Unauthenticated(failure),
             Err(e) => ServiceError::Unavailable(e),
         }
     }
 
-    /// Writes the ledger entry of a call that failed before any operation
-    /// took it over (it could not be decoded, or names no method).
+    /// Writes the ledger entry of a call known only by its identity (or the
+    /// identity it claimed) and action: one refused before its caller was
+    /// established, or one that failed before any operation took it over
+    /// (it could not be decoded, or names no method).
     pub async fn record_unserved(
         &self,
         identity: Result<&Caller, &AuthFailure>,
@@ -364,21 +368,6 @@ impl Services {
         reason_code: &str,
         reason: &str,
     ) -> Result<Entry, StoreError> {
-        let draft = self.bare_draft(identity, request_id, action, outcome, reason_code, reason);
-        self.store.commit(vec![], draft).await
-    }
-
-    /// An entry for a call known only by its identity (or the identity it
-    /// claimed) and action.
-    fn bare_draft(
-        &self,
-        identity: Result<&Caller, &AuthFailure>,
-        request_id: String,
-        action: &str,
-        outcome: Outcome,
-        reason_code: &str,
-        reason: &str,
-    ) -> EntryDraft {
         let (agency, principal, roles) = match identity {
             Ok(c) => (
                 c.agency.as_str().to_owned(),
@@ -391,7 +380,7 @@ impl Services {
                 vec![],
             ),
         };
-        EntryDraft {
+        let draft = EntryDraft {
             id: uuid::Uuid::new_v4().to_string(),
             time: self.now(),
             request_id,
@@ -407,7 +396,8 @@ impl Services {
             reason_code: reason_code.to_owned(),
             reason: reason.to_owned(),
             controller: String::new(),
-        }
+        };
+        self.store.commit(vec![], draft).await
     }
 
     /// Commits the permitted entry of a read; the result may be released
