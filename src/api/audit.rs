@@ -37,4 +37,29 @@ impl AuditService for AuditApi {
         })
         .await
     }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn get_subject_access_report(
+        &self,
+        request: Request<pb::GetSubjectAccessReportRequest>,
+    ) -> Result<Response<pb::GetSubjectAccessReportResponse>, Status> {
+        let api = &self.0;
+        let call = api
+            .begin(
+                &request,
+                method!("AuditService", "GetSubjectAccessReport"),
+                Access::Member,
+            )
+            .await?;
+        let result = async {
+            let (purpose, subject, (start, end)) =
+                input(convert::subject_access_report(request.into_inner()))?;
+            call.set_purpose(purpose);
+            api.services
+                .subject_access_report(&call, subject, start, end)
+                .await
+        }
+        .await;
+        api.finish(&call, result, convert::access_report_out).await
+    }
 }

@@ -736,25 +736,80 @@ pub fn list_entries(
             None
         }
     };
-    filter.start = req.start_time.as_ref().and_then(|t| {
-        v.check(
-            "start_time",
-            instant(t).ok_or_else(|| "is not a valid timestamp".to_owned()),
-        )
-    });
-    filter.end = req.end_time.as_ref().and_then(|t| {
-        v.check(
-            "end_time",
-            instant(t).ok_or_else(|| "is not a valid timestamp".to_owned()),
-        )
-    });
-    if let (Some(s), Some(e)) = (filter.start, filter.end)
+    (filter.start, filter.end) = time_range(req.start_time.as_ref(), req.end_time.as_ref(), &mut v);
+    let page = page_request(req.page_size, req.page_token, &mut v);
+    v.into_result(|| Some((purpose?, filter, page)))
+}
+
+/// A `[start, end)` time range; either end may be open.
+type TimeRange = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
+/// A `[start, end)` time range of a request; either end may be open.
+fn time_range(start: Option<&Timestamp>, end: Option<&Timestamp>, v: &mut Violations) -> TimeRange {
+    let mut at = |field: &str, t: Option<&Timestamp>| {
+        t.and_then(|t| {
+            v.check(
+                field,
+                instant(t).ok_or_else(|| "is not a valid timestamp".to_owned()),
+            )
+        })
+    };
+    let (start, end) = (at("start_time", start), at("end_time", end));
+    if let (Some(s), Some(e)) = (start, end)
         && e <= s
     {
         v.add("end_time", "must be after start_time");
     }
-    let page = page_request(req.page_size, req.page_token, &mut v);
-    v.into_result(|| Some((purpose?, filter, page)))
+    (start, end)
+}
+
+/// GetSubjectAccessReport input.
+pub fn subject_access_report(
+    req: pb::GetSubjectAccessReportRequest,
+) -> Result<(Purpose, SubjectId, TimeRange), Violations> {
+    let mut v = Violations::new();
+    let purpose = purpose(req.purpose, &mut v);
+    let subject = subject_name(&req.subject, "subject", &mut v);
+    let range = time_range(req.start_time.as_ref(), req.end_time.as_ref(), &mut v);
+    v.into_result(|| Some((purpose?, subject?, range)))
+}
+
+fn outcome_out(o: Outcome) -> pb::Outcome {
+    match o {
+        Outcome::Permitted => pb::Outcome::Permitted,
+        Outcome::Denied => pb::Outcome::Denied,
+        Outcome::Invalid => pb::Outcome::Invalid,
+        Outcome::Failed => pb::Outcome::Failed,
+    }
+}
+
+/// The proto form of a subject access report.
+pub fn access_report_out(r: crate::service::AccessReport) -> pb::GetSubjectAccessReportResponse {
+    pb::GetSubjectAccessReportResponse {
+        subject: r.subject.resource_name(),
+        generate_time: Some(timestamp(r.generate_time)),
+        accesses: r
+            .entries
+            .into_iter()
+            .map(|e| {
+                let d = e.draft;
+                pb::SubjectAccess {
+                    time: Some(timestamp(d.time)),
+                    agency: agency_ref(&d.agency),
+                    principal: d.principal,
+                    roles: d.roles,
+                    activity: crate::service::activity(&d.action),
+                    purpose: purpose_out(d.purpose) as i32,
+                    records: d.records,
+                    fields: d.fields,
+                    outcome: outcome_out(d.outcome) as i32,
+                    reason: d.reason,
+                    entry_index: e.index,
+                }
+            })
+            .collect(),
+        truncated: r.truncated,
+    }
 }
 
 fn agency_ref(code: &str) -> String {
@@ -781,12 +836,7 @@ pub fn entry_out(e: Entry) -> pb::LedgerEntry {
         subject: d.subject,
         records: d.records,
         fields: d.fields,
-        outcome: match d.outcome {
-            Outcome::Permitted => pb::Outcome::Permitted,
-            Outcome::Denied => pb::Outcome::Denied,
-            Outcome::Invalid => pb::Outcome::Invalid,
-            Outcome::Failed => pb::Outcome::Failed,
-        } as i32,
+        outcome: outcome_out(d.outcome) as i32,
         reason_code: d.reason_code,
         reason: d.reason,
         controller: agency_ref(&d.controller),

@@ -1,9 +1,43 @@
 //! Reading the audit ledger.
 
 use super::{Call, Page, PageRequest, ServiceError, Services, page};
-use crate::domain::{Role, Violations};
+use crate::domain::{Role, SubjectId, Violations};
 use crate::ledger::Entry;
 use crate::store::{After, EntryFilter};
+
+/// The most accesses one subject access report holds.
+pub const MAX_REPORT_ENTRIES: u32 = 10_000;
+
+/// A subject access report: the ledger entries about one subject that the
+/// caller's agency may see, oldest first.
+#[derive(Debug, Clone)]
+pub struct AccessReport {
+    pub subject: SubjectId,
+    pub generate_time: chrono::DateTime<chrono::Utc>,
+    pub entries: Vec<Entry>,
+    /// Whether more entries matched than the report holds.
+    pub truncated: bool,
+}
+
+/// What an audited action did, in plain words for a citizen.
+pub fn activity(action: &str) -> String {
+    let method = action.rsplit('/').next().unwrap_or(action);
+    match method {
+        "CreateSubject" => "registered the person",
+        "GetSubject" => "viewed the person's details",
+        "FindSubjects" => "searched for the person",
+        "LinkIdentifier" => "linked an identifier to the person",
+        "UnlinkIdentifier" => "removed an identifier from the person",
+        "CreateRecord" => "created a record",
+        "UpdateRecord" => "changed a record",
+        "GetRecord" => "viewed a record",
+        "ListRecords" => "listed the person's records",
+        "ListEntries" => "read the audit log about the person",
+        "GetSubjectAccessReport" => "produced an access report about the person",
+        _ => return action.to_owned(),
+    }
+    .to_owned()
+}
 
 impl Services {
     /// Ledger entries an auditor of the caller's agency may see: calls made
@@ -30,5 +64,39 @@ impl Services {
         let page = page(items, size, |e| e.index.to_string());
         self.audit_read(call).await?;
         Ok(page)
+    }
+
+    /// Every access to `subject` an auditor of the caller's agency may see,
+    /// within `[start, end)` if given.
+    pub async fn subject_access_report(
+        &self,
+        call: &Call,
+        subject: SubjectId,
+        start: Option<chrono::DateTime<chrono::Utc>>,
+        end: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<AccessReport, ServiceError> {
+        call.require_role(Role::AUDITOR)?;
+        call.note_subject(subject.resource_name());
+        let filter = EntryFilter {
+            subject: Some(subject.resource_name()),
+            start,
+            end,
+            visible_to: Some(call.caller.agency.as_str().to_owned()),
+            ..EntryFilter::default()
+        };
+        let mut entries = self
+            .store
+            .entries(&filter, After::Start, MAX_REPORT_ENTRIES + 1)
+            .await?;
+        let limit = usize::try_from(MAX_REPORT_ENTRIES).unwrap_or(usize::MAX);
+        let truncated = entries.len() > limit;
+        entries.truncate(limit);
+        self.audit_read(call).await?;
+        Ok(AccessReport {
+            subject,
+            generate_time: call.time,
+            entries,
+            truncated,
+        })
     }
 }

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, SubsecRound, Utc};
 
 pub use agencies::AgencyChange;
+pub use audit::{AccessReport, MAX_REPORT_ENTRIES, activity};
 pub use catalog::STARTER_CATALOGUE;
 pub use records::{NewRecord, RecordChange};
 pub use subjects::{DemographicQuery, NewSubject, SubjectMatch, SubjectQuery};

@@ -127,6 +127,80 @@ async fn ledger_records_every_call(db: Db) {
     assert_eq!(by_principal[0].principal, "pc-9");
     assert_eq!(by_principal[0].purpose, pb::Purpose::CrimePrevention as i32);
 
+    // The subject access report says, in plain words, who did what.
+    let report = s
+        .audit()
+        .get_subject_access_report(as_caller(
+            pb::GetSubjectAccessReportRequest {
+                subject: subject.clone(),
+                purpose: pb::Purpose::Administration as i32,
+                ..Default::default()
+            },
+            "leeds-cc",
+            "ig-1",
+            "auditor",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(report.subject, subject);
+    assert!(!report.truncated);
+    let lines: Vec<(&str, &str, i32)> = report
+        .accesses
+        .iter()
+        .map(|a| (a.agency.as_str(), a.activity.as_str(), a.outcome))
+        .collect();
+    assert_eq!(
+        lines[..3],
+        [
+            (
+                "agencies/leeds-cc",
+                "registered the person",
+                pb::Outcome::Permitted as i32
+            ),
+            (
+                "agencies/leeds-cc",
+                "created a record",
+                pb::Outcome::Permitted as i32
+            ),
+            (
+                "agencies/wy-police",
+                "viewed a record",
+                pb::Outcome::Denied as i32
+            ),
+        ]
+    );
+    let refused = &report.accesses[2];
+    assert_eq!(refused.purpose, pb::Purpose::CrimePrevention as i32);
+    assert!(
+        refused.reason.contains("controlled by agency leeds-cc"),
+        "{}",
+        refused.reason
+    );
+    // The police, who control nothing about this subject, see only their own access.
+    let police_view = s
+        .audit()
+        .get_subject_access_report(as_caller(
+            pb::GetSubjectAccessReportRequest {
+                subject: subject.clone(),
+                purpose: pb::Purpose::Administration as i32,
+                ..Default::default()
+            },
+            "wy-police",
+            "ig-9",
+            "auditor",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        police_view
+            .accesses
+            .iter()
+            .all(|a| a.agency == "agencies/wy-police")
+    );
+    assert!(!police_view.accesses.is_empty());
+
     // Invalid input and the unauthenticated call are in the ledger too.
     let store = s.store().await;
     let invalid = store
