@@ -133,6 +133,19 @@ impl TestServer {
             .expect("open the test database")
     }
 
+    /// The ledger entries matching `filter`, read directly from the
+    /// server's database, in ledger order.
+    pub async fn ledger(&self, filter: accord::store::EntryFilter) -> Vec<accord::ledger::Entry> {
+        use accord::store::Store;
+        let store = self.store().await;
+        let entries = store
+            .entries(&filter, accord::store::After::Start, 10_000)
+            .await
+            .expect("read the ledger");
+        store.close().await;
+        entries
+    }
+
     /// Stops the server and waits for it; returns its data directory, which
     /// is deleted when dropped.
     pub async fn stop(mut self) -> TempDir {

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use accord::store::{After, EntryFilter, Store};
+use accord::store::EntryFilter;
 
 use crate::helpers::*;
 
@@ -38,18 +38,12 @@ async fn a_python_grpcio_client_works_end_to_end() {
     );
     assert!(stdout.contains("python client: ok"), "{stdout}");
     // What Python did is in the ledger, under the agency it claimed.
-    let store = s.store().await;
-    let entries = store
-        .entries(
-            &EntryFilter {
-                agency: Some("py-council".into()),
-                ..Default::default()
-            },
-            After::Start,
-            100,
-        )
-        .await
-        .unwrap();
+    let entries = s
+        .ledger(EntryFilter {
+            agency: Some("py-council".into()),
+            ..Default::default()
+        })
+        .await;
     let actions: Vec<&str> = entries.iter().map(|e| e.draft.action.as_str()).collect();
     assert!(
         actions.contains(&"/accord.v1.SubjectService/CreateSubject"),
@@ -59,6 +53,5 @@ async fn a_python_grpcio_client_works_end_to_end() {
         actions.contains(&"/accord.v1.RecordService/GetRecord"),
         "{actions:?}"
     );
-    store.close().await;
     s.stop().await;
 }

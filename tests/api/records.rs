@@ -1,7 +1,6 @@
 use std::collections::HashMap;
 
 use accord::api::pb;
-use accord::store::Store;
 use tonic::Code;
 
 use crate::helpers::*;
@@ -317,18 +316,12 @@ async fn every_kind_of_field_violation_is_reported_at_once() {
     assert_eq!(err.code(), Code::OutOfRange, "oversized message: {err:?}");
 
     // Refused before any handler saw it, it is still in the ledger.
-    let store = s.store().await;
-    let entries = store
-        .entries(
-            &accord::store::EntryFilter {
-                outcome: Some(accord::ledger::Outcome::Invalid),
-                ..Default::default()
-            },
-            accord::store::After::Start,
-            100,
-        )
-        .await
-        .unwrap();
+    let entries = s
+        .ledger(accord::store::EntryFilter {
+            outcome: Some(accord::ledger::Outcome::Invalid),
+            ..Default::default()
+        })
+        .await;
     let oversized = entries
         .iter()
         .find(|e| e.draft.reason_code == "REQUEST_NOT_DECODED")
@@ -338,6 +331,5 @@ async fn every_kind_of_field_violation_is_reported_at_once() {
         "/accord.v1.RecordService/CreateRecord"
     );
     assert_eq!(oversized.draft.agency, "leeds-cc");
-    store.close().await;
     s.stop().await;
 }

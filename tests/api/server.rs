@@ -2,7 +2,6 @@ use std::net::SocketAddr;
 
 use accord::app::App;
 use accord::config::Config;
-use accord::store::Store;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
@@ -93,15 +92,7 @@ async fn unknown_methods_are_refused_and_audited() {
     let path = http::uri::PathAndQuery::from_static("/accord.v1.RecordService/DeleteEverything");
     let err = grpc.unary(as_operator(()), path, codec).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unimplemented);
-    let store = s.store().await;
-    let entries = store
-        .entries(
-            &accord::store::EntryFilter::default(),
-            accord::store::After::Start,
-            100,
-        )
-        .await
-        .unwrap();
+    let entries = s.ledger(accord::store::EntryFilter::default()).await;
     let entry = entries
         .iter()
         .find(|e| e.draft.reason_code == "UNKNOWN_METHOD")
@@ -111,7 +102,6 @@ async fn unknown_methods_are_refused_and_audited() {
         "/accord.v1.RecordService/DeleteEverything"
     );
     assert_eq!(entry.draft.principal, "ops-1");
-    store.close().await;
     s.stop().await;
 }
 
@@ -154,7 +144,12 @@ async fn calls_in_flight_finish_when_the_server_stops() {
     let _data = stopping.await.unwrap();
     let store = accord::store::connect(&url, false).await.unwrap();
     let code = accord::domain::AgencyCode::parse("late-council").unwrap();
-    assert!(store.agency(&code).await.unwrap().is_some());
+    assert!(
+        accord::store::Store::agency(&store, &code)
+            .await
+            .unwrap()
+            .is_some()
+    );
     store.close().await;
 }
 
@@ -185,21 +180,12 @@ async fn request_ids_are_echoed_and_audited() {
         .to_owned();
     assert!(uuid::Uuid::parse_str(&generated).is_ok(), "{generated}");
 
-    let store = s.store().await;
-    let entries = store
-        .entries(
-            &accord::store::EntryFilter::default(),
-            accord::store::After::Start,
-            100,
-        )
-        .await
-        .unwrap();
+    let entries = s.ledger(accord::store::EntryFilter::default()).await;
     let ids: Vec<&str> = entries
         .iter()
         .map(|e| e.draft.request_id.as_str())
         .collect();
     assert!(ids.contains(&"trace-123"), "{ids:?}");
     assert!(ids.contains(&generated.as_str()), "{ids:?}");
-    store.close().await;
     s.stop().await;
 }
