@@ -278,6 +278,7 @@ async fn storage_conformance_postgres() {
         return;
     };
     story(&url).await;
+    helpers::drop_postgres_database(&url).await;
 }
 
 /// How someone with direct database access could rewrite the ledger.
