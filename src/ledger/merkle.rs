@@ -6,8 +6,13 @@
 //! `SHA-256("")`, and a tree of `n > 1` leaves splits at the largest power
 //! of two smaller than `n`.
 //!
-//! Proof generation here works over the full list of leaf hashes; the
-//! verifiers need only the proof, as an offline auditor would.
+//! A proof is a list of [`Span`]s, runs of leaves whose subtree hashes it
+//! holds; a span's hash is made of the perfect subtrees ([`NodeId`]) that
+//! cover it. Storage keeps every perfect subtree's hash once it completes
+//! ([`Frontier::push`] names them), so a proof needs O(log n) stored nodes
+//! however large the tree. The same spans serve proofs over an in-memory
+//! list of leaves, which the public test vectors check. The verifiers need
+//! only the proof, as an offline auditor would.
 
 use sha2::{Digest, Sha256};
 
@@ -73,70 +78,257 @@ pub fn root(leaves: &[Hash]) -> Hash {
     }
 }
 
-/// The inclusion proof (audit path) of leaf `index` in the tree of
-/// `leaves`, leaf side first (RFC 6962 section 2.1.1).
-pub fn inclusion_proof(leaves: &[Hash], index: usize) -> Result<Vec<Hash>, ProofError> {
-    if index >= leaves.len() {
-        return Err(ProofError::IndexOutOfRange {
-            index: wide(index),
-            size: wide(leaves.len()),
-        });
-    }
-    let mut proof = Vec::new();
-    path(index, leaves, &mut proof);
-    Ok(proof)
+/// A perfect subtree: the `2^level` leaves from `index << level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId {
+    pub level: u32,
+    pub index: u64,
 }
 
-fn path(m: usize, leaves: &[Hash], out: &mut Vec<Hash>) {
-    let n = leaves.len();
-    if n <= 1 {
-        return;
-    }
-    let k = split(n);
-    if m < k {
-        path(m, &leaves[..k], out);
-        out.push(root(&leaves[k..]));
-    } else {
-        path(m - k, &leaves[k..], out);
-        out.push(root(&leaves[..k]));
+impl NodeId {
+    /// The leaf at `index`.
+    pub fn leaf(index: u64) -> Self {
+        Self { level: 0, index }
     }
 }
 
-/// The consistency proof between the tree of the first `old_size` leaves
-/// and the tree of all `leaves` (RFC 6962 section 2.1.2).
-pub fn consistency_proof(leaves: &[Hash], old_size: usize) -> Result<Vec<Hash>, ProofError> {
-    let n = leaves.len();
-    if old_size > n {
+/// The leaves `start..end` of a tree, as they appear in the RFC 6962
+/// recursion: `start` is a multiple of the largest power of two not above
+/// the span's length, so the span's hash is well defined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub start: u64,
+    pub end: u64,
+}
+
+impl Span {
+    /// The perfect subtrees that make up the span, left to right (largest
+    /// first).
+    pub fn cover(self) -> Vec<NodeId> {
+        let mut out = Vec::new();
+        let mut at = self.start;
+        while at < self.end {
+            let room = self.end - at;
+            let mut level = at.trailing_zeros().min(63);
+            while (1u64 << level) > room {
+                level -= 1;
+            }
+            out.push(NodeId {
+                level,
+                index: at >> level,
+            });
+            at += 1 << level;
+        }
+        out
+    }
+
+    /// The span's hash, from the hashes of its cover (`None` when one is
+    /// not known). Equal to [`root`] of the span's leaves.
+    pub fn hash(self, mut node: impl FnMut(NodeId) -> Option<Hash>) -> Option<Hash> {
+        let mut cover = self.cover().into_iter().rev();
+        let Some(last) = cover.next() else {
+            return Some(empty_root());
+        };
+        let mut acc = node(last)?;
+        for id in cover {
+            acc = node_hash(&node(id)?, &acc);
+        }
+        Some(acc)
+    }
+
+    fn range(self) -> std::ops::Range<usize> {
+        narrow(self.start)..narrow(self.end)
+    }
+}
+
+/// An index as `usize`, saturating (only for spans over in-memory leaves,
+/// which fit).
+fn narrow(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+/// The largest power of two smaller than `n` (for `n >= 2`), as `u64`.
+fn split64(n: u64) -> u64 {
+    1 << (63 - (n - 1).leading_zeros())
+}
+
+/// The spans whose hashes form the inclusion proof of leaf `index` in the
+/// tree of `size` leaves, leaf side first (RFC 6962 section 2.1.1).
+pub fn inclusion_spans(index: u64, size: u64) -> Result<Vec<Span>, ProofError> {
+    if index >= size {
+        return Err(ProofError::IndexOutOfRange { index, size });
+    }
+    let mut out = Vec::new();
+    let (mut start, mut end, mut m) = (0, size, index);
+    while end - start > 1 {
+        let k = split64(end - start);
+        if m < k {
+            out.push(Span {
+                start: start + k,
+                end,
+            });
+            end = start + k;
+        } else {
+            out.push(Span {
+                start,
+                end: start + k,
+            });
+            start += k;
+            m -= k;
+        }
+    }
+    out.reverse();
+    Ok(out)
+}
+
+/// The spans whose hashes form the consistency proof between the trees of
+/// `old_size` and `size` leaves (RFC 6962 section 2.1.2).
+pub fn consistency_spans(old_size: u64, size: u64) -> Result<Vec<Span>, ProofError> {
+    if old_size > size {
         return Err(ProofError::SizesReversed {
-            size1: wide(old_size),
-            size2: wide(n),
+            size1: old_size,
+            size2: size,
         });
     }
     if old_size == 0 {
         return Err(ProofError::FromEmptyTree);
     }
-    let mut proof = Vec::new();
-    if old_size < n {
-        subproof(old_size, leaves, true, &mut proof);
+    let mut out = Vec::new();
+    if old_size == size {
+        return Ok(out);
     }
-    Ok(proof)
+    let (mut start, mut end, mut m, mut complete) = (0, size, old_size, true);
+    while m != end - start {
+        let k = split64(end - start);
+        if m <= k {
+            out.push(Span {
+                start: start + k,
+                end,
+            });
+            end = start + k;
+        } else {
+            out.push(Span {
+                start,
+                end: start + k,
+            });
+            start += k;
+            m -= k;
+            complete = false;
+        }
+    }
+    if !complete {
+        out.push(Span { start, end });
+    }
+    out.reverse();
+    Ok(out)
 }
 
-fn subproof(m: usize, leaves: &[Hash], complete: bool, out: &mut Vec<Hash>) {
-    let n = leaves.len();
-    if m == n {
-        if !complete {
-            out.push(root(leaves));
+/// The inclusion proof (audit path) of leaf `index` in the tree of
+/// `leaves`, leaf side first (RFC 6962 section 2.1.1).
+pub fn inclusion_proof(leaves: &[Hash], index: usize) -> Result<Vec<Hash>, ProofError> {
+    let spans = inclusion_spans(wide(index), wide(leaves.len()))?;
+    Ok(spans
+        .into_iter()
+        .map(|s| root(&leaves[s.range()]))
+        .collect())
+}
+
+/// The consistency proof between the tree of the first `old_size` leaves
+/// and the tree of all `leaves` (RFC 6962 section 2.1.2).
+pub fn consistency_proof(leaves: &[Hash], old_size: usize) -> Result<Vec<Hash>, ProofError> {
+    let spans = consistency_spans(wide(old_size), wide(leaves.len()))?;
+    Ok(spans
+        .into_iter()
+        .map(|s| root(&leaves[s.range()]))
+        .collect())
+}
+
+/// The right edge of a growing tree: the hashes of the perfect subtrees
+/// that cover its leaves (one per set bit of its size, largest first).
+/// Enough to append leaves and compute the root without the rest of the
+/// tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frontier {
+    size: u64,
+    nodes: Vec<Hash>,
+}
+
+/// The stored frontier nodes do not fit the tree size.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a tree of size {size} has {expected} frontier nodes, not {found}")]
+pub struct FrontierError {
+    pub size: u64,
+    pub expected: usize,
+    pub found: usize,
+}
+
+impl Frontier {
+    /// The empty tree.
+    pub const EMPTY: Frontier = Frontier {
+        size: 0,
+        nodes: Vec::new(),
+    };
+
+    /// The nodes a frontier of a tree of `size` leaves holds, in order.
+    pub fn ids(size: u64) -> Vec<NodeId> {
+        Span {
+            start: 0,
+            end: size,
         }
-        return;
+        .cover()
     }
-    let k = split(n);
-    if m <= k {
-        subproof(m, &leaves[..k], complete, out);
-        out.push(root(&leaves[k..]));
-    } else {
-        subproof(m - k, &leaves[k..], false, out);
-        out.push(root(&leaves[..k]));
+
+    /// The frontier of a tree of `size` leaves, from the hashes of
+    /// [`Frontier::ids`] in order.
+    pub fn new(size: u64, nodes: Vec<Hash>) -> Result<Self, FrontierError> {
+        let expected = narrow(u64::from(size.count_ones()));
+        if nodes.len() != expected {
+            return Err(FrontierError {
+                size,
+                expected,
+                found: nodes.len(),
+            });
+        }
+        Ok(Self { size, nodes })
+    }
+
+    /// How many leaves the tree holds.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The root hash of the tree.
+    pub fn root(&self) -> Hash {
+        let mut nodes = self.nodes.iter().rev();
+        let Some(last) = nodes.next() else {
+            return empty_root();
+        };
+        nodes.fold(*last, |acc, left| node_hash(left, &acc))
+    }
+
+    /// Appends a leaf; `completed` is told every perfect subtree this
+    /// completes, the leaf itself first, then upwards.
+    pub fn push(&mut self, leaf: Hash, mut completed: impl FnMut(NodeId, Hash)) {
+        let index = self.size;
+        let mut hash = leaf;
+        let mut level = 0;
+        completed(NodeId::leaf(index), hash);
+        while (index >> level) & 1 == 1 {
+            let Some(left) = self.nodes.pop() else {
+                break;
+            };
+            hash = node_hash(&left, &hash);
+            level += 1;
+            completed(
+                NodeId {
+                    level,
+                    index: index >> level,
+                },
+                hash,
+            );
+        }
+        self.nodes.push(hash);
+        self.size += 1;
     }
 }
 
@@ -287,6 +479,49 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn stored_nodes_rebuild_roots_and_proofs() {
+        use std::collections::HashMap;
+        let l = leaves(70);
+        let mut stored = HashMap::new();
+        let mut frontier = Frontier::EMPTY;
+        for (n, leaf) in l.iter().enumerate() {
+            frontier.push(*leaf, |id, h| {
+                assert!(stored.insert(id, h).is_none(), "{id:?} completed twice");
+            });
+            let size = n as u64 + 1;
+            assert_eq!(frontier.root(), root(&l[..=n]), "size {size}");
+            let nodes: Vec<Hash> = Frontier::ids(size).iter().map(|id| stored[id]).collect();
+            assert_eq!(Frontier::new(size, nodes).unwrap(), frontier);
+        }
+        // Every stored node is the root of the leaves it covers.
+        for (id, h) in &stored {
+            let start = (id.index << id.level) as usize;
+            assert_eq!(*h, root(&l[start..start + (1 << id.level)]), "{id:?}");
+        }
+        for size in 1..=70u64 {
+            for i in 0..size {
+                let from_nodes: Vec<Hash> = inclusion_spans(i, size)
+                    .unwrap()
+                    .into_iter()
+                    .map(|s| s.hash(|id| stored.get(&id).copied()).unwrap())
+                    .collect();
+                assert_eq!(
+                    from_nodes,
+                    inclusion_proof(&l[..size as usize], i as usize).unwrap()
+                );
+            }
+        }
+        assert_eq!(
+            Frontier::new(3, vec![]),
+            Err(FrontierError {
+                size: 3,
+                expected: 2,
+                found: 0
+            })
+        );
     }
 
     #[test]
