@@ -5,7 +5,7 @@
 //! proto <-> domain conversion), [`auth`] (who is calling), [`service`]
 //! (audited operations: every call ends in exactly one ledger entry),
 //! [`policy`] (pure access decisions), [`domain`] (validated types),
-//! [`ledger`] (entries and their hash chain) and [`store`] (SQLite and
+//! [`ledger`] (entries and their Merkle tree) and [`store`] (SQLite and
 //! PostgreSQL).
 #![forbid(unsafe_code)]
 

@@ -55,11 +55,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = open_store(&config).await?;
             let result = accord::store::verify_ledger(&store).await;
             store.close().await;
-            let chain = result.context("the ledger does not verify")?;
+            let head = result.context("the ledger does not verify")?;
             println!(
-                "the ledger verifies: {} entries, head {}",
-                chain.size,
-                hex::encode(chain.head)
+                "the ledger verifies: {} entries, root hash {}",
+                head.size,
+                hex::encode(head.root)
             );
             Ok(())
         }

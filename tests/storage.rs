@@ -71,7 +71,7 @@ async fn story(url: &str) {
         .await;
     assert!(matches!(dup, Err(StoreError::AlreadyExists(_))), "{dup:?}");
     assert_eq!(
-        store.chain_head().await.unwrap().size,
+        store.tree_head().await.unwrap().size,
         1,
         "a failed commit appends nothing"
     );
@@ -205,7 +205,7 @@ async fn story(url: &str) {
             .is_empty()
     );
 
-    // Ledger reads: filters and order; the chain verifies.
+    // Ledger reads: filters and order; the tree verifies.
     store
         .commit(vec![], draft(9, Outcome::Denied))
         .await
@@ -241,9 +241,30 @@ async fn story(url: &str) {
         .entries(&EntryFilter::default(), After::Start, 100)
         .await
         .unwrap();
-    let head = store.chain_head().await.unwrap();
+    let head = store.tree_head().await.unwrap();
     assert_eq!(head.size, 6);
-    assert_eq!(ledger::verify(&all, Some(head)), Ok(head));
+    assert_eq!(accord::store::verify_ledger(&store).await.unwrap(), head);
+    let leaves: Vec<_> = all.iter().map(ledger::Entry::leaf_hash).collect();
+    assert_eq!(head.root, ledger::merkle::root(&leaves));
+    // Proofs served from the stored nodes verify against the roots.
+    for size in 1..=6u64 {
+        let root = accord::store::root_at(&store, size).await.unwrap();
+        assert_eq!(root, ledger::merkle::root(&leaves[..size as usize]));
+        for i in 0..size {
+            let proof = accord::store::inclusion_proof(&store, i, size)
+                .await
+                .unwrap();
+            ledger::merkle::verify_inclusion(i, size, &leaves[i as usize], &proof, &root).unwrap();
+        }
+        let proof = accord::store::consistency_proof(&store, size, 6)
+            .await
+            .unwrap();
+        ledger::merkle::verify_consistency(size, 6, &proof, &root, &head.root).unwrap();
+    }
+    assert!(matches!(
+        accord::store::inclusion_proof(&store, 0, 7).await,
+        Err(accord::store::ProveError::BeyondHead { asked: 7, size: 6 })
+    ));
 
     // The ledger is append-only in the database itself.
     let raw = sqlx::AnyPool::connect(url).await.unwrap();
@@ -287,6 +308,7 @@ enum Tamper {
     Edit,
     Delete,
     Reorder,
+    Node,
 }
 
 impl Tamper {
@@ -299,17 +321,23 @@ impl Tamper {
                 "UPDATE ledger_entries SET idx = 2 WHERE idx = 3",
                 "UPDATE ledger_entries SET idx = 3 WHERE idx = -1",
             ],
+            Tamper::Node => &[
+                "UPDATE ledger_nodes SET hash = (SELECT n.hash FROM ledger_nodes n WHERE n.level = 0 AND n.idx = 5) \
+                 WHERE level = 1 AND idx = 0",
+            ],
         }
     }
 
-    fn expected(self) -> ledger::ChainError {
+    fn expected(self) -> ledger::VerifyError {
         match self {
-            Tamper::Edit => ledger::ChainError::Altered { index: 2 },
-            Tamper::Delete => ledger::ChainError::Gap {
+            Tamper::Edit | Tamper::Reorder => ledger::VerifyError::Altered { index: 2 },
+            Tamper::Delete => ledger::VerifyError::Gap {
                 expected: 3,
                 found: 4,
             },
-            Tamper::Reorder => ledger::ChainError::BrokenLink { index: 2 },
+            Tamper::Node => ledger::VerifyError::NodeAltered {
+                node: ledger::merkle::NodeId { level: 1, index: 0 },
+            },
         }
     }
 }
@@ -333,10 +361,12 @@ async fn tamper_story(url: &str, tamper: Tamper) {
         accord::store::Backend::Sqlite => &[
             "DROP TRIGGER ledger_entries_append_only_update",
             "DROP TRIGGER ledger_entries_append_only_delete",
+            "DROP TRIGGER ledger_nodes_append_only_update",
         ],
-        accord::store::Backend::Postgres => {
-            &["ALTER TABLE ledger_entries DISABLE TRIGGER ledger_entries_append_only"]
-        }
+        accord::store::Backend::Postgres => &[
+            "ALTER TABLE ledger_entries DISABLE TRIGGER ledger_entries_append_only",
+            "ALTER TABLE ledger_nodes DISABLE TRIGGER ledger_nodes_append_only",
+        ],
     };
     for sql in disable.iter().chain(tamper.statements()) {
         sqlx::query(sql).execute(&raw).await.unwrap();
@@ -344,7 +374,7 @@ async fn tamper_story(url: &str, tamper: Tamper) {
     raw.close().await;
 
     match accord::store::verify_ledger(&store).await {
-        Err(accord::store::LedgerCheckError::Chain(e)) => {
+        Err(accord::store::LedgerCheckError::Tree(e)) => {
             assert_eq!(e, tamper.expected(), "{tamper:?}")
         }
         other => panic!("{tamper:?} was not detected: {other:?}"),
@@ -354,7 +384,7 @@ async fn tamper_story(url: &str, tamper: Tamper) {
 
 #[tokio::test]
 async fn tampering_is_named_sqlite() {
-    for tamper in [Tamper::Edit, Tamper::Delete, Tamper::Reorder] {
+    for tamper in [Tamper::Edit, Tamper::Delete, Tamper::Reorder, Tamper::Node] {
         let dir = tempfile::tempdir().unwrap();
         tamper_story(&accord::store::sqlite_url(dir.path()), tamper).await;
     }
@@ -362,7 +392,7 @@ async fn tampering_is_named_sqlite() {
 
 #[tokio::test]
 async fn tampering_is_named_postgres() {
-    for tamper in [Tamper::Edit, Tamper::Delete, Tamper::Reorder] {
+    for tamper in [Tamper::Edit, Tamper::Delete, Tamper::Reorder, Tamper::Node] {
         let Some(url) = helpers::fresh_postgres_database().await else {
             return;
         };

@@ -1,5 +1,5 @@
--- Agencies, the catalogue, subjects, versioned records and the hash-chained
--- audit ledger. Times are microseconds since the Unix epoch (UTC).
+-- Agencies, the catalogue, subjects, versioned records and the audit
+-- ledger with its Merkle tree. Times are microseconds since the Unix epoch (UTC).
 
 CREATE TABLE agencies (
     code         TEXT PRIMARY KEY,
@@ -92,9 +92,7 @@ CREATE TABLE ledger_entries (
     outcome       TEXT NOT NULL,
     reason_code   TEXT NOT NULL,
     reason        TEXT NOT NULL,
-    controller    TEXT NOT NULL,
-    previous_hash BYTEA NOT NULL,
-    entry_hash    BYTEA NOT NULL
+    controller    TEXT NOT NULL
 );
 CREATE INDEX ledger_entries_subject ON ledger_entries (subject, idx);
 CREATE INDEX ledger_entries_agency ON ledger_entries (agency, idx);
@@ -104,13 +102,28 @@ CREATE INDEX ledger_entries_time ON ledger_entries (time);
 CREATE TRIGGER ledger_entries_append_only BEFORE UPDATE OR DELETE ON ledger_entries
 FOR EACH ROW EXECUTE FUNCTION accord_refuse_change();
 
--- The head of the hash chain: one row, locked by every append.
+-- The Merkle tree over the entries (RFC 6962): the hash of every perfect
+-- subtree, 2^level leaves from leaf idx * 2^level, stored once it is
+-- complete. Level 0 holds the leaf hashes.
+CREATE TABLE ledger_nodes (
+    level BIGINT NOT NULL,
+    idx   BIGINT NOT NULL,
+    hash  BYTEA NOT NULL,
+    PRIMARY KEY (level, idx)
+);
+
+CREATE TRIGGER ledger_nodes_append_only BEFORE UPDATE OR DELETE ON ledger_nodes
+FOR EACH ROW EXECUTE FUNCTION accord_refuse_change();
+
+-- The head of the tree: one row, locked by every append.
 CREATE TABLE ledger_head (
     id        INTEGER PRIMARY KEY CHECK (id = 1),
     size      BIGINT NOT NULL,
-    head_hash BYTEA NOT NULL
+    root_hash BYTEA NOT NULL
 );
-INSERT INTO ledger_head (id, size, head_hash) VALUES (1, 0, decode(repeat('00', 32), 'hex'));
+-- The root of the empty tree is SHA-256 of nothing.
+INSERT INTO ledger_head (id, size, root_hash)
+VALUES (1, 0, decode('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', 'hex'));
 
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,

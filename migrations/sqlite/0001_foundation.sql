@@ -1,5 +1,5 @@
--- Agencies, the catalogue, subjects, versioned records and the hash-chained
--- audit ledger. Times are microseconds since the Unix epoch (UTC).
+-- Agencies, the catalogue, subjects, versioned records and the audit
+-- ledger with its Merkle tree. Times are microseconds since the Unix epoch (UTC).
 
 CREATE TABLE agencies (
     code         TEXT PRIMARY KEY,
@@ -88,9 +88,7 @@ CREATE TABLE ledger_entries (
     outcome       TEXT NOT NULL,
     reason_code   TEXT NOT NULL,
     reason        TEXT NOT NULL,
-    controller    TEXT NOT NULL,
-    previous_hash BLOB NOT NULL,
-    entry_hash    BLOB NOT NULL
+    controller    TEXT NOT NULL
 );
 CREATE INDEX ledger_entries_subject ON ledger_entries (subject, idx);
 CREATE INDEX ledger_entries_agency ON ledger_entries (agency, idx);
@@ -102,13 +100,30 @@ BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
 CREATE TRIGGER ledger_entries_append_only_delete BEFORE DELETE ON ledger_entries
 BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
 
--- The head of the hash chain: one row, locked by every append.
+-- The Merkle tree over the entries (RFC 6962): the hash of every perfect
+-- subtree, 2^level leaves from leaf idx * 2^level, stored once it is
+-- complete. Level 0 holds the leaf hashes.
+CREATE TABLE ledger_nodes (
+    level INTEGER NOT NULL,
+    idx   INTEGER NOT NULL,
+    hash  BLOB NOT NULL,
+    PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
+
+CREATE TRIGGER ledger_nodes_append_only_update BEFORE UPDATE ON ledger_nodes
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+CREATE TRIGGER ledger_nodes_append_only_delete BEFORE DELETE ON ledger_nodes
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+
+-- The head of the tree: one row, locked by every append.
 CREATE TABLE ledger_head (
     id        INTEGER PRIMARY KEY CHECK (id = 1),
     size      INTEGER NOT NULL,
-    head_hash BLOB NOT NULL
+    root_hash BLOB NOT NULL
 );
-INSERT INTO ledger_head (id, size, head_hash) VALUES (1, 0, zeroblob(32));
+-- The root of the empty tree is SHA-256 of nothing.
+INSERT INTO ledger_head (id, size, root_hash)
+VALUES (1, 0, X'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
 
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,

@@ -822,6 +822,7 @@ fn agency_ref(code: &str) -> String {
 
 /// The proto form of a ledger entry.
 pub fn entry_out(e: Entry) -> pb::LedgerEntry {
+    let leaf_hash = e.leaf_hash().to_vec();
     let d = e.draft;
     pb::LedgerEntry {
         index: e.index,
@@ -840,7 +841,6 @@ pub fn entry_out(e: Entry) -> pb::LedgerEntry {
         reason_code: d.reason_code,
         reason: d.reason,
         controller: agency_ref(&d.controller),
-        previous_hash: hex::encode(e.previous_hash),
-        entry_hash: hex::encode(e.entry_hash),
+        leaf_hash,
     }
 }

@@ -1,24 +1,25 @@
-//! The audit ledger: one entry per audited call, chained by SHA-256.
+//! The audit ledger: one entry per audited call, each a leaf of an
+//! RFC 6962 Merkle tree ([`merkle`]).
 //!
-//! Each entry stores the hash of the previous entry and the hash of its own
-//! canonical encoding (which includes the previous hash), so that changing,
-//! removing or reordering any entry breaks the chain from that point on.
-//! The encoding is documented in `docs/ledger.md`. Storage appends entries
-//! through [`Chain::next`]; [`verify`] checks a run of entries.
+//! A leaf is the hash of the entry's canonical encoding (documented in
+//! `docs/ledger.md`), which includes the entry's index, so that changing,
+//! removing or moving any entry changes the tree's root. Storage appends
+//! leaves through a [`merkle::Frontier`] and keeps every completed subtree;
+//! [`Rebuild`] recomputes the tree from the entries and checks what is
+//! stored.
 
 pub mod merkle;
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 
 use crate::domain::Purpose;
 use crate::domain::agency::storage_codes;
+use merkle::{Frontier, NodeId};
 
 /// A SHA-256 digest.
 pub type Hash = [u8; 32];
-
-/// The previous-hash of the first entry.
-pub const GENESIS: Hash = [0; 32];
 
 /// The outcome of an audited call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,13 +62,23 @@ pub struct EntryDraft {
     pub controller: String,
 }
 
-/// A ledger entry as stored.
+/// A ledger entry as stored: the leaf at `index`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub index: i64,
     pub draft: EntryDraft,
-    pub previous_hash: Hash,
-    pub entry_hash: Hash,
+}
+
+impl Entry {
+    /// The entry's canonical encoding: the bytes of its leaf.
+    pub fn encoding(&self) -> Vec<u8> {
+        canonical_encoding(self.index, &self.draft)
+    }
+
+    /// The entry's leaf hash, `SHA-256(0x00 || encoding)`.
+    pub fn leaf_hash(&self) -> Hash {
+        merkle::leaf_hash(&self.encoding())
+    }
 }
 
 /// Version tag that starts every canonical encoding.
@@ -85,16 +96,16 @@ fn put_list(out: &mut Vec<u8>, items: &[String]) {
     }
 }
 
-/// The canonical encoding of an entry at `index` after `previous_hash`.
+/// The canonical encoding of an entry at `index`.
 ///
 /// Version 1: the tag `accord.ledger.entry.v1\n`, then in this order: index
 /// (8 bytes, big-endian, two's complement), time in microseconds since the
 /// Unix epoch (8 bytes, big-endian), then request id, entry id, agency,
 /// principal, roles (list), action, purpose code, subject, records (list),
-/// fields (list), outcome code, reason code, reason, controller, and the
-/// 32-byte previous hash. Strings are UTF-8 preceded by their byte length
-/// (8 bytes, big-endian); lists by their item count (8 bytes, big-endian).
-pub fn canonical_encoding(index: i64, draft: &EntryDraft, previous_hash: &Hash) -> Vec<u8> {
+/// fields (list), outcome code, reason code, reason and controller. Strings
+/// are UTF-8 preceded by their byte length (8 bytes, big-endian); lists by
+/// their item count (8 bytes, big-endian).
+pub fn canonical_encoding(index: i64, draft: &EntryDraft) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
     out.extend_from_slice(ENCODING_TAG);
     out.extend_from_slice(&index.to_be_bytes());
@@ -113,109 +124,122 @@ pub fn canonical_encoding(index: i64, draft: &EntryDraft, previous_hash: &Hash) 
     put_bytes(&mut out, draft.reason_code.as_bytes());
     put_bytes(&mut out, draft.reason.as_bytes());
     put_bytes(&mut out, draft.controller.as_bytes());
-    out.extend_from_slice(previous_hash);
     out
 }
 
-/// The hash of an entry: SHA-256 of its canonical encoding.
-pub fn entry_hash(index: i64, draft: &EntryDraft, previous_hash: &Hash) -> Hash {
-    Sha256::digest(canonical_encoding(index, draft, previous_hash)).into()
-}
-
-/// The head of the chain: how many entries it holds and the last hash.
+/// A tree size and its root hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Chain {
-    pub size: i64,
-    pub head: Hash,
+pub struct TreeHead {
+    pub size: u64,
+    pub root: Hash,
 }
 
-impl Chain {
-    /// Seals `draft` as the next entry and returns it with the new head.
-    pub fn next(self, draft: EntryDraft) -> (Entry, Chain) {
-        let index = self.size;
-        let hash = entry_hash(index, &draft, &self.head);
-        let entry = Entry {
-            index,
-            draft,
-            previous_hash: self.head,
-            entry_hash: hash,
-        };
-        (
-            entry,
-            Chain {
-                size: index + 1,
-                head: hash,
-            },
-        )
+impl TreeHead {
+    /// The empty tree.
+    pub fn empty() -> Self {
+        Self {
+            size: 0,
+            root: merkle::empty_root(),
+        }
     }
 }
 
-/// Why a run of entries does not verify.
+/// Why the ledger does not verify. Names the first thing found wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ChainError {
+pub enum VerifyError {
     #[error(
         "entry {found} stands where entry {expected} should be (an entry is missing or out of order)"
     )]
-    Gap { expected: i64, found: i64 },
-    #[error("entry {index}: its previous hash does not match the hash of entry {}", index - 1)]
-    BrokenLink { index: i64 },
-    #[error("entry {index}: its content does not match its hash (the entry was altered)")]
-    Altered { index: i64 },
-    #[error("the chain holds {entries} entries but its head records {head_size}")]
-    HeadMismatch { entries: i64, head_size: i64 },
+    Gap { expected: u64, found: i64 },
+    #[error(
+        "entry {index} does not match its leaf in the tree (the entry was altered, replaced or moved)"
+    )]
+    Altered { index: u64 },
+    #[error("the tree node at level {} index {} does not match the entries below it", .node.level, .node.index)]
+    NodeAltered { node: NodeId },
+    #[error("the tree node at level {} index {} is missing", .node.level, .node.index)]
+    NodeMissing { node: NodeId },
+    #[error("the ledger holds {entries} entries but its head records {head_size}")]
+    HeadMismatch { entries: u64, head_size: u64 },
+    #[error("the root hash recorded for tree size {size} is not the root of the entries")]
+    RootMismatch { size: u64 },
 }
 
-impl Chain {
-    /// The chain before its first entry.
-    pub const EMPTY: Chain = Chain {
-        size: 0,
-        head: GENESIS,
-    };
+/// Rebuilds the tree from the entries in order, collecting the nodes each
+/// entry completes so that the stored ones can be checked against them.
+#[derive(Debug, Clone)]
+pub struct Rebuild {
+    frontier: Frontier,
+    completed: Vec<(NodeId, Hash)>,
+}
 
-    /// Checks that `entry` is the next entry of this chain: in place, linked
-    /// to the head, and unaltered. Returns the chain extended by it.
-    pub fn check_next(self, entry: &Entry) -> Result<Chain, ChainError> {
-        if entry.index != self.size {
-            return Err(ChainError::Gap {
-                expected: self.size,
+impl Default for Rebuild {
+    fn default() -> Self {
+        Self {
+            frontier: Frontier::EMPTY,
+            completed: Vec::new(),
+        }
+    }
+}
+
+impl Rebuild {
+    /// Adds the next entry, which must be at the next index.
+    pub fn push(&mut self, entry: &Entry) -> Result<(), VerifyError> {
+        let expected = self.frontier.size();
+        if u64::try_from(entry.index).ok() != Some(expected) {
+            return Err(VerifyError::Gap {
+                expected,
                 found: entry.index,
             });
         }
-        if entry.previous_hash != self.head {
-            return Err(ChainError::BrokenLink { index: entry.index });
-        }
-        if entry_hash(entry.index, &entry.draft, &entry.previous_hash) != entry.entry_hash {
-            return Err(ChainError::Altered { index: entry.index });
-        }
-        Ok(Chain {
-            size: entry.index + 1,
-            head: entry.entry_hash,
-        })
+        let completed = &mut self.completed;
+        self.frontier
+            .push(entry.leaf_hash(), |id, hash| completed.push((id, hash)));
+        Ok(())
     }
 
-    /// Checks that the recorded head matches this chain, which was rebuilt
-    /// from every entry.
-    pub fn check_head(self, recorded: Chain) -> Result<Chain, ChainError> {
-        if recorded == self {
-            Ok(self)
-        } else {
-            Err(ChainError::HeadMismatch {
-                entries: self.size,
+    /// The nodes completed since the last check, to look up in storage.
+    pub fn pending(&self) -> Vec<NodeId> {
+        self.completed.iter().map(|(id, _)| *id).collect()
+    }
+
+    /// Checks the nodes completed since the last check against the stored
+    /// ones, in the order they were completed.
+    pub fn check_stored(&mut self, stored: &HashMap<NodeId, Hash>) -> Result<(), VerifyError> {
+        for (node, hash) in self.completed.drain(..) {
+            match stored.get(&node) {
+                Some(h) if *h == hash => {}
+                Some(_) if node.level == 0 => {
+                    return Err(VerifyError::Altered { index: node.index });
+                }
+                Some(_) => return Err(VerifyError::NodeAltered { node }),
+                None => return Err(VerifyError::NodeMissing { node }),
+            }
+        }
+        Ok(())
+    }
+
+    /// The head of the rebuilt tree.
+    pub fn head(&self) -> TreeHead {
+        TreeHead {
+            size: self.frontier.size(),
+            root: self.frontier.root(),
+        }
+    }
+
+    /// Checks that `recorded` is the head of the rebuilt tree.
+    pub fn check_head(&self, recorded: TreeHead) -> Result<TreeHead, VerifyError> {
+        let head = self.head();
+        if recorded.size != head.size {
+            return Err(VerifyError::HeadMismatch {
+                entries: head.size,
                 head_size: recorded.size,
-            })
+            });
         }
-    }
-}
-
-/// Checks a run of entries that starts the ledger (index 0) and, if given,
-/// that the recorded head matches its end. Reports the first bad entry.
-pub fn verify(entries: &[Entry], head: Option<Chain>) -> Result<Chain, ChainError> {
-    let chain = entries
-        .iter()
-        .try_fold(Chain::EMPTY, |chain, entry| chain.check_next(entry))?;
-    match head {
-        Some(recorded) => chain.check_head(recorded),
-        None => Ok(chain),
+        if recorded.root != head.root {
+            return Err(VerifyError::RootMismatch { size: head.size });
+        }
+        Ok(head)
     }
 }
 
@@ -243,57 +267,107 @@ mod tests {
         }
     }
 
-    fn chain_of(n: u32) -> (Vec<Entry>, Chain) {
-        let mut chain = Chain {
-            size: 0,
-            head: GENESIS,
-        };
-        let mut entries = vec![];
-        for i in 0..n {
-            let (e, c) = chain.next(draft(i));
-            entries.push(e);
-            chain = c;
+    fn entries(n: u32) -> Vec<Entry> {
+        (0..n)
+            .map(|i| Entry {
+                index: i64::from(i),
+                draft: draft(i),
+            })
+            .collect()
+    }
+
+    /// Rebuilds `entries`, checking each against the nodes of `stored`.
+    fn rebuild(
+        entries: &[Entry],
+        stored: &HashMap<NodeId, Hash>,
+        head: TreeHead,
+    ) -> Result<TreeHead, VerifyError> {
+        let mut r = Rebuild::default();
+        for e in entries {
+            r.push(e)?;
+            r.check_stored(stored)?;
         }
-        (entries, chain)
+        r.check_head(head)
+    }
+
+    fn stored_tree(entries: &[Entry]) -> (HashMap<NodeId, Hash>, TreeHead) {
+        let mut nodes = HashMap::new();
+        let mut f = Frontier::EMPTY;
+        for e in entries {
+            f.push(e.leaf_hash(), |id, h| {
+                nodes.insert(id, h);
+            });
+        }
+        (
+            nodes,
+            TreeHead {
+                size: f.size(),
+                root: f.root(),
+            },
+        )
     }
 
     #[test]
-    fn an_untouched_chain_verifies() {
-        let (entries, head) = chain_of(5);
-        assert_eq!(verify(&entries, Some(head)), Ok(head));
+    fn an_untouched_ledger_verifies() {
+        let e = entries(5);
+        let (nodes, head) = stored_tree(&e);
+        assert_eq!(rebuild(&e, &nodes, head), Ok(head));
+        let leaves: Vec<Hash> = e.iter().map(Entry::leaf_hash).collect();
+        assert_eq!(head.root, merkle::root(&leaves));
     }
 
     #[test]
     fn edits_deletions_and_reorders_are_named() {
-        let (entries, head) = chain_of(5);
-        let mut edited = entries.clone();
+        let e = entries(5);
+        let (nodes, head) = stored_tree(&e);
+        let mut edited = e.clone();
         edited[2].draft.outcome = Outcome::Denied;
-        assert_eq!(verify(&edited, None), Err(ChainError::Altered { index: 2 }));
+        assert_eq!(
+            rebuild(&edited, &nodes, head),
+            Err(VerifyError::Altered { index: 2 })
+        );
 
-        let mut deleted = entries.clone();
+        let mut deleted = e.clone();
         deleted.remove(3);
         assert_eq!(
-            verify(&deleted, None),
-            Err(ChainError::Gap {
+            rebuild(&deleted, &nodes, head),
+            Err(VerifyError::Gap {
                 expected: 3,
                 found: 4
             })
         );
 
-        let mut truncated = entries.clone();
+        let mut truncated = e.clone();
         truncated.pop();
         assert!(matches!(
-            verify(&truncated, Some(head)),
-            Err(ChainError::HeadMismatch { .. })
+            rebuild(&truncated, &nodes, head),
+            Err(VerifyError::HeadMismatch { .. })
         ));
 
-        let mut swapped = entries;
+        let mut swapped = e.clone();
         swapped.swap(1, 2);
         swapped[1].index = 1;
         swapped[2].index = 2;
         assert_eq!(
-            verify(&swapped, None),
-            Err(ChainError::BrokenLink { index: 1 })
+            rebuild(&swapped, &nodes, head),
+            Err(VerifyError::Altered { index: 1 })
+        );
+
+        let mut bad_node = nodes.clone();
+        let node = NodeId { level: 1, index: 1 };
+        bad_node.insert(node, [7; 32]);
+        assert_eq!(
+            rebuild(&e, &bad_node, head),
+            Err(VerifyError::NodeAltered { node })
+        );
+
+        let bad_root = TreeHead {
+            size: 5,
+            root: [0; 32],
+        };
+        assert_eq!(
+            rebuild(&e, &nodes, bad_root),
+            Err(VerifyError::RootMismatch { size: 5 })
         );
     }
 
@@ -303,6 +377,7 @@ mod tests {
         let mut b = draft(0);
         a.roles = vec!["ab".into()];
         b.roles = vec!["a".into(), "b".into()];
-        assert_ne!(entry_hash(0, &a, &GENESIS), entry_hash(0, &b, &GENESIS));
+        assert_ne!(canonical_encoding(0, &a), canonical_encoding(0, &b));
+        assert_ne!(canonical_encoding(0, &a), canonical_encoding(1, &a));
     }
 }

@@ -7,6 +7,7 @@
 //! serialises writes with a row lock on the ledger head, taken first in
 //! every write transaction.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Once;
@@ -22,7 +23,8 @@ use crate::domain::{
     Agency, AgencyCode, AgencyKind, AgencyStatus, Demographics, FieldSpec, Gender, Identifier,
     IdentifierSystem, Purpose, Record, RecordClass, RecordClassId, RecordId, Subject, SubjectId,
 };
-use crate::ledger::{Chain, Entry, EntryDraft, Hash, Outcome};
+use crate::ledger::merkle::{Frontier, NodeId};
+use crate::ledger::{Entry, EntryDraft, Hash, Outcome, TreeHead};
 
 static MIGRATE_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static MIGRATE_POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -226,8 +228,6 @@ fn entry_from(row: &AnyRow) -> Result<Entry, StoreError> {
             reason: row.try_get("reason")?,
             controller: row.try_get("controller")?,
         },
-        previous_hash: hash(row.try_get("previous_hash")?)?,
-        entry_hash: hash(row.try_get("entry_hash")?)?,
     })
 }
 
@@ -525,20 +525,37 @@ impl SqlStore {
         Ok(())
     }
 
+    /// Appends `draft` as the next leaf: its entry, the tree nodes it
+    /// completes, and the new head. The head's row lock is already held.
     async fn append(&self, tx: &mut Tx<'_>, draft: EntryDraft) -> Result<Entry, StoreError> {
-        let row = sqlx::query("SELECT size, head_hash FROM ledger_head WHERE id = 1")
-            .fetch_one(&mut **tx)
-            .await?;
-        let chain = Chain {
-            size: row.try_get("size")?,
-            head: hash(row.try_get("head_hash")?)?,
+        let head = head_from(
+            &sqlx::query("SELECT size, root_hash FROM ledger_head WHERE id = 1")
+                .fetch_one(&mut **tx)
+                .await?,
+        )?;
+        let ids = Frontier::ids(head.size);
+        let mut stored = fetch_nodes(tx, &ids).await?;
+        let nodes = ids
+            .iter()
+            .map(|id| {
+                stored.remove(id).ok_or_else(|| {
+                    StoreError::Corrupt(format!("ledger tree node {id:?} is missing"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut frontier =
+            Frontier::new(head.size, nodes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let entry = Entry {
+            index: signed(head.size)?,
+            draft,
         };
-        let (entry, next) = chain.next(draft);
+        let mut completed = Vec::new();
+        frontier.push(entry.leaf_hash(), |id, h| completed.push((id, h)));
         let d = &entry.draft;
         sqlx::query(
             "INSERT INTO ledger_entries (idx, id, time, request_id, agency, principal, roles, action, purpose, \
-             subject, records, fields, outcome, reason_code, reason, controller, previous_hash, entry_hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+             subject, records, fields, outcome, reason_code, reason, controller) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         )
         .bind(entry.index)
         .bind(d.id.as_str())
@@ -556,13 +573,27 @@ impl SqlStore {
         .bind(d.reason_code.as_str())
         .bind(d.reason.as_str())
         .bind(d.controller.as_str())
-        .bind(entry.previous_hash.to_vec())
-        .bind(entry.entry_hash.to_vec())
         .execute(&mut **tx)
         .await?;
-        sqlx::query("UPDATE ledger_head SET size = $1, head_hash = $2 WHERE id = 1")
-            .bind(next.size)
-            .bind(next.head.to_vec())
+        let mut insert = String::from("INSERT INTO ledger_nodes (level, idx, hash) VALUES ");
+        for n in 0..completed.len() {
+            let p = 3 * n;
+            if n > 0 {
+                insert.push_str(", ");
+            }
+            insert.push_str(&format!("(${}, ${}, ${})", p + 1, p + 2, p + 3));
+        }
+        let mut q = sqlx::query(&insert);
+        for (id, h) in &completed {
+            q = q
+                .bind(i64::from(id.level))
+                .bind(signed(id.index)?)
+                .bind(h.to_vec());
+        }
+        q.execute(&mut **tx).await?;
+        sqlx::query("UPDATE ledger_head SET size = $1, root_hash = $2 WHERE id = 1")
+            .bind(signed(frontier.size())?)
+            .bind(frontier.root().to_vec())
             .execute(&mut **tx)
             .await?;
         Ok(entry)
@@ -636,6 +667,51 @@ async fn insert_version(tx: &mut Tx<'_>, r: &Record, written_by: &str) -> Result
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// A tree size or index as stored (SQL integers are signed).
+fn signed(n: u64) -> Result<i64, StoreError> {
+    i64::try_from(n).map_err(|_| StoreError::Corrupt(format!("tree position {n} is too large")))
+}
+
+fn unsigned(n: i64) -> Result<u64, StoreError> {
+    u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("tree position {n} is negative")))
+}
+
+fn head_from(row: &AnyRow) -> Result<TreeHead, StoreError> {
+    Ok(TreeHead {
+        size: unsigned(row.try_get("size")?)?,
+        root: hash(row.try_get("root_hash")?)?,
+    })
+}
+
+/// How many nodes one lookup asks for at most (two parameters each).
+const NODES_PER_QUERY: usize = 400;
+
+/// The stored hashes of the nodes `ids` that exist.
+async fn fetch_nodes(
+    conn: &mut sqlx::AnyConnection,
+    ids: &[NodeId],
+) -> Result<HashMap<NodeId, Hash>, StoreError> {
+    let mut out = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(NODES_PER_QUERY) {
+        let mut q = Query::new("SELECT level, idx, hash FROM ledger_nodes WHERE ");
+        for (n, id) in chunk.iter().enumerate() {
+            q.raw(if n == 0 { "(" } else { " OR (" })
+                .push("level = ?", Arg::Int(i64::from(id.level)))
+                .push(" AND idx = ?)", Arg::Int(signed(id.index)?));
+        }
+        for row in q.build().fetch_all(&mut *conn).await? {
+            let level: i64 = row.try_get("level")?;
+            let id = NodeId {
+                level: u32::try_from(level)
+                    .map_err(|_| StoreError::Corrupt(format!("tree level {level}")))?,
+                index: unsigned(row.try_get("idx")?)?,
+            };
+            out.insert(id, hash(row.try_get("hash")?)?);
+        }
+    }
+    Ok(out)
 }
 
 fn limit(n: u32) -> i64 {
@@ -849,14 +925,17 @@ impl Store for SqlStore {
         rows.iter().map(entry_from).collect()
     }
 
-    async fn chain_head(&self) -> Result<Chain, StoreError> {
-        let row = sqlx::query("SELECT size, head_hash FROM ledger_head WHERE id = 1")
-            .fetch_one(&self.reader)
-            .await?;
-        Ok(Chain {
-            size: row.try_get("size")?,
-            head: hash(row.try_get("head_hash")?)?,
-        })
+    async fn tree_head(&self) -> Result<TreeHead, StoreError> {
+        head_from(
+            &sqlx::query("SELECT size, root_hash FROM ledger_head WHERE id = 1")
+                .fetch_one(&self.reader)
+                .await?,
+        )
+    }
+
+    async fn nodes(&self, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        fetch_nodes(&mut conn, ids).await
     }
 
     async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {

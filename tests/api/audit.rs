@@ -239,21 +239,21 @@ async fn ledger_records_every_call(db: Db) {
         .unwrap_err();
     assert_eq!(not_auditor.code(), Code::PermissionDenied);
 
-    // The whole chain verifies and matches its recorded head.
+    // The whole tree verifies and matches its recorded head.
     let store = s.store().await;
-    let chain = accord::store::verify_ledger(&store).await.unwrap();
-    assert!(chain.size >= 8, "{}", chain.size);
+    let head = accord::store::verify_ledger(&store).await.unwrap();
+    assert!(head.size >= 8, "{}", head.size);
     store.close().await;
     s.stop().await;
 }
 
 #[tokio::test]
-async fn the_ledger_records_every_call_and_its_chain_verifies_sqlite() {
+async fn the_ledger_records_every_call_and_its_tree_verifies_sqlite() {
     ledger_records_every_call(Db::Sqlite).await;
 }
 
 #[tokio::test]
-async fn the_ledger_records_every_call_and_its_chain_verifies_postgres() {
+async fn the_ledger_records_every_call_and_its_tree_verifies_postgres() {
     ledger_records_every_call(Db::Postgres).await;
 }
 
@@ -387,7 +387,7 @@ async fn no_audit_no_data() {
     let store = s.store().await;
     assert!(
         accord::store::verify_ledger(&store).await.is_ok(),
-        "the chain still verifies"
+        "the tree still verifies"
     );
     store.close().await;
     s.stop().await;
