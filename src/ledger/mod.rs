@@ -8,6 +8,7 @@
 //! [`Rebuild`] recomputes the tree from the entries and checks what is
 //! stored.
 
+pub mod checkpoint;
 pub mod merkle;
 
 use std::collections::HashMap;
