@@ -22,6 +22,7 @@ use crate::api::{AgencyApi, Api, AuditApi, CatalogApi, RecordApi, SubjectApi, pb
 use crate::auth::{Authenticator, InsecureHeaders};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, redact_url};
+use crate::ledger::checkpoint::SigningKey;
 use crate::service::Services;
 use crate::store::{SqlStore, connect};
 
@@ -34,9 +35,11 @@ pub struct App {
     listener: TcpListener,
     address: SocketAddr,
     store: SqlStore,
+    services: Services,
     api: Api,
     max_message_bytes: usize,
     grace: Duration,
+    checkpoint_interval: Duration,
 }
 
 /// Opens (and migrates) the configured database.
@@ -53,6 +56,72 @@ pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
     connect(&url, true)
         .await
         .with_context(|| format!("cannot open the database {}", redact_url(&url)))
+}
+
+/// Reads the checkpoint signing key; when none is configured and none is in
+/// the data directory yet, generates one there (readable by its owner
+/// only).
+pub fn signing_key(config: &Config) -> anyhow::Result<SigningKey> {
+    let path = config.ledger_key_path();
+    let key = if path.exists() {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read the ledger signing key {}", path.display()))?;
+        SigningKey::parse(&text)
+            .with_context(|| format!("{} does not hold a signing key", path.display()))?
+    } else if config.ledger_key_file.is_some() {
+        bail!(
+            "the ledger signing key file {} does not exist",
+            path.display()
+        );
+    } else {
+        let (key, private) = SigningKey::generate(&config.ledger_origin)?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create the directory {}", dir.display()))?;
+        }
+        write_private(&path, &private)
+            .with_context(|| format!("cannot write the ledger signing key {}", path.display()))?;
+        tracing::info!(
+            path = %path.display(),
+            verifier_key = key.verifier_key(),
+            "generated the ledger's checkpoint signing key"
+        );
+        key
+    };
+    if key.name() != config.ledger_origin {
+        bail!(
+            "the ledger signing key {} is named {:?} but ledger_origin is {:?}",
+            path.display(),
+            key.name(),
+            config.ledger_origin
+        );
+    }
+    Ok(key)
+}
+
+/// Writes a new file that only its owner can read.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()
+}
+
+/// Publishes a checkpoint every `every` when the ledger has grown.
+async fn publish_checkpoints(services: Services, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = services.publish_checkpoint().await {
+            tracing::warn!(error = %e, "could not publish a checkpoint");
+        }
+    }
 }
 
 impl App {
@@ -79,8 +148,13 @@ impl App {
             "INSECURE DEVELOPMENT MODE: callers are whoever the x-accord-* metadata says; never use this with real data"
         );
         let authenticator: Arc<dyn Authenticator> = Arc::new(InsecureHeaders);
+        let key = signing_key(config)?;
+        tracing::info!(
+            verifier_key = key.verifier_key(),
+            "checkpoints are signed with this key"
+        );
         let store = open_store(config).await?;
-        let services = Services::new(Arc::new(store.clone()), clock);
+        let services = Services::new(Arc::new(store.clone()), clock, Arc::new(key));
         let loaded = services
             .load_starter_catalogue()
             .await
@@ -101,9 +175,11 @@ impl App {
             listener,
             address,
             store,
+            services: services.clone(),
             api: Api::new(services, authenticator),
             max_message_bytes: config.max_message_bytes,
             grace: Duration::from_secs(config.shutdown_grace_seconds),
+            checkpoint_interval: Duration::from_millis(config.checkpoint_interval_ms),
         })
     }
 
@@ -168,6 +244,10 @@ impl App {
                 RecordServiceServer::new(RecordApi(api.clone())).max_decoding_message_size(max),
             )
             .add_service(AuditServiceServer::new(AuditApi(api)).max_decoding_message_size(max));
+        let publisher = tokio::spawn(publish_checkpoints(
+            self.services.clone(),
+            self.checkpoint_interval,
+        ));
         tracing::info!(address = %self.address, "accord is serving");
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let counted = in_flight.clone();
@@ -204,6 +284,11 @@ impl App {
             r = &mut serve => r.context("the server failed"),
             () = drained => Ok(()),
         };
+        publisher.abort();
+        // The last entries are covered by a final checkpoint.
+        if let Err(e) = self.services.publish_checkpoint().await {
+            tracing::warn!(error = %e, "could not publish the final checkpoint");
+        }
         self.store.close().await;
         tracing::info!("stopped");
         result

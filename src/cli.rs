@@ -33,9 +33,14 @@ pub enum Command {
 /// `accord ledger …`.
 #[derive(Debug, Subcommand)]
 pub enum LedgerCommand {
-    /// Recomputes every entry's hash and link and the recorded head; names
-    /// the first entry that was altered, removed or moved.
+    /// Rebuilds the Merkle tree from every entry and checks the stored
+    /// nodes and head; names the first entry or node that was altered,
+    /// removed or moved.
     Verify(StorageArgs),
+    /// Prints the public key that verifies the ledger's checkpoints (in
+    /// the signed-note verifier key format), generating the key pair in the
+    /// data directory if there is none yet.
+    PublicKey(StorageArgs),
 }
 
 /// Where data lives.

@@ -40,6 +40,16 @@ pub struct Config {
     pub max_message_bytes: usize,
     /// How long shutdown waits for calls in flight, in seconds.
     pub shutdown_grace_seconds: u64,
+    /// The ledger's name in its signed checkpoints, e.g.
+    /// `accord.example.gov.uk/ledger`; also the signing key's name.
+    pub ledger_origin: String,
+    /// File holding the checkpoint signing key (note private key format);
+    /// when absent, `ledger-signing.key` in the data directory, generated
+    /// on first start.
+    pub ledger_key_file: Option<PathBuf>,
+    /// How often a checkpoint is signed when the ledger has grown, in
+    /// milliseconds.
+    pub checkpoint_interval_ms: u64,
 }
 
 impl Default for Config {
@@ -55,6 +65,9 @@ impl Default for Config {
             log_level: "info".to_owned(),
             max_message_bytes: 1024 * 1024,
             shutdown_grace_seconds: 30,
+            ledger_origin: "accord.local/ledger".to_owned(),
+            ledger_key_file: None,
+            checkpoint_interval_ms: 1000,
         }
     }
 }
@@ -73,6 +86,9 @@ impl fmt::Debug for Config {
             .field("log_level", &self.log_level)
             .field("max_message_bytes", &self.max_message_bytes)
             .field("shutdown_grace_seconds", &self.shutdown_grace_seconds)
+            .field("ledger_origin", &self.ledger_origin)
+            .field("ledger_key_file", &self.ledger_key_file)
+            .field("checkpoint_interval_ms", &self.checkpoint_interval_ms)
             .finish()
     }
 }
@@ -126,11 +142,31 @@ impl Config {
             }
             figment = figment.merge(Toml::file(path));
         }
-        figment
+        let config: Config = figment
             .merge(Env::prefixed("ACCORD_").ignore(&["config"]))
             .merge(Serialized::defaults(overrides))
             .extract()
-            .map_err(|e| ConfigError::Invalid(e.to_string().replace('\n', " ")))
+            .map_err(|e| ConfigError::Invalid(e.to_string().replace('\n', " ")))?;
+        if !(10..=3_600_000).contains(&config.checkpoint_interval_ms) {
+            return Err(ConfigError::Invalid(format!(
+                "checkpoint_interval_ms must be between 10 and 3600000, not {}",
+                config.checkpoint_interval_ms
+            )));
+        }
+        if !signed_note::is_key_name_valid(&config.ledger_origin) {
+            return Err(ConfigError::Invalid(format!(
+                "ledger_origin {:?} must be non-empty, without spaces or '+'",
+                config.ledger_origin
+            )));
+        }
+        Ok(config)
+    }
+
+    /// Where the checkpoint signing key is kept.
+    pub fn ledger_key_path(&self) -> PathBuf {
+        self.ledger_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("ledger-signing.key"))
     }
 
     /// The database URL to use: the configured one, or the SQLite file in
@@ -176,6 +212,11 @@ mod tests {
             let c = Config::load(None, &Overrides::default()).unwrap();
             assert_eq!(c.listen.port(), 50051);
             assert!(!c.insecure);
+            assert_eq!(c.checkpoint_interval_ms, 1000);
+            jail.create_file("zero.toml", "checkpoint_interval_ms = 0")?;
+            let err =
+                Config::load(Some(Path::new("zero.toml")), &Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains("checkpoint_interval_ms"), "{err}");
             jail.create_file("bad.toml", "lisen = \"x\"")?;
             let err = Config::load(Some(Path::new("bad.toml")), &Overrides::default()).unwrap_err();
             assert!(err.to_string().contains("lisen"), "{err}");

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 
-use accord::app::{App, open_store, shutdown_signal};
+use accord::app::{App, open_store, shutdown_signal, signing_key};
 use accord::cli::{Cli, Command, LedgerCommand};
 use accord::config::Config;
 use accord::telemetry;
@@ -61,6 +61,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 head.size,
                 hex::encode(head.root)
             );
+            Ok(())
+        }
+        Command::Ledger(LedgerCommand::PublicKey(args)) => {
+            let config = Config::load(cli.config.as_deref(), &args.overrides())?;
+            telemetry::init(config.log_format, &config.log_level);
+            println!("{}", signing_key(&config)?.verifier_key());
             Ok(())
         }
     }

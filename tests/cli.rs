@@ -231,3 +231,44 @@ async fn ledger_verify_names_the_altered_entry() {
     store.close().await;
     assert_one_line_failure(run(&["ledger", "verify", "--data-dir", data]), "entry 1");
 }
+
+#[test]
+fn the_checkpoint_key_is_generated_once_and_kept_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let (ok, first, stderr) = run(&["ledger", "public-key", "--data-dir", data]);
+    assert!(ok, "{stderr}");
+    let (ok, again, _) = run(&["ledger", "public-key", "--data-dir", data]);
+    assert!(ok);
+    assert_eq!(first, again, "the key is kept, not regenerated");
+    let vkey = first.trim();
+    assert!(vkey.starts_with("accord.local/ledger+"), "{vkey}");
+    let path = dir.path().join("ledger-signing.key");
+    let private = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        accord::ledger::checkpoint::SigningKey::parse(&private)
+            .unwrap()
+            .verifier_key(),
+        vkey
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    }
+    // A key named for another origin is refused.
+    let config = dir.path().join("other.toml");
+    std::fs::write(&config, "ledger_origin = \"elsewhere.example/log\"\n").unwrap();
+    assert_one_line_failure(
+        run(&[
+            "--config",
+            config.to_str().unwrap(),
+            "ledger",
+            "public-key",
+            "--data-dir",
+            data,
+        ]),
+        "ledger_origin",
+    );
+}

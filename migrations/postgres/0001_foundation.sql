@@ -125,6 +125,17 @@ CREATE TABLE ledger_head (
 INSERT INTO ledger_head (id, size, root_hash)
 VALUES (1, 0, decode('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', 'hex'));
 
+-- Signed checkpoints: the tree head at a size, as a signed note.
+CREATE TABLE ledger_checkpoints (
+    size      BIGINT PRIMARY KEY,
+    root_hash BYTEA NOT NULL,
+    time      BIGINT NOT NULL,
+    note      TEXT NOT NULL
+);
+
+CREATE TRIGGER ledger_checkpoints_append_only BEFORE UPDATE OR DELETE ON ledger_checkpoints
+FOR EACH ROW EXECUTE FUNCTION accord_refuse_change();
+
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL

@@ -125,6 +125,19 @@ CREATE TABLE ledger_head (
 INSERT INTO ledger_head (id, size, root_hash)
 VALUES (1, 0, X'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
 
+-- Signed checkpoints: the tree head at a size, as a signed note.
+CREATE TABLE ledger_checkpoints (
+    size      INTEGER PRIMARY KEY,
+    root_hash BLOB NOT NULL,
+    time      INTEGER NOT NULL,
+    note      TEXT NOT NULL
+);
+
+CREATE TRIGGER ledger_checkpoints_append_only_update BEFORE UPDATE ON ledger_checkpoints
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+CREATE TRIGGER ledger_checkpoints_append_only_delete BEFORE DELETE ON ledger_checkpoints
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL

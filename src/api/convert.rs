@@ -13,7 +13,9 @@ use crate::domain::{
     FieldValue, Gender, Identifier, IdentifierSystem, Purpose, Record, RecordClass, RecordClassId,
     RecordId, Subject, SubjectId, Violations, check_text,
 };
+use crate::ledger::checkpoint::SignedCheckpoint;
 use crate::ledger::{Entry, Outcome};
+use crate::service::{ConsistencyProof, EntryRef, InclusionProof};
 use crate::service::{DemographicQuery, SubjectMatch, SubjectQuery};
 
 // ---- shared pieces --------------------------------------------------------
@@ -842,5 +844,98 @@ pub fn entry_out(e: Entry) -> pb::LedgerEntry {
         reason: d.reason,
         controller: agency_ref(&d.controller),
         leaf_hash,
+    }
+}
+
+/// A non-negative size or index from the wire, `field` naming it.
+fn position(value: i64, field: &str, v: &mut Violations) -> Option<u64> {
+    let p = u64::try_from(value).ok();
+    if p.is_none() {
+        v.add(field, "must not be negative");
+    }
+    p
+}
+
+/// The inputs of GetCheckpoint.
+pub fn checkpoint_request(req: pb::GetCheckpointRequest) -> Result<(Purpose, bool), Violations> {
+    let mut v = Violations::new();
+    let purpose = purpose(req.purpose, &mut v);
+    v.into_result(|| Some((purpose?, req.refresh)))
+}
+
+/// The inputs of GetInclusionProof.
+pub fn inclusion_request(
+    req: pb::GetInclusionProofRequest,
+) -> Result<(Purpose, EntryRef, Option<u64>), Violations> {
+    use pb::get_inclusion_proof_request::Entry as Which;
+    let mut v = Violations::new();
+    let purpose = purpose(req.purpose, &mut v);
+    let target = match req.entry {
+        Some(Which::LeafIndex(i)) => position(i, "leaf_index", &mut v).map(EntryRef::Index),
+        Some(Which::EntryId(id)) if !id.is_empty() && id.len() <= 64 => Some(EntryRef::Id(id)),
+        Some(Which::EntryId(_)) => {
+            v.add("entry_id", "must be an entry id (1 to 64 characters)");
+            None
+        }
+        None => {
+            v.add("entry", "name the entry by leaf_index or entry_id");
+            None
+        }
+    };
+    let size = position(req.tree_size, "tree_size", &mut v);
+    v.into_result(|| Some((purpose?, target?, size.filter(|s| *s > 0))))
+}
+
+/// The inputs of GetConsistencyProof.
+pub fn consistency_request(
+    req: pb::GetConsistencyProofRequest,
+) -> Result<(Purpose, u64, Option<u64>), Violations> {
+    let mut v = Violations::new();
+    let purpose = purpose(req.purpose, &mut v);
+    let first = position(req.first_size, "first_size", &mut v);
+    if first == Some(0) {
+        v.add(
+            "first_size",
+            "must be at least 1: a proof from the empty tree proves nothing",
+        );
+    }
+    let second = position(req.second_size, "second_size", &mut v);
+    v.into_result(|| Some((purpose?, first?, second.filter(|s| *s > 0))))
+}
+
+/// The proto form of a size or index (sizes beyond `i64` cannot be stored).
+fn wire_position(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The proto form of a signed checkpoint.
+pub fn checkpoint_out(c: SignedCheckpoint) -> pb::Checkpoint {
+    pb::Checkpoint {
+        origin: c.origin().to_owned(),
+        size: wire_position(c.head.size),
+        root_hash: c.head.root.to_vec(),
+        sign_time: Some(timestamp(c.time)),
+        note: c.note,
+    }
+}
+
+/// The proto form of an inclusion proof.
+pub fn inclusion_out(p: InclusionProof) -> pb::GetInclusionProofResponse {
+    pb::GetInclusionProofResponse {
+        entry: Some(entry_out(p.entry)),
+        tree_size: wire_position(p.tree_size),
+        hashes: p.hashes.iter().map(|h| h.to_vec()).collect(),
+        checkpoint: p.checkpoint.map(checkpoint_out),
+    }
+}
+
+/// The proto form of a consistency proof.
+pub fn consistency_out(p: ConsistencyProof) -> pb::GetConsistencyProofResponse {
+    pb::GetConsistencyProofResponse {
+        first_size: wire_position(p.first_size),
+        second_size: wire_position(p.second_size),
+        hashes: p.hashes.iter().map(|h| h.to_vec()).collect(),
+        first_checkpoint: p.first_checkpoint.map(checkpoint_out),
+        second_checkpoint: p.second_checkpoint.map(checkpoint_out),
     }
 }

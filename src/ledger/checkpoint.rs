@@ -99,6 +99,22 @@ impl Checkpoint {
     }
 }
 
+/// A published checkpoint: the tree head, when it was signed, and the
+/// signed note.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedCheckpoint {
+    pub head: TreeHead,
+    pub time: chrono::DateTime<chrono::Utc>,
+    pub note: String,
+}
+
+impl SignedCheckpoint {
+    /// The origin line of the note.
+    pub fn origin(&self) -> &str {
+        self.note.split('\n').next().unwrap_or_default()
+    }
+}
+
 /// The key that signs checkpoints.
 #[derive(Clone)]
 pub struct SigningKey {

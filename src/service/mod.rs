@@ -6,6 +6,7 @@
 mod agencies;
 mod audit;
 mod catalog;
+mod proofs;
 mod records;
 mod subjects;
 
@@ -16,12 +17,14 @@ use chrono::{DateTime, SubsecRound, Utc};
 pub use agencies::AgencyChange;
 pub use audit::{AccessReport, MAX_REPORT_ENTRIES, activity};
 pub use catalog::STARTER_CATALOGUE;
+pub use proofs::{ConsistencyProof, EntryRef, InclusionProof};
 pub use records::{NewRecord, RecordChange};
 pub use subjects::{DemographicQuery, NewSubject, SubjectMatch, SubjectQuery};
 
 use crate::auth::AuthFailure;
 use crate::clock::SharedClock;
 use crate::domain::{AgencyStatus, Caller, Purpose, Role, Violations};
+use crate::ledger::checkpoint::SigningKey;
 use crate::ledger::{Entry, EntryDraft, Outcome};
 use crate::policy::Denial;
 use crate::store::{Store, StoreError};
@@ -285,12 +288,14 @@ fn page<T>(mut items: Vec<T>, size: u32, key: impl Fn(&T) -> String) -> Page<T> 
 pub struct Services {
     store: Arc<dyn Store>,
     clock: SharedClock,
+    key: Arc<SigningKey>,
 }
 
 impl Services {
-    /// Services over `store`, telling time with `clock`.
-    pub fn new(store: Arc<dyn Store>, clock: SharedClock) -> Self {
-        Self { store, clock }
+    /// Services over `store`, telling time with `clock` and signing
+    /// checkpoints with `key`.
+    pub fn new(store: Arc<dyn Store>, clock: SharedClock, key: Arc<SigningKey>) -> Self {
+        Self { store, clock, key }
     }
 
     /// The current time, to the microsecond (the precision stored).

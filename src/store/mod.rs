@@ -17,6 +17,7 @@ use crate::domain::{
 };
 use std::collections::HashMap;
 
+use crate::ledger::checkpoint::SignedCheckpoint;
 use crate::ledger::merkle::{self, NodeId, ProofError, Span};
 use crate::ledger::{Entry, EntryDraft, Hash, Outcome, Rebuild, TreeHead, VerifyError};
 
@@ -96,6 +97,8 @@ pub struct IdentifierLink {
 /// Filters for reading the ledger.
 #[derive(Debug, Clone, Default)]
 pub struct EntryFilter {
+    /// Only the entry with this id.
+    pub id: Option<String>,
     /// Only entries about this subject id.
     pub subject: Option<String>,
     /// Only entries of calls by this agency code.
@@ -186,6 +189,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn tree_head(&self) -> Result<TreeHead, StoreError>;
     /// The stored hashes of these tree nodes (those that exist).
     async fn nodes(&self, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>, StoreError>;
+
+    /// Stores a checkpoint unless one of its size exists; says whether it
+    /// was stored.
+    async fn save_checkpoint(&self, checkpoint: &SignedCheckpoint) -> Result<bool, StoreError>;
+    /// The checkpoint of the largest tree size.
+    async fn latest_checkpoint(&self) -> Result<Option<SignedCheckpoint>, StoreError>;
+    /// The checkpoint of tree size `size`.
+    async fn checkpoint(&self, size: u64) -> Result<Option<SignedCheckpoint>, StoreError>;
 
     /// A service metadata value.
     async fn meta(&self, key: &str) -> Result<Option<String>, StoreError>;

@@ -23,6 +23,7 @@ use crate::domain::{
     Agency, AgencyCode, AgencyKind, AgencyStatus, Demographics, FieldSpec, Gender, Identifier,
     IdentifierSystem, Purpose, Record, RecordClass, RecordClassId, RecordId, Subject, SubjectId,
 };
+use crate::ledger::checkpoint::SignedCheckpoint;
 use crate::ledger::merkle::{Frontier, NodeId};
 use crate::ledger::{Entry, EntryDraft, Hash, Outcome, TreeHead};
 
@@ -685,6 +686,17 @@ fn head_from(row: &AnyRow) -> Result<TreeHead, StoreError> {
     })
 }
 
+fn checkpoint_from(row: &AnyRow) -> Result<SignedCheckpoint, StoreError> {
+    Ok(SignedCheckpoint {
+        head: TreeHead {
+            size: unsigned(row.try_get("size")?)?,
+            root: hash(row.try_get("root_hash")?)?,
+        },
+        time: time(row.try_get("time")?)?,
+        note: row.try_get("note")?,
+    })
+}
+
 /// How many nodes one lookup asks for at most (two parameters each).
 const NODES_PER_QUERY: usize = 400;
 
@@ -895,6 +907,9 @@ impl Store for SqlStore {
                 After::Key(k) => k,
             }),
         );
+        if let Some(id) = &f.id {
+            q.push(" AND id = ?", Arg::Text(id.clone()));
+        }
         if let Some(s) = &f.subject {
             q.push(" AND subject = ?", Arg::Text(s.clone()));
         }
@@ -936,6 +951,35 @@ impl Store for SqlStore {
     async fn nodes(&self, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>, StoreError> {
         let mut conn = self.reader.acquire().await?;
         fetch_nodes(&mut conn, ids).await
+    }
+
+    async fn save_checkpoint(&self, c: &SignedCheckpoint) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO ledger_checkpoints (size, root_hash, time, note) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (size) DO NOTHING",
+        )
+        .bind(signed(c.head.size)?)
+        .bind(c.head.root.to_vec())
+        .bind(micros(c.time))
+        .bind(c.note.as_str())
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn latest_checkpoint(&self) -> Result<Option<SignedCheckpoint>, StoreError> {
+        let row = sqlx::query("SELECT * FROM ledger_checkpoints ORDER BY size DESC LIMIT 1")
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(checkpoint_from).transpose()
+    }
+
+    async fn checkpoint(&self, size: u64) -> Result<Option<SignedCheckpoint>, StoreError> {
+        let row = sqlx::query("SELECT * FROM ledger_checkpoints WHERE size = $1")
+            .bind(signed(size)?)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(checkpoint_from).transpose()
     }
 
     async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {

@@ -68,5 +68,39 @@ async fn buf_curl_works_through_reflection() {
     let stderr = String::from_utf8_lossy(&missing.stderr);
     assert!(!missing.status.success());
     assert!(stderr.contains("not_found"), "{stderr}");
+
+    // The walk-through's proof calls, as written in the README.
+    let auditor = [
+        "x-accord-agency: leeds-cc",
+        "x-accord-principal: ig-1",
+        "x-accord-roles: auditor",
+    ];
+    let checkpoint = buf_curl(
+        &buf,
+        format!("{base}/accord.v1.AuditService/GetCheckpoint"),
+        &auditor,
+        r#"{"purpose":"PURPOSE_ADMINISTRATION","refresh":true}"#,
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&checkpoint.stdout);
+    assert!(checkpoint.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("\"verifierKey\": \"accord.local/ledger+"),
+        "{stdout}"
+    );
+    let proof = buf_curl(
+        &buf,
+        format!("{base}/accord.v1.AuditService/GetInclusionProof"),
+        &auditor,
+        r#"{"purpose":"PURPOSE_ADMINISTRATION","leafIndex":"1"}"#,
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&proof.stdout);
+    assert!(
+        proof.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&proof.stderr)
+    );
+    assert!(stdout.contains("\"hashes\""), "{stdout}");
     s.stop().await;
 }

@@ -102,6 +102,7 @@ impl TestServer {
             insecure: true,
             max_message_bytes: 64 * 1024,
             shutdown_grace_seconds: 5,
+            checkpoint_interval_ms: 100,
             ..Config::default()
         };
         let app = App::build(&config).await.expect("server builds");
@@ -124,6 +125,11 @@ impl TestServer {
             task: Some(task),
             dir,
         })
+    }
+
+    /// The server's data directory (its SQLite file and signing key).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.dir.path()
     }
 
     /// Opens the server's database directly, for checks behind the API.

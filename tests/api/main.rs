@@ -7,6 +7,7 @@
 mod audit;
 mod buf;
 mod helpers;
+mod proofs;
 mod python;
 mod records;
 mod server;

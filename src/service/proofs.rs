@@ -1,0 +1,219 @@
+//! Signed checkpoints of the ledger and the proofs that tie entries and
+//! earlier checkpoints to them.
+
+use super::{Call, ServiceError, Services};
+use crate::domain::{Role, Violations};
+use crate::ledger::Entry;
+use crate::ledger::checkpoint::SignedCheckpoint;
+use crate::ledger::merkle::ProofError;
+use crate::store::{self, After, EntryFilter, ProveError};
+
+/// Which entry an inclusion proof is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryRef {
+    Index(u64),
+    Id(String),
+}
+
+/// An inclusion proof of one entry.
+#[derive(Debug, Clone)]
+pub struct InclusionProof {
+    pub entry: Entry,
+    pub tree_size: u64,
+    pub hashes: Vec<crate::ledger::Hash>,
+    /// The signed checkpoint of `tree_size`, if one was published.
+    pub checkpoint: Option<SignedCheckpoint>,
+}
+
+/// A consistency proof between two tree sizes.
+#[derive(Debug, Clone)]
+pub struct ConsistencyProof {
+    pub first_size: u64,
+    pub second_size: u64,
+    pub hashes: Vec<crate::ledger::Hash>,
+    /// The signed checkpoints of the two sizes, where they were published.
+    pub first_checkpoint: Option<SignedCheckpoint>,
+    pub second_checkpoint: Option<SignedCheckpoint>,
+}
+
+/// The error of a proof that could not be made; `field` names the size
+/// the caller asked for.
+fn proof_failure(e: ProveError, field: &str) -> ServiceError {
+    match e {
+        ProveError::Range(range) => Violations::one(field, range.to_string()).into(),
+        ProveError::BeyondHead { .. } => Violations::one(field, e.to_string()).into(),
+        ProveError::Store(s) => s.into(),
+        missing @ ProveError::MissingNode(_) => {
+            ServiceError::Unavailable(crate::store::StoreError::Corrupt(missing.to_string()))
+        }
+    }
+}
+
+impl Services {
+    /// The verifier key of the checkpoints, in the note format.
+    pub fn verifier_key(&self) -> &str {
+        self.key.verifier_key()
+    }
+
+    /// Signs and stores a checkpoint of the tree as it is now, unless the
+    /// latest checkpoint already covers it; returns the covering one.
+    pub async fn publish_checkpoint(&self) -> Result<SignedCheckpoint, ServiceError> {
+        let head = self.store.tree_head().await?;
+        if let Some(latest) = self.store.latest_checkpoint().await?
+            && latest.head.size >= head.size
+        {
+            return Ok(latest);
+        }
+        let note = self.key.sign(head).map_err(|e| {
+            ServiceError::Unavailable(crate::store::StoreError::Corrupt(e.to_string()))
+        })?;
+        let checkpoint = SignedCheckpoint {
+            head,
+            time: self.now(),
+            note,
+        };
+        if self.store.save_checkpoint(&checkpoint).await? {
+            tracing::debug!(size = head.size, "published a checkpoint");
+            return Ok(checkpoint);
+        }
+        // Another process published this size first.
+        Ok(self
+            .store
+            .checkpoint(head.size)
+            .await?
+            .unwrap_or(checkpoint))
+    }
+
+    /// The latest checkpoint; with `refresh`, one that covers every entry
+    /// committed before this call.
+    pub async fn get_checkpoint(
+        &self,
+        call: &Call,
+        refresh: bool,
+    ) -> Result<SignedCheckpoint, ServiceError> {
+        call.require_role(Role::AUDITOR)?;
+        let checkpoint = match self.store.latest_checkpoint().await? {
+            Some(latest) if !refresh => latest,
+            _ => self.publish_checkpoint().await?,
+        };
+        self.audit_read(call).await?;
+        Ok(checkpoint)
+    }
+
+    /// Proves that an entry the caller's agency may see is in the tree of
+    /// `tree_size` entries; without a size, in the tree of the latest
+    /// checkpoint (published now if none covers the entry yet).
+    pub async fn inclusion_proof(
+        &self,
+        call: &Call,
+        target: EntryRef,
+        tree_size: Option<u64>,
+    ) -> Result<InclusionProof, ServiceError> {
+        call.require_role(Role::AUDITOR)?;
+        let mut filter = EntryFilter {
+            visible_to: Some(call.caller.agency.as_str().to_owned()),
+            ..EntryFilter::default()
+        };
+        let (after, described) = match &target {
+            EntryRef::Index(i) => {
+                let index =
+                    i64::try_from(*i).map_err(|_| Violations::one("leaf_index", "is too large"))?;
+                (After::Key(index - 1), format!("ledger entry {i}"))
+            }
+            EntryRef::Id(id) => {
+                filter.id = Some(id.clone());
+                (After::Start, format!("ledger entry {id}"))
+            }
+        };
+        let entry = self
+            .store
+            .entries(&filter, after, 1)
+            .await?
+            .into_iter()
+            .next()
+            .filter(|e| match &target {
+                EntryRef::Index(i) => u64::try_from(e.index).ok() == Some(*i),
+                EntryRef::Id(id) => e.draft.id == *id,
+            })
+            .ok_or(ServiceError::NotFound(described))?;
+        let index = u64::try_from(entry.index).unwrap_or_default();
+        if let Some(size) = tree_size
+            && size <= index
+        {
+            return Err(Violations::one(
+                "tree_size",
+                format!("entry {index} is not in a tree of {size} entries"),
+            )
+            .into());
+        }
+        let (tree_size, checkpoint) = match tree_size {
+            Some(size) => (size, self.store.checkpoint(size).await?),
+            None => {
+                let covering = match self.store.latest_checkpoint().await? {
+                    Some(latest) if latest.head.size > index => latest,
+                    _ => self.publish_checkpoint().await?,
+                };
+                (covering.head.size, Some(covering))
+            }
+        };
+        let hashes = store::inclusion_proof(self.store.as_ref(), index, tree_size)
+            .await
+            .map_err(|e| proof_failure(e, "tree_size"))?;
+        self.audit_read(call).await?;
+        Ok(InclusionProof {
+            entry,
+            tree_size,
+            hashes,
+            checkpoint,
+        })
+    }
+
+    /// Proves that the tree of `first_size` entries is a prefix of the tree
+    /// of `second_size` entries (without it, the latest checkpoint's).
+    pub async fn consistency_proof(
+        &self,
+        call: &Call,
+        first_size: u64,
+        second_size: Option<u64>,
+    ) -> Result<ConsistencyProof, ServiceError> {
+        call.require_role(Role::AUDITOR)?;
+        if first_size == 0 {
+            return Err(
+                Violations::one("first_size", ProofError::FromEmptyTree.to_string()).into(),
+            );
+        }
+        if let Some(second) = second_size
+            && second < first_size
+        {
+            return Err(Violations::one(
+                "second_size",
+                format!("must not be smaller than first_size ({first_size})"),
+            )
+            .into());
+        }
+        let (second_size, second_checkpoint) = match second_size {
+            Some(size) => (size, self.store.checkpoint(size).await?),
+            None => {
+                let latest = self.publish_checkpoint().await?;
+                (latest.head.size, Some(latest))
+            }
+        };
+        let field = if second_size < first_size {
+            "first_size"
+        } else {
+            "second_size"
+        };
+        let hashes = store::consistency_proof(self.store.as_ref(), first_size, second_size)
+            .await
+            .map_err(|e| proof_failure(e, field))?;
+        let first_checkpoint = self.store.checkpoint(first_size).await?;
+        self.audit_read(call).await?;
+        Ok(ConsistencyProof {
+            first_size,
+            second_size,
+            hashes,
+            first_checkpoint,
+            second_checkpoint,
+        })
+    }
+}

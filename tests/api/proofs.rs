@@ -1,0 +1,310 @@
+//! Signed checkpoints and Merkle proofs, checked the way an outside auditor
+//! would: the key from the data directory, the proofs with the RFC 9162
+//! verification algorithms, the leaves recomputed from the stored entries.
+
+use accord::api::pb;
+use accord::ledger::checkpoint::{SigningKey, open_checkpoint};
+use accord::ledger::merkle::{verify_consistency, verify_inclusion};
+use accord::store::EntryFilter;
+use tonic::Code;
+
+use crate::helpers::*;
+
+fn auditor<T>(message: T) -> tonic::Request<T> {
+    as_caller(message, "leeds-cc", "ig-1", "auditor")
+}
+
+const ADMIN: i32 = pb::Purpose::Administration as i32;
+
+async fn checkpoint(s: &TestServer, refresh: bool) -> (pb::Checkpoint, String) {
+    let r = s
+        .audit()
+        .get_checkpoint(auditor(pb::GetCheckpointRequest {
+            purpose: ADMIN,
+            refresh,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    (r.checkpoint.unwrap(), r.verifier_key)
+}
+
+/// Makes `n` audited calls by the council.
+async fn some_calls(s: &TestServer, n: usize) {
+    for _ in 0..n {
+        s.agencies()
+            .list_agencies(as_caller(
+                pb::ListAgenciesRequest::default(),
+                "leeds-cc",
+                "sw-1",
+                "social_worker",
+            ))
+            .await
+            .unwrap();
+    }
+}
+
+async fn proofs_verify(db: Db) {
+    let Some(s) = TestServer::start(db).await else {
+        return;
+    };
+    s.register(&[
+        ("leeds-cc", pb::AgencyKind::Council),
+        ("wy-police", pb::AgencyKind::Police),
+    ])
+    .await;
+    some_calls(&s, 5).await;
+
+    // The key handed out matches the one in the data directory, and the
+    // checkpoint's note verifies with it.
+    let (first, vkey) = checkpoint(&s, true).await;
+    let on_disk =
+        std::fs::read_to_string(s.data_dir().join("ledger-signing.key")).expect("the key file");
+    assert_eq!(SigningKey::parse(&on_disk).unwrap().verifier_key(), vkey);
+    let opened = open_checkpoint(&first.note, &vkey).expect("the checkpoint verifies");
+    assert_eq!(opened.origin, "accord.local/ledger");
+    assert_eq!(opened.head.size as i64, first.size);
+    assert_eq!(opened.head.root.to_vec(), first.root_hash);
+    // It covers every entry before this call's own.
+    let mut ledger = s.ledger(EntryFilter::default()).await;
+    assert_eq!(
+        ledger.pop().unwrap().draft.action,
+        "/accord.v1.AuditService/GetCheckpoint"
+    );
+    assert_eq!(first.size as usize, ledger.len());
+
+    // Every entry's inclusion proof verifies against the signed root, and
+    // the leaf hash is the one recomputed from the stored entry.
+    for entry in ledger.iter().filter(|e| e.draft.agency == "leeds-cc") {
+        let p = s
+            .audit()
+            .get_inclusion_proof(auditor(pb::GetInclusionProofRequest {
+                purpose: ADMIN,
+                entry: Some(pb::get_inclusion_proof_request::Entry::LeafIndex(
+                    entry.index,
+                )),
+                tree_size: first.size,
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        let leaf = entry.leaf_hash();
+        assert_eq!(p.entry.as_ref().unwrap().leaf_hash, leaf.to_vec());
+        verify_inclusion(
+            entry.index as u64,
+            first.size as u64,
+            &leaf,
+            &p.hashes,
+            &opened.head.root,
+        )
+        .expect("the inclusion proof verifies");
+        assert_eq!(p.checkpoint.unwrap().note, first.note);
+    }
+
+    // By id, against the latest checkpoint, which covers the entry.
+    let target = &ledger[ledger.len() - 1];
+    let p = s
+        .audit()
+        .get_inclusion_proof(auditor(pb::GetInclusionProofRequest {
+            purpose: ADMIN,
+            entry: Some(pb::get_inclusion_proof_request::Entry::EntryId(
+                target.draft.id.clone(),
+            )),
+            tree_size: 0,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let covering = open_checkpoint(&p.checkpoint.unwrap().note, &vkey).unwrap();
+    assert!(covering.head.size > target.index as u64);
+    assert_eq!(covering.head.size as i64, p.tree_size);
+    verify_inclusion(
+        target.index as u64,
+        covering.head.size,
+        &target.leaf_hash(),
+        &p.hashes,
+        &covering.head.root,
+    )
+    .unwrap();
+
+    // The ledger grows; the new checkpoint extends the first one.
+    some_calls(&s, 7).await;
+    let (second, _) = checkpoint(&s, true).await;
+    assert!(second.size > first.size + 7);
+    let second_head = open_checkpoint(&second.note, &vkey).unwrap().head;
+    let c = s
+        .audit()
+        .get_consistency_proof(auditor(pb::GetConsistencyProofRequest {
+            purpose: ADMIN,
+            first_size: first.size,
+            second_size: second.size,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(c.first_checkpoint.unwrap().note, first.note);
+    assert_eq!(c.second_checkpoint.unwrap().note, second.note);
+    verify_consistency(
+        first.size as u64,
+        second.size as u64,
+        &c.hashes,
+        &opened.head.root,
+        &second_head.root,
+    )
+    .expect("the consistency proof verifies");
+    // The same proof does not tie the first root to a different one.
+    assert!(
+        verify_consistency(
+            first.size as u64,
+            second.size as u64,
+            &c.hashes,
+            &opened.head.root,
+            &opened.head.root,
+        )
+        .is_err()
+    );
+
+    // The background publisher signs checkpoints as the ledger grows.
+    some_calls(&s, 3).await;
+    let grown = s.ledger(EntryFilter::default()).await.len() as i64;
+    let mut latest = 0;
+    for _ in 0..100 {
+        latest = checkpoint(&s, false).await.0.size;
+        if latest >= grown {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(latest >= grown, "no checkpoint covers {grown} entries");
+
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn proofs_verify_against_signed_checkpoints_sqlite() {
+    proofs_verify(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn proofs_verify_against_signed_checkpoints_postgres() {
+    proofs_verify(Db::Postgres).await;
+}
+
+#[tokio::test]
+async fn bad_proof_requests_are_refused_and_audited() {
+    let s = TestServer::start(Db::Sqlite).await.unwrap();
+    s.register(&[
+        ("leeds-cc", pb::AgencyKind::Council),
+        ("wy-police", pb::AgencyKind::Police),
+    ])
+    .await;
+    some_calls(&s, 3).await;
+    s.agencies()
+        .list_agencies(as_caller(
+            pb::ListAgenciesRequest::default(),
+            "wy-police",
+            "pc-1",
+            "officer",
+        ))
+        .await
+        .unwrap();
+    let police_entry = s
+        .ledger(EntryFilter {
+            agency: Some("wy-police".into()),
+            ..Default::default()
+        })
+        .await
+        .pop()
+        .unwrap();
+    let mut audit = s.audit();
+    let asked = |entry, tree_size| {
+        auditor(pb::GetInclusionProofRequest {
+            purpose: ADMIN,
+            entry,
+            tree_size,
+        })
+    };
+    use pb::get_inclusion_proof_request::Entry;
+
+    let e = audit
+        .get_inclusion_proof(asked(Some(Entry::LeafIndex(3)), 2))
+        .await
+        .unwrap_err();
+    assert_eq!(violations(&e)[0].0, "tree_size");
+    let e = audit
+        .get_inclusion_proof(asked(Some(Entry::LeafIndex(1)), 10_000))
+        .await
+        .unwrap_err();
+    assert_eq!(violations(&e)[0].0, "tree_size");
+    let e = audit.get_inclusion_proof(asked(None, 0)).await.unwrap_err();
+    assert_eq!(violations(&e)[0].0, "entry");
+    let e = audit
+        .get_inclusion_proof(asked(Some(Entry::LeafIndex(-1)), 0))
+        .await
+        .unwrap_err();
+    assert_eq!(violations(&e)[0].0, "leaf_index");
+    // Another agency's entry cannot be proved (nor learnt of).
+    let e = audit
+        .get_inclusion_proof(asked(Some(Entry::LeafIndex(police_entry.index)), 0))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound, "{e:?}");
+    let e = audit
+        .get_consistency_proof(auditor(pb::GetConsistencyProofRequest {
+            purpose: ADMIN,
+            first_size: 0,
+            second_size: 3,
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(violations(&e)[0].0, "first_size");
+    let e = audit
+        .get_consistency_proof(auditor(pb::GetConsistencyProofRequest {
+            purpose: ADMIN,
+            first_size: 4,
+            second_size: 3,
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(violations(&e)[0].0, "second_size");
+    // Only auditors.
+    let e = audit
+        .get_checkpoint(as_caller(
+            pb::GetCheckpointRequest {
+                purpose: ADMIN,
+                refresh: false,
+            },
+            "leeds-cc",
+            "sw-1",
+            "social_worker",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+
+    // Each refusal has its entry.
+    let refusals = s
+        .ledger(EntryFilter {
+            agency: Some("leeds-cc".into()),
+            ..Default::default()
+        })
+        .await
+        .into_iter()
+        .filter(|e| e.draft.action.contains("AuditService"))
+        .map(|e| e.draft.reason_code)
+        .collect::<Vec<_>>();
+    assert_eq!(
+        refusals,
+        [
+            "INVALID_ARGUMENT",
+            "INVALID_ARGUMENT",
+            "INVALID_ARGUMENT",
+            "INVALID_ARGUMENT",
+            "NOT_FOUND",
+            "INVALID_ARGUMENT",
+            "INVALID_ARGUMENT",
+            "ROLE_NOT_PERMITTED"
+        ]
+    );
+    s.stop().await;
+}
