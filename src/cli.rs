@@ -35,12 +35,40 @@ pub enum Command {
 pub enum LedgerCommand {
     /// Rebuilds the Merkle tree from every entry and checks the stored
     /// nodes and head; names the first entry or node that was altered,
-    /// removed or moved.
-    Verify(StorageArgs),
+    /// removed or moved. With `--export`, checks an export file instead,
+    /// offline, with nothing but the public key.
+    Verify(VerifyArgs),
+    /// Writes the whole ledger, with its signed checkpoints, to a file (JSON
+    /// Lines, see docs/ledger.md).
+    Export(ExportArgs),
     /// Prints the public key that verifies the ledger's checkpoints (in
     /// the signed-note verifier key format), generating the key pair in the
     /// data directory if there is none yet.
     PublicKey(StorageArgs),
+}
+
+/// Options of `accord ledger verify`.
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// An export file to verify offline (no database is opened).
+    #[arg(long, requires = "public_key")]
+    pub export: Option<PathBuf>,
+    /// The ledger's verifier key (`name+id+base64`, as `accord ledger
+    /// public-key` prints it), obtained out of band.
+    #[arg(long)]
+    pub public_key: Option<String>,
+}
+
+/// Options of `accord ledger export`.
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// The file to write; `-` for standard output.
+    #[arg(long, short)]
+    pub output: PathBuf,
 }
 
 /// Where data lives.

@@ -9,6 +9,7 @@ use clap::Parser;
 use accord::app::{App, open_store, shutdown_signal, signing_key};
 use accord::cli::{Cli, Command, LedgerCommand};
 use accord::config::Config;
+use accord::ledger::export::{ExportSummary, Line, OfflineVerifier};
 use accord::telemetry;
 
 fn main() -> ExitCode {
@@ -49,18 +50,43 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("the database schema is up to date");
             Ok(())
         }
-        Command::Ledger(LedgerCommand::Verify(args)) => {
-            let config = Config::load(cli.config.as_deref(), &args.overrides())?;
+        Command::Ledger(LedgerCommand::Verify(args)) => match (&args.export, &args.public_key) {
+            (Some(file), Some(key)) => {
+                let summary = verify_export(file, key)?;
+                println!(
+                    "the export verifies: {} entries, {} signed checkpoints; entries 0 to {} are covered by the checkpoint of size {} (root hash {})",
+                    summary.entries,
+                    summary.checkpoints,
+                    summary.signed.size.saturating_sub(1),
+                    summary.signed.size,
+                    hex::encode(summary.signed.root)
+                );
+                Ok(())
+            }
+            _ => {
+                let config = Config::load(cli.config.as_deref(), &args.storage.overrides())?;
+                telemetry::init(config.log_format, &config.log_level);
+                let store = open_store(&config).await?;
+                let result = accord::store::verify_ledger(&store).await;
+                store.close().await;
+                let head = result.context("the ledger does not verify")?;
+                println!(
+                    "the ledger verifies: {} entries, root hash {}",
+                    head.size,
+                    hex::encode(head.root)
+                );
+                Ok(())
+            }
+        },
+        Command::Ledger(LedgerCommand::Export(args)) => {
+            let config = Config::load(cli.config.as_deref(), &args.storage.overrides())?;
             telemetry::init(config.log_format, &config.log_level);
+            let key = signing_key(&config)?;
             let store = open_store(&config).await?;
-            let result = accord::store::verify_ledger(&store).await;
+            let result = export(&store, key.verifier_key(), &args.output).await;
             store.close().await;
-            let head = result.context("the ledger does not verify")?;
-            println!(
-                "the ledger verifies: {} entries, root hash {}",
-                head.size,
-                hex::encode(head.root)
-            );
+            let entries = result?;
+            eprintln!("exported {entries} entries");
             Ok(())
         }
         Command::Ledger(LedgerCommand::PublicKey(args)) => {
@@ -70,4 +96,61 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Writes the ledger in `store` to `output` (`-`: standard output);
+/// returns how many entries it holds.
+async fn export(
+    store: &accord::store::SqlStore,
+    verifier_key: &str,
+    output: &std::path::Path,
+) -> anyhow::Result<u64> {
+    use std::io::Write;
+    let sink: Box<dyn Write> = if output == std::path::Path::new("-") {
+        Box::new(std::io::stdout().lock())
+    } else {
+        Box::new(
+            std::fs::File::create(output)
+                .with_context(|| format!("cannot create {}", output.display()))?,
+        )
+    };
+    let mut out = std::io::BufWriter::new(sink);
+    let mut write = |line: &Line| -> anyhow::Result<()> {
+        serde_json::to_writer(&mut out, line)?;
+        out.write_all(b"\n")?;
+        Ok(())
+    };
+    write(&Line::Header {
+        format: accord::ledger::export::FORMAT.to_owned(),
+        verifier_key: verifier_key.to_owned(),
+    })?;
+    let mut cursor = accord::store::ExportCursor::open(store).await?;
+    loop {
+        let lines = cursor
+            .next_lines()
+            .await
+            .context("cannot read the ledger")?;
+        if lines.is_empty() {
+            break;
+        }
+        for line in &lines {
+            write(line)?;
+        }
+    }
+    out.flush().context("cannot write the export")?;
+    Ok(cursor.size())
+}
+
+/// Checks an export file with the verifier key alone.
+fn verify_export(file: &std::path::Path, key: &str) -> anyhow::Result<ExportSummary> {
+    use std::io::BufRead;
+    let reader = std::io::BufReader::new(
+        std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?,
+    );
+    let mut verifier = OfflineVerifier::new(key);
+    for line in reader.lines() {
+        let line = line.with_context(|| format!("cannot read {}", file.display()))?;
+        verifier.feed(&line).context("the export does not verify")?;
+    }
+    verifier.finish().context("the export does not verify")
 }

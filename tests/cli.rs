@@ -218,6 +218,57 @@ async fn ledger_verify_names_the_altered_entry() {
     assert!(ok, "{stderr}");
     assert!(stdout.contains("3 entries"), "{stdout}");
 
+    // Sign a checkpoint with the service's key, export, and verify the
+    // export offline with the public key alone.
+    let (ok, vkey, stderr) = run(&["ledger", "public-key", "--data-dir", data]);
+    assert!(ok, "{stderr}");
+    let vkey = vkey.trim().to_owned();
+    let key = accord::ledger::checkpoint::SigningKey::parse(
+        &std::fs::read_to_string(dir.path().join("ledger-signing.key")).unwrap(),
+    )
+    .unwrap();
+    let head = accord::store::Store::tree_head(&store).await.unwrap();
+    let checkpoint = accord::ledger::checkpoint::SignedCheckpoint {
+        head,
+        time: chrono::Utc::now(),
+        note: key.sign(head).unwrap(),
+    };
+    accord::store::Store::save_checkpoint(&store, &checkpoint)
+        .await
+        .unwrap();
+    let export = dir.path().join("ledger.jsonl");
+    let export = export.to_str().unwrap();
+    let (ok, _, stderr) = run(&["ledger", "export", "--data-dir", data, "-o", export]);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("exported 3 entries"), "{stderr}");
+    let offline = [
+        "ledger",
+        "verify",
+        "--export",
+        export,
+        "--public-key",
+        &vkey,
+    ];
+    let (ok, stdout, stderr) = run(&offline);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("3 entries, 1 signed checkpoints"),
+        "{stdout}"
+    );
+    let (other, _) =
+        accord::ledger::checkpoint::SigningKey::generate("accord.local/ledger").unwrap();
+    assert_one_line_failure(
+        run(&[
+            "ledger",
+            "verify",
+            "--export",
+            export,
+            "--public-key",
+            other.verifier_key(),
+        ]),
+        "checkpoint of size 3",
+    );
+
     let raw = sqlx::AnyPool::connect(&url).await.unwrap();
     sqlx::query("DROP TRIGGER ledger_entries_append_only_update")
         .execute(&raw)
@@ -230,6 +281,10 @@ async fn ledger_verify_names_the_altered_entry() {
     raw.close().await;
     store.close().await;
     assert_one_line_failure(run(&["ledger", "verify", "--data-dir", data]), "entry 1");
+    // The altered row, exported, is named by the offline verifier too.
+    let (ok, _, stderr) = run(&["ledger", "export", "--data-dir", data, "-o", export]);
+    assert!(ok, "{stderr}");
+    assert_one_line_failure(run(&offline), "entry 1: its content hashes to leaf");
 }
 
 #[test]

@@ -328,6 +328,16 @@ impl Tamper {
         }
     }
 
+    /// What the offline verifier says of an export made after tampering.
+    fn expected_in_export(self) -> Option<&'static str> {
+        match self {
+            Tamper::Edit | Tamper::Reorder => Some("entry 2: its content hashes to leaf"),
+            Tamper::Delete => Some("entry 4 stands where entry 3 should be"),
+            // Interior nodes are not exported: the export rebuilds them.
+            Tamper::Node => None,
+        }
+    }
+
     fn expected(self) -> ledger::VerifyError {
         match self {
             Tamper::Edit | Tamper::Reorder => ledger::VerifyError::Altered { index: 2 },
@@ -355,6 +365,19 @@ async fn tamper_story(url: &str, tamper: Tamper) {
     }
     let intact = accord::store::verify_ledger(&store).await.unwrap();
     assert_eq!(intact.size, 6);
+    let (key, _) = ledger::checkpoint::SigningKey::generate("accord.test/ledger").unwrap();
+    let checkpoint = ledger::checkpoint::SignedCheckpoint {
+        head: intact,
+        time: t(50),
+        note: key.sign(intact).unwrap(),
+    };
+    assert!(store.save_checkpoint(&checkpoint).await.unwrap());
+    assert!(
+        !store.save_checkpoint(&checkpoint).await.unwrap(),
+        "one per size"
+    );
+    let summary = verify_export(&store, key.verifier_key()).await.unwrap();
+    assert_eq!((summary.entries, summary.checkpoints), (6, 1));
 
     let raw = sqlx::AnyPool::connect(url).await.unwrap();
     let disable: &[&str] = match store.backend() {
@@ -379,7 +402,38 @@ async fn tamper_story(url: &str, tamper: Tamper) {
         }
         other => panic!("{tamper:?} was not detected: {other:?}"),
     }
+    let exported = verify_export(&store, key.verifier_key()).await;
+    match (tamper.expected_in_export(), exported) {
+        (Some(expected), Err(e)) => assert!(e.to_string().contains(expected), "{tamper:?}: {e}"),
+        (None, Ok(summary)) => assert_eq!(summary.signed.size, 6),
+        (expected, got) => panic!("{tamper:?}: expected {expected:?}, got {got:?}"),
+    }
     store.close().await;
+}
+
+/// Exports the ledger and checks the export offline with `key` alone.
+async fn verify_export(
+    store: &dyn Store,
+    key: &str,
+) -> Result<ledger::export::ExportSummary, ledger::export::ExportError> {
+    use ledger::export::{FORMAT, Line, OfflineVerifier};
+    let mut verifier = OfflineVerifier::new(key);
+    let header = Line::Header {
+        format: FORMAT.into(),
+        verifier_key: key.into(),
+    };
+    verifier.feed(&serde_json::to_string(&header).unwrap())?;
+    let mut cursor = accord::store::ExportCursor::open(store).await.unwrap();
+    loop {
+        let lines = cursor.next_lines().await.unwrap();
+        if lines.is_empty() {
+            break;
+        }
+        for line in lines {
+            verifier.feed(&serde_json::to_string(&line).unwrap())?;
+        }
+    }
+    verifier.finish()
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@
 //! stored.
 
 pub mod checkpoint;
+pub mod export;
 pub mod merkle;
 
 use std::collections::HashMap;
@@ -218,6 +219,12 @@ impl Rebuild {
             }
         }
         Ok(())
+    }
+
+    /// Drops the nodes completed since the last check, unchecked (when
+    /// there are no stored nodes to check them against).
+    pub fn forget_completed(&mut self) {
+        self.completed.clear();
     }
 
     /// The head of the rebuilt tree.

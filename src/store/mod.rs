@@ -6,6 +6,7 @@
 //! appends their ledger entry in one transaction: there is no way to write
 //! data without its audit entry.
 
+mod ledger;
 mod sql;
 
 use async_trait::async_trait;
@@ -18,9 +19,13 @@ use crate::domain::{
 use std::collections::HashMap;
 
 use crate::ledger::checkpoint::SignedCheckpoint;
-use crate::ledger::merkle::{self, NodeId, ProofError, Span};
-use crate::ledger::{Entry, EntryDraft, Hash, Outcome, Rebuild, TreeHead, VerifyError};
+use crate::ledger::merkle::NodeId;
+use crate::ledger::{Entry, EntryDraft, Hash, Outcome, TreeHead};
 
+pub use ledger::{
+    ExportCursor, LedgerCheckError, ProveError, consistency_proof, inclusion_proof, root_at,
+    verify_ledger,
+};
 pub use sql::{Backend, SqlStore, connect, install_drivers, sqlite_url};
 
 /// A storage failure.
@@ -197,125 +202,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn latest_checkpoint(&self) -> Result<Option<SignedCheckpoint>, StoreError>;
     /// The checkpoint of tree size `size`.
     async fn checkpoint(&self, size: u64) -> Result<Option<SignedCheckpoint>, StoreError>;
+    /// The checkpoints of sizes `min..=max`, smallest first.
+    async fn checkpoints(&self, min: u64, max: u64) -> Result<Vec<SignedCheckpoint>, StoreError>;
 
     /// A service metadata value.
     async fn meta(&self, key: &str) -> Result<Option<String>, StoreError>;
-}
-
-/// Why the stored ledger does not verify.
-#[derive(Debug, thiserror::Error)]
-pub enum LedgerCheckError {
-    /// An entry or tree node was altered, removed or moved.
-    #[error("{0}")]
-    Tree(#[from] VerifyError),
-    /// The ledger could not be read.
-    #[error("the ledger could not be read: {0}")]
-    Store(#[from] StoreError),
-}
-
-/// How many entries [`verify_ledger`] reads at a time.
-const VERIFY_PAGE: u32 = 1000;
-
-/// Reads the whole stored ledger in order, rebuilds its Merkle tree, and
-/// checks every stored node and the recorded head against it. Names the
-/// first bad entry or node.
-pub async fn verify_ledger(store: &dyn Store) -> Result<TreeHead, LedgerCheckError> {
-    // The head is read first: entries appended while verifying lie beyond it.
-    let recorded = store.tree_head().await?;
-    let mut rebuild = Rebuild::default();
-    let mut after = After::Start;
-    let within = |e: &&Entry| u64::try_from(e.index).is_ok_and(|i| i < recorded.size);
-    loop {
-        let page = store
-            .entries(&EntryFilter::default(), after, VERIFY_PAGE)
-            .await?;
-        for entry in page.iter().take_while(within) {
-            rebuild.push(entry)?;
-        }
-        let stored = store.nodes(&rebuild.pending()).await?;
-        rebuild.check_stored(&stored)?;
-        match page.last() {
-            Some(last) if within(&last) && page.len() == VERIFY_PAGE as usize => {
-                after = After::Key(last.index)
-            }
-            _ => break,
-        }
-    }
-    Ok(rebuild.check_head(recorded)?)
-}
-
-/// Why a proof could not be served.
-#[derive(Debug, thiserror::Error)]
-pub enum ProveError {
-    /// The sizes or index asked for do not fit the tree.
-    #[error("{0}")]
-    Range(#[from] ProofError),
-    /// The tree is smaller than the size asked for.
-    #[error("the ledger holds {size} entries, fewer than {asked}")]
-    BeyondHead { asked: u64, size: u64 },
-    /// A node the proof needs is not stored.
-    #[error("the ledger's tree lacks node level {} index {}", .0.level, .0.index)]
-    MissingNode(NodeId),
-    /// The ledger could not be read.
-    #[error("the ledger could not be read: {0}")]
-    Store(#[from] StoreError),
-}
-
-/// The hashes of `spans`, from the stored nodes that cover them, after
-/// checking that the tree has `size` leaves.
-async fn span_hashes(
-    store: &dyn Store,
-    spans: &[Span],
-    size: u64,
-) -> Result<Vec<Hash>, ProveError> {
-    let head = store.tree_head().await?;
-    if size > head.size {
-        return Err(ProveError::BeyondHead {
-            asked: size,
-            size: head.size,
-        });
-    }
-    let ids: Vec<NodeId> = spans.iter().flat_map(|s| s.cover()).collect();
-    let stored = store.nodes(&ids).await?;
-    spans
-        .iter()
-        .map(|span| {
-            span.hash(|id| stored.get(&id).copied()).ok_or_else(|| {
-                let missing = span
-                    .cover()
-                    .into_iter()
-                    .find(|id| !stored.contains_key(id))
-                    .unwrap_or(NodeId::leaf(span.start));
-                ProveError::MissingNode(missing)
-            })
-        })
-        .collect()
-}
-
-/// The inclusion proof of leaf `index` in the tree of `size` leaves.
-pub async fn inclusion_proof(
-    store: &dyn Store,
-    index: u64,
-    size: u64,
-) -> Result<Vec<Hash>, ProveError> {
-    span_hashes(store, &merkle::inclusion_spans(index, size)?, size).await
-}
-
-/// The consistency proof between the trees of `old_size` and `size` leaves.
-pub async fn consistency_proof(
-    store: &dyn Store,
-    old_size: u64,
-    size: u64,
-) -> Result<Vec<Hash>, ProveError> {
-    span_hashes(store, &merkle::consistency_spans(old_size, size)?, size).await
-}
-
-/// The root hash of the tree of the first `size` leaves.
-pub async fn root_at(store: &dyn Store, size: u64) -> Result<Hash, ProveError> {
-    let whole = Span {
-        start: 0,
-        end: size,
-    };
-    let mut hashes = span_hashes(store, &[whole], size).await?;
-    Ok(hashes.pop().unwrap_or_else(merkle::empty_root))
 }

@@ -982,6 +982,17 @@ impl Store for SqlStore {
         row.as_ref().map(checkpoint_from).transpose()
     }
 
+    async fn checkpoints(&self, min: u64, max: u64) -> Result<Vec<SignedCheckpoint>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM ledger_checkpoints WHERE size >= $1 AND size <= $2 ORDER BY size",
+        )
+        .bind(signed(min)?)
+        .bind(signed(max)?)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(checkpoint_from).collect()
+    }
+
     async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
         Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
             .bind(key)

@@ -1,0 +1,416 @@
+//! The ledger export: a JSON Lines file that anyone can check with nothing
+//! but the file and the ledger's public key ([`OfflineVerifier`]).
+//!
+//! Line 1 is a header; then every entry in index order, each followed by
+//! the checkpoints whose tree size it completes (checkpoints of the empty
+//! tree come first). An entry line holds every field of the canonical
+//! encoding as stored (agency codes, purpose and outcome codes, time in
+//! microseconds) and the leaf hash the ledger's tree recorded for it, so a
+//! verifier can recompute the leaf and say exactly which entry differs.
+//! The format is documented in `docs/ledger.md`.
+
+use chrono::DateTime;
+use serde::{Deserialize, Serialize};
+
+use super::checkpoint::{CheckpointError, SignedCheckpoint, open_checkpoint};
+use super::{Entry, EntryDraft, Hash, Outcome, Rebuild, TreeHead, VerifyError};
+use crate::domain::Purpose;
+
+/// The format tag of the header line.
+pub const FORMAT: &str = "accord.ledger.export.v1";
+
+/// One line of an export.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Line {
+    /// The first line.
+    Header {
+        format: String,
+        /// The verifier key the exporting service reported: for reference
+        /// only; verify with a key obtained out of band.
+        verifier_key: String,
+    },
+    /// An entry.
+    Entry(Box<EntryLine>),
+    /// A signed checkpoint.
+    Checkpoint {
+        size: u64,
+        /// Microseconds since the Unix epoch.
+        time: i64,
+        note: String,
+    },
+}
+
+/// An entry as exported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntryLine {
+    pub index: i64,
+    pub id: String,
+    /// Microseconds since the Unix epoch.
+    pub time: i64,
+    pub request_id: String,
+    pub agency: String,
+    pub principal: String,
+    pub roles: Vec<String>,
+    pub action: String,
+    pub purpose: String,
+    pub subject: String,
+    pub records: Vec<String>,
+    pub fields: Vec<String>,
+    pub outcome: String,
+    pub reason_code: String,
+    pub reason: String,
+    pub controller: String,
+    /// The leaf hash recorded in the ledger's tree, hex.
+    pub leaf_hash: String,
+}
+
+impl EntryLine {
+    /// The export line of `entry`, whose recorded leaf hash is `leaf`.
+    pub fn new(entry: &Entry, leaf: &Hash) -> Self {
+        let d = &entry.draft;
+        Self {
+            index: entry.index,
+            id: d.id.clone(),
+            time: d.time.timestamp_micros(),
+            request_id: d.request_id.clone(),
+            agency: d.agency.clone(),
+            principal: d.principal.clone(),
+            roles: d.roles.clone(),
+            action: d.action.clone(),
+            purpose: d.purpose.map_or("", Purpose::code).to_owned(),
+            subject: d.subject.clone(),
+            records: d.records.clone(),
+            fields: d.fields.clone(),
+            outcome: d.outcome.code().to_owned(),
+            reason_code: d.reason_code.clone(),
+            reason: d.reason.clone(),
+            controller: d.controller.clone(),
+            leaf_hash: hex::encode(leaf),
+        }
+    }
+
+    /// The entry this line describes, or why it cannot be one.
+    pub fn entry(&self) -> Result<Entry, String> {
+        let purpose = if self.purpose.is_empty() {
+            None
+        } else {
+            Some(
+                Purpose::from_code(&self.purpose)
+                    .ok_or_else(|| format!("unknown purpose {:?}", self.purpose))?,
+            )
+        };
+        Ok(Entry {
+            index: self.index,
+            draft: EntryDraft {
+                id: self.id.clone(),
+                time: DateTime::from_timestamp_micros(self.time)
+                    .ok_or_else(|| format!("time {} is out of range", self.time))?,
+                request_id: self.request_id.clone(),
+                agency: self.agency.clone(),
+                principal: self.principal.clone(),
+                roles: self.roles.clone(),
+                action: self.action.clone(),
+                purpose,
+                subject: self.subject.clone(),
+                records: self.records.clone(),
+                fields: self.fields.clone(),
+                outcome: Outcome::from_code(&self.outcome)
+                    .ok_or_else(|| format!("unknown outcome {:?}", self.outcome))?,
+                reason_code: self.reason_code.clone(),
+                reason: self.reason.clone(),
+                controller: self.controller.clone(),
+            },
+        })
+    }
+}
+
+impl Line {
+    /// The line of a published checkpoint.
+    pub fn checkpoint(c: &SignedCheckpoint) -> Self {
+        Line::Checkpoint {
+            size: c.head.size,
+            time: c.time.timestamp_micros(),
+            note: c.note.clone(),
+        }
+    }
+}
+
+/// Why an export does not verify. Names the first thing found wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExportError {
+    #[error("line {line}: not an export line: {reason}")]
+    Malformed { line: u64, reason: String },
+    #[error("line 1 is not an {FORMAT} header")]
+    NoHeader,
+    #[error(
+        "entry {index}: its content hashes to leaf {computed} but the ledger's tree recorded {recorded} (the entry was altered, replaced or moved)"
+    )]
+    LeafMismatch {
+        index: i64,
+        computed: String,
+        recorded: String,
+    },
+    #[error("{0}")]
+    Tree(#[from] VerifyError),
+    #[error("checkpoint of size {size}: {source}")]
+    BadCheckpoint {
+        size: u64,
+        #[source]
+        source: CheckpointError,
+    },
+    #[error(
+        "checkpoint of size {size} stands after entry {after} (it must follow the entry that completes it)"
+    )]
+    MisplacedCheckpoint { size: u64, after: i64 },
+    #[error(
+        "checkpoint of size {size}: its signed root is not the root of entries 0 to {last} (an entry before it was altered, removed or added)",
+        last = .size.saturating_sub(1)
+    )]
+    RootMismatch { size: u64 },
+    #[error("the export holds no signed checkpoint")]
+    NoCheckpoint,
+}
+
+/// What a verified export holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportSummary {
+    pub entries: u64,
+    pub checkpoints: u64,
+    /// The largest signed checkpoint, which every entry up to its size is
+    /// proved against.
+    pub signed: TreeHead,
+}
+
+/// Checks an export line by line with only the ledger's verifier key:
+/// every leaf recomputed, the root of every checkpoint rebuilt from the
+/// entries, every signature checked (so consecutive checkpoints are
+/// consistent: each is a prefix of the one rebuilt after it).
+#[derive(Debug)]
+pub struct OfflineVerifier {
+    verifier_key: String,
+    line: u64,
+    rebuild: Rebuild,
+    checkpoints: u64,
+    signed: Option<TreeHead>,
+}
+
+impl OfflineVerifier {
+    /// A verifier trusting checkpoints signed by `verifier_key`.
+    pub fn new(verifier_key: &str) -> Self {
+        Self {
+            verifier_key: verifier_key.trim().to_owned(),
+            line: 0,
+            rebuild: Rebuild::default(),
+            checkpoints: 0,
+            signed: None,
+        }
+    }
+
+    /// Checks the next line of the export.
+    pub fn feed(&mut self, text: &str) -> Result<(), ExportError> {
+        self.line += 1;
+        let line: Line = serde_json::from_str(text).map_err(|e| ExportError::Malformed {
+            line: self.line,
+            reason: e.to_string(),
+        })?;
+        match line {
+            Line::Header { format, .. } if self.line == 1 && format == FORMAT => Ok(()),
+            _ if self.line == 1 => Err(ExportError::NoHeader),
+            Line::Header { .. } => Err(ExportError::Malformed {
+                line: self.line,
+                reason: "a second header".to_owned(),
+            }),
+            Line::Entry(e) => self.entry(&e),
+            Line::Checkpoint { size, note, .. } => self.checkpoint(size, &note),
+        }
+    }
+
+    fn entry(&mut self, line: &EntryLine) -> Result<(), ExportError> {
+        let entry = line.entry().map_err(|reason| ExportError::Malformed {
+            line: self.line,
+            reason,
+        })?;
+        let computed = hex::encode(entry.leaf_hash());
+        if computed != line.leaf_hash {
+            return Err(ExportError::LeafMismatch {
+                index: entry.index,
+                computed,
+                recorded: line.leaf_hash.clone(),
+            });
+        }
+        self.rebuild.push(&entry)?;
+        // The recorded leaves were checked one by one; the tree's interior
+        // nodes are checked through the signed roots.
+        self.rebuild.forget_completed();
+        Ok(())
+    }
+
+    fn checkpoint(&mut self, size: u64, note: &str) -> Result<(), ExportError> {
+        let checkpoint = open_checkpoint(note, &self.verifier_key)
+            .map_err(|source| ExportError::BadCheckpoint { size, source })?;
+        let head = self.rebuild.head();
+        if checkpoint.head.size != size || size != head.size {
+            return Err(ExportError::MisplacedCheckpoint {
+                size: checkpoint.head.size,
+                after: i64::try_from(head.size).unwrap_or(i64::MAX) - 1,
+            });
+        }
+        if checkpoint.head.root != head.root {
+            return Err(ExportError::RootMismatch { size });
+        }
+        self.checkpoints += 1;
+        self.signed = Some(head);
+        Ok(())
+    }
+
+    /// Ends the check: the export must have held a signed checkpoint.
+    pub fn finish(self) -> Result<ExportSummary, ExportError> {
+        if self.line == 0 {
+            return Err(ExportError::NoHeader);
+        }
+        let signed = self.signed.ok_or(ExportError::NoCheckpoint)?;
+        Ok(ExportSummary {
+            entries: self.rebuild.head().size,
+            checkpoints: self.checkpoints,
+            signed,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::checkpoint::SigningKey;
+    use super::*;
+
+    fn entry(n: i64) -> Entry {
+        Entry {
+            index: n,
+            draft: EntryDraft {
+                id: format!("e{n}"),
+                time: DateTime::from_timestamp(1_700_000_000 + n, 0).unwrap(),
+                request_id: format!("r{n}"),
+                agency: "leeds-cc".into(),
+                principal: "sw-1".into(),
+                roles: vec!["social_worker".into()],
+                action: "/accord.v1.RecordService/GetRecord".into(),
+                purpose: Some(Purpose::Safeguarding),
+                subject: "subjects/s".into(),
+                records: vec!["records/r@1".into()],
+                fields: vec!["reason".into()],
+                outcome: Outcome::Permitted,
+                reason_code: String::new(),
+                reason: String::new(),
+                controller: "leeds-cc".into(),
+            },
+        }
+    }
+
+    /// An export of `n` entries with checkpoints at sizes 2 and `n`.
+    fn export(key: &SigningKey, n: i64) -> Vec<String> {
+        let mut lines = vec![
+            serde_json::to_string(&Line::Header {
+                format: FORMAT.into(),
+                verifier_key: key.verifier_key().into(),
+            })
+            .unwrap(),
+        ];
+        let mut rebuild = Rebuild::default();
+        for i in 0..n {
+            let e = entry(i);
+            rebuild.push(&e).unwrap();
+            lines.push(
+                serde_json::to_string(&Line::Entry(Box::new(EntryLine::new(&e, &e.leaf_hash()))))
+                    .unwrap(),
+            );
+            let size = (i + 1) as u64;
+            if size == 2 || size == n as u64 {
+                let c = SignedCheckpoint {
+                    head: rebuild.head(),
+                    time: DateTime::from_timestamp(1_700_000_100, 0).unwrap(),
+                    note: key.sign(rebuild.head()).unwrap(),
+                };
+                lines.push(serde_json::to_string(&Line::checkpoint(&c)).unwrap());
+            }
+        }
+        lines
+    }
+
+    fn verify(key: &str, lines: &[String]) -> Result<ExportSummary, ExportError> {
+        let mut v = OfflineVerifier::new(key);
+        for l in lines {
+            v.feed(l)?;
+        }
+        v.finish()
+    }
+
+    #[test]
+    fn an_export_verifies_with_the_public_key_alone() {
+        let (key, _) = SigningKey::generate("accord.test/ledger").unwrap();
+        let lines = export(&key, 5);
+        let summary = verify(key.verifier_key(), &lines).unwrap();
+        assert_eq!(summary.entries, 5);
+        assert_eq!(summary.checkpoints, 2);
+        assert_eq!(summary.signed.size, 5);
+        let (other, _) = SigningKey::generate("accord.test/ledger").unwrap();
+        assert!(matches!(
+            verify(other.verifier_key(), &lines),
+            Err(ExportError::BadCheckpoint { size: 2, .. })
+        ));
+    }
+
+    #[test]
+    fn changes_to_an_export_are_named() {
+        let (key, _) = SigningKey::generate("accord.test/ledger").unwrap();
+        let lines = export(&key, 5);
+        // Entry 3 (line 6: header, e0, e1, checkpoint 2, e2, e3) edited.
+        let mut edited = lines.clone();
+        edited[5] = edited[5].replace("\"permitted\"", "\"denied\"");
+        assert!(matches!(
+            verify(key.verifier_key(), &edited),
+            Err(ExportError::LeafMismatch { index: 3, .. })
+        ));
+        // Edited and its leaf hash recomputed: the signed root catches it.
+        let mut forged_line: EntryLine = match serde_json::from_str(&lines[5]).unwrap() {
+            Line::Entry(e) => *e,
+            other => panic!("{other:?}"),
+        };
+        forged_line.outcome = "denied".into();
+        let forged_entry = forged_line.entry().unwrap();
+        forged_line.leaf_hash = hex::encode(forged_entry.leaf_hash());
+        let mut forged = lines.clone();
+        forged[5] = serde_json::to_string(&Line::Entry(Box::new(forged_line))).unwrap();
+        assert_eq!(
+            verify(key.verifier_key(), &forged),
+            Err(ExportError::RootMismatch { size: 5 })
+        );
+        // An entry removed.
+        let mut removed = lines.clone();
+        removed.remove(4);
+        assert!(matches!(
+            verify(key.verifier_key(), &removed),
+            Err(ExportError::Tree(VerifyError::Gap {
+                expected: 2,
+                found: 3
+            }))
+        ));
+        // A checkpoint's size changed: its signature fails.
+        let mut resized = lines.clone();
+        resized[3] = resized[3].replacen("\"size\":2", "\"size\":3", 1);
+        resized[3] = resized[3].replacen("\\n2\\n", "\\n3\\n", 1);
+        assert!(matches!(
+            verify(key.verifier_key(), &resized),
+            Err(ExportError::BadCheckpoint { size: 3, .. })
+        ));
+        // No header, or nothing signed.
+        assert_eq!(
+            verify(key.verifier_key(), &lines[1..]),
+            Err(ExportError::NoHeader)
+        );
+        assert_eq!(
+            verify(key.verifier_key(), &lines[..3]),
+            Err(ExportError::NoCheckpoint)
+        );
+    }
+}
