@@ -1,10 +1,62 @@
 //! `accord.v1.AuditService`.
 
+use std::pin::Pin;
+
+use tokio_stream::Stream;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::pb::audit_service_server::AuditService;
 use super::{Api, convert, input, method, pb};
-use crate::service::Access;
+use crate::service::{Access, EntryExport};
+
+/// The stream of an export.
+type ExportStream = Pin<Box<dyn Stream<Item = Result<pb::ExportEntriesResponse, Status>> + Send>>;
+
+/// How many export items may wait for a slow reader.
+const EXPORT_BUFFER: usize = 64;
+
+/// Streams `export`: its checkpoint, then its entries page by page, as the
+/// client reads them. A failure mid-way ends the stream with UNAVAILABLE.
+fn export_stream(mut export: EntryExport) -> ExportStream {
+    let (tx, rx) = tokio::sync::mpsc::channel(EXPORT_BUFFER);
+    tokio::spawn(async move {
+        let first = pb::ExportEntriesResponse {
+            item: Some(pb::export_entries_response::Item::Checkpoint(
+                convert::checkpoint_out(export.checkpoint().clone()),
+            )),
+        };
+        if tx.send(Ok(first)).await.is_err() {
+            return;
+        }
+        loop {
+            match export.next_page().await {
+                Ok(page) if page.is_empty() => return,
+                Ok(page) => {
+                    for (entry, proof) in page {
+                        if tx
+                            .send(Ok(convert::exported_entry_out(entry, proof)))
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "an export failed part way");
+                    let _ = tx
+                        .send(Err(Status::unavailable(
+                            "the export could not be completed; start again from the last index received",
+                        )))
+                        .await;
+                    return;
+                }
+            }
+        }
+    });
+    Box::pin(ReceiverStream::new(rx))
+}
 
 /// The AuditService adapter.
 #[derive(Debug, Clone)]
@@ -133,5 +185,29 @@ impl AuditService for AuditApi {
         }
         .await;
         api.finish(&call, result, convert::consistency_out).await
+    }
+
+    type ExportEntriesStream = ExportStream;
+
+    #[tracing::instrument(skip_all, err)]
+    async fn export_entries(
+        &self,
+        request: Request<pb::ExportEntriesRequest>,
+    ) -> Result<Response<Self::ExportEntriesStream>, Status> {
+        let api = &self.0;
+        let call = api
+            .begin(
+                &request,
+                method!("AuditService", "ExportEntries"),
+                Access::Member,
+            )
+            .await?;
+        let result = async {
+            let (purpose, start) = input(convert::export_request(request.into_inner()))?;
+            call.set_purpose(purpose);
+            api.services.export_entries(&call, start).await
+        }
+        .await;
+        api.finish(&call, result, export_stream).await
     }
 }

@@ -939,3 +939,26 @@ pub fn consistency_out(p: ConsistencyProof) -> pb::GetConsistencyProofResponse {
         second_checkpoint: p.second_checkpoint.map(checkpoint_out),
     }
 }
+
+/// The inputs of ExportEntries.
+pub fn export_request(req: pb::ExportEntriesRequest) -> Result<(Purpose, u64), Violations> {
+    let mut v = Violations::new();
+    let purpose = purpose(req.purpose, &mut v);
+    let start = position(req.start_index, "start_index", &mut v);
+    v.into_result(|| Some((purpose?, start?)))
+}
+
+/// The export item of an entry and its proof.
+pub fn exported_entry_out(
+    entry: Entry,
+    proof: Vec<crate::ledger::Hash>,
+) -> pb::ExportEntriesResponse {
+    pb::ExportEntriesResponse {
+        item: Some(pb::export_entries_response::Item::Entry(
+            pb::ExportedEntry {
+                entry: Some(entry_out(entry)),
+                inclusion_proof: proof.iter().map(|h| h.to_vec()).collect(),
+            },
+        )),
+    }
+}

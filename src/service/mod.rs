@@ -17,7 +17,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 pub use agencies::AgencyChange;
 pub use audit::{AccessReport, MAX_REPORT_ENTRIES, activity};
 pub use catalog::STARTER_CATALOGUE;
-pub use proofs::{ConsistencyProof, EntryRef, InclusionProof};
+pub use proofs::{ConsistencyProof, EntryExport, EntryRef, InclusionProof};
 pub use records::{NewRecord, RecordChange};
 pub use subjects::{DemographicQuery, NewSubject, SubjectMatch, SubjectQuery};
 

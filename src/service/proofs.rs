@@ -3,9 +3,9 @@
 
 use super::{Call, ServiceError, Services};
 use crate::domain::{Role, Violations};
-use crate::ledger::Entry;
 use crate::ledger::checkpoint::SignedCheckpoint;
 use crate::ledger::merkle::ProofError;
+use crate::ledger::{Entry, Hash};
 use crate::store::{self, After, EntryFilter, ProveError};
 
 /// Which entry an inclusion proof is for.
@@ -49,7 +49,78 @@ fn proof_failure(e: ProveError, field: &str) -> ServiceError {
     }
 }
 
+/// How many entries an export reads and proves at a time.
+const EXPORT_PAGE: u32 = 500;
+
+/// An export in progress: the entries an agency may see, each proved
+/// against one checkpoint.
+#[derive(Debug)]
+pub struct EntryExport {
+    services: Services,
+    filter: EntryFilter,
+    checkpoint: SignedCheckpoint,
+    after: After<i64>,
+}
+
+impl EntryExport {
+    /// The checkpoint every entry is proved against.
+    pub fn checkpoint(&self) -> &SignedCheckpoint {
+        &self.checkpoint
+    }
+
+    /// The next entries with their inclusion proofs; empty at the end.
+    pub async fn next_page(&mut self) -> Result<Vec<(Entry, Vec<Hash>)>, ServiceError> {
+        let size = self.checkpoint.head.size;
+        let store = self.services.store.as_ref();
+        let page: Vec<Entry> = store
+            .entries(&self.filter, self.after.clone(), EXPORT_PAGE)
+            .await?
+            .into_iter()
+            .filter(|e| u64::try_from(e.index).is_ok_and(|i| i < size))
+            .collect();
+        let Some(last) = page.last() else {
+            return Ok(Vec::new());
+        };
+        self.after = After::Key(last.index);
+        let indexes: Vec<u64> = page
+            .iter()
+            .map(|e| u64::try_from(e.index).unwrap_or_default())
+            .collect();
+        let proofs = store::inclusion_proofs(store, &indexes, size)
+            .await
+            .map_err(|e| proof_failure(e, "start_index"))?;
+        Ok(page.into_iter().zip(proofs).collect())
+    }
+}
+
 impl Services {
+    /// Starts an export of the entries the caller's agency may see, from
+    /// `start`, proved against a checkpoint covering every entry so far.
+    pub async fn export_entries(
+        &self,
+        call: &Call,
+        start: u64,
+    ) -> Result<EntryExport, ServiceError> {
+        call.require_role(Role::AUDITOR)?;
+        let after = match start {
+            0 => After::Start,
+            n => After::Key(
+                i64::try_from(n - 1).map_err(|_| Violations::one("start_index", "is too large"))?,
+            ),
+        };
+        let checkpoint = self.publish_checkpoint().await?;
+        self.audit_read(call).await?;
+        Ok(EntryExport {
+            services: self.clone(),
+            filter: EntryFilter {
+                visible_to: Some(call.caller.agency.as_str().to_owned()),
+                ..EntryFilter::default()
+            },
+            checkpoint,
+            after,
+        })
+    }
+
     /// The verifier key of the checkpoints, in the note format.
     pub fn verifier_key(&self) -> &str {
         self.key.verifier_key()

@@ -66,13 +66,14 @@ pub enum ProveError {
     Store(#[from] StoreError),
 }
 
-/// The hashes of `spans`, from the stored nodes that cover them, after
-/// checking that the tree has `size` leaves.
+/// The hashes of each list of spans, from the stored nodes that cover
+/// them (fetched together), after checking that the tree has `size`
+/// leaves.
 async fn span_hashes(
     store: &dyn Store,
-    spans: &[Span],
+    proofs: &[Vec<Span>],
     size: u64,
-) -> Result<Vec<Hash>, ProveError> {
+) -> Result<Vec<Vec<Hash>>, ProveError> {
     let head = store.tree_head().await?;
     if size > head.size {
         return Err(ProveError::BeyondHead {
@@ -80,20 +81,23 @@ async fn span_hashes(
             size: head.size,
         });
     }
-    let ids: Vec<NodeId> = spans.iter().flat_map(|s| s.cover()).collect();
+    let mut ids: Vec<NodeId> = proofs.iter().flatten().flat_map(|s| s.cover()).collect();
+    ids.sort_unstable();
+    ids.dedup();
     let stored = store.nodes(&ids).await?;
-    spans
-        .iter()
-        .map(|span| {
-            span.hash(|id| stored.get(&id).copied()).ok_or_else(|| {
-                let missing = span
-                    .cover()
-                    .into_iter()
-                    .find(|id| !stored.contains_key(id))
-                    .unwrap_or(NodeId::leaf(span.start));
-                ProveError::MissingNode(missing)
-            })
+    let hash = |span: &Span| {
+        span.hash(|id| stored.get(&id).copied()).ok_or_else(|| {
+            let missing = span
+                .cover()
+                .into_iter()
+                .find(|id| !stored.contains_key(id))
+                .unwrap_or(NodeId::leaf(span.start));
+            ProveError::MissingNode(missing)
         })
+    };
+    proofs
+        .iter()
+        .map(|spans| spans.iter().map(hash).collect())
         .collect()
 }
 
@@ -103,7 +107,22 @@ pub async fn inclusion_proof(
     index: u64,
     size: u64,
 ) -> Result<Vec<Hash>, ProveError> {
-    span_hashes(store, &merkle::inclusion_spans(index, size)?, size).await
+    let mut proofs = inclusion_proofs(store, &[index], size).await?;
+    Ok(proofs.pop().unwrap_or_default())
+}
+
+/// The inclusion proofs of several leaves in the tree of `size` leaves,
+/// from one lookup of the nodes they need.
+pub async fn inclusion_proofs(
+    store: &dyn Store,
+    indexes: &[u64],
+    size: u64,
+) -> Result<Vec<Vec<Hash>>, ProveError> {
+    let spans = indexes
+        .iter()
+        .map(|i| merkle::inclusion_spans(*i, size))
+        .collect::<Result<Vec<_>, _>>()?;
+    span_hashes(store, &spans, size).await
 }
 
 /// The consistency proof between the trees of `old_size` and `size` leaves.
@@ -112,7 +131,9 @@ pub async fn consistency_proof(
     old_size: u64,
     size: u64,
 ) -> Result<Vec<Hash>, ProveError> {
-    span_hashes(store, &merkle::consistency_spans(old_size, size)?, size).await
+    let spans = merkle::consistency_spans(old_size, size)?;
+    let mut proofs = span_hashes(store, &[spans], size).await?;
+    Ok(proofs.pop().unwrap_or_default())
 }
 
 /// The root hash of the tree of the first `size` leaves.
@@ -121,8 +142,11 @@ pub async fn root_at(store: &dyn Store, size: u64) -> Result<Hash, ProveError> {
         start: 0,
         end: size,
     };
-    let mut hashes = span_hashes(store, &[whole], size).await?;
-    Ok(hashes.pop().unwrap_or_else(merkle::empty_root))
+    let mut hashes = span_hashes(store, &[vec![whole]], size).await?;
+    Ok(hashes
+        .pop()
+        .and_then(|mut h| h.pop())
+        .unwrap_or_else(merkle::empty_root))
 }
 
 /// How many entries an export reads at a time.

@@ -23,8 +23,8 @@ use crate::ledger::merkle::NodeId;
 use crate::ledger::{Entry, EntryDraft, Hash, Outcome, TreeHead};
 
 pub use ledger::{
-    ExportCursor, LedgerCheckError, ProveError, consistency_proof, inclusion_proof, root_at,
-    verify_ledger,
+    ExportCursor, LedgerCheckError, ProveError, consistency_proof, inclusion_proof,
+    inclusion_proofs, root_at, verify_ledger,
 };
 pub use sql::{Backend, SqlStore, connect, install_drivers, sqlite_url};
 

@@ -177,7 +177,77 @@ async fn proofs_verify(db: Db) {
     }
     assert!(latest >= grown, "no checkpoint covers {grown} entries");
 
+    // An export: the checkpoint first, then every entry the council may
+    // see, each proved against it; nothing of the police's own calls.
+    s.agencies()
+        .list_agencies(as_caller(
+            pb::ListAgenciesRequest::default(),
+            "wy-police",
+            "pc-1",
+            "officer",
+        ))
+        .await
+        .unwrap();
+    let exported = export(&s, 0).await;
+    let signed = match &exported[0].item {
+        Some(pb::export_entries_response::Item::Checkpoint(c)) => {
+            open_checkpoint(&c.note, &vkey).unwrap().head
+        }
+        other => panic!("the export starts with {other:?}"),
+    };
+    let visible: Vec<_> = s
+        .ledger(EntryFilter {
+            visible_to: Some("leeds-cc".into()),
+            ..Default::default()
+        })
+        .await
+        .into_iter()
+        .filter(|e| (e.index as u64) < signed.size)
+        .collect();
+    assert_eq!(exported.len() - 1, visible.len());
+    for (item, stored) in exported[1..].iter().zip(&visible) {
+        let Some(pb::export_entries_response::Item::Entry(e)) = &item.item else {
+            panic!("{item:?}");
+        };
+        let entry = e.entry.as_ref().unwrap();
+        assert_eq!(entry.index, stored.index);
+        assert_ne!(entry.agency, "agencies/wy-police");
+        assert_eq!(entry.leaf_hash, stored.leaf_hash().to_vec());
+        verify_inclusion(
+            stored.index as u64,
+            signed.size,
+            &stored.leaf_hash(),
+            &e.inclusion_proof,
+            &signed.root,
+        )
+        .expect("the exported proof verifies");
+    }
+    // Resuming from an index skips what came before.
+    let tail = export(&s, visible[3].index).await;
+    let Some(pb::export_entries_response::Item::Entry(e)) = &tail[1].item else {
+        panic!("{:?}", tail[1]);
+    };
+    assert_eq!(e.entry.as_ref().unwrap().index, visible[3].index);
+
     s.stop().await;
+}
+
+/// Every item of an export by the council's auditor from `start`.
+async fn export(s: &TestServer, start: i64) -> Vec<pb::ExportEntriesResponse> {
+    let mut stream = s
+        .audit()
+        .export_entries(auditor(pb::ExportEntriesRequest {
+            purpose: ADMIN,
+            start_index: start,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut items = Vec::new();
+    while let Some(item) = stream.message().await.unwrap() {
+        items.push(item);
+    }
+    items
 }
 
 #[tokio::test]
