@@ -41,6 +41,9 @@ pub enum LedgerCommand {
     /// Writes the whole ledger, with its signed checkpoints, to a file (JSON
     /// Lines, see docs/ledger.md).
     Export(ExportArgs),
+    /// Writes a subject access report: every recorded access to a
+    /// person's identity and records, in plain terms, as CSV or JSON.
+    Report(ReportArgs),
     /// Prints the public key that verifies the ledger's checkpoints (in
     /// the signed-note verifier key format), generating the key pair in the
     /// data directory if there is none yet.
@@ -68,6 +71,26 @@ pub struct ExportArgs {
     pub storage: StorageArgs,
     /// The file to write; `-` for standard output.
     #[arg(long, short)]
+    pub output: PathBuf,
+}
+
+/// Options of `accord ledger report`.
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// The person, `subjects/{id}`.
+    #[arg(long)]
+    pub subject: String,
+    /// Only what this agency (its code, e.g. `leeds-cc`) may see: accesses
+    /// it made or to data it controls. Every access when absent.
+    #[arg(long)]
+    pub agency: Option<String>,
+    /// The file format.
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: crate::report::ReportFormat,
+    /// The file to write; `-` for standard output.
+    #[arg(long, short, default_value = "-")]
     pub output: PathBuf,
 }
 

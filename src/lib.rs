@@ -18,6 +18,7 @@ pub mod config;
 pub mod domain;
 pub mod ledger;
 pub mod policy;
+pub mod report;
 pub mod service;
 pub mod store;
 pub mod telemetry;

@@ -89,6 +89,41 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("exported {entries} entries");
             Ok(())
         }
+        Command::Ledger(LedgerCommand::Report(args)) => {
+            let config = Config::load(cli.config.as_deref(), &args.storage.overrides())?;
+            telemetry::init(config.log_format, &config.log_level);
+            let subject = accord::domain::SubjectId::parse_name(&args.subject)
+                .map_err(|e| anyhow::anyhow!("--subject {e}"))?;
+            let agency = args
+                .agency
+                .as_deref()
+                .map(accord::domain::AgencyCode::parse)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--agency {e}"))?;
+            let store = open_store(&config).await?;
+            let filter = accord::service::subject_access_filter(
+                &subject,
+                agency.as_ref().map(accord::domain::AgencyCode::as_str),
+            );
+            let result = read_all(&store, &filter).await;
+            store.close().await;
+            let accesses: Vec<_> = result?
+                .into_iter()
+                .map(accord::service::SubjectAccess::from)
+                .collect();
+            let mut out = output(&args.output)?;
+            accord::report::write_report(
+                &subject,
+                chrono::Utc::now(),
+                &accesses,
+                args.format,
+                &mut out,
+            )
+            .and_then(|()| std::io::Write::flush(&mut out))
+            .with_context(|| format!("cannot write {}", args.output.display()))?;
+            eprintln!("reported {} accesses", accesses.len());
+            Ok(())
+        }
         Command::Ledger(LedgerCommand::PublicKey(args)) => {
             let config = Config::load(cli.config.as_deref(), &args.overrides())?;
             telemetry::init(config.log_format, &config.log_level);
@@ -106,15 +141,7 @@ async fn export(
     output: &std::path::Path,
 ) -> anyhow::Result<u64> {
     use std::io::Write;
-    let sink: Box<dyn Write> = if output == std::path::Path::new("-") {
-        Box::new(std::io::stdout().lock())
-    } else {
-        Box::new(
-            std::fs::File::create(output)
-                .with_context(|| format!("cannot create {}", output.display()))?,
-        )
-    };
-    let mut out = std::io::BufWriter::new(sink);
+    let mut out = crate::output(output)?;
     let mut write = |line: &Line| -> anyhow::Result<()> {
         serde_json::to_writer(&mut out, line)?;
         out.write_all(b"\n")?;
@@ -153,4 +180,38 @@ fn verify_export(file: &std::path::Path, key: &str) -> anyhow::Result<ExportSumm
         verifier.feed(&line).context("the export does not verify")?;
     }
     verifier.finish().context("the export does not verify")
+}
+
+/// A buffered writer to `path`, or to standard output for `-`.
+fn output(path: &std::path::Path) -> anyhow::Result<std::io::BufWriter<Box<dyn std::io::Write>>> {
+    let sink: Box<dyn std::io::Write> = if path == std::path::Path::new("-") {
+        Box::new(std::io::stdout().lock())
+    } else {
+        Box::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        )
+    };
+    Ok(std::io::BufWriter::new(sink))
+}
+
+/// Every ledger entry matching `filter`, in order.
+async fn read_all(
+    store: &accord::store::SqlStore,
+    filter: &accord::store::EntryFilter,
+) -> anyhow::Result<Vec<accord::ledger::Entry>> {
+    use accord::store::{After, Store};
+    let mut all = Vec::new();
+    let mut after = After::Start;
+    loop {
+        let page = store
+            .entries(filter, after, 1000)
+            .await
+            .context("cannot read the ledger")?;
+        match page.last() {
+            Some(last) => after = After::Key(last.index),
+            None => return Ok(all),
+        }
+        all.extend(page);
+    }
 }

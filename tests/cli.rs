@@ -327,3 +327,121 @@ fn the_checkpoint_key_is_generated_once_and_kept_private() {
         "ledger_origin",
     );
 }
+
+#[tokio::test]
+async fn ledger_report_writes_a_subject_access_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let (ok, _, stderr) = run(&["migrate", "--data-dir", data]);
+    assert!(ok, "{stderr}");
+    let store = accord::store::connect(&accord::store::sqlite_url(dir.path()), false)
+        .await
+        .unwrap();
+    let subject = "subjects/6f1c0c7e-3b1a-4d5e-9a52-2f1d3c4b5a69";
+    let accesses = [
+        (
+            "leeds-cc",
+            "leeds-cc",
+            "GetRecord",
+            accord::ledger::Outcome::Permitted,
+            subject,
+        ),
+        (
+            "wy-police",
+            "leeds-cc",
+            "GetRecord",
+            accord::ledger::Outcome::Denied,
+            subject,
+        ),
+        (
+            "wy-police",
+            "wy-police",
+            "GetSubject",
+            accord::ledger::Outcome::Permitted,
+            subject,
+        ),
+        (
+            "leeds-cc",
+            "leeds-cc",
+            "GetSubject",
+            accord::ledger::Outcome::Permitted,
+            "subjects/other",
+        ),
+    ];
+    for (n, (agency, controller, method, outcome, about)) in accesses.into_iter().enumerate() {
+        let draft = accord::ledger::EntryDraft {
+            id: format!("entry-{n}"),
+            time: chrono::Utc::now(),
+            request_id: String::new(),
+            agency: agency.into(),
+            principal: format!("{agency}-staff"),
+            roles: vec!["officer".into()],
+            action: format!("/accord.v1.RecordService/{method}"),
+            purpose: Some(accord::domain::Purpose::Safeguarding),
+            subject: about.into(),
+            records: vec![],
+            fields: vec![],
+            outcome,
+            reason_code: String::new(),
+            reason: String::new(),
+            controller: controller.into(),
+        };
+        accord::store::Store::commit(&store, vec![], draft)
+            .await
+            .unwrap();
+    }
+    store.close().await;
+
+    let (ok, csv, stderr) = run(&["ledger", "report", "--data-dir", data, "--subject", subject]);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("reported 3 accesses"), "{stderr}");
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 4, "{csv}");
+    assert!(
+        rows[1].contains(",leeds-cc,leeds-cc-staff,officer,viewed a record,safeguarding,"),
+        "{csv}"
+    );
+    assert!(rows[2].contains(",denied,"), "{csv}");
+    assert!(rows[3].contains("viewed the person's details"), "{csv}");
+
+    // The council's view: its own access and the police's refused attempt
+    // on its data, not the police's access to their own data.
+    let file = dir.path().join("report.json");
+    let (ok, _, stderr) = run(&[
+        "ledger",
+        "report",
+        "--data-dir",
+        data,
+        "--subject",
+        subject,
+        "--agency",
+        "leeds-cc",
+        "--format",
+        "json",
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let agencies: Vec<&str> = report["accesses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["agency"].as_str().unwrap())
+        .collect();
+    assert_eq!(agencies, ["leeds-cc", "wy-police"]);
+    assert_eq!(report["subject"], subject);
+
+    assert_one_line_failure(
+        run(&[
+            "ledger",
+            "report",
+            "--data-dir",
+            data,
+            "--subject",
+            "people/1",
+        ]),
+        "--subject",
+    );
+}

@@ -791,23 +791,20 @@ pub fn access_report_out(r: crate::service::AccessReport) -> pb::GetSubjectAcces
         subject: r.subject.resource_name(),
         generate_time: Some(timestamp(r.generate_time)),
         accesses: r
-            .entries
+            .accesses
             .into_iter()
-            .map(|e| {
-                let d = e.draft;
-                pb::SubjectAccess {
-                    time: Some(timestamp(d.time)),
-                    agency: agency_ref(&d.agency),
-                    principal: d.principal,
-                    roles: d.roles,
-                    activity: crate::service::activity(&d.action),
-                    purpose: purpose_out(d.purpose) as i32,
-                    records: d.records,
-                    fields: d.fields,
-                    outcome: outcome_out(d.outcome) as i32,
-                    reason: d.reason,
-                    entry_index: e.index,
-                }
+            .map(|a| pb::SubjectAccess {
+                time: Some(timestamp(a.time)),
+                agency: agency_ref(&a.agency),
+                principal: a.principal,
+                roles: a.roles,
+                activity: a.activity,
+                purpose: purpose_out(a.purpose) as i32,
+                records: a.records,
+                fields: a.fields,
+                outcome: outcome_out(a.outcome) as i32,
+                reason: a.reason,
+                entry_index: a.entry_index,
             })
             .collect(),
         truncated: r.truncated,

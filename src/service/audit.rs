@@ -1,22 +1,70 @@
 //! Reading the audit ledger.
 
 use super::{Call, Page, PageRequest, ServiceError, Services, page};
-use crate::domain::{Role, SubjectId, Violations};
-use crate::ledger::Entry;
+use crate::domain::{Purpose, Role, SubjectId, Violations};
+use crate::ledger::{Entry, Outcome};
 use crate::store::{After, EntryFilter};
 
 /// The most accesses one subject access report holds.
 pub const MAX_REPORT_ENTRIES: u32 = 10_000;
 
-/// A subject access report: the ledger entries about one subject that the
-/// caller's agency may see, oldest first.
+/// A subject access report: the accesses to one subject that the caller's
+/// agency may see, oldest first.
 #[derive(Debug, Clone)]
 pub struct AccessReport {
     pub subject: SubjectId,
     pub generate_time: chrono::DateTime<chrono::Utc>,
-    pub entries: Vec<Entry>,
+    pub accesses: Vec<SubjectAccess>,
     /// Whether more entries matched than the report holds.
     pub truncated: bool,
+}
+
+/// One access to a subject's identity or records, in plain terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectAccess {
+    pub time: chrono::DateTime<chrono::Utc>,
+    /// The agency code of the caller (empty if not established).
+    pub agency: String,
+    pub principal: String,
+    pub roles: Vec<String>,
+    /// What they did, e.g. "viewed a record".
+    pub activity: String,
+    pub purpose: Option<Purpose>,
+    pub records: Vec<String>,
+    pub fields: Vec<String>,
+    pub outcome: Outcome,
+    pub reason: String,
+    /// The ledger entry that records it, for proofs.
+    pub entry_index: i64,
+}
+
+impl From<Entry> for SubjectAccess {
+    fn from(e: Entry) -> Self {
+        let d = e.draft;
+        Self {
+            time: d.time,
+            agency: d.agency,
+            principal: d.principal,
+            roles: d.roles,
+            activity: activity(&d.action),
+            purpose: d.purpose,
+            records: d.records,
+            fields: d.fields,
+            outcome: d.outcome,
+            reason: d.reason,
+            entry_index: e.index,
+        }
+    }
+}
+
+/// The ledger filter of the accesses to `subject`, as seen by `agency`
+/// (every access when `None`).
+pub fn subject_access_filter(subject: &SubjectId, agency: Option<&str>) -> EntryFilter {
+    EntryFilter {
+        subject: Some(subject.resource_name()),
+        visible_to: agency.map(str::to_owned),
+        ..EntryFilter::default()
+    }
 }
 
 /// What an audited action did, in plain words for a citizen.
@@ -78,11 +126,9 @@ impl Services {
         call.require_role(Role::AUDITOR)?;
         call.note_subject(subject.resource_name());
         let filter = EntryFilter {
-            subject: Some(subject.resource_name()),
             start,
             end,
-            visible_to: Some(call.caller.agency.as_str().to_owned()),
-            ..EntryFilter::default()
+            ..subject_access_filter(&subject, Some(call.caller.agency.as_str()))
         };
         let mut entries = self
             .store
@@ -95,7 +141,7 @@ impl Services {
         Ok(AccessReport {
             subject,
             generate_time: call.time,
-            entries,
+            accesses: entries.into_iter().map(SubjectAccess::from).collect(),
             truncated,
         })
     }

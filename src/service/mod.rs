@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, SubsecRound, Utc};
 
 pub use agencies::AgencyChange;
-pub use audit::{AccessReport, MAX_REPORT_ENTRIES, activity};
+pub use audit::{AccessReport, MAX_REPORT_ENTRIES, SubjectAccess, activity, subject_access_filter};
 pub use catalog::STARTER_CATALOGUE;
 pub use proofs::{ConsistencyProof, EntryExport, EntryRef, InclusionProof};
 pub use records::{NewRecord, RecordChange};
