@@ -454,3 +454,105 @@ async fn tampering_is_named_postgres() {
         helpers::drop_postgres_database(&url).await;
     }
 }
+
+/// Many concurrent commits, some of which fail, while another connection
+/// holds the ledger's lock so that they queue up: they are committed in a
+/// few batches, each success gets the next leaf index with no gaps, each
+/// failure is rolled back alone, and the tree verifies.
+async fn group_commit_story(url: &str) {
+    use sqlx::Connection;
+    let store = connect(url, true).await.unwrap();
+    store
+        .commit(
+            vec![Write::InsertAgency(agency("taken"))],
+            draft(0, Outcome::Permitted),
+        )
+        .await
+        .unwrap();
+    let before = store.batches_committed();
+
+    let mut blocker = sqlx::AnyConnection::connect(url).await.unwrap();
+    let hold = match store.backend() {
+        accord::store::Backend::Sqlite => "BEGIN IMMEDIATE",
+        accord::store::Backend::Postgres => "BEGIN",
+    };
+    sqlx::query(hold).execute(&mut blocker).await.unwrap();
+    sqlx::query("UPDATE ledger_head SET size = size WHERE id = 1")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+
+    const JOBS: i64 = 300;
+    let tasks: Vec<_> = (0..JOBS)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                // Every tenth job fails: the agency exists already.
+                let code = if n % 10 == 0 {
+                    "taken".to_owned()
+                } else {
+                    format!("agency-{n}")
+                };
+                store
+                    .commit(
+                        vec![Write::InsertAgency(agency(&code))],
+                        draft(n, Outcome::Permitted),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    // Let the jobs queue behind the lock, then release it.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    sqlx::query("COMMIT").execute(&mut blocker).await.unwrap();
+
+    let mut indexes = Vec::new();
+    let mut failures = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(entry) => indexes.push(entry.index),
+            Err(StoreError::AlreadyExists(_)) => failures += 1,
+            Err(other) => panic!("unexpected failure {other:?}"),
+        }
+    }
+    assert_eq!(failures, JOBS / 10);
+    indexes.sort_unstable();
+    let expected: Vec<i64> = (1..=JOBS - JOBS / 10).collect();
+    assert_eq!(
+        indexes, expected,
+        "every success has the next index, no gaps"
+    );
+    let batches = store.batches_committed() - before;
+    assert!(batches < 10, "{JOBS} commits took {batches} batches");
+    let head = accord::store::verify_ledger(&store).await.unwrap();
+    assert_eq!(head.size as i64, JOBS - JOBS / 10 + 1);
+    // The failed jobs' writes were rolled back; the others' are there.
+    assert!(
+        store
+            .agency(&AgencyCode::parse("agency-1").unwrap())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        store.agencies(After::Start, 1000).await.unwrap().len() as i64,
+        JOBS - JOBS / 10 + 1
+    );
+    blocker.close().await.unwrap();
+    store.close().await;
+}
+
+#[tokio::test]
+async fn group_commit_batches_concurrent_commits_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    group_commit_story(&accord::store::sqlite_url(dir.path())).await;
+}
+
+#[tokio::test]
+async fn group_commit_batches_concurrent_commits_postgres() {
+    let Some(url) = helpers::fresh_postgres_database().await else {
+        return;
+    };
+    group_commit_story(&url).await;
+    helpers::drop_postgres_database(&url).await;
+}

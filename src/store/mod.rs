@@ -8,6 +8,7 @@
 
 mod ledger;
 mod sql;
+mod write;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -49,6 +50,9 @@ pub enum StoreError {
     /// Stored data could not be read back as a domain value.
     #[error("stored data is not valid: {0}")]
     Corrupt(String),
+    /// The batch this commit belonged to could not be committed.
+    #[error("the commit failed: {0}")]
+    Batch(String),
     /// The database URL is not one Accord can use.
     #[error("{0}")]
     BadUrl(String),

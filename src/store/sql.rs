@@ -18,13 +18,14 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
+use super::write::Sequencer;
 use super::{After, EntryFilter, IdentifierLink, Store, StoreError, Write};
 use crate::domain::{
     Agency, AgencyCode, AgencyKind, AgencyStatus, Demographics, FieldSpec, Gender, Identifier,
     IdentifierSystem, Purpose, Record, RecordClass, RecordClassId, RecordId, Subject, SubjectId,
 };
 use crate::ledger::checkpoint::SignedCheckpoint;
-use crate::ledger::merkle::{Frontier, NodeId};
+use crate::ledger::merkle::NodeId;
 use crate::ledger::{Entry, EntryDraft, Hash, Outcome, TreeHead};
 
 static MIGRATE_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -43,6 +44,7 @@ pub struct SqlStore {
     backend: Backend,
     writer: AnyPool,
     reader: AnyPool,
+    sequencer: Sequencer,
 }
 
 /// Opens the database at `url` (`sqlite://…` or `postgres://…`) and runs
@@ -57,6 +59,7 @@ pub async fn connect(url: &str, migrate: bool) -> Result<SqlStore, StoreError> {
         let reader = sqlite_pool(url, 4).await?;
         SqlStore {
             backend: Backend::Sqlite,
+            sequencer: Sequencer::start(writer.clone()),
             writer,
             reader,
         }
@@ -68,6 +71,7 @@ pub async fn connect(url: &str, migrate: bool) -> Result<SqlStore, StoreError> {
             .await?;
         SqlStore {
             backend: Backend::Postgres,
+            sequencer: Sequencer::start(pool.clone()),
             writer: pool.clone(),
             reader: pool,
         }
@@ -115,6 +119,11 @@ impl SqlStore {
         self.backend
     }
 
+    /// How many batches of commits this store has made durable.
+    pub fn batches_committed(&self) -> u64 {
+        self.sequencer.batches()
+    }
+
     /// Brings the schema up to date.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match self.backend {
@@ -133,15 +142,15 @@ impl SqlStore {
 
 // ---- value conversions at the storage boundary -------------------------
 
-fn micros(t: DateTime<Utc>) -> i64 {
+pub(super) fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
 
-fn time(us: i64) -> Result<DateTime<Utc>, StoreError> {
+pub(super) fn time(us: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_micros(us).ok_or_else(|| StoreError::Corrupt(format!("time {us}")))
 }
 
-fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+pub(super) fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
@@ -153,7 +162,7 @@ fn code<T>(parsed: Option<T>, what: &str, value: &str) -> Result<T, StoreError> 
     parsed.ok_or_else(|| StoreError::Corrupt(format!("{what} {value:?}")))
 }
 
-fn agency_code(value: &str) -> Result<AgencyCode, StoreError> {
+pub(super) fn agency_code(value: &str) -> Result<AgencyCode, StoreError> {
     AgencyCode::parse(value).map_err(|e| StoreError::Corrupt(format!("agency code {value:?}: {e}")))
 }
 
@@ -280,326 +289,7 @@ impl Query {
     }
 }
 
-type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
-
 impl SqlStore {
-    async fn apply(&self, tx: &mut Tx<'_>, write: Write) -> Result<(), StoreError> {
-        match write {
-            Write::InsertAgency(a) => {
-                let exists = sqlx::query("SELECT 1 FROM agencies WHERE code = $1")
-                    .bind(a.code.as_str())
-                    .fetch_optional(&mut **tx)
-                    .await?;
-                if exists.is_some() {
-                    return Err(StoreError::AlreadyExists(format!(
-                        "agency {} already exists",
-                        a.code.resource_name()
-                    )));
-                }
-                sqlx::query(
-                    "INSERT INTO agencies (code, display_name, kind, status, create_time, update_time, etag) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(a.code.as_str())
-                .bind(a.display_name.as_str())
-                .bind(a.kind.code())
-                .bind(a.status.code())
-                .bind(micros(a.create_time))
-                .bind(micros(a.update_time))
-                .bind(a.etag.as_str())
-                .execute(&mut **tx)
-                .await?;
-            }
-            Write::UpdateAgency {
-                agency: a,
-                expected_etag,
-            } => {
-                let done = sqlx::query(
-                    "UPDATE agencies SET display_name = $1, status = $2, update_time = $3, etag = $4 \
-                     WHERE code = $5 AND etag = $6",
-                )
-                .bind(a.display_name.as_str())
-                .bind(a.status.code())
-                .bind(micros(a.update_time))
-                .bind(a.etag.as_str())
-                .bind(a.code.as_str())
-                .bind(expected_etag.as_str())
-                .execute(&mut **tx)
-                .await?;
-                if done.rows_affected() == 0 {
-                    let current: Option<String> =
-                        sqlx::query_scalar("SELECT etag FROM agencies WHERE code = $1")
-                            .bind(a.code.as_str())
-                            .fetch_optional(&mut **tx)
-                            .await?;
-                    return Err(match current {
-                        None => StoreError::NotFound(a.code.resource_name()),
-                        Some(current) => StoreError::StaleEtag {
-                            given: expected_etag,
-                            current,
-                        },
-                    });
-                }
-            }
-            Write::InsertRecordClass(c) => {
-                let exists = sqlx::query("SELECT 1 FROM record_classes WHERE id = $1")
-                    .bind(c.id.as_str())
-                    .fetch_optional(&mut **tx)
-                    .await?;
-                if exists.is_some() {
-                    return Err(StoreError::AlreadyExists(format!(
-                        "record class {} already exists",
-                        c.id.resource_name()
-                    )));
-                }
-                sqlx::query(
-                    "INSERT INTO record_classes (id, display_name, description, fields, create_time) \
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(c.id.as_str())
-                .bind(c.display_name.as_str())
-                .bind(c.description.as_str())
-                .bind(json(&c.fields)?)
-                .bind(micros(c.create_time))
-                .execute(&mut **tx)
-                .await?;
-            }
-            Write::InsertSubject(s) => {
-                let d = &s.demographics;
-                sqlx::query(
-                    "INSERT INTO subjects (id, given_name, family_name, family_name_key, birth_date, gender, \
-                     postcode, uprn, registered_by, create_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                )
-                .bind(s.id.as_str())
-                .bind(d.given_name.as_str())
-                .bind(d.family_name.as_str())
-                .bind(d.family_name.to_lowercase())
-                .bind(d.birth_date.to_string())
-                .bind(d.gender.code())
-                .bind(d.postcode.clone().unwrap_or_default())
-                .bind(d.uprn.clone().unwrap_or_default())
-                .bind(s.registered_by.as_str())
-                .bind(micros(s.create_time))
-                .execute(&mut **tx)
-                .await?;
-                for identifier in &s.identifiers {
-                    self.link(tx, &s.id, identifier, &s.registered_by, s.create_time)
-                        .await?;
-                }
-            }
-            Write::LinkIdentifier {
-                subject,
-                identifier,
-                linked_by,
-                time,
-            } => {
-                self.link(tx, &subject, &identifier, &linked_by, time)
-                    .await?;
-            }
-            Write::UnlinkIdentifier {
-                subject,
-                identifier,
-            } => {
-                let done = sqlx::query(
-                    "DELETE FROM subject_identifiers WHERE system = $1 AND assigner = $2 AND value = $3 AND subject_id = $4",
-                )
-                .bind(identifier.system().code())
-                .bind(identifier.assigner().map_or("", AgencyCode::as_str))
-                .bind(identifier.value())
-                .bind(subject.as_str())
-                .execute(&mut **tx)
-                .await?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound(format!(
-                        "identifier {identifier} on {}",
-                        subject.resource_name()
-                    )));
-                }
-            }
-            Write::InsertRecord {
-                record: r,
-                written_by,
-            } => {
-                sqlx::query(
-                    "INSERT INTO records (id, subject_id, record_class, controller, version, etag, create_time, update_time) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(r.id.as_str())
-                .bind(r.subject.as_str())
-                .bind(r.record_class.as_str())
-                .bind(r.controller.as_str())
-                .bind(r.version)
-                .bind(r.etag.as_str())
-                .bind(micros(r.create_time))
-                .bind(micros(r.update_time))
-                .execute(&mut **tx)
-                .await?;
-                insert_version(tx, &r, &written_by).await?;
-            }
-            Write::UpdateRecord {
-                record: r,
-                expected_etag,
-                written_by,
-            } => {
-                let done = sqlx::query(
-                    "UPDATE records SET version = $1, etag = $2, update_time = $3 WHERE id = $4 AND etag = $5",
-                )
-                .bind(r.version)
-                .bind(r.etag.as_str())
-                .bind(micros(r.update_time))
-                .bind(r.id.as_str())
-                .bind(expected_etag.as_str())
-                .execute(&mut **tx)
-                .await?;
-                if done.rows_affected() == 0 {
-                    let current: Option<String> =
-                        sqlx::query_scalar("SELECT etag FROM records WHERE id = $1")
-                            .bind(r.id.as_str())
-                            .fetch_optional(&mut **tx)
-                            .await?;
-                    return Err(match current {
-                        None => StoreError::NotFound(r.id.resource_name()),
-                        Some(current) => StoreError::StaleEtag {
-                            given: expected_etag,
-                            current,
-                        },
-                    });
-                }
-                insert_version(tx, &r, &written_by).await?;
-            }
-            Write::SetMeta { key, value } => {
-                sqlx::query(
-                    "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                )
-                .bind(key)
-                .bind(value)
-                .execute(&mut **tx)
-                .await?;
-            }
-        }
-        Ok(())
-    }
-
-    async fn link(
-        &self,
-        tx: &mut Tx<'_>,
-        subject: &SubjectId,
-        identifier: &Identifier,
-        linked_by: &AgencyCode,
-        time: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let assigner = identifier.assigner().map_or("", AgencyCode::as_str);
-        let taken = sqlx::query(
-            "SELECT 1 FROM subject_identifiers WHERE system = $1 AND assigner = $2 AND value = $3",
-        )
-        .bind(identifier.system().code())
-        .bind(assigner)
-        .bind(identifier.value())
-        .fetch_optional(&mut **tx)
-        .await?;
-        if taken.is_some() {
-            return Err(StoreError::AlreadyExists(format!(
-                "identifier {identifier} already belongs to a subject"
-            )));
-        }
-        sqlx::query(
-            "INSERT INTO subject_identifiers (system, assigner, value, subject_id, linked_by, link_time) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(identifier.system().code())
-        .bind(assigner)
-        .bind(identifier.value())
-        .bind(subject.as_str())
-        .bind(linked_by.as_str())
-        .bind(micros(time))
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| match e {
-            sqlx::Error::Database(ref d) if d.is_unique_violation() => StoreError::AlreadyExists(
-                format!("identifier {identifier} already belongs to a subject"),
-            ),
-            sqlx::Error::Database(ref d) if d.is_foreign_key_violation() => {
-                StoreError::NotFound(subject.resource_name())
-            }
-            other => StoreError::Database(other),
-        })?;
-        Ok(())
-    }
-
-    /// Appends `draft` as the next leaf: its entry, the tree nodes it
-    /// completes, and the new head. The head's row lock is already held.
-    async fn append(&self, tx: &mut Tx<'_>, draft: EntryDraft) -> Result<Entry, StoreError> {
-        let head = head_from(
-            &sqlx::query("SELECT size, root_hash FROM ledger_head WHERE id = 1")
-                .fetch_one(&mut **tx)
-                .await?,
-        )?;
-        let ids = Frontier::ids(head.size);
-        let mut stored = fetch_nodes(tx, &ids).await?;
-        let nodes = ids
-            .iter()
-            .map(|id| {
-                stored.remove(id).ok_or_else(|| {
-                    StoreError::Corrupt(format!("ledger tree node {id:?} is missing"))
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut frontier =
-            Frontier::new(head.size, nodes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let entry = Entry {
-            index: signed(head.size)?,
-            draft,
-        };
-        let mut completed = Vec::new();
-        frontier.push(entry.leaf_hash(), |id, h| completed.push((id, h)));
-        let d = &entry.draft;
-        sqlx::query(
-            "INSERT INTO ledger_entries (idx, id, time, request_id, agency, principal, roles, action, purpose, \
-             subject, records, fields, outcome, reason_code, reason, controller) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-        )
-        .bind(entry.index)
-        .bind(d.id.as_str())
-        .bind(micros(d.time))
-        .bind(d.request_id.as_str())
-        .bind(d.agency.as_str())
-        .bind(d.principal.as_str())
-        .bind(json(&d.roles)?)
-        .bind(d.action.as_str())
-        .bind(d.purpose.map_or("", Purpose::code))
-        .bind(d.subject.as_str())
-        .bind(json(&d.records)?)
-        .bind(json(&d.fields)?)
-        .bind(d.outcome.code())
-        .bind(d.reason_code.as_str())
-        .bind(d.reason.as_str())
-        .bind(d.controller.as_str())
-        .execute(&mut **tx)
-        .await?;
-        let mut insert = String::from("INSERT INTO ledger_nodes (level, idx, hash) VALUES ");
-        for n in 0..completed.len() {
-            let p = 3 * n;
-            if n > 0 {
-                insert.push_str(", ");
-            }
-            insert.push_str(&format!("(${}, ${}, ${})", p + 1, p + 2, p + 3));
-        }
-        let mut q = sqlx::query(&insert);
-        for (id, h) in &completed {
-            q = q
-                .bind(i64::from(id.level))
-                .bind(signed(id.index)?)
-                .bind(h.to_vec());
-        }
-        q.execute(&mut **tx).await?;
-        sqlx::query("UPDATE ledger_head SET size = $1, root_hash = $2 WHERE id = 1")
-            .bind(signed(frontier.size())?)
-            .bind(frontier.root().to_vec())
-            .execute(&mut **tx)
-            .await?;
-        Ok(entry)
-    }
-
     async fn identifiers_of(&self, subject: &SubjectId) -> Result<Vec<Identifier>, StoreError> {
         let rows = sqlx::query(
             "SELECT system, assigner, value FROM subject_identifiers WHERE subject_id = $1 \
@@ -654,32 +344,16 @@ impl SqlStore {
     }
 }
 
-async fn insert_version(tx: &mut Tx<'_>, r: &Record, written_by: &str) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO record_versions (record_id, version, fields, etag, write_time, written_by) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(r.id.as_str())
-    .bind(r.version)
-    .bind(json(&r.fields)?)
-    .bind(r.etag.as_str())
-    .bind(micros(r.update_time))
-    .bind(written_by)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
 /// A tree size or index as stored (SQL integers are signed).
-fn signed(n: u64) -> Result<i64, StoreError> {
+pub(super) fn signed(n: u64) -> Result<i64, StoreError> {
     i64::try_from(n).map_err(|_| StoreError::Corrupt(format!("tree position {n} is too large")))
 }
 
-fn unsigned(n: i64) -> Result<u64, StoreError> {
+pub(super) fn unsigned(n: i64) -> Result<u64, StoreError> {
     u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("tree position {n} is negative")))
 }
 
-fn head_from(row: &AnyRow) -> Result<TreeHead, StoreError> {
+pub(super) fn head_from(row: &AnyRow) -> Result<TreeHead, StoreError> {
     Ok(TreeHead {
         size: unsigned(row.try_get("size")?)?,
         root: hash(row.try_get("root_hash")?)?,
@@ -701,7 +375,7 @@ fn checkpoint_from(row: &AnyRow) -> Result<SignedCheckpoint, StoreError> {
 const NODES_PER_QUERY: usize = 400;
 
 /// The stored hashes of the nodes `ids` that exist.
-async fn fetch_nodes(
+pub(super) async fn fetch_nodes(
     conn: &mut sqlx::AnyConnection,
     ids: &[NodeId],
 ) -> Result<HashMap<NodeId, Hash>, StoreError> {
@@ -733,20 +407,7 @@ fn limit(n: u32) -> i64 {
 #[async_trait]
 impl Store for SqlStore {
     async fn commit(&self, writes: Vec<Write>, draft: EntryDraft) -> Result<Entry, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        // Take the ledger head's lock first: on PostgreSQL a row lock that
-        // serialises appends; on SQLite the database write lock, taken
-        // before any read so that a busy database is waited for rather
-        // than failing the upgrade of a read snapshot.
-        sqlx::query("UPDATE ledger_head SET size = size WHERE id = 1")
-            .execute(&mut *tx)
-            .await?;
-        for write in writes {
-            self.apply(&mut tx, write).await?;
-        }
-        let entry = self.append(&mut tx, draft).await?;
-        tx.commit().await?;
-        Ok(entry)
+        self.sequencer.commit(writes, draft).await
     }
 
     async fn agency(&self, code: &AgencyCode) -> Result<Option<Agency>, StoreError> {

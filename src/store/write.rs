@@ -1,0 +1,515 @@
+//! The write path: one sequencer per process appends every change and its
+//! ledger entry, batching the commits that arrive together (group commit).
+//!
+//! A batch is one transaction and one durable commit. It takes the ledger
+//! head's lock first (a row lock on PostgreSQL, so that batches of several
+//! processes on one database follow one another and the tree never forks;
+//! SQLite's write lock), reads the tree's right edge once, and then runs
+//! each job in a savepoint: its writes, its entry (the next leaf index, in
+//! commit order) and the tree nodes the leaf completes. A job whose writes
+//! fail is rolled back to its savepoint alone and told why; the others
+//! commit. Each caller waits until its batch is durable, so no data is
+//! answered or changed before its entry is on disk.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{DateTime, Utc};
+use sqlx::AnyPool;
+use tokio::sync::{mpsc, oneshot};
+
+use super::sql::{fetch_nodes, head_from, json, micros, signed};
+use super::{StoreError, Write};
+use crate::domain::{AgencyCode, Identifier, Purpose, Record, SubjectId};
+use crate::ledger::merkle::Frontier;
+use crate::ledger::{Entry, EntryDraft};
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+
+/// The most jobs one batch holds.
+const MAX_BATCH: usize = 256;
+
+/// How many jobs may wait for the sequencer.
+const QUEUE: usize = 4096;
+
+/// A change and its ledger entry, waiting to be committed.
+struct Job {
+    writes: Vec<Write>,
+    draft: EntryDraft,
+    done: oneshot::Sender<Result<Entry, StoreError>>,
+}
+
+/// The handle through which a store's commits reach its sequencer.
+#[derive(Debug, Clone)]
+pub struct Sequencer {
+    jobs: mpsc::Sender<Job>,
+    batches: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("action", &self.draft.action)
+            .finish()
+    }
+}
+
+impl Sequencer {
+    /// Starts the sequencer of the database behind `pool`.
+    pub fn start(pool: AnyPool) -> Self {
+        let (jobs, queue) = mpsc::channel(QUEUE);
+        let batches = Arc::new(AtomicU64::new(0));
+        tokio::spawn(run(pool, queue, Arc::clone(&batches)));
+        Self { jobs, batches }
+    }
+
+    /// Commits `writes` with the entry `draft`, once durable.
+    pub async fn commit(&self, writes: Vec<Write>, draft: EntryDraft) -> Result<Entry, StoreError> {
+        let (done, result) = oneshot::channel();
+        self.jobs
+            .send(Job {
+                writes,
+                draft,
+                done,
+            })
+            .await
+            .map_err(|_| StoreError::Batch("the ledger sequencer has stopped".to_owned()))?;
+        result
+            .await
+            .map_err(|_| StoreError::Batch("the ledger sequencer has stopped".to_owned()))?
+    }
+
+    /// How many batches have been committed (each one durable commit).
+    pub fn batches(&self) -> u64 {
+        self.batches.load(Ordering::Relaxed)
+    }
+}
+
+/// Takes the jobs waiting, up to a batch, and commits them; until every
+/// handle is dropped.
+async fn run(pool: AnyPool, mut queue: mpsc::Receiver<Job>, batches: Arc<AtomicU64>) {
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let committed = commit_batch(&pool, batch, &mut outcomes).await;
+        if committed.is_ok() {
+            batches.fetch_add(1, Ordering::Relaxed);
+        }
+        for (done, outcome) in outcomes {
+            let outcome = match (&committed, outcome) {
+                (Ok(()), outcome) => outcome,
+                (Err(e), Ok(_)) => Err(StoreError::Batch(e.to_string())),
+                (Err(_), failed) => failed,
+            };
+            // The caller may have gone; its entry stands either way.
+            let _ = done.send(outcome);
+        }
+    }
+}
+
+type Outcomes = Vec<(
+    oneshot::Sender<Result<Entry, StoreError>>,
+    Result<Entry, StoreError>,
+)>;
+
+/// Commits one batch; each job's own outcome goes to `outcomes` (jobs not
+/// reached when the batch fails are answered with the batch's error).
+async fn commit_batch(
+    pool: &AnyPool,
+    batch: Vec<Job>,
+    outcomes: &mut Outcomes,
+) -> Result<(), StoreError> {
+    let mut jobs = batch.into_iter();
+    let result = async {
+        let mut tx = pool.begin().await?;
+        // Take the ledger head's lock first: on PostgreSQL a row lock that
+        // serialises batches; on SQLite the database write lock, taken
+        // before any read so that a busy database is waited for rather
+        // than failing the upgrade of a read snapshot.
+        sqlx::query("UPDATE ledger_head SET size = size WHERE id = 1")
+            .execute(&mut *tx)
+            .await?;
+        let mut frontier = load_frontier(&mut tx).await?;
+        for job in jobs.by_ref() {
+            let before = frontier.clone();
+            let mut savepoint = sqlx::Acquire::begin(&mut tx).await?;
+            let appended = async {
+                for write in job.writes {
+                    apply(&mut savepoint, write).await?;
+                }
+                append(&mut savepoint, &mut frontier, job.draft).await
+            }
+            .await;
+            match appended {
+                Ok(entry) => {
+                    savepoint.commit().await?;
+                    outcomes.push((job.done, Ok(entry)));
+                }
+                Err(e) => {
+                    savepoint.rollback().await?;
+                    frontier = before;
+                    outcomes.push((job.done, Err(e)));
+                }
+            }
+        }
+        sqlx::query("UPDATE ledger_head SET size = $1, root_hash = $2 WHERE id = 1")
+            .bind(signed(frontier.size())?)
+            .bind(frontier.root().to_vec())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok::<(), StoreError>(())
+    }
+    .await;
+    if let Err(e) = &result {
+        for job in jobs {
+            outcomes.push((job.done, Err(StoreError::Batch(e.to_string()))));
+        }
+    }
+    result
+}
+
+/// The tree's right edge, read under the head's lock.
+async fn load_frontier(tx: &mut Tx<'_>) -> Result<Frontier, StoreError> {
+    let head = head_from(
+        &sqlx::query("SELECT size, root_hash FROM ledger_head WHERE id = 1")
+            .fetch_one(&mut **tx)
+            .await?,
+    )?;
+    let ids = Frontier::ids(head.size);
+    let mut stored = fetch_nodes(tx, &ids).await?;
+    let nodes = ids
+        .iter()
+        .map(|id| {
+            stored
+                .remove(id)
+                .ok_or_else(|| StoreError::Corrupt(format!("ledger tree node {id:?} is missing")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let frontier =
+        Frontier::new(head.size, nodes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    if frontier.root() != head.root {
+        return Err(StoreError::Corrupt(
+            "the ledger head's root is not the root of its stored tree".to_owned(),
+        ));
+    }
+    Ok(frontier)
+}
+
+/// Appends `draft` as the next leaf of `frontier`: its entry and the tree
+/// nodes it completes.
+async fn append(
+    tx: &mut Tx<'_>,
+    frontier: &mut Frontier,
+    draft: EntryDraft,
+) -> Result<Entry, StoreError> {
+    let entry = Entry {
+        index: signed(frontier.size())?,
+        draft,
+    };
+    let mut completed = Vec::new();
+    frontier.push(entry.leaf_hash(), |id, h| completed.push((id, h)));
+    let d = &entry.draft;
+    sqlx::query(
+        "INSERT INTO ledger_entries (idx, id, time, request_id, agency, principal, roles, action, purpose, \
+         subject, records, fields, outcome, reason_code, reason, controller) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+    )
+    .bind(entry.index)
+    .bind(d.id.as_str())
+    .bind(micros(d.time))
+    .bind(d.request_id.as_str())
+    .bind(d.agency.as_str())
+    .bind(d.principal.as_str())
+    .bind(json(&d.roles)?)
+    .bind(d.action.as_str())
+    .bind(d.purpose.map_or("", Purpose::code))
+    .bind(d.subject.as_str())
+    .bind(json(&d.records)?)
+    .bind(json(&d.fields)?)
+    .bind(d.outcome.code())
+    .bind(d.reason_code.as_str())
+    .bind(d.reason.as_str())
+    .bind(d.controller.as_str())
+    .execute(&mut **tx)
+    .await?;
+    let mut insert = String::from("INSERT INTO ledger_nodes (level, idx, hash) VALUES ");
+    for n in 0..completed.len() {
+        let p = 3 * n;
+        if n > 0 {
+            insert.push_str(", ");
+        }
+        insert.push_str(&format!("(${}, ${}, ${})", p + 1, p + 2, p + 3));
+    }
+    let mut q = sqlx::query(&insert);
+    for (id, h) in &completed {
+        q = q
+            .bind(i64::from(id.level))
+            .bind(signed(id.index)?)
+            .bind(h.to_vec());
+    }
+    q.execute(&mut **tx).await?;
+    Ok(entry)
+}
+
+async fn apply(tx: &mut Tx<'_>, write: Write) -> Result<(), StoreError> {
+    match write {
+        Write::InsertAgency(a) => {
+            let exists = sqlx::query("SELECT 1 FROM agencies WHERE code = $1")
+                .bind(a.code.as_str())
+                .fetch_optional(&mut **tx)
+                .await?;
+            if exists.is_some() {
+                return Err(StoreError::AlreadyExists(format!(
+                    "agency {} already exists",
+                    a.code.resource_name()
+                )));
+            }
+            sqlx::query(
+                "INSERT INTO agencies (code, display_name, kind, status, create_time, update_time, etag) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(a.code.as_str())
+            .bind(a.display_name.as_str())
+            .bind(a.kind.code())
+            .bind(a.status.code())
+            .bind(micros(a.create_time))
+            .bind(micros(a.update_time))
+            .bind(a.etag.as_str())
+            .execute(&mut **tx)
+            .await?;
+        }
+        Write::UpdateAgency {
+            agency: a,
+            expected_etag,
+        } => {
+            let done = sqlx::query(
+                "UPDATE agencies SET display_name = $1, status = $2, update_time = $3, etag = $4 \
+                 WHERE code = $5 AND etag = $6",
+            )
+            .bind(a.display_name.as_str())
+            .bind(a.status.code())
+            .bind(micros(a.update_time))
+            .bind(a.etag.as_str())
+            .bind(a.code.as_str())
+            .bind(expected_etag.as_str())
+            .execute(&mut **tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                let current: Option<String> =
+                    sqlx::query_scalar("SELECT etag FROM agencies WHERE code = $1")
+                        .bind(a.code.as_str())
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                return Err(match current {
+                    None => StoreError::NotFound(a.code.resource_name()),
+                    Some(current) => StoreError::StaleEtag {
+                        given: expected_etag,
+                        current,
+                    },
+                });
+            }
+        }
+        Write::InsertRecordClass(c) => {
+            let exists = sqlx::query("SELECT 1 FROM record_classes WHERE id = $1")
+                .bind(c.id.as_str())
+                .fetch_optional(&mut **tx)
+                .await?;
+            if exists.is_some() {
+                return Err(StoreError::AlreadyExists(format!(
+                    "record class {} already exists",
+                    c.id.resource_name()
+                )));
+            }
+            sqlx::query(
+                "INSERT INTO record_classes (id, display_name, description, fields, create_time) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(c.id.as_str())
+            .bind(c.display_name.as_str())
+            .bind(c.description.as_str())
+            .bind(json(&c.fields)?)
+            .bind(micros(c.create_time))
+            .execute(&mut **tx)
+            .await?;
+        }
+        Write::InsertSubject(s) => {
+            let d = &s.demographics;
+            sqlx::query(
+                "INSERT INTO subjects (id, given_name, family_name, family_name_key, birth_date, gender, \
+                 postcode, uprn, registered_by, create_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(s.id.as_str())
+            .bind(d.given_name.as_str())
+            .bind(d.family_name.as_str())
+            .bind(d.family_name.to_lowercase())
+            .bind(d.birth_date.to_string())
+            .bind(d.gender.code())
+            .bind(d.postcode.clone().unwrap_or_default())
+            .bind(d.uprn.clone().unwrap_or_default())
+            .bind(s.registered_by.as_str())
+            .bind(micros(s.create_time))
+            .execute(&mut **tx)
+            .await?;
+            for identifier in &s.identifiers {
+                link(tx, &s.id, identifier, &s.registered_by, s.create_time).await?;
+            }
+        }
+        Write::LinkIdentifier {
+            subject,
+            identifier,
+            linked_by,
+            time,
+        } => {
+            link(tx, &subject, &identifier, &linked_by, time).await?;
+        }
+        Write::UnlinkIdentifier {
+            subject,
+            identifier,
+        } => {
+            let done = sqlx::query(
+                "DELETE FROM subject_identifiers WHERE system = $1 AND assigner = $2 AND value = $3 AND subject_id = $4",
+            )
+            .bind(identifier.system().code())
+            .bind(identifier.assigner().map_or("", AgencyCode::as_str))
+            .bind(identifier.value())
+            .bind(subject.as_str())
+            .execute(&mut **tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound(format!(
+                    "identifier {identifier} on {}",
+                    subject.resource_name()
+                )));
+            }
+        }
+        Write::InsertRecord {
+            record: r,
+            written_by,
+        } => {
+            sqlx::query(
+                "INSERT INTO records (id, subject_id, record_class, controller, version, etag, create_time, update_time) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(r.id.as_str())
+            .bind(r.subject.as_str())
+            .bind(r.record_class.as_str())
+            .bind(r.controller.as_str())
+            .bind(r.version)
+            .bind(r.etag.as_str())
+            .bind(micros(r.create_time))
+            .bind(micros(r.update_time))
+            .execute(&mut **tx)
+            .await?;
+            insert_version(tx, &r, &written_by).await?;
+        }
+        Write::UpdateRecord {
+            record: r,
+            expected_etag,
+            written_by,
+        } => {
+            let done = sqlx::query(
+                "UPDATE records SET version = $1, etag = $2, update_time = $3 WHERE id = $4 AND etag = $5",
+            )
+            .bind(r.version)
+            .bind(r.etag.as_str())
+            .bind(micros(r.update_time))
+            .bind(r.id.as_str())
+            .bind(expected_etag.as_str())
+            .execute(&mut **tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                let current: Option<String> =
+                    sqlx::query_scalar("SELECT etag FROM records WHERE id = $1")
+                        .bind(r.id.as_str())
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                return Err(match current {
+                    None => StoreError::NotFound(r.id.resource_name()),
+                    Some(current) => StoreError::StaleEtag {
+                        given: expected_etag,
+                        current,
+                    },
+                });
+            }
+            insert_version(tx, &r, &written_by).await?;
+        }
+        Write::SetMeta { key, value } => {
+            sqlx::query(
+                "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(key)
+            .bind(value)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn link(
+    tx: &mut Tx<'_>,
+    subject: &SubjectId,
+    identifier: &Identifier,
+    linked_by: &AgencyCode,
+    time: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let assigner = identifier.assigner().map_or("", AgencyCode::as_str);
+    let taken = sqlx::query(
+        "SELECT 1 FROM subject_identifiers WHERE system = $1 AND assigner = $2 AND value = $3",
+    )
+    .bind(identifier.system().code())
+    .bind(assigner)
+    .bind(identifier.value())
+    .fetch_optional(&mut **tx)
+    .await?;
+    if taken.is_some() {
+        return Err(StoreError::AlreadyExists(format!(
+            "identifier {identifier} already belongs to a subject"
+        )));
+    }
+    sqlx::query(
+        "INSERT INTO subject_identifiers (system, assigner, value, subject_id, linked_by, link_time) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(identifier.system().code())
+    .bind(assigner)
+    .bind(identifier.value())
+    .bind(subject.as_str())
+    .bind(linked_by.as_str())
+    .bind(micros(time))
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| match e {
+        sqlx::Error::Database(ref d) if d.is_unique_violation() => StoreError::AlreadyExists(
+            format!("identifier {identifier} already belongs to a subject"),
+        ),
+        sqlx::Error::Database(ref d) if d.is_foreign_key_violation() => {
+            StoreError::NotFound(subject.resource_name())
+        }
+        other => StoreError::Database(other),
+    })?;
+    Ok(())
+}
+
+async fn insert_version(tx: &mut Tx<'_>, r: &Record, written_by: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO record_versions (record_id, version, fields, etag, write_time, written_by) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(r.id.as_str())
+    .bind(r.version)
+    .bind(json(&r.fields)?)
+    .bind(r.etag.as_str())
+    .bind(micros(r.update_time))
+    .bind(written_by)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
