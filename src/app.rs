@@ -23,7 +23,7 @@ use crate::auth::{Authenticator, InsecureHeaders};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, redact_url};
 use crate::ledger::checkpoint::SigningKey;
-use crate::service::Services;
+use crate::service::{AlertPolicy, Services};
 use crate::store::{SqlStore, connect};
 
 /// How long shutdown waits after the last call for its response to leave.
@@ -154,7 +154,11 @@ impl App {
             "checkpoints are signed with this key"
         );
         let store = open_store(config).await?;
-        let services = Services::new(Arc::new(store.clone()), clock, Arc::new(key));
+        let services = Services::new(Arc::new(store.clone()), clock, Arc::new(key))
+            .with_alert_policy(AlertPolicy {
+                refusals: config.alert_refusals,
+                window: chrono::TimeDelta::seconds(i64::from(config.alert_window_seconds)),
+            });
         let loaded = services
             .load_starter_catalogue()
             .await

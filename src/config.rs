@@ -50,6 +50,12 @@ pub struct Config {
     /// How often a checkpoint is signed when the ledger has grown, in
     /// milliseconds.
     pub checkpoint_interval_ms: u64,
+    /// This many refusals of one staff member within
+    /// `alert_window_seconds` raise an alert to their agency and to the
+    /// controller of the data refused.
+    pub alert_refusals: u32,
+    /// The window of `alert_refusals`, in seconds.
+    pub alert_window_seconds: u32,
 }
 
 impl Default for Config {
@@ -68,6 +74,8 @@ impl Default for Config {
             ledger_origin: "accord.local/ledger".to_owned(),
             ledger_key_file: None,
             checkpoint_interval_ms: 1000,
+            alert_refusals: 5,
+            alert_window_seconds: 600,
         }
     }
 }
@@ -89,6 +97,8 @@ impl fmt::Debug for Config {
             .field("ledger_origin", &self.ledger_origin)
             .field("ledger_key_file", &self.ledger_key_file)
             .field("checkpoint_interval_ms", &self.checkpoint_interval_ms)
+            .field("alert_refusals", &self.alert_refusals)
+            .field("alert_window_seconds", &self.alert_window_seconds)
             .finish()
     }
 }
@@ -152,6 +162,11 @@ impl Config {
                 "checkpoint_interval_ms must be between 10 and 3600000, not {}",
                 config.checkpoint_interval_ms
             )));
+        }
+        if config.alert_refusals < 2 || config.alert_window_seconds == 0 {
+            return Err(ConfigError::Invalid(
+                "alert_refusals must be at least 2 and alert_window_seconds at least 1".to_owned(),
+            ));
         }
         if !signed_note::is_key_name_valid(&config.ledger_origin) {
             return Err(ConfigError::Invalid(format!(

@@ -136,6 +136,24 @@ CREATE TABLE ledger_checkpoints (
 CREATE TRIGGER ledger_checkpoints_append_only BEFORE UPDATE OR DELETE ON ledger_checkpoints
 FOR EACH ROW EXECUTE FUNCTION accord_refuse_change();
 
+-- Alerts for an agency's IG lead; acknowledgement columns are NULL until
+-- someone looks at it.
+CREATE TABLE alerts (
+    id          TEXT PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    recipient   TEXT NOT NULL REFERENCES agencies (code),
+    agency      TEXT NOT NULL,
+    principal   TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    summary     TEXT NOT NULL,
+    entry_index BIGINT NOT NULL,
+    raise_time  BIGINT NOT NULL,
+    ack_by      TEXT,
+    ack_time    BIGINT,
+    ack_note    TEXT
+);
+CREATE INDEX alerts_recipient ON alerts (recipient, raise_time, id);
+
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL

@@ -138,6 +138,24 @@ BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
 CREATE TRIGGER ledger_checkpoints_append_only_delete BEFORE DELETE ON ledger_checkpoints
 BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
 
+-- Alerts for an agency's IG lead; acknowledgement columns are NULL until
+-- someone looks at it.
+CREATE TABLE alerts (
+    id          TEXT PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    recipient   TEXT NOT NULL REFERENCES agencies (code),
+    agency      TEXT NOT NULL,
+    principal   TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    summary     TEXT NOT NULL,
+    entry_index INTEGER NOT NULL,
+    raise_time  INTEGER NOT NULL,
+    ack_by      TEXT,
+    ack_time    INTEGER,
+    ack_note    TEXT
+);
+CREATE INDEX alerts_recipient ON alerts (recipient, raise_time, id);
+
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL

@@ -210,4 +210,55 @@ impl AuditService for AuditApi {
         .await;
         api.finish(&call, result, export_stream).await
     }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn list_alerts(
+        &self,
+        request: Request<pb::ListAlertsRequest>,
+    ) -> Result<Response<pb::ListAlertsResponse>, Status> {
+        let api = &self.0;
+        let call = api
+            .begin(
+                &request,
+                method!("AuditService", "ListAlerts"),
+                Access::Member,
+            )
+            .await?;
+        let result = async {
+            let (purpose, open, page) = input(convert::list_alerts_request(request.into_inner()))?;
+            call.set_purpose(purpose);
+            api.services.list_alerts(&call, open, &page).await
+        }
+        .await;
+        api.finish(&call, result, |p| pb::ListAlertsResponse {
+            alerts: p.items.into_iter().map(convert::alert_out).collect(),
+            next_page_token: p.next_token,
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn acknowledge_alert(
+        &self,
+        request: Request<pb::AcknowledgeAlertRequest>,
+    ) -> Result<Response<pb::AcknowledgeAlertResponse>, Status> {
+        let api = &self.0;
+        let call = api
+            .begin(
+                &request,
+                method!("AuditService", "AcknowledgeAlert"),
+                Access::Member,
+            )
+            .await?;
+        let result = async {
+            let (purpose, id, note) = input(convert::acknowledge_request(request.into_inner()))?;
+            call.set_purpose(purpose);
+            api.services.acknowledge_alert(&call, id, note).await
+        }
+        .await;
+        api.finish(&call, result, |a| pb::AcknowledgeAlertResponse {
+            alert: Some(convert::alert_out(a)),
+        })
+        .await
+    }
 }

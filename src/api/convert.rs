@@ -13,6 +13,7 @@ use crate::domain::{
     FieldValue, Gender, Identifier, IdentifierSystem, Purpose, Record, RecordClass, RecordClassId,
     RecordId, Subject, SubjectId, Violations, check_text,
 };
+use crate::domain::{Alert, AlertId, AlertKind};
 use crate::ledger::checkpoint::SignedCheckpoint;
 use crate::ledger::{Entry, Outcome};
 use crate::service::{ConsistencyProof, EntryRef, InclusionProof};
@@ -957,5 +958,53 @@ pub fn exported_entry_out(
                 inclusion_proof: proof.iter().map(|h| h.to_vec()).collect(),
             },
         )),
+    }
+}
+
+/// The inputs of ListAlerts.
+pub fn list_alerts_request(
+    req: pb::ListAlertsRequest,
+) -> Result<(Purpose, bool, crate::service::PageRequest), Violations> {
+    let mut v = Violations::new();
+    let purpose = purpose(req.purpose, &mut v);
+    let page = page_request(req.page_size, req.page_token, &mut v);
+    v.into_result(|| Some((purpose?, req.unacknowledged_only, page)))
+}
+
+/// The inputs of AcknowledgeAlert.
+pub fn acknowledge_request(
+    req: pb::AcknowledgeAlertRequest,
+) -> Result<(Purpose, AlertId, String), Violations> {
+    let mut v = Violations::new();
+    let purpose = purpose(req.purpose, &mut v);
+    let id = v.check("name", AlertId::parse_name(&req.name));
+    let note = v
+        .check("note", crate::domain::check_text(&req.note, 0, 2000))
+        .map(|()| req.note.trim().to_owned());
+    v.into_result(|| Some((purpose?, id?, note?)))
+}
+
+/// The proto form of an alert.
+pub fn alert_out(a: Alert) -> pb::Alert {
+    let ack = a.acknowledgement;
+    pb::Alert {
+        name: a.id.resource_name(),
+        kind: match a.kind {
+            AlertKind::RepeatedRefusals => pb::AlertKind::RepeatedRefusals,
+        } as i32,
+        recipient: a.recipient.resource_name(),
+        agency: agency_ref(&a.agency),
+        principal: a.principal,
+        subject: a.subject,
+        summary: a.summary,
+        entry_index: a.entry_index,
+        raise_time: Some(timestamp(a.raise_time)),
+        acknowledged: ack.is_some(),
+        acknowledged_by: ack
+            .as_ref()
+            .map(|k| k.principal.clone())
+            .unwrap_or_default(),
+        acknowledge_time: ack.as_ref().map(|k| timestamp(k.time)),
+        acknowledge_note: ack.map(|k| k.note).unwrap_or_default(),
     }
 }

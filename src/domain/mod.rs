@@ -3,6 +3,7 @@
 //! wrong. No tonic, no sqlx here.
 
 pub mod agency;
+pub mod alert;
 pub mod caller;
 pub mod catalog;
 pub mod identifier;
@@ -11,6 +12,7 @@ pub mod subject;
 pub mod violation;
 
 pub use agency::{Agency, AgencyCode, AgencyKind, AgencyStatus};
+pub use alert::{Acknowledgement, Alert, AlertId, AlertKind};
 pub use caller::{Caller, PrincipalId, Purpose, Role};
 pub use catalog::{CodeValue, FieldSpec, FieldType, RecordClass, RecordClassId};
 pub use identifier::{Identifier, IdentifierSystem};

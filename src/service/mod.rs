@@ -4,6 +4,7 @@
 //! [`Services::refuse`]. Nothing here knows about gRPC.
 
 mod agencies;
+mod alerts;
 mod audit;
 mod catalog;
 mod proofs;
@@ -15,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, SubsecRound, Utc};
 
 pub use agencies::AgencyChange;
+pub use alerts::AlertPolicy;
 pub use audit::{AccessReport, MAX_REPORT_ENTRIES, SubjectAccess, activity, subject_access_filter};
 pub use catalog::STARTER_CATALOGUE;
 pub use proofs::{ConsistencyProof, EntryExport, EntryRef, InclusionProof};
@@ -289,13 +291,27 @@ pub struct Services {
     store: Arc<dyn Store>,
     clock: SharedClock,
     key: Arc<SigningKey>,
+    alert_policy: AlertPolicy,
 }
 
 impl Services {
     /// Services over `store`, telling time with `clock` and signing
     /// checkpoints with `key`.
     pub fn new(store: Arc<dyn Store>, clock: SharedClock, key: Arc<SigningKey>) -> Self {
-        Self { store, clock, key }
+        Self {
+            store,
+            clock,
+            key,
+            alert_policy: AlertPolicy::default(),
+        }
+    }
+
+    /// The same services, raising alerts by `policy`.
+    pub fn with_alert_policy(self, policy: AlertPolicy) -> Self {
+        Self {
+            alert_policy: policy,
+            ..self
+        }
     }
 
     /// The current time, to the microsecond (the precision stored).
@@ -331,8 +347,18 @@ impl Services {
     /// caller is told the service is unavailable (fail closed).
     pub async fn refuse(&self, call: &Call, error: ServiceError) -> ServiceError {
         let draft = call.draft(error.outcome(), error.reason_code(), &error.to_string());
-        match self.store.commit(vec![], draft).await {
+        let alerts = self.refusal_alerts(call, &error).await;
+        let raised = !alerts.is_empty();
+        match self.store.commit(alerts, draft.clone()).await {
             Ok(_) => error,
+            // The refusal must be recorded even if its alerts cannot be.
+            Err(e) if raised => {
+                tracing::warn!(error = %e, "could not raise alerts with a refusal");
+                match self.store.commit(vec![], draft).await {
+                    Ok(_) => error,
+                    Err(e) => ServiceError::Unavailable(e),
+                }
+            }
             Err(e) => ServiceError::Unavailable(e),
         }
     }

@@ -14,8 +14,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    Agency, AgencyCode, Identifier, Record, RecordClass, RecordClassId, RecordId, Subject,
-    SubjectId,
+    Acknowledgement, Agency, AgencyCode, Alert, AlertId, Identifier, Record, RecordClass,
+    RecordClassId, RecordId, Subject, SubjectId,
 };
 use std::collections::HashMap;
 
@@ -94,6 +94,15 @@ pub enum Write {
     },
     /// Sets a service metadata value.
     SetMeta { key: String, value: String },
+    /// Raises an alert; its `entry_index` is set to the index of the entry
+    /// committed with it.
+    RaiseAlert(Alert),
+    /// Records that an alert was looked at (once: a second acknowledgement
+    /// leaves the first in place).
+    AcknowledgeAlert {
+        id: AlertId,
+        acknowledgement: Acknowledgement,
+    },
 }
 
 /// Who linked an identifier to a subject.
@@ -194,6 +203,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         after: After<i64>,
         limit: u32,
     ) -> Result<Vec<Entry>, StoreError>;
+    /// How many ledger entries match `filter`.
+    async fn count_entries(&self, filter: &EntryFilter) -> Result<u64, StoreError>;
     /// The recorded head of the ledger's tree.
     async fn tree_head(&self) -> Result<TreeHead, StoreError>;
     /// The stored hashes of these tree nodes (those that exist).
@@ -208,6 +219,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn checkpoint(&self, size: u64) -> Result<Option<SignedCheckpoint>, StoreError>;
     /// The checkpoints of sizes `min..=max`, smallest first.
     async fn checkpoints(&self, min: u64, max: u64) -> Result<Vec<SignedCheckpoint>, StoreError>;
+
+    /// One alert.
+    async fn alert(&self, id: &AlertId) -> Result<Option<Alert>, StoreError>;
+    /// The alerts raised to `recipient`, oldest first (by id within one
+    /// instant), after `after`; only those not yet acknowledged if
+    /// `unacknowledged_only`.
+    async fn alerts(
+        &self,
+        recipient: &AgencyCode,
+        unacknowledged_only: bool,
+        after: After<(i64, String)>,
+        limit: u32,
+    ) -> Result<Vec<Alert>, StoreError>;
 
     /// A service metadata value.
     async fn meta(&self, key: &str) -> Result<Option<String>, StoreError>;

@@ -21,8 +21,9 @@ use sqlx::{AnyPool, Executor, Row};
 use super::write::Sequencer;
 use super::{After, EntryFilter, IdentifierLink, Store, StoreError, Write};
 use crate::domain::{
-    Agency, AgencyCode, AgencyKind, AgencyStatus, Demographics, FieldSpec, Gender, Identifier,
-    IdentifierSystem, Purpose, Record, RecordClass, RecordClassId, RecordId, Subject, SubjectId,
+    Acknowledgement, Agency, AgencyCode, AgencyKind, AgencyStatus, Alert, AlertId, AlertKind,
+    Demographics, FieldSpec, Gender, Identifier, IdentifierSystem, Purpose, Record, RecordClass,
+    RecordClassId, RecordId, Subject, SubjectId,
 };
 use crate::ledger::checkpoint::SignedCheckpoint;
 use crate::ledger::merkle::NodeId;
@@ -371,6 +372,72 @@ fn checkpoint_from(row: &AnyRow) -> Result<SignedCheckpoint, StoreError> {
     })
 }
 
+/// A query of ledger entries, `select` followed by the conditions of
+/// `f` (at least one, so more can follow with ` AND`).
+fn entry_query(select: &str, f: &EntryFilter) -> Query {
+    let mut q = Query::new(select);
+    q.raw("1 = 1");
+    if let Some(id) = &f.id {
+        q.push(" AND id = ?", Arg::Text(id.clone()));
+    }
+    if let Some(s) = &f.subject {
+        q.push(" AND subject = ?", Arg::Text(s.clone()));
+    }
+    if let Some(a) = &f.agency {
+        q.push(" AND agency = ?", Arg::Text(a.clone()));
+    }
+    if let Some(o) = f.outcome {
+        q.push(" AND outcome = ?", Arg::Text(o.code().to_owned()));
+    }
+    if let Some(p) = &f.principal {
+        q.push(" AND principal = ?", Arg::Text(p.clone()));
+    }
+    if let Some(p) = f.purpose {
+        q.push(" AND purpose = ?", Arg::Text(p.code().to_owned()));
+    }
+    if let Some(t) = f.start {
+        q.push(" AND time >= ?", Arg::Int(micros(t)));
+    }
+    if let Some(t) = f.end {
+        q.push(" AND time < ?", Arg::Int(micros(t)));
+    }
+    if let Some(v) = &f.visible_to {
+        q.push(" AND (agency = ?", Arg::Text(v.clone()))
+            .push(" OR controller = ?)", Arg::Text(v.clone()));
+    }
+    q
+}
+
+fn alert_from(row: &AnyRow) -> Result<Alert, StoreError> {
+    let kind: String = row.try_get("kind")?;
+    let ack_by: Option<String> = row.try_get("ack_by")?;
+    let acknowledgement = match ack_by {
+        Some(principal) => Some(Acknowledgement {
+            principal,
+            time: time(
+                row.try_get::<Option<i64>, _>("ack_time")?
+                    .unwrap_or_default(),
+            )?,
+            note: row
+                .try_get::<Option<String>, _>("ack_note")?
+                .unwrap_or_default(),
+        }),
+        None => None,
+    };
+    Ok(Alert {
+        id: AlertId::from_stored(row.try_get("id")?),
+        kind: code(AlertKind::from_code(&kind), "alert kind", &kind)?,
+        recipient: agency_code(&row.try_get::<String, _>("recipient")?)?,
+        agency: row.try_get("agency")?,
+        principal: row.try_get("principal")?,
+        subject: row.try_get("subject")?,
+        summary: row.try_get("summary")?,
+        entry_index: row.try_get("entry_index")?,
+        raise_time: time(row.try_get("raise_time")?)?,
+        acknowledgement,
+    })
+}
+
 /// How many nodes one lookup asks for at most (two parameters each).
 const NODES_PER_QUERY: usize = 400;
 
@@ -560,45 +627,23 @@ impl Store for SqlStore {
         after: After<i64>,
         n: u32,
     ) -> Result<Vec<Entry>, StoreError> {
-        let mut q = Query::new("SELECT * FROM ledger_entries WHERE ");
+        let mut q = entry_query("SELECT * FROM ledger_entries WHERE ", f);
         q.push(
-            "idx > ?",
+            " AND idx > ?",
             Arg::Int(match after {
                 After::Start => -1,
                 After::Key(k) => k,
             }),
         );
-        if let Some(id) = &f.id {
-            q.push(" AND id = ?", Arg::Text(id.clone()));
-        }
-        if let Some(s) = &f.subject {
-            q.push(" AND subject = ?", Arg::Text(s.clone()));
-        }
-        if let Some(a) = &f.agency {
-            q.push(" AND agency = ?", Arg::Text(a.clone()));
-        }
-        if let Some(o) = f.outcome {
-            q.push(" AND outcome = ?", Arg::Text(o.code().to_owned()));
-        }
-        if let Some(p) = &f.principal {
-            q.push(" AND principal = ?", Arg::Text(p.clone()));
-        }
-        if let Some(p) = f.purpose {
-            q.push(" AND purpose = ?", Arg::Text(p.code().to_owned()));
-        }
-        if let Some(t) = f.start {
-            q.push(" AND time >= ?", Arg::Int(micros(t)));
-        }
-        if let Some(t) = f.end {
-            q.push(" AND time < ?", Arg::Int(micros(t)));
-        }
-        if let Some(v) = &f.visible_to {
-            q.push(" AND (agency = ?", Arg::Text(v.clone()))
-                .push(" OR controller = ?)", Arg::Text(v.clone()));
-        }
         q.raw(" ORDER BY idx").push(" LIMIT ?", Arg::Int(limit(n)));
         let rows = q.build().fetch_all(&self.reader).await?;
         rows.iter().map(entry_from).collect()
+    }
+
+    async fn count_entries(&self, f: &EntryFilter) -> Result<u64, StoreError> {
+        let q = entry_query("SELECT COUNT(*) AS n FROM ledger_entries WHERE ", f);
+        let n: i64 = q.build().fetch_one(&self.reader).await?.try_get("n")?;
+        unsigned(n)
     }
 
     async fn tree_head(&self) -> Result<TreeHead, StoreError> {
@@ -652,6 +697,37 @@ impl Store for SqlStore {
         .fetch_all(&self.reader)
         .await?;
         rows.iter().map(checkpoint_from).collect()
+    }
+
+    async fn alert(&self, id: &AlertId) -> Result<Option<Alert>, StoreError> {
+        let row = sqlx::query("SELECT * FROM alerts WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(alert_from).transpose()
+    }
+
+    async fn alerts(
+        &self,
+        recipient: &AgencyCode,
+        unacknowledged_only: bool,
+        after: After<(i64, String)>,
+        n: u32,
+    ) -> Result<Vec<Alert>, StoreError> {
+        let mut q = Query::new("SELECT * FROM alerts WHERE ");
+        q.push("recipient = ?", Arg::Text(recipient.as_str().to_owned()));
+        if unacknowledged_only {
+            q.raw(" AND ack_by IS NULL");
+        }
+        if let After::Key((t, id)) = after {
+            q.push(" AND (raise_time > ?", Arg::Int(t))
+                .push(" OR (raise_time = ?", Arg::Int(t))
+                .push(" AND id > ?))", Arg::Text(id));
+        }
+        q.raw(" ORDER BY raise_time, id")
+            .push(" LIMIT ?", Arg::Int(limit(n)));
+        let rows = q.build().fetch_all(&self.reader).await?;
+        rows.iter().map(alert_from).collect()
     }
 
     async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {

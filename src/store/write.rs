@@ -139,9 +139,10 @@ async fn commit_batch(
         for job in jobs.by_ref() {
             let before = frontier.clone();
             let mut savepoint = sqlx::Acquire::begin(&mut tx).await?;
+            let index = signed(frontier.size())?;
             let appended = async {
                 for write in job.writes {
-                    apply(&mut savepoint, write).await?;
+                    apply(&mut savepoint, write, index).await?;
                 }
                 append(&mut savepoint, &mut frontier, job.draft).await
             }
@@ -258,7 +259,9 @@ async fn append(
     Ok(entry)
 }
 
-async fn apply(tx: &mut Tx<'_>, write: Write) -> Result<(), StoreError> {
+/// Applies one write; `index` is the ledger index the job's entry will
+/// have.
+async fn apply(tx: &mut Tx<'_>, write: Write, index: i64) -> Result<(), StoreError> {
     match write {
         Write::InsertAgency(a) => {
             let exists = sqlx::query("SELECT 1 FROM agencies WHERE code = $1")
@@ -439,6 +442,46 @@ async fn apply(tx: &mut Tx<'_>, write: Write) -> Result<(), StoreError> {
                 });
             }
             insert_version(tx, &r, &written_by).await?;
+        }
+        Write::RaiseAlert(a) => {
+            sqlx::query(
+                "INSERT INTO alerts (id, kind, recipient, agency, principal, subject, summary, entry_index, raise_time) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(a.id.as_str())
+            .bind(a.kind.code())
+            .bind(a.recipient.as_str())
+            .bind(a.agency.as_str())
+            .bind(a.principal.as_str())
+            .bind(a.subject.as_str())
+            .bind(a.summary.as_str())
+            .bind(index)
+            .bind(micros(a.raise_time))
+            .execute(&mut **tx)
+            .await?;
+        }
+        Write::AcknowledgeAlert {
+            id,
+            acknowledgement: ack,
+        } => {
+            let done = sqlx::query(
+                "UPDATE alerts SET ack_by = $1, ack_time = $2, ack_note = $3 WHERE id = $4 AND ack_by IS NULL",
+            )
+            .bind(ack.principal.as_str())
+            .bind(micros(ack.time))
+            .bind(ack.note.as_str())
+            .bind(id.as_str())
+            .execute(&mut **tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                let exists = sqlx::query("SELECT 1 FROM alerts WHERE id = $1")
+                    .bind(id.as_str())
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                if exists.is_none() {
+                    return Err(StoreError::NotFound(id.resource_name()));
+                }
+            }
         }
         Write::SetMeta { key, value } => {
             sqlx::query(

@@ -1,0 +1,158 @@
+//! Alerts for an agency's information-governance lead, and the rule that
+//! raises them: a staff member refused again and again in a short time.
+
+use chrono::TimeDelta;
+
+use super::{Call, Page, PageRequest, ServiceError, Services, page};
+use crate::domain::{Acknowledgement, AgencyCode, Alert, AlertId, AlertKind, Role, Violations};
+use crate::ledger::Outcome;
+use crate::store::{After, EntryFilter, Write};
+
+/// When repeated refusals raise an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertPolicy {
+    /// This many refusals of one staff member...
+    pub refusals: u32,
+    /// ...within this long raise an alert.
+    pub window: TimeDelta,
+}
+
+impl Default for AlertPolicy {
+    fn default() -> Self {
+        Self {
+            refusals: 5,
+            window: TimeDelta::minutes(10),
+        }
+    }
+}
+
+impl Services {
+    /// The alerts to raise with the refusal of `call` for `error`: when it
+    /// is the staff member's `refusals`-th refusal within the window, one
+    /// to their agency and one to the controller of the data refused.
+    pub(super) async fn refusal_alerts(&self, call: &Call, error: &ServiceError) -> Vec<Write> {
+        if !matches!(error, ServiceError::Denied(_) | ServiceError::NotFound(_)) {
+            return Vec::new();
+        }
+        let policy = self.alert_policy;
+        let filter = EntryFilter {
+            agency: Some(call.caller.agency.as_str().to_owned()),
+            principal: Some(call.caller.principal.as_str().to_owned()),
+            outcome: Some(Outcome::Denied),
+            start: Some(call.time - policy.window),
+            ..EntryFilter::default()
+        };
+        let earlier = match self.store.count_entries(&filter).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not count refusals for alerting");
+                return Vec::new();
+            }
+        };
+        if earlier + 1 != u64::from(policy.refusals) {
+            return Vec::new();
+        }
+        let facts = call.facts().clone();
+        let mut recipients = vec![call.caller.agency.clone()];
+        if let Ok(controller) = AgencyCode::parse(&facts.controller)
+            && controller != call.caller.agency
+        {
+            recipients.push(controller);
+        }
+        // Only registered agencies have an IG lead to tell.
+        let mut registered = Vec::with_capacity(recipients.len());
+        for r in recipients {
+            if matches!(self.store.agency(&r).await, Ok(Some(_))) {
+                registered.push(r);
+            }
+        }
+        let recipients = registered;
+        let summary = format!(
+            "{} of {} was refused {} times within {} minutes; the last refusal: {}",
+            call.caller.principal.as_str(),
+            call.caller.agency.resource_name(),
+            policy.refusals,
+            policy.window.num_minutes(),
+            error
+        );
+        recipients
+            .into_iter()
+            .map(|recipient| {
+                Write::RaiseAlert(Alert {
+                    id: AlertId::generate(),
+                    kind: AlertKind::RepeatedRefusals,
+                    recipient,
+                    agency: call.caller.agency.as_str().to_owned(),
+                    principal: call.caller.principal.as_str().to_owned(),
+                    subject: facts.subject.clone(),
+                    summary: summary.clone(),
+                    entry_index: 0,
+                    raise_time: call.time,
+                    acknowledgement: None,
+                })
+            })
+            .collect()
+    }
+
+    /// The alerts raised to the caller's agency (auditor role), oldest
+    /// first.
+    pub async fn list_alerts(
+        &self,
+        call: &Call,
+        unacknowledged_only: bool,
+        req: &PageRequest,
+    ) -> Result<Page<Alert>, ServiceError> {
+        call.require_role(Role::AUDITOR)?;
+        let size = req.size()?;
+        let after = match req.position()? {
+            None => After::Start,
+            Some(token) => {
+                let bad = || Violations::one("page_token", "is not a token this service issued");
+                let (t, id) = token.split_once(' ').ok_or_else(bad)?;
+                After::Key((t.parse::<i64>().map_err(|_| bad())?, id.to_owned()))
+            }
+        };
+        let items = self
+            .store
+            .alerts(&call.caller.agency, unacknowledged_only, after, size + 1)
+            .await?;
+        let page = page(items, size, |a| {
+            format!("{} {}", a.raise_time.timestamp_micros(), a.id.as_str())
+        });
+        self.audit_read(call).await?;
+        Ok(page)
+    }
+
+    /// Records that the caller (auditor role) looked at an alert raised to
+    /// their agency. A second acknowledgement leaves the first in place.
+    pub async fn acknowledge_alert(
+        &self,
+        call: &Call,
+        id: AlertId,
+        note: String,
+    ) -> Result<Alert, ServiceError> {
+        call.require_role(Role::AUDITOR)?;
+        let not_found = || ServiceError::NotFound(id.resource_name());
+        let alert = self.store.alert(&id).await?.ok_or_else(not_found)?;
+        if alert.recipient != call.caller.agency {
+            return Err(not_found());
+        }
+        call.note_subject(alert.subject.clone());
+        call.note_fields(vec!["acknowledgement".into()]);
+        let acknowledgement = Acknowledgement {
+            principal: call.caller.principal.as_str().to_owned(),
+            time: call.time,
+            note,
+        };
+        self.store
+            .commit(
+                vec![Write::AcknowledgeAlert {
+                    id: id.clone(),
+                    acknowledgement,
+                }],
+                call.permitted(),
+            )
+            .await?;
+        self.store.alert(&id).await?.ok_or_else(not_found)
+    }
+}
