@@ -98,7 +98,7 @@ async fn set_up_record(channel: Channel) -> anyhow::Result<String> {
     {
         return Err(e).context("cannot register the load test agency");
     }
-    let reference = format!("LOAD-{}", uuid::Uuid::new_v4().simple());
+    let reference = format!("LOAD-{}", &uuid::Uuid::new_v4().simple().to_string()[..20]);
     let subject = pb::subject_service_client::SubjectServiceClient::new(channel.clone())
         .create_subject(as_caller(
             pb::CreateSubjectRequest {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use tokio::net::TcpListener;
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 
@@ -263,8 +264,17 @@ impl App {
             );
             let _ = stopping_tx.send(());
         };
-        let serve =
-            router.serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), signal);
+        // Small gRPC frames (headers, message, trailers) must leave at once:
+        // without TCP_NODELAY, Nagle's algorithm and the peer's delayed ACK
+        // hold a response back for ~40 ms.
+        let incoming = TcpListenerStream::new(self.listener).map(|conn| {
+            conn.inspect(|stream| {
+                if let Err(e) = stream.set_nodelay(true) {
+                    tracing::warn!(error = %e, "cannot set TCP_NODELAY on a connection");
+                }
+            })
+        });
+        let serve = router.serve_with_incoming_shutdown(incoming, signal);
         tokio::pin!(serve);
         // Once shutdown starts, new connections are refused; the server is
         // dropped when the calls in flight are done (plus a moment for their
