@@ -5,10 +5,11 @@
 //! head's lock first (a row lock on PostgreSQL, so that batches of several
 //! processes on one database follow one another and the tree never forks;
 //! SQLite's write lock), reads the tree's right edge once, and then runs
-//! each job in a savepoint: its writes, its entry (the next leaf index, in
-//! commit order) and the tree nodes the leaf completes. A job whose writes
-//! fail is rolled back to its savepoint alone and told why; the others
-//! commit. Each caller waits until its batch is durable, so no data is
+//! each job's writes in a savepoint and gives its entry the next leaf index
+//! (in commit order). A job whose writes fail is rolled back to its
+//! savepoint alone and told why; the others go on. The batch's entries and
+//! the tree nodes their leaves complete are then inserted with a few
+//! multi-row statements, and the new head written. Each caller waits until its batch is durable, so no data is
 //! answered or changed before its entry is on disk.
 
 use std::sync::Arc;
@@ -21,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::sql::{fetch_nodes, head_from, json, micros, signed};
 use super::{StoreError, Write};
 use crate::domain::{AgencyCode, Identifier, Purpose, Record, SubjectId};
-use crate::ledger::merkle::Frontier;
+use crate::ledger::merkle::{Frontier, NodeId};
 use crate::ledger::{Entry, EntryDraft};
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
@@ -136,29 +137,36 @@ async fn commit_batch(
             .execute(&mut *tx)
             .await?;
         let mut frontier = load_frontier(&mut tx).await?;
+        let mut appended = Appended::default();
         for job in jobs.by_ref() {
-            let before = frontier.clone();
-            let mut savepoint = sqlx::Acquire::begin(&mut tx).await?;
             let index = signed(frontier.size())?;
-            let appended = async {
+            if !job.writes.is_empty() {
+                // Only a job that changes data can fail on its own; it
+                // runs in a savepoint so that it can be undone alone.
+                let mut savepoint = sqlx::Acquire::begin(&mut tx).await?;
+                let mut applied = Ok(());
                 for write in job.writes {
-                    apply(&mut savepoint, write, index).await?;
+                    applied = apply(&mut savepoint, write, index).await;
+                    if applied.is_err() {
+                        break;
+                    }
                 }
-                append(&mut savepoint, &mut frontier, job.draft).await
-            }
-            .await;
-            match appended {
-                Ok(entry) => {
-                    savepoint.commit().await?;
-                    outcomes.push((job.done, Ok(entry)));
-                }
-                Err(e) => {
+                if let Err(e) = applied {
                     savepoint.rollback().await?;
-                    frontier = before;
                     outcomes.push((job.done, Err(e)));
+                    continue;
                 }
+                savepoint.commit().await?;
             }
+            let entry = Entry {
+                index,
+                draft: job.draft,
+            };
+            frontier.push(entry.leaf_hash(), |id, h| appended.nodes.push((id, h)));
+            appended.entries.push(entry.clone());
+            outcomes.push((job.done, Ok(entry)));
         }
+        appended.insert(&mut tx).await?;
         sqlx::query("UPDATE ledger_head SET size = $1, root_hash = $2 WHERE id = 1")
             .bind(signed(frontier.size())?)
             .bind(frontier.root().to_vec())
@@ -203,60 +211,94 @@ async fn load_frontier(tx: &mut Tx<'_>) -> Result<Frontier, StoreError> {
     Ok(frontier)
 }
 
-/// Appends `draft` as the next leaf of `frontier`: its entry and the tree
-/// nodes it completes.
-async fn append(
-    tx: &mut Tx<'_>,
-    frontier: &mut Frontier,
-    draft: EntryDraft,
-) -> Result<Entry, StoreError> {
-    let entry = Entry {
-        index: signed(frontier.size())?,
-        draft,
-    };
-    let mut completed = Vec::new();
-    frontier.push(entry.leaf_hash(), |id, h| completed.push((id, h)));
-    let d = &entry.draft;
-    sqlx::query(
-        "INSERT INTO ledger_entries (idx, id, time, request_id, agency, principal, roles, action, purpose, \
-         subject, records, fields, outcome, reason_code, reason, controller) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-    )
-    .bind(entry.index)
-    .bind(d.id.as_str())
-    .bind(micros(d.time))
-    .bind(d.request_id.as_str())
-    .bind(d.agency.as_str())
-    .bind(d.principal.as_str())
-    .bind(json(&d.roles)?)
-    .bind(d.action.as_str())
-    .bind(d.purpose.map_or("", Purpose::code))
-    .bind(d.subject.as_str())
-    .bind(json(&d.records)?)
-    .bind(json(&d.fields)?)
-    .bind(d.outcome.code())
-    .bind(d.reason_code.as_str())
-    .bind(d.reason.as_str())
-    .bind(d.controller.as_str())
-    .execute(&mut **tx)
-    .await?;
-    let mut insert = String::from("INSERT INTO ledger_nodes (level, idx, hash) VALUES ");
-    for n in 0..completed.len() {
-        let p = 3 * n;
-        if n > 0 {
-            insert.push_str(", ");
+/// The entries of a batch and the tree nodes their leaves complete,
+/// written together once every job has run.
+#[derive(Default)]
+struct Appended {
+    entries: Vec<Entry>,
+    nodes: Vec<(NodeId, crate::ledger::Hash)>,
+}
+
+/// Rows per multi-row INSERT (within both backends' parameter limits).
+const ENTRY_ROWS: usize = 1000;
+const NODE_ROWS: usize = 5000;
+
+/// `INSERT INTO {table} ({columns}) VALUES ($1, …), …` for `rows` rows.
+fn insert_sql(table: &str, columns: &[&str], rows: usize) -> String {
+    let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
+    let mut p = 0;
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for col in 0..columns.len() {
+            p += 1;
+            if col > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${p}"));
         }
-        insert.push_str(&format!("(${}, ${}, ${})", p + 1, p + 2, p + 3));
+        sql.push(')');
     }
-    let mut q = sqlx::query(&insert);
-    for (id, h) in &completed {
-        q = q
-            .bind(i64::from(id.level))
-            .bind(signed(id.index)?)
-            .bind(h.to_vec());
+    sql
+}
+
+impl Appended {
+    async fn insert(&self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
+        const ENTRY_COLUMNS: [&str; 16] = [
+            "idx",
+            "id",
+            "time",
+            "request_id",
+            "agency",
+            "principal",
+            "roles",
+            "action",
+            "purpose",
+            "subject",
+            "records",
+            "fields",
+            "outcome",
+            "reason_code",
+            "reason",
+            "controller",
+        ];
+        for chunk in self.entries.chunks(ENTRY_ROWS) {
+            let sql = insert_sql("ledger_entries", &ENTRY_COLUMNS, chunk.len());
+            let mut q = sqlx::query(&sql);
+            for entry in chunk {
+                let d = &entry.draft;
+                q = q
+                    .bind(entry.index)
+                    .bind(d.id.as_str())
+                    .bind(micros(d.time))
+                    .bind(d.request_id.as_str())
+                    .bind(d.agency.as_str())
+                    .bind(d.principal.as_str())
+                    .bind(json(&d.roles)?)
+                    .bind(d.action.as_str())
+                    .bind(d.purpose.map_or("", Purpose::code))
+                    .bind(d.subject.as_str())
+                    .bind(json(&d.records)?)
+                    .bind(json(&d.fields)?)
+                    .bind(d.outcome.code())
+                    .bind(d.reason_code.as_str())
+                    .bind(d.reason.as_str())
+                    .bind(d.controller.as_str());
+            }
+            q.execute(&mut **tx).await?;
+        }
+        for chunk in self.nodes.chunks(NODE_ROWS) {
+            let sql = insert_sql("ledger_nodes", &["level", "idx", "hash"], chunk.len());
+            let mut q = sqlx::query(&sql);
+            for (id, h) in chunk {
+                q = q
+                    .bind(i64::from(id.level))
+                    .bind(signed(id.index)?)
+                    .bind(h.to_vec());
+            }
+            q.execute(&mut **tx).await?;
+        }
+        Ok(())
     }
-    q.execute(&mut **tx).await?;
-    Ok(entry)
 }
 
 /// Applies one write; `index` is the ledger index the job's entry will
