@@ -66,39 +66,44 @@ pub enum ProveError {
     Store(#[from] StoreError),
 }
 
-/// The hashes of each list of spans, from the stored nodes that cover
-/// them (fetched together), after checking that the tree has `size`
-/// leaves.
+/// The hashes of each list of spans, all within a tree of `size` leaves,
+/// from the stored nodes that cover them (fetched in one lookup, with the
+/// nodes of `leaves`, which must exist too).
+///
+/// Nodes are stored in the transaction that grows the tree past them, so
+/// when every node is found the tree has at least `size` leaves; only when
+/// one is missing is the head read, to tell a size beyond the tree from a
+/// damaged tree.
 async fn span_hashes(
     store: &dyn Store,
     proofs: &[Vec<Span>],
+    leaves: &[u64],
     size: u64,
 ) -> Result<Vec<Vec<Hash>>, ProveError> {
-    let head = store.tree_head().await?;
-    if size > head.size {
-        return Err(ProveError::BeyondHead {
-            asked: size,
-            size: head.size,
-        });
-    }
     let mut ids: Vec<NodeId> = proofs.iter().flatten().flat_map(|s| s.cover()).collect();
+    ids.extend(leaves.iter().map(|i| NodeId::leaf(*i)));
     ids.sort_unstable();
     ids.dedup();
     let stored = store.nodes(&ids).await?;
+    if let Some(missing) = ids.iter().find(|id| !stored.contains_key(id)) {
+        let head = store.tree_head().await?;
+        return Err(if size > head.size {
+            ProveError::BeyondHead {
+                asked: size,
+                size: head.size,
+            }
+        } else {
+            ProveError::MissingNode(*missing)
+        });
+    }
     let hash = |span: &Span| {
-        span.hash(|id| stored.get(&id).copied()).ok_or_else(|| {
-            let missing = span
-                .cover()
-                .into_iter()
-                .find(|id| !stored.contains_key(id))
-                .unwrap_or(NodeId::leaf(span.start));
-            ProveError::MissingNode(missing)
-        })
+        span.hash(|id| stored.get(&id).copied())
+            .unwrap_or_else(merkle::empty_root)
     };
-    proofs
+    Ok(proofs
         .iter()
         .map(|spans| spans.iter().map(hash).collect())
-        .collect()
+        .collect())
 }
 
 /// The inclusion proof of leaf `index` in the tree of `size` leaves.
@@ -122,7 +127,7 @@ pub async fn inclusion_proofs(
         .iter()
         .map(|i| merkle::inclusion_spans(*i, size))
         .collect::<Result<Vec<_>, _>>()?;
-    span_hashes(store, &spans, size).await
+    span_hashes(store, &spans, indexes, size).await
 }
 
 /// The consistency proof between the trees of `old_size` and `size` leaves.
@@ -132,7 +137,7 @@ pub async fn consistency_proof(
     size: u64,
 ) -> Result<Vec<Hash>, ProveError> {
     let spans = merkle::consistency_spans(old_size, size)?;
-    let mut proofs = span_hashes(store, &[spans], size).await?;
+    let mut proofs = span_hashes(store, &[spans], &[], size).await?;
     Ok(proofs.pop().unwrap_or_default())
 }
 
@@ -142,7 +147,7 @@ pub async fn root_at(store: &dyn Store, size: u64) -> Result<Hash, ProveError> {
         start: 0,
         end: size,
     };
-    let mut hashes = span_hashes(store, &[vec![whole]], size).await?;
+    let mut hashes = span_hashes(store, &[vec![whole]], &[], size).await?;
     Ok(hashes
         .pop()
         .and_then(|mut h| h.pop())
