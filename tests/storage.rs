@@ -556,3 +556,29 @@ async fn group_commit_batches_concurrent_commits_postgres() {
     group_commit_story(&url).await;
     helpers::drop_postgres_database(&url).await;
 }
+
+/// Two processes starting at once on one database both try to load the
+/// starter catalogue: one loads it, the other finds it loaded.
+#[tokio::test]
+async fn the_starter_catalogue_loads_once_when_processes_start_together() {
+    use accord::service::Services;
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(
+        connect(&accord::store::sqlite_url(dir.path()), true)
+            .await
+            .unwrap(),
+    );
+    let (key, _) = ledger::checkpoint::SigningKey::generate("accord.test/ledger").unwrap();
+    let key = Arc::new(key);
+    let clock: accord::clock::SharedClock = Arc::new(accord::clock::SystemClock);
+    let a = Services::new(store.clone(), clock.clone(), key.clone());
+    let b = Services::new(store.clone(), clock, key);
+    let (ra, rb) = tokio::join!(a.load_starter_catalogue(), b.load_starter_catalogue());
+    let mut loaded = [ra.unwrap(), rb.unwrap()];
+    loaded.sort_unstable();
+    assert_eq!(loaded[0], 0, "{loaded:?}");
+    assert!(loaded[1] > 0, "{loaded:?}");
+    let classes = store.record_classes(After::Start, 100).await.unwrap();
+    assert_eq!(classes.len(), loaded[1]);
+}

@@ -91,8 +91,16 @@ impl Services {
             reason: format!("{count} record classes"),
             controller: String::new(),
         };
-        self.store.commit(writes, draft).await?;
-        Ok(count)
+        match self.store.commit(writes, draft).await {
+            Ok(_) => Ok(count),
+            // Another process sharing the database loaded it first.
+            Err(StoreError::AlreadyExists(_))
+                if self.store.meta(STARTER_LOADED).await?.is_some() =>
+            {
+                Ok(0)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Declares a record class (operator only).
