@@ -102,6 +102,18 @@ CREATE INDEX ledger_entries_time ON ledger_entries (time);
 CREATE TRIGGER ledger_entries_append_only BEFORE UPDATE OR DELETE ON ledger_entries
 FOR EACH ROW EXECUTE FUNCTION accord_refuse_change();
 
+-- Which subjects each entry concerns: its subject, and every subject a
+-- search disclosed (listed in its records). Derived from the entries, for
+-- subject access reports.
+CREATE TABLE ledger_subjects (
+    subject TEXT NOT NULL,
+    idx     BIGINT NOT NULL,
+    PRIMARY KEY (subject, idx)
+);
+
+CREATE TRIGGER ledger_subjects_append_only BEFORE UPDATE OR DELETE ON ledger_subjects
+FOR EACH ROW EXECUTE FUNCTION accord_refuse_change();
+
 -- The Merkle tree over the entries (RFC 6962): the hash of every perfect
 -- subtree, 2^level leaves from leaf idx * 2^level, stored once it is
 -- complete. Level 0 holds the leaf hashes.

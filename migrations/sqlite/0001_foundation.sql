@@ -100,6 +100,20 @@ BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
 CREATE TRIGGER ledger_entries_append_only_delete BEFORE DELETE ON ledger_entries
 BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
 
+-- Which subjects each entry concerns: its subject, and every subject a
+-- search disclosed (listed in its records). Derived from the entries, for
+-- subject access reports.
+CREATE TABLE ledger_subjects (
+    subject TEXT NOT NULL,
+    idx     INTEGER NOT NULL,
+    PRIMARY KEY (subject, idx)
+) WITHOUT ROWID;
+
+CREATE TRIGGER ledger_subjects_append_only_update BEFORE UPDATE ON ledger_subjects
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+CREATE TRIGGER ledger_subjects_append_only_delete BEFORE DELETE ON ledger_subjects
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+
 -- The Merkle tree over the entries (RFC 6962): the hash of every perfect
 -- subtree, 2^level leaves from leaf idx * 2^level, stored once it is
 -- complete. Level 0 holds the leaf hashes.

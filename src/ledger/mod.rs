@@ -77,6 +77,24 @@ impl Entry {
         canonical_encoding(self.index, &self.draft)
     }
 
+    /// The subjects the entry concerns: its subject and any subject named
+    /// among its records (a search that disclosed several people).
+    pub fn subjects(&self) -> Vec<&str> {
+        let d = &self.draft;
+        let mut out: Vec<&str> = std::iter::once(d.subject.as_str())
+            .chain(
+                d.records
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|r| r.starts_with("subjects/")),
+            )
+            .filter(|s| !s.is_empty())
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// The entry's leaf hash, `SHA-256(0x00 || encoding)`.
     pub fn leaf_hash(&self) -> Hash {
         merkle::leaf_hash(&self.encoding())

@@ -117,7 +117,8 @@ pub struct IdentifierLink {
 pub struct EntryFilter {
     /// Only the entry with this id.
     pub id: Option<String>,
-    /// Only entries about this subject id.
+    /// Only entries about this subject (`subjects/{id}`): its own, or a
+    /// search that disclosed it among others.
     pub subject: Option<String>,
     /// Only entries of calls by this agency code.
     pub agency: Option<String>,

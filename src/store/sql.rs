@@ -381,7 +381,10 @@ fn entry_query(select: &str, f: &EntryFilter) -> Query {
         q.push(" AND id = ?", Arg::Text(id.clone()));
     }
     if let Some(s) = &f.subject {
-        q.push(" AND subject = ?", Arg::Text(s.clone()));
+        q.push(
+            " AND idx IN (SELECT idx FROM ledger_subjects WHERE subject = ?)",
+            Arg::Text(s.clone()),
+        );
     }
     if let Some(a) = &f.agency {
         q.push(" AND agency = ?", Arg::Text(a.clone()));

@@ -286,6 +286,19 @@ impl Appended {
             }
             q.execute(&mut **tx).await?;
         }
+        let subjects: Vec<(&str, i64)> = self
+            .entries
+            .iter()
+            .flat_map(|e| e.subjects().into_iter().map(move |s| (s, e.index)))
+            .collect();
+        for chunk in subjects.chunks(NODE_ROWS) {
+            let sql = insert_sql("ledger_subjects", &["subject", "idx"], chunk.len());
+            let mut q = sqlx::query(&sql);
+            for (subject, index) in chunk {
+                q = q.bind(*subject).bind(*index);
+            }
+            q.execute(&mut **tx).await?;
+        }
         for chunk in self.nodes.chunks(NODE_ROWS) {
             let sql = insert_sql("ledger_nodes", &["level", "idx", "hash"], chunk.len());
             let mut q = sqlx::query(&sql);

@@ -392,3 +392,88 @@ async fn no_audit_no_data() {
     store.close().await;
     s.stop().await;
 }
+
+/// A search that disclosed several people is in each person's report.
+async fn searches_reach_every_report(db: Db) {
+    let Some(s) = TestServer::start(db).await else {
+        return;
+    };
+    s.register(&[("leeds-cc", pb::AgencyKind::Council)]).await;
+    let mut people = Vec::new();
+    for (n, given) in [(31, "Amira"), (32, "Aisha")] {
+        let created = s
+            .subjects()
+            .create_subject(as_caller(
+                pb::CreateSubjectRequest {
+                    subject: Some(subject(&nhs_number(n), given, "Khan", "2012-05-04")),
+                    purpose: pb::Purpose::DirectCare as i32,
+                },
+                "leeds-cc",
+                "sw-1",
+                "social_worker",
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .subject
+            .unwrap();
+        people.push(created.name);
+    }
+    let found = s
+        .subjects()
+        .find_subjects(as_caller(
+            pb::FindSubjectsRequest {
+                query: Some(pb::find_subjects_request::Query::Demographics(
+                    pb::Demographics {
+                        family_name: "Khan".into(),
+                        birth_date: "2012-05-04".into(),
+                        ..Default::default()
+                    },
+                )),
+                purpose: pb::Purpose::DirectCare as i32,
+                max_results: 5,
+            },
+            "leeds-cc",
+            "sw-2",
+            "social_worker",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(found.matches.len(), 2);
+    for person in &people {
+        let report = s
+            .audit()
+            .get_subject_access_report(as_caller(
+                pb::GetSubjectAccessReportRequest {
+                    subject: person.clone(),
+                    purpose: pb::Purpose::Administration as i32,
+                    ..Default::default()
+                },
+                "leeds-cc",
+                "ig-1",
+                "auditor",
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let searches: Vec<&str> = report
+            .accesses
+            .iter()
+            .filter(|a| a.activity == "searched for the person")
+            .map(|a| a.principal.as_str())
+            .collect();
+        assert_eq!(searches, ["sw-2"], "{person}: {:?}", report.accesses);
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn searches_reach_every_report_sqlite() {
+    searches_reach_every_report(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn searches_reach_every_report_postgres() {
+    searches_reach_every_report(Db::Postgres).await;
+}
