@@ -128,21 +128,7 @@ async fn ledger_records_every_call(db: Db) {
     assert_eq!(by_principal[0].purpose, pb::Purpose::CrimePrevention as i32);
 
     // The subject access report says, in plain words, who did what.
-    let report = s
-        .audit()
-        .get_subject_access_report(as_caller(
-            pb::GetSubjectAccessReportRequest {
-                subject: subject.clone(),
-                purpose: pb::Purpose::Administration as i32,
-                ..Default::default()
-            },
-            "leeds-cc",
-            "ig-1",
-            "auditor",
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let report = access_report(&s, &subject, "leeds-cc", "ig-1").await;
     assert_eq!(report.subject, subject);
     assert!(!report.truncated);
     let lines: Vec<(&str, &str, i32)> = report
@@ -178,21 +164,7 @@ async fn ledger_records_every_call(db: Db) {
         refused.reason
     );
     // The police, who control nothing about this subject, see only their own access.
-    let police_view = s
-        .audit()
-        .get_subject_access_report(as_caller(
-            pb::GetSubjectAccessReportRequest {
-                subject: subject.clone(),
-                purpose: pb::Purpose::Administration as i32,
-                ..Default::default()
-            },
-            "wy-police",
-            "ig-9",
-            "auditor",
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let police_view = access_report(&s, &subject, "wy-police", "ig-9").await;
     assert!(
         police_view
             .accesses
@@ -442,21 +414,7 @@ async fn searches_reach_every_report(db: Db) {
         .into_inner();
     assert_eq!(found.matches.len(), 2);
     for person in &people {
-        let report = s
-            .audit()
-            .get_subject_access_report(as_caller(
-                pb::GetSubjectAccessReportRequest {
-                    subject: person.clone(),
-                    purpose: pb::Purpose::Administration as i32,
-                    ..Default::default()
-                },
-                "leeds-cc",
-                "ig-1",
-                "auditor",
-            ))
-            .await
-            .unwrap()
-            .into_inner();
+        let report = access_report(&s, person, "leeds-cc", "ig-1").await;
         let searches: Vec<&str> = report
             .accesses
             .iter()
@@ -476,4 +434,27 @@ async fn searches_reach_every_report_sqlite() {
 #[tokio::test]
 async fn searches_reach_every_report_postgres() {
     searches_reach_every_report(Db::Postgres).await;
+}
+
+/// The subject access report of `subject` as seen by an auditor of `agency`.
+async fn access_report(
+    s: &TestServer,
+    subject: &str,
+    agency: &str,
+    principal: &str,
+) -> pb::GetSubjectAccessReportResponse {
+    s.audit()
+        .get_subject_access_report(as_caller(
+            pb::GetSubjectAccessReportRequest {
+                subject: subject.to_owned(),
+                purpose: pb::Purpose::Administration as i32,
+                ..Default::default()
+            },
+            agency,
+            principal,
+            "auditor",
+        ))
+        .await
+        .unwrap()
+        .into_inner()
 }

@@ -319,24 +319,17 @@ async fn bad_proof_requests_are_refused_and_audited() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::NotFound, "{e:?}");
-    let e = audit
-        .get_consistency_proof(auditor(pb::GetConsistencyProofRequest {
-            purpose: ADMIN,
-            first_size: 0,
-            second_size: 3,
-        }))
-        .await
-        .unwrap_err();
-    assert_eq!(violations(&e)[0].0, "first_size");
-    let e = audit
-        .get_consistency_proof(auditor(pb::GetConsistencyProofRequest {
-            purpose: ADMIN,
-            first_size: 4,
-            second_size: 3,
-        }))
-        .await
-        .unwrap_err();
-    assert_eq!(violations(&e)[0].0, "second_size");
+    for (first_size, second_size, field) in [(0, 3, "first_size"), (4, 3, "second_size")] {
+        let e = audit
+            .get_consistency_proof(auditor(pb::GetConsistencyProofRequest {
+                purpose: ADMIN,
+                first_size,
+                second_size,
+            }))
+            .await
+            .unwrap_err();
+        assert_eq!(violations(&e)[0].0, field);
+    }
     // Only auditors.
     let e = audit
         .get_checkpoint(as_caller(
