@@ -22,12 +22,20 @@ pub fn to_status(error: &ServiceError, request_id: &str) -> Status {
         ServiceError::AlreadyExists(_) => Code::AlreadyExists,
         ServiceError::StaleEtag(_) => Code::Aborted,
         ServiceError::Unavailable(_) => Code::Unavailable,
+        ServiceError::Policy(_) => Code::Internal,
     };
-    let mut details = ErrorDetails::with_error_info(
-        error.reason_code(),
-        ERROR_DOMAIN,
-        HashMap::from([("request_id".to_owned(), request_id.to_owned())]),
-    );
+    let mut metadata = HashMap::from([("request_id".to_owned(), request_id.to_owned())]);
+    if let ServiceError::Denied(denial) = error {
+        for (key, value) in [
+            ("agreement", &denial.agreement),
+            ("consent", &denial.consent),
+        ] {
+            if !value.is_empty() {
+                metadata.insert(key.to_owned(), value.clone());
+            }
+        }
+    }
+    let mut details = ErrorDetails::with_error_info(error.reason_code(), ERROR_DOMAIN, metadata);
     let message = match error {
         ServiceError::Invalid(violations) => {
             for v in violations.iter() {
@@ -38,6 +46,10 @@ pub fn to_status(error: &ServiceError, request_id: &str) -> Status {
         ServiceError::Unavailable(cause) => {
             tracing::error!(error = %cause, request_id, "storage failed; the call was refused");
             "storage is unavailable; nothing was changed or disclosed".to_owned()
+        }
+        ServiceError::Policy(cause) => {
+            tracing::error!(error = %cause, request_id, "the access decision failed; the call was refused");
+            "the access decision could not be made; nothing was disclosed".to_owned()
         }
         other => other.to_string(),
     };

@@ -3,9 +3,11 @@
 //! wrong. No tonic, no sqlx here.
 
 pub mod agency;
+pub mod agreement;
 pub mod alert;
 pub mod caller;
 pub mod catalog;
+pub mod consent;
 pub mod identifier;
 pub mod record;
 pub mod subject;

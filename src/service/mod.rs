@@ -28,7 +28,8 @@ use crate::clock::SharedClock;
 use crate::domain::{AgencyStatus, Caller, Purpose, Role, Violations};
 use crate::ledger::checkpoint::SigningKey;
 use crate::ledger::{Entry, EntryDraft, Outcome};
-use crate::policy::Denial;
+use crate::policy::cedar::EvaluateError;
+use crate::policy::{Agreements, Denial};
 use crate::store::{Store, StoreError};
 
 /// Why an operation did not succeed.
@@ -55,6 +56,10 @@ pub enum ServiceError {
     /// Storage or the ledger failed; nothing was disclosed or changed.
     #[error("storage is unavailable")]
     Unavailable(#[source] StoreError),
+    /// The access decision could not be made (a defect); nothing was
+    /// disclosed.
+    #[error("the access decision failed")]
+    Policy(#[source] EvaluateError),
 }
 
 impl ServiceError {
@@ -62,7 +67,7 @@ impl ServiceError {
     pub fn outcome(&self) -> Outcome {
         match self {
             Self::Invalid(_) => Outcome::Invalid,
-            Self::Unavailable(_) => Outcome::Failed,
+            Self::Unavailable(_) | Self::Policy(_) => Outcome::Failed,
             _ => Outcome::Denied,
         }
     }
@@ -77,11 +82,12 @@ impl ServiceError {
             Self::AlreadyExists(_) => "ALREADY_EXISTS",
             Self::StaleEtag(_) => "STALE_ETAG",
             Self::Unavailable(_) => "STORAGE_UNAVAILABLE",
+            Self::Policy(_) => "DECISION_FAILED",
         }
     }
 
     fn denied(code: &'static str, message: String) -> Self {
-        Self::Denied(Denial { code, message })
+        Self::Denied(Denial::new(code, message))
     }
 }
 
@@ -161,6 +167,13 @@ impl Call {
     /// Records the declared purpose of use.
     pub fn set_purpose(&self, purpose: Purpose) {
         self.facts().purpose = Some(purpose);
+    }
+
+    /// The declared purpose of use, which every read must have.
+    fn purpose(&self) -> Result<Purpose, ServiceError> {
+        self.facts()
+            .purpose
+            .ok_or_else(|| Violations::one("purpose", "is required").into())
     }
 
     fn note_subject(&self, subject: String) {
@@ -292,6 +305,7 @@ pub struct Services {
     clock: SharedClock,
     key: Arc<SigningKey>,
     alert_policy: AlertPolicy,
+    agreements: Arc<Agreements>,
 }
 
 impl Services {
@@ -303,6 +317,7 @@ impl Services {
             clock,
             key,
             alert_policy: AlertPolicy::default(),
+            agreements: Arc::new(Agreements::none()),
         }
     }
 

@@ -3,7 +3,7 @@
 use super::{Call, Page, PageRequest, ServiceError, Services, page};
 use crate::domain::record::{RawValue, check_fields};
 use crate::domain::{Record, RecordClassId, RecordId, SubjectId, Violations};
-use crate::policy;
+use crate::policy::{self, Decision, FieldMask, Permit, Read};
 use crate::store::{After, Write};
 
 /// A record to create.
@@ -20,6 +20,12 @@ pub struct RecordChange {
     pub id: RecordId,
     pub etag: String,
     pub fields: Vec<(String, RawValue)>,
+}
+
+/// `record` with only the fields `mask` lets leave.
+fn disclosed(mut record: Record, mask: &FieldMask) -> Record {
+    record.fields.retain(|name, _| mask.allows(name));
+    record
 }
 
 fn version_name(r: &Record) -> String {
@@ -149,10 +155,29 @@ impl Services {
         call.note_subject(record.subject.resource_name());
         call.note_controller(record.controller.as_str().to_owned());
         call.note_records(vec![version_name(&record)]);
-        let permit = policy::decide_read(&call.caller, &record).map_err(ServiceError::Denied)?;
-        call.note_fields(permit.fields);
+        let permit = self.decide_read(call, &record)?;
+        let record = disclosed(record, &permit.fields);
+        call.note_fields(record.field_names());
         self.audit_read(call).await?;
         Ok(record)
+    }
+
+    /// Decides whether the call's caller may read `record` for the call's
+    /// purpose.
+    fn decide_read(&self, call: &Call, record: &Record) -> Result<Permit, ServiceError> {
+        let read = Read {
+            caller: &call.caller,
+            purpose: call.purpose()?,
+            break_glass: None,
+            now: call.time,
+            controller: &record.controller,
+            record_class: &record.record_class,
+            sealed: false,
+        };
+        match policy::decide_read(&self.agreements, &[], &read).map_err(ServiceError::Policy)? {
+            Decision::Permit(permit) => Ok(permit),
+            Decision::Deny(denial) => Err(ServiceError::Denied(denial)),
+        }
     }
 
     /// Lists the latest versions of the subject's records the caller may

@@ -103,7 +103,7 @@ async fn ledger_records_every_call(db: Db) {
         ["reason", "referral_date", "referral_source", "service"]
     );
     assert_eq!(created.purpose, pb::Purpose::Safeguarding as i32);
-    assert_eq!(entries[2].reason_code, "NOT_CONTROLLER");
+    assert_eq!(entries[2].reason_code, "NO_AGREEMENT");
 
     // Filters by principal and by declared purpose.
     let by_principal = s
