@@ -8,6 +8,7 @@ use prost::Message;
 const PROTOS: &[&str] = &[
     "accord/v1/common.proto",
     "accord/v1/agency.proto",
+    "accord/v1/agreement.proto",
     "accord/v1/catalog.proto",
     "accord/v1/subject.proto",
     "accord/v1/record.proto",

@@ -15,11 +15,12 @@ use tonic::transport::Server;
 use crate::api::backstop::BackstopLayer;
 use crate::api::inflight::InFlight;
 use crate::api::pb::agency_service_server::AgencyServiceServer;
+use crate::api::pb::agreement_service_server::AgreementServiceServer;
 use crate::api::pb::audit_service_server::AuditServiceServer;
 use crate::api::pb::catalog_service_server::CatalogServiceServer;
 use crate::api::pb::record_service_server::RecordServiceServer;
 use crate::api::pb::subject_service_server::SubjectServiceServer;
-use crate::api::{AgencyApi, Api, AuditApi, CatalogApi, RecordApi, SubjectApi, pb};
+use crate::api::{AgencyApi, AgreementApi, Api, AuditApi, CatalogApi, RecordApi, SubjectApi, pb};
 use crate::auth::{Authenticator, InsecureHeaders};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, redact_url};
@@ -209,6 +210,9 @@ impl App {
             .set_serving::<AgencyServiceServer<AgencyApi>>()
             .await;
         reporter
+            .set_serving::<AgreementServiceServer<AgreementApi>>()
+            .await;
+        reporter
             .set_serving::<CatalogServiceServer<CatalogApi>>()
             .await;
         reporter
@@ -238,6 +242,10 @@ impl App {
             .add_service(reflection_v1alpha)
             .add_service(
                 AgencyServiceServer::new(AgencyApi(api.clone())).max_decoding_message_size(max),
+            )
+            .add_service(
+                AgreementServiceServer::new(AgreementApi(api.clone()))
+                    .max_decoding_message_size(max),
             )
             .add_service(
                 CatalogServiceServer::new(CatalogApi(api.clone())).max_decoding_message_size(max),

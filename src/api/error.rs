@@ -21,6 +21,7 @@ pub fn to_status(error: &ServiceError, request_id: &str) -> Status {
         ServiceError::NotFound(_) => Code::NotFound,
         ServiceError::AlreadyExists(_) => Code::AlreadyExists,
         ServiceError::StaleEtag(_) => Code::Aborted,
+        ServiceError::Precondition { .. } => Code::FailedPrecondition,
         ServiceError::Unavailable(_) => Code::Unavailable,
         ServiceError::Policy(_) => Code::Internal,
     };

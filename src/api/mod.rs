@@ -8,6 +8,7 @@ pub mod inflight;
 pub mod pb;
 
 mod agency;
+mod agreement;
 mod audit;
 mod catalog;
 mod record;
@@ -19,6 +20,7 @@ use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
 pub use agency::AgencyApi;
+pub use agreement::AgreementApi;
 pub use audit::AuditApi;
 pub use catalog::CatalogApi;
 pub use record::RecordApi;

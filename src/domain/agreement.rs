@@ -317,6 +317,8 @@ pub struct Agreement {
     pub created_by: AgencyCode,
     pub create_time: DateTime<Utc>,
     pub update_time: DateTime<Utc>,
+    /// Counts the lifecycle steps of this version, from 0.
+    pub revision: i64,
 }
 
 /// Why a lifecycle step is not possible now.
@@ -360,6 +362,22 @@ impl Agreement {
             created_by,
             create_time: now,
             update_time: now,
+            revision: 0,
+        }
+    }
+
+    /// Opaque tag of this version's state.
+    pub fn etag(&self) -> String {
+        format!("{}.{}", self.version, self.revision)
+    }
+
+    /// This version after one more lifecycle step at `now`.
+    fn stepped(&self, status: AgreementStatus, now: DateTime<Utc>) -> Self {
+        Self {
+            status,
+            update_time: now,
+            revision: self.revision + 1,
+            ..self.clone()
         }
     }
 
@@ -447,7 +465,7 @@ impl Agreement {
                 agency: agency.clone(),
             });
         }
-        let mut next = self.clone();
+        let mut next = self.stepped(AgreementStatus::Draft, now);
         next.approvals.push(Approval {
             agency: agency.clone(),
             principal: principal.to_owned(),
@@ -456,7 +474,6 @@ impl Agreement {
         if next.awaiting().is_empty() {
             next.status = AgreementStatus::Active;
         }
-        next.update_time = now;
         Ok(next)
     }
 
@@ -471,15 +488,13 @@ impl Agreement {
         self.party(agency)?;
         self.expect(AgreementStatus::Active, "suspended", now)?;
         Ok(Self {
-            status: AgreementStatus::Suspended,
             suspension: Some(Suspension {
                 agency: agency.clone(),
                 principal: principal.to_owned(),
                 time: now,
                 reason: reason.to_owned(),
             }),
-            update_time: now,
-            ..self.clone()
+            ..self.stepped(AgreementStatus::Suspended, now)
         })
     }
 
@@ -491,11 +506,7 @@ impl Agreement {
     ) -> Result<Self, LifecycleError> {
         self.party(agency)?;
         self.expect(AgreementStatus::Suspended, "reinstated", now)?;
-        Ok(Self {
-            status: AgreementStatus::Active,
-            update_time: now,
-            ..self.clone()
-        })
+        Ok(self.stepped(AgreementStatus::Active, now))
     }
 
     /// Checks that `agency` may propose new terms for this agreement.
@@ -520,11 +531,7 @@ impl Agreement {
 
     /// This version, replaced by a later one.
     pub fn superseded(&self, now: DateTime<Utc>) -> Self {
-        Self {
-            status: AgreementStatus::Superseded,
-            update_time: now,
-            ..self.clone()
-        }
+        self.stepped(AgreementStatus::Superseded, now)
     }
 }
 

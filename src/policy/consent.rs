@@ -132,7 +132,10 @@ mod tests {
     #[test]
     fn scope_lists_narrow_and_empty_lists_cover_all() {
         let any = consent(ConsentKind::Consent, ConsentScope::default());
-        assert_eq!(find_now(std::slice::from_ref(&any), 2), ConsentFinding::Given(any.id));
+        assert_eq!(
+            find_now(std::slice::from_ref(&any), 2),
+            ConsentFinding::Given(any.id)
+        );
         let other_purpose = consent(
             ConsentKind::Consent,
             ConsentScope {

@@ -23,6 +23,16 @@ use crate::domain::{AgencyCode, Caller, Purpose, Record, RecordClassId};
 use cedar::{CompileError, CompiledPolicies, EvaluateError, ReadFacts};
 use consent::ConsentFinding;
 
+/// Why a decision could not be made (a defect in Accord, never a
+/// refusal).
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error(transparent)]
+    Compile(#[from] CompileError),
+    #[error(transparent)]
+    Evaluate(#[from] EvaluateError),
+}
+
 /// Why access was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Denial {

@@ -4,9 +4,11 @@
 //! [`Services::refuse`]. Nothing here knows about gRPC.
 
 mod agencies;
+mod agreements;
 mod alerts;
 mod audit;
 mod catalog;
+mod policy_cache;
 mod proofs;
 mod records;
 mod subjects;
@@ -28,9 +30,9 @@ use crate::clock::SharedClock;
 use crate::domain::{AgencyStatus, Caller, Purpose, Role, Violations};
 use crate::ledger::checkpoint::SigningKey;
 use crate::ledger::{Entry, EntryDraft, Outcome};
-use crate::policy::cedar::EvaluateError;
-use crate::policy::{Agreements, Denial};
+use crate::policy::{Denial, PolicyError};
 use crate::store::{Store, StoreError};
+use policy_cache::PolicyCache;
 
 /// Why an operation did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -53,13 +55,16 @@ pub enum ServiceError {
     /// The caller's etag is not the current one.
     #[error("{0}")]
     StaleEtag(String),
+    /// The thing is not in a state that allows this.
+    #[error("{message}")]
+    Precondition { code: &'static str, message: String },
     /// Storage or the ledger failed; nothing was disclosed or changed.
     #[error("storage is unavailable")]
     Unavailable(#[source] StoreError),
     /// The access decision could not be made (a defect); nothing was
     /// disclosed.
     #[error("the access decision failed")]
-    Policy(#[source] EvaluateError),
+    Policy(#[source] PolicyError),
 }
 
 impl ServiceError {
@@ -81,6 +86,7 @@ impl ServiceError {
             Self::NotFound(_) => "NOT_FOUND",
             Self::AlreadyExists(_) => "ALREADY_EXISTS",
             Self::StaleEtag(_) => "STALE_ETAG",
+            Self::Precondition { code, .. } => code,
             Self::Unavailable(_) => "STORAGE_UNAVAILABLE",
             Self::Policy(_) => "DECISION_FAILED",
         }
@@ -305,7 +311,7 @@ pub struct Services {
     clock: SharedClock,
     key: Arc<SigningKey>,
     alert_policy: AlertPolicy,
-    agreements: Arc<Agreements>,
+    policies: Arc<PolicyCache>,
 }
 
 impl Services {
@@ -317,7 +323,7 @@ impl Services {
             clock,
             key,
             alert_policy: AlertPolicy::default(),
-            agreements: Arc::new(Agreements::none()),
+            policies: Arc::new(PolicyCache::default()),
         }
     }
 

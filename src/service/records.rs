@@ -155,7 +155,7 @@ impl Services {
         call.note_subject(record.subject.resource_name());
         call.note_controller(record.controller.as_str().to_owned());
         call.note_records(vec![version_name(&record)]);
-        let permit = self.decide_read(call, &record)?;
+        let permit = self.decide_read(call, &record).await?;
         let record = disclosed(record, &permit.fields);
         call.note_fields(record.field_names());
         self.audit_read(call).await?;
@@ -164,7 +164,8 @@ impl Services {
 
     /// Decides whether the call's caller may read `record` for the call's
     /// purpose.
-    fn decide_read(&self, call: &Call, record: &Record) -> Result<Permit, ServiceError> {
+    async fn decide_read(&self, call: &Call, record: &Record) -> Result<Permit, ServiceError> {
+        let agreements = self.policies.agreements(self.store.as_ref()).await?;
         let read = Read {
             caller: &call.caller,
             purpose: call.purpose()?,
@@ -174,7 +175,9 @@ impl Services {
             record_class: &record.record_class,
             sealed: false,
         };
-        match policy::decide_read(&self.agreements, &[], &read).map_err(ServiceError::Policy)? {
+        let decision = policy::decide_read(&agreements, &[], &read)
+            .map_err(|e| ServiceError::Policy(e.into()))?;
+        match decision {
             Decision::Permit(permit) => Ok(permit),
             Decision::Deny(denial) => Err(ServiceError::Denied(denial)),
         }

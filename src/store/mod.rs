@@ -6,6 +6,7 @@
 //! appends their ledger entry in one transaction: there is no way to write
 //! data without its audit entry.
 
+mod agreements;
 mod ledger;
 mod sql;
 mod write;
@@ -13,6 +14,7 @@ mod write;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::domain::agreement::{Agreement, AgreementId};
 use crate::domain::{
     Acknowledgement, Agency, AgencyCode, Alert, AlertId, Identifier, Record, RecordClass,
     RecordClassId, RecordId, Subject, SubjectId,
@@ -92,6 +94,14 @@ pub enum Write {
         expected_etag: String,
         written_by: String,
     },
+    /// Proposes an agreement version (a new agreement, or new terms).
+    InsertAgreement(Agreement),
+    /// Records a lifecycle step of an agreement version that is still at
+    /// `expected_revision`.
+    UpdateAgreement {
+        agreement: Agreement,
+        expected_revision: i64,
+    },
     /// Sets a service metadata value.
     SetMeta { key: String, value: String },
     /// Raises an alert; its `entry_index` is set to the index of the entry
@@ -134,6 +144,14 @@ pub struct EntryFilter {
     pub end: Option<DateTime<Utc>>,
     /// Only entries whose caller or data controller is this agency code.
     pub visible_to: Option<String>,
+}
+
+/// Counters that grow with every change to agreements and to consents:
+/// what a process compares to know whether its cached policies are stale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PolicyVersions {
+    pub agreements: i64,
+    pub consents: i64,
 }
 
 /// A page position: the key of the last item returned.
@@ -233,6 +251,28 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         after: After<(i64, String)>,
         limit: u32,
     ) -> Result<Vec<Alert>, StoreError>;
+
+    /// An agreement at `version`, or its latest version.
+    async fn agreement(
+        &self,
+        id: &AgreementId,
+        version: Option<i64>,
+    ) -> Result<Option<Agreement>, StoreError>;
+    /// Every version of an agreement, oldest first.
+    async fn agreement_versions(&self, id: &AgreementId) -> Result<Vec<Agreement>, StoreError>;
+    /// The latest version of each agreement `agency` is a party to, in id
+    /// order, after `after`.
+    async fn agreements_of(
+        &self,
+        agency: &AgencyCode,
+        after: After<String>,
+        limit: u32,
+    ) -> Result<Vec<Agreement>, StoreError>;
+    /// Every agreement version that is not superseded: what decisions are
+    /// made from.
+    async fn live_agreements(&self) -> Result<Vec<Agreement>, StoreError>;
+    /// The current policy counters.
+    async fn policy_versions(&self) -> Result<PolicyVersions, StoreError>;
 
     /// A service metadata value.
     async fn meta(&self, key: &str) -> Result<Option<String>, StoreError>;

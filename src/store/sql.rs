@@ -18,8 +18,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
+use super::agreements::{self, agreement_from};
 use super::write::Sequencer;
-use super::{After, EntryFilter, IdentifierLink, Store, StoreError, Write};
+use super::{After, EntryFilter, IdentifierLink, PolicyVersions, Store, StoreError, Write};
+use crate::domain::agreement::{Agreement, AgreementId};
 use crate::domain::{
     Acknowledgement, Agency, AgencyCode, AgencyKind, AgencyStatus, Alert, AlertId, AlertKind,
     Demographics, FieldSpec, Gender, Identifier, IdentifierSystem, Purpose, Record, RecordClass,
@@ -155,7 +157,7 @@ pub(super) fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError>
     serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+pub(super) fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
@@ -731,6 +733,97 @@ impl Store for SqlStore {
             .push(" LIMIT ?", Arg::Int(limit(n)));
         let rows = q.build().fetch_all(&self.reader).await?;
         rows.iter().map(alert_from).collect()
+    }
+
+    async fn agreement(
+        &self,
+        id: &AgreementId,
+        version: Option<i64>,
+    ) -> Result<Option<Agreement>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM agreements WHERE id = $1 AND ($2 = 0 OR version = $2) \
+             ORDER BY version DESC LIMIT 1",
+            agreements::COLUMNS
+        );
+        sqlx::query(&sql)
+            .bind(id.as_str())
+            .bind(version.unwrap_or(0))
+            .fetch_optional(&self.reader)
+            .await?
+            .as_ref()
+            .map(agreement_from)
+            .transpose()
+    }
+
+    async fn agreement_versions(&self, id: &AgreementId) -> Result<Vec<Agreement>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM agreements WHERE id = $1 ORDER BY version",
+            agreements::COLUMNS
+        );
+        sqlx::query(&sql)
+            .bind(id.as_str())
+            .fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(agreement_from)
+            .collect()
+    }
+
+    async fn agreements_of(
+        &self,
+        agency: &AgencyCode,
+        after: After<String>,
+        n: u32,
+    ) -> Result<Vec<Agreement>, StoreError> {
+        let columns: Vec<String> = agreements::COLUMNS
+            .split(", ")
+            .map(|c| format!("a.{c}"))
+            .collect();
+        let sql = format!(
+            "SELECT {} FROM agreements a JOIN agreement_parties p \
+             ON p.agreement_id = a.id AND p.version = a.version AND p.agency = $1 \
+             WHERE a.version = (SELECT MAX(m.version) FROM agreements m WHERE m.id = a.id) \
+             AND a.id > $2 ORDER BY a.id LIMIT $3",
+            columns.join(", ")
+        );
+        let after = match after {
+            After::Start => String::new(),
+            After::Key(id) => id,
+        };
+        sqlx::query(&sql)
+            .bind(agency.as_str())
+            .bind(after)
+            .bind(limit(n))
+            .fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(agreement_from)
+            .collect()
+    }
+
+    async fn live_agreements(&self) -> Result<Vec<Agreement>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM agreements WHERE status <> 'superseded' ORDER BY id, version",
+            agreements::COLUMNS
+        );
+        sqlx::query(&sql)
+            .fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(agreement_from)
+            .collect()
+    }
+
+    async fn policy_versions(&self) -> Result<PolicyVersions, StoreError> {
+        let row = sqlx::query(
+            "SELECT agreements_version, consents_version FROM policy_state WHERE id = 1",
+        )
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(PolicyVersions {
+            agreements: row.try_get("agreements_version")?,
+            consents: row.try_get("consents_version")?,
+        })
     }
 
     async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {

@@ -498,6 +498,11 @@ async fn apply(tx: &mut Tx<'_>, write: Write, index: i64) -> Result<(), StoreErr
             }
             insert_version(tx, &r, &written_by).await?;
         }
+        Write::InsertAgreement(a) => super::agreements::insert(tx, &a).await?,
+        Write::UpdateAgreement {
+            agreement,
+            expected_revision,
+        } => super::agreements::update(tx, &agreement, expected_revision).await?,
         Write::RaiseAlert(a) => {
             sqlx::query(
                 "INSERT INTO alerts (id, kind, recipient, agency, principal, subject, summary, entry_index, raise_time) \

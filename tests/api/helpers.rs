@@ -85,10 +85,35 @@ pub async fn drop_postgres_database(url: &str) {
         .expect("drop test database");
 }
 
+/// A clock that runs with the system's but can be moved forward, to see
+/// agreements and consents expire.
+#[derive(Debug, Default)]
+pub struct TestClock {
+    ahead: std::sync::Mutex<chrono::Duration>,
+}
+
+impl TestClock {
+    /// Moves the clock forward by `by`.
+    pub fn advance(&self, by: chrono::Duration) {
+        *self.ahead.lock().unwrap() += by;
+    }
+}
+
+impl accord::clock::Clock for TestClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + *self.ahead.lock().unwrap()
+    }
+}
+
 impl TestServer {
     /// Starts a server in development mode on `db`; `None` if PostgreSQL
     /// was asked for and is unreachable outside CI.
     pub async fn start(db: Db) -> Option<Self> {
+        Self::start_with_clock(db, std::sync::Arc::new(accord::clock::SystemClock)).await
+    }
+
+    /// Starts a server telling time with `clock`.
+    pub async fn start_with_clock(db: Db, clock: accord::clock::SharedClock) -> Option<Self> {
         accord::telemetry::init_for_tests();
         let dir = tempfile::tempdir().expect("temp dir");
         let database_url = match db {
@@ -105,7 +130,9 @@ impl TestServer {
             checkpoint_interval_ms: 100,
             ..Config::default()
         };
-        let app = App::build(&config).await.expect("server builds");
+        let app = App::build_with_clock(&config, clock)
+            .await
+            .expect("server builds");
         let address = app.address();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until_stopped(async {
@@ -177,6 +204,9 @@ impl TestServer {
     }
     pub fn subjects(&self) -> pb::subject_service_client::SubjectServiceClient<Channel> {
         pb::subject_service_client::SubjectServiceClient::new(self.channel.clone())
+    }
+    pub fn agreements(&self) -> pb::agreement_service_client::AgreementServiceClient<Channel> {
+        pb::agreement_service_client::AgreementServiceClient::new(self.channel.clone())
     }
     pub fn records(&self) -> pb::record_service_client::RecordServiceClient<Channel> {
         pb::record_service_client::RecordServiceClient::new(self.channel.clone())

@@ -180,7 +180,11 @@ async fn versions_and_conflicts(db: Db) {
         .unwrap_err();
     assert_eq!(read.code(), Code::PermissionDenied);
     assert_eq!(reason(&read), "NO_AGREEMENT");
-    assert!(read.message().contains("no sharing agreement"), "{}", read.message());
+    assert!(
+        read.message().contains("no sharing agreement"),
+        "{}",
+        read.message()
+    );
 
     // ListRecords shows the controller its records and the police none.
     let list = |agency: &'static str| {

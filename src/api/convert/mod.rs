@@ -5,6 +5,10 @@
 use chrono::{DateTime, Utc};
 use prost_types::Timestamp;
 
+mod agreement;
+
+pub use agreement::*;
+
 use super::pb;
 use crate::domain::record::RawValue;
 use crate::domain::subject::{DemographicsInput, parse_birth_date, parse_postcode};
@@ -37,6 +41,11 @@ pub fn instant(t: &Timestamp) -> Option<DateTime<Utc>> {
 
 /// The purpose of a request: required, never unspecified.
 pub fn purpose(value: i32, v: &mut Violations) -> Option<Purpose> {
+    purpose_at(value, "purpose", v)
+}
+
+/// A purpose at `field`: required, never unspecified.
+fn purpose_at(value: i32, field: &str, v: &mut Violations) -> Option<Purpose> {
     let p = match pb::Purpose::try_from(value) {
         Ok(pb::Purpose::DirectCare) => Purpose::DirectCare,
         Ok(pb::Purpose::Safeguarding) => Purpose::Safeguarding,
@@ -46,7 +55,7 @@ pub fn purpose(value: i32, v: &mut Violations) -> Option<Purpose> {
         Ok(pb::Purpose::Research) => Purpose::Research,
         Ok(pb::Purpose::Unspecified) | Err(_) => {
             v.add(
-                "purpose",
+                field,
                 "a purpose of use is required (e.g. PURPOSE_DIRECT_CARE)",
             );
             return None;

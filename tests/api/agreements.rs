@@ -1,0 +1,527 @@
+//! Sharing agreements over the API: their lifecycle, and reads between
+//! agencies that only they make possible.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use accord::api::pb;
+use tonic::Code;
+use tonic_types::StatusExt;
+
+use crate::helpers::*;
+
+pub const HEALTH: &str = "leeds-health";
+pub const COUNCIL: &str = "leeds-cc";
+pub const POLICE: &str = "wy-police";
+
+/// A request by `agency`'s IG lead.
+pub fn as_ig<T>(message: T, agency: &str) -> tonic::Request<T> {
+    as_caller(message, agency, &format!("ig-{agency}"), "ig_lead")
+}
+
+/// A server with a health trust, a council and a police force, a subject
+/// and the trust's health summary about them; returns the record's name.
+pub async fn three_agencies(db: Db, clock: Arc<TestClock>) -> Option<(TestServer, String)> {
+    let s = TestServer::start_with_clock(db, clock).await?;
+    s.register(&[
+        (HEALTH, pb::AgencyKind::Health),
+        (COUNCIL, pb::AgencyKind::Council),
+        (POLICE, pb::AgencyKind::Police),
+    ])
+    .await;
+    let subject = s
+        .subjects()
+        .create_subject(as_caller(
+            pb::CreateSubjectRequest {
+                subject: Some(subject(&nhs_number(11), "Sam", "Lee", "2014-06-01")),
+                purpose: pb::Purpose::DirectCare as i32,
+            },
+            HEALTH,
+            "gp-1",
+            "gp",
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .subject
+        .unwrap();
+    let record = s
+        .records()
+        .create_record(as_caller(
+            pb::CreateRecordRequest {
+                record: Some(pb::Record {
+                    subject: subject.name,
+                    record_class: "recordClasses/health.summary".to_owned(),
+                    fields: HashMap::from([
+                        ("registered_gp_practice".to_owned(), string_value("B86001")),
+                        ("allergies".to_owned(), string_value("penicillin")),
+                        ("current_medication".to_owned(), string_value("salbutamol")),
+                        ("long_term_conditions".to_owned(), string_value("asthma")),
+                    ]),
+                    ..Default::default()
+                }),
+                purpose: pb::Purpose::DirectCare as i32,
+            },
+            HEALTH,
+            "gp-1",
+            "gp",
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .record
+        .unwrap();
+    Some((s, record.name))
+}
+
+fn in_days(days: i64) -> prost_types::Timestamp {
+    let t = chrono::Utc::now() + chrono::Duration::days(days);
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: 0,
+    }
+}
+
+/// Health's safeguarding agreement with the council: social workers see
+/// allergies and long-term conditions, for safeguarding, without consent,
+/// for `days` days.
+pub fn safeguarding_terms(fields: &[&str], days: i64) -> pb::Agreement {
+    pb::Agreement {
+        title: "Children's safeguarding: health summaries for social workers".to_owned(),
+        provider: format!("agencies/{HEALTH}"),
+        consumers: vec![pb::ConsumerTerms {
+            agency: format!("agencies/{COUNCIL}"),
+            grants: vec![pb::FieldGrant {
+                role: "social_worker".to_owned(),
+                record_class: "recordClasses/health.summary".to_owned(),
+                fields: fields.iter().map(|f| (*f).to_owned()).collect(),
+            }],
+        }],
+        record_classes: vec!["recordClasses/health.summary".to_owned()],
+        purposes: vec![pb::Purpose::Safeguarding as i32],
+        lawful_bases: vec![
+            pb::LawfulBasis {
+                code: pb::LawfulBasisCode::UkGdprArt61E as i32,
+                reference: "UK GDPR Art 6(1)(e); Children Act 2004 s11".to_owned(),
+            },
+            pb::LawfulBasis {
+                code: pb::LawfulBasisCode::Dpa2018Sch1Para18 as i32,
+                reference: "DPA 2018 Sch 1 para 18".to_owned(),
+            },
+        ],
+        consent: pb::ConsentRequirement::NotRequired as i32,
+        valid_from: Some(in_days(-1)),
+        valid_until: Some(in_days(days)),
+        review_date: (chrono::Utc::now() + chrono::Duration::days(180))
+            .format("%Y-%m-%d")
+            .to_string(),
+        ..Default::default()
+    }
+}
+
+async fn approve(
+    s: &TestServer,
+    a: &pb::Agreement,
+    agency: &str,
+) -> Result<pb::Agreement, tonic::Status> {
+    s.agreements()
+        .approve_agreement(as_ig(
+            pb::ApproveAgreementRequest {
+                name: a.name.clone(),
+                version: a.version,
+                etag: String::new(),
+            },
+            agency,
+        ))
+        .await
+        .map(|r| r.into_inner().agreement.unwrap())
+}
+
+async fn approve_by_all(s: &TestServer, draft: &pb::Agreement) -> pb::Agreement {
+    approve(s, draft, HEALTH).await.unwrap();
+    approve(s, draft, COUNCIL).await.unwrap()
+}
+
+/// Reads `record` as a council social worker for `purpose`.
+pub async fn council_reads(
+    s: &TestServer,
+    record: &str,
+    purpose: pb::Purpose,
+) -> Result<pb::Record, tonic::Status> {
+    s.records()
+        .get_record(as_caller(
+            pb::GetRecordRequest {
+                name: record.to_owned(),
+                version: 0,
+                purpose: purpose as i32,
+            },
+            COUNCIL,
+            "sw-1",
+            "social_worker",
+        ))
+        .await
+        .map(|r| r.into_inner().record.unwrap())
+}
+
+fn field_names(r: &pb::Record) -> Vec<&str> {
+    let mut names: Vec<&str> = r.fields.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    names
+}
+
+fn error_agreement(status: &tonic::Status) -> String {
+    status
+        .get_details_error_info()
+        .expect("an ErrorInfo detail")
+        .metadata
+        .get("agreement")
+        .cloned()
+        .unwrap_or_default()
+}
+
+async fn lifecycle_and_minimised_reads(db: Db) {
+    let clock = Arc::new(TestClock::default());
+    let Some((s, record)) = three_agencies(db, clock.clone()).await else {
+        return;
+    };
+    let refused = council_reads(&s, &record, pb::Purpose::Safeguarding)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    assert_eq!(reason(&refused), "NO_AGREEMENT");
+
+    // A draft grants nothing, and says whose approval it awaits.
+    let draft = s
+        .agreements()
+        .create_agreement(as_ig(
+            pb::CreateAgreementRequest {
+                agreement: Some(safeguarding_terms(
+                    &["allergies", "long_term_conditions"],
+                    30,
+                )),
+            },
+            HEALTH,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .agreement
+        .unwrap();
+    assert_eq!(draft.state, pb::AgreementState::Draft as i32);
+    assert_eq!(draft.version, 1);
+    assert_eq!(
+        draft.awaiting_approval,
+        [format!("agencies/{HEALTH}"), format!("agencies/{COUNCIL}")]
+    );
+    let refused = council_reads(&s, &record, pb::Purpose::Safeguarding)
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&refused), "AGREEMENT_NOT_ACTIVE");
+    assert_eq!(error_agreement(&refused), format!("{}@1", draft.name));
+    assert!(
+        refused.message().contains("awaiting approval"),
+        "{}",
+        refused.message()
+    );
+
+    // Approval needs the IG lead of a party, once each.
+    let not_ig = s
+        .agreements()
+        .approve_agreement(as_caller(
+            pb::ApproveAgreementRequest {
+                name: draft.name.clone(),
+                version: 1,
+                etag: String::new(),
+            },
+            COUNCIL,
+            "sw-1",
+            "social_worker",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&not_ig), "ROLE_NOT_PERMITTED");
+    let outsider = approve(&s, &draft, POLICE).await.unwrap_err();
+    assert_eq!(outsider.code(), Code::NotFound);
+    let half = approve(&s, &draft, HEALTH).await.unwrap();
+    assert_eq!(half.state, pb::AgreementState::Draft as i32);
+    let twice = approve(&s, &draft, HEALTH).await.unwrap_err();
+    assert_eq!(twice.code(), Code::FailedPrecondition);
+    assert_eq!(reason(&twice), "ALREADY_APPROVED");
+    let active = approve(&s, &draft, COUNCIL).await.unwrap();
+    assert_eq!(active.state, pb::AgreementState::Active as i32);
+    assert!(active.awaiting_approval.is_empty());
+    assert_eq!(active.approvals.len(), 2);
+
+    // Active: the council sees only the granted fields, for the purpose.
+    let shared = council_reads(&s, &record, pb::Purpose::Safeguarding)
+        .await
+        .unwrap();
+    assert_eq!(field_names(&shared), ["allergies", "long_term_conditions"]);
+    let refused = council_reads(&s, &record, pb::Purpose::DirectCare)
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&refused), "PURPOSE_NOT_PERMITTED");
+    let police = s
+        .records()
+        .get_record(as_caller(
+            pb::GetRecordRequest {
+                name: record.clone(),
+                version: 0,
+                purpose: pb::Purpose::CrimePrevention as i32,
+            },
+            POLICE,
+            "pc-1",
+            "officer",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&police), "NO_AGREEMENT");
+    let hidden = s
+        .agreements()
+        .get_agreement(as_ig(
+            pb::GetAgreementRequest {
+                name: draft.name.clone(),
+                version: 0,
+            },
+            POLICE,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(hidden.code(), Code::NotFound);
+
+    // Suspension by any party stops access on the next request.
+    let suspended = s
+        .agreements()
+        .suspend_agreement(as_ig(
+            pb::SuspendAgreementRequest {
+                name: draft.name.clone(),
+                reason: "records shared beyond the agreement".to_owned(),
+                etag: String::new(),
+            },
+            COUNCIL,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .agreement
+        .unwrap();
+    assert_eq!(suspended.state, pb::AgreementState::Suspended as i32);
+    let refused = council_reads(&s, &record, pb::Purpose::Safeguarding)
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&refused), "AGREEMENT_NOT_ACTIVE");
+    assert!(
+        refused
+            .message()
+            .contains("records shared beyond the agreement"),
+        "{}",
+        refused.message()
+    );
+    s.agreements()
+        .reinstate_agreement(as_ig(
+            pb::ReinstateAgreementRequest {
+                name: draft.name.clone(),
+                etag: String::new(),
+            },
+            HEALTH,
+        ))
+        .await
+        .unwrap();
+    assert!(
+        council_reads(&s, &record, pb::Purpose::Safeguarding)
+            .await
+            .is_ok()
+    );
+
+    // New terms are a new version; the old one holds until it is approved.
+    let v2 = s
+        .agreements()
+        .revise_agreement(as_ig(
+            pb::ReviseAgreementRequest {
+                agreement: Some(pb::Agreement {
+                    name: draft.name.clone(),
+                    ..safeguarding_terms(
+                        &["allergies", "long_term_conditions", "current_medication"],
+                        30,
+                    )
+                }),
+            },
+            COUNCIL,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .agreement
+        .unwrap();
+    assert_eq!(
+        (v2.version, v2.state),
+        (2, pb::AgreementState::Draft as i32)
+    );
+    let still_v1 = council_reads(&s, &record, pb::Purpose::Safeguarding)
+        .await
+        .unwrap();
+    assert_eq!(field_names(&still_v1).len(), 2);
+    let stale = approve(&s, &draft, HEALTH).await.unwrap_err();
+    assert_eq!(reason(&stale), "NOT_LATEST_VERSION");
+    approve_by_all(&s, &v2).await;
+    let with_v2 = council_reads(&s, &record, pb::Purpose::Safeguarding)
+        .await
+        .unwrap();
+    assert_eq!(
+        field_names(&with_v2),
+        ["allergies", "current_medication", "long_term_conditions"]
+    );
+    let v1 = s
+        .agreements()
+        .get_agreement(as_ig(
+            pb::GetAgreementRequest {
+                name: draft.name.clone(),
+                version: 1,
+            },
+            COUNCIL,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .agreement
+        .unwrap();
+    assert_eq!(v1.state, pb::AgreementState::Superseded as i32);
+    let listed = s
+        .agreements()
+        .list_agreements(as_ig(pb::ListAgreementsRequest::default(), COUNCIL))
+        .await
+        .unwrap()
+        .into_inner()
+        .agreements;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].version, 2);
+    let none = s
+        .agreements()
+        .list_agreements(as_ig(pb::ListAgreementsRequest::default(), POLICE))
+        .await
+        .unwrap()
+        .into_inner()
+        .agreements;
+    assert!(none.is_empty());
+
+    // Its end passes: it expires and grants nothing, with no change made.
+    clock.advance(chrono::Duration::days(31));
+    let refused = council_reads(&s, &record, pb::Purpose::Safeguarding)
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&refused), "AGREEMENT_EXPIRED");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn lifecycle_and_minimised_reads_sqlite() {
+    lifecycle_and_minimised_reads(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn lifecycle_and_minimised_reads_postgres() {
+    lifecycle_and_minimised_reads(Db::Postgres).await;
+}
+
+#[tokio::test]
+async fn bad_terms_are_named_and_nothing_is_written() {
+    let clock = Arc::new(TestClock::default());
+    let (s, _) = three_agencies(Db::Sqlite, clock).await.unwrap();
+    let mut terms = safeguarding_terms(&["allergies", "shoe_size"], 30);
+    terms.consumers[0].agency = format!("agencies/{HEALTH}");
+    terms.consumers.push(pb::ConsumerTerms {
+        agency: "agencies/nobody-here".to_owned(),
+        grants: vec![pb::FieldGrant {
+            role: "Social Worker".to_owned(),
+            record_class: "recordClasses/health.summary".to_owned(),
+            fields: vec!["allergies".to_owned()],
+        }],
+    });
+    terms.lawful_bases[0].code = 0;
+    terms.consent = 0;
+    terms.valid_until = Some(in_days(-2));
+    let refused = s
+        .agreements()
+        .create_agreement(as_ig(
+            pb::CreateAgreementRequest {
+                agreement: Some(terms),
+            },
+            HEALTH,
+        ))
+        .await
+        .unwrap_err();
+    let fields: Vec<String> = violations(&refused).into_iter().map(|(f, _)| f).collect();
+    assert_eq!(
+        fields,
+        [
+            "agreement.consumers[1].grants[0].role",
+            "agreement.lawful_bases[0].code",
+            "agreement.consent",
+        ]
+    );
+    // Each value valid on its own, the terms as a whole are checked next.
+    let mut terms = safeguarding_terms(&["allergies", "shoe_size"], 30);
+    terms.consumers[0].agency = format!("agencies/{HEALTH}");
+    terms.valid_until = Some(in_days(-2));
+    let refused = s
+        .agreements()
+        .create_agreement(as_ig(
+            pb::CreateAgreementRequest {
+                agreement: Some(terms),
+            },
+            HEALTH,
+        ))
+        .await
+        .unwrap_err();
+    let fields: Vec<String> = violations(&refused).into_iter().map(|(f, _)| f).collect();
+    assert_eq!(
+        fields,
+        ["agreement.valid_until", "agreement.consumers[0].agency"]
+    );
+    let mut terms = safeguarding_terms(&["allergies", "shoe_size"], 30);
+    terms.consumers[0].agency = "agencies/nobody-here".to_owned();
+    let refused = s
+        .agreements()
+        .create_agreement(as_ig(
+            pb::CreateAgreementRequest {
+                agreement: Some(terms),
+            },
+            HEALTH,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        violations(&refused),
+        [
+            (
+                "agreement.consumers[0].agency".to_owned(),
+                "agencies/nobody-here is not registered".to_owned()
+            ),
+            (
+                "agreement.consumers[0].grants[0].fields".to_owned(),
+                "\"shoe_size\" is not a field of health.summary".to_owned()
+            ),
+        ]
+    );
+    // An agency cannot make agreements between others.
+    let refused = s
+        .agreements()
+        .create_agreement(as_ig(
+            pb::CreateAgreementRequest {
+                agreement: Some(safeguarding_terms(&["allergies"], 30)),
+            },
+            POLICE,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&refused), "NOT_A_PARTY");
+    let none = s
+        .agreements()
+        .list_agreements(as_ig(pb::ListAgreementsRequest::default(), HEALTH))
+        .await
+        .unwrap()
+        .into_inner()
+        .agreements;
+    assert!(none.is_empty(), "a refused proposal left {none:?}");
+    s.stop().await;
+}
