@@ -10,6 +10,7 @@ const PROTOS: &[&str] = &[
     "accord/v1/agency.proto",
     "accord/v1/agreement.proto",
     "accord/v1/catalog.proto",
+    "accord/v1/consent.proto",
     "accord/v1/subject.proto",
     "accord/v1/record.proto",
     "accord/v1/audit.proto",

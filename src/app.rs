@@ -18,9 +18,12 @@ use crate::api::pb::agency_service_server::AgencyServiceServer;
 use crate::api::pb::agreement_service_server::AgreementServiceServer;
 use crate::api::pb::audit_service_server::AuditServiceServer;
 use crate::api::pb::catalog_service_server::CatalogServiceServer;
+use crate::api::pb::consent_service_server::ConsentServiceServer;
 use crate::api::pb::record_service_server::RecordServiceServer;
 use crate::api::pb::subject_service_server::SubjectServiceServer;
-use crate::api::{AgencyApi, AgreementApi, Api, AuditApi, CatalogApi, RecordApi, SubjectApi, pb};
+use crate::api::{
+    AgencyApi, AgreementApi, Api, AuditApi, CatalogApi, ConsentApi, RecordApi, SubjectApi, pb,
+};
 use crate::auth::{Authenticator, InsecureHeaders};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, redact_url};
@@ -216,6 +219,9 @@ impl App {
             .set_serving::<CatalogServiceServer<CatalogApi>>()
             .await;
         reporter
+            .set_serving::<ConsentServiceServer<ConsentApi>>()
+            .await;
+        reporter
             .set_serving::<SubjectServiceServer<SubjectApi>>()
             .await;
         reporter
@@ -249,6 +255,9 @@ impl App {
             )
             .add_service(
                 CatalogServiceServer::new(CatalogApi(api.clone())).max_decoding_message_size(max),
+            )
+            .add_service(
+                ConsentServiceServer::new(ConsentApi(api.clone())).max_decoding_message_size(max),
             )
             .add_service(
                 SubjectServiceServer::new(SubjectApi(api.clone())).max_decoding_message_size(max),

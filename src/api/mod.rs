@@ -11,6 +11,7 @@ mod agency;
 mod agreement;
 mod audit;
 mod catalog;
+mod consent;
 mod record;
 mod subject;
 
@@ -23,6 +24,7 @@ pub use agency::AgencyApi;
 pub use agreement::AgreementApi;
 pub use audit::AuditApi;
 pub use catalog::CatalogApi;
+pub use consent::ConsentApi;
 pub use record::RecordApi;
 pub use subject::SubjectApi;
 

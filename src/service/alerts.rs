@@ -3,10 +3,10 @@
 
 use chrono::TimeDelta;
 
-use super::{Call, Page, PageRequest, ServiceError, Services, page};
-use crate::domain::{Acknowledgement, AgencyCode, Alert, AlertId, AlertKind, Role, Violations};
+use super::{Call, Page, PageRequest, ServiceError, Services, page, time_key};
+use crate::domain::{Acknowledgement, AgencyCode, Alert, AlertId, AlertKind, Role};
 use crate::ledger::Outcome;
-use crate::store::{After, EntryFilter, Write};
+use crate::store::{EntryFilter, Write};
 
 /// When repeated refusals raise an alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,21 +104,12 @@ impl Services {
     ) -> Result<Page<Alert>, ServiceError> {
         call.require_role(Role::AUDITOR)?;
         let size = req.size()?;
-        let after = match req.position()? {
-            None => After::Start,
-            Some(token) => {
-                let bad = || Violations::one("page_token", "is not a token this service issued");
-                let (t, id) = token.split_once(' ').ok_or_else(bad)?;
-                After::Key((t.parse::<i64>().map_err(|_| bad())?, id.to_owned()))
-            }
-        };
+        let after = req.time_position()?;
         let items = self
             .store
             .alerts(&call.caller.agency, unacknowledged_only, after, size + 1)
             .await?;
-        let page = page(items, size, |a| {
-            format!("{} {}", a.raise_time.timestamp_micros(), a.id.as_str())
-        });
+        let page = page(items, size, |a| time_key(a.raise_time, a.id.as_str()));
         self.audit_read(call).await?;
         Ok(page)
     }

@@ -8,6 +8,7 @@ mod agreements;
 mod alerts;
 mod audit;
 mod catalog;
+mod consents;
 mod policy_cache;
 mod proofs;
 mod records;
@@ -21,6 +22,7 @@ pub use agencies::AgencyChange;
 pub use alerts::AlertPolicy;
 pub use audit::{AccessReport, MAX_REPORT_ENTRIES, SubjectAccess, activity, subject_access_filter};
 pub use catalog::STARTER_CATALOGUE;
+pub use consents::NewConsent;
 pub use proofs::{ConsistencyProof, EntryExport, EntryRef, InclusionProof};
 pub use records::{NewRecord, RecordChange};
 pub use subjects::{DemographicQuery, NewSubject, SubjectMatch, SubjectQuery};
@@ -31,7 +33,7 @@ use crate::domain::{AgencyStatus, Caller, Purpose, Role, Violations};
 use crate::ledger::checkpoint::SigningKey;
 use crate::ledger::{Entry, EntryDraft, Outcome};
 use crate::policy::{Denial, PolicyError};
-use crate::store::{Store, StoreError};
+use crate::store::{After, Store, StoreError};
 use policy_cache::PolicyCache;
 
 /// Why an operation did not succeed.
@@ -105,6 +107,10 @@ impl From<StoreError> for ServiceError {
             StoreError::StaleEtag { given, .. } => Self::StaleEtag(format!(
                 "etag {given:?} is not the current one: read the latest version and apply the change to it"
             )),
+            StoreError::Conflict(message) => Self::Precondition {
+                code: "CONCURRENT_CHANGE",
+                message,
+            },
             other => Self::Unavailable(other),
         }
     }
@@ -286,6 +292,28 @@ impl PageRequest {
                 Violations::one("page_token", "is not a token this service issued").into()
             })
     }
+}
+
+impl PageRequest {
+    /// The position of a page ordered by (time, id), as encoded by
+    /// [`time_key`].
+    fn time_position(&self) -> Result<After<(i64, String)>, ServiceError> {
+        match self.position()? {
+            None => Ok(After::Start),
+            Some(token) => token
+                .split_once('/')
+                .and_then(|(t, id)| Some((t.parse::<i64>().ok()?, id.to_owned())))
+                .map(After::Key)
+                .ok_or_else(|| {
+                    Violations::one("page_token", "is not a token this service issued").into()
+                }),
+        }
+    }
+}
+
+/// The page key of an item ordered by (time, id).
+fn time_key(time: DateTime<Utc>, id: &str) -> String {
+    format!("{}/{id}", time.timestamp_micros())
 }
 
 /// Builds a page from up to `size + 1` items: the extra one only says that

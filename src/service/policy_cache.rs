@@ -1,15 +1,21 @@
-//! The agreements, compiled for decisions and kept in memory.
+//! What decisions are made from, kept in memory: the agreements, compiled,
+//! and every subject's consents.
 //!
-//! Every change to an agreement advances a counter in the same transaction
-//! (`policy_state`). Before each decision the counter is read (one small
-//! query, no rule evaluated in the database); if it moved, by a change made
-//! through this process or any other on the same database, the agreements
-//! are loaded and compiled again before the decision is made. A suspension
-//! therefore takes effect on the very next request, in every process.
+//! Every change to an agreement or a consent advances a counter in the same
+//! transaction (`policy_state`). Before each decision the counters are read
+//! (one single-row query; no rule is evaluated in the database). If the
+//! agreements counter moved — through this process or any other on the
+//! same database — the agreements are loaded and compiled again; if the
+//! consents counter moved, the consents changed since are loaded. A
+//! suspension or a withdrawal therefore applies to the very next decision
+//! in every process.
 
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use super::ServiceError;
+use crate::domain::SubjectId;
+use crate::domain::consent::Consent;
 use crate::policy::{Agreements, PolicyError};
 use crate::store::Store;
 
@@ -20,10 +26,41 @@ struct Compiled {
     agreements: Arc<Agreements>,
 }
 
-/// The compiled agreements of one process.
+#[derive(Debug, Default)]
+struct ConsentIndex {
+    /// The counter value the index is at least as new as.
+    version: i64,
+    by_subject: HashMap<SubjectId, Arc<[Consent]>>,
+}
+
+impl ConsentIndex {
+    fn merge(&mut self, changed: Vec<Consent>) {
+        let mut grouped: HashMap<SubjectId, Vec<Consent>> = HashMap::new();
+        for c in changed {
+            grouped.entry(c.subject.clone()).or_default().push(c);
+        }
+        for (subject, changes) in grouped {
+            let mut consents: Vec<Consent> = self
+                .by_subject
+                .get(&subject)
+                .map(|c| c.to_vec())
+                .unwrap_or_default();
+            for change in changes {
+                match consents.iter_mut().find(|c| c.id == change.id) {
+                    Some(slot) => *slot = change,
+                    None => consents.push(change),
+                }
+            }
+            self.by_subject.insert(subject, consents.into());
+        }
+    }
+}
+
+/// The decision inputs of one process.
 #[derive(Debug)]
 pub struct PolicyCache {
-    current: RwLock<Arc<Compiled>>,
+    agreements: RwLock<Arc<Compiled>>,
+    consents: RwLock<ConsentIndex>,
     /// Held while reloading, so that concurrent decisions reload once.
     reload: tokio::sync::Mutex<()>,
 }
@@ -31,47 +68,123 @@ pub struct PolicyCache {
 impl Default for PolicyCache {
     fn default() -> Self {
         Self {
-            current: RwLock::new(Arc::new(Compiled {
+            agreements: RwLock::new(Arc::new(Compiled {
                 version: -1,
                 agreements: Arc::new(Agreements::none()),
             })),
+            consents: RwLock::new(ConsentIndex {
+                version: -1,
+                by_subject: HashMap::new(),
+            }),
             reload: tokio::sync::Mutex::new(()),
         }
     }
 }
 
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 impl PolicyCache {
-    fn at_least(&self, version: i64) -> Option<Arc<Agreements>> {
-        let current = self
-            .current
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+    fn agreements_at_least(&self, version: i64) -> Option<Arc<Agreements>> {
+        let current = read(&self.agreements);
         (current.version >= version).then(|| Arc::clone(&current.agreements))
     }
 
-    /// The agreements as they stand in `store` now.
-    pub async fn agreements(&self, store: &dyn Store) -> Result<Arc<Agreements>, ServiceError> {
-        let version = store.policy_versions().await?.agreements;
-        if let Some(fresh) = self.at_least(version) {
+    fn consents_at_least(&self, version: i64) -> bool {
+        read(&self.consents).version >= version
+    }
+
+    /// Brings the cache up to date with `store` and returns the agreements
+    /// as they stand now; [`PolicyCache::consents_of`] is then current too.
+    pub async fn refresh(&self, store: &dyn Store) -> Result<Arc<Agreements>, ServiceError> {
+        let versions = store.policy_versions().await?;
+        if let Some(fresh) = self.agreements_at_least(versions.agreements)
+            && self.consents_at_least(versions.consents)
+        {
             return Ok(fresh);
         }
         let _reloading = self.reload.lock().await;
-        if let Some(fresh) = self.at_least(version) {
+        if !self.consents_at_least(versions.consents) {
+            let since = read(&self.consents).version;
+            // Read after the counter, so at least as new as it.
+            let changed = store.consents_changed(since).await?;
+            let mut index = write(&self.consents);
+            index.merge(changed);
+            index.version = versions.consents;
+        }
+        if let Some(fresh) = self.agreements_at_least(versions.agreements) {
             return Ok(fresh);
         }
-        // Loaded after the counter was read, so at least as new as it.
         let loaded = store.live_agreements().await?;
         let agreements = Arc::new(
             Agreements::new(loaded).map_err(|e| ServiceError::Policy(PolicyError::from(e)))?,
         );
-        tracing::debug!(version, agreements = agreements.len(), "policies compiled");
-        *self
-            .current
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(Compiled {
-            version,
+        tracing::debug!(
+            version = versions.agreements,
+            agreements = agreements.len(),
+            "policies compiled"
+        );
+        *write(&self.agreements) = Arc::new(Compiled {
+            version: versions.agreements,
             agreements: Arc::clone(&agreements),
         });
         Ok(agreements)
+    }
+
+    /// The consents of `subject` as of the last refresh.
+    pub fn consents_of(&self, subject: &SubjectId) -> Arc<[Consent]> {
+        read(&self.consents)
+            .by_subject
+            .get(subject)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(Vec::new()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::AgencyCode;
+    use crate::domain::consent::{Channel, ConsentId, ConsentKind, ConsentScope};
+
+    fn consent(subject: &SubjectId, note: &str) -> Consent {
+        Consent {
+            id: ConsentId::generate(),
+            subject: subject.clone(),
+            kind: ConsentKind::Consent,
+            scope: ConsentScope::default(),
+            channel: Channel::Web,
+            valid_from: chrono::Utc::now(),
+            valid_until: None,
+            note: note.to_owned(),
+            recorded_by: AgencyCode::parse("leeds-gp").unwrap(),
+            recorded_principal: "gp-1".to_owned(),
+            record_time: chrono::Utc::now(),
+            withdrawal: None,
+        }
+    }
+
+    #[test]
+    fn changes_replace_by_id_and_add_new_ones() {
+        let (a, b) = (SubjectId::generate(), SubjectId::generate());
+        let mut index = ConsentIndex::default();
+        let first = consent(&a, "first");
+        index.merge(vec![first.clone(), consent(&b, "other")]);
+        let mut changed = first.clone();
+        changed.note = "changed".to_owned();
+        index.merge(vec![changed, consent(&a, "second")]);
+        let notes: Vec<&str> = index.by_subject[&a]
+            .iter()
+            .map(|c| c.note.as_str())
+            .collect();
+        assert_eq!(notes, ["changed", "second"]);
+        assert_eq!(index.by_subject[&b].len(), 1);
     }
 }

@@ -1,10 +1,10 @@
 //! Versioned records.
 
-use super::{Call, Page, PageRequest, ServiceError, Services, page};
+use super::{Call, Page, PageRequest, ServiceError, Services, page, time_key};
 use crate::domain::record::{RawValue, check_fields};
 use crate::domain::{Record, RecordClassId, RecordId, SubjectId, Violations};
 use crate::policy::{self, Decision, FieldMask, Permit, Read};
-use crate::store::{After, Write};
+use crate::store::Write;
 
 /// A record to create.
 #[derive(Debug, Clone)]
@@ -165,7 +165,8 @@ impl Services {
     /// Decides whether the call's caller may read `record` for the call's
     /// purpose.
     async fn decide_read(&self, call: &Call, record: &Record) -> Result<Permit, ServiceError> {
-        let agreements = self.policies.agreements(self.store.as_ref()).await?;
+        let agreements = self.policies.refresh(self.store.as_ref()).await?;
+        let consents = self.policies.consents_of(&record.subject);
         let read = Read {
             caller: &call.caller,
             purpose: call.purpose()?,
@@ -175,7 +176,7 @@ impl Services {
             record_class: &record.record_class,
             sealed: false,
         };
-        let decision = policy::decide_read(&agreements, &[], &read)
+        let decision = policy::decide_read(&agreements, &consents, &read)
             .map_err(|e| ServiceError::Policy(e.into()))?;
         match decision {
             Decision::Permit(permit) => Ok(permit),
@@ -193,18 +194,7 @@ impl Services {
     ) -> Result<Page<Record>, ServiceError> {
         call.note_subject(subject.resource_name());
         let size = req.size()?;
-        let after = match req.position()? {
-            None => After::Start,
-            Some(token) => {
-                let (micros, id) = token
-                    .split_once('/')
-                    .and_then(|(t, id)| Some((t.parse::<i64>().ok()?, id.to_owned())))
-                    .ok_or_else(|| {
-                        Violations::one("page_token", "is not a token this service issued")
-                    })?;
-                After::Key((micros, id))
-            }
-        };
+        let after = req.time_position()?;
         if self.store.subject(subject).await?.is_none() {
             return Err(ServiceError::NotFound(subject.resource_name()));
         }
@@ -212,9 +202,7 @@ impl Services {
             .store
             .records_of_subject(subject, &call.caller.agency, after, size + 1)
             .await?;
-        let page = page(items, size, |r| {
-            format!("{}/{}", r.update_time.timestamp_micros(), r.id.as_str())
-        });
+        let page = page(items, size, |r| time_key(r.update_time, r.id.as_str()));
         let mut fields: Vec<String> = page.items.iter().flat_map(Record::field_names).collect();
         fields.sort();
         fields.dedup();

@@ -7,6 +7,7 @@
 //! data without its audit entry.
 
 mod agreements;
+mod consents;
 mod ledger;
 mod sql;
 mod write;
@@ -15,6 +16,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::agreement::{Agreement, AgreementId};
+use crate::domain::consent::{Consent, ConsentId, Withdrawal};
 use crate::domain::{
     Acknowledgement, Agency, AgencyCode, Alert, AlertId, Identifier, Record, RecordClass,
     RecordClassId, RecordId, Subject, SubjectId,
@@ -43,6 +45,9 @@ pub enum StoreError {
     /// The caller's etag is not the current one.
     #[error("the etag {given:?} is not the current one ({current:?})")]
     StaleEtag { given: String, current: String },
+    /// A concurrent change got there first.
+    #[error("{0}")]
+    Conflict(String),
     /// The database could not be reached or refused the operation.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -101,6 +106,13 @@ pub enum Write {
     UpdateAgreement {
         agreement: Agreement,
         expected_revision: i64,
+    },
+    /// Records a consent or objection.
+    InsertConsent(Consent),
+    /// Withdraws a consent that is not withdrawn yet.
+    WithdrawConsent {
+        id: ConsentId,
+        withdrawal: Withdrawal,
     },
     /// Sets a service metadata value.
     SetMeta { key: String, value: String },
@@ -271,6 +283,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Every agreement version that is not superseded: what decisions are
     /// made from.
     async fn live_agreements(&self) -> Result<Vec<Agreement>, StoreError>;
+    /// One consent.
+    async fn consent(&self, id: &ConsentId) -> Result<Option<Consent>, StoreError>;
+    /// A subject's consents that concern `agency` (recorded by it, or naming
+    /// it or every agency as recipient), newest first, after `after`.
+    async fn consents_of(
+        &self,
+        subject: &SubjectId,
+        agency: &AgencyCode,
+        after: After<(i64, String)>,
+        limit: u32,
+    ) -> Result<Vec<Consent>, StoreError>;
+    /// Every consent changed (recorded or withdrawn) after counter value
+    /// `since` (all of them for `since < 1`).
+    async fn consents_changed(&self, since: i64) -> Result<Vec<Consent>, StoreError>;
     /// The current policy counters.
     async fn policy_versions(&self) -> Result<PolicyVersions, StoreError>;
 

@@ -19,9 +19,11 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
 use super::agreements::{self, agreement_from};
+use super::consents::{self, consent_from};
 use super::write::Sequencer;
 use super::{After, EntryFilter, IdentifierLink, PolicyVersions, Store, StoreError, Write};
 use crate::domain::agreement::{Agreement, AgreementId};
+use crate::domain::consent::{Consent, ConsentId};
 use crate::domain::{
     Acknowledgement, Agency, AgencyCode, AgencyKind, AgencyStatus, Alert, AlertId, AlertKind,
     Demographics, FieldSpec, Gender, Identifier, IdentifierSystem, Purpose, Record, RecordClass,
@@ -811,6 +813,60 @@ impl Store for SqlStore {
             .await?
             .iter()
             .map(agreement_from)
+            .collect()
+    }
+
+    async fn consent(&self, id: &ConsentId) -> Result<Option<Consent>, StoreError> {
+        let sql = format!("SELECT {} FROM consents WHERE id = $1", consents::COLUMNS);
+        sqlx::query(&sql)
+            .bind(id.as_str())
+            .fetch_optional(&self.reader)
+            .await?
+            .as_ref()
+            .map(consent_from)
+            .transpose()
+    }
+
+    async fn consents_of(
+        &self,
+        subject: &SubjectId,
+        agency: &AgencyCode,
+        after: After<(i64, String)>,
+        n: u32,
+    ) -> Result<Vec<Consent>, StoreError> {
+        let mut q = Query::new(&format!(
+            "SELECT {} FROM consents WHERE ",
+            consents::COLUMNS
+        ));
+        let code = agency.as_str().to_owned();
+        q.push("subject_id = ?", Arg::Text(subject.as_str().to_owned()))
+            .push(" AND (recorded_by = ?", Arg::Text(code.clone()))
+            .push(
+                " OR recipients = '' OR recipients LIKE ?)",
+                Arg::Text(format!("%,{code},%")),
+            );
+        if let After::Key((t, id)) = after {
+            q.push(" AND (record_time < ?", Arg::Int(t))
+                .push(" OR (record_time = ?", Arg::Int(t))
+                .push(" AND id < ?))", Arg::Text(id));
+        }
+        q.raw(" ORDER BY record_time DESC, id DESC")
+            .push(" LIMIT ?", Arg::Int(limit(n)));
+        let rows = q.build().fetch_all(&self.reader).await?;
+        rows.iter().map(consent_from).collect()
+    }
+
+    async fn consents_changed(&self, since: i64) -> Result<Vec<Consent>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM consents WHERE seq > $1 ORDER BY seq",
+            consents::COLUMNS
+        );
+        sqlx::query(&sql)
+            .bind(since)
+            .fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(consent_from)
             .collect()
     }
 

@@ -503,6 +503,10 @@ async fn apply(tx: &mut Tx<'_>, write: Write, index: i64) -> Result<(), StoreErr
             agreement,
             expected_revision,
         } => super::agreements::update(tx, &agreement, expected_revision).await?,
+        Write::InsertConsent(c) => super::consents::insert(tx, &c).await?,
+        Write::WithdrawConsent { id, withdrawal } => {
+            super::consents::withdraw(tx, &id, &withdrawal).await?;
+        }
         Write::RaiseAlert(a) => {
             sqlx::query(
                 "INSERT INTO alerts (id, kind, recipient, agency, principal, subject, summary, entry_index, raise_time) \

@@ -20,8 +20,9 @@ pub fn as_ig<T>(message: T, agency: &str) -> tonic::Request<T> {
 }
 
 /// A server with a health trust, a council and a police force, a subject
-/// and the trust's health summary about them; returns the record's name.
-pub async fn three_agencies(db: Db, clock: Arc<TestClock>) -> Option<(TestServer, String)> {
+/// and the trust's health summary about them; returns the record's name
+/// and the subject's.
+pub async fn three_agencies(db: Db, clock: Arc<TestClock>) -> Option<(TestServer, String, String)> {
     let s = TestServer::start_with_clock(db, clock).await?;
     s.register(&[
         (HEALTH, pb::AgencyKind::Health),
@@ -50,7 +51,7 @@ pub async fn three_agencies(db: Db, clock: Arc<TestClock>) -> Option<(TestServer
         .create_record(as_caller(
             pb::CreateRecordRequest {
                 record: Some(pb::Record {
-                    subject: subject.name,
+                    subject: subject.name.clone(),
                     record_class: "recordClasses/health.summary".to_owned(),
                     fields: HashMap::from([
                         ("registered_gp_practice".to_owned(), string_value("B86001")),
@@ -71,7 +72,7 @@ pub async fn three_agencies(db: Db, clock: Arc<TestClock>) -> Option<(TestServer
         .into_inner()
         .record
         .unwrap();
-    Some((s, record.name))
+    Some((s, record.name, subject.name))
 }
 
 fn in_days(days: i64) -> prost_types::Timestamp {
@@ -82,23 +83,38 @@ fn in_days(days: i64) -> prost_types::Timestamp {
     }
 }
 
-/// Health's safeguarding agreement with the council: social workers see
-/// allergies and long-term conditions, for safeguarding, without consent,
-/// for `days` days.
-pub fn safeguarding_terms(fields: &[&str], days: i64) -> pb::Agreement {
+/// What one agreement shares: `provider`'s `class` records, the `fields`
+/// holders of `role` at `consumer` may see, for `purposes`, for `days` days.
+pub struct Share<'a> {
+    pub provider: &'a str,
+    pub consumer: &'a str,
+    pub role: &'a str,
+    pub class: &'a str,
+    pub fields: &'a [&'a str],
+    pub purposes: &'a [pb::Purpose],
+    pub consent: pb::ConsentRequirement,
+    pub days: i64,
+}
+
+/// The terms of `share`.
+pub fn terms(share: &Share<'_>) -> pb::Agreement {
+    let class = format!("recordClasses/{}", share.class);
     pb::Agreement {
-        title: "Children's safeguarding: health summaries for social workers".to_owned(),
-        provider: format!("agencies/{HEALTH}"),
+        title: format!(
+            "{} shares {} with {}",
+            share.provider, share.class, share.consumer
+        ),
+        provider: format!("agencies/{}", share.provider),
         consumers: vec![pb::ConsumerTerms {
-            agency: format!("agencies/{COUNCIL}"),
+            agency: format!("agencies/{}", share.consumer),
             grants: vec![pb::FieldGrant {
-                role: "social_worker".to_owned(),
-                record_class: "recordClasses/health.summary".to_owned(),
-                fields: fields.iter().map(|f| (*f).to_owned()).collect(),
+                role: share.role.to_owned(),
+                record_class: class.clone(),
+                fields: share.fields.iter().map(|f| (*f).to_owned()).collect(),
             }],
         }],
-        record_classes: vec!["recordClasses/health.summary".to_owned()],
-        purposes: vec![pb::Purpose::Safeguarding as i32],
+        record_classes: vec![class],
+        purposes: share.purposes.iter().map(|p| *p as i32).collect(),
         lawful_bases: vec![
             pb::LawfulBasis {
                 code: pb::LawfulBasisCode::UkGdprArt61E as i32,
@@ -109,14 +125,49 @@ pub fn safeguarding_terms(fields: &[&str], days: i64) -> pb::Agreement {
                 reference: "DPA 2018 Sch 1 para 18".to_owned(),
             },
         ],
-        consent: pb::ConsentRequirement::NotRequired as i32,
+        consent: share.consent as i32,
         valid_from: Some(in_days(-1)),
-        valid_until: Some(in_days(days)),
+        valid_until: Some(in_days(share.days)),
         review_date: (chrono::Utc::now() + chrono::Duration::days(180))
             .format("%Y-%m-%d")
             .to_string(),
         ..Default::default()
     }
+}
+
+/// Health's safeguarding agreement with the council: social workers see
+/// `fields` of health summaries, for safeguarding, without consent, for
+/// `days` days.
+pub fn safeguarding_terms(fields: &[&str], days: i64) -> pb::Agreement {
+    terms(&Share {
+        provider: HEALTH,
+        consumer: COUNCIL,
+        role: "social_worker",
+        class: "health.summary",
+        fields,
+        purposes: &[pb::Purpose::Safeguarding],
+        consent: pb::ConsentRequirement::NotRequired,
+        days,
+    })
+}
+
+/// Proposes `share` as its provider and has both parties approve it.
+pub async fn agree(s: &TestServer, share: &Share<'_>) -> pb::Agreement {
+    let draft = s
+        .agreements()
+        .create_agreement(as_ig(
+            pb::CreateAgreementRequest {
+                agreement: Some(terms(share)),
+            },
+            share.provider,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .agreement
+        .unwrap();
+    approve(s, &draft, share.provider).await.unwrap();
+    approve(s, &draft, share.consumer).await.unwrap()
 }
 
 async fn approve(
@@ -181,7 +232,7 @@ fn error_agreement(status: &tonic::Status) -> String {
 
 async fn lifecycle_and_minimised_reads(db: Db) {
     let clock = Arc::new(TestClock::default());
-    let Some((s, record)) = three_agencies(db, clock.clone()).await else {
+    let Some((s, record, _)) = three_agencies(db, clock.clone()).await else {
         return;
     };
     let refused = council_reads(&s, &record, pb::Purpose::Safeguarding)
@@ -426,7 +477,7 @@ async fn lifecycle_and_minimised_reads_postgres() {
 #[tokio::test]
 async fn bad_terms_are_named_and_nothing_is_written() {
     let clock = Arc::new(TestClock::default());
-    let (s, _) = three_agencies(Db::Sqlite, clock).await.unwrap();
+    let (s, _, _) = three_agencies(Db::Sqlite, clock).await.unwrap();
     let mut terms = safeguarding_terms(&["allergies", "shoe_size"], 30);
     terms.consumers[0].agency = format!("agencies/{HEALTH}");
     terms.consumers.push(pb::ConsumerTerms {

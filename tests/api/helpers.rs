@@ -208,6 +208,9 @@ impl TestServer {
     pub fn agreements(&self) -> pb::agreement_service_client::AgreementServiceClient<Channel> {
         pb::agreement_service_client::AgreementServiceClient::new(self.channel.clone())
     }
+    pub fn consents(&self) -> pb::consent_service_client::ConsentServiceClient<Channel> {
+        pb::consent_service_client::ConsentServiceClient::new(self.channel.clone())
+    }
     pub fn records(&self) -> pb::record_service_client::RecordServiceClient<Channel> {
         pb::record_service_client::RecordServiceClient::new(self.channel.clone())
     }

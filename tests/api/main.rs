@@ -8,6 +8,7 @@ mod agreements;
 mod alerts;
 mod audit;
 mod buf;
+mod consents;
 mod helpers;
 mod proofs;
 mod python;

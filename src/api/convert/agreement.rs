@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{instant, purpose_at, purpose_out, timestamp};
+use super::{by_name, instant, purpose_at, purpose_out, timestamp};
 use crate::api::pb;
 use crate::domain::agreement::{
     Agreement, AgreementId, AgreementStatus, AgreementTerms, ConsentRequirement, ConsumerTerms,
@@ -10,12 +10,6 @@ use crate::domain::agreement::{
 };
 use crate::domain::subject::parse_date;
 use crate::domain::{AgencyCode, RecordClassId, Role, Violations};
-
-/// The domain value named like a proto enum value: `{PREFIX}SOME_NAME` is
-/// the value whose storage code is `some_name`.
-fn by_name<T>(name: Option<&str>, prefix: &str, from_code: fn(&str) -> Option<T>) -> Option<T> {
-    from_code(&name?.strip_prefix(prefix)?.to_ascii_lowercase())
-}
 
 const BASIS_PREFIX: &str = "LAWFUL_BASIS_CODE_";
 const CONSENT_PREFIX: &str = "CONSENT_REQUIREMENT_";

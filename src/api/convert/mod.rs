@@ -6,8 +6,10 @@ use chrono::{DateTime, Utc};
 use prost_types::Timestamp;
 
 mod agreement;
+mod consent;
 
 pub use agreement::*;
+pub use consent::*;
 
 use super::pb;
 use crate::domain::record::RawValue;
@@ -100,6 +102,12 @@ pub fn list_page(
     let mut v = Violations::new();
     let page = page_request(page_size, page_token, &mut v);
     v.into_result(|| Some(page))
+}
+
+/// The domain value named like a proto enum value: `{PREFIX}SOME_NAME` is
+/// the value whose storage code is `some_name`.
+fn by_name<T>(name: Option<&str>, prefix: &str, from_code: fn(&str) -> Option<T>) -> Option<T> {
+    from_code(&name?.strip_prefix(prefix)?.to_ascii_lowercase())
 }
 
 fn require<T>(value: Option<T>, field: &str, v: &mut Violations) -> Option<T> {

@@ -1,5 +1,6 @@
--- Data sharing agreements, one row per version, and the state counters
--- that tell every server process when its cached policies are stale.
+-- Data sharing agreements (one row per version), subjects' consents and
+-- objections, and the counters that tell every server process when what it
+-- holds in memory for decisions is stale.
 
 CREATE TABLE agreements (
     id          TEXT NOT NULL,
@@ -24,6 +25,29 @@ CREATE TABLE agreement_parties (
     version      BIGINT NOT NULL,
     PRIMARY KEY (agency, agreement_id, version)
 );
+
+-- Consents and objections. A withdrawal is recorded on the row; the row
+-- stays. `seq` is the consents_version of the row's last change, so that a
+-- process can load only what changed since it last looked.
+CREATE TABLE consents (
+    id                 TEXT PRIMARY KEY,
+    subject_id         TEXT NOT NULL REFERENCES subjects (id),
+    kind               TEXT NOT NULL, -- consent or objection
+    purposes           TEXT NOT NULL, -- JSON array; empty: any
+    record_classes     TEXT NOT NULL, -- JSON array; empty: any
+    recipients         TEXT NOT NULL, -- ',a,b,' or '' for any agency
+    channel            TEXT NOT NULL,
+    valid_from         BIGINT NOT NULL,
+    valid_until        BIGINT,
+    note               TEXT NOT NULL,
+    recorded_by        TEXT NOT NULL REFERENCES agencies (code),
+    recorded_principal TEXT NOT NULL,
+    record_time        BIGINT NOT NULL,
+    withdrawal         TEXT, -- JSON, once withdrawn
+    seq                BIGINT NOT NULL
+);
+CREATE INDEX consents_subject ON consents (subject_id, record_time, id);
+CREATE INDEX consents_seq ON consents (seq);
 
 -- One row. Each counter grows in the transaction of every change to
 -- agreements (or consents); a process compares them with those its cache

@@ -1,0 +1,245 @@
+//! Consent and objection over the API, and the reads they allow or stop.
+
+use std::sync::Arc;
+
+use accord::api::pb;
+use tonic::Code;
+use tonic_types::StatusExt;
+
+use crate::agreements::{COUNCIL, HEALTH, POLICE, Share, agree, three_agencies};
+use crate::helpers::*;
+use crate::records::create_referral;
+
+/// The council's social-care referrals, shared with GPs for direct care
+/// with the subject's consent.
+const GP_SHARE: Share<'static> = Share {
+    provider: COUNCIL,
+    consumer: HEALTH,
+    role: "gp",
+    class: "social_care.referral",
+    fields: &["referral_date", "service"],
+    purposes: &[pb::Purpose::DirectCare],
+    consent: pb::ConsentRequirement::Required,
+    days: 30,
+};
+
+async fn gp_reads(s: &TestServer, record: &str) -> Result<pb::Record, tonic::Status> {
+    s.records()
+        .get_record(as_caller(
+            pb::GetRecordRequest {
+                name: record.to_owned(),
+                version: 0,
+                purpose: pb::Purpose::DirectCare as i32,
+            },
+            HEALTH,
+            "gp-1",
+            "gp",
+        ))
+        .await
+        .map(|r| r.into_inner().record.unwrap())
+}
+
+fn consent(subject: &str, kind: pb::ConsentKind, recipients: &[&str]) -> pb::Consent {
+    pb::Consent {
+        subject: subject.to_owned(),
+        kind: kind as i32,
+        purposes: vec![pb::Purpose::DirectCare as i32],
+        recipients: recipients.iter().map(|a| format!("agencies/{a}")).collect(),
+        channel: pb::ConsentChannel::FaceToFace as i32,
+        note: "discussed at the surgery with their mother present".to_owned(),
+        ..Default::default()
+    }
+}
+
+async fn record(s: &TestServer, agency: &str, c: pb::Consent) -> pb::Consent {
+    s.consents()
+        .record_consent(as_caller(
+            pb::RecordConsentRequest { consent: Some(c) },
+            agency,
+            "staff-1",
+            "gp",
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .consent
+        .unwrap()
+}
+
+async fn withdraw(s: &TestServer, name: &str) -> Result<pb::Consent, tonic::Status> {
+    s.consents()
+        .withdraw_consent(as_caller(
+            pb::WithdrawConsentRequest {
+                name: name.to_owned(),
+                reason: "the patient changed their mind".to_owned(),
+            },
+            HEALTH,
+            "gp-1",
+            "gp",
+        ))
+        .await
+        .map(|r| r.into_inner().consent.unwrap())
+}
+
+async fn list(s: &TestServer, agency: &str, subject: &str) -> Vec<pb::Consent> {
+    s.consents()
+        .list_consents(as_caller(
+            pb::ListConsentsRequest {
+                subject: subject.to_owned(),
+                ..Default::default()
+            },
+            agency,
+            "staff-1",
+            "any",
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .consents
+}
+
+async fn consent_based_access(db: Db) {
+    let clock = Arc::new(TestClock::default());
+    let Some((s, _, subject)) = three_agencies(db, clock).await else {
+        return;
+    };
+    let referral = create_referral(&s, &subject).await;
+    agree(&s, &GP_SHARE).await;
+
+    let refused = gp_reads(&s, &referral.name).await.unwrap_err();
+    assert_eq!(reason(&refused), "CONSENT_REQUIRED");
+
+    let given = record(
+        &s,
+        HEALTH,
+        consent(&subject, pb::ConsentKind::Consent, &[HEALTH]),
+    )
+    .await;
+    assert_eq!(given.state, pb::ConsentState::Effective as i32);
+    assert_eq!(given.recorded_by, format!("agencies/{HEALTH}"));
+    let read = gp_reads(&s, &referral.name).await.unwrap();
+    let mut fields: Vec<&str> = read.fields.keys().map(String::as_str).collect();
+    fields.sort_unstable();
+    assert_eq!(fields, ["referral_date", "service"]);
+
+    // Withdrawal stops access on the very next request.
+    let withdrawn = withdraw(&s, &given.name).await.unwrap();
+    assert_eq!(withdrawn.state, pb::ConsentState::Withdrawn as i32);
+    let refused = gp_reads(&s, &referral.name).await.unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    assert_eq!(reason(&refused), "CONSENT_WITHDRAWN");
+    let info = refused.get_details_error_info().unwrap();
+    assert_eq!(info.metadata.get("consent"), Some(&given.name));
+    let again = withdraw(&s, &given.name).await.unwrap_err();
+    assert_eq!(reason(&again), "CONSENT_ALREADY_WITHDRAWN");
+    // History is kept: the withdrawn consent is still listed, as withdrawn.
+    let history = list(&s, HEALTH, &subject).await;
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].state, pb::ConsentState::Withdrawn as i32);
+    assert_eq!(
+        history[0].withdrawal.as_ref().unwrap().reason,
+        "the patient changed their mind"
+    );
+
+    // An objection beats a fresh consent.
+    record(
+        &s,
+        HEALTH,
+        consent(&subject, pb::ConsentKind::Consent, &[HEALTH]),
+    )
+    .await;
+    assert!(gp_reads(&s, &referral.name).await.is_ok());
+    let objection = record(
+        &s,
+        COUNCIL,
+        consent(&subject, pb::ConsentKind::Objection, &[]),
+    )
+    .await;
+    let refused = gp_reads(&s, &referral.name).await.unwrap_err();
+    assert_eq!(reason(&refused), "OBJECTION_RECORDED");
+    assert!(
+        refused.message().contains(&objection.name),
+        "{}",
+        refused.message()
+    );
+
+    // The police see only what concerns them: the objection names every
+    // recipient, the consents name only the trust.
+    let seen = list(&s, POLICE, &subject).await;
+    let names: Vec<&str> = seen.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, [objection.name.as_str()]);
+    assert_eq!(list(&s, HEALTH, &subject).await.len(), 3);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn consent_based_access_sqlite() {
+    consent_based_access(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn consent_based_access_postgres() {
+    consent_based_access(Db::Postgres).await;
+}
+
+#[tokio::test]
+async fn bad_consents_are_named() {
+    let clock = Arc::new(TestClock::default());
+    let (s, _, subject) = three_agencies(Db::Sqlite, clock).await.unwrap();
+    let mut bad = consent(
+        "subjects/nobody",
+        pb::ConsentKind::Unspecified,
+        &["no-such"],
+    );
+    bad.channel = 0;
+    bad.record_classes = vec!["health.summary".to_owned()];
+    let refused = s
+        .consents()
+        .record_consent(as_caller(
+            pb::RecordConsentRequest { consent: Some(bad) },
+            HEALTH,
+            "gp-1",
+            "gp",
+        ))
+        .await
+        .unwrap_err();
+    let fields: Vec<String> = violations(&refused).into_iter().map(|(f, _)| f).collect();
+    assert_eq!(
+        fields,
+        [
+            "consent.subject",
+            "consent.kind",
+            "consent.channel",
+            "consent.record_classes[0]"
+        ]
+    );
+    let mut unknown = consent(&subject, pb::ConsentKind::Consent, &["no-such"]);
+    unknown.record_classes = vec!["recordClasses/health.teeth".to_owned()];
+    let refused = s
+        .consents()
+        .record_consent(as_caller(
+            pb::RecordConsentRequest {
+                consent: Some(unknown),
+            },
+            HEALTH,
+            "gp-1",
+            "gp",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        violations(&refused),
+        [
+            (
+                "consent.record_classes[0]".to_owned(),
+                "recordClasses/health.teeth is not in the catalogue".to_owned()
+            ),
+            (
+                "consent.recipients[0]".to_owned(),
+                "agencies/no-such is not registered".to_owned()
+            ),
+        ]
+    );
+    assert!(list(&s, HEALTH, &subject).await.is_empty());
+    s.stop().await;
+}
