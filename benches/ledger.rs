@@ -39,6 +39,7 @@ fn draft() -> EntryDraft {
         reason_code: String::new(),
         reason: String::new(),
         controller: "leeds-cc".into(),
+        grounds: accord::ledger::Grounds::default(),
     }
 }
 

@@ -28,6 +28,10 @@ struct Access<'a> {
     roles: Vec<&'a str>,
     activity: &'a str,
     purpose: String,
+    agreements: Vec<&'a str>,
+    lawful_bases: Vec<&'a str>,
+    consent: &'a str,
+    emergency_reason: &'a str,
     records: Vec<&'a str>,
     fields: Vec<&'a str>,
     outcome: &'static str,
@@ -49,6 +53,10 @@ impl<'a> Access<'a> {
                 .map(Purpose::code)
                 .unwrap_or_default()
                 .replace('_', " "),
+            agreements: strs(&a.grounds.agreements),
+            lawful_bases: strs(&a.grounds.lawful_bases),
+            consent: &a.grounds.consent,
+            emergency_reason: &a.grounds.break_glass,
             records: strs(&a.records),
             fields: strs(&a.fields),
             outcome: a.outcome.code(),
@@ -93,6 +101,10 @@ pub fn write_report(
                 "roles",
                 "activity",
                 "purpose",
+                "agreements",
+                "lawful_bases",
+                "consent",
+                "emergency_reason",
                 "records",
                 "fields",
                 "outcome",
@@ -107,6 +119,10 @@ pub fn write_report(
                     &r.roles.join("; "),
                     r.activity,
                     &r.purpose,
+                    &r.agreements.join("; "),
+                    &r.lawful_bases.join("; "),
+                    r.consent,
+                    r.emergency_reason,
                     &r.records.join("; "),
                     &r.fields.join("; "),
                     r.outcome,
@@ -123,7 +139,7 @@ pub fn write_report(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::Outcome;
+    use crate::ledger::{Grounds, Outcome};
 
     fn access() -> SubjectAccess {
         SubjectAccess {
@@ -137,6 +153,12 @@ mod tests {
             fields: vec![],
             outcome: Outcome::Denied,
             reason: "not the controller, \"sorry\"".into(),
+            grounds: Grounds {
+                agreements: vec!["agreements/x@2".into()],
+                lawful_bases: vec![],
+                consent: String::new(),
+                break_glass: String::new(),
+            },
             entry_index: 7,
         }
     }
@@ -160,7 +182,7 @@ mod tests {
         assert!(lines[0].starts_with("time,agency,staff_member,roles,activity"));
         assert_eq!(
             lines[1],
-            "2025-11-24T16:00:00Z,wy-police,pc-9,officer; custody,viewed a record,crime prevention,records/a@1,,denied,\"not the controller, \"\"sorry\"\"\",7"
+            "2025-11-24T16:00:00Z,wy-police,pc-9,officer; custody,viewed a record,crime prevention,agreements/x@2,,,,records/a@1,,denied,\"not the controller, \"\"sorry\"\"\",7"
         );
     }
 

@@ -214,6 +214,7 @@ async fn ledger_verify_names_the_altered_entry() {
             reason_code: String::new(),
             reason: String::new(),
             controller: String::new(),
+            grounds: accord::ledger::Grounds::default(),
         };
         accord::store::Store::commit(&store, vec![], draft)
             .await
@@ -390,6 +391,7 @@ async fn ledger_report_writes_a_subject_access_report() {
             reason_code: String::new(),
             reason: String::new(),
             controller: controller.into(),
+            grounds: accord::ledger::Grounds::default(),
         };
         accord::store::Store::commit(&store, vec![], draft)
             .await

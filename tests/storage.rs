@@ -38,6 +38,7 @@ fn draft(n: i64, outcome: Outcome) -> EntryDraft {
         reason_code: String::new(),
         reason: String::new(),
         controller: "leeds-cc".into(),
+        grounds: accord::ledger::Grounds::default(),
     }
 }
 

@@ -58,3 +58,12 @@ CREATE TABLE policy_state (
     consents_version   INTEGER NOT NULL
 );
 INSERT INTO policy_state (id, agreements_version, consents_version) VALUES (1, 0, 0);
+
+-- What each ledger entry says of the grounds of a sharing decision: the
+-- agreements (JSON array of `agreements/{id}@{v}`), their lawful bases
+-- (JSON array of codes), the consent relied on or named, and the reason
+-- given for emergency access. Part of each entry's canonical encoding (v2).
+ALTER TABLE ledger_entries ADD COLUMN agreements TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE ledger_entries ADD COLUMN lawful_bases TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE ledger_entries ADD COLUMN consent TEXT NOT NULL DEFAULT '';
+ALTER TABLE ledger_entries ADD COLUMN break_glass TEXT NOT NULL DEFAULT '';

@@ -13,7 +13,7 @@ use chrono::DateTime;
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{CheckpointError, SignedCheckpoint, open_checkpoint};
-use super::{Entry, EntryDraft, Hash, Outcome, Rebuild, TreeHead, VerifyError};
+use super::{Entry, EntryDraft, Grounds, Hash, Outcome, Rebuild, TreeHead, VerifyError};
 use crate::domain::Purpose;
 
 /// The format tag of the header line.
@@ -62,6 +62,10 @@ pub struct EntryLine {
     pub reason_code: String,
     pub reason: String,
     pub controller: String,
+    pub agreements: Vec<String>,
+    pub lawful_bases: Vec<String>,
+    pub consent: String,
+    pub break_glass: String,
     /// The leaf hash recorded in the ledger's tree, hex.
     pub leaf_hash: String,
 }
@@ -87,6 +91,10 @@ impl EntryLine {
             reason_code: d.reason_code.clone(),
             reason: d.reason.clone(),
             controller: d.controller.clone(),
+            agreements: d.grounds.agreements.clone(),
+            lawful_bases: d.grounds.lawful_bases.clone(),
+            consent: d.grounds.consent.clone(),
+            break_glass: d.grounds.break_glass.clone(),
             leaf_hash: hex::encode(leaf),
         }
     }
@@ -121,6 +129,12 @@ impl EntryLine {
                 reason_code: self.reason_code.clone(),
                 reason: self.reason.clone(),
                 controller: self.controller.clone(),
+                grounds: Grounds {
+                    agreements: self.agreements.clone(),
+                    lawful_bases: self.lawful_bases.clone(),
+                    consent: self.consent.clone(),
+                    break_glass: self.break_glass.clone(),
+                },
             },
         })
     }
@@ -303,6 +317,12 @@ mod tests {
                 reason_code: String::new(),
                 reason: String::new(),
                 controller: "leeds-cc".into(),
+                grounds: Grounds {
+                    agreements: vec!["agreements/a@1".into()],
+                    lawful_bases: vec!["uk_gdpr_art_6_1_e".into()],
+                    consent: String::new(),
+                    break_glass: String::new(),
+                },
             },
         }
     }

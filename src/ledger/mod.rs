@@ -43,6 +43,21 @@ storage_codes!(Outcome {
     Failed => "failed",
 });
 
+/// On what grounds another agency's data was disclosed, or what stood in
+/// the way: empty for calls that involve no sharing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grounds {
+    /// The agreement versions that permitted (`agreements/{id}@{v}`), or
+    /// the one named by a refusal.
+    pub agreements: Vec<String>,
+    /// Their lawful bases, as codes (`uk_gdpr_art_6_1_e`, …).
+    pub lawful_bases: Vec<String>,
+    /// The consent relied on, or named by a refusal (`consents/{id}`).
+    pub consent: String,
+    /// The reason given for emergency ("break the glass") access.
+    pub break_glass: String,
+}
+
 /// What is known of an audited call: everything an entry holds except its
 /// position in the ledger and its hashes. Absent values are empty strings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +77,7 @@ pub struct EntryDraft {
     pub reason_code: String,
     pub reason: String,
     pub controller: String,
+    pub grounds: Grounds,
 }
 
 /// A ledger entry as stored: the leaf at `index`.
@@ -102,7 +118,7 @@ impl Entry {
 }
 
 /// Version tag that starts every canonical encoding.
-const ENCODING_TAG: &[u8] = b"accord.ledger.entry.v1\n";
+const ENCODING_TAG: &[u8] = b"accord.ledger.entry.v2\n";
 
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&u64::try_from(bytes.len()).unwrap_or(u64::MAX).to_be_bytes());
@@ -118,11 +134,12 @@ fn put_list(out: &mut Vec<u8>, items: &[String]) {
 
 /// The canonical encoding of an entry at `index`.
 ///
-/// Version 1: the tag `accord.ledger.entry.v1\n`, then in this order: index
+/// Version 2: the tag `accord.ledger.entry.v2\n`, then in this order: index
 /// (8 bytes, big-endian, two's complement), time in microseconds since the
 /// Unix epoch (8 bytes, big-endian), then request id, entry id, agency,
 /// principal, roles (list), action, purpose code, subject, records (list),
-/// fields (list), outcome code, reason code, reason and controller. Strings
+/// fields (list), outcome code, reason code, reason, controller, agreements
+/// (list), lawful bases (list), consent and break-glass reason. Strings
 /// are UTF-8 preceded by their byte length (8 bytes, big-endian); lists by
 /// their item count (8 bytes, big-endian).
 pub fn canonical_encoding(index: i64, draft: &EntryDraft) -> Vec<u8> {
@@ -144,6 +161,11 @@ pub fn canonical_encoding(index: i64, draft: &EntryDraft) -> Vec<u8> {
     put_bytes(&mut out, draft.reason_code.as_bytes());
     put_bytes(&mut out, draft.reason.as_bytes());
     put_bytes(&mut out, draft.controller.as_bytes());
+    let g = &draft.grounds;
+    put_list(&mut out, &g.agreements);
+    put_list(&mut out, &g.lawful_bases);
+    put_bytes(&mut out, g.consent.as_bytes());
+    put_bytes(&mut out, g.break_glass.as_bytes());
     out
 }
 
@@ -290,6 +312,7 @@ mod tests {
             reason_code: String::new(),
             reason: String::new(),
             controller: "leeds-cc".into(),
+            grounds: Grounds::default(),
         }
     }
 

@@ -2,7 +2,7 @@
 
 use super::{Call, Page, PageRequest, ServiceError, Services, page};
 use crate::domain::{Purpose, Role, SubjectId, Violations};
-use crate::ledger::{Entry, Outcome};
+use crate::ledger::{Entry, Grounds, Outcome};
 use crate::store::{After, EntryFilter};
 
 /// The most accesses one subject access report holds.
@@ -34,6 +34,9 @@ pub struct SubjectAccess {
     pub fields: Vec<String>,
     pub outcome: Outcome,
     pub reason: String,
+    /// The agreements, lawful bases, consent and emergency reason it rested
+    /// on (or that a refusal named).
+    pub grounds: Grounds,
     /// The ledger entry that records it, for proofs.
     pub entry_index: i64,
 }
@@ -52,6 +55,7 @@ impl From<Entry> for SubjectAccess {
             fields: d.fields,
             outcome: d.outcome,
             reason: d.reason,
+            grounds: d.grounds,
             entry_index: e.index,
         }
     }

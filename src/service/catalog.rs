@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 use super::{Call, Page, PageRequest, ServiceError, Services, page};
 use crate::domain::{FieldSpec, RecordClass, RecordClassId, Role, Violations};
-use crate::ledger::{EntryDraft, Outcome};
+use crate::ledger::{EntryDraft, Grounds, Outcome};
 use crate::store::{After, StoreError, Write};
 
 /// The starter catalogue, loaded on first start (`catalog/starter.toml`).
@@ -90,6 +90,7 @@ impl Services {
             reason_code: String::new(),
             reason: format!("{count} record classes"),
             controller: String::new(),
+            grounds: Grounds::default(),
         };
         match self.store.commit(writes, draft).await {
             Ok(_) => Ok(count),

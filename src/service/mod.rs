@@ -31,8 +31,8 @@ use crate::auth::AuthFailure;
 use crate::clock::SharedClock;
 use crate::domain::{AgencyStatus, Caller, Purpose, Role, Violations};
 use crate::ledger::checkpoint::SigningKey;
-use crate::ledger::{Entry, EntryDraft, Outcome};
-use crate::policy::{Denial, PolicyError};
+use crate::ledger::{Entry, EntryDraft, Grounds, Outcome};
+use crate::policy::{Denial, Permit, PolicyError};
 use crate::store::{After, Store, StoreError};
 use policy_cache::PolicyCache;
 
@@ -141,6 +141,7 @@ struct Facts {
     records: Vec<String>,
     fields: Vec<String>,
     controller: String,
+    grounds: Grounds,
 }
 
 /// One authenticated call being served.
@@ -204,6 +205,39 @@ impl Call {
         self.facts().controller = controller;
     }
 
+    /// Records the grounds of a permitted read. Several reads in one call
+    /// (a list) add up.
+    fn note_permit(&self, permit: &Permit) {
+        let mut f = self.facts();
+        let g = &mut f.grounds;
+        for name in &permit.agreements {
+            if !g.agreements.contains(name) {
+                g.agreements.push(name.clone());
+            }
+        }
+        for basis in &permit.lawful_bases {
+            let code = basis.code.code().to_owned();
+            if !g.lawful_bases.contains(&code) {
+                g.lawful_bases.push(code);
+            }
+        }
+        if let Some(consent) = &permit.consent {
+            g.consent = consent.resource_name();
+        }
+        if let Some(b) = &permit.break_glass {
+            g.break_glass = b.reason.clone();
+        }
+    }
+
+    /// Records what a refusal named.
+    fn note_denial(&self, denial: &Denial) {
+        let mut f = self.facts();
+        if !denial.agreement.is_empty() {
+            f.grounds.agreements = vec![denial.agreement.clone()];
+        }
+        f.grounds.consent = denial.consent.clone();
+    }
+
     fn require_role(&self, role: &str) -> Result<(), ServiceError> {
         if self.caller.has_role(role) {
             Ok(())
@@ -239,6 +273,7 @@ impl Call {
             reason_code: reason_code.to_owned(),
             reason: reason.to_owned(),
             controller: f.controller,
+            grounds: f.grounds,
         }
     }
 
@@ -477,6 +512,7 @@ impl Services {
             reason_code: reason_code.to_owned(),
             reason: reason.to_owned(),
             controller: String::new(),
+            grounds: Grounds::default(),
         };
         self.store.commit(vec![], draft).await
     }

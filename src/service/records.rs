@@ -179,8 +179,14 @@ impl Services {
         let decision = policy::decide_read(&agreements, &consents, &read)
             .map_err(|e| ServiceError::Policy(e.into()))?;
         match decision {
-            Decision::Permit(permit) => Ok(permit),
-            Decision::Deny(denial) => Err(ServiceError::Denied(denial)),
+            Decision::Permit(permit) => {
+                call.note_permit(&permit);
+                Ok(permit)
+            }
+            Decision::Deny(denial) => {
+                call.note_denial(&denial);
+                Err(ServiceError::Denied(denial))
+            }
         }
     }
 

@@ -156,6 +156,8 @@ pub struct EntryFilter {
     pub end: Option<DateTime<Utc>>,
     /// Only entries whose caller or data controller is this agency code.
     pub visible_to: Option<String>,
+    /// Only entries of emergency ("break the glass") access.
+    pub break_glass_only: bool,
 }
 
 /// Counters that grow with every change to agreements and to consents:

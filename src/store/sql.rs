@@ -31,7 +31,7 @@ use crate::domain::{
 };
 use crate::ledger::checkpoint::SignedCheckpoint;
 use crate::ledger::merkle::NodeId;
-use crate::ledger::{Entry, EntryDraft, Hash, Outcome, TreeHead};
+use crate::ledger::{Entry, EntryDraft, Grounds, Hash, Outcome, TreeHead};
 
 static MIGRATE_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static MIGRATE_POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -242,6 +242,12 @@ fn entry_from(row: &AnyRow) -> Result<Entry, StoreError> {
             reason_code: row.try_get("reason_code")?,
             reason: row.try_get("reason")?,
             controller: row.try_get("controller")?,
+            grounds: Grounds {
+                agreements: from_json(&row.try_get::<String, _>("agreements")?)?,
+                lawful_bases: from_json(&row.try_get::<String, _>("lawful_bases")?)?,
+                consent: row.try_get("consent")?,
+                break_glass: row.try_get("break_glass")?,
+            },
         },
     })
 }
@@ -407,6 +413,9 @@ fn entry_query(select: &str, f: &EntryFilter) -> Query {
     }
     if let Some(t) = f.end {
         q.push(" AND time < ?", Arg::Int(micros(t)));
+    }
+    if f.break_glass_only {
+        q.raw(" AND break_glass <> ''");
     }
     if let Some(v) = &f.visible_to {
         q.push(" AND (agency = ?", Arg::Text(v.clone()))

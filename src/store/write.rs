@@ -243,7 +243,7 @@ fn insert_sql(table: &str, columns: &[&str], rows: usize) -> String {
 
 impl Appended {
     async fn insert(&self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
-        const ENTRY_COLUMNS: [&str; 16] = [
+        const ENTRY_COLUMNS: [&str; 20] = [
             "idx",
             "id",
             "time",
@@ -260,6 +260,10 @@ impl Appended {
             "reason_code",
             "reason",
             "controller",
+            "agreements",
+            "lawful_bases",
+            "consent",
+            "break_glass",
         ];
         for chunk in self.entries.chunks(ENTRY_ROWS) {
             let sql = insert_sql("ledger_entries", &ENTRY_COLUMNS, chunk.len());
@@ -282,7 +286,11 @@ impl Appended {
                     .bind(d.outcome.code())
                     .bind(d.reason_code.as_str())
                     .bind(d.reason.as_str())
-                    .bind(d.controller.as_str());
+                    .bind(d.controller.as_str())
+                    .bind(json(&d.grounds.agreements)?)
+                    .bind(json(&d.grounds.lawful_bases)?)
+                    .bind(d.grounds.consent.as_str())
+                    .bind(d.grounds.break_glass.as_str());
             }
             q.execute(&mut **tx).await?;
         }

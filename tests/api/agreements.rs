@@ -214,6 +214,17 @@ pub async fn council_reads(
         .map(|r| r.into_inner().record.unwrap())
 }
 
+/// The last ledger entry of a call by `agency`.
+pub async fn last_entry(s: &TestServer, agency: &str) -> accord::ledger::Entry {
+    s.ledger(accord::store::EntryFilter {
+        agency: Some(agency.to_owned()),
+        ..Default::default()
+    })
+    .await
+    .pop()
+    .expect("an entry")
+}
+
 fn field_names(r: &pb::Record) -> Vec<&str> {
     let mut names: Vec<&str> = r.fields.keys().map(String::as_str).collect();
     names.sort_unstable();
@@ -232,7 +243,7 @@ fn error_agreement(status: &tonic::Status) -> String {
 
 async fn lifecycle_and_minimised_reads(db: Db) {
     let clock = Arc::new(TestClock::default());
-    let Some((s, record, _)) = three_agencies(db, clock.clone()).await else {
+    let Some((s, record, subject)) = three_agencies(db, clock.clone()).await else {
         return;
     };
     let refused = council_reads(&s, &record, pb::Purpose::Safeguarding)
@@ -308,10 +319,29 @@ async fn lifecycle_and_minimised_reads(db: Db) {
         .await
         .unwrap();
     assert_eq!(field_names(&shared), ["allergies", "long_term_conditions"]);
+    // Its entry names the agreement, the lawful bases and the fields.
+    let entry = last_entry(&s, COUNCIL).await;
+    assert_eq!(entry.draft.action, "/accord.v1.RecordService/GetRecord");
+    assert_eq!(
+        entry.draft.grounds.agreements,
+        [format!("{}@1", draft.name)]
+    );
+    assert_eq!(
+        entry.draft.grounds.lawful_bases,
+        ["uk_gdpr_art_6_1_e", "dpa_2018_sch_1_para_18"]
+    );
+    assert_eq!(entry.draft.fields, ["allergies", "long_term_conditions"]);
     let refused = council_reads(&s, &record, pb::Purpose::DirectCare)
         .await
         .unwrap_err();
     assert_eq!(reason(&refused), "PURPOSE_NOT_PERMITTED");
+    let entry = last_entry(&s, COUNCIL).await;
+    assert_eq!(entry.draft.reason_code, "PURPOSE_NOT_PERMITTED");
+    assert_eq!(
+        entry.draft.grounds.agreements,
+        [format!("{}@1", draft.name)]
+    );
+    assert!(entry.draft.fields.is_empty());
     let police = s
         .records()
         .get_record(as_caller(
@@ -454,6 +484,39 @@ async fn lifecycle_and_minimised_reads(db: Db) {
         .into_inner()
         .agreements;
     assert!(none.is_empty());
+
+    // The subject's access report says under which agreement and lawful
+    // basis the council saw their record.
+    let report = s
+        .audit()
+        .get_subject_access_report(as_caller(
+            pb::GetSubjectAccessReportRequest {
+                subject: subject.clone(),
+                purpose: pb::Purpose::Administration as i32,
+                ..Default::default()
+            },
+            HEALTH,
+            "dpo-1",
+            "auditor",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let council_views: Vec<&pb::SubjectAccess> = report
+        .accesses
+        .iter()
+        .filter(|a| {
+            a.agency == format!("agencies/{COUNCIL}") && a.outcome == pb::Outcome::Permitted as i32
+        })
+        .collect();
+    assert_eq!(council_views.len(), 4, "{council_views:?}");
+    for view in council_views {
+        assert!(view.agreements[0].starts_with(&draft.name), "{view:?}");
+        assert!(
+            view.lawful_bases
+                .contains(&"dpa_2018_sch_1_para_18".to_owned())
+        );
+    }
 
     // Its end passes: it expires and grants nothing, with no change made.
     clock.advance(chrono::Duration::days(31));

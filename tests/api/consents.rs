@@ -6,7 +6,7 @@ use accord::api::pb;
 use tonic::Code;
 use tonic_types::StatusExt;
 
-use crate::agreements::{COUNCIL, HEALTH, POLICE, Share, agree, three_agencies};
+use crate::agreements::{COUNCIL, HEALTH, POLICE, Share, agree, last_entry, three_agencies};
 use crate::helpers::*;
 use crate::records::create_referral;
 
@@ -118,6 +118,10 @@ async fn consent_based_access(db: Db) {
     assert_eq!(given.state, pb::ConsentState::Effective as i32);
     assert_eq!(given.recorded_by, format!("agencies/{HEALTH}"));
     let read = gp_reads(&s, &referral.name).await.unwrap();
+    assert_eq!(
+        last_entry(&s, HEALTH).await.draft.grounds.consent,
+        given.name
+    );
     let mut fields: Vec<&str> = read.fields.keys().map(String::as_str).collect();
     fields.sort_unstable();
     assert_eq!(fields, ["referral_date", "service"]);
@@ -130,6 +134,9 @@ async fn consent_based_access(db: Db) {
     assert_eq!(reason(&refused), "CONSENT_WITHDRAWN");
     let info = refused.get_details_error_info().unwrap();
     assert_eq!(info.metadata.get("consent"), Some(&given.name));
+    let entry = last_entry(&s, HEALTH).await;
+    assert_eq!(entry.draft.reason_code, "CONSENT_WITHDRAWN");
+    assert_eq!(entry.draft.grounds.consent, given.name);
     let again = withdraw(&s, &given.name).await.unwrap_err();
     assert_eq!(reason(&again), "CONSENT_ALREADY_WITHDRAWN");
     // History is kept: the withdrawn consent is still listed, as withdrawn.

@@ -756,6 +756,7 @@ pub fn list_entries(
             None
         }
     };
+    filter.break_glass_only = req.break_glass_only;
     (filter.start, filter.end) = time_range(req.start_time.as_ref(), req.end_time.as_ref(), &mut v);
     let page = page_request(req.page_size, req.page_token, &mut v);
     v.into_result(|| Some((purpose?, filter, page)))
@@ -823,6 +824,10 @@ pub fn access_report_out(r: crate::service::AccessReport) -> pb::GetSubjectAcces
                 outcome: outcome_out(a.outcome) as i32,
                 reason: a.reason,
                 entry_index: a.entry_index,
+                agreements: a.grounds.agreements,
+                lawful_bases: a.grounds.lawful_bases,
+                consent: a.grounds.consent,
+                break_glass_reason: a.grounds.break_glass,
             })
             .collect(),
         truncated: r.truncated,
@@ -859,6 +864,10 @@ pub fn entry_out(e: Entry) -> pb::LedgerEntry {
         reason: d.reason,
         controller: agency_ref(&d.controller),
         leaf_hash,
+        agreements: d.grounds.agreements,
+        lawful_bases: d.grounds.lawful_bases,
+        consent: d.grounds.consent,
+        break_glass_reason: d.grounds.break_glass,
     }
 }
 
