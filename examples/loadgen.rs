@@ -169,6 +169,7 @@ async fn call_once(call: Call, channel: &Channel, record: &str) -> bool {
                     name: record.to_owned(),
                     version: 0,
                     purpose: pb::Purpose::Safeguarding as i32,
+                    ..Default::default()
                 },
                 "load-cc",
                 "social_worker",

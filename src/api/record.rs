@@ -76,8 +76,12 @@ impl RecordService for RecordApi {
             )
             .await?;
         let result = async {
-            let (purpose, id, version) = input(convert::get_record(request.into_inner()))?;
+            let (purpose, break_glass, id, version) =
+                input(convert::get_record(request.into_inner()))?;
             call.set_purpose(purpose);
+            if let Some(reason) = break_glass {
+                call.set_break_glass(reason);
+            }
             api.services.get_record(&call, &id, version).await
         }
         .await;

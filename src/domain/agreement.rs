@@ -18,10 +18,6 @@ super::uuid_resource_id!(
     "agreements"
 );
 
-/// The role that signs agreements for an agency: its information-governance
-/// lead (Caldicott guardian, DPO or their delegate).
-pub const IG_LEAD: &str = "ig_lead";
-
 /// The legal ground a sharing rests on (UK GDPR Article 6 basis, Article 9
 /// condition, or a statutory gateway).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -18,10 +18,14 @@ pub enum AlertKind {
     /// A staff member was refused repeatedly within a short time: a
     /// misconfigured system, or someone probing for data.
     RepeatedRefusals,
+    /// Another agency's staff member used emergency ("break the glass")
+    /// access to the recipient's data.
+    BreakGlass,
 }
 
 storage_codes!(AlertKind {
     RepeatedRefusals => "repeated_refusals",
+    BreakGlass => "break_glass",
 });
 
 /// Who looked at an alert, when, and what they concluded.

@@ -36,6 +36,10 @@ impl Role {
     pub const OPERATOR: &'static str = "operator";
     /// The role that may read the audit ledger.
     pub const AUDITOR: &'static str = "auditor";
+    /// The role that signs agreements for an agency and answers its
+    /// alerts: its information-governance lead (Caldicott guardian, DPO or
+    /// their delegate).
+    pub const IG_LEAD: &'static str = "ig_lead";
 
     /// Parses a role.
     pub fn parse(value: &str) -> Result<Self, String> {

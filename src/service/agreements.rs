@@ -3,9 +3,9 @@
 
 use super::{Call, Page, PageRequest, ServiceError, Services, page};
 use crate::domain::agreement::{
-    Agreement, AgreementId, AgreementStatus, AgreementTerms, IG_LEAD, LifecycleError,
+    Agreement, AgreementId, AgreementStatus, AgreementTerms, LifecycleError,
 };
-use crate::domain::{AgencyStatus, Violations, check_text};
+use crate::domain::{AgencyStatus, Role, Violations, check_text};
 use crate::store::{After, Write};
 
 impl From<LifecycleError> for ServiceError {
@@ -128,7 +128,7 @@ impl Services {
         terms: AgreementTerms,
     ) -> Result<Agreement, ServiceError> {
         call.note_controller(terms.provider.as_str().to_owned());
-        call.require_role(IG_LEAD)?;
+        call.require_role(Role::IG_LEAD)?;
         if !terms.is_party(&call.caller.agency) {
             return Err(ServiceError::denied(
                 "NOT_A_PARTY",
@@ -165,7 +165,7 @@ impl Services {
         id: &AgreementId,
         terms: AgreementTerms,
     ) -> Result<Agreement, ServiceError> {
-        call.require_role(IG_LEAD)?;
+        call.require_role(Role::IG_LEAD)?;
         let latest = self.party_agreement(call, id, None).await?;
         latest.check_revisable(&call.caller.agency, call.time)?;
         if terms.provider != latest.terms.provider {
@@ -218,7 +218,7 @@ impl Services {
         version: i64,
         etag: &str,
     ) -> Result<Agreement, ServiceError> {
-        call.require_role(IG_LEAD)?;
+        call.require_role(Role::IG_LEAD)?;
         let latest = self.party_agreement(call, id, None).await?;
         if version != latest.version {
             return Err(ServiceError::Precondition {
@@ -298,7 +298,7 @@ impl Services {
         reason: &str,
         etag: &str,
     ) -> Result<Agreement, ServiceError> {
-        call.require_role(IG_LEAD)?;
+        call.require_role(Role::IG_LEAD)?;
         if let Err(e) = check_text(reason, 1, 500) {
             return Err(Violations::one("reason", e).into());
         }
@@ -331,7 +331,7 @@ impl Services {
         id: &AgreementId,
         etag: &str,
     ) -> Result<Agreement, ServiceError> {
-        call.require_role(IG_LEAD)?;
+        call.require_role(Role::IG_LEAD)?;
         let suspended = self
             .version_in(call, id, AgreementStatus::Suspended, "reinstated")
             .await?;

@@ -6,6 +6,7 @@ use chrono::TimeDelta;
 use super::{Call, Page, PageRequest, ServiceError, Services, page, time_key};
 use crate::domain::{Acknowledgement, AgencyCode, Alert, AlertId, AlertKind, Role};
 use crate::ledger::Outcome;
+use crate::policy::Permit;
 use crate::store::{EntryFilter, Write};
 
 /// When repeated refusals raise an alert.
@@ -94,15 +95,47 @@ impl Services {
             .collect()
     }
 
-    /// The alerts raised to the caller's agency (auditor role), oldest
-    /// first.
+    /// The alert to raise to the controller of data read with emergency
+    /// access, if `permit` says it was.
+    pub(super) fn break_glass_alert(&self, call: &Call, permit: &Permit) -> Option<Write> {
+        let b = permit.break_glass.as_ref()?;
+        let facts = call.facts().clone();
+        let recipient = AgencyCode::parse(&facts.controller).ok()?;
+        let overrode = match b.overrode {
+            Some("OBJECTION_RECORDED") => " over the subject's objection",
+            Some("CONSENT_WITHDRAWN") => " although the subject withdrew consent",
+            Some(_) => " without the subject's consent",
+            None => "",
+        };
+        Some(Write::RaiseAlert(Alert {
+            id: AlertId::generate(),
+            kind: AlertKind::BreakGlass,
+            recipient,
+            agency: call.caller.agency.as_str().to_owned(),
+            principal: call.caller.principal.as_str().to_owned(),
+            subject: facts.subject.clone(),
+            summary: format!(
+                "{} of {} used emergency access to {}{overrode}, giving the reason: {}",
+                call.caller.principal.as_str(),
+                call.caller.agency.resource_name(),
+                facts.records.join(", "),
+                b.reason
+            ),
+            entry_index: 0,
+            raise_time: call.time,
+            acknowledgement: None,
+        }))
+    }
+
+    /// The alerts raised to the caller's agency (auditor or IG lead role),
+    /// oldest first.
     pub async fn list_alerts(
         &self,
         call: &Call,
         unacknowledged_only: bool,
         req: &PageRequest,
     ) -> Result<Page<Alert>, ServiceError> {
-        call.require_role(Role::AUDITOR)?;
+        call.require_any_role(&[Role::AUDITOR, Role::IG_LEAD])?;
         let size = req.size()?;
         let after = req.time_position()?;
         let items = self
@@ -122,7 +155,7 @@ impl Services {
         id: AlertId,
         note: String,
     ) -> Result<Alert, ServiceError> {
-        call.require_role(Role::AUDITOR)?;
+        call.require_any_role(&[Role::AUDITOR, Role::IG_LEAD])?;
         let not_found = || ServiceError::NotFound(id.resource_name());
         let alert = self.store.alert(&id).await?.ok_or_else(not_found)?;
         if alert.recipient != call.caller.agency {

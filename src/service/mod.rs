@@ -33,7 +33,7 @@ use crate::domain::{AgencyStatus, Caller, Purpose, Role, Violations};
 use crate::ledger::checkpoint::SigningKey;
 use crate::ledger::{Entry, EntryDraft, Grounds, Outcome};
 use crate::policy::{Denial, Permit, PolicyError};
-use crate::store::{After, Store, StoreError};
+use crate::store::{After, Store, StoreError, Write};
 use policy_cache::PolicyCache;
 
 /// Why an operation did not succeed.
@@ -142,6 +142,8 @@ struct Facts {
     fields: Vec<String>,
     controller: String,
     grounds: Grounds,
+    /// The reason given for emergency access, if the caller invoked it.
+    break_glass: Option<String>,
 }
 
 /// One authenticated call being served.
@@ -180,6 +182,16 @@ impl Call {
     /// Records the declared purpose of use.
     pub fn set_purpose(&self, purpose: Purpose) {
         self.facts().purpose = Some(purpose);
+    }
+
+    /// Records that the caller invoked emergency access, and why.
+    pub fn set_break_glass(&self, reason: String) {
+        self.facts().break_glass = Some(reason);
+    }
+
+    /// The reason given for emergency access, if invoked.
+    fn break_glass(&self) -> Option<String> {
+        self.facts().break_glass.clone()
     }
 
     /// The declared purpose of use, which every read must have.
@@ -236,6 +248,20 @@ impl Call {
             f.grounds.agreements = vec![denial.agreement.clone()];
         }
         f.grounds.consent = denial.consent.clone();
+    }
+
+    fn require_any_role(&self, roles: &[&str]) -> Result<(), ServiceError> {
+        if roles.iter().any(|r| self.caller.has_role(r)) {
+            Ok(())
+        } else {
+            Err(ServiceError::denied(
+                "ROLE_NOT_PERMITTED",
+                format!(
+                    "this call needs one of the roles {}, which the caller does not hold",
+                    roles.join(", ")
+                ),
+            ))
+        }
     }
 
     fn require_role(&self, role: &str) -> Result<(), ServiceError> {
@@ -520,6 +546,15 @@ impl Services {
     /// Commits the permitted entry of a read; the result may be released
     /// only once this returns.
     async fn audit_read(&self, call: &Call) -> Result<Entry, ServiceError> {
-        Ok(self.store.commit(vec![], call.permitted()).await?)
+        self.audit_read_raising(call, vec![]).await
+    }
+
+    /// Commits the permitted entry of a read with the alerts it raises.
+    async fn audit_read_raising(
+        &self,
+        call: &Call,
+        alerts: Vec<Write>,
+    ) -> Result<Entry, ServiceError> {
+        Ok(self.store.commit(alerts, call.permitted()).await?)
     }
 }

@@ -158,7 +158,9 @@ impl Services {
         let permit = self.decide_read(call, &record).await?;
         let record = disclosed(record, &permit.fields);
         call.note_fields(record.field_names());
-        self.audit_read(call).await?;
+        let alert = self.break_glass_alert(call, &permit);
+        self.audit_read_raising(call, alert.into_iter().collect())
+            .await?;
         Ok(record)
     }
 
@@ -167,10 +169,11 @@ impl Services {
     async fn decide_read(&self, call: &Call, record: &Record) -> Result<Permit, ServiceError> {
         let agreements = self.policies.refresh(self.store.as_ref()).await?;
         let consents = self.policies.consents_of(&record.subject);
+        let break_glass = call.break_glass();
         let read = Read {
             caller: &call.caller,
             purpose: call.purpose()?,
-            break_glass: None,
+            break_glass: break_glass.as_deref(),
             now: call.time,
             controller: &record.controller,
             record_class: &record.record_class,

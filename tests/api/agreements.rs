@@ -205,6 +205,7 @@ pub async fn council_reads(
                 name: record.to_owned(),
                 version: 0,
                 purpose: purpose as i32,
+                ..Default::default()
             },
             COUNCIL,
             "sw-1",
@@ -349,6 +350,7 @@ async fn lifecycle_and_minimised_reads(db: Db) {
                 name: record.clone(),
                 version: 0,
                 purpose: pb::Purpose::CrimePrevention as i32,
+                ..Default::default()
             },
             POLICE,
             "pc-1",

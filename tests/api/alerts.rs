@@ -37,6 +37,7 @@ async fn refused_reads(s: &TestServer, record: &str, principal: &str, times: usi
                     name: record.to_owned(),
                     version: 0,
                     purpose: pb::Purpose::CrimePrevention as i32,
+                    ..Default::default()
                 },
                 "wy-police",
                 principal,

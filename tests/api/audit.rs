@@ -20,6 +20,7 @@ async fn ledger_records_every_call(db: Db) {
                 name: record.name.clone(),
                 version: 0,
                 purpose: pb::Purpose::CrimePrevention as i32,
+                ..Default::default()
             },
             "wy-police",
             "pc-9",
@@ -35,6 +36,7 @@ async fn ledger_records_every_call(db: Db) {
                 name: "records/x".into(),
                 version: -1,
                 purpose: 0,
+                ..Default::default()
             },
             "leeds-cc",
             "sw-1",
@@ -49,6 +51,7 @@ async fn ledger_records_every_call(db: Db) {
             name: record.name.clone(),
             version: 0,
             purpose: 1,
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -302,6 +305,7 @@ async fn no_audit_no_data() {
                 name: record.name.clone(),
                 version: 0,
                 purpose: 2,
+                ..Default::default()
             },
             "leeds-cc",
             "sw-1",

@@ -30,6 +30,7 @@ async fn gp_reads(s: &TestServer, record: &str) -> Result<pb::Record, tonic::Sta
                 name: record.to_owned(),
                 version: 0,
                 purpose: pb::Purpose::DirectCare as i32,
+                ..Default::default()
             },
             HEALTH,
             "gp-1",

@@ -120,6 +120,7 @@ async fn versions_and_conflicts(db: Db) {
                     name,
                     version,
                     purpose: pb::Purpose::Safeguarding as i32,
+                    ..Default::default()
                 },
                 "leeds-cc",
                 "sw-1",
@@ -171,6 +172,7 @@ async fn versions_and_conflicts(db: Db) {
                 name: v1.name.clone(),
                 version: 0,
                 purpose: pb::Purpose::CrimePrevention as i32,
+                ..Default::default()
             },
             "wy-police",
             "pc-1",

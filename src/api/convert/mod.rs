@@ -78,6 +78,31 @@ fn purpose_out(p: Option<Purpose>) -> pb::Purpose {
     }
 }
 
+/// The emergency reason of a read: `Some(None)` when none is given,
+/// `Some(Some(reason))` for a valid one, `None` (with a violation) for an
+/// invalid one. A reason needs PURPOSE_EMERGENCY.
+fn break_glass(
+    reason: &str,
+    purpose: Option<Purpose>,
+    v: &mut Violations,
+) -> Option<Option<String>> {
+    if reason.is_empty() {
+        return Some(None);
+    }
+    if let Err(e) = check_text(reason, 1, 500) {
+        v.add("break_glass_reason", e);
+        return None;
+    }
+    if purpose.is_some_and(|p| p != Purpose::Emergency) {
+        v.add(
+            "break_glass_reason",
+            "is only for emergency access: declare PURPOSE_EMERGENCY",
+        );
+        return None;
+    }
+    Some(Some(reason.trim().to_owned()))
+}
+
 /// The page request of a `List*` call.
 pub fn page_request(
     page_size: i32,
@@ -647,9 +672,10 @@ pub fn update_record(
 /// GetRecord input.
 pub fn get_record(
     req: pb::GetRecordRequest,
-) -> Result<(Purpose, RecordId, Option<i64>), Violations> {
+) -> Result<(Purpose, Option<String>, RecordId, Option<i64>), Violations> {
     let mut v = Violations::new();
     let purpose = purpose(req.purpose, &mut v);
+    let break_glass = break_glass(&req.break_glass_reason, purpose, &mut v);
     let id = v.check("name", RecordId::parse_name(&req.name));
     let version = match req.version {
         0 => Some(None),
@@ -659,7 +685,7 @@ pub fn get_record(
             None
         }
     };
-    v.into_result(|| Some((purpose?, id?, version?)))
+    v.into_result(|| Some((purpose?, break_glass?, id?, version?)))
 }
 
 /// ListRecords input.
@@ -1017,6 +1043,7 @@ pub fn alert_out(a: Alert) -> pb::Alert {
         name: a.id.resource_name(),
         kind: match a.kind {
             AlertKind::RepeatedRefusals => pb::AlertKind::RepeatedRefusals,
+            AlertKind::BreakGlass => pb::AlertKind::BreakGlass,
         } as i32,
         recipient: a.recipient.resource_name(),
         agency: agency_ref(&a.agency),
