@@ -171,6 +171,11 @@ impl App {
         if loaded > 0 {
             tracing::info!(classes = loaded, "loaded the starter catalogue");
         }
+        let agreements = services
+            .load_policies()
+            .await
+            .context("cannot load the sharing agreements and consents")?;
+        tracing::info!(agreements, "sharing agreements compiled");
         let listener = TcpListener::bind(config.listen).await.with_context(|| {
             format!(
                 "cannot listen on {} (is another process using it?)",

@@ -68,13 +68,26 @@ pub enum CompileError {
 pub struct EvaluateError(String);
 
 /// What one policy grants: its agreement version and the role it is for.
+/// (Only the agreement's terms and name are read: they never change within
+/// a version, so a grant stays true while the version's state changes.)
 #[derive(Debug, Clone)]
 pub struct PolicyGrant {
     pub agreement: Arc<Agreement>,
     pub role: Role,
 }
 
-/// The policies between one consumer and one provider.
+type Pair = (AgencyCode, AgencyCode);
+
+/// One parsed policy, the pair of agencies it is between and what it grants.
+#[derive(Debug)]
+struct ParsedPolicy {
+    pair: Pair,
+    id: PolicyId,
+    policy: Policy,
+    grant: PolicyGrant,
+}
+
+/// The policies between one consumer and one provider, validated.
 #[derive(Debug)]
 struct PairPolicies {
     set: PolicySet,
@@ -83,9 +96,17 @@ struct PairPolicies {
 
 /// Every active agreement as Cedar policies, grouped by (consumer,
 /// provider).
+///
+/// Parsing is the costly step (about 0.15 ms a policy), so compiling again
+/// after a change reuses what an earlier compilation parsed — an agreement
+/// version's terms, and so its policies, never change — and keeps every
+/// pair whose policies are the same as before, already validated: a
+/// suspension recompiles only the pairs of the agreement suspended.
 #[derive(Debug)]
 pub struct CompiledPolicies {
-    pairs: HashMap<(AgencyCode, AgencyCode), PairPolicies>,
+    /// The parsed policies of each active agreement version, by name.
+    parsed: HashMap<String, Arc<Vec<ParsedPolicy>>>,
+    pairs: HashMap<Pair, Arc<PairPolicies>>,
     authorizer: Authorizer,
 }
 
@@ -168,63 +189,105 @@ fn policy_text(agreement: &Agreement, consumer: &AgencyCode, role: &Role) -> Str
     )
 }
 
+/// Parses the policies of an active agreement version.
+fn parse(agreement: &Arc<Agreement>) -> Result<Vec<ParsedPolicy>, CompileError> {
+    let mut out = Vec::new();
+    for consumer in &agreement.terms.consumers {
+        for role in consumer.roles() {
+            let id = policy_id(agreement, &consumer.agency, role);
+            let text = policy_text(agreement, &consumer.agency, role);
+            let policy =
+                Policy::parse(Some(id.clone()), &text).map_err(|e| CompileError::Parse {
+                    id: id.to_string(),
+                    message: e.to_string(),
+                })?;
+            out.push(ParsedPolicy {
+                pair: (consumer.agency.clone(), agreement.terms.provider.clone()),
+                id,
+                policy,
+                grant: PolicyGrant {
+                    agreement: Arc::clone(agreement),
+                    role: role.clone(),
+                },
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Builds and validates the policy set of one pair.
+fn pair_policies(
+    pair: &Pair,
+    policies: &[&ParsedPolicy],
+    validator: &Validator,
+) -> Result<PairPolicies, CompileError> {
+    let mut set = PolicySet::new();
+    let mut grants = HashMap::new();
+    for p in policies {
+        set.add(p.policy.clone()).map_err(|e| CompileError::Parse {
+            id: p.id.to_string(),
+            message: e.to_string(),
+        })?;
+        grants.insert(p.id.clone(), p.grant.clone());
+    }
+    let result = validator.validate(&set, ValidationMode::Strict);
+    if !result.validation_passed() {
+        let message = result
+            .validation_errors()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(CompileError::Invalid {
+            pair: format!("{} reading {}", pair.0, pair.1),
+            message,
+        });
+    }
+    Ok(PairPolicies { set, grants })
+}
+
 impl CompiledPolicies {
-    /// Compiles the active versions among `agreements`.
+    /// Compiles the active versions among `agreements`, reusing what
+    /// `previous` compiled.
     pub fn compile<'a>(
         agreements: impl IntoIterator<Item = &'a Arc<Agreement>>,
+        previous: Option<&CompiledPolicies>,
     ) -> Result<Self, CompileError> {
         let schema = schema().map_err(CompileError::Schema)?;
-        let mut pairs: HashMap<(AgencyCode, AgencyCode), PairPolicies> = HashMap::new();
+        let mut parsed = HashMap::new();
         for agreement in agreements {
             if agreement.status != crate::domain::agreement::AgreementStatus::Active {
                 continue;
             }
-            for consumer in &agreement.terms.consumers {
-                let pair = pairs
-                    .entry((consumer.agency.clone(), agreement.terms.provider.clone()))
-                    .or_insert_with(|| PairPolicies {
-                        set: PolicySet::new(),
-                        grants: HashMap::new(),
-                    });
-                for role in consumer.roles() {
-                    let id = policy_id(agreement, &consumer.agency, role);
-                    let text = policy_text(agreement, &consumer.agency, role);
-                    let policy = Policy::parse(Some(id.clone()), &text).map_err(|e| {
-                        CompileError::Parse {
-                            id: id.to_string(),
-                            message: e.to_string(),
-                        }
-                    })?;
-                    pair.set.add(policy).map_err(|e| CompileError::Parse {
-                        id: id.to_string(),
-                        message: e.to_string(),
-                    })?;
-                    pair.grants.insert(
-                        id,
-                        PolicyGrant {
-                            agreement: Arc::clone(agreement),
-                            role: role.clone(),
-                        },
-                    );
-                }
-            }
+            let name = agreement.version_name();
+            let policies = match previous.and_then(|p| p.parsed.get(&name)) {
+                Some(earlier) => Arc::clone(earlier),
+                None => Arc::new(parse(agreement)?),
+            };
+            parsed.insert(name, policies);
+        }
+        let mut by_pair: HashMap<&Pair, Vec<&ParsedPolicy>> = HashMap::new();
+        for policy in parsed.values().flat_map(|p| p.iter()) {
+            by_pair.entry(&policy.pair).or_default().push(policy);
         }
         let validator = Validator::new(schema.clone());
-        for ((consumer, provider), pair) in &pairs {
-            let result = validator.validate(&pair.set, ValidationMode::Strict);
-            if !result.validation_passed() {
-                let message = result
-                    .validation_errors()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                return Err(CompileError::Invalid {
-                    pair: format!("{consumer} reading {provider}"),
-                    message,
-                });
-            }
+        let mut pairs = HashMap::with_capacity(by_pair.len());
+        for (pair, mut policies) in by_pair {
+            policies.sort_by(|a, b| a.id.cmp(&b.id));
+            let unchanged = previous
+                .and_then(|p| p.pairs.get(pair))
+                .filter(|earlier| {
+                    earlier.grants.len() == policies.len()
+                        && policies.iter().all(|p| earlier.grants.contains_key(&p.id))
+                })
+                .cloned();
+            let compiled = match unchanged {
+                Some(earlier) => earlier,
+                None => Arc::new(pair_policies(pair, &policies, &validator)?),
+            };
+            pairs.insert(pair.clone(), compiled);
         }
         Ok(Self {
+            parsed,
             pairs,
             authorizer: Authorizer::new(),
         })
@@ -233,9 +296,21 @@ impl CompiledPolicies {
     /// No policies: nothing is shared.
     pub fn empty() -> Self {
         Self {
+            parsed: HashMap::new(),
             pairs: HashMap::new(),
             authorizer: Authorizer::new(),
         }
+    }
+
+    /// How many pairs of agencies have policies, and how many of those were
+    /// taken over from `previous` unchanged.
+    pub fn pairs_reused_from(&self, previous: &CompiledPolicies) -> (usize, usize) {
+        let reused = self
+            .pairs
+            .iter()
+            .filter(|(pair, p)| previous.pairs.get(*pair).is_some_and(|q| Arc::ptr_eq(p, q)))
+            .count();
+        (self.pairs.len(), reused)
     }
 
     /// How many policies there are in all.

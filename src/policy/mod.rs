@@ -158,13 +158,22 @@ pub struct Agreements {
 impl Agreements {
     /// Compiles `agreements` (any versions; superseded ones are ignored).
     pub fn new(agreements: impl IntoIterator<Item = Agreement>) -> Result<Self, CompileError> {
+        Self::recompile(agreements, None)
+    }
+
+    /// Compiles `agreements`, reusing what `previous` compiled (see
+    /// [`CompiledPolicies`]).
+    pub fn recompile(
+        agreements: impl IntoIterator<Item = Agreement>,
+        previous: Option<&Agreements>,
+    ) -> Result<Self, CompileError> {
         let mut all: Vec<Arc<Agreement>> = agreements
             .into_iter()
             .filter(|a| a.status != AgreementStatus::Superseded)
             .map(Arc::new)
             .collect();
         all.sort_by_key(|a| a.version_name());
-        let compiled = CompiledPolicies::compile(&all)?;
+        let compiled = CompiledPolicies::compile(&all, previous.map(|p| &p.compiled))?;
         let mut by_pair: HashMap<(AgencyCode, AgencyCode), Vec<Arc<Agreement>>> = HashMap::new();
         for a in &all {
             for c in &a.terms.consumers {
@@ -212,6 +221,12 @@ impl Agreements {
     }
 }
 
+/// Whether `caller` reads as the controller of data controlled by
+/// `controller`: then the decision needs no agreements or consents.
+pub fn is_controller(caller: &Caller, controller: &AgencyCode) -> bool {
+    &caller.agency == controller
+}
+
 /// Decides whether `read.caller` may read a record described by `read`,
 /// given the agreements and the subject's `consents`.
 pub fn decide_read(
@@ -219,7 +234,7 @@ pub fn decide_read(
     consents: &[Consent],
     read: &Read<'_>,
 ) -> Result<Decision, EvaluateError> {
-    if &read.caller.agency == read.controller {
+    if is_controller(read.caller, read.controller) {
         return Ok(Decision::Permit(Permit::controller()));
     }
     let finding = consent::find(
@@ -319,8 +334,9 @@ fn explain(agreements: &Agreements, finding: &ConsentFinding, read: &Read<'_>) -
 }
 
 /// How far `a` got towards permitting `read` (how many checks passed) and
-/// the first check it fails, in the order: record class, agreement state,
-/// purpose, role, seal, consent.
+/// the first check it fails, in the order: record class, purpose, role (is
+/// it an agreement for this kind of access at all?), then its state, the
+/// seal and consent (why does it not apply now?).
 fn obstacle(a: &Agreement, finding: &ConsentFinding, read: &Read<'_>) -> (u8, Denial) {
     let name = a.version_name();
     let deny = |code: &'static str, message: String| Denial {
@@ -337,6 +353,46 @@ fn obstacle(a: &Agreement, finding: &ConsentFinding, read: &Read<'_>) -> (u8, De
             deny(
                 "RECORD_CLASS_NOT_COVERED",
                 format!("agreement {name} does not cover {class} records"),
+            ),
+        );
+    }
+    if !t.purposes.contains(&read.purpose) {
+        let permitted: Vec<&str> = t.purposes.iter().map(|p| p.code()).collect();
+        return (
+            1,
+            deny(
+                "PURPOSE_NOT_PERMITTED",
+                format!(
+                    "agreement {name} permits access for {} but not for {}",
+                    permitted.join(", "),
+                    read.purpose.code()
+                ),
+            ),
+        );
+    }
+    let roles: BTreeSet<&str> = t
+        .consumer(&read.caller.agency)
+        .into_iter()
+        .flat_map(|c| c.grants.iter())
+        .filter(|g| &g.record_class == class)
+        .map(|g| g.role.as_str())
+        .collect();
+    if !roles.iter().any(|r| read.caller.has_role(r)) {
+        let held: Vec<&str> = read.caller.roles.iter().map(|r| r.as_str()).collect();
+        return (
+            2,
+            deny(
+                "ROLE_NOT_PERMITTED",
+                format!(
+                    "agreement {name} lets only the roles {} of agency {} read {class} records; the caller holds {}",
+                    roles.iter().copied().collect::<Vec<_>>().join(", "),
+                    read.caller.agency,
+                    if held.is_empty() {
+                        "no role".to_owned()
+                    } else {
+                        held.join(", ")
+                    }
+                ),
             ),
         );
     }
@@ -380,47 +436,7 @@ fn obstacle(a: &Agreement, finding: &ConsentFinding, read: &Read<'_>) -> (u8, De
         )),
     };
     if let Some(denial) = status {
-        return (1, denial);
-    }
-    if !t.purposes.contains(&read.purpose) {
-        let permitted: Vec<&str> = t.purposes.iter().map(|p| p.code()).collect();
-        return (
-            2,
-            deny(
-                "PURPOSE_NOT_PERMITTED",
-                format!(
-                    "agreement {name} permits access for {} but not for {}",
-                    permitted.join(", "),
-                    read.purpose.code()
-                ),
-            ),
-        );
-    }
-    let roles: BTreeSet<&str> = t
-        .consumer(&read.caller.agency)
-        .into_iter()
-        .flat_map(|c| c.grants.iter())
-        .filter(|g| &g.record_class == class)
-        .map(|g| g.role.as_str())
-        .collect();
-    if !roles.iter().any(|r| read.caller.has_role(r)) {
-        let held: Vec<&str> = read.caller.roles.iter().map(|r| r.as_str()).collect();
-        return (
-            3,
-            deny(
-                "ROLE_NOT_PERMITTED",
-                format!(
-                    "agreement {name} lets only the roles {} of agency {} read {class} records; the caller holds {}",
-                    roles.iter().copied().collect::<Vec<_>>().join(", "),
-                    read.caller.agency,
-                    if held.is_empty() {
-                        "no role".to_owned()
-                    } else {
-                        held.join(", ")
-                    }
-                ),
-            ),
-        );
+        return (3, denial);
     }
     if read.sealed && !t.covers_sealed {
         return (

@@ -83,12 +83,24 @@ fn agreement(n: usize, spec: Spec) -> Agreement {
     a
 }
 
+fn world_specs() -> Vec<Agreement> {
+    world_specs_raw()
+        .into_iter()
+        .enumerate()
+        .map(|(n, s)| agreement(n, s))
+        .collect()
+}
+
 /// Health shares with the council: safeguarding without consent (A), direct
 /// care with consent (B); a draft with the police; the council's suspended
 /// agreement with health; the police's expired one with the council; and
 /// health's sharing of sealed mental health records with consent (F).
 fn world() -> Agreements {
-    let specs = vec![
+    Agreements::new(world_specs()).unwrap()
+}
+
+fn world_specs_raw() -> Vec<Spec> {
+    vec![
         Spec {
             name: "A",
             provider: "health",
@@ -170,8 +182,7 @@ fn world() -> Agreements {
             status: AgreementStatus::Active,
             until: 28,
         },
-    ];
-    Agreements::new(specs.into_iter().enumerate().map(|(n, s)| agreement(n, s))).unwrap()
+    ]
 }
 
 fn consent(kind: ConsentKind, withdrawn: bool) -> Consent {
@@ -702,4 +713,43 @@ fn policies_are_grouped_by_consumer_and_provider() {
             .policies_between(&agency("police"), &agency("health"))
             .is_empty()
     );
+}
+
+#[test]
+fn recompiling_after_a_suspension_rebuilds_only_its_pairs() {
+    let before = world();
+    let mut changed = world_specs();
+    changed[0].status = AgreementStatus::Suspended;
+    changed[0].suspension = Some(Suspension {
+        agency: agency("health"),
+        principal: "ig-1".to_owned(),
+        time: at(14),
+        reason: "audit".to_owned(),
+    });
+    let after = Agreements::recompile(changed, Some(&before)).unwrap();
+    // (council, health) lost agreement A; (council, police) is untouched.
+    assert_eq!(
+        after.policies().pairs_reused_from(before.policies()),
+        (2, 1)
+    );
+    assert_eq!(after.policies().len(), before.policies().len() - 1);
+    let caller = caller("council", &["social_worker"]);
+    let (controller, class) = (agency("health"), class("health.summary"));
+    let read = Read {
+        caller: &caller,
+        purpose: Purpose::Safeguarding,
+        break_glass: None,
+        now: at(15),
+        controller: &controller,
+        record_class: &class,
+        sealed: false,
+    };
+    assert!(matches!(
+        decide_read(&before, &[], &read).unwrap(),
+        Decision::Permit(_)
+    ));
+    match decide_read(&after, &[], &read).unwrap() {
+        Decision::Deny(d) => assert_eq!(d.code, "AGREEMENT_NOT_ACTIVE"),
+        other => panic!("{other:?}"),
+    }
 }

@@ -429,6 +429,13 @@ impl Services {
         self.clock.now().trunc_subsecs(6)
     }
 
+    /// Loads and compiles the agreements and consents decisions are made
+    /// from (otherwise the first decision does); returns how many
+    /// agreement versions are held.
+    pub async fn load_policies(&self) -> Result<usize, ServiceError> {
+        Ok(self.policies.refresh(self.store.as_ref()).await?.len())
+    }
+
     /// Checks that the caller may make a call needing `access`.
     pub async fn admit(&self, call: &Call, access: Access) -> Result<(), ServiceError> {
         let is_operator = call.caller.has_role(Role::OPERATOR);

@@ -123,12 +123,17 @@ impl PolicyCache {
             return Ok(fresh);
         }
         let loaded = store.live_agreements().await?;
+        let previous = Arc::clone(&read(&self.agreements).agreements);
         let agreements = Arc::new(
-            Agreements::new(loaded).map_err(|e| ServiceError::Policy(PolicyError::from(e)))?,
+            Agreements::recompile(loaded, Some(&previous))
+                .map_err(|e| ServiceError::Policy(PolicyError::from(e)))?,
         );
+        let (pairs, reused) = agreements.policies().pairs_reused_from(previous.policies());
         tracing::debug!(
             version = versions.agreements,
             agreements = agreements.len(),
+            pairs,
+            reused,
             "policies compiled"
         );
         *write(&self.agreements) = Arc::new(Compiled {
