@@ -251,3 +251,67 @@ async fn bad_consents_are_named() {
     assert!(list(&s, HEALTH, &subject).await.is_empty());
     s.stop().await;
 }
+
+/// Two server processes on one PostgreSQL database: an approval, a
+/// suspension, a consent and its withdrawal made through one apply to the
+/// very next read through the other.
+#[tokio::test]
+async fn changes_apply_at_once_in_every_process() {
+    let clock = Arc::new(TestClock::default());
+    let Some((a, _, subject)) = three_agencies(Db::Postgres, clock).await else {
+        return;
+    };
+    let b = a.start_beside().await;
+    let referral = create_referral(&a, &subject).await;
+    assert_eq!(
+        reason(&gp_reads(&b, &referral.name).await.unwrap_err()),
+        "NO_AGREEMENT"
+    );
+
+    let agreement = agree(&a, &GP_SHARE).await;
+    assert_eq!(
+        reason(&gp_reads(&b, &referral.name).await.unwrap_err()),
+        "CONSENT_REQUIRED"
+    );
+    let given = record(&a, HEALTH, consent(&subject, pb::ConsentKind::Consent, &[])).await;
+    assert!(gp_reads(&b, &referral.name).await.is_ok());
+
+    b.agreements()
+        .suspend_agreement(as_caller(
+            pb::SuspendAgreementRequest {
+                name: agreement.name.clone(),
+                reason: "investigating a complaint".to_owned(),
+                etag: String::new(),
+            },
+            COUNCIL,
+            "ig-1",
+            "ig_lead",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        reason(&gp_reads(&a, &referral.name).await.unwrap_err()),
+        "AGREEMENT_NOT_ACTIVE"
+    );
+    a.agreements()
+        .reinstate_agreement(as_caller(
+            pb::ReinstateAgreementRequest {
+                name: agreement.name.clone(),
+                etag: String::new(),
+            },
+            HEALTH,
+            "ig-1",
+            "ig_lead",
+        ))
+        .await
+        .unwrap();
+    assert!(gp_reads(&b, &referral.name).await.is_ok());
+
+    withdraw(&b, &given.name).await.unwrap();
+    assert_eq!(
+        reason(&gp_reads(&a, &referral.name).await.unwrap_err()),
+        "CONSENT_WITHDRAWN"
+    );
+    b.stop().await;
+    a.stop().await;
+}

@@ -20,7 +20,8 @@ pub struct TestServer {
     pub address: SocketAddr,
     pub channel: Channel,
     pub database_url: String,
-    postgres: bool,
+    /// A PostgreSQL database made for this server, dropped when it stops.
+    owns_database: bool,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
     dir: TempDir,
@@ -114,16 +115,43 @@ impl TestServer {
 
     /// Starts a server telling time with `clock`.
     pub async fn start_with_clock(db: Db, clock: accord::clock::SharedClock) -> Option<Self> {
-        accord::telemetry::init_for_tests();
-        let dir = tempfile::tempdir().expect("temp dir");
         let database_url = match db {
             Db::Sqlite => None,
             Db::Postgres => Some(fresh_postgres_database().await?),
         };
+        Some(Self::start_on(database_url, None, clock, matches!(db, Db::Postgres)).await)
+    }
+
+    /// Starts a second server process on this one's PostgreSQL database,
+    /// signing with the same key, as a deployment of several processes
+    /// does. Its database is this one's: stopping it drops nothing.
+    pub async fn start_beside(&self) -> Self {
+        assert!(
+            self.owns_database,
+            "only PostgreSQL serves several processes"
+        );
+        Self::start_on(
+            Some(self.database_url.clone()),
+            Some(self.dir.path().join("ledger-signing.key")),
+            std::sync::Arc::new(accord::clock::SystemClock),
+            false,
+        )
+        .await
+    }
+
+    async fn start_on(
+        database_url: Option<String>,
+        ledger_key_file: Option<std::path::PathBuf>,
+        clock: accord::clock::SharedClock,
+        owns_database: bool,
+    ) -> Self {
+        accord::telemetry::init_for_tests();
+        let dir = tempfile::tempdir().expect("temp dir");
         let config = Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: dir.path().to_owned(),
             database_url,
+            ledger_key_file,
             insecure: true,
             max_message_bytes: 64 * 1024,
             shutdown_grace_seconds: 5,
@@ -143,15 +171,15 @@ impl TestServer {
             .connect()
             .await
             .expect("connect to the test server");
-        Some(Self {
+        Self {
             address,
             channel,
             database_url: config.database_url(),
-            postgres: matches!(db, Db::Postgres),
+            owns_database,
             stop: Some(stop),
             task: Some(task),
             dir,
-        })
+        }
     }
 
     /// The server's data directory (its SQLite file and signing key).
@@ -190,7 +218,7 @@ impl TestServer {
                 .expect("server task")
                 .expect("server stopped cleanly");
         }
-        if self.postgres {
+        if self.owns_database {
             drop_postgres_database(&self.database_url).await;
         }
         self.dir
