@@ -156,6 +156,7 @@ async fn story(url: &str) {
         fields,
         create_time: t(6),
         update_time: t(6),
+        sealed: false,
     };
     store
         .commit(

@@ -67,3 +67,16 @@ ALTER TABLE ledger_entries ADD COLUMN agreements TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE ledger_entries ADD COLUMN lawful_bases TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE ledger_entries ADD COLUMN consent TEXT NOT NULL DEFAULT '';
 ALTER TABLE ledger_entries ADD COLUMN break_glass TEXT NOT NULL DEFAULT '';
+
+-- Seals: a controller restricts its records about a subject (record_id '')
+-- or one record to itself; only an agreement that covers sealed records
+-- shares them. Unsealing deletes the row; the ledger keeps the history.
+CREATE TABLE seals (
+    agency     TEXT NOT NULL REFERENCES agencies (code),
+    subject_id TEXT NOT NULL REFERENCES subjects (id),
+    record_id  TEXT NOT NULL,
+    reason     TEXT NOT NULL,
+    sealed_by  TEXT NOT NULL,
+    seal_time  BIGINT NOT NULL,
+    PRIMARY KEY (agency, subject_id, record_id)
+);

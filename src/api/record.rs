@@ -4,7 +4,8 @@ use tonic::{Request, Response, Status};
 
 use super::pb::record_service_server::RecordService;
 use super::{Api, convert, input, method, pb};
-use crate::service::Access;
+use crate::domain::{RecordId, SubjectId, Violations};
+use crate::service::{Access, SealTarget};
 
 /// The RecordService adapter.
 #[derive(Debug, Clone)]
@@ -115,5 +116,111 @@ impl RecordService for RecordApi {
             next_page_token: p.next_token,
         })
         .await
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn seal_record(
+        &self,
+        request: Request<pb::SealRecordRequest>,
+    ) -> Result<Response<pb::SealRecordResponse>, Status> {
+        let api = &self.0;
+        let call = api
+            .begin(
+                &request,
+                method!("RecordService", "SealRecord"),
+                Access::Member,
+            )
+            .await?;
+        let result = async {
+            let (id, reason) = input(convert::seal_record(request.into_inner()))?;
+            api.services
+                .set_seal(&call, SealTarget::Record(id), Some(reason))
+                .await
+        }
+        .await;
+        api.finish(&call, result, |r| pb::SealRecordResponse {
+            record: r.map(convert::record_out),
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn unseal_record(
+        &self,
+        request: Request<pb::UnsealRecordRequest>,
+    ) -> Result<Response<pb::UnsealRecordResponse>, Status> {
+        let api = &self.0;
+        let call = api
+            .begin(
+                &request,
+                method!("RecordService", "UnsealRecord"),
+                Access::Member,
+            )
+            .await?;
+        let result = async {
+            let id = input(
+                RecordId::parse_name(&request.get_ref().name)
+                    .map_err(|e| Violations::one("name", e)),
+            )?;
+            api.services
+                .set_seal(&call, SealTarget::Record(id), None)
+                .await
+        }
+        .await;
+        api.finish(&call, result, |r| pb::UnsealRecordResponse {
+            record: r.map(convert::record_out),
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn seal_subject_records(
+        &self,
+        request: Request<pb::SealSubjectRecordsRequest>,
+    ) -> Result<Response<pb::SealSubjectRecordsResponse>, Status> {
+        let api = &self.0;
+        let call = api
+            .begin(
+                &request,
+                method!("RecordService", "SealSubjectRecords"),
+                Access::Member,
+            )
+            .await?;
+        let result = async {
+            let (subject, reason) = input(convert::seal_subject_records(request.into_inner()))?;
+            api.services
+                .set_seal(&call, SealTarget::SubjectRecords(subject), Some(reason))
+                .await
+        }
+        .await;
+        api.finish(&call, result, |_| pb::SealSubjectRecordsResponse {})
+            .await
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn unseal_subject_records(
+        &self,
+        request: Request<pb::UnsealSubjectRecordsRequest>,
+    ) -> Result<Response<pb::UnsealSubjectRecordsResponse>, Status> {
+        let api = &self.0;
+        let call = api
+            .begin(
+                &request,
+                method!("RecordService", "UnsealSubjectRecords"),
+                Access::Member,
+            )
+            .await?;
+        let result = async {
+            let subject = input(
+                SubjectId::parse_name(&request.get_ref().subject)
+                    .map_err(|e| Violations::one("subject", e)),
+            )?;
+            api.services
+                .set_seal(&call, SealTarget::SubjectRecords(subject), None)
+                .await
+        }
+        .await;
+        api.finish(&call, result, |_| pb::UnsealSubjectRecordsResponse {})
+            .await
     }
 }

@@ -162,6 +162,10 @@ pub struct Record {
     pub etag: String,
     pub create_time: DateTime<Utc>,
     pub update_time: DateTime<Utc>,
+    /// Whether its controller has sealed it (or all its records about the
+    /// subject): then only agreements that cover sealed records share it.
+    /// Not part of the version: sealing is not a change of content.
+    pub sealed: bool,
 }
 
 impl Record {

@@ -6,7 +6,7 @@ use super::{Call, Page, PageRequest, ServiceError, Services, page, time_key};
 use crate::domain::record::{RawValue, check_fields};
 use crate::domain::{Record, RecordClassId, RecordId, SubjectId, Violations};
 use crate::policy::{self, Agreements, Decision, FieldMask, Permit, Read};
-use crate::store::Write;
+use crate::store::{StoreError, Write};
 
 /// A record to create.
 #[derive(Debug, Clone)]
@@ -14,6 +14,15 @@ pub struct NewRecord {
     pub subject: SubjectId,
     pub record_class: RecordClassId,
     pub fields: Vec<(String, RawValue)>,
+}
+
+/// What a seal applies to.
+#[derive(Debug, Clone)]
+pub enum SealTarget {
+    /// One record.
+    Record(RecordId),
+    /// Every record the caller's agency holds about the subject.
+    SubjectRecords(SubjectId),
 }
 
 /// A new version of a record.
@@ -71,6 +80,7 @@ impl Services {
             fields,
             create_time: call.time,
             update_time: call.time,
+            sealed: false,
         };
         call.note_records(vec![version_name(&record)]);
         call.note_fields(record.field_names());
@@ -166,6 +176,71 @@ impl Services {
         Ok(record)
     }
 
+    /// Seals a record (`Some`) or all the caller's agency's records about a
+    /// subject, or removes such a seal: only the controller may.
+    pub async fn set_seal(
+        &self,
+        call: &Call,
+        target: SealTarget,
+        reason: Option<String>,
+    ) -> Result<Option<Record>, ServiceError> {
+        let (subject, record) = match &target {
+            SealTarget::Record(id) => {
+                call.note_records(vec![id.resource_name()]);
+                let record = self
+                    .store
+                    .record(id, None)
+                    .await?
+                    .ok_or_else(|| ServiceError::NotFound(id.resource_name()))?;
+                call.note_subject(record.subject.resource_name());
+                call.note_controller(record.controller.as_str().to_owned());
+                policy::decide_write(&call.caller, &record).map_err(ServiceError::Denied)?;
+                (record.subject.clone(), Some(record.id))
+            }
+            SealTarget::SubjectRecords(subject) => {
+                call.note_subject(subject.resource_name());
+                call.note_controller(call.caller.agency.as_str().to_owned());
+                if self.store.subject(subject).await?.is_none() {
+                    return Err(ServiceError::NotFound(subject.resource_name()));
+                }
+                (subject.clone(), None)
+            }
+        };
+        let agency = call.caller.agency.clone();
+        let (write, code) = match reason {
+            Some(reason) => (
+                Write::Seal {
+                    agency,
+                    subject,
+                    record: record.clone(),
+                    reason,
+                    sealed_by: call.caller.principal.as_str().to_owned(),
+                    time: call.time,
+                },
+                "ALREADY_SEALED",
+            ),
+            None => (
+                Write::Unseal {
+                    agency,
+                    subject,
+                    record: record.clone(),
+                },
+                "NOT_SEALED",
+            ),
+        };
+        match self.store.commit(vec![write], call.permitted()).await {
+            Ok(_) => {}
+            Err(StoreError::Conflict(message)) => {
+                return Err(ServiceError::Precondition { code, message });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        match record {
+            Some(id) => Ok(self.store.record(&id, None).await?),
+            None => Ok(None),
+        }
+    }
+
     /// Decides whether the call's caller may read `record` for the call's
     /// purpose.
     async fn decide_read(&self, call: &Call, record: &Record) -> Result<Permit, ServiceError> {
@@ -184,7 +259,7 @@ impl Services {
             now: call.time,
             controller: &record.controller,
             record_class: &record.record_class,
-            sealed: false,
+            sealed: record.sealed,
         };
         let decision = policy::decide_read(&agreements, &consents, &read)
             .map_err(|e| ServiceError::Policy(e.into()))?;

@@ -107,6 +107,22 @@ pub enum Write {
         agreement: Agreement,
         expected_revision: i64,
     },
+    /// Seals `record` (or, if `None`, all of `agency`'s records about
+    /// `subject`) to its controller `agency`.
+    Seal {
+        agency: AgencyCode,
+        subject: SubjectId,
+        record: Option<RecordId>,
+        reason: String,
+        sealed_by: String,
+        time: DateTime<Utc>,
+    },
+    /// Removes a seal.
+    Unseal {
+        agency: AgencyCode,
+        subject: SubjectId,
+        record: Option<RecordId>,
+    },
     /// Records a consent or objection.
     InsertConsent(Consent),
     /// Withdraws a consent that is not withdrawn yet.

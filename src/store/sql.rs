@@ -214,6 +214,7 @@ fn record_from(row: &AnyRow) -> Result<Record, StoreError> {
         etag: row.try_get("etag")?,
         create_time: time(row.try_get("create_time")?)?,
         update_time: time(row.try_get("write_time")?)?,
+        sealed: row.try_get::<i64, _>("sealed")? != 0,
     })
 }
 
@@ -253,7 +254,10 @@ fn entry_from(row: &AnyRow) -> Result<Entry, StoreError> {
 }
 
 const RECORD_COLUMNS: &str = "r.id, r.subject_id, r.record_class, r.controller, r.create_time, \
-     v.version, v.fields, v.etag, v.write_time";
+     v.version, v.fields, v.etag, v.write_time, \
+     CAST(CASE WHEN EXISTS (SELECT 1 FROM seals s WHERE s.agency = r.controller \
+       AND s.subject_id = r.subject_id AND (s.record_id = '' OR s.record_id = r.id)) \
+     THEN 1 ELSE 0 END AS BIGINT) AS sealed";
 
 /// A query under construction with numbered placeholders.
 #[derive(Default)]

@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::sql::{fetch_nodes, head_from, json, micros, signed};
 use super::{StoreError, Write};
-use crate::domain::{AgencyCode, Identifier, Purpose, Record, SubjectId};
+use crate::domain::{AgencyCode, Identifier, Purpose, Record, RecordId, SubjectId};
 use crate::ledger::merkle::{Frontier, NodeId};
 use crate::ledger::{Entry, EntryDraft};
 
@@ -511,6 +511,47 @@ async fn apply(tx: &mut Tx<'_>, write: Write, index: i64) -> Result<(), StoreErr
             agreement,
             expected_revision,
         } => super::agreements::update(tx, &agreement, expected_revision).await?,
+        Write::Seal {
+            agency,
+            subject,
+            record,
+            reason,
+            sealed_by,
+            time,
+        } => {
+            let done = sqlx::query(
+                "INSERT INTO seals (agency, subject_id, record_id, reason, sealed_by, seal_time) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            )
+            .bind(agency.as_str())
+            .bind(subject.as_str())
+            .bind(record.as_ref().map_or("", RecordId::as_str))
+            .bind(reason.as_str())
+            .bind(sealed_by.as_str())
+            .bind(micros(time))
+            .execute(&mut **tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::Conflict("it is already sealed".to_owned()));
+            }
+        }
+        Write::Unseal {
+            agency,
+            subject,
+            record,
+        } => {
+            let done = sqlx::query(
+                "DELETE FROM seals WHERE agency = $1 AND subject_id = $2 AND record_id = $3",
+            )
+            .bind(agency.as_str())
+            .bind(subject.as_str())
+            .bind(record.as_ref().map_or("", RecordId::as_str))
+            .execute(&mut **tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::Conflict("it is not sealed".to_owned()));
+            }
+        }
         Write::InsertConsent(c) => super::consents::insert(tx, &c).await?,
         Write::WithdrawConsent { id, withdrawal } => {
             super::consents::withdraw(tx, &id, &withdrawal).await?;

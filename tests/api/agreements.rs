@@ -153,21 +153,31 @@ pub fn safeguarding_terms(fields: &[&str], days: i64) -> pb::Agreement {
 
 /// Proposes `share` as its provider and has both parties approve it.
 pub async fn agree(s: &TestServer, share: &Share<'_>) -> pb::Agreement {
+    agree_terms(s, terms(share), share.provider, share.consumer).await
+}
+
+/// Proposes `terms` as `provider` and has it and `consumer` approve them.
+pub async fn agree_terms(
+    s: &TestServer,
+    terms: pb::Agreement,
+    provider: &str,
+    consumer: &str,
+) -> pb::Agreement {
     let draft = s
         .agreements()
         .create_agreement(as_ig(
             pb::CreateAgreementRequest {
-                agreement: Some(terms(share)),
+                agreement: Some(terms),
             },
-            share.provider,
+            provider,
         ))
         .await
         .unwrap()
         .into_inner()
         .agreement
         .unwrap();
-    approve(s, &draft, share.provider).await.unwrap();
-    approve(s, &draft, share.consumer).await.unwrap()
+    approve(s, &draft, provider).await.unwrap();
+    approve(s, &draft, consumer).await.unwrap()
 }
 
 async fn approve(

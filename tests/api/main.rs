@@ -14,5 +14,6 @@ mod helpers;
 mod proofs;
 mod python;
 mod records;
+mod seals;
 mod server;
 mod subjects;

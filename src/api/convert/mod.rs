@@ -729,7 +729,32 @@ pub fn record_out(r: Record) -> pb::Record {
         etag: r.etag,
         create_time: Some(timestamp(r.create_time)),
         update_time: Some(timestamp(r.update_time)),
+        sealed: r.sealed,
     }
+}
+
+/// The target and reason of a seal request.
+pub fn seal_reason(reason: &str, v: &mut Violations) -> Option<String> {
+    v.check("reason", check_text(reason, 1, 500))
+        .map(|()| reason.trim().to_owned())
+}
+
+/// SealRecord input.
+pub fn seal_record(req: pb::SealRecordRequest) -> Result<(RecordId, String), Violations> {
+    let mut v = Violations::new();
+    let id = v.check("name", RecordId::parse_name(&req.name));
+    let reason = seal_reason(&req.reason, &mut v);
+    v.into_result(|| Some((id?, reason?)))
+}
+
+/// SealSubjectRecords input.
+pub fn seal_subject_records(
+    req: pb::SealSubjectRecordsRequest,
+) -> Result<(SubjectId, String), Violations> {
+    let mut v = Violations::new();
+    let subject = subject_name(&req.subject, "subject", &mut v);
+    let reason = seal_reason(&req.reason, &mut v);
+    v.into_result(|| Some((subject?, reason?)))
 }
 
 // ---- audit ----------------------------------------------------------------

@@ -1,0 +1,169 @@
+//! Sealed records: only the controller sees them, unless an agreement
+//! explicitly covers sealed records.
+
+use std::sync::Arc;
+
+use accord::api::pb;
+use tonic::Code;
+
+use crate::agreements::{
+    COUNCIL, HEALTH, POLICE, agree_terms, council_reads, safeguarding_terms, three_agencies,
+};
+use crate::helpers::*;
+
+async fn seal(s: &TestServer, agency: &str, record: &str) -> Result<pb::Record, tonic::Status> {
+    s.records()
+        .seal_record(as_caller(
+            pb::SealRecordRequest {
+                name: record.to_owned(),
+                reason: "subject at risk from a family member".to_owned(),
+            },
+            agency,
+            "gp-1",
+            "gp",
+        ))
+        .await
+        .map(|r| r.into_inner().record.unwrap())
+}
+
+async fn sealed_records(db: Db) {
+    let clock = Arc::new(TestClock::default());
+    let Some((s, record, subject)) = three_agencies(db, clock).await else {
+        return;
+    };
+    agree_terms(&s, safeguarding_terms(&["allergies"], 30), HEALTH, COUNCIL).await;
+    assert!(
+        council_reads(&s, &record, pb::Purpose::Safeguarding)
+            .await
+            .is_ok()
+    );
+
+    let foreign = seal(&s, POLICE, &record).await.unwrap_err();
+    assert_eq!(foreign.code(), Code::PermissionDenied);
+    assert_eq!(reason(&foreign), "NOT_CONTROLLER");
+    let sealed = seal(&s, HEALTH, &record).await.unwrap();
+    assert!(sealed.sealed);
+    let refused = council_reads(&s, &record, pb::Purpose::Safeguarding)
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&refused), "RECORD_SEALED");
+    assert_eq!(
+        reason(&seal(&s, HEALTH, &record).await.unwrap_err()),
+        "ALREADY_SEALED"
+    );
+    let unsealed = s
+        .records()
+        .unseal_record(as_caller(
+            pb::UnsealRecordRequest {
+                name: record.clone(),
+            },
+            HEALTH,
+            "gp-1",
+            "gp",
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .record
+        .unwrap();
+    assert!(!unsealed.sealed);
+    assert!(
+        council_reads(&s, &record, pb::Purpose::Safeguarding)
+            .await
+            .is_ok()
+    );
+
+    // Sealing all of the trust's records about the subject; only an
+    // agreement that covers sealed records still shares them.
+    s.records()
+        .seal_subject_records(as_caller(
+            pb::SealSubjectRecordsRequest {
+                subject: subject.clone(),
+                reason: "protected identity".to_owned(),
+            },
+            HEALTH,
+            "ig-1",
+            "ig_lead",
+        ))
+        .await
+        .unwrap();
+    let refused = council_reads(&s, &record, pb::Purpose::Safeguarding)
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&refused), "RECORD_SEALED");
+    let mut covering = safeguarding_terms(&["allergies", "long_term_conditions"], 30);
+    covering.covers_sealed = true;
+    covering.consumers[0].grants[0].role = "safeguarding_lead".to_owned();
+    agree_terms(&s, covering, HEALTH, COUNCIL).await;
+    let lead = s
+        .records()
+        .get_record(as_caller(
+            pb::GetRecordRequest {
+                name: record.clone(),
+                purpose: pb::Purpose::Safeguarding as i32,
+                ..Default::default()
+            },
+            COUNCIL,
+            "lead-1",
+            "safeguarding_lead",
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .record
+        .unwrap();
+    assert!(lead.sealed);
+    assert_eq!(lead.fields.len(), 2);
+    let own = s
+        .records()
+        .get_record(as_caller(
+            pb::GetRecordRequest {
+                name: record.clone(),
+                purpose: pb::Purpose::DirectCare as i32,
+                ..Default::default()
+            },
+            HEALTH,
+            "gp-1",
+            "gp",
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .record
+        .unwrap();
+    assert_eq!(
+        own.fields.len(),
+        4,
+        "the controller sees its sealed record in full"
+    );
+    let unseal = || async {
+        s.records()
+            .unseal_subject_records(as_caller(
+                pb::UnsealSubjectRecordsRequest {
+                    subject: subject.clone(),
+                },
+                HEALTH,
+                "ig-1",
+                "ig_lead",
+            ))
+            .await
+    };
+    unseal().await.unwrap();
+    assert_eq!(reason(&unseal().await.unwrap_err()), "NOT_SEALED");
+    assert!(
+        council_reads(&s, &record, pb::Purpose::Safeguarding)
+            .await
+            .is_ok()
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn sealed_records_sqlite() {
+    sealed_records(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn sealed_records_postgres() {
+    sealed_records(Db::Postgres).await;
+}
