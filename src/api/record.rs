@@ -223,4 +223,29 @@ impl RecordService for RecordApi {
         api.finish(&call, result, |_| pb::UnsealSubjectRecordsResponse {})
             .await
     }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn check_access(
+        &self,
+        request: Request<pb::CheckAccessRequest>,
+    ) -> Result<Response<pb::CheckAccessResponse>, Status> {
+        let api = &self.0;
+        let call = api
+            .begin(
+                &request,
+                method!("RecordService", "CheckAccess"),
+                Access::Member,
+            )
+            .await?;
+        let result = async {
+            let (purpose, break_glass, id) = input(convert::check_access(request.into_inner()))?;
+            call.set_purpose(purpose);
+            if let Some(reason) = break_glass {
+                call.set_break_glass(reason);
+            }
+            api.services.check_access(&call, &id).await
+        }
+        .await;
+        api.finish(&call, result, convert::access_check_out).await
+    }
 }

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use super::{Call, Page, PageRequest, ServiceError, Services, page, time_key};
 use crate::domain::record::{RawValue, check_fields};
 use crate::domain::{Record, RecordClassId, RecordId, SubjectId, Violations};
-use crate::policy::{self, Agreements, Decision, FieldMask, Permit, Read};
+use crate::ledger::Outcome;
+use crate::policy::{self, Agreements, Decision, Denial, FieldMask, Permit, Read};
 use crate::store::{StoreError, Write};
 
 /// A record to create.
@@ -14,6 +15,15 @@ pub struct NewRecord {
     pub subject: SubjectId,
     pub record_class: RecordClassId,
     pub fields: Vec<(String, RawValue)>,
+}
+
+/// The outcome of a dry-run access check.
+#[derive(Debug, Clone)]
+pub struct AccessCheck {
+    /// The decision: its grounds, or why not.
+    pub permit: Result<Permit, Denial>,
+    /// The fields a read would disclose now.
+    pub fields: Vec<String>,
 }
 
 /// What a seal applies to.
@@ -241,16 +251,33 @@ impl Services {
         }
     }
 
-    /// Decides whether the call's caller may read `record` for the call's
-    /// purpose.
-    async fn decide_read(&self, call: &Call, record: &Record) -> Result<Permit, ServiceError> {
-        let (agreements, consents) = if policy::is_controller(&call.caller, &record.controller) {
-            // Decided without agreements or consents: no need to load them.
-            (Arc::new(Agreements::none()), Arc::from(Vec::new()))
+    /// What decisions on reading `records` need: the agreements (and, in
+    /// the cache, the consents) as they stand now — or nothing, if the
+    /// caller controls them all.
+    async fn policies_for(
+        &self,
+        call: &Call,
+        records: &[Record],
+    ) -> Result<Arc<Agreements>, ServiceError> {
+        if records
+            .iter()
+            .all(|r| policy::is_controller(&call.caller, &r.controller))
+        {
+            Ok(Arc::new(Agreements::none()))
         } else {
-            let agreements = self.policies.refresh(self.store.as_ref()).await?;
-            (agreements, self.policies.consents_of(&record.subject))
-        };
+            self.policies.refresh(self.store.as_ref()).await
+        }
+    }
+
+    /// The decision on the call's caller reading `record` for the call's
+    /// purpose. Nothing is noted for the ledger.
+    fn decide(
+        &self,
+        call: &Call,
+        agreements: &Agreements,
+        record: &Record,
+    ) -> Result<Decision, ServiceError> {
+        let consents = self.policies.consents_of(&record.subject);
         let break_glass = call.break_glass();
         let read = Read {
             caller: &call.caller,
@@ -261,9 +288,17 @@ impl Services {
             record_class: &record.record_class,
             sealed: record.sealed,
         };
-        let decision = policy::decide_read(&agreements, &consents, &read)
-            .map_err(|e| ServiceError::Policy(e.into()))?;
-        match decision {
+        policy::decide_read(agreements, &consents, &read)
+            .map_err(|e| ServiceError::Policy(e.into()))
+    }
+
+    /// Requires that the call's caller may read `record`: notes the grounds
+    /// for the ledger; a refusal is an error.
+    async fn decide_read(&self, call: &Call, record: &Record) -> Result<Permit, ServiceError> {
+        let agreements = self
+            .policies_for(call, std::slice::from_ref(record))
+            .await?;
+        match self.decide(call, &agreements, record)? {
             Decision::Permit(permit) => {
                 call.note_permit(&permit);
                 Ok(permit)
@@ -273,6 +308,59 @@ impl Services {
                 Err(ServiceError::Denied(denial))
             }
         }
+    }
+
+    /// The decision on reading a record, as a dry run: nothing is disclosed
+    /// and no alert is raised. Audited as a check, naming the decision's
+    /// grounds (and the code of a refusal).
+    pub async fn check_access(
+        &self,
+        call: &Call,
+        id: &RecordId,
+    ) -> Result<AccessCheck, ServiceError> {
+        call.note_records(vec![id.resource_name()]);
+        let record = self
+            .store
+            .record(id, None)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(id.resource_name()))?;
+        call.note_subject(record.subject.resource_name());
+        call.note_controller(record.controller.as_str().to_owned());
+        call.note_records(vec![version_name(&record)]);
+        let agreements = self
+            .policies_for(call, std::slice::from_ref(&record))
+            .await?;
+        let decision = self.decide(call, &agreements, &record)?;
+        let (code, message) = match &decision {
+            Decision::Permit(permit) => {
+                // A dry run is not an emergency access: no reason recorded.
+                call.note_permit(&Permit {
+                    break_glass: None,
+                    ..permit.clone()
+                });
+                (String::new(), String::new())
+            }
+            Decision::Deny(denial) => {
+                call.note_denial(denial);
+                (
+                    denial.code.to_owned(),
+                    format!("dry run: {}", denial.message),
+                )
+            }
+        };
+        self.store
+            .commit(vec![], call.draft(Outcome::Permitted, &code, &message))
+            .await?;
+        Ok(match decision {
+            Decision::Permit(permit) => AccessCheck {
+                fields: disclosed(record, &permit.fields).field_names(),
+                permit: Ok(permit),
+            },
+            Decision::Deny(denial) => AccessCheck {
+                fields: Vec::new(),
+                permit: Err(denial),
+            },
+        })
     }
 
     /// Lists the latest versions of the subject's records the caller may
@@ -289,18 +377,44 @@ impl Services {
         if self.store.subject(subject).await?.is_none() {
             return Err(ServiceError::NotFound(subject.resource_name()));
         }
-        let items = self
+        // A page of the subject's records, whoever controls them; those the
+        // caller may not see are left out (a page may hold fewer than
+        // asked for; the token goes on from the last record considered).
+        let candidates = self
             .store
-            .records_of_subject(subject, &call.caller.agency, after, size + 1)
+            .records_of_subject(subject, after, size + 1)
             .await?;
-        let page = page(items, size, |r| time_key(r.update_time, r.id.as_str()));
-        let mut fields: Vec<String> = page.items.iter().flat_map(Record::field_names).collect();
+        let considered = page(candidates, size, |r| time_key(r.update_time, r.id.as_str()));
+        let agreements = self.policies_for(call, &considered.items).await?;
+        let mut items = Vec::with_capacity(considered.items.len());
+        let mut controllers = std::collections::BTreeSet::new();
+        for record in considered.items {
+            if let Decision::Permit(permit) = self.decide(call, &agreements, &record)? {
+                call.note_permit(&permit);
+                controllers.insert(record.controller.clone());
+                items.push(disclosed(record, &permit.fields));
+            }
+        }
+        let mut fields: Vec<String> = items.iter().flat_map(Record::field_names).collect();
         fields.sort();
         fields.dedup();
-        call.note_records(page.items.iter().map(version_name).collect());
+        call.note_records(items.iter().map(version_name).collect());
         call.note_fields(fields);
-        call.note_controller(call.caller.agency.as_str().to_owned());
+        // The entry names the controller when there is one other than the
+        // caller, so that its auditors see the disclosure.
+        let other: Vec<_> = controllers
+            .iter()
+            .filter(|c| **c != call.caller.agency)
+            .collect();
+        let controller = match other.as_slice() {
+            [one] => (*one).clone(),
+            _ => call.caller.agency.clone(),
+        };
+        call.note_controller(controller.as_str().to_owned());
         self.audit_read(call).await?;
-        Ok(page)
+        Ok(Page {
+            items,
+            next_token: considered.next_token,
+        })
     }
 }

@@ -235,12 +235,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         id: &RecordId,
         version: Option<i64>,
     ) -> Result<Option<Record>, StoreError>;
-    /// The latest versions of a subject's records controlled by
-    /// `controller`, newest first (by record id within one instant).
+    /// The latest versions of a subject's records, whoever controls them,
+    /// newest first (by record id within one instant).
     async fn records_of_subject(
         &self,
         subject: &SubjectId,
-        controller: &AgencyCode,
         after: After<(i64, String)>,
         limit: u32,
     ) -> Result<Vec<Record>, StoreError>;

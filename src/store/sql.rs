@@ -617,7 +617,6 @@ impl Store for SqlStore {
     async fn records_of_subject(
         &self,
         subject: &SubjectId,
-        controller: &AgencyCode,
         after: After<(i64, String)>,
         n: u32,
     ) -> Result<Vec<Record>, StoreError> {
@@ -625,11 +624,7 @@ impl Store for SqlStore {
             "SELECT {RECORD_COLUMNS} FROM records r JOIN record_versions v ON v.record_id = r.id AND v.version = r.version \
              WHERE "
         ));
-        q.push("r.subject_id = ?", Arg::Text(subject.as_str().to_owned()))
-            .push(
-                " AND r.controller = ?",
-                Arg::Text(controller.as_str().to_owned()),
-            );
+        q.push("r.subject_id = ?", Arg::Text(subject.as_str().to_owned()));
         if let After::Key((t, id)) = after {
             q.push(" AND (r.update_time < ?", Arg::Int(t))
                 .push(" OR (r.update_time = ?", Arg::Int(t))

@@ -16,4 +16,5 @@ mod python;
 mod records;
 mod seals;
 mod server;
+mod sharing;
 mod subjects;

@@ -733,6 +733,51 @@ pub fn record_out(r: Record) -> pb::Record {
     }
 }
 
+/// CheckAccess input: the purpose, emergency reason and record.
+pub fn check_access(
+    req: pb::CheckAccessRequest,
+) -> Result<(Purpose, Option<String>, RecordId), Violations> {
+    let mut v = Violations::new();
+    let purpose = purpose(req.purpose, &mut v);
+    let break_glass = break_glass(&req.break_glass_reason, purpose, &mut v);
+    let id = v.check("name", RecordId::parse_name(&req.name));
+    v.into_result(|| Some((purpose?, break_glass?, id?)))
+}
+
+/// The proto form of an access check.
+pub fn access_check_out(c: crate::service::AccessCheck) -> pb::CheckAccessResponse {
+    match c.permit {
+        Ok(p) => pb::CheckAccessResponse {
+            permitted: true,
+            fields: c.fields,
+            agreements: p.agreements,
+            lawful_bases: p
+                .lawful_bases
+                .iter()
+                .map(|b| b.code.code().to_owned())
+                .collect(),
+            consent: p.consent.map(|c| c.resource_name()).unwrap_or_default(),
+            break_glass: p.break_glass.is_some(),
+            reason_code: String::new(),
+            reason: String::new(),
+        },
+        Err(d) => pb::CheckAccessResponse {
+            permitted: false,
+            fields: Vec::new(),
+            agreements: if d.agreement.is_empty() {
+                Vec::new()
+            } else {
+                vec![d.agreement]
+            },
+            lawful_bases: Vec::new(),
+            consent: d.consent,
+            break_glass: false,
+            reason_code: d.code.to_owned(),
+            reason: d.message,
+        },
+    }
+}
+
 /// The target and reason of a seal request.
 pub fn seal_reason(reason: &str, v: &mut Violations) -> Option<String> {
     v.check("reason", check_text(reason, 1, 500))
