@@ -254,7 +254,7 @@ impl Services {
     /// What decisions on reading `records` need: the agreements (and, in
     /// the cache, the consents) as they stand now — or nothing, if the
     /// caller controls them all.
-    async fn policies_for(
+    pub(super) async fn policies_for(
         &self,
         call: &Call,
         records: &[Record],
@@ -271,7 +271,7 @@ impl Services {
 
     /// The decision on the call's caller reading `record` for the call's
     /// purpose. Nothing is noted for the ledger.
-    fn decide(
+    pub(super) fn decide(
         &self,
         call: &Call,
         agreements: &Agreements,

@@ -4,6 +4,8 @@ use chrono::NaiveDate;
 
 use super::{Call, ServiceError, Services};
 use crate::domain::{Demographics, Gender, Identifier, Subject, SubjectId};
+use crate::policy::Decision;
+use crate::store::After;
 use crate::store::Write;
 
 /// A subject to register.
@@ -37,6 +39,19 @@ pub struct SubjectMatch {
     pub score: f64,
     pub matched_fields: Vec<&'static str>,
 }
+
+/// How a subject was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lookup {
+    /// By an identifier or resource name the caller already holds.
+    Exact,
+    /// By demographics: a search.
+    Search,
+}
+
+/// How many of a subject's records are considered when looking for one
+/// an agreement lets the caller read.
+const MAX_RECORDS_CONSIDERED: u32 = 100;
 
 /// Demographic matches below this score are not returned.
 const MIN_SCORE: f64 = 0.5;
@@ -128,7 +143,43 @@ impl Services {
             .await?
             .ok_or_else(|| ServiceError::NotFound(id.resource_name()))?;
         call.note_controller(subject.registered_by.as_str().to_owned());
-        Ok(subject)
+        if self.may_see(call, &subject, Lookup::Exact).await? {
+            Ok(subject)
+        } else {
+            Err(ServiceError::NotFound(id.resource_name()))
+        }
+    }
+
+    /// Whether the caller's agency may see `subject`: always if it is tied
+    /// to them (registered them, linked an identifier, controls a record);
+    /// if it named them exactly, unless an agency sealed its records about
+    /// them; otherwise only if an agreement lets it read one of their
+    /// records for the declared purpose (whose grounds are then noted).
+    async fn may_see(
+        &self,
+        call: &Call,
+        subject: &Subject,
+        lookup: Lookup,
+    ) -> Result<bool, ServiceError> {
+        let ties = self.store.subject_ties(&subject.id).await?;
+        if ties.connected.contains(&call.caller.agency) {
+            return Ok(true);
+        }
+        if lookup == Lookup::Exact && ties.sealed_by.is_empty() {
+            return Ok(true);
+        }
+        let records = self
+            .store
+            .records_of_subject(&subject.id, After::Start, MAX_RECORDS_CONSIDERED)
+            .await?;
+        let agreements = self.policies_for(call, &records).await?;
+        for record in &records {
+            if let Decision::Permit(permit) = self.decide(call, &agreements, record)? {
+                call.note_permit(&permit);
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Reads one subject.
@@ -146,6 +197,10 @@ impl Services {
         query: SubjectQuery,
         max_results: usize,
     ) -> Result<Vec<SubjectMatch>, ServiceError> {
+        let lookup = match query {
+            SubjectQuery::ByIdentifier(_) => Lookup::Exact,
+            SubjectQuery::ByDemographics(_) => Lookup::Search,
+        };
         let mut matches = match query {
             SubjectQuery::ByIdentifier(identifier) => {
                 match self.store.identifier_link(&identifier).await? {
@@ -182,7 +237,16 @@ impl Services {
             }
         };
         matches.sort_by(|a, b| b.score.total_cmp(&a.score));
-        matches.truncate(max_results);
+        let mut visible = Vec::with_capacity(max_results.min(matches.len()));
+        for m in matches {
+            if visible.len() == max_results {
+                break;
+            }
+            if self.may_see(call, &m.subject, lookup).await? {
+                visible.push(m);
+            }
+        }
+        let matches = visible;
         if let [only] = matches.as_slice() {
             call.note_subject(only.subject.id.resource_name());
             call.note_controller(only.subject.registered_by.as_str().to_owned());

@@ -143,6 +143,16 @@ pub enum Write {
     },
 }
 
+/// The agencies tied to a subject.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubjectTies {
+    /// The agency that registered it, those that linked identifiers to it
+    /// and those that control records about it.
+    pub connected: Vec<AgencyCode>,
+    /// The agencies that sealed all their records about it.
+    pub sealed_by: Vec<AgencyCode>,
+}
+
 /// Who linked an identifier to a subject.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdentifierLink {
@@ -215,6 +225,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// One subject with its identifiers.
     async fn subject(&self, id: &SubjectId) -> Result<Option<Subject>, StoreError>;
+    /// The agencies tied to a subject.
+    async fn subject_ties(&self, subject: &SubjectId) -> Result<SubjectTies, StoreError>;
     /// Who holds `identifier`, and which agency linked it.
     async fn identifier_link(
         &self,

@@ -21,7 +21,9 @@ use sqlx::{AnyPool, Executor, Row};
 use super::agreements::{self, agreement_from};
 use super::consents::{self, consent_from};
 use super::write::Sequencer;
-use super::{After, EntryFilter, IdentifierLink, PolicyVersions, Store, StoreError, Write};
+use super::{
+    After, EntryFilter, IdentifierLink, PolicyVersions, Store, StoreError, SubjectTies, Write,
+};
 use crate::domain::agreement::{Agreement, AgreementId};
 use crate::domain::consent::{Consent, ConsentId};
 use crate::domain::{
@@ -552,6 +554,27 @@ impl Store for SqlStore {
             Some(row) => Ok(Some(self.subject_from(&row).await?)),
             None => Ok(None),
         }
+    }
+
+    async fn subject_ties(&self, subject: &SubjectId) -> Result<SubjectTies, StoreError> {
+        let rows = sqlx::query(
+            "SELECT 'connected' AS tie, registered_by AS agency FROM subjects WHERE id = $1 \
+             UNION SELECT 'connected', linked_by FROM subject_identifiers WHERE subject_id = $1 \
+             UNION SELECT 'connected', controller FROM records WHERE subject_id = $1 \
+             UNION SELECT 'sealed', agency FROM seals WHERE subject_id = $1 AND record_id = ''",
+        )
+        .bind(subject.as_str())
+        .fetch_all(&self.reader)
+        .await?;
+        let mut ties = SubjectTies::default();
+        for row in rows {
+            let agency = agency_code(&row.try_get::<String, _>("agency")?)?;
+            match row.try_get::<String, _>("tie")?.as_str() {
+                "sealed" => ties.sealed_by.push(agency),
+                _ => ties.connected.push(agency),
+            }
+        }
+        Ok(ties)
     }
 
     async fn identifier_link(

@@ -130,3 +130,141 @@ async fn checks_and_lists_sqlite() {
 async fn checks_and_lists_postgres() {
     checks_and_lists(Db::Postgres).await;
 }
+
+async fn find(
+    s: &TestServer,
+    agency: &str,
+    query: pb::find_subjects_request::Query,
+    purpose: pb::Purpose,
+) -> Vec<pb::SubjectMatch> {
+    s.subjects()
+        .find_subjects(as_caller(
+            pb::FindSubjectsRequest {
+                query: Some(query),
+                purpose: purpose as i32,
+                max_results: 10,
+            },
+            agency,
+            "sw-1",
+            "social_worker",
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .matches
+}
+
+fn by_nhs_number() -> pb::find_subjects_request::Query {
+    pb::find_subjects_request::Query::Identifier(pb::Identifier {
+        system: pb::IdentifierSystem::NhsNumber as i32,
+        value: nhs_number(11),
+        ..Default::default()
+    })
+}
+
+fn by_demographics() -> pb::find_subjects_request::Query {
+    pb::find_subjects_request::Query::Demographics(pb::Demographics {
+        family_name: "Lee".into(),
+        birth_date: "2014-06-01".into(),
+        given_name: "Sam".into(),
+        ..Default::default()
+    })
+}
+
+async fn subject_discovery(db: Db) {
+    let clock = Arc::new(TestClock::default());
+    let Some((s, _, subject)) = three_agencies(db, clock).await else {
+        return;
+    };
+    let safeguarding = pb::Purpose::Safeguarding;
+    // A search by demographics finds only subjects the caller is tied to
+    // or may read records of; an exact identifier resolves an identity.
+    assert_eq!(
+        find(&s, HEALTH, by_demographics(), safeguarding)
+            .await
+            .len(),
+        1
+    );
+    assert!(
+        find(&s, POLICE, by_demographics(), safeguarding)
+            .await
+            .is_empty()
+    );
+    assert!(
+        find(&s, COUNCIL, by_demographics(), safeguarding)
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        find(&s, POLICE, by_nhs_number(), safeguarding).await.len(),
+        1
+    );
+
+    agree_terms(&s, safeguarding_terms(&["allergies"], 30), HEALTH, COUNCIL).await;
+    let found = find(&s, COUNCIL, by_demographics(), safeguarding).await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].subject.as_ref().unwrap().name, subject);
+    let entry = last_entry(&s, COUNCIL).await;
+    assert_eq!(entry.draft.action, "/accord.v1.SubjectService/FindSubjects");
+    assert_eq!(entry.draft.grounds.agreements.len(), 1, "{entry:?}");
+    assert!(
+        find(&s, COUNCIL, by_demographics(), pb::Purpose::Research)
+            .await
+            .is_empty()
+    );
+
+    // A protected identity: the trust seals its records about the subject.
+    s.records()
+        .seal_subject_records(as_caller(
+            pb::SealSubjectRecordsRequest {
+                subject: subject.clone(),
+                reason: "protected identity".to_owned(),
+            },
+            HEALTH,
+            "ig-1",
+            "ig_lead",
+        ))
+        .await
+        .unwrap();
+    assert!(
+        find(&s, POLICE, by_nhs_number(), safeguarding)
+            .await
+            .is_empty()
+    );
+    assert!(
+        find(&s, COUNCIL, by_demographics(), safeguarding)
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        find(&s, HEALTH, by_demographics(), safeguarding)
+            .await
+            .len(),
+        1
+    );
+    let hidden = s
+        .subjects()
+        .get_subject(as_caller(
+            pb::GetSubjectRequest {
+                name: subject.clone(),
+                purpose: safeguarding as i32,
+            },
+            POLICE,
+            "pc-1",
+            "officer",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(hidden.code(), tonic::Code::NotFound);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn subject_discovery_sqlite() {
+    subject_discovery(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn subject_discovery_postgres() {
+    subject_discovery(Db::Postgres).await;
+}
