@@ -87,7 +87,7 @@ impl RecordService for RecordApi {
         }
         .await;
         api.finish(&call, result, |r| pb::GetRecordResponse {
-            record: Some(convert::record_out(r)),
+            record: Some(convert::shared_record_out(r)),
         })
         .await
     }
@@ -112,7 +112,11 @@ impl RecordService for RecordApi {
         }
         .await;
         api.finish(&call, result, |p| pb::ListRecordsResponse {
-            records: p.items.into_iter().map(convert::record_out).collect(),
+            records: p
+                .items
+                .into_iter()
+                .map(convert::shared_record_out)
+                .collect(),
             next_page_token: p.next_token,
         })
         .await

@@ -24,7 +24,7 @@ pub use audit::{AccessReport, MAX_REPORT_ENTRIES, SubjectAccess, activity, subje
 pub use catalog::STARTER_CATALOGUE;
 pub use consents::NewConsent;
 pub use proofs::{ConsistencyProof, EntryExport, EntryRef, InclusionProof};
-pub use records::{AccessCheck, NewRecord, RecordChange, SealTarget};
+pub use records::{AccessCheck, NewRecord, RecordChange, SealTarget, SharedRecord};
 pub use subjects::{DemographicQuery, NewSubject, SubjectMatch, SubjectQuery};
 
 use crate::auth::AuthFailure;

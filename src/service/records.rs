@@ -6,7 +6,7 @@ use super::{Call, Page, PageRequest, ServiceError, Services, page, time_key};
 use crate::domain::record::{RawValue, check_fields};
 use crate::domain::{Record, RecordClassId, RecordId, SubjectId, Violations};
 use crate::ledger::Outcome;
-use crate::policy::{self, Agreements, Decision, Denial, FieldMask, Permit, Read};
+use crate::policy::{self, Agreements, Decision, Denial, Permit, Read};
 use crate::store::{StoreError, Write};
 
 /// A record to create.
@@ -43,10 +43,21 @@ pub struct RecordChange {
     pub fields: Vec<(String, RawValue)>,
 }
 
-/// `record` with only the fields `mask` lets leave.
-fn disclosed(mut record: Record, mask: &FieldMask) -> Record {
-    record.fields.retain(|name, _| mask.allows(name));
-    record
+/// A record as disclosed to a reader: only the fields granted, and the
+/// agreements it was shared under (none when the reader controls it).
+#[derive(Debug, Clone)]
+pub struct SharedRecord {
+    pub record: Record,
+    pub agreements: Vec<String>,
+}
+
+/// `record` as `permit` lets it leave.
+fn disclosed(mut record: Record, permit: &Permit) -> SharedRecord {
+    record.fields.retain(|name, _| permit.fields.allows(name));
+    SharedRecord {
+        record,
+        agreements: permit.agreements.clone(),
+    }
 }
 
 fn version_name(r: &Record) -> String {
@@ -163,7 +174,7 @@ impl Services {
         call: &Call,
         id: &RecordId,
         version: Option<i64>,
-    ) -> Result<Record, ServiceError> {
+    ) -> Result<SharedRecord, ServiceError> {
         call.note_records(vec![match version {
             Some(v) => format!("{}@{v}", id.resource_name()),
             None => id.resource_name(),
@@ -178,12 +189,12 @@ impl Services {
         call.note_controller(record.controller.as_str().to_owned());
         call.note_records(vec![version_name(&record)]);
         let permit = self.decide_read(call, &record).await?;
-        let record = disclosed(record, &permit.fields);
-        call.note_fields(record.field_names());
+        let shared = disclosed(record, &permit);
+        call.note_fields(shared.record.field_names());
         let alert = self.break_glass_alert(call, &permit);
         self.audit_read_raising(call, alert.into_iter().collect())
             .await?;
-        Ok(record)
+        Ok(shared)
     }
 
     /// Seals a record (`Some`) or all the caller's agency's records about a
@@ -353,7 +364,7 @@ impl Services {
             .await?;
         Ok(match decision {
             Decision::Permit(permit) => AccessCheck {
-                fields: disclosed(record, &permit.fields).field_names(),
+                fields: disclosed(record, &permit).record.field_names(),
                 permit: Ok(permit),
             },
             Decision::Deny(denial) => AccessCheck {
@@ -370,7 +381,7 @@ impl Services {
         call: &Call,
         subject: &SubjectId,
         req: &PageRequest,
-    ) -> Result<Page<Record>, ServiceError> {
+    ) -> Result<Page<SharedRecord>, ServiceError> {
         call.note_subject(subject.resource_name());
         let size = req.size()?;
         let after = req.time_position()?;
@@ -392,13 +403,13 @@ impl Services {
             if let Decision::Permit(permit) = self.decide(call, &agreements, &record)? {
                 call.note_permit(&permit);
                 controllers.insert(record.controller.clone());
-                items.push(disclosed(record, &permit.fields));
+                items.push(disclosed(record, &permit));
             }
         }
-        let mut fields: Vec<String> = items.iter().flat_map(Record::field_names).collect();
+        let mut fields: Vec<String> = items.iter().flat_map(|s| s.record.field_names()).collect();
         fields.sort();
         fields.dedup();
-        call.note_records(items.iter().map(version_name).collect());
+        call.note_records(items.iter().map(|s| version_name(&s.record)).collect());
         call.note_fields(fields);
         // The entry names the controller when there is one other than the
         // caller, so that its auditors see the disclosure.

@@ -330,6 +330,7 @@ async fn lifecycle_and_minimised_reads(db: Db) {
         .await
         .unwrap();
     assert_eq!(field_names(&shared), ["allergies", "long_term_conditions"]);
+    assert_eq!(shared.shared_under, [format!("{}@1", draft.name)]);
     // Its entry names the agreement, the lawful bases and the fields.
     let entry = last_entry(&s, COUNCIL).await;
     assert_eq!(entry.draft.action, "/accord.v1.RecordService/GetRecord");

@@ -109,8 +109,10 @@ async fn checks_and_lists(db: Db) {
     let mut fields: Vec<&str> = summary.fields.keys().map(String::as_str).collect();
     fields.sort_unstable();
     assert_eq!(fields, ["allergies", "long_term_conditions"]);
+    assert_eq!(summary.shared_under, [format!("{}@1", agreement.name)]);
     let mine = both.iter().find(|r| r.name == referral.name).unwrap();
     assert_eq!(mine.fields.len(), 4);
+    assert!(mine.shared_under.is_empty(), "its own record is not shared");
     let entry = last_entry(&s, COUNCIL).await;
     assert_eq!(entry.draft.controller, HEALTH);
     assert_eq!(

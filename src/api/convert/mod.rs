@@ -730,6 +730,15 @@ pub fn record_out(r: Record) -> pb::Record {
         create_time: Some(timestamp(r.create_time)),
         update_time: Some(timestamp(r.update_time)),
         sealed: r.sealed,
+        shared_under: Vec::new(),
+    }
+}
+
+/// The proto form of a record as disclosed to its reader.
+pub fn shared_record_out(s: crate::service::SharedRecord) -> pb::Record {
+    pb::Record {
+        shared_under: s.agreements,
+        ..record_out(s.record)
     }
 }
 
