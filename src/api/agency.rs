@@ -111,4 +111,88 @@ impl AgencyService for AgencyApi {
         })
         .await
     }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn add_certificate_identity(
+        &self,
+        request: Request<pb::AddCertificateIdentityRequest>,
+    ) -> Result<Response<pb::AddCertificateIdentityResponse>, Status> {
+        let api = &self.0;
+        let call = api
+            .begin(
+                &request,
+                method!("AgencyService", "AddCertificateIdentity"),
+                Access::Operator,
+            )
+            .await?;
+        let result = async {
+            let (agency, matcher, note) =
+                input(convert::add_certificate_identity(request.into_inner()))?;
+            api.services
+                .add_certificate_identity(&call, &agency, matcher, note)
+                .await
+        }
+        .await;
+        api.finish(&call, result, |c| pb::AddCertificateIdentityResponse {
+            certificate_identity: Some(convert::certificate_identity_out(c)),
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn revoke_certificate_identity(
+        &self,
+        request: Request<pb::RevokeCertificateIdentityRequest>,
+    ) -> Result<Response<pb::RevokeCertificateIdentityResponse>, Status> {
+        let api = &self.0;
+        let call = api
+            .begin(
+                &request,
+                method!("AgencyService", "RevokeCertificateIdentity"),
+                Access::Operator,
+            )
+            .await?;
+        let result = async {
+            let (agency, id) = input(convert::certificate_identity_name(&request.get_ref().name))?;
+            api.services
+                .revoke_certificate_identity(&call, &agency, &id)
+                .await
+        }
+        .await;
+        api.finish(&call, result, |c| pb::RevokeCertificateIdentityResponse {
+            certificate_identity: Some(convert::certificate_identity_out(c)),
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn list_certificate_identities(
+        &self,
+        request: Request<pb::ListCertificateIdentitiesRequest>,
+    ) -> Result<Response<pb::ListCertificateIdentitiesResponse>, Status> {
+        let api = &self.0;
+        let call = api
+            .begin(
+                &request,
+                method!("AgencyService", "ListCertificateIdentities"),
+                Access::MemberOrOperator,
+            )
+            .await?;
+        let result = async {
+            let agency = input(convert::parent_agency(&request.get_ref().parent))?;
+            api.services
+                .list_certificate_identities(&call, &agency)
+                .await
+        }
+        .await;
+        api.finish(&call, result, |list| {
+            pb::ListCertificateIdentitiesResponse {
+                certificate_identities: list
+                    .into_iter()
+                    .map(convert::certificate_identity_out)
+                    .collect(),
+            }
+        })
+        .await
+    }
 }

@@ -8,6 +8,7 @@ pub mod alert;
 pub mod caller;
 pub mod catalog;
 pub mod consent;
+pub mod credential;
 pub mod identifier;
 pub mod record;
 pub mod subject;

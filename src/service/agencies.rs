@@ -1,7 +1,10 @@
 //! The agency registry.
 
 use super::{Call, Page, PageRequest, ServiceError, Services, page};
+use crate::domain::credential::{CertificateIdentity, CertificateIdentityId, CertificateMatch};
 use crate::domain::{Agency, AgencyCode, AgencyKind, AgencyStatus, Role};
+use crate::domain::{Violations, check_text};
+use crate::store::StoreError;
 use crate::store::{After, Write};
 
 fn agency_etag(
@@ -124,5 +127,100 @@ impl Services {
             )
             .await?;
         Ok(next)
+    }
+
+    /// Registers a certificate identity of `agency` (operator only).
+    pub async fn add_certificate_identity(
+        &self,
+        call: &Call,
+        agency: &AgencyCode,
+        matcher: CertificateMatch,
+        note: String,
+    ) -> Result<CertificateIdentity, ServiceError> {
+        call.require_role(Role::OPERATOR)?;
+        call.note_controller(agency.as_str().to_owned());
+        if let Err(e) = check_text(&note, 0, 200) {
+            return Err(Violations::one("certificate_identity.note", e).into());
+        }
+        if self.store.agency(agency).await?.is_none() {
+            return Err(ServiceError::NotFound(agency.resource_name()));
+        }
+        let identity = CertificateIdentity {
+            id: CertificateIdentityId::generate(),
+            agency: agency.clone(),
+            matcher,
+            note: note.trim().to_owned(),
+            create_time: call.time,
+            revoke_time: None,
+        };
+        call.note_records(vec![identity.resource_name()]);
+        self.store
+            .commit(
+                vec![Write::InsertCertificateIdentity(identity.clone())],
+                call.permitted(),
+            )
+            .await?;
+        Ok(identity)
+    }
+
+    /// Revokes a certificate identity (operator only).
+    pub async fn revoke_certificate_identity(
+        &self,
+        call: &Call,
+        agency: &AgencyCode,
+        id: &CertificateIdentityId,
+    ) -> Result<CertificateIdentity, ServiceError> {
+        call.require_role(Role::OPERATOR)?;
+        call.note_controller(agency.as_str().to_owned());
+        let not_found =
+            || ServiceError::NotFound(format!("{}/{}", agency.resource_name(), id.resource_name()));
+        let identity = self
+            .store
+            .certificate_identities(agency)
+            .await?
+            .into_iter()
+            .find(|c| &c.id == id)
+            .ok_or_else(not_found)?;
+        call.note_records(vec![identity.resource_name()]);
+        let write = Write::RevokeCertificateIdentity {
+            id: id.clone(),
+            time: call.time,
+        };
+        match self.store.commit(vec![write], call.permitted()).await {
+            Ok(_) => Ok(CertificateIdentity {
+                revoke_time: Some(call.time),
+                ..identity
+            }),
+            Err(StoreError::Conflict(message)) => Err(ServiceError::Precondition {
+                code: "ALREADY_REVOKED",
+                message,
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Lists an agency's certificate identities, for the operator and the
+    /// agency's own staff.
+    pub async fn list_certificate_identities(
+        &self,
+        call: &Call,
+        agency: &AgencyCode,
+    ) -> Result<Vec<CertificateIdentity>, ServiceError> {
+        call.note_controller(agency.as_str().to_owned());
+        if !call.caller.has_role(Role::OPERATOR) && &call.caller.agency != agency {
+            return Err(ServiceError::denied(
+                "NOT_YOUR_AGENCY",
+                format!(
+                    "only the operator and {}'s own staff may list its certificate identities",
+                    agency.resource_name()
+                ),
+            ));
+        }
+        if self.store.agency(agency).await?.is_none() {
+            return Err(ServiceError::NotFound(agency.resource_name()));
+        }
+        let identities = self.store.certificate_identities(agency).await?;
+        self.audit_read(call).await?;
+        Ok(identities)
     }
 }

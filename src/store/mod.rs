@@ -8,6 +8,7 @@
 
 mod agreements;
 mod consents;
+mod credentials;
 mod ledger;
 mod sql;
 mod write;
@@ -17,6 +18,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::agreement::{Agreement, AgreementId};
 use crate::domain::consent::{Consent, ConsentId, Withdrawal};
+use crate::domain::credential::{CertificateIdentity, CertificateIdentityId, CertificateMatch};
 use crate::domain::{
     Acknowledgement, Agency, AgencyCode, Alert, AlertId, Identifier, Record, RecordClass,
     RecordClassId, RecordId, Subject, SubjectId,
@@ -123,6 +125,13 @@ pub enum Write {
         subject: SubjectId,
         record: Option<RecordId>,
     },
+    /// Registers a certificate identity of an agency.
+    InsertCertificateIdentity(CertificateIdentity),
+    /// Revokes a certificate identity.
+    RevokeCertificateIdentity {
+        id: CertificateIdentityId,
+        time: DateTime<Utc>,
+    },
     /// Records a consent or objection.
     InsertConsent(Consent),
     /// Withdraws a consent that is not withdrawn yet.
@@ -225,6 +234,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// One subject with its identifiers.
     async fn subject(&self, id: &SubjectId) -> Result<Option<Subject>, StoreError>;
+    /// An agency's certificate identities, revoked ones included, oldest
+    /// first.
+    async fn certificate_identities(
+        &self,
+        agency: &AgencyCode,
+    ) -> Result<Vec<CertificateIdentity>, StoreError>;
+    /// The certificate identity registered with `matcher`, if any.
+    async fn certificate_identity(
+        &self,
+        matcher: &CertificateMatch,
+    ) -> Result<Option<CertificateIdentity>, StoreError>;
+
     /// The agencies tied to a subject.
     async fn subject_ties(&self, subject: &SubjectId) -> Result<SubjectTies, StoreError>;
     /// Who holds `identifier`, and which agency linked it.

@@ -20,12 +20,14 @@ use sqlx::{AnyPool, Executor, Row};
 
 use super::agreements::{self, agreement_from};
 use super::consents::{self, consent_from};
+use super::credentials::{self, identity_from};
 use super::write::Sequencer;
 use super::{
     After, EntryFilter, IdentifierLink, PolicyVersions, Store, StoreError, SubjectTies, Write,
 };
 use crate::domain::agreement::{Agreement, AgreementId};
 use crate::domain::consent::{Consent, ConsentId};
+use crate::domain::credential::{CertificateIdentity, CertificateMatch};
 use crate::domain::{
     Acknowledgement, Agency, AgencyCode, AgencyKind, AgencyStatus, Alert, AlertId, AlertKind,
     Demographics, FieldSpec, Gender, Identifier, IdentifierSystem, Purpose, Record, RecordClass,
@@ -554,6 +556,41 @@ impl Store for SqlStore {
             Some(row) => Ok(Some(self.subject_from(&row).await?)),
             None => Ok(None),
         }
+    }
+
+    async fn certificate_identities(
+        &self,
+        agency: &AgencyCode,
+    ) -> Result<Vec<CertificateIdentity>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM certificate_identities WHERE agency = $1 ORDER BY create_time, id",
+            credentials::COLUMNS
+        );
+        sqlx::query(&sql)
+            .bind(agency.as_str())
+            .fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(identity_from)
+            .collect()
+    }
+
+    async fn certificate_identity(
+        &self,
+        matcher: &CertificateMatch,
+    ) -> Result<Option<CertificateIdentity>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM certificate_identities WHERE kind = $1 AND value = $2",
+            credentials::COLUMNS
+        );
+        sqlx::query(&sql)
+            .bind(matcher.kind())
+            .bind(matcher.value())
+            .fetch_optional(&self.reader)
+            .await?
+            .as_ref()
+            .map(identity_from)
+            .transpose()
     }
 
     async fn subject_ties(&self, subject: &SubjectId) -> Result<SubjectTies, StoreError> {

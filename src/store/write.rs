@@ -552,6 +552,10 @@ async fn apply(tx: &mut Tx<'_>, write: Write, index: i64) -> Result<(), StoreErr
                 return Err(StoreError::Conflict("it is not sealed".to_owned()));
             }
         }
+        Write::InsertCertificateIdentity(c) => super::credentials::insert(tx, &c).await?,
+        Write::RevokeCertificateIdentity { id, time } => {
+            super::credentials::revoke(tx, &id, time).await?;
+        }
         Write::InsertConsent(c) => super::consents::insert(tx, &c).await?,
         Write::WithdrawConsent { id, withdrawal } => {
             super::consents::withdraw(tx, &id, &withdrawal).await?;

@@ -9,6 +9,7 @@ mod alerts;
 mod audit;
 mod buf;
 mod consents;
+mod credentials;
 mod emergency;
 mod helpers;
 mod proofs;

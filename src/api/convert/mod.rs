@@ -12,6 +12,7 @@ pub use agreement::*;
 pub use consent::*;
 
 use super::pb;
+use crate::domain::credential::{CertificateIdentity, CertificateIdentityId, CertificateMatch};
 use crate::domain::record::RawValue;
 use crate::domain::subject::{DemographicsInput, parse_birth_date, parse_postcode};
 use crate::domain::{
@@ -241,6 +242,66 @@ pub fn agency_out(a: Agency) -> pb::Agency {
         create_time: Some(timestamp(a.create_time)),
         update_time: Some(timestamp(a.update_time)),
         etag: a.etag,
+    }
+}
+
+/// AddCertificateIdentity input: the agency, the match and the note.
+pub fn add_certificate_identity(
+    req: pb::AddCertificateIdentityRequest,
+) -> Result<(AgencyCode, CertificateMatch, String), Violations> {
+    use pb::certificate_identity::Match;
+    let mut v = Violations::new();
+    let agency = v.check("parent", AgencyCode::parse_name(&req.parent));
+    let identity = req.certificate_identity.unwrap_or_default();
+    let field = |name: &str| format!("certificate_identity.{name}");
+    let matcher = match &identity.r#match {
+        None => {
+            v.add(
+                "certificate_identity.match",
+                "one of certificate_sha256, spki_sha256 or subject_alt_name is required",
+            );
+            None
+        }
+        Some(Match::CertificateSha256(s)) => v.check(
+            &field("certificate_sha256"),
+            CertificateMatch::certificate(s),
+        ),
+        Some(Match::SpkiSha256(s)) => v.check(&field("spki_sha256"), CertificateMatch::spki(s)),
+        Some(Match::SubjectAltName(s)) => v.check(
+            &field("subject_alt_name"),
+            CertificateMatch::subject_alt_name(s),
+        ),
+    };
+    v.into_result(|| Some((agency?, matcher?, identity.note)))
+}
+
+/// A certificate identity's resource name.
+pub fn certificate_identity_name(
+    name: &str,
+) -> Result<(AgencyCode, CertificateIdentityId), Violations> {
+    crate::domain::credential::parse_identity_name(name).map_err(|e| Violations::one("name", e))
+}
+
+/// The agency a list request names as `parent`.
+pub fn parent_agency(parent: &str) -> Result<AgencyCode, Violations> {
+    AgencyCode::parse_name(parent).map_err(|e| Violations::one("parent", e))
+}
+
+/// The proto form of a certificate identity.
+pub fn certificate_identity_out(c: CertificateIdentity) -> pb::CertificateIdentity {
+    use pb::certificate_identity::Match;
+    let name = c.resource_name();
+    let value = c.matcher.value();
+    pb::CertificateIdentity {
+        name,
+        r#match: Some(match c.matcher {
+            CertificateMatch::CertificateSha256(_) => Match::CertificateSha256(value),
+            CertificateMatch::SpkiSha256(_) => Match::SpkiSha256(value),
+            CertificateMatch::SubjectAltName(_) => Match::SubjectAltName(value),
+        }),
+        note: c.note,
+        create_time: Some(timestamp(c.create_time)),
+        revoke_time: c.revoke_time.map(timestamp),
     }
 }
 
