@@ -195,4 +195,74 @@ impl AgencyService for AgencyApi {
         })
         .await
     }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn add_token_issuer(
+        &self,
+        request: Request<pb::AddTokenIssuerRequest>,
+    ) -> Result<Response<pb::AddTokenIssuerResponse>, Status> {
+        let api = &self.0;
+        let call = api
+            .begin(
+                &request,
+                method!("AgencyService", "AddTokenIssuer"),
+                Access::Operator,
+            )
+            .await?;
+        let result = async {
+            let (agency, issuer) = input(convert::add_token_issuer(request.into_inner()))?;
+            api.services.add_token_issuer(&call, &agency, issuer).await
+        }
+        .await;
+        api.finish(&call, result, |t| pb::AddTokenIssuerResponse {
+            token_issuer: Some(convert::token_issuer_out(t)),
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn remove_token_issuer(
+        &self,
+        request: Request<pb::RemoveTokenIssuerRequest>,
+    ) -> Result<Response<pb::RemoveTokenIssuerResponse>, Status> {
+        let api = &self.0;
+        let call = api
+            .begin(
+                &request,
+                method!("AgencyService", "RemoveTokenIssuer"),
+                Access::Operator,
+            )
+            .await?;
+        let result = async {
+            let (agency, id) = input(convert::token_issuer_name(&request.get_ref().name))?;
+            api.services.remove_token_issuer(&call, &agency, &id).await
+        }
+        .await;
+        api.finish(&call, result, |()| pb::RemoveTokenIssuerResponse {})
+            .await
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn list_token_issuers(
+        &self,
+        request: Request<pb::ListTokenIssuersRequest>,
+    ) -> Result<Response<pb::ListTokenIssuersResponse>, Status> {
+        let api = &self.0;
+        let call = api
+            .begin(
+                &request,
+                method!("AgencyService", "ListTokenIssuers"),
+                Access::MemberOrOperator,
+            )
+            .await?;
+        let result = async {
+            let agency = input(convert::parent_agency(&request.get_ref().parent))?;
+            api.services.list_token_issuers(&call, &agency).await
+        }
+        .await;
+        api.finish(&call, result, |list| pb::ListTokenIssuersResponse {
+            token_issuers: list.into_iter().map(convert::token_issuer_out).collect(),
+        })
+        .await
+    }
 }

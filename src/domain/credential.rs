@@ -134,20 +134,189 @@ impl CertificateIdentity {
     }
 }
 
+/// Splits `agencies/{code}/{rest}` into the agency and `rest`.
+fn split_agency_child<'a>(name: &'a str, shape: &str) -> Result<(AgencyCode, &'a str), String> {
+    let wrong = || format!("must be of the form {shape}");
+    let rest = name.strip_prefix("agencies/").ok_or_else(wrong)?;
+    let (code, child) = rest.split_once('/').ok_or_else(wrong)?;
+    Ok((AgencyCode::parse(code)?, child))
+}
+
 /// Parses `agencies/{code}/certificateIdentities/{id}`.
 pub fn parse_identity_name(name: &str) -> Result<(AgencyCode, CertificateIdentityId), String> {
-    let shape = || "must be of the form agencies/{code}/certificateIdentities/{id}".to_owned();
-    let rest = name.strip_prefix("agencies/").ok_or_else(shape)?;
-    let (code, id) = rest.split_once('/').ok_or_else(shape)?;
-    Ok((
-        AgencyCode::parse(code)?,
-        CertificateIdentityId::parse_name(id)?,
-    ))
+    let (agency, child) = split_agency_child(name, "agencies/{code}/certificateIdentities/{id}")?;
+    Ok((agency, CertificateIdentityId::parse_name(child)?))
+}
+
+/// Parses `agencies/{code}/tokenIssuers/{id}`.
+pub fn parse_issuer_name(name: &str) -> Result<(AgencyCode, TokenIssuerId), String> {
+    let (agency, child) = split_agency_child(name, "agencies/{code}/tokenIssuers/{id}")?;
+    Ok((agency, TokenIssuerId::parse_name(child)?))
+}
+
+super::uuid_resource_id!(
+    /// An opaque token-issuer identifier assigned by Accord (a UUID).
+    TokenIssuerId,
+    "tokenIssuers"
+);
+
+/// The signing algorithms Accord accepts, each pinned to its key type.
+/// Symmetric (HS*) and unsigned (`none`) tokens are never accepted.
+const ALGORITHMS: [(&str, &str, Option<&str>); 3] = [
+    ("RS256", "RSA", None),
+    ("ES256", "EC", Some("P-256")),
+    ("EdDSA", "OKP", Some("Ed25519")),
+];
+
+/// Where an issuer's public keys come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwksSource {
+    /// A JWKS document held in the registry (checked when registered).
+    Document(String),
+    /// A JWKS file on the server, read when tokens are verified.
+    Path(String),
+}
+
+/// Checks a JWKS document: a `keys` array of public keys, each with a
+/// unique `kid` and an `alg` pinned to its key type (RS256 for RSA,
+/// ES256 for EC P-256, EdDSA for OKP Ed25519); symmetric keys, private
+/// keys and other algorithms are refused.
+pub fn check_jwks(document: &str) -> Result<(), String> {
+    let value: serde_json::Value =
+        serde_json::from_str(document).map_err(|e| format!("is not JSON: {e}"))?;
+    let keys = value
+        .get("keys")
+        .and_then(serde_json::Value::as_array)
+        .ok_or_else(|| "must be a JWKS document: an object with a \"keys\" array".to_owned())?;
+    if keys.is_empty() {
+        return Err("holds no keys".to_owned());
+    }
+    let mut kids = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        let text = |name: &str| key.get(name).and_then(serde_json::Value::as_str);
+        let kid = text("kid")
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| format!("key {i} has no kid"))?;
+        if kids.contains(&kid) {
+            return Err(format!("kid {kid:?} is used twice"));
+        }
+        kids.push(kid);
+        let (alg, kty) = (text("alg"), text("kty"));
+        let pinned = ALGORITHMS
+            .iter()
+            .find(|(a, _, _)| Some(*a) == alg)
+            .ok_or_else(|| {
+                format!(
+                    "key {kid:?} must pin its algorithm: alg RS256, ES256 or EdDSA (not {})",
+                    alg.unwrap_or("missing")
+                )
+            })?;
+        if kty != Some(pinned.1) || pinned.2.is_some_and(|crv| text("crv") != Some(crv)) {
+            return Err(format!(
+                "key {kid:?}: alg {} needs kty {}{}",
+                pinned.0,
+                pinned.1,
+                pinned
+                    .2
+                    .map(|c| format!(" and crv {c}"))
+                    .unwrap_or_default()
+            ));
+        }
+        if key.get("d").is_some() {
+            return Err(format!(
+                "key {kid:?} is a private key: register only public keys"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A token issuer of an agency: the identity provider whose signed tokens
+/// (JWTs) identify the agency's staff.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenIssuer {
+    pub id: TokenIssuerId,
+    pub agency: AgencyCode,
+    /// The `iss` value its tokens carry.
+    pub issuer: String,
+    pub jwks: JwksSource,
+    /// The claim holding the staff member's id (e.g. `sub`, `oid`).
+    pub subject_claim: String,
+    /// The claim holding their roles (e.g. `roles`, `groups`).
+    pub roles_claim: String,
+    pub create_time: DateTime<Utc>,
+}
+
+impl TokenIssuer {
+    /// `agencies/{code}/tokenIssuers/{id}`.
+    pub fn resource_name(&self) -> String {
+        format!(
+            "{}/{}",
+            self.agency.resource_name(),
+            self.id.resource_name()
+        )
+    }
+}
+
+/// Checks an issuer (`iss`) value: 1 to 500 printable ASCII characters.
+pub fn check_issuer(value: &str) -> Result<(), String> {
+    if !value.is_empty() && value.len() <= 500 && value.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(())
+    } else {
+        Err("must be the issuer's iss value: 1 to 500 printable ASCII characters".to_owned())
+    }
+}
+
+/// Checks a claim name: 1 to 100 printable ASCII characters.
+pub fn check_claim(value: &str) -> Result<(), String> {
+    if !value.is_empty() && value.len() <= 100 && value.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(())
+    } else {
+        Err("must be a claim name of 1 to 100 printable ASCII characters".to_owned())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jwks_keys_must_pin_an_asymmetric_algorithm() {
+        let ed = r#"{"keys":[{"kid":"k1","kty":"OKP","crv":"Ed25519","alg":"EdDSA","x":"abc"}]}"#;
+        assert!(check_jwks(ed).is_ok());
+        let rsa = r#"{"keys":[{"kid":"r","kty":"RSA","alg":"RS256","n":"x","e":"AQAB"}]}"#;
+        assert!(check_jwks(rsa).is_ok());
+        for (bad, why) in [
+            ("[]", "keys"),
+            (r#"{"keys":[]}"#, "no keys"),
+            (r#"{"keys":[{"kty":"RSA","alg":"RS256"}]}"#, "no kid"),
+            (
+                r#"{"keys":[{"kid":"a","kty":"oct","alg":"HS256","k":"c2VjcmV0"}]}"#,
+                "pin",
+            ),
+            (r#"{"keys":[{"kid":"a","kty":"RSA"}]}"#, "pin"),
+            (r#"{"keys":[{"kid":"a","kty":"RSA","alg":"none"}]}"#, "pin"),
+            (
+                r#"{"keys":[{"kid":"a","kty":"RSA","alg":"ES256"}]}"#,
+                "needs kty EC",
+            ),
+            (
+                r#"{"keys":[{"kid":"a","kty":"EC","crv":"P-384","alg":"ES256"}]}"#,
+                "crv P-256",
+            ),
+            (
+                r#"{"keys":[{"kid":"a","kty":"OKP","crv":"Ed25519","alg":"EdDSA","d":"s"}]}"#,
+                "private",
+            ),
+            (
+                r#"{"keys":[{"kid":"a","kty":"RSA","alg":"RS256"},{"kid":"a","kty":"RSA","alg":"RS256"}]}"#,
+                "twice",
+            ),
+        ] {
+            let err = check_jwks(bad).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
 
     #[test]
     fn digests_are_read_as_tools_print_them() {

@@ -1,11 +1,12 @@
 //! The agency registry.
 
 use super::{Call, Page, PageRequest, ServiceError, Services, page};
-use crate::domain::credential::{CertificateIdentity, CertificateIdentityId, CertificateMatch};
-use crate::domain::{Agency, AgencyCode, AgencyKind, AgencyStatus, Role};
-use crate::domain::{Violations, check_text};
-use crate::store::StoreError;
-use crate::store::{After, Write};
+use crate::domain::credential::{
+    CertificateIdentity, CertificateIdentityId, CertificateMatch, JwksSource, TokenIssuer,
+    TokenIssuerId, check_jwks,
+};
+use crate::domain::{Agency, AgencyCode, AgencyKind, AgencyStatus, Role, Violations, check_text};
+use crate::store::{After, StoreError, Write};
 
 fn agency_etag(
     code: &AgencyCode,
@@ -20,6 +21,15 @@ fn agency_etag(
     h.update(display);
     h.update(status.code());
     hex::encode(&h.finalize()[..8])
+}
+
+/// A token issuer to register, as received (each value checked).
+#[derive(Debug, Clone)]
+pub struct NewTokenIssuer {
+    pub issuer: String,
+    pub jwks: JwksSource,
+    pub subject_claim: String,
+    pub roles_claim: String,
 }
 
 /// The changes UpdateAgency may make.
@@ -206,12 +216,106 @@ impl Services {
         call: &Call,
         agency: &AgencyCode,
     ) -> Result<Vec<CertificateIdentity>, ServiceError> {
+        self.check_own_registry(call, agency).await?;
+        let identities = self.store.certificate_identities(agency).await?;
+        self.audit_read(call).await?;
+        Ok(identities)
+    }
+
+    /// Registers a token issuer of `agency` (operator only). A JWKS file
+    /// is read and checked now, as a document is.
+    pub async fn add_token_issuer(
+        &self,
+        call: &Call,
+        agency: &AgencyCode,
+        issuer: NewTokenIssuer,
+    ) -> Result<TokenIssuer, ServiceError> {
+        call.require_role(Role::OPERATOR)?;
+        call.note_controller(agency.as_str().to_owned());
+        let jwks_check = match &issuer.jwks {
+            JwksSource::Document(d) => check_jwks(d).map_err(|e| ("token_issuer.jwks_json", e)),
+            JwksSource::Path(p) => std::fs::read_to_string(p)
+                .map_err(|e| format!("cannot be read: {e}"))
+                .and_then(|d| check_jwks(&d))
+                .map_err(|e| ("token_issuer.jwks_path", e)),
+        };
+        if let Err((field, e)) = jwks_check {
+            return Err(Violations::one(field, e).into());
+        }
+        if self.store.agency(agency).await?.is_none() {
+            return Err(ServiceError::NotFound(agency.resource_name()));
+        }
+        let issuer = TokenIssuer {
+            id: TokenIssuerId::generate(),
+            agency: agency.clone(),
+            issuer: issuer.issuer,
+            jwks: issuer.jwks,
+            subject_claim: issuer.subject_claim,
+            roles_claim: issuer.roles_claim,
+            create_time: call.time,
+        };
+        call.note_records(vec![issuer.resource_name()]);
+        self.store
+            .commit(
+                vec![Write::InsertTokenIssuer(issuer.clone())],
+                call.permitted(),
+            )
+            .await?;
+        Ok(issuer)
+    }
+
+    /// Removes a token issuer (operator only).
+    pub async fn remove_token_issuer(
+        &self,
+        call: &Call,
+        agency: &AgencyCode,
+        id: &TokenIssuerId,
+    ) -> Result<(), ServiceError> {
+        call.require_role(Role::OPERATOR)?;
+        call.note_controller(agency.as_str().to_owned());
+        let name = format!("{}/{}", agency.resource_name(), id.resource_name());
+        call.note_records(vec![name.clone()]);
+        if !self
+            .store
+            .token_issuers(agency)
+            .await?
+            .iter()
+            .any(|t| &t.id == id)
+        {
+            return Err(ServiceError::NotFound(name));
+        }
+        self.store
+            .commit(vec![Write::RemoveTokenIssuer(id.clone())], call.permitted())
+            .await?;
+        Ok(())
+    }
+
+    /// Lists an agency's token issuers, for the operator and the agency's
+    /// own staff.
+    pub async fn list_token_issuers(
+        &self,
+        call: &Call,
+        agency: &AgencyCode,
+    ) -> Result<Vec<TokenIssuer>, ServiceError> {
+        self.check_own_registry(call, agency).await?;
+        let issuers = self.store.token_issuers(agency).await?;
+        self.audit_read(call).await?;
+        Ok(issuers)
+    }
+
+    /// Checks that the caller may read `agency`'s credentials: the
+    /// operator, or the agency's own staff.
+    async fn check_own_registry(
+        &self,
+        call: &Call,
+        agency: &AgencyCode,
+    ) -> Result<(), ServiceError> {
         call.note_controller(agency.as_str().to_owned());
         if !call.caller.has_role(Role::OPERATOR) && &call.caller.agency != agency {
             return Err(ServiceError::denied(
                 "NOT_YOUR_AGENCY",
                 format!(
-                    "only the operator and {}'s own staff may list its certificate identities",
+                    "only the operator and {}'s own staff may read its credentials",
                     agency.resource_name()
                 ),
             ));
@@ -219,8 +323,6 @@ impl Services {
         if self.store.agency(agency).await?.is_none() {
             return Err(ServiceError::NotFound(agency.resource_name()));
         }
-        let identities = self.store.certificate_identities(agency).await?;
-        self.audit_read(call).await?;
-        Ok(identities)
+        Ok(())
     }
 }

@@ -1,11 +1,15 @@
-//! Agencies' certificate identities at the storage boundary.
+//! Agencies' certificate identities and token issuers at the storage
+//! boundary.
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::StoreError;
 use super::sql::{agency_code, micros, time};
-use crate::domain::credential::{CertificateIdentity, CertificateIdentityId, CertificateMatch};
+use crate::domain::credential::{
+    CertificateIdentity, CertificateIdentityId, CertificateMatch, JwksSource, TokenIssuer,
+    TokenIssuerId,
+};
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
@@ -68,6 +72,70 @@ pub(super) async fn revoke(
         return Err(StoreError::Conflict(
             "the certificate identity is already revoked".to_owned(),
         ));
+    }
+    Ok(())
+}
+
+/// The columns [`issuer_from`] reads.
+pub(super) const ISSUER_COLUMNS: &str =
+    "id, agency, issuer, jwks_kind, jwks, subject_claim, roles_claim, create_time";
+
+/// A token issuer from a row of `token_issuers`.
+pub(super) fn issuer_from(row: &AnyRow) -> Result<TokenIssuer, StoreError> {
+    let kind: String = row.try_get("jwks_kind")?;
+    let jwks: String = row.try_get("jwks")?;
+    Ok(TokenIssuer {
+        id: TokenIssuerId::from_stored(row.try_get("id")?),
+        agency: agency_code(&row.try_get::<String, _>("agency")?)?,
+        issuer: row.try_get("issuer")?,
+        jwks: match kind.as_str() {
+            "document" => JwksSource::Document(jwks),
+            "path" => JwksSource::Path(jwks),
+            _ => return Err(StoreError::Corrupt(format!("jwks kind {kind:?}"))),
+        },
+        subject_claim: row.try_get("subject_claim")?,
+        roles_claim: row.try_get("roles_claim")?,
+        create_time: time(row.try_get("create_time")?)?,
+    })
+}
+
+/// Registers a token issuer; its `iss` must be new.
+pub(super) async fn insert_issuer(tx: &mut Tx<'_>, t: &TokenIssuer) -> Result<(), StoreError> {
+    let (kind, jwks) = match &t.jwks {
+        JwksSource::Document(d) => ("document", d.as_str()),
+        JwksSource::Path(p) => ("path", p.as_str()),
+    };
+    let done = sqlx::query(
+        "INSERT INTO token_issuers (id, agency, issuer, jwks_kind, jwks, subject_claim, \
+         roles_claim, create_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+    )
+    .bind(t.id.as_str())
+    .bind(t.agency.as_str())
+    .bind(t.issuer.as_str())
+    .bind(kind)
+    .bind(jwks)
+    .bind(t.subject_claim.as_str())
+    .bind(t.roles_claim.as_str())
+    .bind(micros(t.create_time))
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::AlreadyExists(format!(
+            "issuer {:?} is already registered (an issuer vouches for one agency)",
+            t.issuer
+        )));
+    }
+    Ok(())
+}
+
+/// Removes a token issuer.
+pub(super) async fn remove_issuer(tx: &mut Tx<'_>, id: &TokenIssuerId) -> Result<(), StoreError> {
+    let done = sqlx::query("DELETE FROM token_issuers WHERE id = $1")
+        .bind(id.as_str())
+        .execute(&mut **tx)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound(id.resource_name()));
     }
     Ok(())
 }

@@ -18,7 +18,9 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::agreement::{Agreement, AgreementId};
 use crate::domain::consent::{Consent, ConsentId, Withdrawal};
-use crate::domain::credential::{CertificateIdentity, CertificateIdentityId, CertificateMatch};
+use crate::domain::credential::{
+    CertificateIdentity, CertificateIdentityId, CertificateMatch, TokenIssuer, TokenIssuerId,
+};
 use crate::domain::{
     Acknowledgement, Agency, AgencyCode, Alert, AlertId, Identifier, Record, RecordClass,
     RecordClassId, RecordId, Subject, SubjectId,
@@ -132,6 +134,10 @@ pub enum Write {
         id: CertificateIdentityId,
         time: DateTime<Utc>,
     },
+    /// Registers a token issuer of an agency.
+    InsertTokenIssuer(TokenIssuer),
+    /// Removes a token issuer.
+    RemoveTokenIssuer(TokenIssuerId),
     /// Records a consent or objection.
     InsertConsent(Consent),
     /// Withdraws a consent that is not withdrawn yet.
@@ -245,6 +251,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         &self,
         matcher: &CertificateMatch,
     ) -> Result<Option<CertificateIdentity>, StoreError>;
+
+    /// An agency's token issuers, oldest first.
+    async fn token_issuers(&self, agency: &AgencyCode) -> Result<Vec<TokenIssuer>, StoreError>;
+    /// The token issuer whose tokens carry `iss`, if any.
+    async fn token_issuer(&self, iss: &str) -> Result<Option<TokenIssuer>, StoreError>;
 
     /// The agencies tied to a subject.
     async fn subject_ties(&self, subject: &SubjectId) -> Result<SubjectTies, StoreError>;

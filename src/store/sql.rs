@@ -20,14 +20,14 @@ use sqlx::{AnyPool, Executor, Row};
 
 use super::agreements::{self, agreement_from};
 use super::consents::{self, consent_from};
-use super::credentials::{self, identity_from};
+use super::credentials::{self, identity_from, issuer_from};
 use super::write::Sequencer;
 use super::{
     After, EntryFilter, IdentifierLink, PolicyVersions, Store, StoreError, SubjectTies, Write,
 };
 use crate::domain::agreement::{Agreement, AgreementId};
 use crate::domain::consent::{Consent, ConsentId};
-use crate::domain::credential::{CertificateIdentity, CertificateMatch};
+use crate::domain::credential::{CertificateIdentity, CertificateMatch, TokenIssuer};
 use crate::domain::{
     Acknowledgement, Agency, AgencyCode, AgencyKind, AgencyStatus, Alert, AlertId, AlertKind,
     Demographics, FieldSpec, Gender, Identifier, IdentifierSystem, Purpose, Record, RecordClass,
@@ -590,6 +590,34 @@ impl Store for SqlStore {
             .await?
             .as_ref()
             .map(identity_from)
+            .transpose()
+    }
+
+    async fn token_issuers(&self, agency: &AgencyCode) -> Result<Vec<TokenIssuer>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM token_issuers WHERE agency = $1 ORDER BY create_time, id",
+            credentials::ISSUER_COLUMNS
+        );
+        sqlx::query(&sql)
+            .bind(agency.as_str())
+            .fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(issuer_from)
+            .collect()
+    }
+
+    async fn token_issuer(&self, iss: &str) -> Result<Option<TokenIssuer>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM token_issuers WHERE issuer = $1",
+            credentials::ISSUER_COLUMNS
+        );
+        sqlx::query(&sql)
+            .bind(iss)
+            .fetch_optional(&self.reader)
+            .await?
+            .as_ref()
+            .map(issuer_from)
             .transpose()
     }
 

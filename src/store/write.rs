@@ -556,6 +556,8 @@ async fn apply(tx: &mut Tx<'_>, write: Write, index: i64) -> Result<(), StoreErr
         Write::RevokeCertificateIdentity { id, time } => {
             super::credentials::revoke(tx, &id, time).await?;
         }
+        Write::InsertTokenIssuer(t) => super::credentials::insert_issuer(tx, &t).await?,
+        Write::RemoveTokenIssuer(id) => super::credentials::remove_issuer(tx, &id).await?,
         Write::InsertConsent(c) => super::consents::insert(tx, &c).await?,
         Write::WithdrawConsent { id, withdrawal } => {
             super::consents::withdraw(tx, &id, &withdrawal).await?;

@@ -183,3 +183,150 @@ async fn certificate_identities_sqlite() {
 async fn certificate_identities_postgres() {
     certificate_identities(Db::Postgres).await;
 }
+
+const ED_JWKS: &str = r#"{"keys":[{"kid":"2026-1","kty":"OKP","crv":"Ed25519","alg":"EdDSA","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
+
+fn issuer(parent: &str, iss: &str, jwks: pb::token_issuer::Jwks) -> pb::AddTokenIssuerRequest {
+    pb::AddTokenIssuerRequest {
+        parent: parent.to_owned(),
+        token_issuer: Some(pb::TokenIssuer {
+            issuer: iss.to_owned(),
+            jwks: Some(jwks),
+            ..Default::default()
+        }),
+    }
+}
+
+/// The council's token issuers, as `as_agency` asks for them.
+async fn list_issuers(
+    s: &TestServer,
+    as_agency: &str,
+) -> Result<Vec<pb::TokenIssuer>, tonic::Status> {
+    s.agencies()
+        .list_token_issuers(as_caller(
+            pb::ListTokenIssuersRequest {
+                parent: "agencies/leeds-cc".to_owned(),
+            },
+            as_agency,
+            "it-1",
+            "admin",
+        ))
+        .await
+        .map(|r| r.into_inner().token_issuers)
+}
+
+async fn token_issuers(db: Db) {
+    use pb::token_issuer::Jwks;
+    let Some(s) = TestServer::start(db).await else {
+        return;
+    };
+    s.register(&[
+        ("leeds-cc", pb::AgencyKind::Council),
+        ("wy-police", pb::AgencyKind::Police),
+    ])
+    .await;
+    let iss = "https://login.leeds-cc.example/realms/staff";
+    let added = s
+        .agencies()
+        .add_token_issuer(as_operator(issuer(
+            "agencies/leeds-cc",
+            iss,
+            Jwks::JwksJson(ED_JWKS.to_owned()),
+        )))
+        .await
+        .unwrap()
+        .into_inner()
+        .token_issuer
+        .unwrap();
+    assert_eq!(
+        (added.subject_claim.as_str(), added.roles_claim.as_str()),
+        ("sub", "roles")
+    );
+
+    // A key file on the server, with the claim names an IdP uses.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("entra.jwks.json");
+    std::fs::write(&path, ED_JWKS).unwrap();
+    let mut entra = issuer(
+        "agencies/leeds-cc",
+        "https://login.microsoftonline.example/tenant/v2.0",
+        Jwks::JwksPath(path.display().to_string()),
+    );
+    let t = entra.token_issuer.as_mut().unwrap();
+    t.subject_claim = "oid".to_owned();
+    t.roles_claim = "groups".to_owned();
+    s.agencies()
+        .add_token_issuer(as_operator(entra))
+        .await
+        .unwrap();
+
+    let taken = s
+        .agencies()
+        .add_token_issuer(as_operator(issuer(
+            "agencies/wy-police",
+            iss,
+            Jwks::JwksJson(ED_JWKS.to_owned()),
+        )))
+        .await
+        .unwrap_err();
+    assert_eq!(taken.code(), Code::AlreadyExists);
+    let symmetric = s
+        .agencies()
+        .add_token_issuer(as_operator(issuer(
+            "agencies/wy-police",
+            "https://idp.wy-police.example",
+            Jwks::JwksJson(
+                r#"{"keys":[{"kid":"a","kty":"oct","alg":"HS256","k":"c2VjcmV0"}]}"#.to_owned(),
+            ),
+        )))
+        .await
+        .unwrap_err();
+    let v = violations(&symmetric);
+    assert_eq!(v[0].0, "token_issuer.jwks_json");
+    assert!(v[0].1.contains("RS256, ES256 or EdDSA"), "{v:?}");
+    let relative = s
+        .agencies()
+        .add_token_issuer(as_operator(issuer(
+            "agencies/wy-police",
+            "https://idp.wy-police.example",
+            Jwks::JwksPath("keys.json".to_owned()),
+        )))
+        .await
+        .unwrap_err();
+    assert_eq!(violations(&relative)[0].0, "token_issuer.jwks_path");
+
+    let listed = list_issuers(&s, "leeds-cc").await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[1].subject_claim, "oid");
+    let nosy = list_issuers(&s, "wy-police").await.unwrap_err();
+    assert_eq!(reason(&nosy), "NOT_YOUR_AGENCY");
+
+    let store = s.store().await;
+    let found = store.token_issuer(iss).await.unwrap().unwrap();
+    assert_eq!(found.agency.as_str(), "leeds-cc");
+    store.close().await;
+
+    let remove = || async {
+        s.agencies()
+            .remove_token_issuer(as_operator(pb::RemoveTokenIssuerRequest {
+                name: added.name.clone(),
+            }))
+            .await
+    };
+    remove().await.unwrap();
+    assert_eq!(remove().await.unwrap_err().code(), Code::NotFound);
+    let store = s.store().await;
+    assert!(store.token_issuer(iss).await.unwrap().is_none());
+    store.close().await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn token_issuers_sqlite() {
+    token_issuers(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn token_issuers_postgres() {
+    token_issuers(Db::Postgres).await;
+}

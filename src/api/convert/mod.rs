@@ -12,7 +12,10 @@ pub use agreement::*;
 pub use consent::*;
 
 use super::pb;
-use crate::domain::credential::{CertificateIdentity, CertificateIdentityId, CertificateMatch};
+use crate::domain::credential::{
+    CertificateIdentity, CertificateIdentityId, CertificateMatch, JwksSource, TokenIssuer,
+    TokenIssuerId,
+};
 use crate::domain::record::RawValue;
 use crate::domain::subject::{DemographicsInput, parse_birth_date, parse_postcode};
 use crate::domain::{
@@ -280,6 +283,75 @@ pub fn certificate_identity_name(
     name: &str,
 ) -> Result<(AgencyCode, CertificateIdentityId), Violations> {
     crate::domain::credential::parse_identity_name(name).map_err(|e| Violations::one("name", e))
+}
+
+/// AddTokenIssuer input: the agency and the issuer.
+pub fn add_token_issuer(
+    req: pb::AddTokenIssuerRequest,
+) -> Result<(AgencyCode, crate::service::NewTokenIssuer), Violations> {
+    use crate::domain::credential::{check_claim, check_issuer};
+    use pb::token_issuer::Jwks;
+    let mut v = Violations::new();
+    let agency = v.check("parent", AgencyCode::parse_name(&req.parent));
+    let t = req.token_issuer.unwrap_or_default();
+    let issuer = v.check("token_issuer.issuer", check_issuer(&t.issuer));
+    let jwks = match t.jwks {
+        Some(Jwks::JwksJson(d)) => Some(JwksSource::Document(d)),
+        Some(Jwks::JwksPath(p)) if std::path::Path::new(&p).is_absolute() => {
+            Some(JwksSource::Path(p))
+        }
+        Some(Jwks::JwksPath(_)) => {
+            v.add("token_issuer.jwks_path", "must be an absolute path");
+            None
+        }
+        None => {
+            v.add("token_issuer.jwks", "jwks_json or jwks_path is required");
+            None
+        }
+    };
+    let claim = |value: String, default: &str, field: &str, v: &mut Violations| {
+        let value = if value.is_empty() {
+            default.to_owned()
+        } else {
+            value
+        };
+        v.check(field, check_claim(&value)).map(|()| value)
+    };
+    let subject_claim = claim(t.subject_claim, "sub", "token_issuer.subject_claim", &mut v);
+    let roles_claim = claim(t.roles_claim, "roles", "token_issuer.roles_claim", &mut v);
+    v.into_result(|| {
+        issuer?;
+        Some((
+            agency?,
+            crate::service::NewTokenIssuer {
+                issuer: t.issuer,
+                jwks: jwks?,
+                subject_claim: subject_claim?,
+                roles_claim: roles_claim?,
+            },
+        ))
+    })
+}
+
+/// A token issuer's resource name.
+pub fn token_issuer_name(name: &str) -> Result<(AgencyCode, TokenIssuerId), Violations> {
+    crate::domain::credential::parse_issuer_name(name).map_err(|e| Violations::one("name", e))
+}
+
+/// The proto form of a token issuer.
+pub fn token_issuer_out(t: TokenIssuer) -> pb::TokenIssuer {
+    use pb::token_issuer::Jwks;
+    pb::TokenIssuer {
+        name: t.resource_name(),
+        issuer: t.issuer,
+        jwks: Some(match t.jwks {
+            JwksSource::Document(d) => Jwks::JwksJson(d),
+            JwksSource::Path(p) => Jwks::JwksPath(p),
+        }),
+        subject_claim: t.subject_claim,
+        roles_claim: t.roles_claim,
+        create_time: Some(timestamp(t.create_time)),
+    }
 }
 
 /// The agency a list request names as `parent`.
