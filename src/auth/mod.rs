@@ -1,9 +1,13 @@
 //! Who is calling: an [`Authenticator`] turns what arrives with a request
 //! into a [`Caller`], or refuses it with a reason that is audited.
 //!
-//! Only the explicit development mode exists so far ([`InsecureHeaders`]):
-//! the caller is read from request metadata. It is started only with
-//! `accord serve --insecure`, only on loopback, with a warning.
+//! Only the explicit development mode serves calls so far
+//! ([`InsecureHeaders`]): the caller is read from request metadata. It is
+//! started only with `accord serve --insecure`, only on loopback, with a
+//! warning. [`jwt`] verifies staff tokens against their issuer's keys, for
+//! the secure mode to come.
+
+pub mod jwt;
 
 use tonic::metadata::MetadataMap;
 
