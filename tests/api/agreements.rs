@@ -8,6 +8,7 @@ use accord::api::pb;
 use tonic::Code;
 use tonic_types::StatusExt;
 
+use crate::audit::access_report;
 use crate::helpers::*;
 
 pub const HEALTH: &str = "leeds-health";
@@ -151,6 +152,23 @@ pub fn safeguarding_terms(fields: &[&str], days: i64) -> pb::Agreement {
     })
 }
 
+/// Proposes `terms` as `agency`'s IG lead.
+pub async fn propose(
+    s: &TestServer,
+    terms: pb::Agreement,
+    agency: &str,
+) -> Result<pb::Agreement, tonic::Status> {
+    s.agreements()
+        .create_agreement(as_ig(
+            pb::CreateAgreementRequest {
+                agreement: Some(terms),
+            },
+            agency,
+        ))
+        .await
+        .map(|r| r.into_inner().agreement.unwrap())
+}
+
 /// Proposes `share` as its provider and has both parties approve it.
 pub async fn agree(s: &TestServer, share: &Share<'_>) -> pb::Agreement {
     agree_terms(s, terms(share), share.provider, share.consumer).await
@@ -163,19 +181,7 @@ pub async fn agree_terms(
     provider: &str,
     consumer: &str,
 ) -> pb::Agreement {
-    let draft = s
-        .agreements()
-        .create_agreement(as_ig(
-            pb::CreateAgreementRequest {
-                agreement: Some(terms),
-            },
-            provider,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .agreement
-        .unwrap();
+    let draft = propose(s, terms, provider).await.unwrap();
     approve(s, &draft, provider).await.unwrap();
     approve(s, &draft, consumer).await.unwrap()
 }
@@ -264,22 +270,13 @@ async fn lifecycle_and_minimised_reads(db: Db) {
     assert_eq!(reason(&refused), "NO_AGREEMENT");
 
     // A draft grants nothing, and says whose approval it awaits.
-    let draft = s
-        .agreements()
-        .create_agreement(as_ig(
-            pb::CreateAgreementRequest {
-                agreement: Some(safeguarding_terms(
-                    &["allergies", "long_term_conditions"],
-                    30,
-                )),
-            },
-            HEALTH,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .agreement
-        .unwrap();
+    let draft = propose(
+        &s,
+        safeguarding_terms(&["allergies", "long_term_conditions"], 30),
+        HEALTH,
+    )
+    .await
+    .unwrap();
     assert_eq!(draft.state, pb::AgreementState::Draft as i32);
     assert_eq!(draft.version, 1);
     assert_eq!(
@@ -500,21 +497,7 @@ async fn lifecycle_and_minimised_reads(db: Db) {
 
     // The subject's access report says under which agreement and lawful
     // basis the council saw their record.
-    let report = s
-        .audit()
-        .get_subject_access_report(as_caller(
-            pb::GetSubjectAccessReportRequest {
-                subject: subject.clone(),
-                purpose: pb::Purpose::Administration as i32,
-                ..Default::default()
-            },
-            HEALTH,
-            "dpo-1",
-            "auditor",
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let report = access_report(&s, &subject, HEALTH, "dpo-1").await;
     let council_views: Vec<&pb::SubjectAccess> = report
         .accesses
         .iter()
@@ -567,16 +550,7 @@ async fn bad_terms_are_named_and_nothing_is_written() {
     terms.lawful_bases[0].code = 0;
     terms.consent = 0;
     terms.valid_until = Some(in_days(-2));
-    let refused = s
-        .agreements()
-        .create_agreement(as_ig(
-            pb::CreateAgreementRequest {
-                agreement: Some(terms),
-            },
-            HEALTH,
-        ))
-        .await
-        .unwrap_err();
+    let refused = propose(&s, terms, HEALTH).await.unwrap_err();
     let fields: Vec<String> = violations(&refused).into_iter().map(|(f, _)| f).collect();
     assert_eq!(
         fields,
@@ -590,16 +564,7 @@ async fn bad_terms_are_named_and_nothing_is_written() {
     let mut terms = safeguarding_terms(&["allergies", "shoe_size"], 30);
     terms.consumers[0].agency = format!("agencies/{HEALTH}");
     terms.valid_until = Some(in_days(-2));
-    let refused = s
-        .agreements()
-        .create_agreement(as_ig(
-            pb::CreateAgreementRequest {
-                agreement: Some(terms),
-            },
-            HEALTH,
-        ))
-        .await
-        .unwrap_err();
+    let refused = propose(&s, terms, HEALTH).await.unwrap_err();
     let fields: Vec<String> = violations(&refused).into_iter().map(|(f, _)| f).collect();
     assert_eq!(
         fields,
@@ -607,16 +572,7 @@ async fn bad_terms_are_named_and_nothing_is_written() {
     );
     let mut terms = safeguarding_terms(&["allergies", "shoe_size"], 30);
     terms.consumers[0].agency = "agencies/nobody-here".to_owned();
-    let refused = s
-        .agreements()
-        .create_agreement(as_ig(
-            pb::CreateAgreementRequest {
-                agreement: Some(terms),
-            },
-            HEALTH,
-        ))
-        .await
-        .unwrap_err();
+    let refused = propose(&s, terms, HEALTH).await.unwrap_err();
     assert_eq!(
         violations(&refused),
         [
@@ -631,14 +587,7 @@ async fn bad_terms_are_named_and_nothing_is_written() {
         ]
     );
     // An agency cannot make agreements between others.
-    let refused = s
-        .agreements()
-        .create_agreement(as_ig(
-            pb::CreateAgreementRequest {
-                agreement: Some(safeguarding_terms(&["allergies"], 30)),
-            },
-            POLICE,
-        ))
+    let refused = propose(&s, safeguarding_terms(&["allergies"], 30), POLICE)
         .await
         .unwrap_err();
     assert_eq!(reason(&refused), "NOT_A_PARTY");

@@ -441,7 +441,7 @@ async fn searches_reach_every_report_postgres() {
 }
 
 /// The subject access report of `subject` as seen by an auditor of `agency`.
-async fn access_report(
+pub async fn access_report(
     s: &TestServer,
     subject: &str,
     agency: &str,
