@@ -25,6 +25,7 @@ fn draft() -> EntryDraft {
         agency: "leeds-cc".into(),
         principal: "sw-17".into(),
         roles: vec!["social_worker".into()],
+        client_certificate: String::new(),
         action: "/accord.v1.RecordService/GetRecord".into(),
         purpose: Some(Purpose::Safeguarding),
         subject: "subjects/6f1c0c7e-3b1a-4d5e-9a52-2f1d3c4b5a69".into(),

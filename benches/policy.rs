@@ -143,6 +143,7 @@ fn decisions(c: &mut Criterion) {
         agency: shared.terms.consumers[0].agency.clone(),
         principal: PrincipalId::parse("sw-1").unwrap(),
         roles: vec![Role::parse("social_worker").unwrap()],
+        client_certificate: None,
     };
     let controller = shared.terms.provider.clone();
     let record_class = shared.terms.record_classes[0].clone();

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,9 +25,14 @@ use crate::api::pb::subject_service_server::SubjectServiceServer;
 use crate::api::{
     AgencyApi, AgreementApi, Api, AuditApi, CatalogApi, ConsentApi, RecordApi, SubjectApi, pb,
 };
-use crate::auth::{Authenticator, InsecureHeaders};
+use crate::auth::tls::{self, ClientCas};
+use crate::auth::{InsecureHeaders, MutualTls, Operator, SharedAuthenticator, TokenSettings};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, redact_url};
+use crate::domain::AgencyCode;
+use crate::domain::credential::{
+    CertificateMatch, JwksSource, TokenIssuer, TokenIssuerId, check_issuer, check_jwks,
+};
 use crate::ledger::checkpoint::SigningKey;
 use crate::service::{AlertPolicy, Services};
 use crate::store::{SqlStore, connect};
@@ -45,6 +51,78 @@ pub struct App {
     max_message_bytes: usize,
     grace: Duration,
     checkpoint_interval: Duration,
+    /// The TLS configuration; none in development mode.
+    tls: Option<rustls::ServerConfig>,
+}
+
+/// The secure mode's pieces: the TLS configuration and the authenticator
+/// that maps client certificates and tokens to callers.
+fn secure_mode(
+    config: &Config,
+    store: &SqlStore,
+    clock: SharedClock,
+) -> anyhow::Result<(rustls::ServerConfig, MutualTls)> {
+    let (Some(cert), Some(key), Some(cas)) = (
+        &config.tls_cert_file,
+        &config.tls_key_file,
+        &config.tls_client_ca_file,
+    ) else {
+        bail!(
+            "secure mode needs tls_cert_file, tls_key_file and tls_client_ca_file \
+             (`accord dev init` makes a development set); for local development without \
+             TLS, start with --insecure on a loopback address"
+        );
+    };
+    let cas = ClientCas::load(cas)?;
+    let tls = cas.server_config(cert, key)?;
+    let operator_agency = AgencyCode::parse(&config.operator_name)
+        .map_err(|e| anyhow::anyhow!("operator_name {e}"))?;
+    let mut certificates = Vec::new();
+    for value in &config.operator_certificates {
+        // A digest alone does not say whether it is of the certificate or
+        // of its key: it is matched as either.
+        match (
+            CertificateMatch::certificate(value),
+            CertificateMatch::spki(value),
+        ) {
+            (Ok(c), Ok(s)) => certificates.extend([c, s]),
+            (Err(e), _) | (_, Err(e)) => bail!("operator_certificates: {value:?} {e}"),
+        }
+    }
+    let issuer = match (&config.operator_token_issuer, &config.operator_jwks_file) {
+        (Some(iss), Some(path)) => {
+            check_issuer(iss).map_err(|e| anyhow::anyhow!("operator_token_issuer {e}"))?;
+            let document = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read operator_jwks_file {}", path.display()))?;
+            check_jwks(&document)
+                .map_err(|e| anyhow::anyhow!("operator_jwks_file {}: {e}", path.display()))?;
+            Some(TokenIssuer {
+                id: TokenIssuerId::generate(),
+                agency: operator_agency.clone(),
+                issuer: iss.clone(),
+                jwks: JwksSource::Path(path.display().to_string()),
+                subject_claim: config.operator_subject_claim.clone(),
+                roles_claim: config.operator_roles_claim.clone(),
+                create_time: clock.now(),
+            })
+        }
+        _ => None,
+    };
+    let authenticator = MutualTls::new(
+        Arc::new(store.clone()),
+        clock,
+        cas,
+        TokenSettings {
+            audience: config.token_audience.clone(),
+            leeway_seconds: i64::from(config.token_leeway_seconds),
+        },
+        Operator {
+            agency: operator_agency,
+            certificates,
+            issuer,
+        },
+    );
+    Ok((tls, authenticator))
 }
 
 /// Opens (and migrates) the configured database.
@@ -137,28 +215,27 @@ impl App {
 
     /// Builds the service from `config`, telling time with `clock`.
     pub async fn build_with_clock(config: &Config, clock: SharedClock) -> anyhow::Result<Self> {
-        if !config.insecure {
-            bail!(
-                "secure mode (mutual TLS and signed tokens) is not available yet; \
-                 for local development start with --insecure on a loopback address"
-            );
-        }
-        if !config.listen.ip().is_loopback() {
+        if config.insecure && !config.listen.ip().is_loopback() {
             bail!(
                 "--insecure only listens on loopback addresses (127.0.0.1 or ::1), not {}",
                 config.listen.ip()
             );
         }
-        tracing::warn!(
-            "INSECURE DEVELOPMENT MODE: callers are whoever the x-accord-* metadata says; never use this with real data"
-        );
-        let authenticator: Arc<dyn Authenticator> = Arc::new(InsecureHeaders);
         let key = signing_key(config)?;
         tracing::info!(
             verifier_key = key.verifier_key(),
             "checkpoints are signed with this key"
         );
         let store = open_store(config).await?;
+        let (authenticator, tls): (SharedAuthenticator, _) = if config.insecure {
+            tracing::warn!(
+                "INSECURE DEVELOPMENT MODE: callers are whoever the x-accord-* metadata says; never use this with real data"
+            );
+            (Arc::new(InsecureHeaders), None)
+        } else {
+            let (tls, authenticator) = secure_mode(config, &store, clock.clone())?;
+            (Arc::new(authenticator), Some(tls))
+        };
         let services = Services::new(Arc::new(store.clone()), clock, Arc::new(key))
             .with_alert_policy(AlertPolicy {
                 refusals: config.alert_refusals,
@@ -194,6 +271,7 @@ impl App {
             max_message_bytes: config.max_message_bytes,
             grace: Duration::from_secs(config.shutdown_grace_seconds),
             checkpoint_interval: Duration::from_millis(config.checkpoint_interval_ms),
+            tls,
         })
     }
 
@@ -289,14 +367,22 @@ impl App {
         // Small gRPC frames (headers, message, trailers) must leave at once:
         // without TCP_NODELAY, Nagle's algorithm and the peer's delayed ACK
         // hold a response back for ~40 ms.
-        let incoming = TcpListenerStream::new(self.listener).map(|conn| {
-            conn.inspect(|stream| {
-                if let Err(e) = stream.set_nodelay(true) {
-                    tracing::warn!(error = %e, "cannot set TCP_NODELAY on a connection");
+        let serve: Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> =
+            match self.tls {
+                Some(tls) => Box::pin(
+                    router.serve_with_incoming_shutdown(tls::incoming(self.listener, tls), signal),
+                ),
+                None => {
+                    let incoming = TcpListenerStream::new(self.listener).map(|conn| {
+                        conn.inspect(|stream| {
+                            if let Err(e) = stream.set_nodelay(true) {
+                                tracing::warn!(error = %e, "cannot set TCP_NODELAY on a connection");
+                            }
+                        })
+                    });
+                    Box::pin(router.serve_with_incoming_shutdown(incoming, signal))
                 }
-            })
-        });
-        let serve = router.serve_with_incoming_shutdown(incoming, signal);
+            };
         tokio::pin!(serve);
         // Once shutdown starts, new connections are refused; the server is
         // dropped when the calls in flight are done (plus a moment for their

@@ -56,6 +56,32 @@ pub struct Config {
     pub alert_refusals: u32,
     /// The window of `alert_refusals`, in seconds.
     pub alert_window_seconds: u32,
+    /// The server's certificate chain (PEM). Required unless `insecure`.
+    pub tls_cert_file: Option<PathBuf>,
+    /// The server certificate's private key (PEM). Required unless
+    /// `insecure`.
+    pub tls_key_file: Option<PathBuf>,
+    /// The certificate authorities (PEM bundle) that issue agencies' and
+    /// operators' client certificates. Required unless `insecure`.
+    pub tls_client_ca_file: Option<PathBuf>,
+    /// The audience (`aud`) staff tokens must name: this service.
+    pub token_audience: String,
+    /// Allowance for clock skew on tokens' `exp` and `nbf`, in seconds
+    /// (at most 300).
+    pub token_leeway_seconds: u32,
+    /// The name recorded as the agency of operator calls.
+    pub operator_name: String,
+    /// Operator client certificates: SHA-256 fingerprints of the
+    /// certificate or of its public key (SPKI), hex or base64.
+    pub operator_certificates: Vec<String>,
+    /// The `iss` of the operator staff's token issuer, if any.
+    pub operator_token_issuer: Option<String>,
+    /// The operator issuer's public keys (a JWKS file).
+    pub operator_jwks_file: Option<PathBuf>,
+    /// The claim naming the operator staff member.
+    pub operator_subject_claim: String,
+    /// The claim listing the operator staff member's roles.
+    pub operator_roles_claim: String,
 }
 
 impl Default for Config {
@@ -76,6 +102,17 @@ impl Default for Config {
             checkpoint_interval_ms: 1000,
             alert_refusals: 5,
             alert_window_seconds: 600,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_client_ca_file: None,
+            token_audience: "accord".to_owned(),
+            token_leeway_seconds: 60,
+            operator_name: "operator".to_owned(),
+            operator_certificates: vec![],
+            operator_token_issuer: None,
+            operator_jwks_file: None,
+            operator_subject_claim: "sub".to_owned(),
+            operator_roles_claim: "roles".to_owned(),
         }
     }
 }
@@ -99,6 +136,17 @@ impl fmt::Debug for Config {
             .field("checkpoint_interval_ms", &self.checkpoint_interval_ms)
             .field("alert_refusals", &self.alert_refusals)
             .field("alert_window_seconds", &self.alert_window_seconds)
+            .field("tls_cert_file", &self.tls_cert_file)
+            .field("tls_key_file", &self.tls_key_file)
+            .field("tls_client_ca_file", &self.tls_client_ca_file)
+            .field("token_audience", &self.token_audience)
+            .field("token_leeway_seconds", &self.token_leeway_seconds)
+            .field("operator_name", &self.operator_name)
+            .field("operator_certificates", &self.operator_certificates)
+            .field("operator_token_issuer", &self.operator_token_issuer)
+            .field("operator_jwks_file", &self.operator_jwks_file)
+            .field("operator_subject_claim", &self.operator_subject_claim)
+            .field("operator_roles_claim", &self.operator_roles_claim)
             .finish()
     }
 }
@@ -166,6 +214,17 @@ impl Config {
         if config.alert_refusals < 2 || config.alert_window_seconds == 0 {
             return Err(ConfigError::Invalid(
                 "alert_refusals must be at least 2 and alert_window_seconds at least 1".to_owned(),
+            ));
+        }
+        if config.token_leeway_seconds > 300 {
+            return Err(ConfigError::Invalid(format!(
+                "token_leeway_seconds must be at most 300, not {}",
+                config.token_leeway_seconds
+            )));
+        }
+        if config.operator_token_issuer.is_some() != config.operator_jwks_file.is_some() {
+            return Err(ConfigError::Invalid(
+                "operator_token_issuer and operator_jwks_file go together".to_owned(),
             ));
         }
         if !signed_note::is_key_name_valid(&config.ledger_origin) {

@@ -29,6 +29,7 @@ fn draft(n: i64, outcome: Outcome) -> EntryDraft {
         agency: "leeds-cc".into(),
         principal: "sw-1".into(),
         roles: vec!["social_worker".into()],
+        client_certificate: String::new(),
         action: "/accord.v1.Test/Step".into(),
         purpose: None,
         subject: String::new(),

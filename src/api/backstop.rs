@@ -1,7 +1,8 @@
 //! The audit backstop: a tower layer that writes a ledger entry for calls
 //! on Accord's services that fail before any adapter sees them — messages
 //! that cannot be decoded or are too large, unknown methods — so that every
-//! call, even a malformed one, is in the ledger.
+//! call, even a malformed one, is in the ledger. It is also where callers
+//! are authenticated: a refused caller is answered (and audited) here.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -13,7 +14,10 @@ use tonic::Code;
 use tonic::metadata::MetadataMap;
 use tower::{Layer, Service};
 
-use super::{Api, REQUEST_ID_HEADER, request_id};
+use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+
+use super::{Api, Authenticated, REQUEST_ID_HEADER, request_id};
+use crate::auth::Presented;
 
 /// Path prefix of the services the backstop covers.
 const ACCORD_PREFIX: &str = "/accord.v1.";
@@ -94,7 +98,7 @@ where
     S::Future: Send + 'static,
     S::Error: Send + 'static,
     B: Send + 'static,
-    RB: Send + 'static,
+    RB: Default + Send + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
@@ -123,13 +127,36 @@ where
             request.headers_mut().insert(REQUEST_ID_HEADER, v.clone());
         }
         let metadata = MetadataMap::from_headers(request.headers().clone());
+        let peer_certificates = request
+            .extensions()
+            .get::<TlsConnectInfo<TcpConnectInfo>>()
+            .and_then(TlsConnectInfo::peer_certs);
         let api = self.api.clone();
         Box::pin(async move {
+            // Nothing on Accord's services is served, or even decoded,
+            // before its caller is established.
+            let presented = Presented {
+                metadata: &metadata,
+                peer_certificates: peer_certificates.as_deref().map(Vec::as_slice),
+            };
+            let caller = match api.authenticate(&presented, &request_id, &path).await {
+                Ok(caller) => caller,
+                Err(status) => {
+                    let mut response = status.into_http::<RB>();
+                    if let Some(v) = id_header {
+                        response.headers_mut().insert(REQUEST_ID_HEADER, v);
+                    }
+                    return Ok(response);
+                }
+            };
+            request
+                .extensions_mut()
+                .insert(Authenticated(caller.clone()));
             let mut response = inner.call(request).await?;
             if !seen.marked() {
                 let (code, message) =
                     status_of(&response).unwrap_or((Code::Unknown, String::new()));
-                api.audit_unserved(&metadata, &path, code, &message, request_id)
+                api.audit_unserved(&caller, &path, code, &message, request_id)
                     .await;
             }
             if let Some(v) = id_header {

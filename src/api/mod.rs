@@ -15,8 +15,6 @@ mod consent;
 mod record;
 mod subject;
 
-use std::sync::Arc;
-
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
@@ -28,7 +26,8 @@ pub use consent::ConsentApi;
 pub use record::RecordApi;
 pub use subject::SubjectApi;
 
-use crate::auth::Authenticator;
+use crate::auth::{AuthFailure, Presented, SharedAuthenticator};
+use crate::domain::Caller;
 use crate::domain::Violations;
 use crate::ledger::Outcome;
 use crate::service::{Access, Call, ServiceError, Services};
@@ -48,8 +47,13 @@ pub(crate) use method;
 #[derive(Debug, Clone)]
 pub struct Api {
     services: Services,
-    authenticator: Arc<dyn Authenticator>,
+    authenticator: SharedAuthenticator,
 }
+
+/// The caller of a request, established by the backstop layer before any
+/// adapter sees it.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Caller);
 
 /// The request id: the caller's, if it is a sensible one, else a new one.
 fn request_id(metadata: &MetadataMap) -> String {
@@ -63,15 +67,44 @@ fn request_id(metadata: &MetadataMap) -> String {
 impl Api {
     /// An adapter context over `services`, identifying callers with
     /// `authenticator`.
-    pub fn new(services: Services, authenticator: Arc<dyn Authenticator>) -> Self {
+    pub fn new(services: Services, authenticator: SharedAuthenticator) -> Self {
         Self {
             services,
             authenticator,
         }
     }
 
-    /// Starts serving a call: authenticates the caller and checks `access`.
-    /// Refusals are audited before they are returned.
+    /// Establishes the caller of a request. A refusal is audited and
+    /// returned as the status to answer with.
+    async fn authenticate(
+        &self,
+        presented: &Presented<'_>,
+        request_id: &str,
+        action: &str,
+    ) -> Result<Caller, Status> {
+        match self.authenticator.authenticate(presented).await {
+            Ok(caller) => Ok(caller),
+            Err(failure) => Err(self
+                .refuse_unauthenticated(failure, request_id, action)
+                .await),
+        }
+    }
+
+    async fn refuse_unauthenticated(
+        &self,
+        failure: AuthFailure,
+        request_id: &str,
+        action: &str,
+    ) -> Status {
+        let error = self
+            .services
+            .refuse_unauthenticated(failure, request_id.to_owned(), action)
+            .await;
+        error::to_status(&error, request_id)
+    }
+
+    /// Starts serving a call by its authenticated caller and checks
+    /// `access`. Refusals are audited before they are returned.
     async fn begin<T>(
         &self,
         request: &Request<T>,
@@ -82,15 +115,15 @@ impl Api {
             seen.mark();
         }
         let request_id = request_id(request.metadata());
-        let caller = match self.authenticator.authenticate(request.metadata()) {
-            Ok(caller) => caller,
-            Err(failure) => {
-                let error = self
-                    .services
-                    .refuse_unauthenticated(failure, request_id.clone(), action)
-                    .await;
-                return Err(error::to_status(&error, &request_id));
-            }
+        let Some(Authenticated(caller)) = request.extensions().get::<Authenticated>().cloned()
+        else {
+            let failure = AuthFailure::new(
+                "NOT_AUTHENTICATED",
+                "the call reached the service without being authenticated",
+            );
+            return Err(self
+                .refuse_unauthenticated(failure, &request_id, action)
+                .await);
         };
         let call = Call::new(caller, request_id, action, self.services.now());
         if let Err(e) = self.services.admit(&call, access).await {
@@ -104,7 +137,7 @@ impl Api {
     /// ledger fails, the failure is logged.
     async fn audit_unserved(
         &self,
-        metadata: &MetadataMap,
+        caller: &Caller,
         action: &str,
         code: tonic::Code,
         message: &str,
@@ -115,14 +148,13 @@ impl Api {
             tonic::Code::Ok => (Outcome::Failed, "NOT_SERVED"),
             _ => (Outcome::Invalid, "REQUEST_NOT_DECODED"),
         };
-        let identity = self.authenticator.authenticate(metadata);
         // Keep the action and reason bounded: they come from the caller.
         let action: String = action.chars().take(200).collect();
         let reason: String = message.chars().take(500).collect();
         if let Err(e) = self
             .services
             .record_unserved(
-                identity.as_ref(),
+                Ok(caller),
                 request_id,
                 &action,
                 outcome,

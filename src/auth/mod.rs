@@ -1,17 +1,27 @@
-//! Who is calling: an [`Authenticator`] turns what arrives with a request
-//! into a [`Caller`], or refuses it with a reason that is audited.
+//! Who is calling: an [`Authenticator`] turns what a request presents (its
+//! metadata and its connection's client certificate) into a [`Caller`], or
+//! refuses it with a reason that is audited.
 //!
-//! Only the explicit development mode serves calls so far
-//! ([`InsecureHeaders`]): the caller is read from request metadata. It is
-//! started only with `accord serve --insecure`, only on loopback, with a
-//! warning. [`jwt`] verifies staff tokens against their issuer's keys, for
-//! the secure mode to come.
+//! Two authenticators exist. [`MutualTls`], the default: the agency system
+//! is known by its client certificate ([`tls`]) and the staff member by a
+//! signed token from their agency's issuer ([`jwt`]), and the two must
+//! agree. [`InsecureHeaders`], for development only: the caller is read from
+//! request metadata; it is started only with `accord serve --insecure`,
+//! only on loopback, with a warning.
 
 pub mod jwt;
+mod mutual;
+pub mod tls;
 
+use std::sync::Arc;
+
+use rustls::pki_types::CertificateDer;
 use tonic::metadata::MetadataMap;
 
+use crate::domain::credential::Fingerprint;
 use crate::domain::{AgencyCode, Caller, PrincipalId, Role};
+
+pub use mutual::{MutualTls, Operator, TokenSettings};
 
 /// Metadata key naming the calling agency in development mode.
 pub const AGENCY_HEADER: &str = "x-accord-agency";
@@ -33,13 +43,42 @@ pub struct AuthFailure {
     pub claimed_agency: String,
     /// The principal the request claimed, if any, for the audit entry.
     pub claimed_principal: String,
+    /// The client certificate presented, if any, for the audit entry.
+    pub client_certificate: Option<Box<Fingerprint>>,
+}
+
+impl AuthFailure {
+    /// A failure with `code` and `message`, claiming nothing yet.
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            claimed_agency: String::new(),
+            claimed_principal: String::new(),
+            client_certificate: None,
+        }
+    }
+}
+
+/// What a request presents to be authenticated.
+#[derive(Debug, Clone, Copy)]
+pub struct Presented<'a> {
+    /// Its metadata (headers).
+    pub metadata: &'a MetadataMap,
+    /// The client certificate chain of its connection, leaf first, as
+    /// presented in the TLS handshake (not yet checked), if any.
+    pub peer_certificates: Option<&'a [CertificateDer<'static>]>,
 }
 
 /// Establishes the caller of a request.
+#[async_trait::async_trait]
 pub trait Authenticator: Send + Sync + std::fmt::Debug {
     /// The caller, or why they could not be established.
-    fn authenticate(&self, metadata: &MetadataMap) -> Result<Caller, AuthFailure>;
+    async fn authenticate(&self, presented: &Presented<'_>) -> Result<Caller, AuthFailure>;
 }
+
+/// An authenticator shared by the services.
+pub type SharedAuthenticator = Arc<dyn Authenticator>;
 
 /// Development mode: trusts the `x-accord-*` request metadata.
 #[derive(Debug, Clone, Copy, Default)]
@@ -49,8 +88,8 @@ fn header<'a>(metadata: &'a MetadataMap, key: &str) -> Option<&'a str> {
     metadata.get(key).and_then(|v| v.to_str().ok())
 }
 
-impl Authenticator for InsecureHeaders {
-    fn authenticate(&self, metadata: &MetadataMap) -> Result<Caller, AuthFailure> {
+impl InsecureHeaders {
+    fn caller(metadata: &MetadataMap) -> Result<Caller, AuthFailure> {
         let agency = header(metadata, AGENCY_HEADER).unwrap_or_default();
         let principal = header(metadata, PRINCIPAL_HEADER).unwrap_or_default();
         let fail = |message: String| AuthFailure {
@@ -58,6 +97,7 @@ impl Authenticator for InsecureHeaders {
             message,
             claimed_agency: agency.chars().take(64).collect(),
             claimed_principal: principal.chars().take(128).collect(),
+            client_certificate: None,
         };
         if agency.is_empty() || principal.is_empty() {
             return Err(AuthFailure {
@@ -85,7 +125,15 @@ impl Authenticator for InsecureHeaders {
             agency: agency_code,
             principal: principal_id,
             roles,
+            client_certificate: None,
         })
+    }
+}
+
+#[async_trait::async_trait]
+impl Authenticator for InsecureHeaders {
+    async fn authenticate(&self, presented: &Presented<'_>) -> Result<Caller, AuthFailure> {
+        Self::caller(presented.metadata)
     }
 }
 
@@ -103,13 +151,12 @@ mod tests {
 
     #[test]
     fn reads_the_caller_from_metadata() {
-        let caller = InsecureHeaders
-            .authenticate(&metadata(&[
-                (AGENCY_HEADER, "leeds-cc"),
-                (PRINCIPAL_HEADER, "sw-17"),
-                (ROLES_HEADER, "social_worker, auditor"),
-            ]))
-            .unwrap();
+        let caller = InsecureHeaders::caller(&metadata(&[
+            (AGENCY_HEADER, "leeds-cc"),
+            (PRINCIPAL_HEADER, "sw-17"),
+            (ROLES_HEADER, "social_worker, auditor"),
+        ]))
+        .unwrap();
         assert_eq!(caller.agency.as_str(), "leeds-cc");
         assert!(caller.has_role("auditor"));
         assert!(!caller.has_role("operator"));
@@ -120,24 +167,23 @@ mod tests {
         let mut m = metadata(&[(AGENCY_HEADER, "leeds-cc"), (PRINCIPAL_HEADER, "sw-17")]);
         m.append(ROLES_HEADER, "social_worker".parse().unwrap());
         m.append(ROLES_HEADER, "auditor,team_lead".parse().unwrap());
-        let caller = InsecureHeaders.authenticate(&m).unwrap();
+        let caller = InsecureHeaders::caller(&m).unwrap();
         let roles: Vec<&str> = caller.roles.iter().map(|r| r.as_str()).collect();
         assert_eq!(roles, ["social_worker", "auditor", "team_lead"]);
     }
 
     #[test]
     fn refuses_missing_or_malformed_identity() {
-        let missing = InsecureHeaders.authenticate(&metadata(&[(AGENCY_HEADER, "leeds-cc")]));
+        let missing = InsecureHeaders::caller(&metadata(&[(AGENCY_HEADER, "leeds-cc")]));
         assert_eq!(missing.unwrap_err().code, "MISSING_IDENTITY");
-        let bad = InsecureHeaders
-            .authenticate(&metadata(&[
-                (AGENCY_HEADER, "Leeds CC"),
-                (PRINCIPAL_HEADER, "x"),
-            ]))
-            .unwrap_err();
+        let bad = InsecureHeaders::caller(&metadata(&[
+            (AGENCY_HEADER, "Leeds CC"),
+            (PRINCIPAL_HEADER, "x"),
+        ]))
+        .unwrap_err();
         assert_eq!(bad.code, "INVALID_IDENTITY");
         assert_eq!(bad.claimed_agency, "Leeds CC");
-        let bad_role = InsecureHeaders.authenticate(&metadata(&[
+        let bad_role = InsecureHeaders::caller(&metadata(&[
             (AGENCY_HEADER, "leeds-cc"),
             (PRINCIPAL_HEADER, "x"),
             (ROLES_HEADER, "Social Worker"),

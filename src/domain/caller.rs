@@ -3,6 +3,7 @@
 use std::fmt;
 
 use super::AgencyCode;
+use super::credential::Fingerprint;
 
 /// A staff member's identifier as their agency knows them: 1 to 128
 /// printable ASCII characters.
@@ -75,6 +76,9 @@ pub struct Caller {
     pub agency: AgencyCode,
     pub principal: PrincipalId,
     pub roles: Vec<Role>,
+    /// The client certificate the call came over (none in development
+    /// mode).
+    pub client_certificate: Option<Fingerprint>,
 }
 
 impl Caller {

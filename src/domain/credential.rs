@@ -15,6 +15,25 @@ super::uuid_resource_id!(
     "certificateIdentities"
 );
 
+/// The SHA-256 fingerprint of a certificate's DER encoding: how the
+/// ledger names the certificate a call came over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fingerprint(pub [u8; 32]);
+
+impl Fingerprint {
+    /// The fingerprint of `der`.
+    pub fn of(der: &[u8]) -> Self {
+        use sha2::Digest;
+        Self(sha2::Sha256::digest(der).into())
+    }
+}
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
 /// What a client certificate must have to be recognised.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum CertificateMatch {

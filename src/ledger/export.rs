@@ -66,6 +66,7 @@ pub struct EntryLine {
     pub lawful_bases: Vec<String>,
     pub consent: String,
     pub break_glass: String,
+    pub client_certificate: String,
     /// The leaf hash recorded in the ledger's tree, hex.
     pub leaf_hash: String,
 }
@@ -82,6 +83,7 @@ impl EntryLine {
             agency: d.agency.clone(),
             principal: d.principal.clone(),
             roles: d.roles.clone(),
+            client_certificate: d.client_certificate.clone(),
             action: d.action.clone(),
             purpose: d.purpose.map_or("", Purpose::code).to_owned(),
             subject: d.subject.clone(),
@@ -119,6 +121,7 @@ impl EntryLine {
                 agency: self.agency.clone(),
                 principal: self.principal.clone(),
                 roles: self.roles.clone(),
+                client_certificate: self.client_certificate.clone(),
                 action: self.action.clone(),
                 purpose,
                 subject: self.subject.clone(),
@@ -308,6 +311,7 @@ mod tests {
                 agency: "leeds-cc".into(),
                 principal: "sw-1".into(),
                 roles: vec!["social_worker".into()],
+                client_certificate: String::new(),
                 action: "/accord.v1.RecordService/GetRecord".into(),
                 purpose: Some(Purpose::Safeguarding),
                 subject: "subjects/s".into(),

@@ -68,6 +68,9 @@ pub struct EntryDraft {
     pub agency: String,
     pub principal: String,
     pub roles: Vec<String>,
+    /// The SHA-256 fingerprint (hex) of the client certificate the call
+    /// came over; empty in development mode or when none was presented.
+    pub client_certificate: String,
     pub action: String,
     pub purpose: Option<Purpose>,
     pub subject: String,
@@ -118,7 +121,7 @@ impl Entry {
 }
 
 /// Version tag that starts every canonical encoding.
-const ENCODING_TAG: &[u8] = b"accord.ledger.entry.v2\n";
+const ENCODING_TAG: &[u8] = b"accord.ledger.entry.v3\n";
 
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&u64::try_from(bytes.len()).unwrap_or(u64::MAX).to_be_bytes());
@@ -134,12 +137,13 @@ fn put_list(out: &mut Vec<u8>, items: &[String]) {
 
 /// The canonical encoding of an entry at `index`.
 ///
-/// Version 2: the tag `accord.ledger.entry.v2\n`, then in this order: index
+/// Version 3: the tag `accord.ledger.entry.v3\n`, then in this order: index
 /// (8 bytes, big-endian, two's complement), time in microseconds since the
 /// Unix epoch (8 bytes, big-endian), then request id, entry id, agency,
 /// principal, roles (list), action, purpose code, subject, records (list),
 /// fields (list), outcome code, reason code, reason, controller, agreements
-/// (list), lawful bases (list), consent and break-glass reason. Strings
+/// (list), lawful bases (list), consent, break-glass reason and client
+/// certificate fingerprint. Strings
 /// are UTF-8 preceded by their byte length (8 bytes, big-endian); lists by
 /// their item count (8 bytes, big-endian).
 pub fn canonical_encoding(index: i64, draft: &EntryDraft) -> Vec<u8> {
@@ -166,6 +170,7 @@ pub fn canonical_encoding(index: i64, draft: &EntryDraft) -> Vec<u8> {
     put_list(&mut out, &g.lawful_bases);
     put_bytes(&mut out, g.consent.as_bytes());
     put_bytes(&mut out, g.break_glass.as_bytes());
+    put_bytes(&mut out, draft.client_certificate.as_bytes());
     out
 }
 
@@ -303,6 +308,7 @@ mod tests {
             agency: "leeds-cc".into(),
             principal: "u1".into(),
             roles: vec!["social_worker".into()],
+            client_certificate: String::new(),
             action: "/accord.v1.RecordService/GetRecord".into(),
             purpose: Some(Purpose::DirectCare),
             subject: String::new(),

@@ -538,6 +538,7 @@ fn caller(agency_code: &str, roles: &[&str]) -> Caller {
     Caller {
         agency: agency(agency_code),
         principal: PrincipalId::parse("staff-1").unwrap(),
+        client_certificate: None,
         roles: roles.iter().map(|r| Role::parse(r).unwrap()).collect(),
     }
 }

@@ -81,6 +81,7 @@ impl Services {
             agency: String::new(),
             principal: "accord".to_owned(),
             roles: vec![],
+            client_certificate: String::new(),
             action: "accord:load-starter-catalogue".to_owned(),
             purpose: None,
             subject: String::new(),

@@ -29,6 +29,7 @@ pub use subjects::{DemographicQuery, NewSubject, SubjectMatch, SubjectQuery};
 
 use crate::auth::AuthFailure;
 use crate::clock::SharedClock;
+use crate::domain::credential::Fingerprint;
 use crate::domain::{AgencyStatus, Caller, Purpose, Role, Violations};
 use crate::ledger::checkpoint::SigningKey;
 use crate::ledger::{Entry, EntryDraft, Grounds, Outcome};
@@ -290,6 +291,7 @@ impl Call {
                 .iter()
                 .map(|r| r.as_str().to_owned())
                 .collect(),
+            client_certificate: fingerprint(self.caller.client_certificate),
             action: self.action.to_owned(),
             purpose: f.purpose,
             subject: f.subject,
@@ -373,6 +375,11 @@ impl PageRequest {
 }
 
 /// The page key of an item ordered by (time, id).
+/// How an entry names a client certificate: hex, or empty for none.
+fn fingerprint(certificate: Option<Fingerprint>) -> String {
+    certificate.map(|f| f.to_string()).unwrap_or_default()
+}
+
 fn time_key(time: DateTime<Utc>, id: &str) -> String {
     format!("{}/{id}", time.timestamp_micros())
 }
@@ -486,7 +493,7 @@ impl Services {
         &self,
         failure: AuthFailure,
         request_id: String,
-        action: &'static str,
+        action: &str,
     ) -> ServiceError {
         let recorded = self
             .record_unserved(
@@ -517,16 +524,18 @@ impl Services {
         reason_code: &str,
         reason: &str,
     ) -> Result<Entry, StoreError> {
-        let (agency, principal, roles) = match identity {
+        let (agency, principal, roles, certificate) = match identity {
             Ok(c) => (
                 c.agency.as_str().to_owned(),
                 c.principal.as_str().to_owned(),
                 c.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+                c.client_certificate,
             ),
             Err(f) => (
                 f.claimed_agency.clone(),
                 f.claimed_principal.clone(),
                 vec![],
+                f.client_certificate.as_deref().copied(),
             ),
         };
         let draft = EntryDraft {
@@ -536,6 +545,7 @@ impl Services {
             agency,
             principal,
             roles,
+            client_certificate: fingerprint(certificate),
             action: action.to_owned(),
             purpose: None,
             subject: String::new(),

@@ -246,11 +246,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         &self,
         agency: &AgencyCode,
     ) -> Result<Vec<CertificateIdentity>, StoreError>;
-    /// The certificate identity registered with `matcher`, if any.
-    async fn certificate_identity(
+    /// The certificate identities, revoked ones included, registered with
+    /// any of `matchers` (at most one each).
+    async fn certificate_identities_matching(
         &self,
-        matcher: &CertificateMatch,
-    ) -> Result<Option<CertificateIdentity>, StoreError>;
+        matchers: &[CertificateMatch],
+    ) -> Result<Vec<CertificateIdentity>, StoreError>;
 
     /// An agency's token issuers, oldest first.
     async fn token_issuers(&self, agency: &AgencyCode) -> Result<Vec<TokenIssuer>, StoreError>;

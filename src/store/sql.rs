@@ -234,6 +234,7 @@ fn entry_from(row: &AnyRow) -> Result<Entry, StoreError> {
             agency: row.try_get("agency")?,
             principal: row.try_get("principal")?,
             roles: from_json(&row.try_get::<String, _>("roles")?)?,
+            client_certificate: row.try_get("client_certificate")?,
             action: row.try_get("action")?,
             purpose: if purpose.is_empty() {
                 None
@@ -575,22 +576,30 @@ impl Store for SqlStore {
             .collect()
     }
 
-    async fn certificate_identity(
+    async fn certificate_identities_matching(
         &self,
-        matcher: &CertificateMatch,
-    ) -> Result<Option<CertificateIdentity>, StoreError> {
+        matchers: &[CertificateMatch],
+    ) -> Result<Vec<CertificateIdentity>, StoreError> {
+        if matchers.is_empty() {
+            return Ok(vec![]);
+        }
+        let conditions: Vec<String> = (0..matchers.len())
+            .map(|i| format!("(kind = ${} AND value = ${})", 2 * i + 1, 2 * i + 2))
+            .collect();
         let sql = format!(
-            "SELECT {} FROM certificate_identities WHERE kind = $1 AND value = $2",
-            credentials::COLUMNS
+            "SELECT {} FROM certificate_identities WHERE {} ORDER BY create_time, id",
+            credentials::COLUMNS,
+            conditions.join(" OR ")
         );
-        sqlx::query(&sql)
-            .bind(matcher.kind())
-            .bind(matcher.value())
-            .fetch_optional(&self.reader)
+        let mut q = sqlx::query(&sql);
+        for m in matchers {
+            q = q.bind(m.kind()).bind(m.value());
+        }
+        q.fetch_all(&self.reader)
             .await?
-            .as_ref()
+            .iter()
             .map(identity_from)
-            .transpose()
+            .collect()
     }
 
     async fn token_issuers(&self, agency: &AgencyCode) -> Result<Vec<TokenIssuer>, StoreError> {

@@ -243,7 +243,7 @@ fn insert_sql(table: &str, columns: &[&str], rows: usize) -> String {
 
 impl Appended {
     async fn insert(&self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
-        const ENTRY_COLUMNS: [&str; 20] = [
+        const ENTRY_COLUMNS: [&str; 21] = [
             "idx",
             "id",
             "time",
@@ -264,6 +264,7 @@ impl Appended {
             "lawful_bases",
             "consent",
             "break_glass",
+            "client_certificate",
         ];
         for chunk in self.entries.chunks(ENTRY_ROWS) {
             let sql = insert_sql("ledger_entries", &ENTRY_COLUMNS, chunk.len());
@@ -290,7 +291,8 @@ impl Appended {
                     .bind(json(&d.grounds.agreements)?)
                     .bind(json(&d.grounds.lawful_bases)?)
                     .bind(d.grounds.consent.as_str())
-                    .bind(d.grounds.break_glass.as_str());
+                    .bind(d.grounds.break_glass.as_str())
+                    .bind(d.client_certificate.as_str());
             }
             q.execute(&mut **tx).await?;
         }

@@ -138,11 +138,14 @@ async fn certificate_identities(db: Db) {
     // The store finds the agency by the certificate's key.
     let store = s.store().await;
     let found = store
-        .certificate_identity(&CertificateMatch::spki(&"ab".repeat(32)).unwrap())
+        .certificate_identities_matching(&[
+            CertificateMatch::certificate(&"cd".repeat(32)).unwrap(),
+            CertificateMatch::spki(&"ab".repeat(32)).unwrap(),
+        ])
         .await
-        .unwrap()
         .unwrap();
-    assert_eq!(found.agency.as_str(), "leeds-cc");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].agency.as_str(), "leeds-cc");
     store.close().await;
 
     // Revocation keeps the identity, revoked.

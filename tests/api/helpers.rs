@@ -7,6 +7,7 @@ use std::str::FromStr;
 use accord::api::pb;
 use accord::app::App;
 use accord::config::Config;
+use accord::dev::{DevCa, Issued, Validity};
 use accord::store::{SqlStore, connect};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
@@ -25,6 +26,46 @@ pub struct TestServer {
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
     dir: TempDir,
+    /// The CA a secure server's certificate chains to; none in
+    /// development mode.
+    ca_pem: Option<String>,
+}
+
+/// The audience of staff tokens in secure test servers.
+pub const AUDIENCE: &str = "accord-test";
+
+/// Development PKI for a secure test server: a CA, the server's
+/// certificate and an operator client certificate, in a temp dir.
+pub struct Pki {
+    pub dir: TempDir,
+    pub ca: DevCa,
+    pub operator: Issued,
+}
+
+impl Pki {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ca = DevCa::generate("Accord test CA").expect("CA");
+        let server = ca.server(Validity::days_from_now(30)).expect("server cert");
+        std::fs::write(dir.path().join("ca.pem"), ca.cert_pem()).unwrap();
+        std::fs::write(dir.path().join("server.pem"), &server.cert_pem).unwrap();
+        std::fs::write(dir.path().join("server.key"), &server.key_pem).unwrap();
+        let operator = ca
+            .client("ops-console", None, Validity::days_from_now(30))
+            .expect("operator cert");
+        Self { dir, ca, operator }
+    }
+
+    /// A client certificate from this PKI's CA, valid for a month.
+    pub fn client(&self, common_name: &str, uri: Option<&str>) -> Issued {
+        self.ca
+            .client(common_name, uri, Validity::days_from_now(30))
+            .expect("client cert")
+    }
+
+    fn file(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
 }
 
 /// Which database a test server uses.
@@ -119,7 +160,38 @@ impl TestServer {
             Db::Sqlite => None,
             Db::Postgres => Some(fresh_postgres_database().await?),
         };
-        Some(Self::start_on(database_url, None, clock, matches!(db, Db::Postgres)).await)
+        Some(Self::start_on(database_url, None, clock, matches!(db, Db::Postgres), None).await)
+    }
+
+    /// Starts a server in secure mode (mutual TLS and staff tokens) with
+    /// `pki`; its `channel` speaks with the operator's certificate.
+    pub async fn start_secure(db: Db, pki: &Pki) -> Option<Self> {
+        let database_url = match db {
+            Db::Sqlite => None,
+            Db::Postgres => Some(fresh_postgres_database().await?),
+        };
+        let clock = std::sync::Arc::new(accord::clock::SystemClock);
+        Some(
+            Self::start_on(
+                database_url,
+                None,
+                clock,
+                matches!(db, Db::Postgres),
+                Some(pki),
+            )
+            .await,
+        )
+    }
+
+    /// A TLS channel to this (secure) server presenting `identity`.
+    pub async fn tls_channel(&self, identity: Option<&Issued>) -> Channel {
+        tls_channel(
+            self.address,
+            self.ca_pem.as_deref().expect("a secure server"),
+            identity,
+        )
+        .await
+        .expect("TLS connection")
     }
 
     /// Starts a second server process on this one's PostgreSQL database,
@@ -135,6 +207,7 @@ impl TestServer {
             Some(self.dir.path().join("ledger-signing.key")),
             std::sync::Arc::new(accord::clock::SystemClock),
             false,
+            None,
         )
         .await
     }
@@ -144,19 +217,30 @@ impl TestServer {
         ledger_key_file: Option<std::path::PathBuf>,
         clock: accord::clock::SharedClock,
         owns_database: bool,
+        pki: Option<&Pki>,
     ) -> Self {
         accord::telemetry::init_for_tests();
         let dir = tempfile::tempdir().expect("temp dir");
+        let tls = pki.map(|pki| Config {
+            insecure: false,
+            tls_cert_file: Some(pki.file("server.pem")),
+            tls_key_file: Some(pki.file("server.key")),
+            tls_client_ca_file: Some(pki.file("ca.pem")),
+            token_audience: AUDIENCE.to_owned(),
+            token_leeway_seconds: 0,
+            operator_certificates: vec![pki.operator.fingerprint.to_string()],
+            ..Config::default()
+        });
         let config = Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: dir.path().to_owned(),
             database_url,
             ledger_key_file,
-            insecure: true,
+            insecure: pki.is_none(),
             max_message_bytes: 64 * 1024,
             shutdown_grace_seconds: 5,
             checkpoint_interval_ms: 100,
-            ..Config::default()
+            ..tls.unwrap_or_default()
         };
         let app = App::build_with_clock(&config, clock)
             .await
@@ -166,11 +250,17 @@ impl TestServer {
         let task = tokio::spawn(app.run_until_stopped(async {
             let _ = stopped.await;
         }));
-        let channel = Channel::from_shared(format!("http://{address}"))
-            .expect("uri")
-            .connect()
-            .await
-            .expect("connect to the test server");
+        let ca_pem = pki.map(|p| p.ca.cert_pem());
+        let channel = match pki {
+            Some(pki) => tls_channel(address, &pki.ca.cert_pem(), Some(&pki.operator))
+                .await
+                .expect("connect to the test server"),
+            None => Channel::from_shared(format!("http://{address}"))
+                .expect("uri")
+                .connect()
+                .await
+                .expect("connect to the test server"),
+        };
         Self {
             address,
             channel,
@@ -179,6 +269,7 @@ impl TestServer {
             stop: Some(stop),
             task: Some(task),
             dir,
+            ca_pem,
         }
     }
 
@@ -262,6 +353,36 @@ impl TestServer {
                 .expect("register agency");
         }
     }
+}
+
+/// A TLS channel to `address` trusting `ca_pem`, presenting `identity`.
+pub async fn tls_channel(
+    address: SocketAddr,
+    ca_pem: &str,
+    identity: Option<&Issued>,
+) -> Result<Channel, tonic::transport::Error> {
+    use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+    let mut tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(ca_pem))
+        .domain_name("localhost");
+    if let Some(id) = identity {
+        tls = tls.identity(Identity::from_pem(&id.cert_pem, &id.key_pem));
+    }
+    Channel::from_shared(format!("https://{address}"))
+        .expect("uri")
+        .tls_config(tls)?
+        .connect()
+        .await
+}
+
+/// A request bearing `token`.
+pub fn with_token<T>(message: T, token: &str) -> Request<T> {
+    let mut r = Request::new(message);
+    r.metadata_mut().insert(
+        "authorization",
+        MetadataValue::from_str(&format!("Bearer {token}")).expect("token"),
+    );
+    r
 }
 
 /// A request made by `principal` of `agency` holding `roles`.

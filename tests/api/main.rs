@@ -12,6 +12,7 @@ mod consents;
 mod credentials;
 mod emergency;
 mod helpers;
+mod identity;
 mod proofs;
 mod python;
 mod records;

@@ -1106,6 +1106,7 @@ pub fn entry_out(e: Entry) -> pb::LedgerEntry {
         lawful_bases: d.grounds.lawful_bases,
         consent: d.grounds.consent,
         break_glass_reason: d.grounds.break_glass,
+        client_certificate: d.client_certificate,
     }
 }
 

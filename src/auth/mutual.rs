@@ -1,0 +1,332 @@
+//! The secure authenticator: the agency system by its client certificate,
+//! the staff member by a token from their agency's issuer, bound together.
+//!
+//! For each call on Accord's services:
+//!
+//! 1. the connection's client certificate must chain to a configured CA
+//!    and be in date ([`ClientCas::check`]);
+//! 2. it must be an operator certificate from the configuration, or match
+//!    certificate identities of exactly one agency in the registry (by
+//!    fingerprint, SPKI pin or subject alternative name), none of them
+//!    revoked;
+//! 3. an agency call must carry `authorization: Bearer <JWT>` from a token
+//!    issuer registered to that same agency, verified as [`jwt::verify`]
+//!    describes. A valid token of another agency is refused: a connection
+//!    speaks for one agency only.
+//!
+//! Operator certificates carry the `operator` role; a token on such a
+//! connection, optional, must come from the configured operator issuer and
+//! names the person. Agency tokens can never confer `operator`.
+//!
+//! The registry is read for every call, so revoking a certificate identity
+//! or removing an issuer takes effect on the next call.
+
+use std::sync::Arc;
+
+use jsonwebtoken::jwk::JwkSet;
+use tonic::metadata::MetadataMap;
+
+use super::jwt::{self, StaffClaims, TokenCheck, TokenError};
+use super::tls::{ClientCas, examine};
+use super::{AuthFailure, Authenticator, Presented};
+use crate::clock::SharedClock;
+use crate::domain::credential::{CertificateMatch, JwksSource, TokenIssuer, check_jwks};
+use crate::domain::{AgencyCode, Caller, PrincipalId, Role};
+use crate::store::Store;
+
+/// How staff tokens are checked, besides their issuer's keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSettings {
+    /// The audience (`aud`) tokens must name: this Accord service.
+    pub audience: String,
+    /// Allowance for clock skew on `exp` and `nbf`, in seconds.
+    pub leeway_seconds: i64,
+}
+
+/// Who may make operator calls.
+#[derive(Debug, Clone)]
+pub struct Operator {
+    /// The name recorded as the operator's agency in the ledger.
+    pub agency: AgencyCode,
+    /// Operator client certificates, by fingerprint or SPKI pin.
+    pub certificates: Vec<CertificateMatch>,
+    /// The issuer of operator staff tokens, if any.
+    pub issuer: Option<TokenIssuer>,
+}
+
+/// Mutual TLS plus signed staff tokens.
+#[derive(Debug, Clone)]
+pub struct MutualTls {
+    store: Arc<dyn Store>,
+    clock: SharedClock,
+    cas: ClientCas,
+    tokens: TokenSettings,
+    operator: Operator,
+}
+
+/// The metadata key carrying the bearer token.
+const AUTHORIZATION: &str = "authorization";
+
+/// The bearer token of a request: none, or its text.
+fn bearer(metadata: &MetadataMap) -> Result<Option<&str>, TokenError> {
+    let Some(value) = metadata.get(AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let text = value.to_str().map_err(|_| TokenError::Malformed)?;
+    let (scheme, token) = text.split_once(' ').ok_or(TokenError::Malformed)?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(TokenError::Malformed);
+    }
+    Ok(Some(token.trim()))
+}
+
+/// An issuer's public keys, checked as at registration (a key file may
+/// have changed since).
+fn key_set(source: &JwksSource) -> Result<JwkSet, TokenError> {
+    let document = match source {
+        JwksSource::Document(d) => d.clone(),
+        JwksSource::Path(p) => std::fs::read_to_string(p)
+            .map_err(|e| TokenError::Keys(format!("the key file cannot be read: {e}")))?,
+    };
+    check_jwks(&document).map_err(TokenError::Keys)?;
+    serde_json::from_str(&document).map_err(|e| TokenError::Keys(e.to_string()))
+}
+
+impl From<TokenError> for AuthFailure {
+    fn from(e: TokenError) -> Self {
+        AuthFailure::new(e.code(), e.to_string())
+    }
+}
+
+impl MutualTls {
+    /// An authenticator trusting client certificates from `cas`, mapping
+    /// them to agencies and issuers through `store`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: SharedClock,
+        cas: ClientCas,
+        tokens: TokenSettings,
+        operator: Operator,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            cas,
+            tokens,
+            operator,
+        }
+    }
+
+    fn verify(&self, token: &str, issuer: &TokenIssuer) -> Result<StaffClaims, AuthFailure> {
+        let keys = key_set(&issuer.jwks)?;
+        let check = TokenCheck {
+            audience: &self.tokens.audience,
+            leeway_seconds: self.tokens.leeway_seconds,
+            now: self.clock.now(),
+        };
+        Ok(jwt::verify(token, issuer, &keys, &check)?)
+    }
+
+    /// An operator connection: the certificate confers the role; a token,
+    /// if any, must come from the operator issuer and names the person.
+    fn operator_caller(
+        &self,
+        token: Option<&str>,
+        common_name: Option<&str>,
+        fingerprint_hex: &str,
+    ) -> Result<Caller, AuthFailure> {
+        let (principal, mut roles) = match token {
+            None => {
+                let name = common_name
+                    .and_then(|cn| PrincipalId::parse(cn).ok())
+                    .or_else(|| PrincipalId::parse(&format!("certificate-{fingerprint_hex}")).ok())
+                    .ok_or_else(|| {
+                        AuthFailure::new("CLIENT_CERTIFICATE_INVALID", "unnamed certificate")
+                    })?;
+                (name, vec![])
+            }
+            Some(token) => {
+                let iss = jwt::claimed_issuer(token)?;
+                let issuer = self
+                    .operator
+                    .issuer
+                    .as_ref()
+                    .filter(|i| i.issuer == iss)
+                    .ok_or_else(|| {
+                        AuthFailure::new(
+                            "AGENCY_MISMATCH",
+                            format!(
+                                "the token's issuer {iss:?} is not the operator issuer, \
+                                 and this is an operator connection"
+                            ),
+                        )
+                    })?;
+                let claims = self.verify(token, issuer)?;
+                (claims.principal, claims.roles)
+            }
+        };
+        if !roles.iter().any(|r| r.as_str() == Role::OPERATOR) {
+            roles.push(Role::parse(Role::OPERATOR).map_err(|e| AuthFailure::new("INTERNAL", e))?);
+        }
+        Ok(Caller {
+            agency: self.operator.agency.clone(),
+            principal,
+            roles,
+            client_certificate: None,
+        })
+    }
+
+    /// The agency whose certificate identities the certificate matches.
+    async fn agency_of(&self, matchers: &[CertificateMatch]) -> Result<AgencyCode, AuthFailure> {
+        let found = self
+            .store
+            .certificate_identities_matching(matchers)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot read certificate identities");
+                AuthFailure::new(
+                    "REGISTRY_UNAVAILABLE",
+                    "the agency registry cannot be read; try again",
+                )
+            })?;
+        if found.is_empty() {
+            return Err(AuthFailure::new(
+                "CLIENT_CERTIFICATE_UNKNOWN",
+                "the client certificate is not registered to any agency",
+            ));
+        }
+        // Revoking any identity the certificate matches (its fingerprint,
+        // its key or one of its names) stops it.
+        if let Some(revoked) = found.iter().find(|i| i.revoke_time.is_some()) {
+            return Err(AuthFailure {
+                claimed_agency: revoked.agency.as_str().to_owned(),
+                ..AuthFailure::new(
+                    "CLIENT_CERTIFICATE_REVOKED",
+                    format!(
+                        "the client certificate's identity {} was revoked",
+                        revoked.resource_name()
+                    ),
+                )
+            });
+        }
+        let agency = found[0].agency.clone();
+        if found.iter().any(|i| i.agency != agency) {
+            return Err(AuthFailure::new(
+                "CLIENT_CERTIFICATE_AMBIGUOUS",
+                "the client certificate matches identities of more than one agency",
+            ));
+        }
+        Ok(agency)
+    }
+
+    /// A staff member of `agency`, by a token from one of its issuers.
+    async fn staff_of(
+        &self,
+        agency: &AgencyCode,
+        token: Option<&str>,
+    ) -> Result<StaffClaims, AuthFailure> {
+        let token = token.ok_or_else(|| {
+            AuthFailure::new(
+                "TOKEN_MISSING",
+                "no bearer token: send `authorization: Bearer <token>` from your agency's issuer",
+            )
+        })?;
+        let iss = jwt::claimed_issuer(token)?;
+        let mismatch = |owner: &str| {
+            AuthFailure::new(
+                "AGENCY_MISMATCH",
+                format!(
+                    "the token's issuer {iss:?} belongs to {owner}, but the client certificate \
+                     to {}",
+                    agency.resource_name()
+                ),
+            )
+        };
+        if self
+            .operator
+            .issuer
+            .as_ref()
+            .is_some_and(|i| i.issuer == iss)
+        {
+            return Err(mismatch("the operator"));
+        }
+        let issuer = self
+            .store
+            .token_issuer(&iss)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot read token issuers");
+                AuthFailure::new(
+                    "REGISTRY_UNAVAILABLE",
+                    "the agency registry cannot be read; try again",
+                )
+            })?
+            .ok_or_else(|| AuthFailure::from(TokenError::UnknownIssuer(iss.clone())))?;
+        if issuer.agency != *agency {
+            return Err(mismatch(&issuer.agency.resource_name()));
+        }
+        let mut claims = self.verify(token, &issuer)?;
+        // Only the operator's own credentials confer the operator role.
+        claims.roles.retain(|r| r.as_str() != Role::OPERATOR);
+        Ok(claims)
+    }
+}
+
+#[async_trait::async_trait]
+impl Authenticator for MutualTls {
+    async fn authenticate(&self, presented: &Presented<'_>) -> Result<Caller, AuthFailure> {
+        let chain = presented.peer_certificates.unwrap_or_default();
+        let Some(leaf) = chain.first() else {
+            let missing = super::tls::CertificateProblem::Missing;
+            return Err(AuthFailure::new(missing.code(), missing.to_string()));
+        };
+        let fingerprint = crate::domain::credential::Fingerprint::of(leaf);
+        let with_certificate = |f: AuthFailure| AuthFailure {
+            client_certificate: Some(Box::new(fingerprint)),
+            ..f
+        };
+        let refuse = |p: super::tls::CertificateProblem| {
+            with_certificate(AuthFailure::new(p.code(), p.to_string()))
+        };
+        self.cas.check(chain, self.clock.now()).map_err(&refuse)?;
+        let examined = examine(leaf).map_err(&refuse)?;
+        let token = bearer(presented.metadata).map_err(|e| with_certificate(e.into()))?;
+        let is_operator = examined
+            .matchers
+            .iter()
+            .any(|m| self.operator.certificates.contains(m));
+        if is_operator {
+            let caller = self
+                .operator_caller(
+                    token,
+                    examined.common_name.as_deref(),
+                    &fingerprint.to_string()[..16],
+                )
+                .map_err(|f| AuthFailure {
+                    claimed_agency: self.operator.agency.as_str().to_owned(),
+                    ..with_certificate(f)
+                })?;
+            return Ok(Caller {
+                client_certificate: Some(fingerprint),
+                ..caller
+            });
+        }
+        let agency = self
+            .agency_of(&examined.matchers)
+            .await
+            .map_err(with_certificate)?;
+        let staff = self
+            .staff_of(&agency, token)
+            .await
+            .map_err(|f| AuthFailure {
+                claimed_agency: agency.as_str().to_owned(),
+                ..with_certificate(f)
+            })?;
+        Ok(Caller {
+            agency,
+            principal: staff.principal,
+            roles: staff.roles,
+            client_certificate: Some(fingerprint),
+        })
+    }
+}

@@ -1,0 +1,560 @@
+//! Secure mode over real TLS on loopback: agency systems by their client
+//! certificates, staff by signed tokens from their agency's issuer, the two
+//! bound together; every refusal answered with its reason and in the
+//! ledger with the certificate that tried.
+
+use accord::api::pb;
+use accord::dev::{DevCa, Issued, TokenSigner, Validity};
+use accord::ledger::Outcome;
+use base64::Engine;
+use chrono::{TimeDelta, Utc};
+use pb::certificate_identity::Match;
+use serde_json::json;
+use tonic::transport::Channel;
+use tonic::{Code, Request};
+
+use crate::helpers::*;
+
+const COUNCIL: &str = "leeds-cc";
+const HEALTH: &str = "leeds-th";
+
+/// An agency's system and identity provider, as registered.
+struct Member {
+    code: &'static str,
+    cert: Issued,
+    iss: String,
+    signer: TokenSigner,
+}
+
+impl Member {
+    fn token(&self, roles: &[&str]) -> String {
+        let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
+        self.signer
+            .mint(
+                &self.iss,
+                AUDIENCE,
+                &format!("staff-of-{}", self.code),
+                &roles,
+                Utc::now(),
+                TimeDelta::minutes(5),
+            )
+            .unwrap()
+    }
+
+    /// Claims as the member's issuer would write them, for tokens made by
+    /// hand.
+    fn claims(&self) -> serde_json::Value {
+        let now = Utc::now().timestamp();
+        json!({"iss": self.iss, "aud": AUDIENCE, "sub": "sw-1", "roles": ["social_worker"],
+               "iat": now, "exp": now + 300})
+    }
+}
+
+struct Secure {
+    s: TestServer,
+    pki: Pki,
+    council: Member,
+    health: Member,
+}
+
+/// A secure server with two members: the council recognised by its
+/// certificate's fingerprint, the health trust by its certificate's URI.
+async fn secure(db: Db) -> Option<Secure> {
+    let pki = Pki::new();
+    let s = TestServer::start_secure(db, &pki).await?;
+    let member = |code: &'static str, uri: Option<&str>| Member {
+        code,
+        cert: pki.client(&format!("case-system.{code}"), uri),
+        iss: format!("https://idp.{code}.example"),
+        signer: TokenSigner::generate(&format!("{code}-key-1")).unwrap(),
+    };
+    let council = member(COUNCIL, None);
+    let health = member(HEALTH, Some("spiffe://accord.test/leeds-th"));
+    let mut agencies = s.agencies();
+    for (m, kind, matcher) in [
+        (
+            &council,
+            pb::AgencyKind::Council,
+            Match::CertificateSha256(council.cert.fingerprint.to_string()),
+        ),
+        (
+            &health,
+            pb::AgencyKind::Health,
+            Match::SubjectAltName("spiffe://accord.test/leeds-th".into()),
+        ),
+    ] {
+        // The operator's certificate alone makes operator calls.
+        agencies
+            .create_agency(Request::new(pb::CreateAgencyRequest {
+                agency: Some(pb::Agency {
+                    code: m.code.to_owned(),
+                    display_name: format!("Agency {}", m.code),
+                    kind: kind as i32,
+                    ..Default::default()
+                }),
+            }))
+            .await
+            .unwrap();
+        agencies
+            .add_certificate_identity(Request::new(pb::AddCertificateIdentityRequest {
+                parent: format!("agencies/{}", m.code),
+                certificate_identity: Some(pb::CertificateIdentity {
+                    r#match: Some(matcher),
+                    note: "case system".into(),
+                    ..Default::default()
+                }),
+            }))
+            .await
+            .unwrap();
+        agencies
+            .add_token_issuer(Request::new(pb::AddTokenIssuerRequest {
+                parent: format!("agencies/{}", m.code),
+                token_issuer: Some(pb::TokenIssuer {
+                    issuer: m.iss.clone(),
+                    jwks: Some(pb::token_issuer::Jwks::JwksJson(m.signer.jwks.clone())),
+                    ..Default::default()
+                }),
+            }))
+            .await
+            .unwrap();
+    }
+    Some(Secure {
+        s,
+        pki,
+        council,
+        health,
+    })
+}
+
+/// Lists agencies over `channel` with `token` (if any) and request id
+/// `id`.
+async fn list_agencies(
+    channel: Channel,
+    token: Option<&str>,
+    id: &str,
+) -> Result<Vec<pb::Agency>, tonic::Status> {
+    let mut request = match token {
+        Some(t) => with_token(pb::ListAgenciesRequest::default(), t),
+        None => Request::new(pb::ListAgenciesRequest::default()),
+    };
+    request
+        .metadata_mut()
+        .insert("x-request-id", id.parse().unwrap());
+    pb::agency_service_client::AgencyServiceClient::new(channel)
+        .list_agencies(request)
+        .await
+        .map(|r| r.into_inner().agencies)
+}
+
+/// The one ledger entry of request `id`.
+async fn entry_of(s: &TestServer, id: &str) -> accord::ledger::Entry {
+    let mut found: Vec<_> = s
+        .ledger(Default::default())
+        .await
+        .into_iter()
+        .filter(|e| e.draft.request_id == id)
+        .collect();
+    assert_eq!(found.len(), 1, "exactly one entry for request {id}");
+    found.pop().unwrap()
+}
+
+/// Asserts that request `id` was refused with `code` and `reason`, and
+/// that its ledger entry records the refusal and `certificate`.
+async fn assert_refused(
+    s: &TestServer,
+    result: Result<Vec<pb::Agency>, tonic::Status>,
+    id: &str,
+    code: Code,
+    why: &str,
+    certificate: Option<&Issued>,
+) {
+    let status = result.expect_err(id);
+    assert_eq!(status.code(), code, "{id}: {status:?}");
+    assert_eq!(reason(&status), why, "{id}: {}", status.message());
+    let entry = entry_of(s, id).await;
+    assert_eq!(entry.draft.outcome, Outcome::Denied, "{id}");
+    assert_eq!(entry.draft.reason_code, why, "{id}");
+    assert_eq!(
+        entry.draft.client_certificate,
+        certificate
+            .map(|c| c.fingerprint.to_string())
+            .unwrap_or_default(),
+        "{id}"
+    );
+}
+
+/// A token with `header` and `claims`, signed by nobody in particular.
+fn unsigned(header: &serde_json::Value, claims: &serde_json::Value, signature: &[u8]) -> String {
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    format!(
+        "{}.{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes()),
+        b64(signature)
+    )
+}
+
+/// HS256 "signed" with the issuer's public key as the secret: the classic
+/// algorithm-confusion attack.
+fn hs256_with_public_key(m: &Member) -> String {
+    let key = jsonwebtoken::EncodingKey::from_secret(m.signer.jwks.as_bytes());
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.kid = Some(m.signer.kid.clone());
+    jsonwebtoken::encode(&header, &m.claims(), &key).unwrap()
+}
+
+/// The token with its payload's roles changed, signature kept.
+fn tampered(token: &str) -> String {
+    let parts: Vec<&str> = token.split('.').collect();
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut claims: serde_json::Value =
+        serde_json::from_slice(&engine.decode(parts[1]).unwrap()).unwrap();
+    claims["roles"] = json!(["social_worker", "auditor", "ig_lead"]);
+    format!(
+        "{}.{}.{}",
+        parts[0],
+        engine.encode(claims.to_string()),
+        parts[2]
+    )
+}
+
+async fn mutual_tls_and_tokens(db: Db) {
+    let Some(Secure {
+        s,
+        pki,
+        council,
+        health,
+    }) = secure(db).await
+    else {
+        return;
+    };
+    let council_channel = s.tls_channel(Some(&council.cert)).await;
+    let health_channel = s.tls_channel(Some(&health.cert)).await;
+
+    // A valid certificate with a valid token of the same agency.
+    let agencies = list_agencies(
+        council_channel.clone(),
+        Some(&council.token(&["social_worker"])),
+        "valid-council",
+    )
+    .await
+    .unwrap();
+    assert_eq!(agencies.len(), 2);
+    let ok = entry_of(&s, "valid-council").await;
+    assert_eq!(ok.draft.outcome, Outcome::Permitted);
+    assert_eq!(ok.draft.agency, COUNCIL);
+    assert_eq!(ok.draft.principal, "staff-of-leeds-cc");
+    assert_eq!(ok.draft.roles, ["social_worker"]);
+    assert_eq!(
+        ok.draft.client_certificate,
+        council.cert.fingerprint.to_string()
+    );
+    // The health trust is recognised by its certificate's URI.
+    let ok = list_agencies(
+        health_channel.clone(),
+        Some(&health.token(&["gp"])),
+        "valid-health",
+    )
+    .await;
+    assert!(ok.is_ok(), "{ok:?}");
+    assert_eq!(entry_of(&s, "valid-health").await.draft.agency, HEALTH);
+
+    // A certificate from a CA Accord does not trust.
+    let stranger_ca = DevCa::generate("Stranger CA").unwrap();
+    let stranger = stranger_ca
+        .client("case-system.leeds-cc", None, Validity::days_from_now(30))
+        .unwrap();
+    let r = list_agencies(
+        s.tls_channel(Some(&stranger)).await,
+        Some(&council.token(&["social_worker"])),
+        "unknown-ca",
+    )
+    .await;
+    let unauth = Code::Unauthenticated;
+    assert_refused(
+        &s,
+        r,
+        "unknown-ca",
+        unauth,
+        "CLIENT_CERTIFICATE_UNKNOWN_CA",
+        Some(&stranger),
+    )
+    .await;
+
+    // An expired certificate from the trusted CA.
+    let now = Utc::now();
+    let expired = pki
+        .ca
+        .client(
+            "case-system.leeds-cc",
+            None,
+            Validity {
+                not_before: now - TimeDelta::days(60),
+                not_after: now - TimeDelta::days(2),
+            },
+        )
+        .unwrap();
+    let r = list_agencies(
+        s.tls_channel(Some(&expired)).await,
+        Some(&council.token(&["social_worker"])),
+        "expired-cert",
+    )
+    .await;
+    assert_refused(
+        &s,
+        r,
+        "expired-cert",
+        unauth,
+        "CLIENT_CERTIFICATE_EXPIRED",
+        Some(&expired),
+    )
+    .await;
+
+    // A trusted certificate no agency registered.
+    let unregistered = pki.client("case-system.elsewhere", None);
+    let r = list_agencies(
+        s.tls_channel(Some(&unregistered)).await,
+        Some(&council.token(&["social_worker"])),
+        "unregistered-cert",
+    )
+    .await;
+    assert_refused(
+        &s,
+        r,
+        "unregistered-cert",
+        unauth,
+        "CLIENT_CERTIFICATE_UNKNOWN",
+        Some(&unregistered),
+    )
+    .await;
+
+    // No client certificate at all.
+    let r = list_agencies(
+        s.tls_channel(None).await,
+        Some(&council.token(&["social_worker"])),
+        "no-cert",
+    )
+    .await;
+    assert_refused(&s, r, "no-cert", unauth, "CLIENT_CERTIFICATE_MISSING", None).await;
+
+    // The health trust's certificate with a valid council token.
+    let r = list_agencies(
+        health_channel.clone(),
+        Some(&council.token(&["social_worker"])),
+        "wrong-agency",
+    )
+    .await;
+    assert_refused(
+        &s,
+        r,
+        "wrong-agency",
+        unauth,
+        "AGENCY_MISMATCH",
+        Some(&health.cert),
+    )
+    .await;
+    assert_eq!(entry_of(&s, "wrong-agency").await.draft.agency, HEALTH);
+
+    // Token refusals, all over the council's own connection.
+    let expired_token = council
+        .signer
+        .mint(
+            &council.iss,
+            AUDIENCE,
+            "sw-1",
+            &[],
+            now - TimeDelta::minutes(10),
+            TimeDelta::minutes(5),
+        )
+        .unwrap();
+    let impostor = TokenSigner::generate(&council.signer.kid).unwrap();
+    let none = unsigned(
+        &json!({"alg": "none", "typ": "JWT", "kid": council.signer.kid}),
+        &council.claims(),
+        b"",
+    );
+    let wrong_audience = council
+        .signer
+        .mint(
+            &council.iss,
+            "some-other-service",
+            "sw-1",
+            &[],
+            now,
+            TimeDelta::minutes(5),
+        )
+        .unwrap();
+    let unknown_issuer = impostor
+        .mint(
+            "https://idp.nobody.example",
+            AUDIENCE,
+            "sw-1",
+            &[],
+            now,
+            TimeDelta::minutes(5),
+        )
+        .unwrap();
+    let cases: [(&str, Option<String>, &str); 9] = [
+        ("expired-token", Some(expired_token), "TOKEN_EXPIRED"),
+        (
+            "other-key",
+            Some(impostor.sign(&council.claims()).unwrap()),
+            "TOKEN_BAD_SIGNATURE",
+        ),
+        ("alg-none", Some(none), "TOKEN_ALGORITHM_NOT_ALLOWED"),
+        (
+            "hs256-public-key",
+            Some(hs256_with_public_key(&council)),
+            "TOKEN_ALGORITHM_NOT_ALLOWED",
+        ),
+        (
+            "wrong-audience",
+            Some(wrong_audience),
+            "TOKEN_WRONG_AUDIENCE",
+        ),
+        ("missing-token", None, "TOKEN_MISSING"),
+        (
+            "tampered",
+            Some(tampered(&council.token(&["social_worker"]))),
+            "TOKEN_BAD_SIGNATURE",
+        ),
+        (
+            "unknown-issuer",
+            Some(unknown_issuer),
+            "TOKEN_UNKNOWN_ISSUER",
+        ),
+        ("garbage", Some("not-a-jwt".to_owned()), "TOKEN_MALFORMED"),
+    ];
+    for (id, token, why) in cases {
+        let r = list_agencies(council_channel.clone(), token.as_deref(), id).await;
+        assert_refused(&s, r, id, unauth, why, Some(&council.cert)).await;
+        assert_eq!(entry_of(&s, id).await.draft.agency, COUNCIL, "{id}");
+    }
+
+    // Agencies cannot make operator calls, whatever their token claims.
+    let mut as_council =
+        pb::agency_service_client::AgencyServiceClient::new(council_channel.clone());
+    let denied = as_council
+        .create_agency(with_token(
+            pb::CreateAgencyRequest {
+                agency: Some(pb::Agency {
+                    code: "rogue".into(),
+                    display_name: "Rogue".into(),
+                    kind: pb::AgencyKind::Council as i32,
+                    ..Default::default()
+                }),
+            },
+            &council.token(&["operator"]),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+
+    // A suspended agency is known but refused.
+    s.agencies()
+        .update_agency(Request::new(pb::UpdateAgencyRequest {
+            agency: Some(pb::Agency {
+                name: format!("agencies/{HEALTH}"),
+                status: pb::AgencyStatus::Suspended as i32,
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["status".into()],
+            }),
+        }))
+        .await
+        .unwrap();
+    let r = list_agencies(
+        health_channel.clone(),
+        Some(&health.token(&["gp"])),
+        "suspended",
+    )
+    .await;
+    let status = r.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert_eq!(reason(&status), "AGENCY_SUSPENDED");
+
+    // Rotation: a second identity for the council's new certificate; both
+    // work until the old one is revoked, then only the new one.
+    let renewed = pki.client("case-system.leeds-cc", None);
+    let added = s
+        .agencies()
+        .add_certificate_identity(Request::new(pb::AddCertificateIdentityRequest {
+            parent: format!("agencies/{COUNCIL}"),
+            certificate_identity: Some(pb::CertificateIdentity {
+                r#match: Some(Match::CertificateSha256(renewed.fingerprint.to_string())),
+                note: "renewed".into(),
+                ..Default::default()
+            }),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .certificate_identity
+        .unwrap();
+    let renewed_channel = s.tls_channel(Some(&renewed)).await;
+    let token = council.token(&["social_worker"]);
+    assert!(
+        list_agencies(renewed_channel.clone(), Some(&token), "renewed")
+            .await
+            .is_ok()
+    );
+    assert!(
+        list_agencies(council_channel.clone(), Some(&token), "old")
+            .await
+            .is_ok()
+    );
+    let old = s
+        .agencies()
+        .list_certificate_identities(Request::new(pb::ListCertificateIdentitiesRequest {
+            parent: format!("agencies/{COUNCIL}"),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .certificate_identities
+        .into_iter()
+        .find(|i| i.name != added.name)
+        .unwrap();
+    s.agencies()
+        .revoke_certificate_identity(Request::new(pb::RevokeCertificateIdentityRequest {
+            name: old.name,
+        }))
+        .await
+        .unwrap();
+    let r = list_agencies(council_channel, Some(&token), "revoked").await;
+    assert_refused(
+        &s,
+        r,
+        "revoked",
+        unauth,
+        "CLIENT_CERTIFICATE_REVOKED",
+        Some(&council.cert),
+    )
+    .await;
+    assert!(
+        list_agencies(renewed_channel, Some(&token), "renewed-again")
+            .await
+            .is_ok()
+    );
+
+    // Plain TCP to a TLS server gets nowhere.
+    let plain = Channel::from_shared(format!("http://{}", s.address))
+        .unwrap()
+        .connect()
+        .await;
+    if let Ok(plain) = plain {
+        assert!(list_agencies(plain, Some(&token), "plain").await.is_err());
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn mutual_tls_and_tokens_sqlite() {
+    mutual_tls_and_tokens(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn mutual_tls_and_tokens_postgres() {
+    mutual_tls_and_tokens(Db::Postgres).await;
+}
