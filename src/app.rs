@@ -183,7 +183,7 @@ pub fn signing_key(config: &Config) -> anyhow::Result<SigningKey> {
 }
 
 /// Writes a new file that only its owner can read.
-fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

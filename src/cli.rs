@@ -28,6 +28,52 @@ pub enum Command {
     /// Audit ledger tools.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// Development setup: certificates, example agencies, tokens. Never
+    /// for real data.
+    #[command(subcommand)]
+    Dev(DevCommand),
+}
+
+/// `accord dev …`.
+#[derive(Debug, Subcommand)]
+pub enum DevCommand {
+    /// Creates a development CA, a server certificate for localhost, an
+    /// operator certificate, two example agencies (a council and a health
+    /// trust) registered with client certificates and token signing keys,
+    /// and a configuration file that uses them. Private keys are written
+    /// readable by their owner only.
+    Init(DevInitArgs),
+    /// Prints a short-lived staff token of a development agency.
+    Token(DevTokenArgs),
+}
+
+/// Options of `accord dev init`.
+#[derive(Debug, Clone, Args)]
+pub struct DevInitArgs {
+    /// The directory to create the setup in.
+    #[arg(long, default_value = "accord-dev")]
+    pub dir: PathBuf,
+}
+
+/// Options of `accord dev token`.
+#[derive(Debug, Clone, Args)]
+pub struct DevTokenArgs {
+    /// The directory `accord dev init` wrote.
+    #[arg(long, default_value = "accord-dev")]
+    pub dir: PathBuf,
+    /// The agency whose staff member the token names (`leeds-cc` or
+    /// `leeds-th`).
+    #[arg(long)]
+    pub agency: String,
+    /// The staff member's roles, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "social_worker")]
+    pub roles: Vec<String>,
+    /// The staff member's id.
+    #[arg(long, default_value = "dev-user")]
+    pub principal: String,
+    /// How long the token is valid, in minutes (1 to 60).
+    #[arg(long, default_value_t = 15)]
+    pub minutes: u32,
 }
 
 /// `accord ledger …`.

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Parser;
 
 use accord::app::{App, open_store, shutdown_signal, signing_key};
-use accord::cli::{Cli, Command, LedgerCommand};
+use accord::cli::{Cli, Command, DevCommand, LedgerCommand};
 use accord::config::Config;
 use accord::ledger::export::{ExportSummary, Line, OfflineVerifier};
 use accord::telemetry;
@@ -41,6 +41,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::debug!(?config, "configuration");
             let app = App::build(&config).await?;
             app.run_until_stopped(shutdown_signal()).await
+        }
+        Command::Dev(DevCommand::Init(args)) => {
+            let done = accord::dev::setup::init(&args.dir).await?;
+            for file in &done.files {
+                println!("wrote {}", file.display());
+            }
+            println!(
+                "registered the development agencies leeds-cc and leeds-th\n\
+                 serve:      accord serve --config {}\n\
+                 a token:    accord dev token --dir {} --agency leeds-cc --roles social_worker",
+                done.config_file.display(),
+                args.dir.display()
+            );
+            Ok(())
+        }
+        Command::Dev(DevCommand::Token(args)) => {
+            let token = accord::dev::setup::token(
+                &args.dir,
+                &args.agency,
+                &args.principal,
+                &args.roles,
+                args.minutes,
+            )?;
+            println!("{token}");
+            Ok(())
         }
         Command::Migrate(args) => {
             let config = Config::load(cli.config.as_deref(), &args.overrides())?;

@@ -1,5 +1,5 @@
 //! The `accord` binary as an operator meets it: one-line startup errors,
-//! `accord migrate`, and a clean stop on SIGTERM.
+//! `accord migrate`, a clean stop on SIGTERM, the development setup.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader};
@@ -112,8 +112,15 @@ fn serve(data: &str) -> (Child, String) {
 /// Starts `accord serve --insecure` on a free port with more arguments and
 /// environment variables.
 fn serve_with(args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
+    let mut all = vec!["serve", "--insecure", "--listen", "127.0.0.1:0"];
+    all.extend_from_slice(args);
+    start(&all, env)
+}
+
+/// Starts `accord args…`, a server; returns the child and the address it
+/// reports in its log (within a bounded time).
+fn start(args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
     let mut child = accord()
-        .args(["serve", "--insecure", "--listen", "127.0.0.1:0"])
         .args(args)
         .envs(env.iter().copied())
         .stderr(Stdio::piped())
@@ -153,7 +160,7 @@ fn serve_with(args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
 #[tokio::test]
 async fn sigterm_stops_the_server_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, address) = serve(dir.path().to_str().unwrap());
+    let (child, address) = serve(dir.path().to_str().unwrap());
     let mut client =
         pb::agency_service_client::AgencyServiceClient::connect(format!("http://{address}"))
             .await
@@ -170,6 +177,12 @@ async fn sigterm_stops_the_server_cleanly() {
         .insert("x-accord-roles", "operator".parse().unwrap());
     client.list_agencies(request).await.unwrap();
 
+    stop(child);
+}
+
+/// Stops a server with SIGTERM and asserts it exits cleanly (within a
+/// bounded time).
+fn stop(mut child: Child) {
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -598,4 +611,120 @@ async fn three_processes_share_one_ledger_through_a_sigkill() {
     );
     assert!(head.size as usize >= answered.len());
     helpers::drop_postgres_database(&url).await;
+}
+
+#[tokio::test]
+async fn dev_init_makes_a_working_secure_setup() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = dir.path().join("dev");
+    let dev_arg = dev.to_str().unwrap();
+    let (ok, stdout, stderr) = run(&["dev", "init", "--dir", dev_arg]);
+    assert!(ok, "{stdout}{stderr}");
+    // Private keys are readable by their owner only; certificates by all.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |name: &str| {
+        std::fs::metadata(dev.join(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    for key in [
+        "ca.key",
+        "server.key",
+        "operator.key",
+        "leeds-cc.key",
+        "leeds-cc-signing.key",
+        "leeds-th.key",
+        "leeds-th-signing.key",
+    ] {
+        assert_eq!(mode(key), 0o600, "{key}");
+    }
+    assert_eq!(mode("leeds-cc.pem") & 0o044, 0o044);
+    // It will not overwrite a setup.
+    assert_one_line_failure(run(&["dev", "init", "--dir", dev_arg]), "already holds");
+    // Tokens for the example agencies only.
+    assert_one_line_failure(
+        run(&["dev", "token", "--dir", dev_arg, "--agency", "nobody"]),
+        "--agency",
+    );
+    let (ok, token, stderr) = run(&[
+        "dev",
+        "token",
+        "--dir",
+        dev_arg,
+        "--agency",
+        "leeds-cc",
+        "--roles",
+        "social_worker,auditor",
+    ]);
+    assert!(ok, "{stderr}");
+    let token = token.trim().to_owned();
+    assert_eq!(token.split('.').count(), 3, "{token}");
+
+    // The configuration it wrote serves over mutual TLS.
+    let config = dev.join("accord.toml");
+    let (child, address) = start(
+        &[
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    let read = |name: &str| std::fs::read_to_string(dev.join(name)).unwrap();
+    let council = accord::dev::Issued {
+        cert_pem: read("leeds-cc.pem"),
+        key_pem: read("leeds-cc.key"),
+        fingerprint: accord::domain::credential::Fingerprint([0; 32]),
+    };
+    let address: std::net::SocketAddr = address.parse().unwrap();
+    let channel = helpers::tls_channel(address, &read("ca.pem"), Some(&council))
+        .await
+        .unwrap();
+    let agencies = pb::agency_service_client::AgencyServiceClient::new(channel)
+        .list_agencies(helpers::with_token(
+            pb::ListAgenciesRequest::default(),
+            &token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .agencies;
+    let codes: Vec<&str> = agencies.iter().map(|a| a.code.as_str()).collect();
+    assert_eq!(codes, ["leeds-cc", "leeds-th"]);
+
+    // The README's call: buf curl with the client certificate and a token.
+    if let Some(buf) = std::env::var_os("TEST_BUF") {
+        let out = Command::new(buf)
+            .args(["curl", "--protocol", "grpc"])
+            .arg("--cacert")
+            .arg(dev.join("ca.pem"))
+            .arg("--cert")
+            .arg(dev.join("leeds-cc.pem"))
+            .arg("--key")
+            .arg(dev.join("leeds-cc.key"))
+            .args(["-H", &format!("authorization: Bearer {token}")])
+            .arg(format!(
+                "https://localhost:{}/accord.v1.AgencyService/ListAgencies",
+                address.port()
+            ))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("Leeds Teaching Hospitals NHS Trust"),
+            "{stdout}"
+        );
+    } else if std::env::var_os("CI").is_some() {
+        panic!("TEST_BUF must name the buf CLI in CI (see scripts/ensure-tools)");
+    }
+    stop(child);
 }

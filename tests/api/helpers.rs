@@ -337,6 +337,53 @@ impl TestServer {
         pb::audit_service_client::AuditServiceClient::new(self.channel.clone())
     }
 
+    /// Registers, over a secure server's operator connection (its
+    /// certificate alone makes operator calls), an agency with one
+    /// certificate identity and one token issuer.
+    pub async fn register_member(
+        &self,
+        code: &str,
+        kind: pb::AgencyKind,
+        matcher: pb::certificate_identity::Match,
+        iss: &str,
+        jwks: &str,
+    ) {
+        let mut agencies = self.agencies();
+        agencies
+            .create_agency(Request::new(pb::CreateAgencyRequest {
+                agency: Some(pb::Agency {
+                    code: code.to_owned(),
+                    display_name: format!("Agency {code}"),
+                    kind: kind as i32,
+                    ..Default::default()
+                }),
+            }))
+            .await
+            .unwrap();
+        agencies
+            .add_certificate_identity(Request::new(pb::AddCertificateIdentityRequest {
+                parent: format!("agencies/{code}"),
+                certificate_identity: Some(pb::CertificateIdentity {
+                    r#match: Some(matcher),
+                    note: "case system".into(),
+                    ..Default::default()
+                }),
+            }))
+            .await
+            .unwrap();
+        agencies
+            .add_token_issuer(Request::new(pb::AddTokenIssuerRequest {
+                parent: format!("agencies/{code}"),
+                token_issuer: Some(pb::TokenIssuer {
+                    issuer: iss.to_owned(),
+                    jwks: Some(pb::token_issuer::Jwks::JwksJson(jwks.to_owned())),
+                    ..Default::default()
+                }),
+            }))
+            .await
+            .unwrap();
+    }
+
     /// Registers agencies as the operator.
     pub async fn register(&self, agencies: &[(&str, pb::AgencyKind)]) {
         for (code, kind) in agencies {

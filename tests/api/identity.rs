@@ -70,7 +70,6 @@ async fn secure(db: Db) -> Option<Secure> {
     };
     let council = member(COUNCIL, None);
     let health = member(HEALTH, Some("spiffe://accord.test/leeds-th"));
-    let mut agencies = s.agencies();
     for (m, kind, matcher) in [
         (
             &council,
@@ -83,40 +82,8 @@ async fn secure(db: Db) -> Option<Secure> {
             Match::SubjectAltName("spiffe://accord.test/leeds-th".into()),
         ),
     ] {
-        // The operator's certificate alone makes operator calls.
-        agencies
-            .create_agency(Request::new(pb::CreateAgencyRequest {
-                agency: Some(pb::Agency {
-                    code: m.code.to_owned(),
-                    display_name: format!("Agency {}", m.code),
-                    kind: kind as i32,
-                    ..Default::default()
-                }),
-            }))
-            .await
-            .unwrap();
-        agencies
-            .add_certificate_identity(Request::new(pb::AddCertificateIdentityRequest {
-                parent: format!("agencies/{}", m.code),
-                certificate_identity: Some(pb::CertificateIdentity {
-                    r#match: Some(matcher),
-                    note: "case system".into(),
-                    ..Default::default()
-                }),
-            }))
-            .await
-            .unwrap();
-        agencies
-            .add_token_issuer(Request::new(pb::AddTokenIssuerRequest {
-                parent: format!("agencies/{}", m.code),
-                token_issuer: Some(pb::TokenIssuer {
-                    issuer: m.iss.clone(),
-                    jwks: Some(pb::token_issuer::Jwks::JwksJson(m.signer.jwks.clone())),
-                    ..Default::default()
-                }),
-            }))
-            .await
-            .unwrap();
+        s.register_member(m.code, kind, matcher, &m.iss, &m.signer.jwks)
+            .await;
     }
     Some(Secure {
         s,

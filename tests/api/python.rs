@@ -1,9 +1,13 @@
-//! Drives the server from Python grpcio stubs generated from `proto/`: a
-//! client nobody here wrote. Needs `TEST_GRPC_PYTHON` (a Python with grpcio and
-//! grpcio-tools, made by `scripts/test`); required when `CI` is set.
+//! Drives the secure server from Python grpcio stubs generated from
+//! `proto/`, over mutual TLS with a token Python signs itself (PyJWT): a
+//! client nobody here wrote. Needs `TEST_GRPC_PYTHON` (a Python with grpcio,
+//! grpcio-tools, PyJWT and cryptography, made by `scripts/test`); required
+//! when `CI` is set.
 
 use std::path::Path;
 
+use accord::api::pb;
+use accord::dev::TokenSigner;
 use accord::store::EntryFilter;
 
 use crate::helpers::*;
@@ -21,11 +25,42 @@ async fn a_python_grpcio_client_works_end_to_end() {
         );
         return;
     };
-    let s = TestServer::start(Db::Sqlite).await.unwrap();
+    let pki = Pki::new();
+    let s = TestServer::start_secure(Db::Sqlite, &pki).await.unwrap();
+    let cert = pki.client("case-system.py-council", None);
+    let signer = TokenSigner::generate("py-key-1").unwrap();
+    let iss = "https://idp.py-council.example";
+    s.register_member(
+        "py-council",
+        pb::AgencyKind::Council,
+        pb::certificate_identity::Match::CertificateSha256(cert.fingerprint.to_string()),
+        iss,
+        &signer.jwks,
+    )
+    .await;
+    // What the Python client is given: files, as an integrator has them.
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let setup = serde_json::json!({
+        "address": s.address.to_string(),
+        "ca": file("ca.pem", &pki.ca.cert_pem()),
+        "cert": file("client.pem", &cert.cert_pem),
+        "key": file("client.key", &cert.key_pem),
+        "signing_key": file("signing.key", &signer.key_pem),
+        "kid": "py-key-1",
+        "iss": iss,
+        "aud": AUDIENCE,
+        "agency": "py-council",
+    });
+    let setup_file = file("setup.json", &setup.to_string());
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = tokio::process::Command::new(python)
         .arg(root.join("tests/python/client.py"))
-        .arg(s.address.to_string())
+        .arg(setup_file)
         .arg(root.join("proto"))
         .output()
         .await
@@ -37,7 +72,7 @@ async fn a_python_grpcio_client_works_end_to_end() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("python client: ok"), "{stdout}");
-    // What Python did is in the ledger, under the agency it claimed.
+    // What Python did is in the ledger, under its agency and certificate.
     let entries = s
         .ledger(EntryFilter {
             agency: Some("py-council".into()),
@@ -53,5 +88,15 @@ async fn a_python_grpcio_client_works_end_to_end() {
         actions.contains(&"/accord.v1.RecordService/GetRecord"),
         "{actions:?}"
     );
+    assert!(
+        entries
+            .iter()
+            .all(|e| e.draft.client_certificate == cert.fingerprint.to_string())
+    );
+    let refused = entries
+        .iter()
+        .filter(|e| e.draft.reason_code == "TOKEN_MISSING")
+        .count();
+    assert_eq!(refused, 1, "the call without a token is in the ledger");
     s.stop().await;
 }

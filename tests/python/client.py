@@ -1,15 +1,22 @@
-"""An independent client: Python grpcio stubs generated from proto/.
+"""An independent client: Python grpcio stubs generated from proto/, over
+mutual TLS (grpc.ssl_channel_credentials), with a staff token made here by
+PyJWT and cryptography.
 
-Usage: client.py HOST:PORT PROTO_DIR
+Usage: client.py SETUP.json PROTO_DIR
+SETUP.json names: address (HOST:PORT), ca, cert, key (PEM files), agency,
+signing_key (PEM, P-256), kid, iss and aud of the agency's token issuer.
 Exits non-zero (with the reason) if the server does not behave.
 """
 
 import importlib
+import json
 import os
 import sys
 import tempfile
+import time
 
 import grpc
+import jwt
 from grpc_tools import protoc
 
 
@@ -37,25 +44,49 @@ def nhs_number(base: int) -> str:
         base += 1
 
 
+def read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def staff_token(setup: dict) -> str:
+    now = int(time.time())
+    claims = {
+        "iss": setup["iss"], "aud": setup["aud"], "sub": "py-1", "roles": ["social_worker"],
+        "iat": now, "nbf": now, "exp": now + 300,
+    }
+    return jwt.encode(claims, read(setup["signing_key"]), algorithm="ES256", headers={"kid": setup["kid"]})
+
+
 def main() -> None:
-    address, proto_dir = sys.argv[1], sys.argv[2]
+    with open(sys.argv[1]) as f:
+        setup = json.load(f)
+    proto_dir = sys.argv[2]
     out = tempfile.mkdtemp(prefix="accord-py-")
     generate(proto_dir, out)
     sys.path.insert(0, out)
     m = {n: importlib.import_module(f"accord.v1.{n}_pb2") for n in ["agency", "subject", "record", "common"]}
     g = {n: importlib.import_module(f"accord.v1.{n}_pb2_grpc") for n in ["agency", "subject", "record"]}
 
-    channel = grpc.insecure_channel(address)
-    operator = [("x-accord-agency", "accord-ops"), ("x-accord-principal", "ops"), ("x-accord-roles", "operator")]
-    staff = [("x-accord-agency", "py-council"), ("x-accord-principal", "py-1"), ("x-accord-roles", "social_worker")]
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=read(setup["ca"]),
+        private_key=read(setup["key"]),
+        certificate_chain=read(setup["cert"]),
+    )
+    # The server's certificate names localhost.
+    port = setup["address"].rsplit(":", 1)[1]
+    channel = grpc.secure_channel(f"localhost:{port}", credentials)
+    staff = [("authorization", f"Bearer {staff_token(setup)}")]
 
     agencies = g["agency"].AgencyServiceStub(channel)
-    agencies.CreateAgency(
-        m["agency"].CreateAgencyRequest(
-            agency=m["agency"].Agency(code="py-council", display_name="Python Council", kind=m["agency"].AGENCY_KIND_COUNCIL)
-        ),
-        metadata=operator,
-    )
+    listed = agencies.ListAgencies(m["agency"].ListAgenciesRequest(), metadata=staff).agencies
+    assert [a.code for a in listed] == [setup["agency"]], listed
+    try:
+        agencies.ListAgencies(m["agency"].ListAgenciesRequest())
+        raise SystemExit("a call without a token was accepted")
+    except grpc.RpcError as e:
+        assert e.code() == grpc.StatusCode.UNAUTHENTICATED, e
+        assert "bearer token" in e.details(), e.details()
 
     subjects = g["subject"].SubjectServiceStub(channel)
     nhs = nhs_number(512345678)

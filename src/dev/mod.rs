@@ -3,6 +3,8 @@
 //! init` writes them and as tests use them. Never for real data: the CA's
 //! key sits in a file next to the rest.
 
+pub mod setup;
+
 use anyhow::Context;
 use base64::Engine;
 use chrono::{DateTime, Datelike, TimeDelta, Utc};
