@@ -16,6 +16,7 @@ pub const ERROR_DOMAIN: &str = "accord";
 pub fn to_status(error: &ServiceError, request_id: &str) -> Status {
     let code = match error {
         ServiceError::Invalid(_) => Code::InvalidArgument,
+        ServiceError::Unauthenticated(f) if f.is_unavailable() => Code::Unavailable,
         ServiceError::Unauthenticated(_) => Code::Unauthenticated,
         ServiceError::Denied(_) => Code::PermissionDenied,
         ServiceError::NotFound(_) => Code::NotFound,

@@ -47,7 +47,17 @@ pub struct AuthFailure {
     pub client_certificate: Option<Box<Fingerprint>>,
 }
 
+/// The reason code of a caller who could not be established because the
+/// registry could not be read: a failure of Accord's, not of the caller's
+/// credentials (answered UNAVAILABLE, so clients retry).
+pub const REGISTRY_UNAVAILABLE: &str = "REGISTRY_UNAVAILABLE";
+
 impl AuthFailure {
+    /// Whether the failure was Accord's own (see [`REGISTRY_UNAVAILABLE`]).
+    pub fn is_unavailable(&self) -> bool {
+        self.code == REGISTRY_UNAVAILABLE
+    }
+
     /// A failure with `code` and `message`, claiming nothing yet.
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
         Self {

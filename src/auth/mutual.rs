@@ -28,7 +28,7 @@ use tonic::metadata::MetadataMap;
 
 use super::jwt::{self, StaffClaims, TokenCheck, TokenError};
 use super::tls::{ClientCas, examine};
-use super::{AuthFailure, Authenticator, Presented};
+use super::{AuthFailure, Authenticator, Presented, REGISTRY_UNAVAILABLE};
 use crate::clock::SharedClock;
 use crate::domain::credential::{CertificateMatch, JwksSource, TokenIssuer, check_jwks};
 use crate::domain::{AgencyCode, Caller, PrincipalId, Role};
@@ -185,7 +185,7 @@ impl MutualTls {
             .map_err(|e| {
                 tracing::error!(error = %e, "cannot read certificate identities");
                 AuthFailure::new(
-                    "REGISTRY_UNAVAILABLE",
+                    REGISTRY_UNAVAILABLE,
                     "the agency registry cannot be read; try again",
                 )
             })?;
@@ -257,7 +257,7 @@ impl MutualTls {
             .map_err(|e| {
                 tracing::error!(error = %e, "cannot read token issuers");
                 AuthFailure::new(
-                    "REGISTRY_UNAVAILABLE",
+                    REGISTRY_UNAVAILABLE,
                     "the agency registry cannot be read; try again",
                 )
             })?

@@ -500,7 +500,11 @@ impl Services {
                 Err(&failure),
                 request_id,
                 action,
-                Outcome::Denied,
+                if failure.is_unavailable() {
+                    Outcome::Failed
+                } else {
+                    Outcome::Denied
+                },
                 failure.code,
                 &failure.message,
             )

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use accord::api::pb;
 use accord::app::App;
 use accord::config::Config;
-use accord::dev::{DevCa, Issued, Validity};
+use accord::dev::{DevCa, Issued, TokenSigner, Validity};
 use accord::store::{SqlStore, connect};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
@@ -40,7 +40,13 @@ pub struct Pki {
     pub dir: TempDir,
     pub ca: DevCa,
     pub operator: Issued,
+    /// The operator's token issuer (`OPERATOR_ISSUER`), whose keys are in
+    /// `operator-jwks.json`.
+    pub operator_signer: TokenSigner,
 }
+
+/// The `iss` of the operator's token issuer in secure test servers.
+pub const OPERATOR_ISSUER: &str = "https://idp.operator.example";
 
 impl Pki {
     pub fn new() -> Self {
@@ -53,7 +59,14 @@ impl Pki {
         let operator = ca
             .client("ops-console", None, Validity::days_from_now(30))
             .expect("operator cert");
-        Self { dir, ca, operator }
+        let operator_signer = TokenSigner::generate("ops-key-1").expect("operator key");
+        std::fs::write(dir.path().join("operator-jwks.json"), &operator_signer.jwks).unwrap();
+        Self {
+            dir,
+            ca,
+            operator,
+            operator_signer,
+        }
     }
 
     /// A client certificate from this PKI's CA, valid for a month.
@@ -63,7 +76,7 @@ impl Pki {
             .expect("client cert")
     }
 
-    fn file(&self, name: &str) -> std::path::PathBuf {
+    pub fn file(&self, name: &str) -> std::path::PathBuf {
         self.dir.path().join(name)
     }
 }
@@ -229,6 +242,8 @@ impl TestServer {
             token_audience: AUDIENCE.to_owned(),
             token_leeway_seconds: 0,
             operator_certificates: vec![pki.operator.fingerprint.to_string()],
+            operator_token_issuer: Some(OPERATOR_ISSUER.to_owned()),
+            operator_jwks_file: Some(pki.file("operator-jwks.json")),
             ..Config::default()
         });
         let config = Config {
@@ -346,7 +361,7 @@ impl TestServer {
         kind: pb::AgencyKind,
         matcher: pb::certificate_identity::Match,
         iss: &str,
-        jwks: &str,
+        jwks: pb::token_issuer::Jwks,
     ) {
         let mut agencies = self.agencies();
         agencies
@@ -376,7 +391,7 @@ impl TestServer {
                 parent: format!("agencies/{code}"),
                 token_issuer: Some(pb::TokenIssuer {
                     issuer: iss.to_owned(),
-                    jwks: Some(pb::token_issuer::Jwks::JwksJson(jwks.to_owned())),
+                    jwks: Some(jwks),
                     ..Default::default()
                 }),
             }))

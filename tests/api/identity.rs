@@ -57,6 +57,17 @@ struct Secure {
     health: Member,
 }
 
+/// How a member's keys are registered: the council's as a JWKS document in
+/// the registry, the health trust's as a JWKS file on the server.
+fn jwks(m: &Member, pki: &Pki) -> pb::token_issuer::Jwks {
+    if m.code == COUNCIL {
+        return pb::token_issuer::Jwks::JwksJson(m.signer.jwks.clone());
+    }
+    let path = pki.file(&format!("{}-jwks.json", m.code));
+    std::fs::write(&path, &m.signer.jwks).unwrap();
+    pb::token_issuer::Jwks::JwksPath(path.display().to_string())
+}
+
 /// A secure server with two members: the council recognised by its
 /// certificate's fingerprint, the health trust by its certificate's URI.
 async fn secure(db: Db) -> Option<Secure> {
@@ -82,7 +93,7 @@ async fn secure(db: Db) -> Option<Secure> {
             Match::SubjectAltName("spiffe://accord.test/leeds-th".into()),
         ),
     ] {
-        s.register_member(m.code, kind, matcher, &m.iss, &m.signer.jwks)
+        s.register_member(m.code, kind, matcher, &m.iss, jwks(m, &pki))
             .await;
     }
     Some(Secure {
@@ -395,7 +406,17 @@ async fn mutual_tls_and_tokens(db: Db) {
     for (id, token, why) in cases {
         let r = list_agencies(council_channel.clone(), token.as_deref(), id).await;
         assert_refused(&s, r, id, unauth, why, Some(&council.cert)).await;
-        assert_eq!(entry_of(&s, id).await.draft.agency, COUNCIL, "{id}");
+        let entry = entry_of(&s, id).await;
+        assert_eq!(entry.draft.agency, COUNCIL, "{id}");
+        // Tokens are never recorded.
+        if let Some(t) = token.filter(|t| t.len() > 20) {
+            let signature = t.rsplit('.').next().unwrap_or_default();
+            assert!(!format!("{:?}", entry.draft).contains(&t), "{id}");
+            assert!(
+                signature.len() < 8 || !entry.draft.reason.contains(signature),
+                "{id}"
+            );
+        }
     }
 
     // Agencies cannot make operator calls, whatever their token claims.
@@ -500,10 +521,92 @@ async fn mutual_tls_and_tokens(db: Db) {
     )
     .await;
     assert!(
-        list_agencies(renewed_channel, Some(&token), "renewed-again")
+        list_agencies(renewed_channel.clone(), Some(&token), "renewed-again")
             .await
             .is_ok()
     );
+
+    // The operator's certificate alone: the certificate's name is recorded.
+    assert!(
+        list_agencies(s.channel.clone(), None, "operator-system")
+            .await
+            .is_ok()
+    );
+    let entry = entry_of(&s, "operator-system").await;
+    assert_eq!(entry.draft.principal, "ops-console");
+    assert_eq!(entry.draft.roles, ["operator"]);
+    assert_eq!(
+        entry.draft.client_certificate,
+        pki.operator.fingerprint.to_string()
+    );
+    // With a token from the operator issuer, the person is recorded.
+    let ops_token = pki
+        .operator_signer
+        .mint(
+            OPERATOR_ISSUER,
+            AUDIENCE,
+            "ops-anna",
+            &["ops_lead".to_owned()],
+            now,
+            TimeDelta::minutes(5),
+        )
+        .unwrap();
+    assert!(
+        list_agencies(s.channel.clone(), Some(&ops_token), "operator-person")
+            .await
+            .is_ok()
+    );
+    let entry = entry_of(&s, "operator-person").await;
+    assert_eq!(entry.draft.principal, "ops-anna");
+    assert_eq!(entry.draft.roles, ["ops_lead", "operator"]);
+    // The operator's token over an agency's connection, and an agency's
+    // token over the operator's, are both refused.
+    let r = list_agencies(renewed_channel, Some(&ops_token), "operator-token").await;
+    assert_refused(
+        &s,
+        r,
+        "operator-token",
+        unauth,
+        "AGENCY_MISMATCH",
+        Some(&renewed),
+    )
+    .await;
+    let r = list_agencies(s.channel.clone(), Some(&token), "agency-token").await;
+    assert_refused(
+        &s,
+        r,
+        "agency-token",
+        unauth,
+        "AGENCY_MISMATCH",
+        Some(&pki.operator),
+    )
+    .await;
+
+    // When the registry cannot be read, the caller is told to retry
+    // (UNAVAILABLE), not that their credentials are bad; it is recorded as
+    // Accord's failure.
+    accord::store::install_drivers();
+    let raw = sqlx::AnyPool::connect(&s.database_url).await.unwrap();
+    sqlx::query("ALTER TABLE certificate_identities RENAME TO certificate_identities_away")
+        .execute(&raw)
+        .await
+        .unwrap();
+    let r = list_agencies(
+        s.tls_channel(Some(&renewed)).await,
+        Some(&token),
+        "registry-down",
+    )
+    .await;
+    let status = r.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    let entry = entry_of(&s, "registry-down").await;
+    assert_eq!(entry.draft.outcome, Outcome::Failed);
+    assert_eq!(entry.draft.reason_code, "REGISTRY_UNAVAILABLE");
+    sqlx::query("ALTER TABLE certificate_identities_away RENAME TO certificate_identities")
+        .execute(&raw)
+        .await
+        .unwrap();
+    raw.close().await;
 
     // Plain TCP to a TLS server gets nowhere.
     let plain = Channel::from_shared(format!("http://{}", s.address))

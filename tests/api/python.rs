@@ -35,7 +35,7 @@ async fn a_python_grpcio_client_works_end_to_end() {
         pb::AgencyKind::Council,
         pb::certificate_identity::Match::CertificateSha256(cert.fingerprint.to_string()),
         iss,
-        &signer.jwks,
+        pb::token_issuer::Jwks::JwksJson(signer.jwks.clone()),
     )
     .await;
     // What the Python client is given: files, as an integrator has them.
