@@ -7,10 +7,13 @@
 //! cargo run --release --example loadgen -- --call health --streams 32 --requests 20000
 //! ```
 //!
-//! `get-record` first registers an agency, a subject and a record through
-//! the development-mode metadata (the server must run with `--insecure`),
-//! then reads the record: each read is authorised, audited (a ledger entry
-//! committed before the answer) and answered.
+//! `get-record` first registers an agency, a subject and a record, then
+//! reads the record: each read is authenticated, authorised, audited (a
+//! ledger entry committed before the answer) and answered. Against a
+//! server in development mode (`--insecure`) callers are named by
+//! metadata; with `--dev-dir DIR` (a setup made by `accord dev init`) the
+//! calls go over mutual TLS with the council's certificate and a staff
+//! token, as in production.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -47,16 +50,41 @@ struct Args {
     /// Measured calls in all (after a warm-up of one tenth as many).
     #[arg(long, default_value_t = 20_000)]
     requests: u64,
+    /// A development setup (`accord dev init`) whose server is running:
+    /// call over mutual TLS as its council, with a staff token.
+    #[arg(long)]
+    dev_dir: Option<std::path::PathBuf>,
 }
 
-fn as_caller<T>(message: T, agency: &str, roles: &str) -> tonic::Request<T> {
+/// How calls say who makes them.
+#[derive(Debug, Clone)]
+enum Identity {
+    /// Development-mode metadata.
+    Metadata,
+    /// A bearer token (over a mutual-TLS connection).
+    Token(String),
+}
+
+/// The agency that makes the calls.
+fn agency(identity: &Identity) -> &'static str {
+    match identity {
+        Identity::Metadata => "load-cc",
+        Identity::Token(_) => "leeds-cc",
+    }
+}
+
+fn as_caller<T>(identity: &Identity, message: T, agency: &str, roles: &str) -> tonic::Request<T> {
     let mut r = tonic::Request::new(message);
     let m = r.metadata_mut();
-    for (k, v) in [
-        ("x-accord-agency", agency),
-        ("x-accord-principal", "load-1"),
-        ("x-accord-roles", roles),
-    ] {
+    let pairs = match identity {
+        Identity::Metadata => vec![
+            ("x-accord-agency", agency.to_owned()),
+            ("x-accord-principal", "load-1".to_owned()),
+            ("x-accord-roles", roles.to_owned()),
+        ],
+        Identity::Token(token) => vec![("authorization", format!("Bearer {token}"))],
+    };
+    for (k, v) in pairs {
         if let Ok(v) = v.parse() {
             m.insert(k, v);
         }
@@ -77,22 +105,28 @@ fn code(s: &str) -> pb::FieldValue {
 }
 
 /// Registers what a GetRecord needs; returns the record's name.
-async fn set_up_record(channel: Channel) -> anyhow::Result<String> {
-    let agency = "load-cc";
-    let created = pb::agency_service_client::AgencyServiceClient::new(channel.clone())
-        .create_agency(as_caller(
-            pb::CreateAgencyRequest {
-                agency: Some(pb::Agency {
-                    code: agency.into(),
-                    display_name: "Load test council".into(),
-                    kind: pb::AgencyKind::Council as i32,
-                    ..Default::default()
-                }),
-            },
-            "accord-ops",
-            "operator",
-        ))
-        .await;
+async fn set_up_record(channel: Channel, identity: &Identity) -> anyhow::Result<String> {
+    let agency = agency(identity);
+    // A development setup registered its agencies already.
+    let created = match identity {
+        Identity::Token(_) => Ok(()),
+        Identity::Metadata => pb::agency_service_client::AgencyServiceClient::new(channel.clone())
+            .create_agency(as_caller(
+                identity,
+                pb::CreateAgencyRequest {
+                    agency: Some(pb::Agency {
+                        code: agency.into(),
+                        display_name: "Load test council".into(),
+                        kind: pb::AgencyKind::Council as i32,
+                        ..Default::default()
+                    }),
+                },
+                "accord-ops",
+                "operator",
+            ))
+            .await
+            .map(|_| ()),
+    };
     if let Err(e) = created
         && e.code() != tonic::Code::AlreadyExists
     {
@@ -101,6 +135,7 @@ async fn set_up_record(channel: Channel) -> anyhow::Result<String> {
     let reference = format!("LOAD-{}", &uuid::Uuid::new_v4().simple().to_string()[..20]);
     let subject = pb::subject_service_client::SubjectServiceClient::new(channel.clone())
         .create_subject(as_caller(
+            identity,
             pb::CreateSubjectRequest {
                 purpose: pb::Purpose::DirectCare as i32,
                 subject: Some(pb::Subject {
@@ -128,6 +163,7 @@ async fn set_up_record(channel: Channel) -> anyhow::Result<String> {
     let subject = subject.subject.map(|s| s.name).unwrap_or_default();
     let record = pb::record_service_client::RecordServiceClient::new(channel)
         .create_record(as_caller(
+            identity,
             pb::CreateRecordRequest {
                 purpose: pb::Purpose::Safeguarding as i32,
                 record: Some(pb::Record {
@@ -157,7 +193,7 @@ async fn set_up_record(channel: Channel) -> anyhow::Result<String> {
 }
 
 /// Makes one call; true if it succeeded.
-async fn call_once(call: Call, channel: &Channel, record: &str) -> bool {
+async fn call_once(call: Call, channel: &Channel, record: &str, identity: &Identity) -> bool {
     match call {
         Call::Health => tonic_health::pb::health_client::HealthClient::new(channel.clone())
             .check(tonic_health::pb::HealthCheckRequest::default())
@@ -165,13 +201,14 @@ async fn call_once(call: Call, channel: &Channel, record: &str) -> bool {
             .is_ok(),
         Call::GetRecord => pb::record_service_client::RecordServiceClient::new(channel.clone())
             .get_record(as_caller(
+                identity,
                 pb::GetRecordRequest {
                     name: record.to_owned(),
                     version: 0,
                     purpose: pb::Purpose::Safeguarding as i32,
                     ..Default::default()
                 },
-                "load-cc",
+                agency(identity),
                 "social_worker",
             ))
             .await
@@ -185,6 +222,7 @@ async fn run(
     call: Call,
     channels: &[Channel],
     record: &Arc<str>,
+    identity: &Identity,
     streams: u64,
     total: u64,
 ) -> anyhow::Result<(Vec<Duration>, Duration)> {
@@ -195,12 +233,13 @@ async fn run(
         let channel = channels[(s as usize) % channels.len()].clone();
         let issued = issued.clone();
         let record = record.clone();
+        let identity = identity.clone();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut failures = 0u64;
             while issued.fetch_add(1, Ordering::Relaxed) < total {
                 let t = Instant::now();
-                if call_once(call, &channel, &record).await {
+                if call_once(call, &channel, &record, &identity).await {
                     latencies.push(t.elapsed());
                 } else {
                     failures += 1;
@@ -235,28 +274,59 @@ async fn main() -> anyhow::Result<()> {
     if !args.address.ip().is_loopback() {
         bail!("the load generator only targets loopback addresses");
     }
+    let (identity, tls) = match &args.dev_dir {
+        None => (Identity::Metadata, None),
+        Some(dir) => {
+            use tonic::transport::{Certificate, ClientTlsConfig, Identity as Pem};
+            let read = |name: &str| {
+                std::fs::read_to_string(dir.join(name))
+                    .with_context(|| format!("cannot read {name} in {}", dir.display()))
+            };
+            let tls = ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(read("ca.pem")?))
+                .identity(Pem::from_pem(read("leeds-cc.pem")?, read("leeds-cc.key")?))
+                .domain_name("localhost");
+            let roles = ["social_worker".to_owned()];
+            let token = accord::dev::setup::token(dir, "leeds-cc", "load-1", &roles, 60)?;
+            (Identity::Token(token), Some(tls))
+        }
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let mut channels = Vec::new();
     for _ in 0..args.connections.max(1) {
+        let mut endpoint = Channel::from_shared(format!("{scheme}://{}", args.address))?;
+        if let Some(tls) = &tls {
+            endpoint = endpoint.tls_config(tls.clone())?;
+        }
         channels.push(
-            Channel::from_shared(format!("http://{}", args.address))?
+            endpoint
                 .connect()
                 .await
                 .context("cannot connect to the server")?,
         );
     }
     let record: Arc<str> = match args.call {
-        Call::GetRecord => set_up_record(channels[0].clone()).await?.into(),
+        Call::GetRecord => set_up_record(channels[0].clone(), &identity).await?.into(),
         Call::Health => "".into(),
     };
     run(
         args.call,
         &channels,
         &record,
+        &identity,
         args.streams,
         args.requests / 10,
     )
     .await?;
-    let (latencies, wall) = run(args.call, &channels, &record, args.streams, args.requests).await?;
+    let (latencies, wall) = run(
+        args.call,
+        &channels,
+        &record,
+        &identity,
+        args.streams,
+        args.requests,
+    )
+    .await?;
     let rate = latencies.len() as f64 / wall.as_secs_f64();
     println!(
         "{:?}: {} calls, {} streams over {} connections: {:.0} calls/s, p50 {:.2} ms, p99 {:.2} ms",

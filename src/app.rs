@@ -57,7 +57,7 @@ pub struct App {
 
 /// The secure mode's pieces: the TLS configuration and the authenticator
 /// that maps client certificates and tokens to callers.
-fn secure_mode(
+pub fn secure_mode(
     config: &Config,
     store: &SqlStore,
     clock: SharedClock,

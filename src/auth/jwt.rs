@@ -69,6 +69,8 @@ impl TokenError {
 pub struct StaffClaims {
     pub principal: PrincipalId,
     pub roles: Vec<Role>,
+    /// When the token expires (`exp`).
+    pub expires: DateTime<Utc>,
 }
 
 /// What a token is checked against besides its issuer's keys.
@@ -181,11 +183,11 @@ pub fn verify(
         })?;
     let claims = data.claims;
     let leeway = chrono::Duration::seconds(check.leeway_seconds);
-    match instant(&claims, "exp")? {
-        Some(exp) if exp + leeway > check.now => {}
+    let expires = match instant(&claims, "exp")? {
+        Some(exp) if exp + leeway > check.now => exp,
         Some(exp) => return Err(TokenError::Expired(exp)),
         None => return Err(TokenError::MissingClaim("exp".to_owned())),
-    }
+    };
     if let Some(nbf) = instant(&claims, "nbf")?
         && nbf - leeway > check.now
     {
@@ -221,7 +223,11 @@ pub fn verify(
         .into_iter()
         .map(|r| Role::parse(r).map_err(|e| TokenError::BadClaim(roles_claim.clone(), e)))
         .collect::<Result<_, _>>()?;
-    Ok(StaffClaims { principal, roles })
+    Ok(StaffClaims {
+        principal,
+        roles,
+        expires,
+    })
 }
 
 #[cfg(test)]

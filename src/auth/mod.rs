@@ -9,6 +9,7 @@
 //! request metadata; it is started only with `accord serve --insecure`,
 //! only on loopback, with a warning.
 
+mod cache;
 pub mod jwt;
 mod mutual;
 pub mod tls;

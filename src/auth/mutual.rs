@@ -19,13 +19,20 @@
 //! names the person. Agency tokens can never confer `operator`.
 //!
 //! The registry is read for every call, so revoking a certificate identity
-//! or removing an issuer takes effect on the next call.
+//! or removing an issuer takes effect on the next call. What does not
+//! change between calls on one connection is verified once and remembered
+//! ([`Verified`]): a certificate chain for at most five minutes (and never
+//! past its certificate's expiry), a token until it expires, under the
+//! exact token and its issuer's keys as they are now.
 
 use std::sync::Arc;
 
 use jsonwebtoken::jwk::JwkSet;
 use tonic::metadata::MetadataMap;
 
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::cache::{Verified, digest};
 use super::jwt::{self, StaffClaims, TokenCheck, TokenError};
 use super::tls::{ClientCas, examine};
 use super::{AuthFailure, Authenticator, Presented, REGISTRY_UNAVAILABLE};
@@ -62,7 +69,12 @@ pub struct MutualTls {
     cas: ClientCas,
     tokens: TokenSettings,
     operator: Operator,
+    chains: Arc<Verified<()>>,
+    verified_tokens: Arc<Verified<StaffClaims>>,
 }
+
+/// How long a verified certificate chain is remembered at most.
+const CHAIN_TTL: TimeDelta = TimeDelta::minutes(5);
 
 /// The metadata key carrying the bearer token.
 const AUTHORIZATION: &str = "authorization";
@@ -80,16 +92,20 @@ fn bearer(metadata: &MetadataMap) -> Result<Option<&str>, TokenError> {
     Ok(Some(token.trim()))
 }
 
-/// An issuer's public keys, checked as at registration (a key file may
-/// have changed since).
-fn key_set(source: &JwksSource) -> Result<JwkSet, TokenError> {
-    let document = match source {
-        JwksSource::Document(d) => d.clone(),
+/// An issuer's JWKS document as it is now (a key file may have changed
+/// since registration).
+fn key_document(source: &JwksSource) -> Result<String, TokenError> {
+    match source {
+        JwksSource::Document(d) => Ok(d.clone()),
         JwksSource::Path(p) => std::fs::read_to_string(p)
-            .map_err(|e| TokenError::Keys(format!("the key file cannot be read: {e}")))?,
-    };
-    check_jwks(&document).map_err(TokenError::Keys)?;
-    serde_json::from_str(&document).map_err(|e| TokenError::Keys(e.to_string()))
+            .map_err(|e| TokenError::Keys(format!("the key file cannot be read: {e}"))),
+    }
+}
+
+/// An issuer's public keys, checked as at registration.
+fn key_set(document: &str) -> Result<JwkSet, TokenError> {
+    check_jwks(document).map_err(TokenError::Keys)?;
+    serde_json::from_str(document).map_err(|e| TokenError::Keys(e.to_string()))
 }
 
 impl From<TokenError> for AuthFailure {
@@ -114,17 +130,55 @@ impl MutualTls {
             cas,
             tokens,
             operator,
+            chains: Arc::default(),
+            verified_tokens: Arc::default(),
         }
     }
 
+    /// Verifies `token` of `issuer`, or finds it verified already under the
+    /// issuer's keys as they are now.
     fn verify(&self, token: &str, issuer: &TokenIssuer) -> Result<StaffClaims, AuthFailure> {
-        let keys = key_set(&issuer.jwks)?;
+        let document = key_document(&issuer.jwks)?;
+        let now = self.clock.now();
+        let key = digest([
+            issuer.issuer.as_bytes(),
+            issuer.subject_claim.as_bytes(),
+            issuer.roles_claim.as_bytes(),
+            document.as_bytes(),
+            self.tokens.audience.as_bytes(),
+            token.as_bytes(),
+        ]);
+        if let Some(claims) = self.verified_tokens.get(&key, now) {
+            return Ok(claims);
+        }
+        let keys = key_set(&document)?;
         let check = TokenCheck {
             audience: &self.tokens.audience,
             leeway_seconds: self.tokens.leeway_seconds,
-            now: self.clock.now(),
+            now,
         };
-        Ok(jwt::verify(token, issuer, &keys, &check)?)
+        let claims = jwt::verify(token, issuer, &keys, &check)?;
+        let until = claims.expires + TimeDelta::seconds(self.tokens.leeway_seconds);
+        self.verified_tokens.insert(key, claims.clone(), until);
+        Ok(claims)
+    }
+
+    /// Checks the chain of a certificate valid until `not_after`, or finds
+    /// it checked recently.
+    fn check_chain(
+        &self,
+        chain: &[rustls::pki_types::CertificateDer<'static>],
+        not_after: DateTime<Utc>,
+    ) -> Result<(), super::tls::CertificateProblem> {
+        let now = self.clock.now();
+        let key = digest(chain.iter().map(|c| c.as_ref()));
+        if self.chains.get(&key, now).is_some() {
+            return Ok(());
+        }
+        self.cas.check(chain, now)?;
+        self.chains
+            .insert(key, (), (now + CHAIN_TTL).min(not_after));
+        Ok(())
     }
 
     /// An operator connection: the certificate confers the role; a token,
@@ -288,8 +342,9 @@ impl Authenticator for MutualTls {
         let refuse = |p: super::tls::CertificateProblem| {
             with_certificate(AuthFailure::new(p.code(), p.to_string()))
         };
-        self.cas.check(chain, self.clock.now()).map_err(&refuse)?;
         let examined = examine(leaf).map_err(&refuse)?;
+        self.check_chain(chain, examined.not_after)
+            .map_err(&refuse)?;
         let token = bearer(presented.metadata).map_err(|e| with_certificate(e.into()))?;
         let is_operator = examined
             .matchers

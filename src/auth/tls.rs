@@ -216,6 +216,8 @@ pub struct Examined {
     pub matchers: Vec<CertificateMatch>,
     /// The subject's common name, if it has one.
     pub common_name: Option<String>,
+    /// The end of its validity period.
+    pub not_after: DateTime<Utc>,
 }
 
 /// Reads what identifies `leaf`.
@@ -247,10 +249,13 @@ pub fn examine(leaf: &CertificateDer<'_>) -> Result<Examined, CertificateProblem
         .next()
         .and_then(|cn| cn.as_str().ok())
         .map(str::to_owned);
+    let not_after = DateTime::from_timestamp(cert.validity().not_after.timestamp(), 0)
+        .ok_or_else(|| CertificateProblem::Invalid("validity out of range".to_owned()))?;
     Ok(Examined {
         fingerprint,
         matchers,
         common_name,
+        not_after,
     })
 }
 

@@ -608,6 +608,41 @@ async fn mutual_tls_and_tokens(db: Db) {
         .unwrap();
     raw.close().await;
 
+    // Removing an issuer stops its tokens at once, even one verified (and
+    // remembered) a moment ago.
+    let renewed_channel = s.tls_channel(Some(&renewed)).await;
+    assert!(
+        list_agencies(renewed_channel.clone(), Some(&token), "before-removal")
+            .await
+            .is_ok()
+    );
+    let issuer = s
+        .agencies()
+        .list_token_issuers(Request::new(pb::ListTokenIssuersRequest {
+            parent: format!("agencies/{COUNCIL}"),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .token_issuers
+        .remove(0);
+    s.agencies()
+        .remove_token_issuer(Request::new(pb::RemoveTokenIssuerRequest {
+            name: issuer.name,
+        }))
+        .await
+        .unwrap();
+    let r = list_agencies(renewed_channel, Some(&token), "after-removal").await;
+    assert_refused(
+        &s,
+        r,
+        "after-removal",
+        unauth,
+        "TOKEN_UNKNOWN_ISSUER",
+        Some(&renewed),
+    )
+    .await;
+
     // Plain TCP to a TLS server gets nowhere.
     let plain = Channel::from_shared(format!("http://{}", s.address))
         .unwrap()
