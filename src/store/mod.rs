@@ -199,6 +199,9 @@ pub struct EntryFilter {
     pub visible_to: Option<String>,
     /// Only entries of emergency ("break the glass") access.
     pub break_glass_only: bool,
+    /// Only entries of calls over the client certificate with this
+    /// fingerprint (lowercase hex).
+    pub client_certificate: Option<String>,
 }
 
 /// Counters that grow with every change to agreements and to consents:

@@ -426,6 +426,9 @@ fn entry_query(select: &str, f: &EntryFilter) -> Query {
     if f.break_glass_only {
         q.raw(" AND break_glass <> ''");
     }
+    if let Some(c) = &f.client_certificate {
+        q.push(" AND client_certificate = ?", Arg::Text(c.clone()));
+    }
     if let Some(v) = &f.visible_to {
         q.push(" AND (agency = ?", Arg::Text(v.clone()))
             .push(" OR controller = ?)", Arg::Text(v.clone()));

@@ -419,6 +419,57 @@ async fn mutual_tls_and_tokens(db: Db) {
         }
     }
 
+    // An auditor lists the calls made with one certificate (written as
+    // certificate tools print fingerprints).
+    let printed = council
+        .cert
+        .fingerprint
+        .0
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    let mut audit = pb::audit_service_client::AuditServiceClient::new(council_channel.clone());
+    let listed = audit
+        .list_entries(with_token(
+            pb::ListEntriesRequest {
+                purpose: pb::Purpose::Administration as i32,
+                client_certificate: printed,
+                page_size: 100,
+                ..Default::default()
+            },
+            &council.token(&["auditor"]),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    assert!(listed.len() >= 10, "{}", listed.len());
+    assert!(
+        listed
+            .iter()
+            .all(|e| e.client_certificate == council.cert.fingerprint.to_string())
+    );
+    assert!(listed.iter().any(|e| e.request_id == "valid-council"));
+    assert!(listed.iter().any(|e| e.request_id == "tampered"));
+    let bad = audit
+        .list_entries(with_token(
+            pb::ListEntriesRequest {
+                purpose: pb::Purpose::Administration as i32,
+                client_certificate: "not-a-fingerprint".into(),
+                ..Default::default()
+            },
+            &council.token(&["auditor"]),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    assert!(
+        bad.message().contains("client_certificate"),
+        "{}",
+        bad.message()
+    );
+
     // Agencies cannot make operator calls, whatever their token claims.
     let mut as_council =
         pb::agency_service_client::AgencyServiceClient::new(council_channel.clone());

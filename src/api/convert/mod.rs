@@ -995,6 +995,14 @@ pub fn list_entries(
         }
     };
     filter.break_glass_only = req.break_glass_only;
+    if !req.client_certificate.is_empty() {
+        filter.client_certificate = v
+            .check(
+                "client_certificate",
+                crate::domain::credential::CertificateMatch::certificate(&req.client_certificate),
+            )
+            .map(|m| m.value());
+    }
     (filter.start, filter.end) = time_range(req.start_time.as_ref(), req.end_time.as_ref(), &mut v);
     let page = page_request(req.page_size, req.page_token, &mut v);
     v.into_result(|| Some((purpose?, filter, page)))
