@@ -360,8 +360,7 @@ impl TestServer {
         code: &str,
         kind: pb::AgencyKind,
         matcher: pb::certificate_identity::Match,
-        iss: &str,
-        jwks: pb::token_issuer::Jwks,
+        issuer: pb::TokenIssuer,
     ) {
         let mut agencies = self.agencies();
         agencies
@@ -389,11 +388,7 @@ impl TestServer {
         agencies
             .add_token_issuer(Request::new(pb::AddTokenIssuerRequest {
                 parent: format!("agencies/{code}"),
-                token_issuer: Some(pb::TokenIssuer {
-                    issuer: iss.to_owned(),
-                    jwks: Some(jwks),
-                    ..Default::default()
-                }),
+                token_issuer: Some(issuer),
             }))
             .await
             .unwrap();

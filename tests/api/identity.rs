@@ -24,29 +24,38 @@ struct Member {
     cert: Issued,
     iss: String,
     signer: TokenSigner,
+    /// The claims naming the staff member and their roles, as this
+    /// member's identity provider writes them: the council's `sub` and a
+    /// `roles` list; the health trust's `oid` and a space-separated
+    /// `groups` string.
+    subject_claim: &'static str,
+    roles_claim: &'static str,
 }
 
 impl Member {
+    /// A valid staff token with `roles`.
     fn token(&self, roles: &[&str]) -> String {
-        let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
-        self.signer
-            .mint(
-                &self.iss,
-                AUDIENCE,
-                &format!("staff-of-{}", self.code),
-                &roles,
-                Utc::now(),
-                TimeDelta::minutes(5),
-            )
-            .unwrap()
+        self.signer.sign(&self.claims_with(roles)).unwrap()
     }
 
-    /// Claims as the member's issuer would write them, for tokens made by
-    /// hand.
-    fn claims(&self) -> serde_json::Value {
+    /// Claims as the member's issuer writes them.
+    fn claims_with(&self, roles: &[&str]) -> serde_json::Value {
         let now = Utc::now().timestamp();
-        json!({"iss": self.iss, "aud": AUDIENCE, "sub": "sw-1", "roles": ["social_worker"],
-               "iat": now, "exp": now + 300})
+        let roles = if self.code == COUNCIL {
+            json!(roles)
+        } else {
+            json!(roles.join(" "))
+        };
+        let mut claims = json!({"iss": self.iss, "aud": AUDIENCE, "iat": now, "nbf": now,
+                                "exp": now + 300});
+        claims[self.subject_claim] = json!(format!("staff-of-{}", self.code));
+        claims[self.roles_claim] = roles;
+        claims
+    }
+
+    /// Claims for tokens made by hand.
+    fn claims(&self) -> serde_json::Value {
+        self.claims_with(&["social_worker"])
     }
 }
 
@@ -73,14 +82,21 @@ fn jwks(m: &Member, pki: &Pki) -> pb::token_issuer::Jwks {
 async fn secure(db: Db) -> Option<Secure> {
     let pki = Pki::new();
     let s = TestServer::start_secure(db, &pki).await?;
-    let member = |code: &'static str, uri: Option<&str>| Member {
-        code,
-        cert: pki.client(&format!("case-system.{code}"), uri),
-        iss: format!("https://idp.{code}.example"),
-        signer: TokenSigner::generate(&format!("{code}-key-1")).unwrap(),
-    };
-    let council = member(COUNCIL, None);
-    let health = member(HEALTH, Some("spiffe://accord.test/leeds-th"));
+    let member =
+        |code: &'static str, uri: Option<&str>, claims: (&'static str, &'static str)| Member {
+            code,
+            cert: pki.client(&format!("case-system.{code}"), uri),
+            iss: format!("https://idp.{code}.example"),
+            signer: TokenSigner::generate(&format!("{code}-key-1")).unwrap(),
+            subject_claim: claims.0,
+            roles_claim: claims.1,
+        };
+    let council = member(COUNCIL, None, ("sub", "roles"));
+    let health = member(
+        HEALTH,
+        Some("spiffe://accord.test/leeds-th"),
+        ("oid", "groups"),
+    );
     for (m, kind, matcher) in [
         (
             &council,
@@ -93,8 +109,14 @@ async fn secure(db: Db) -> Option<Secure> {
             Match::SubjectAltName("spiffe://accord.test/leeds-th".into()),
         ),
     ] {
-        s.register_member(m.code, kind, matcher, &m.iss, jwks(m, &pki))
-            .await;
+        let issuer = pb::TokenIssuer {
+            issuer: m.iss.clone(),
+            jwks: Some(jwks(m, &pki)),
+            subject_claim: m.subject_claim.to_owned(),
+            roles_claim: m.roles_claim.to_owned(),
+            ..Default::default()
+        };
+        s.register_member(m.code, kind, matcher, issuer).await;
     }
     Some(Secure {
         s,
@@ -235,7 +257,33 @@ async fn mutual_tls_and_tokens(db: Db) {
     )
     .await;
     assert!(ok.is_ok(), "{ok:?}");
-    assert_eq!(entry_of(&s, "valid-health").await.draft.agency, HEALTH);
+    let ok = entry_of(&s, "valid-health").await;
+    assert_eq!(ok.draft.agency, HEALTH);
+    // Its issuer names staff in `oid` and roles in `groups`.
+    assert_eq!(ok.draft.principal, "staff-of-leeds-th");
+    assert_eq!(ok.draft.roles, ["gp"]);
+    // A token in another issuer's shape lacks the claim this one names.
+    let other_shape = health
+        .signer
+        .mint(
+            &health.iss,
+            AUDIENCE,
+            "gp-1",
+            &[],
+            Utc::now(),
+            TimeDelta::minutes(5),
+        )
+        .unwrap();
+    let r = list_agencies(health_channel.clone(), Some(&other_shape), "missing-claim").await;
+    assert_refused(
+        &s,
+        r,
+        "missing-claim",
+        Code::Unauthenticated,
+        "TOKEN_MISSING_CLAIM",
+        Some(&health.cert),
+    )
+    .await;
 
     // A certificate from a CA Accord does not trust.
     let stranger_ca = DevCa::generate("Stranger CA").unwrap();

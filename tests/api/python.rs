@@ -34,8 +34,11 @@ async fn a_python_grpcio_client_works_end_to_end() {
         "py-council",
         pb::AgencyKind::Council,
         pb::certificate_identity::Match::CertificateSha256(cert.fingerprint.to_string()),
-        iss,
-        pb::token_issuer::Jwks::JwksJson(signer.jwks.clone()),
+        pb::TokenIssuer {
+            issuer: iss.to_owned(),
+            jwks: Some(pb::token_issuer::Jwks::JwksJson(signer.jwks.clone())),
+            ..Default::default()
+        },
     )
     .await;
     // What the Python client is given: files, as an integrator has them.
