@@ -291,6 +291,13 @@ mod tests {
             let err =
                 Config::load(Some(Path::new("zero.toml")), &Overrides::default()).unwrap_err();
             assert!(err.to_string().contains("checkpoint_interval_ms"), "{err}");
+            jail.create_file("leeway.toml", "token_leeway_seconds = 301")?;
+            let err =
+                Config::load(Some(Path::new("leeway.toml")), &Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains("token_leeway_seconds"), "{err}");
+            jail.create_file("ops.toml", "operator_token_issuer = \"https://ops\"")?;
+            let err = Config::load(Some(Path::new("ops.toml")), &Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains("operator_jwks_file"), "{err}");
             jail.create_file("bad.toml", "lisen = \"x\"")?;
             let err = Config::load(Some(Path::new("bad.toml")), &Overrides::default()).unwrap_err();
             assert!(err.to_string().contains("lisen"), "{err}");

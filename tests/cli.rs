@@ -78,6 +78,52 @@ fn bad_setups_fail_with_one_line() {
         "loopback",
     );
     assert_one_line_failure(run(&["serve", "--data-dir", data]), "--insecure");
+    // Secure mode with TLS files that are missing, or not a key pair.
+    let tls = |cert: &str, key: &str, ca: &str| {
+        let file = dir.path().join("tls.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "tls_cert_file = {cert:?}\ntls_key_file = {key:?}\ntls_client_ca_file = {ca:?}\n"
+            ),
+        )
+        .unwrap();
+        run(&[
+            "--config",
+            file.to_str().unwrap(),
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data,
+        ])
+    };
+    assert_one_line_failure(
+        tls(
+            "/nonexistent/s.pem",
+            "/nonexistent/s.key",
+            "/nonexistent/ca.pem",
+        ),
+        "cannot read certificates from /nonexistent/ca.pem",
+    );
+    let ca = accord::dev::DevCa::generate("CA").unwrap();
+    let server = ca.server(accord::dev::Validity::days_from_now(2)).unwrap();
+    let other = ca.server(accord::dev::Validity::days_from_now(2)).unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let (ca_file, cert, wrong_key) = (
+        write("ca.pem", &ca.cert_pem()),
+        write("s.pem", &server.cert_pem),
+        write("other.key", &other.key_pem),
+    );
+    assert_one_line_failure(
+        tls(&cert, &wrong_key, &ca_file),
+        "do not make a usable pair",
+    );
+    assert_one_line_failure(tls(&cert, &cert, &ca_file), "cannot read a private key");
     assert_one_line_failure(
         run(&[
             "serve",
