@@ -33,6 +33,9 @@ use crate::domain::credential::{CertificateMatch, Fingerprint};
 /// How long a client has to complete the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long accepting pauses after it fails.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
 /// The cryptography used throughout (rustls with *ring*; its defaults:
 /// TLS 1.2 and 1.3, modern cipher suites only).
 fn provider() -> Arc<CryptoProvider> {
@@ -277,7 +280,9 @@ pub fn incoming(
             let (stream, peer) = match accepted {
                 Ok(a) => a,
                 Err(e) => {
+                    // E.g. out of file descriptors: back off rather than spin.
                     tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
                     continue;
                 }
             };
