@@ -71,6 +71,29 @@ pub struct StaffClaims {
     pub roles: Vec<Role>,
     /// When the token expires (`exp`).
     pub expires: DateTime<Utc>,
+    /// The client certificate the token is bound to, if it is (RFC 8705:
+    /// `cnf` with `x5t#S256`, the certificate's SHA-256 thumbprint).
+    pub bound_certificate: Option<[u8; 32]>,
+}
+
+/// The certificate thumbprint a `cnf` claim binds the token to, if any.
+fn bound_certificate(claims: &Value) -> Result<Option<[u8; 32]>, TokenError> {
+    let Some(cnf) = claims.get("cnf") else {
+        return Ok(None);
+    };
+    let bad = |why: &str| TokenError::BadClaim("cnf".to_owned(), why.to_owned());
+    let Some(thumbprint) = cnf.get("x5t#S256") else {
+        return Ok(None);
+    };
+    let text = thumbprint
+        .as_str()
+        .ok_or_else(|| bad("x5t#S256 must be a string"))?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text.trim_end_matches('='))
+        .map_err(|_| bad("x5t#S256 must be base64url"))?;
+    <[u8; 32]>::try_from(bytes.as_slice())
+        .map(Some)
+        .map_err(|_| bad("x5t#S256 must be a SHA-256 thumbprint"))
 }
 
 /// What a token is checked against besides its issuer's keys.
@@ -227,6 +250,7 @@ pub fn verify(
         principal,
         roles,
         expires,
+        bound_certificate: bound_certificate(&claims)?,
     })
 }
 
@@ -426,6 +450,11 @@ mod tests {
                 "wrong audience",
                 with(&|c| c["aud"] = json!("another-service")),
                 "TOKEN_WRONG_AUDIENCE",
+            ),
+            (
+                "cnf thumbprint not a digest",
+                with(&|c| c["cnf"] = json!({"x5t#S256": "c2hvcnQ"})),
+                "TOKEN_BAD_CLAIM",
             ),
             (
                 "another issuer",

@@ -12,7 +12,9 @@
 //! 3. an agency call must carry `authorization: Bearer <JWT>` from a token
 //!    issuer registered to that same agency, verified as [`jwt::verify`]
 //!    describes. A valid token of another agency is refused: a connection
-//!    speaks for one agency only.
+//!    speaks for one agency only;
+//! 4. a token bound to a certificate (RFC 8705: `cnf` with `x5t#S256`) is
+//!    accepted only over that certificate's connection.
 //!
 //! Operator certificates carry the `operator` role; a token on such a
 //! connection, optional, must come from the configured operator issuer and
@@ -37,7 +39,9 @@ use super::jwt::{self, StaffClaims, TokenCheck, TokenError};
 use super::tls::{ClientCas, examine};
 use super::{AuthFailure, Authenticator, Presented, REGISTRY_UNAVAILABLE};
 use crate::clock::SharedClock;
-use crate::domain::credential::{CertificateMatch, JwksSource, TokenIssuer, check_jwks};
+use crate::domain::credential::{
+    CertificateMatch, Fingerprint, JwksSource, TokenIssuer, check_jwks,
+};
 use crate::domain::{AgencyCode, Caller, PrincipalId, Role};
 use crate::store::Store;
 
@@ -135,9 +139,28 @@ impl MutualTls {
         }
     }
 
+    /// Verifies `token` of `issuer`, presented over the client certificate
+    /// `certificate`: a token bound to a certificate (RFC 8705) is accepted
+    /// only over that one.
+    fn verify(
+        &self,
+        token: &str,
+        issuer: &TokenIssuer,
+        certificate: Fingerprint,
+    ) -> Result<StaffClaims, AuthFailure> {
+        let claims = self.verified(token, issuer)?;
+        match claims.bound_certificate {
+            Some(bound) if bound != certificate.0 => Err(AuthFailure::new(
+                "TOKEN_CERTIFICATE_MISMATCH",
+                "the token is bound (cnf x5t#S256) to another client certificate",
+            )),
+            _ => Ok(claims),
+        }
+    }
+
     /// Verifies `token` of `issuer`, or finds it verified already under the
     /// issuer's keys as they are now.
-    fn verify(&self, token: &str, issuer: &TokenIssuer) -> Result<StaffClaims, AuthFailure> {
+    fn verified(&self, token: &str, issuer: &TokenIssuer) -> Result<StaffClaims, AuthFailure> {
         let document = key_document(&issuer.jwks)?;
         let now = self.clock.now();
         let key = digest([
@@ -187,13 +210,16 @@ impl MutualTls {
         &self,
         token: Option<&str>,
         common_name: Option<&str>,
-        fingerprint_hex: &str,
+        certificate: Fingerprint,
     ) -> Result<Caller, AuthFailure> {
         let (principal, mut roles) = match token {
             None => {
                 let name = common_name
                     .and_then(|cn| PrincipalId::parse(cn).ok())
-                    .or_else(|| PrincipalId::parse(&format!("certificate-{fingerprint_hex}")).ok())
+                    .or_else(|| {
+                        let hex = certificate.to_string();
+                        PrincipalId::parse(&format!("certificate-{}", &hex[..16])).ok()
+                    })
                     .ok_or_else(|| {
                         AuthFailure::new("CLIENT_CERTIFICATE_INVALID", "unnamed certificate")
                     })?;
@@ -215,7 +241,7 @@ impl MutualTls {
                             ),
                         )
                     })?;
-                let claims = self.verify(token, issuer)?;
+                let claims = self.verify(token, issuer, certificate)?;
                 (claims.principal, claims.roles)
             }
         };
@@ -278,6 +304,7 @@ impl MutualTls {
         &self,
         agency: &AgencyCode,
         token: Option<&str>,
+        certificate: Fingerprint,
     ) -> Result<StaffClaims, AuthFailure> {
         let token = token.ok_or_else(|| {
             AuthFailure::new(
@@ -319,7 +346,7 @@ impl MutualTls {
         if issuer.agency != *agency {
             return Err(mismatch(&issuer.agency.resource_name()));
         }
-        let mut claims = self.verify(token, &issuer)?;
+        let mut claims = self.verify(token, &issuer, certificate)?;
         // Only the operator's own credentials confer the operator role.
         claims.roles.retain(|r| r.as_str() != Role::OPERATOR);
         Ok(claims)
@@ -334,7 +361,7 @@ impl Authenticator for MutualTls {
             let missing = super::tls::CertificateProblem::Missing;
             return Err(AuthFailure::new(missing.code(), missing.to_string()));
         };
-        let fingerprint = crate::domain::credential::Fingerprint::of(leaf);
+        let fingerprint = Fingerprint::of(leaf);
         let with_certificate = |f: AuthFailure| AuthFailure {
             client_certificate: Some(Box::new(fingerprint)),
             ..f
@@ -352,11 +379,7 @@ impl Authenticator for MutualTls {
             .any(|m| self.operator.certificates.contains(m));
         if is_operator {
             let caller = self
-                .operator_caller(
-                    token,
-                    examined.common_name.as_deref(),
-                    &fingerprint.to_string()[..16],
-                )
+                .operator_caller(token, examined.common_name.as_deref(), fingerprint)
                 .map_err(|f| AuthFailure {
                     claimed_agency: self.operator.agency.as_str().to_owned(),
                     ..with_certificate(f)
@@ -371,7 +394,7 @@ impl Authenticator for MutualTls {
             .await
             .map_err(with_certificate)?;
         let staff = self
-            .staff_of(&agency, token)
+            .staff_of(&agency, token, fingerprint)
             .await
             .map_err(|f| AuthFailure {
                 claimed_agency: agency.as_str().to_owned(),

@@ -581,6 +581,28 @@ async fn mutual_tls_and_tokens(db: Db) {
         .unwrap();
     let renewed_channel = s.tls_channel(Some(&renewed)).await;
     let token = council.token(&["social_worker"]);
+    // A token bound to a certificate (RFC 8705 `cnf`) works over that one
+    // only, even within its agency.
+    let mut bound_claims = council.claims();
+    bound_claims["cnf"] = json!({
+        "x5t#S256": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(council.cert.fingerprint.0)
+    });
+    let bound = council.signer.sign(&bound_claims).unwrap();
+    assert!(
+        list_agencies(council_channel.clone(), Some(&bound), "bound")
+            .await
+            .is_ok()
+    );
+    let r = list_agencies(renewed_channel.clone(), Some(&bound), "bound-elsewhere").await;
+    assert_refused(
+        &s,
+        r,
+        "bound-elsewhere",
+        unauth,
+        "TOKEN_CERTIFICATE_MISMATCH",
+        Some(&renewed),
+    )
+    .await;
     assert!(
         list_agencies(renewed_channel.clone(), Some(&token), "renewed")
             .await
