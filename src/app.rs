@@ -108,6 +108,15 @@ pub fn secure_mode(
         }
         _ => None,
     };
+    if certificates.is_empty() {
+        tracing::warn!("no operator_certificates are configured: nobody can make operator calls");
+    }
+    tracing::info!(
+        audience = config.token_audience,
+        operator_certificates = config.operator_certificates.len(),
+        operator_issuer = config.operator_token_issuer.as_deref().unwrap_or("none"),
+        "secure mode: mutual TLS for agencies' systems, signed tokens for their staff"
+    );
     let authenticator = MutualTls::new(
         Arc::new(store.clone()),
         clock,

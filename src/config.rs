@@ -306,6 +306,20 @@ mod tests {
     }
 
     #[test]
+    fn the_example_deployment_configuration_loads() {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/accord.example.toml");
+            let c = Config::load(Some(&example), &Overrides::default()).unwrap();
+            assert!(!c.insecure);
+            assert!(c.tls_client_ca_file.is_some());
+            assert_eq!(c.operator_certificates.len(), 1);
+            assert_eq!(c.ledger_origin, "accord.example.gov.uk/ledger");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn passwords_are_redacted() {
         assert_eq!(
             redact_url("postgres://accord:s3cret@db:5432/accord"),
