@@ -18,7 +18,9 @@
 //!
 //! Operator certificates carry the `operator` role; a token on such a
 //! connection, optional, must come from the configured operator issuer and
-//! names the person. Agency tokens can never confer `operator`.
+//! names the person. Over a trusted certificate that is registered to no
+//! agency, a token from the operator issuer that grants the `operator`
+//! role is accepted too. Agency tokens can never confer `operator`.
 //!
 //! The registry is read for every call, so revoking a certificate identity
 //! or removing an issuer takes effect on the next call. What does not
@@ -76,6 +78,9 @@ pub struct MutualTls {
     chains: Arc<Verified<()>>,
     verified_tokens: Arc<Verified<StaffClaims>>,
 }
+
+/// The reason code of a trusted certificate registered to no agency.
+const UNKNOWN_CERTIFICATE: &str = "CLIENT_CERTIFICATE_UNKNOWN";
 
 /// How long a verified certificate chain is remembered at most.
 const CHAIN_TTL: TimeDelta = TimeDelta::minutes(5);
@@ -256,6 +261,37 @@ impl MutualTls {
         })
     }
 
+    /// An operator staff member over a certificate that is neither an
+    /// operator certificate nor registered to an agency: accepted when
+    /// their token comes from the operator issuer and grants the operator
+    /// role. `None` when the token is not the operator issuer's.
+    fn operator_staff(
+        &self,
+        token: &str,
+        certificate: Fingerprint,
+    ) -> Result<Option<Caller>, AuthFailure> {
+        let Some(issuer) = self.operator.issuer.as_ref() else {
+            return Ok(None);
+        };
+        if jwt::claimed_issuer(token).ok().as_deref() != Some(issuer.issuer.as_str()) {
+            return Ok(None);
+        }
+        let claims = self.verify(token, issuer, certificate)?;
+        if !claims.roles.iter().any(|r| r.as_str() == Role::OPERATOR) {
+            return Err(AuthFailure::new(
+                "OPERATOR_ROLE_MISSING",
+                "the operator issuer's token does not grant the operator role, and the \
+                 client certificate belongs to no agency",
+            ));
+        }
+        Ok(Some(Caller {
+            agency: self.operator.agency.clone(),
+            principal: claims.principal,
+            roles: claims.roles,
+            client_certificate: Some(certificate),
+        }))
+    }
+
     /// The agency whose certificate identities the certificate matches.
     async fn agency_of(&self, matchers: &[CertificateMatch]) -> Result<AgencyCode, AuthFailure> {
         let found = self
@@ -271,7 +307,7 @@ impl MutualTls {
             })?;
         if found.is_empty() {
             return Err(AuthFailure::new(
-                "CLIENT_CERTIFICATE_UNKNOWN",
+                UNKNOWN_CERTIFICATE,
                 "the client certificate is not registered to any agency",
             ));
         }
@@ -389,10 +425,24 @@ impl Authenticator for MutualTls {
                 ..caller
             });
         }
-        let agency = self
-            .agency_of(&examined.matchers)
-            .await
-            .map_err(with_certificate)?;
+        let agency = match self.agency_of(&examined.matchers).await {
+            Ok(agency) => agency,
+            Err(f) => {
+                if let (UNKNOWN_CERTIFICATE, Some(token)) = (f.code, token) {
+                    let as_operator = |f: AuthFailure| AuthFailure {
+                        claimed_agency: self.operator.agency.as_str().to_owned(),
+                        ..with_certificate(f)
+                    };
+                    if let Some(caller) = self
+                        .operator_staff(token, fingerprint)
+                        .map_err(as_operator)?
+                    {
+                        return Ok(caller);
+                    }
+                }
+                return Err(with_certificate(f));
+            }
+        };
         let staff = self
             .staff_of(&agency, token, fingerprint)
             .await

@@ -692,6 +692,58 @@ async fn mutual_tls_and_tokens(db: Db) {
         Some(&renewed),
     )
     .await;
+    // Operator staff may also work from a trusted certificate that no
+    // agency holds, with a token of the operator issuer granting the role.
+    let laptop = pki.client("ops-laptop", None);
+    let laptop_channel = s.tls_channel(Some(&laptop)).await;
+    let with_role = pki
+        .operator_signer
+        .mint(
+            OPERATOR_ISSUER,
+            AUDIENCE,
+            "ops-ben",
+            &["operator".to_owned()],
+            now,
+            TimeDelta::minutes(5),
+        )
+        .unwrap();
+    let mut request = with_token(
+        pb::CreateAgencyRequest {
+            agency: Some(pb::Agency {
+                code: "wy-police".into(),
+                display_name: "West Yorkshire Police".into(),
+                kind: pb::AgencyKind::Police as i32,
+                ..Default::default()
+            }),
+        },
+        &with_role,
+    );
+    request
+        .metadata_mut()
+        .insert("x-request-id", "laptop".parse().unwrap());
+    pb::agency_service_client::AgencyServiceClient::new(laptop_channel.clone())
+        .create_agency(request)
+        .await
+        .unwrap();
+    let entry = entry_of(&s, "laptop").await;
+    assert_eq!(
+        (entry.draft.agency.as_str(), entry.draft.principal.as_str()),
+        ("operator", "ops-ben")
+    );
+    assert_eq!(
+        entry.draft.client_certificate,
+        laptop.fingerprint.to_string()
+    );
+    let r = list_agencies(laptop_channel, Some(&ops_token), "laptop-no-role").await;
+    assert_refused(
+        &s,
+        r,
+        "laptop-no-role",
+        unauth,
+        "OPERATOR_ROLE_MISSING",
+        Some(&laptop),
+    )
+    .await;
     let r = list_agencies(s.channel.clone(), Some(&token), "agency-token").await;
     assert_refused(
         &s,
