@@ -12,6 +12,7 @@
 mod cache;
 pub mod jwt;
 mod mutual;
+mod registry;
 pub mod tls;
 
 use std::sync::Arc;

@@ -22,8 +22,9 @@
 //! agency, a token from the operator issuer that grants the `operator`
 //! role is accepted too. Agency tokens can never confer `operator`.
 //!
-//! The registry is read for every call, so revoking a certificate identity
-//! or removing an issuer takes effect on the next call. What does not
+//! The registry's version is read for every call ([`Registry`]), so
+//! revoking a certificate identity or removing an issuer takes effect on
+//! the next call, in every process. What does not
 //! change between calls on one connection is verified once and remembered
 //! ([`Verified`]): a certificate chain for at most five minutes (and never
 //! past its certificate's expiry), a token until it expires, under the
@@ -38,6 +39,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::cache::{Verified, digest};
 use super::jwt::{self, StaffClaims, TokenCheck, TokenError};
+use super::registry::{AtVersion, Registry};
 use super::tls::{ClientCas, examine};
 use super::{AuthFailure, Authenticator, Presented, REGISTRY_UNAVAILABLE};
 use crate::clock::SharedClock;
@@ -45,7 +47,7 @@ use crate::domain::credential::{
     CertificateMatch, Fingerprint, JwksSource, TokenIssuer, check_jwks,
 };
 use crate::domain::{AgencyCode, Caller, PrincipalId, Role};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// How staff tokens are checked, besides their issuer's keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,7 +72,7 @@ pub struct Operator {
 /// Mutual TLS plus signed staff tokens.
 #[derive(Debug, Clone)]
 pub struct MutualTls {
-    store: Arc<dyn Store>,
+    registry: Arc<Registry>,
     clock: SharedClock,
     cas: ClientCas,
     tokens: TokenSettings,
@@ -84,6 +86,15 @@ const UNKNOWN_CERTIFICATE: &str = "CLIENT_CERTIFICATE_UNKNOWN";
 
 /// How long a verified certificate chain is remembered at most.
 const CHAIN_TTL: TimeDelta = TimeDelta::minutes(5);
+
+/// The refusal when the registry cannot be read.
+fn unavailable(e: StoreError) -> AuthFailure {
+    tracing::error!(error = %e, "cannot read the agency registry");
+    AuthFailure::new(
+        REGISTRY_UNAVAILABLE,
+        "the agency registry cannot be read; try again",
+    )
+}
 
 /// The metadata key carrying the bearer token.
 const AUTHORIZATION: &str = "authorization";
@@ -134,7 +145,7 @@ impl MutualTls {
         operator: Operator,
     ) -> Self {
         Self {
-            store,
+            registry: Arc::new(Registry::new(store)),
             clock,
             cas,
             tokens,
@@ -293,18 +304,12 @@ impl MutualTls {
     }
 
     /// The agency whose certificate identities the certificate matches.
-    async fn agency_of(&self, matchers: &[CertificateMatch]) -> Result<AgencyCode, AuthFailure> {
-        let found = self
-            .store
-            .certificate_identities_matching(matchers)
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "cannot read certificate identities");
-                AuthFailure::new(
-                    REGISTRY_UNAVAILABLE,
-                    "the agency registry cannot be read; try again",
-                )
-            })?;
+    async fn agency_of(
+        &self,
+        registry: &AtVersion<'_>,
+        matchers: &[CertificateMatch],
+    ) -> Result<AgencyCode, AuthFailure> {
+        let found = registry.identities(matchers).await.map_err(unavailable)?;
         if found.is_empty() {
             return Err(AuthFailure::new(
                 UNKNOWN_CERTIFICATE,
@@ -338,6 +343,7 @@ impl MutualTls {
     /// A staff member of `agency`, by a token from one of its issuers.
     async fn staff_of(
         &self,
+        registry: &AtVersion<'_>,
         agency: &AgencyCode,
         token: Option<&str>,
         certificate: Fingerprint,
@@ -367,17 +373,10 @@ impl MutualTls {
         {
             return Err(mismatch("the operator"));
         }
-        let issuer = self
-            .store
-            .token_issuer(&iss)
+        let issuer = registry
+            .issuer(&iss)
             .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "cannot read token issuers");
-                AuthFailure::new(
-                    REGISTRY_UNAVAILABLE,
-                    "the agency registry cannot be read; try again",
-                )
-            })?
+            .map_err(unavailable)?
             .ok_or_else(|| AuthFailure::from(TokenError::UnknownIssuer(iss.clone())))?;
         if issuer.agency != *agency {
             return Err(mismatch(&issuer.agency.resource_name()));
@@ -425,7 +424,12 @@ impl Authenticator for MutualTls {
                 ..caller
             });
         }
-        let agency = match self.agency_of(&examined.matchers).await {
+        let registry = self
+            .registry
+            .current()
+            .await
+            .map_err(|e| with_certificate(unavailable(e)))?;
+        let agency = match self.agency_of(&registry, &examined.matchers).await {
             Ok(agency) => agency,
             Err(f) => {
                 if let (UNKNOWN_CERTIFICATE, Some(token)) = (f.code, token) {
@@ -444,7 +448,7 @@ impl Authenticator for MutualTls {
             }
         };
         let staff = self
-            .staff_of(&agency, token, fingerprint)
+            .staff_of(&registry, &agency, token, fingerprint)
             .await
             .map_err(|f| AuthFailure {
                 claimed_agency: agency.as_str().to_owned(),

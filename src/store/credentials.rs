@@ -52,7 +52,7 @@ pub(super) async fn insert(tx: &mut Tx<'_>, c: &CertificateIdentity) -> Result<(
             c.matcher
         )));
     }
-    Ok(())
+    changed(tx).await
 }
 
 /// Revokes a certificate identity that is not revoked yet.
@@ -73,7 +73,7 @@ pub(super) async fn revoke(
             "the certificate identity is already revoked".to_owned(),
         ));
     }
-    Ok(())
+    changed(tx).await
 }
 
 /// The columns [`issuer_from`] reads.
@@ -125,7 +125,7 @@ pub(super) async fn insert_issuer(tx: &mut Tx<'_>, t: &TokenIssuer) -> Result<()
             t.issuer
         )));
     }
-    Ok(())
+    changed(tx).await
 }
 
 /// Removes a token issuer.
@@ -137,5 +137,14 @@ pub(super) async fn remove_issuer(tx: &mut Tx<'_>, id: &TokenIssuerId) -> Result
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound(id.resource_name()));
     }
+    changed(tx).await
+}
+
+/// Advances `policy_state.registry_version` in the transaction of a change
+/// to certificate identities or token issuers.
+async fn changed(tx: &mut Tx<'_>) -> Result<(), StoreError> {
+    sqlx::query("UPDATE policy_state SET registry_version = registry_version + 1 WHERE id = 1")
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }

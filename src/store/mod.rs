@@ -260,6 +260,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn token_issuers(&self, agency: &AgencyCode) -> Result<Vec<TokenIssuer>, StoreError>;
     /// The token issuer whose tokens carry `iss`, if any.
     async fn token_issuer(&self, iss: &str) -> Result<Option<TokenIssuer>, StoreError>;
+    /// A counter that advances with every change to certificate identities
+    /// and token issuers, in any process.
+    async fn registry_version(&self) -> Result<i64, StoreError>;
 
     /// The agencies tied to a subject.
     async fn subject_ties(&self, subject: &SubjectId) -> Result<SubjectTies, StoreError>;

@@ -978,6 +978,14 @@ impl Store for SqlStore {
             .collect()
     }
 
+    async fn registry_version(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT registry_version FROM policy_state WHERE id = 1")
+                .fetch_one(&self.reader)
+                .await?,
+        )
+    }
+
     async fn policy_versions(&self) -> Result<PolicyVersions, StoreError> {
         let row = sqlx::query(
             "SELECT agreements_version, consents_version FROM policy_state WHERE id = 1",

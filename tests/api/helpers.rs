@@ -211,6 +211,16 @@ impl TestServer {
     /// signing with the same key, as a deployment of several processes
     /// does. Its database is this one's: stopping it drops nothing.
     pub async fn start_beside(&self) -> Self {
+        self.start_beside_with(None).await
+    }
+
+    /// Starts a second secure server beside this one (see
+    /// [`Self::start_beside`]), with the same `pki`.
+    pub async fn start_secure_beside(&self, pki: &Pki) -> Self {
+        self.start_beside_with(Some(pki)).await
+    }
+
+    async fn start_beside_with(&self, pki: Option<&Pki>) -> Self {
         assert!(
             self.owns_database,
             "only PostgreSQL serves several processes"
@@ -220,7 +230,7 @@ impl TestServer {
             Some(self.dir.path().join("ledger-signing.key")),
             std::sync::Arc::new(accord::clock::SystemClock),
             false,
-            None,
+            pki,
         )
         .await
     }

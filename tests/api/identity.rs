@@ -760,7 +760,7 @@ async fn mutual_tls_and_tokens(db: Db) {
     // Accord's failure.
     accord::store::install_drivers();
     let raw = sqlx::AnyPool::connect(&s.database_url).await.unwrap();
-    sqlx::query("ALTER TABLE certificate_identities RENAME TO certificate_identities_away")
+    sqlx::query("ALTER TABLE policy_state RENAME TO policy_state_away")
         .execute(&raw)
         .await
         .unwrap();
@@ -775,7 +775,7 @@ async fn mutual_tls_and_tokens(db: Db) {
     let entry = entry_of(&s, "registry-down").await;
     assert_eq!(entry.draft.outcome, Outcome::Failed);
     assert_eq!(entry.draft.reason_code, "REGISTRY_UNAVAILABLE");
-    sqlx::query("ALTER TABLE certificate_identities_away RENAME TO certificate_identities")
+    sqlx::query("ALTER TABLE policy_state_away RENAME TO policy_state")
         .execute(&raw)
         .await
         .unwrap();
@@ -835,4 +835,53 @@ async fn mutual_tls_and_tokens_sqlite() {
 #[tokio::test]
 async fn mutual_tls_and_tokens_postgres() {
     mutual_tls_and_tokens(Db::Postgres).await;
+}
+
+/// Two server processes on one PostgreSQL database: a revocation made
+/// through one is refused by the other on its very next call, though it
+/// had just accepted (and remembered) that certificate.
+#[tokio::test]
+async fn revocation_reaches_every_process() {
+    let Some(Secure {
+        s, pki, council, ..
+    }) = secure(Db::Postgres).await
+    else {
+        return;
+    };
+    let other = s.start_secure_beside(&pki).await;
+    let token = council.token(&["social_worker"]);
+    let channel = other.tls_channel(Some(&council.cert)).await;
+    assert!(
+        list_agencies(channel.clone(), Some(&token), "before")
+            .await
+            .is_ok()
+    );
+    let identity = s
+        .agencies()
+        .list_certificate_identities(Request::new(pb::ListCertificateIdentitiesRequest {
+            parent: format!("agencies/{COUNCIL}"),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .certificate_identities
+        .remove(0);
+    s.agencies()
+        .revoke_certificate_identity(Request::new(pb::RevokeCertificateIdentityRequest {
+            name: identity.name,
+        }))
+        .await
+        .unwrap();
+    let r = list_agencies(channel, Some(&token), "after").await;
+    assert_refused(
+        &other,
+        r,
+        "after",
+        Code::Unauthenticated,
+        "CLIENT_CERTIFICATE_REVOKED",
+        Some(&council.cert),
+    )
+    .await;
+    other.stop().await;
+    s.stop().await;
 }
