@@ -32,6 +32,10 @@ use crate::domain::Violations;
 use crate::ledger::Outcome;
 use crate::service::{Access, Call, ServiceError, Services};
 
+/// The longest action (method path) an entry records: paths come from
+/// callers, and one that names no method can be long.
+const MAX_ACTION_CHARS: usize = 200;
+
 /// Metadata key of the request id, read from requests and set on responses.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -84,9 +88,13 @@ impl Api {
     ) -> Result<Caller, Status> {
         match self.authenticator.authenticate(presented).await {
             Ok(caller) => Ok(caller),
-            Err(failure) => Err(self
-                .refuse_unauthenticated(failure, request_id, action)
-                .await),
+            Err(failure) => {
+                // The path comes from the caller: keep it bounded.
+                let action: String = action.chars().take(MAX_ACTION_CHARS).collect();
+                Err(self
+                    .refuse_unauthenticated(failure, request_id, &action)
+                    .await)
+            }
         }
     }
 
@@ -149,7 +157,7 @@ impl Api {
             _ => (Outcome::Invalid, "REQUEST_NOT_DECODED"),
         };
         // Keep the action and reason bounded: they come from the caller.
-        let action: String = action.chars().take(200).collect();
+        let action: String = action.chars().take(MAX_ACTION_CHARS).collect();
         let reason: String = message.chars().take(500).collect();
         if let Err(e) = self
             .services

@@ -102,6 +102,27 @@ async fn unknown_methods_are_refused_and_audited() {
         "/accord.v1.RecordService/DeleteEverything"
     );
     assert_eq!(entry.draft.principal, "ops-1");
+
+    // A caller who cannot be authenticated is refused before the method is
+    // looked up; the path it sent is recorded, bounded.
+    let long = format!("/accord.v1.RecordService/{}", "X".repeat(5_000));
+    let path = http::uri::PathAndQuery::try_from(long.as_str()).unwrap();
+    let mut request = tonic::Request::new(());
+    request
+        .metadata_mut()
+        .insert("x-request-id", "long-path".parse().unwrap());
+    grpc.ready().await.unwrap();
+    let codec = tonic_prost::ProstCodec::<(), ()>::default();
+    let err = grpc.unary(request, path, codec).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+    let entries = s.ledger(accord::store::EntryFilter::default()).await;
+    let entry = entries
+        .iter()
+        .find(|e| e.draft.request_id == "long-path")
+        .expect("an entry for the refused call");
+    assert_eq!(entry.draft.reason_code, "MISSING_IDENTITY");
+    assert_eq!(entry.draft.action.len(), 200);
+    assert!(long.starts_with(&entry.draft.action));
     s.stop().await;
 }
 
