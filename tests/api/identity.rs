@@ -126,6 +126,26 @@ async fn secure(db: Db) -> Option<Secure> {
     })
 }
 
+/// Revokes, as the operator, the oldest certificate identity of `agency`.
+async fn revoke_oldest_identity(s: &TestServer, agency: &str) {
+    let oldest = s
+        .agencies()
+        .list_certificate_identities(Request::new(pb::ListCertificateIdentitiesRequest {
+            parent: format!("agencies/{agency}"),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .certificate_identities
+        .remove(0);
+    s.agencies()
+        .revoke_certificate_identity(Request::new(pb::RevokeCertificateIdentityRequest {
+            name: oldest.name,
+        }))
+        .await
+        .unwrap();
+}
+
 /// Lists agencies over `channel` with `token` (if any) and request id
 /// `id`.
 async fn list_agencies(
@@ -564,8 +584,7 @@ async fn mutual_tls_and_tokens(db: Db) {
     // Rotation: a second identity for the council's new certificate; both
     // work until the old one is revoked, then only the new one.
     let renewed = pki.client("case-system.leeds-cc", None);
-    let added = s
-        .agencies()
+    s.agencies()
         .add_certificate_identity(Request::new(pb::AddCertificateIdentityRequest {
             parent: format!("agencies/{COUNCIL}"),
             certificate_identity: Some(pb::CertificateIdentity {
@@ -575,9 +594,6 @@ async fn mutual_tls_and_tokens(db: Db) {
             }),
         }))
         .await
-        .unwrap()
-        .into_inner()
-        .certificate_identity
         .unwrap();
     let renewed_channel = s.tls_channel(Some(&renewed)).await;
     let token = council.token(&["social_worker"]);
@@ -613,24 +629,7 @@ async fn mutual_tls_and_tokens(db: Db) {
             .await
             .is_ok()
     );
-    let old = s
-        .agencies()
-        .list_certificate_identities(Request::new(pb::ListCertificateIdentitiesRequest {
-            parent: format!("agencies/{COUNCIL}"),
-        }))
-        .await
-        .unwrap()
-        .into_inner()
-        .certificate_identities
-        .into_iter()
-        .find(|i| i.name != added.name)
-        .unwrap();
-    s.agencies()
-        .revoke_certificate_identity(Request::new(pb::RevokeCertificateIdentityRequest {
-            name: old.name,
-        }))
-        .await
-        .unwrap();
+    revoke_oldest_identity(&s, COUNCIL).await;
     let r = list_agencies(council_channel, Some(&token), "revoked").await;
     assert_refused(
         &s,
@@ -856,22 +855,7 @@ async fn revocation_reaches_every_process() {
             .await
             .is_ok()
     );
-    let identity = s
-        .agencies()
-        .list_certificate_identities(Request::new(pb::ListCertificateIdentitiesRequest {
-            parent: format!("agencies/{COUNCIL}"),
-        }))
-        .await
-        .unwrap()
-        .into_inner()
-        .certificate_identities
-        .remove(0);
-    s.agencies()
-        .revoke_certificate_identity(Request::new(pb::RevokeCertificateIdentityRequest {
-            name: identity.name,
-        }))
-        .await
-        .unwrap();
+    revoke_oldest_identity(&s, COUNCIL).await;
     let r = list_agencies(channel, Some(&token), "after").await;
     assert_refused(
         &other,
