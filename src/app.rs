@@ -294,6 +294,11 @@ impl App {
         self.address
     }
 
+    /// The service's store (the fault tests cap its size through it).
+    pub fn store(&self) -> &SqlStore {
+        &self.store
+    }
+
     /// Serves until `shutdown` completes, then lets calls in flight finish
     /// (up to the grace period) and closes the database.
     pub async fn run_until_stopped(

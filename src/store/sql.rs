@@ -10,7 +10,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::Once;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -54,23 +55,31 @@ pub struct SqlStore {
     writer: AnyPool,
     reader: AnyPool,
     sequencer: Sequencer,
+    /// SQLite's page cap on the writer connection (`max_page_count`; 0:
+    /// none), applied to every connection the writer pool opens.
+    page_cap: Arc<AtomicU32>,
 }
+
+/// SQLite's own largest `max_page_count` that every version accepts.
+const NO_PAGE_CAP: u32 = 1_073_741_823;
 
 /// Opens the database at `url` (`sqlite://…` or `postgres://…`) and runs
 /// the migrations when `migrate` is set.
 pub async fn connect(url: &str, migrate: bool) -> Result<SqlStore, StoreError> {
     install_drivers();
     let store = if url.starts_with("sqlite:") {
-        let writer = sqlite_pool(url, 1).await?;
+        let page_cap = Arc::new(AtomicU32::new(0));
+        let writer = sqlite_pool(url, 1, Some(Arc::clone(&page_cap))).await?;
         sqlx::query("PRAGMA journal_mode = WAL")
             .execute(&writer)
             .await?;
-        let reader = sqlite_pool(url, 4).await?;
+        let reader = sqlite_pool(url, 4, None).await?;
         SqlStore {
             backend: Backend::Sqlite,
             sequencer: Sequencer::start(writer.clone()),
             writer,
             reader,
+            page_cap,
         }
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         let pool = AnyPoolOptions::new()
@@ -83,6 +92,7 @@ pub async fn connect(url: &str, migrate: bool) -> Result<SqlStore, StoreError> {
             sequencer: Sequencer::start(pool.clone()),
             writer: pool.clone(),
             reader: pool,
+            page_cap: Arc::default(),
         }
     } else {
         return Err(StoreError::BadUrl(
@@ -101,15 +111,26 @@ pub fn install_drivers() {
     DRIVERS.call_once(sqlx::any::install_default_drivers);
 }
 
-async fn sqlite_pool(url: &str, max: u32) -> Result<AnyPool, StoreError> {
+/// A pool on the SQLite database at `url`; the writer's pool applies
+/// `page_cap` to each connection it opens.
+async fn sqlite_pool(
+    url: &str,
+    max: u32,
+    page_cap: Option<Arc<AtomicU32>>,
+) -> Result<AnyPool, StoreError> {
     Ok(AnyPoolOptions::new()
         .max_connections(max)
         .acquire_timeout(Duration::from_secs(10))
-        .after_connect(|conn, _| {
+        .after_connect(move |conn, _| {
+            let cap = page_cap.as_ref().map(|c| c.load(Ordering::SeqCst));
             Box::pin(async move {
                 conn.execute("PRAGMA foreign_keys = ON").await?;
                 conn.execute("PRAGMA busy_timeout = 10000").await?;
                 conn.execute("PRAGMA synchronous = FULL").await?;
+                if let Some(cap) = cap.filter(|c| *c > 0) {
+                    conn.execute(format!("PRAGMA max_page_count = {cap}").as_str())
+                        .await?;
+                }
                 Ok(())
             })
         })
@@ -140,6 +161,27 @@ impl SqlStore {
             Backend::Postgres => MIGRATE_POSTGRES.run(&self.writer).await?,
         }
         Ok(())
+    }
+
+    /// Caps the SQLite database at `pages` pages (SQLite's
+    /// `max_page_count`, never below its current size) on the writer
+    /// connection and every one that replaces it, or lifts the cap
+    /// (`None`). A write that needs more room then fails as on a full
+    /// disk: this is how the fault tests fill the disk on demand. Returns
+    /// the cap in force. PostgreSQL has no such cap.
+    pub async fn cap_sqlite_pages(&self, pages: Option<u32>) -> Result<u32, StoreError> {
+        if self.backend != Backend::Sqlite {
+            return Err(StoreError::BadUrl(
+                "only an SQLite database can be capped".to_owned(),
+            ));
+        }
+        let pages = pages.unwrap_or(NO_PAGE_CAP).clamp(1, NO_PAGE_CAP);
+        // Stored first, so that a connection opened meanwhile has it too.
+        self.page_cap.store(pages, Ordering::SeqCst);
+        let row = sqlx::query(&format!("PRAGMA max_page_count = {pages}"))
+            .fetch_one(&self.writer)
+            .await?;
+        Ok(u32::try_from(row.try_get::<i64, _>(0)?).unwrap_or(NO_PAGE_CAP))
     }
 
     /// Closes the pools.

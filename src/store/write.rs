@@ -127,61 +127,93 @@ async fn commit_batch(
     outcomes: &mut Outcomes,
 ) -> Result<(), StoreError> {
     let mut jobs = batch.into_iter();
-    let result = async {
-        let mut tx = pool.begin().await?;
-        // Take the ledger head's lock first: on PostgreSQL a row lock that
-        // serialises batches; on SQLite the database write lock, taken
-        // before any read so that a busy database is waited for rather
-        // than failing the upgrade of a read snapshot.
-        sqlx::query("UPDATE ledger_head SET size = size WHERE id = 1")
-            .execute(&mut *tx)
-            .await?;
-        let mut frontier = load_frontier(&mut tx).await?;
-        let mut appended = Appended::default();
-        for job in jobs.by_ref() {
-            let index = signed(frontier.size())?;
-            if !job.writes.is_empty() {
-                // Only a job that changes data can fail on its own; it
-                // runs in a savepoint so that it can be undone alone.
-                let mut savepoint = sqlx::Acquire::begin(&mut tx).await?;
-                let mut applied = Ok(());
-                for write in job.writes {
-                    applied = apply(&mut savepoint, write, index).await;
-                    if applied.is_err() {
-                        break;
-                    }
-                }
-                if let Err(e) = applied {
-                    savepoint.rollback().await?;
-                    outcomes.push((job.done, Err(e)));
-                    continue;
-                }
-                savepoint.commit().await?;
+    let result = match pool.acquire().await {
+        Ok(mut conn) => {
+            let result = run_batch(&mut conn, &mut jobs, outcomes).await;
+            if result.is_err() {
+                // After a failed batch the connection's transaction state
+                // is not known: SQLite rolls a transaction back by itself
+                // on some errors (a full disk, an I/O error) while the
+                // driver still counts it as open, so the next batch would
+                // only open a savepoint inside it and its "commit" would
+                // save nothing. Such a connection is closed, never reused;
+                // the pool opens a fresh one for the next batch.
+                conn.close_on_drop();
             }
-            let entry = Entry {
-                index,
-                draft: job.draft,
-            };
-            frontier.push(entry.leaf_hash(), |id, h| appended.nodes.push((id, h)));
-            appended.entries.push(entry.clone());
-            outcomes.push((job.done, Ok(entry)));
+            result
         }
-        appended.insert(&mut tx).await?;
-        sqlx::query("UPDATE ledger_head SET size = $1, root_hash = $2 WHERE id = 1")
-            .bind(signed(frontier.size())?)
-            .bind(frontier.root().to_vec())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok::<(), StoreError>(())
-    }
-    .await;
+        Err(e) => Err(e.into()),
+    };
     if let Err(e) = &result {
         for job in jobs {
             outcomes.push((job.done, Err(StoreError::Batch(e.to_string()))));
         }
     }
     result
+}
+
+/// Runs the jobs of one batch in one transaction on `conn`; a job that
+/// fails on its own (a stale etag, a taken identifier) is undone alone,
+/// while any database error fails the whole batch.
+async fn run_batch(
+    conn: &mut sqlx::AnyConnection,
+    jobs: &mut impl Iterator<Item = Job>,
+    outcomes: &mut Outcomes,
+) -> Result<(), StoreError> {
+    let mut tx = sqlx::Acquire::begin(conn).await?;
+    // Take the ledger head's lock first: on PostgreSQL a row lock that
+    // serialises batches; on SQLite the database write lock, taken before
+    // any read so that a busy database is waited for rather than failing
+    // the upgrade of a read snapshot.
+    sqlx::query("UPDATE ledger_head SET size = size WHERE id = 1")
+        .execute(&mut *tx)
+        .await?;
+    let mut frontier = load_frontier(&mut tx).await?;
+    let mut appended = Appended::default();
+    for job in jobs.by_ref() {
+        let index = signed(frontier.size())?;
+        if !job.writes.is_empty() {
+            // Only a job that changes data can fail on its own; it runs in
+            // a savepoint so that it can be undone alone.
+            let mut savepoint = sqlx::Acquire::begin(&mut tx).await?;
+            let mut applied = Ok(());
+            for write in job.writes {
+                applied = apply(&mut savepoint, write, index).await;
+                if applied.is_err() {
+                    break;
+                }
+            }
+            match applied {
+                Ok(()) => savepoint.commit().await?,
+                // The database itself failed: the transaction may be gone
+                // with it, so nothing more is run in it.
+                Err(e @ StoreError::Database(_)) => {
+                    outcomes.push((job.done, Err(StoreError::Batch(e.to_string()))));
+                    return Err(e);
+                }
+                Err(e) => {
+                    savepoint.rollback().await?;
+                    outcomes.push((job.done, Err(e)));
+                    continue;
+                }
+            }
+        }
+        let entry = Entry {
+            index,
+            draft: job.draft,
+        };
+        frontier.push(entry.leaf_hash(), |id, h| appended.nodes.push((id, h)));
+        appended.entries.push(entry.clone());
+        outcomes.push((job.done, Ok(entry)));
+    }
+    appended.insert(&mut tx).await?;
+    sqlx::query("UPDATE ledger_head SET size = $1, root_hash = $2 WHERE id = 1")
+        .bind(signed(frontier.size())?)
+        .bind(frontier.root().to_vec())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// The tree's right edge, read under the head's lock.

@@ -23,6 +23,8 @@ pub struct TestServer {
     pub database_url: String,
     /// A PostgreSQL database made for this server, dropped when it stops.
     owns_database: bool,
+    /// The running server's own store.
+    pub served_store: SqlStore,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
     dir: TempDir,
@@ -173,7 +175,17 @@ impl TestServer {
             Db::Sqlite => None,
             Db::Postgres => Some(fresh_postgres_database().await?),
         };
-        Some(Self::start_on(database_url, None, clock, matches!(db, Db::Postgres), None).await)
+        Some(
+            Self::start_on(
+                database_url,
+                None,
+                clock,
+                matches!(db, Db::Postgres),
+                None,
+                None,
+            )
+            .await,
+        )
     }
 
     /// Starts a server in secure mode (mutual TLS and staff tokens) with
@@ -191,6 +203,7 @@ impl TestServer {
                 clock,
                 matches!(db, Db::Postgres),
                 Some(pki),
+                None,
             )
             .await,
         )
@@ -231,8 +244,20 @@ impl TestServer {
             std::sync::Arc::new(accord::clock::SystemClock),
             false,
             pki,
+            None,
         )
         .await
+    }
+
+    /// Stops this (development-mode) server and starts a new one on the
+    /// same data directory and database, as a restart does.
+    pub async fn restart(mut self) -> Self {
+        let database_url = self.database_url.clone();
+        let owns_database = std::mem::replace(&mut self.owns_database, false);
+        let dir = self.stop().await;
+        let clock = std::sync::Arc::new(accord::clock::SystemClock);
+        let database_url = owns_database.then_some(database_url);
+        Self::start_on(database_url, None, clock, owns_database, None, Some(dir)).await
     }
 
     async fn start_on(
@@ -241,9 +266,10 @@ impl TestServer {
         clock: accord::clock::SharedClock,
         owns_database: bool,
         pki: Option<&Pki>,
+        dir: Option<TempDir>,
     ) -> Self {
         accord::telemetry::init_for_tests();
-        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = dir.unwrap_or_else(|| tempfile::tempdir().expect("temp dir"));
         let tls = pki.map(|pki| Config {
             insecure: false,
             tls_cert_file: Some(pki.file("server.pem")),
@@ -271,6 +297,7 @@ impl TestServer {
             .await
             .expect("server builds");
         let address = app.address();
+        let served_store = app.store().clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until_stopped(async {
             let _ = stopped.await;
@@ -290,6 +317,7 @@ impl TestServer {
             address,
             channel,
             database_url: config.database_url(),
+            served_store,
             owns_database,
             stop: Some(stop),
             task: Some(task),

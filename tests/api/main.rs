@@ -11,6 +11,7 @@ mod buf;
 mod consents;
 mod credentials;
 mod emergency;
+mod faults;
 mod helpers;
 mod identity;
 mod proofs;
