@@ -42,12 +42,13 @@ pub struct Demographics {
 }
 
 /// Demographics as received, before validation.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct DemographicsInput<'a> {
     pub given_name: &'a str,
     pub family_name: &'a str,
     pub birth_date: &'a str,
-    pub gender: Option<Gender>,
+    /// The gender, or why the value received is not one.
+    pub gender: Result<Gender, String>,
     pub postcode: &'a str,
     pub uprn: &'a str,
 }
@@ -59,10 +60,7 @@ impl Demographics {
         let given = v.check("given_name", check_text(input.given_name, 1, 100));
         let family = v.check("family_name", check_text(input.family_name, 1, 100));
         let birth = v.check("birth_date", parse_birth_date(input.birth_date, today));
-        let gender = v.check(
-            "gender",
-            input.gender.ok_or_else(|| "is required".to_owned()),
-        );
+        let gender = v.check("gender", input.gender.clone());
         let postcode = v.check("postcode", optional(input.postcode, parse_postcode));
         let uprn = v.check("uprn", optional(input.uprn, parse_uprn));
         v.into_result(|| {
@@ -205,7 +203,7 @@ mod tests {
             given_name: "",
             family_name: "Smith",
             birth_date: "2030-01-01",
-            gender: None,
+            gender: Err("is required".to_owned()),
             postcode: "nowhere",
             uprn: "",
         };

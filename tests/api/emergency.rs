@@ -88,10 +88,36 @@ async fn break_the_glass(db: Db) {
         .await
         .unwrap();
 
-    let refused = read(&s, COUNCIL, &record, pb::Purpose::Emergency, "")
+    let refused = read(&s, COUNCIL, &record, pb::Purpose::DirectCare, "")
         .await
         .unwrap_err();
     assert_eq!(reason(&refused), "OBJECTION_RECORDED");
+
+    // Emergency access always says why.
+    let unexplained = read(&s, COUNCIL, &record, pb::Purpose::Emergency, "")
+        .await
+        .unwrap_err();
+    let unexplained = violations(&unexplained);
+    assert_eq!(unexplained[0].0, "break_glass_reason");
+    assert!(
+        unexplained[0].1.contains("PURPOSE_EMERGENCY"),
+        "{unexplained:?}"
+    );
+    let check = s
+        .records()
+        .check_access(as_caller(
+            pb::CheckAccessRequest {
+                name: record.clone(),
+                purpose: pb::Purpose::Emergency as i32,
+                ..Default::default()
+            },
+            COUNCIL,
+            "sw-1",
+            "social_worker",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(violations(&check)[0].0, "break_glass_reason");
 
     let bad = read(&s, COUNCIL, &record, pb::Purpose::DirectCare, REASON)
         .await

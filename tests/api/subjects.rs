@@ -240,5 +240,25 @@ async fn one_identifier_belongs_to_one_subject_and_bad_demographics_are_all_repo
             "subject.demographics.uprn",
         ]
     );
+
+    // A number the enum does not define is called unknown, not missing,
+    // and the valid values are listed.
+    for gender in [7, 99] {
+        let mut odd = subject(&nhs_number(3), "Amir", "Khan", "1990-01-01");
+        odd.demographics.as_mut().unwrap().gender = gender;
+        let err = s
+            .subjects()
+            .create_subject(as_caller(create(odd), "leeds-th", "gp-1", "clinician"))
+            .await
+            .unwrap_err();
+        let v = violations(&err);
+        assert_eq!(v[0].0, "subject.demographics.gender");
+        assert!(
+            v[0].1
+                .starts_with(&format!("{gender} is not a known value")),
+            "{v:?}"
+        );
+        assert!(v[0].1.contains("ADMINISTRATIVE_GENDER_FEMALE"), "{v:?}");
+    }
     s.stop().await;
 }

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{by_name, instant, purpose_at, purpose_out, timestamp};
+use super::{by_name, enums, instant, purpose_at, purpose_out, timestamp};
 use crate::api::pb;
 use crate::domain::agreement::{
     Agreement, AgreementId, AgreementStatus, AgreementTerms, ConsentRequirement, ConsumerTerms,
@@ -14,13 +14,10 @@ use crate::domain::{AgencyCode, RecordClassId, Role, Violations};
 const BASIS_PREFIX: &str = "LAWFUL_BASIS_CODE_";
 const CONSENT_PREFIX: &str = "CONSENT_REQUIREMENT_";
 
-fn lawful_basis_code(value: i32) -> Option<LawfulBasisCode> {
-    let name = pb::LawfulBasisCode::try_from(value).ok();
-    by_name(
-        name.as_ref().map(|n| n.as_str_name()),
-        BASIS_PREFIX,
-        LawfulBasisCode::from_code,
-    )
+fn lawful_basis_code(value: i32) -> Result<LawfulBasisCode, String> {
+    let name = enums::required::<pb::LawfulBasisCode>(value)?.as_str_name();
+    by_name(Some(name), BASIS_PREFIX, LawfulBasisCode::from_code)
+        .ok_or_else(|| format!("{name} is not supported"))
 }
 
 fn lawful_basis_code_out(code: LawfulBasisCode) -> i32 {
@@ -28,13 +25,10 @@ fn lawful_basis_code_out(code: LawfulBasisCode) -> i32 {
     pb::LawfulBasisCode::from_str_name(&name).map_or(0, |c| c as i32)
 }
 
-fn consent_requirement(value: i32) -> Option<ConsentRequirement> {
-    let name = pb::ConsentRequirement::try_from(value).ok();
-    by_name(
-        name.as_ref().map(|n| n.as_str_name()),
-        CONSENT_PREFIX,
-        ConsentRequirement::from_code,
-    )
+fn consent_requirement(value: i32) -> Result<ConsentRequirement, String> {
+    let name = enums::required::<pb::ConsentRequirement>(value)?.as_str_name();
+    by_name(Some(name), CONSENT_PREFIX, ConsentRequirement::from_code)
+        .ok_or_else(|| format!("{name} is not supported"))
 }
 
 fn consent_requirement_out(c: ConsentRequirement) -> i32 {
@@ -94,24 +88,17 @@ fn terms(a: &pb::Agreement, v: &mut Violations) -> Option<AgreementTerms> {
         .collect();
     let mut lawful_bases = Vec::new();
     for (i, b) in a.lawful_bases.iter().enumerate() {
-        match lawful_basis_code(b.code) {
-            Some(code) => lawful_bases.push(LawfulBasis {
+        if let Some(code) = v.check(
+            &format!("agreement.lawful_bases[{i}].code"),
+            lawful_basis_code(b.code),
+        ) {
+            lawful_bases.push(LawfulBasis {
                 code,
                 reference: b.reference.trim().to_owned(),
-            }),
-            None => v.add(
-                format!("agreement.lawful_bases[{i}].code"),
-                "a lawful basis is required (e.g. LAWFUL_BASIS_CODE_UK_GDPR_ART_6_1_E)",
-            ),
+            });
         }
     }
-    let consent = consent_requirement(a.consent);
-    if consent.is_none() {
-        v.add(
-            "agreement.consent",
-            "must say whether consent is required: CONSENT_REQUIREMENT_REQUIRED or CONSENT_REQUIREMENT_NOT_REQUIRED",
-        );
-    }
+    let consent = v.check("agreement.consent", consent_requirement(a.consent));
     let time = |t: &Option<prost_types::Timestamp>, field: &str, v: &mut Violations| {
         let parsed = t.as_ref().map(instant);
         match parsed {
@@ -306,13 +293,13 @@ mod tests {
             let code = lawful_basis_code(value).unwrap();
             assert_eq!(lawful_basis_code_out(code), value);
         }
-        assert_eq!(lawful_basis_code(0), None);
-        assert_eq!(lawful_basis_code(99), None);
+        assert!(lawful_basis_code(0).is_err());
+        assert!(lawful_basis_code(99).is_err());
         for value in 1..=2 {
             let c = consent_requirement(value).unwrap();
             assert_eq!(consent_requirement_out(c), value);
         }
-        assert_eq!(consent_requirement(0), None);
+        assert!(consent_requirement(0).is_err());
         for (status, state) in [
             (AgreementStatus::Draft, pb::AgreementState::Draft),
             (AgreementStatus::Active, pb::AgreementState::Active),

@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{by_name, instant, page_request, purpose_at, purpose_out, subject_name, timestamp};
+use super::{
+    by_name, enums, instant, page_request, purpose_at, purpose_out, subject_name, timestamp,
+};
 use crate::api::pb;
 use crate::domain::consent::{
     Channel, Consent, ConsentId, ConsentKind, ConsentScope, ConsentState,
@@ -10,22 +12,16 @@ use crate::domain::consent::{
 use crate::domain::{AgencyCode, RecordClassId, SubjectId, Violations};
 use crate::service::{NewConsent, PageRequest};
 
-fn kind(value: i32) -> Option<ConsentKind> {
-    let name = pb::ConsentKind::try_from(value).ok();
-    by_name(
-        name.as_ref().map(|n| n.as_str_name()),
-        "CONSENT_KIND_",
-        ConsentKind::from_code,
-    )
+fn kind(value: i32) -> Result<ConsentKind, String> {
+    let name = enums::required::<pb::ConsentKind>(value)?.as_str_name();
+    by_name(Some(name), "CONSENT_KIND_", ConsentKind::from_code)
+        .ok_or_else(|| format!("{name} is not supported"))
 }
 
-fn channel(value: i32) -> Option<Channel> {
-    let name = pb::ConsentChannel::try_from(value).ok();
-    by_name(
-        name.as_ref().map(|n| n.as_str_name()),
-        "CONSENT_CHANNEL_",
-        Channel::from_code,
-    )
+fn channel(value: i32) -> Result<Channel, String> {
+    let name = enums::required::<pb::ConsentChannel>(value)?.as_str_name();
+    by_name(Some(name), "CONSENT_CHANNEL_", Channel::from_code)
+        .ok_or_else(|| format!("{name} is not supported"))
 }
 
 fn kind_out(k: ConsentKind) -> i32 {
@@ -77,20 +73,8 @@ pub fn record_consent(req: pb::RecordConsentRequest) -> Result<NewConsent, Viola
     };
     let mut v = Violations::new();
     let subject = subject_name(&c.subject, "consent.subject", &mut v);
-    let kind = kind(c.kind);
-    if kind.is_none() {
-        v.add(
-            "consent.kind",
-            "must be CONSENT_KIND_CONSENT or CONSENT_KIND_OBJECTION",
-        );
-    }
-    let channel = channel(c.channel);
-    if channel.is_none() {
-        v.add(
-            "consent.channel",
-            "must say how it was given (e.g. CONSENT_CHANNEL_FACE_TO_FACE)",
-        );
-    }
+    let kind = v.check("consent.kind", kind(c.kind));
+    let channel = v.check("consent.channel", channel(c.channel));
     let purposes = c
         .purposes
         .iter()
@@ -209,8 +193,8 @@ mod tests {
         for value in 1..=5 {
             assert_eq!(channel_out(channel(value).unwrap()), value);
         }
-        assert_eq!(kind(0), None);
-        assert_eq!(channel(0), None);
-        assert_eq!(channel(6), None);
+        assert!(kind(0).is_err());
+        assert!(channel(0).is_err());
+        assert!(channel(6).is_err());
     }
 }

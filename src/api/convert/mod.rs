@@ -7,6 +7,7 @@ use prost_types::Timestamp;
 
 mod agreement;
 mod consent;
+mod enums;
 
 pub use agreement::*;
 pub use consent::*;
@@ -52,22 +53,15 @@ pub fn purpose(value: i32, v: &mut Violations) -> Option<Purpose> {
 
 /// A purpose at `field`: required, never unspecified.
 fn purpose_at(value: i32, field: &str, v: &mut Violations) -> Option<Purpose> {
-    let p = match pb::Purpose::try_from(value) {
-        Ok(pb::Purpose::DirectCare) => Purpose::DirectCare,
-        Ok(pb::Purpose::Safeguarding) => Purpose::Safeguarding,
-        Ok(pb::Purpose::CrimePrevention) => Purpose::CrimePrevention,
-        Ok(pb::Purpose::Emergency) => Purpose::Emergency,
-        Ok(pb::Purpose::Administration) => Purpose::Administration,
-        Ok(pb::Purpose::Research) => Purpose::Research,
-        Ok(pb::Purpose::Unspecified) | Err(_) => {
-            v.add(
-                field,
-                "a purpose of use is required (e.g. PURPOSE_DIRECT_CARE)",
-            );
-            return None;
-        }
-    };
-    Some(p)
+    Some(match v.check(field, enums::required(value))? {
+        pb::Purpose::DirectCare => Purpose::DirectCare,
+        pb::Purpose::Safeguarding => Purpose::Safeguarding,
+        pb::Purpose::CrimePrevention => Purpose::CrimePrevention,
+        pb::Purpose::Emergency => Purpose::Emergency,
+        pb::Purpose::Administration => Purpose::Administration,
+        pb::Purpose::Research => Purpose::Research,
+        pb::Purpose::Unspecified => return None,
+    })
 }
 
 fn purpose_out(p: Option<Purpose>) -> pb::Purpose {
@@ -84,13 +78,21 @@ fn purpose_out(p: Option<Purpose>) -> pb::Purpose {
 
 /// The emergency reason of a read: `Some(None)` when none is given,
 /// `Some(Some(reason))` for a valid one, `None` (with a violation) for an
-/// invalid one. A reason needs PURPOSE_EMERGENCY.
+/// invalid one. A reason needs PURPOSE_EMERGENCY, and PURPOSE_EMERGENCY
+/// needs a reason.
 fn break_glass(
     reason: &str,
     purpose: Option<Purpose>,
     v: &mut Violations,
 ) -> Option<Option<String>> {
     if reason.is_empty() {
+        if purpose == Some(Purpose::Emergency) {
+            v.add(
+                "break_glass_reason",
+                "is required with PURPOSE_EMERGENCY: say why emergency access is needed",
+            );
+            return None;
+        }
         return Some(None);
     }
     if let Err(e) = check_text(reason, 1, 500) {
@@ -149,25 +151,21 @@ fn require<T>(value: Option<T>, field: &str, v: &mut Violations) -> Option<T> {
 // ---- agencies -------------------------------------------------------------
 
 fn agency_kind(value: i32) -> Result<AgencyKind, String> {
-    match pb::AgencyKind::try_from(value) {
-        Ok(pb::AgencyKind::Council) => Ok(AgencyKind::Council),
-        Ok(pb::AgencyKind::Health) => Ok(AgencyKind::Health),
-        Ok(pb::AgencyKind::Police) => Ok(AgencyKind::Police),
-        Ok(pb::AgencyKind::Education) => Ok(AgencyKind::Education),
-        Ok(pb::AgencyKind::Other) => Ok(AgencyKind::Other),
-        Ok(pb::AgencyKind::Unspecified) | Err(_) => {
-            Err("must be one of the AGENCY_KIND_* values".to_owned())
-        }
+    match enums::required(value)? {
+        pb::AgencyKind::Council => Ok(AgencyKind::Council),
+        pb::AgencyKind::Health => Ok(AgencyKind::Health),
+        pb::AgencyKind::Police => Ok(AgencyKind::Police),
+        pb::AgencyKind::Education => Ok(AgencyKind::Education),
+        pb::AgencyKind::Other => Ok(AgencyKind::Other),
+        pb::AgencyKind::Unspecified => Err("is required".to_owned()),
     }
 }
 
 fn agency_status(value: i32) -> Result<AgencyStatus, String> {
-    match pb::AgencyStatus::try_from(value) {
-        Ok(pb::AgencyStatus::Active) => Ok(AgencyStatus::Active),
-        Ok(pb::AgencyStatus::Suspended) => Ok(AgencyStatus::Suspended),
-        Ok(pb::AgencyStatus::Unspecified) | Err(_) => {
-            Err("must be AGENCY_STATUS_ACTIVE or AGENCY_STATUS_SUSPENDED".to_owned())
-        }
+    match enums::required(value)? {
+        pb::AgencyStatus::Active => Ok(AgencyStatus::Active),
+        pb::AgencyStatus::Suspended => Ok(AgencyStatus::Suspended),
+        pb::AgencyStatus::Unspecified => Err("is required".to_owned()),
     }
 }
 
@@ -380,16 +378,14 @@ pub fn certificate_identity_out(c: CertificateIdentity) -> pb::CertificateIdenti
 // ---- catalogue ------------------------------------------------------------
 
 fn field_type(value: i32) -> Result<FieldType, String> {
-    match pb::FieldType::try_from(value) {
-        Ok(pb::FieldType::String) => Ok(FieldType::String),
-        Ok(pb::FieldType::Integer) => Ok(FieldType::Integer),
-        Ok(pb::FieldType::Boolean) => Ok(FieldType::Boolean),
-        Ok(pb::FieldType::Date) => Ok(FieldType::Date),
-        Ok(pb::FieldType::Timestamp) => Ok(FieldType::Timestamp),
-        Ok(pb::FieldType::Code) => Ok(FieldType::Code),
-        Ok(pb::FieldType::Unspecified) | Err(_) => {
-            Err("must be one of the FIELD_TYPE_* values".to_owned())
-        }
+    match enums::required(value)? {
+        pb::FieldType::String => Ok(FieldType::String),
+        pb::FieldType::Integer => Ok(FieldType::Integer),
+        pb::FieldType::Boolean => Ok(FieldType::Boolean),
+        pb::FieldType::Date => Ok(FieldType::Date),
+        pb::FieldType::Timestamp => Ok(FieldType::Timestamp),
+        pb::FieldType::Code => Ok(FieldType::Code),
+        pb::FieldType::Unspecified => Err("is required".to_owned()),
     }
 }
 
@@ -479,13 +475,11 @@ pub fn record_class_out(c: RecordClass) -> pb::RecordClass {
 // ---- subjects -------------------------------------------------------------
 
 fn identifier_system(value: i32) -> Result<IdentifierSystem, String> {
-    match pb::IdentifierSystem::try_from(value) {
-        Ok(pb::IdentifierSystem::NhsNumber) => Ok(IdentifierSystem::NhsNumber),
-        Ok(pb::IdentifierSystem::LocalReference) => Ok(IdentifierSystem::LocalReference),
-        Ok(pb::IdentifierSystem::PncId) => Ok(IdentifierSystem::PncId),
-        Ok(pb::IdentifierSystem::Unspecified) | Err(_) => {
-            Err("must be a known identifier system (IDENTIFIER_SYSTEM_*)".to_owned())
-        }
+    match enums::required(value)? {
+        pb::IdentifierSystem::NhsNumber => Ok(IdentifierSystem::NhsNumber),
+        pb::IdentifierSystem::LocalReference => Ok(IdentifierSystem::LocalReference),
+        pb::IdentifierSystem::PncId => Ok(IdentifierSystem::PncId),
+        pb::IdentifierSystem::Unspecified => Err("is required".to_owned()),
     }
 }
 
@@ -522,13 +516,13 @@ fn identifier(
     )
 }
 
-fn gender(value: i32) -> Option<Gender> {
-    match pb::AdministrativeGender::try_from(value) {
-        Ok(pb::AdministrativeGender::Male) => Some(Gender::Male),
-        Ok(pb::AdministrativeGender::Female) => Some(Gender::Female),
-        Ok(pb::AdministrativeGender::Other) => Some(Gender::Other),
-        Ok(pb::AdministrativeGender::Unknown) => Some(Gender::Unknown),
-        Ok(pb::AdministrativeGender::Unspecified) | Err(_) => None,
+fn gender(value: pb::AdministrativeGender) -> Result<Gender, String> {
+    match value {
+        pb::AdministrativeGender::Male => Ok(Gender::Male),
+        pb::AdministrativeGender::Female => Ok(Gender::Female),
+        pb::AdministrativeGender::Other => Ok(Gender::Other),
+        pb::AdministrativeGender::Unknown => Ok(Gender::Unknown),
+        pb::AdministrativeGender::Unspecified => Err("is required".to_owned()),
     }
 }
 
@@ -585,7 +579,7 @@ fn demographics_input(d: &pb::Demographics) -> DemographicsInput<'_> {
         given_name: &d.given_name,
         family_name: &d.family_name,
         birth_date: &d.birth_date,
-        gender: gender(d.gender),
+        gender: enums::required(d.gender).and_then(gender),
         postcode: &d.postcode,
         uprn: &d.uprn,
     }
@@ -643,13 +637,17 @@ pub fn find_subjects(
                 v.check("demographics.postcode", parse_postcode(&d.postcode))
             };
             let given = Some(d.given_name.trim().to_owned()).filter(|g| !g.is_empty());
+            let gender = v
+                .check("demographics.gender", enums::optional(d.gender))
+                .flatten()
+                .and_then(|g| gender(g).ok());
             match (family, birth) {
                 (Some(()), Some(birth_date)) => {
                     Some(SubjectQuery::ByDemographics(DemographicQuery {
                         family_name: d.family_name.trim().to_owned(),
                         birth_date,
                         given_name: given,
-                        gender: gender(d.gender),
+                        gender,
                         postcode,
                     }))
                 }
@@ -977,23 +975,16 @@ pub fn list_entries(
             .map(|p| p.as_str().to_owned());
     }
     if req.entry_purpose != 0 {
-        let mut pv = Violations::new();
-        filter.purpose = self::purpose(req.entry_purpose, &mut pv);
-        if !pv.is_empty() {
-            v.add("entry_purpose", "must be one of the PURPOSE_* values");
-        }
+        filter.purpose = purpose_at(req.entry_purpose, "entry_purpose", &mut v);
     }
-    filter.outcome = match pb::Outcome::try_from(req.outcome) {
-        Ok(pb::Outcome::Unspecified) => None,
-        Ok(pb::Outcome::Permitted) => Some(Outcome::Permitted),
-        Ok(pb::Outcome::Denied) => Some(Outcome::Denied),
-        Ok(pb::Outcome::Invalid) => Some(Outcome::Invalid),
-        Ok(pb::Outcome::Failed) => Some(Outcome::Failed),
-        Err(_) => {
-            v.add("outcome", "must be one of the OUTCOME_* values");
-            None
-        }
+    filter.outcome = match v.check("outcome", enums::optional(req.outcome)).flatten() {
+        None | Some(pb::Outcome::Unspecified) => None,
+        Some(pb::Outcome::Permitted) => Some(Outcome::Permitted),
+        Some(pb::Outcome::Denied) => Some(Outcome::Denied),
+        Some(pb::Outcome::Invalid) => Some(Outcome::Invalid),
+        Some(pb::Outcome::Failed) => Some(Outcome::Failed),
     };
+
     filter.break_glass_only = req.break_glass_only;
     if !req.client_certificate.is_empty() {
         filter.client_certificate = v
