@@ -31,10 +31,15 @@ fn identity(c: &mut Criterion) {
         .expect("a development setup");
     let config = Config::load(Some(&dev.join("accord.toml")), &Overrides::default()).unwrap();
     let store = runtime
-        .block_on(accord::app::open_store(&config))
+        .block_on(accord::app::open_store(
+            &config,
+            accord::app::Setup::MustExist,
+        ))
         .expect("the setup's database");
-    let (_, authenticator) =
-        accord::app::secure_mode(&config, &store, Arc::new(SystemClock)).unwrap();
+    let clock: accord::clock::SharedClock = Arc::new(SystemClock);
+    let (_, authenticator) = accord::app::SecureMode::load(&config, &clock)
+        .unwrap()
+        .authenticator(&store, clock);
     let chain = read_certificates(&dev.join("leeds-cc.pem")).unwrap();
     let cas = ClientCas::load(&dev.join("ca.pem")).unwrap();
     let roles = ["social_worker".to_owned()];

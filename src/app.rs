@@ -55,89 +55,135 @@ pub struct App {
     tls: Option<rustls::ServerConfig>,
 }
 
-/// The secure mode's pieces: the TLS configuration and the authenticator
-/// that maps client certificates and tokens to callers.
-pub fn secure_mode(
-    config: &Config,
-    store: &SqlStore,
-    clock: SharedClock,
-) -> anyhow::Result<(rustls::ServerConfig, MutualTls)> {
-    let (Some(cert), Some(key), Some(cas)) = (
-        &config.tls_cert_file,
-        &config.tls_key_file,
-        &config.tls_client_ca_file,
-    ) else {
-        bail!(
-            "secure mode needs tls_cert_file, tls_key_file and tls_client_ca_file \
+/// The secure mode's settings, read and checked from the configuration
+/// before anything is written: the TLS configuration, the client CAs, and
+/// the operator's identities.
+#[derive(Debug)]
+pub struct SecureMode {
+    tls: rustls::ServerConfig,
+    cas: ClientCas,
+    tokens: TokenSettings,
+    operator: Operator,
+}
+
+impl SecureMode {
+    /// Reads the TLS files and operator settings `config` names; fails
+    /// with one line naming the first problem.
+    pub fn load(config: &Config, clock: &SharedClock) -> anyhow::Result<Self> {
+        let (Some(cert), Some(key), Some(cas)) = (
+            &config.tls_cert_file,
+            &config.tls_key_file,
+            &config.tls_client_ca_file,
+        ) else {
+            bail!(
+                "secure mode needs tls_cert_file, tls_key_file and tls_client_ca_file \
              (`accord dev init` makes a development set); for local development without \
              TLS, start with --insecure on a loopback address"
+            );
+        };
+        let cas = ClientCas::load(cas)?;
+        let tls = cas.server_config(cert, key)?;
+        let operator_agency = AgencyCode::parse(&config.operator_name)
+            .map_err(|e| anyhow::anyhow!("operator_name {e}"))?;
+        let mut certificates = Vec::new();
+        for value in &config.operator_certificates {
+            // A digest alone does not say whether it is of the certificate or
+            // of its key: it is matched as either.
+            match (
+                CertificateMatch::certificate(value),
+                CertificateMatch::spki(value),
+            ) {
+                (Ok(c), Ok(s)) => certificates.extend([c, s]),
+                (Err(e), _) | (_, Err(e)) => bail!("operator_certificates: {value:?} {e}"),
+            }
+        }
+        let issuer = match (&config.operator_token_issuer, &config.operator_jwks_file) {
+            (Some(iss), Some(path)) => {
+                check_issuer(iss).map_err(|e| anyhow::anyhow!("operator_token_issuer {e}"))?;
+                let document = std::fs::read_to_string(path).with_context(|| {
+                    format!("cannot read operator_jwks_file {}", path.display())
+                })?;
+                check_jwks(&document)
+                    .map_err(|e| anyhow::anyhow!("operator_jwks_file {}: {e}", path.display()))?;
+                Some(TokenIssuer {
+                    id: TokenIssuerId::generate(),
+                    agency: operator_agency.clone(),
+                    issuer: iss.clone(),
+                    jwks: JwksSource::Path(path.display().to_string()),
+                    subject_claim: config.operator_subject_claim.clone(),
+                    roles_claim: config.operator_roles_claim.clone(),
+                    create_time: clock.now(),
+                })
+            }
+            _ => None,
+        };
+        if certificates.is_empty() {
+            tracing::warn!(
+                "no operator_certificates are configured: nobody can make operator calls"
+            );
+        }
+        tracing::info!(
+            audience = config.token_audience,
+            operator_certificates = config.operator_certificates.len(),
+            operator_issuer = config.operator_token_issuer.as_deref().unwrap_or("none"),
+            "secure mode: mutual TLS for agencies' systems, signed tokens for their staff"
         );
-    };
-    let cas = ClientCas::load(cas)?;
-    let tls = cas.server_config(cert, key)?;
-    let operator_agency = AgencyCode::parse(&config.operator_name)
-        .map_err(|e| anyhow::anyhow!("operator_name {e}"))?;
-    let mut certificates = Vec::new();
-    for value in &config.operator_certificates {
-        // A digest alone does not say whether it is of the certificate or
-        // of its key: it is matched as either.
-        match (
-            CertificateMatch::certificate(value),
-            CertificateMatch::spki(value),
-        ) {
-            (Ok(c), Ok(s)) => certificates.extend([c, s]),
-            (Err(e), _) | (_, Err(e)) => bail!("operator_certificates: {value:?} {e}"),
-        }
+        Ok(Self {
+            tls,
+            cas,
+            tokens: TokenSettings {
+                audience: config.token_audience.clone(),
+                leeway_seconds: i64::from(config.token_leeway_seconds),
+            },
+            operator: Operator {
+                agency: operator_agency,
+                certificates,
+                issuer,
+            },
+        })
     }
-    let issuer = match (&config.operator_token_issuer, &config.operator_jwks_file) {
-        (Some(iss), Some(path)) => {
-            check_issuer(iss).map_err(|e| anyhow::anyhow!("operator_token_issuer {e}"))?;
-            let document = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read operator_jwks_file {}", path.display()))?;
-            check_jwks(&document)
-                .map_err(|e| anyhow::anyhow!("operator_jwks_file {}: {e}", path.display()))?;
-            Some(TokenIssuer {
-                id: TokenIssuerId::generate(),
-                agency: operator_agency.clone(),
-                issuer: iss.clone(),
-                jwks: JwksSource::Path(path.display().to_string()),
-                subject_claim: config.operator_subject_claim.clone(),
-                roles_claim: config.operator_roles_claim.clone(),
-                create_time: clock.now(),
-            })
-        }
-        _ => None,
-    };
-    if certificates.is_empty() {
-        tracing::warn!("no operator_certificates are configured: nobody can make operator calls");
+
+    /// The TLS configuration and the authenticator that maps client
+    /// certificates and tokens to callers through `store`'s registry.
+    pub fn authenticator(
+        self,
+        store: &SqlStore,
+        clock: SharedClock,
+    ) -> (rustls::ServerConfig, MutualTls) {
+        let authenticator = MutualTls::new(
+            Arc::new(store.clone()),
+            clock,
+            self.cas,
+            self.tokens,
+            self.operator,
+        );
+        (self.tls, authenticator)
     }
-    tracing::info!(
-        audience = config.token_audience,
-        operator_certificates = config.operator_certificates.len(),
-        operator_issuer = config.operator_token_issuer.as_deref().unwrap_or("none"),
-        "secure mode: mutual TLS for agencies' systems, signed tokens for their staff"
-    );
-    let authenticator = MutualTls::new(
-        Arc::new(store.clone()),
-        clock,
-        cas,
-        TokenSettings {
-            audience: config.token_audience.clone(),
-            leeway_seconds: i64::from(config.token_leeway_seconds),
-        },
-        Operator {
-            agency: operator_agency,
-            certificates,
-            issuer,
-        },
-    );
-    Ok((tls, authenticator))
+}
+
+/// Whether a command may create the data it needs: only `serve`, `migrate`
+/// and `dev init` make a database or a signing key; every other command
+/// reads what is there, so that a mistyped `--data-dir` is an error, not a
+/// new empty ledger with a new key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setup {
+    /// Create the database or key when there is none yet.
+    CreateIfMissing,
+    /// The database or key must exist already.
+    MustExist,
 }
 
 /// Opens (and migrates) the configured database.
-pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
+pub async fn open_store(config: &Config, setup: Setup) -> anyhow::Result<SqlStore> {
     let url = config.database_url();
     if config.database_url.is_none() {
+        let file = config.data_dir.join(crate::store::SQLITE_FILE);
+        if setup == Setup::MustExist && !file.is_file() {
+            bail!(
+                "no Accord database in {} (is the data directory right? only `accord serve` and `accord migrate` create one)",
+                config.data_dir.display()
+            );
+        }
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
             format!(
                 "cannot create the data directory {}",
@@ -152,8 +198,8 @@ pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
 
 /// Reads the checkpoint signing key; when none is configured and none is in
 /// the data directory yet, generates one there (readable by its owner
-/// only).
-pub fn signing_key(config: &Config) -> anyhow::Result<SigningKey> {
+/// only) if `setup` allows it.
+pub fn signing_key(config: &Config, setup: Setup) -> anyhow::Result<SigningKey> {
     let path = config.ledger_key_path();
     let key = if path.exists() {
         let text = std::fs::read_to_string(&path)
@@ -164,6 +210,11 @@ pub fn signing_key(config: &Config) -> anyhow::Result<SigningKey> {
         bail!(
             "the ledger signing key file {} does not exist",
             path.display()
+        );
+    } else if setup == Setup::MustExist {
+        bail!(
+            "no signing key in {} (is the data directory right? only `accord serve` creates one)",
+            path.parent().unwrap_or(&path).display()
         );
     } else {
         let (key, private) = SigningKey::generate(&config.ledger_origin)?;
@@ -230,20 +281,37 @@ impl App {
                 config.listen.ip()
             );
         }
-        let key = signing_key(config)?;
+        // Everything that can be checked is checked before anything is
+        // written: a service that refuses to start leaves no database or
+        // key behind.
+        let secure = if config.insecure {
+            None
+        } else {
+            Some(SecureMode::load(config, &clock)?)
+        };
+        let listener = TcpListener::bind(config.listen).await.with_context(|| {
+            format!(
+                "cannot listen on {} (is another process using it?)",
+                config.listen
+            )
+        })?;
+        let store = open_store(config, Setup::CreateIfMissing).await?;
+        let key = signing_key(config, Setup::CreateIfMissing)?;
         tracing::info!(
             verifier_key = key.verifier_key(),
             "checkpoints are signed with this key"
         );
-        let store = open_store(config).await?;
-        let (authenticator, tls): (SharedAuthenticator, _) = if config.insecure {
-            tracing::warn!(
-                "INSECURE DEVELOPMENT MODE: callers are whoever the x-accord-* metadata says; never use this with real data"
-            );
-            (Arc::new(InsecureHeaders), None)
-        } else {
-            let (tls, authenticator) = secure_mode(config, &store, clock.clone())?;
-            (Arc::new(authenticator), Some(tls))
+        let (authenticator, tls): (SharedAuthenticator, _) = match secure {
+            None => {
+                tracing::warn!(
+                    "INSECURE DEVELOPMENT MODE: callers are whoever the x-accord-* metadata says; never use this with real data"
+                );
+                (Arc::new(InsecureHeaders), None)
+            }
+            Some(secure) => {
+                let (tls, authenticator) = secure.authenticator(&store, clock.clone());
+                (Arc::new(authenticator), Some(tls))
+            }
         };
         let services = Services::new(Arc::new(store.clone()), clock, Arc::new(key))
             .with_alert_policy(AlertPolicy {
@@ -262,12 +330,6 @@ impl App {
             .await
             .context("cannot load the sharing agreements and consents")?;
         tracing::info!(agreements, "sharing agreements compiled");
-        let listener = TcpListener::bind(config.listen).await.with_context(|| {
-            format!(
-                "cannot listen on {} (is another process using it?)",
-                config.listen
-            )
-        })?;
         let address = listener
             .local_addr()
             .context("cannot read the bound address")?;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 
-use accord::app::{App, open_store, shutdown_signal, signing_key};
+use accord::app::{App, Setup, open_store, shutdown_signal, signing_key};
 use accord::cli::{Cli, Command, DevCommand, LedgerCommand};
 use accord::config::Config;
 use accord::ledger::export::{ExportSummary, Line, OfflineVerifier};
@@ -70,7 +70,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate(args) => {
             let config = Config::load(cli.config.as_deref(), &args.overrides())?;
             telemetry::init(config.log_format, &config.log_level);
-            let store = open_store(&config).await?;
+            let store = open_store(&config, Setup::CreateIfMissing).await?;
             store.close().await;
             println!("the database schema is up to date");
             Ok(())
@@ -91,7 +91,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             _ => {
                 let config = Config::load(cli.config.as_deref(), &args.storage.overrides())?;
                 telemetry::init(config.log_format, &config.log_level);
-                let store = open_store(&config).await?;
+                let store = open_store(&config, Setup::MustExist).await?;
                 let result = accord::store::verify_ledger(&store).await;
                 store.close().await;
                 let head = result.context("the ledger does not verify")?;
@@ -106,8 +106,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ledger(LedgerCommand::Export(args)) => {
             let config = Config::load(cli.config.as_deref(), &args.storage.overrides())?;
             telemetry::init(config.log_format, &config.log_level);
-            let key = signing_key(&config)?;
-            let store = open_store(&config).await?;
+            let key = signing_key(&config, Setup::MustExist)?;
+            let store = open_store(&config, Setup::MustExist).await?;
             let result = export(&store, key.verifier_key(), &args.output).await;
             store.close().await;
             let entries = result?;
@@ -125,7 +125,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map(accord::domain::AgencyCode::parse)
                 .transpose()
                 .map_err(|e| anyhow::anyhow!("--agency {e}"))?;
-            let store = open_store(&config).await?;
+            let store = open_store(&config, Setup::MustExist).await?;
             let filter = accord::service::subject_access_filter(
                 &subject,
                 agency.as_ref().map(accord::domain::AgencyCode::as_str),
@@ -152,7 +152,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ledger(LedgerCommand::PublicKey(args)) => {
             let config = Config::load(cli.config.as_deref(), &args.overrides())?;
             telemetry::init(config.log_format, &config.log_level);
-            println!("{}", signing_key(&config)?.verifier_key());
+            println!("{}", signing_key(&config, Setup::MustExist)?.verifier_key());
             Ok(())
         }
     }

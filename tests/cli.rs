@@ -135,6 +135,12 @@ fn bad_setups_fail_with_one_line() {
         ]),
         "cannot open the database",
     );
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.starts_with("accord.db") || name.starts_with("ledger-signing"))
+        .collect();
+    assert!(left.is_empty(), "a refused start wrote {left:?}");
 }
 
 #[test]
@@ -252,8 +258,10 @@ fn stop(mut child: Child) {
 async fn ledger_verify_names_the_altered_entry() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
-    let (ok, _, stderr) = run(&["migrate", "--data-dir", data]);
-    assert!(ok, "{stderr}");
+    // `serve` creates the database and the signing key; its start records
+    // one entry (the starter catalogue) and signs a checkpoint.
+    let (child, _) = serve(data);
+    stop(child);
     let url = accord::store::sqlite_url(dir.path());
     let store = accord::store::connect(&url, false).await.unwrap();
     for n in 0..3 {
@@ -282,7 +290,7 @@ async fn ledger_verify_names_the_altered_entry() {
     }
     let (ok, stdout, stderr) = run(&["ledger", "verify", "--data-dir", data]);
     assert!(ok, "{stderr}");
-    assert!(stdout.contains("3 entries"), "{stdout}");
+    assert!(stdout.contains("4 entries"), "{stdout}");
 
     // Sign a checkpoint with the service's key, export, and verify the
     // export offline with the public key alone.
@@ -306,7 +314,7 @@ async fn ledger_verify_names_the_altered_entry() {
     let export = export.to_str().unwrap();
     let (ok, _, stderr) = run(&["ledger", "export", "--data-dir", data, "-o", export]);
     assert!(ok, "{stderr}");
-    assert!(stderr.contains("exported 3 entries"), "{stderr}");
+    assert!(stderr.contains("exported 4 entries"), "{stderr}");
     let offline = [
         "ledger",
         "verify",
@@ -318,7 +326,7 @@ async fn ledger_verify_names_the_altered_entry() {
     let (ok, stdout, stderr) = run(&offline);
     assert!(ok, "{stderr}");
     assert!(
-        stdout.contains("3 entries, 1 signed checkpoints"),
+        stdout.contains("4 entries, 2 signed checkpoints"),
         "{stdout}"
     );
     let (other, _) =
@@ -332,7 +340,7 @@ async fn ledger_verify_names_the_altered_entry() {
             "--public-key",
             other.verifier_key(),
         ]),
-        "checkpoint of size 3",
+        "checkpoint of size",
     );
 
     let raw = sqlx::AnyPool::connect(&url).await.unwrap();
@@ -357,6 +365,8 @@ async fn ledger_verify_names_the_altered_entry() {
 fn the_checkpoint_key_is_generated_once_and_kept_private() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
+    let (child, _) = serve(data);
+    stop(child);
     let (ok, first, stderr) = run(&["ledger", "public-key", "--data-dir", data]);
     assert!(ok, "{stderr}");
     let (ok, again, _) = run(&["ledger", "public-key", "--data-dir", data]);
@@ -391,6 +401,57 @@ fn the_checkpoint_key_is_generated_once_and_kept_private() {
             data,
         ]),
         "ledger_origin",
+    );
+}
+
+#[test]
+fn only_serve_creates_a_key_and_only_serve_or_migrate_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = dir.path().join("mistyped");
+    let wrong = wrong.to_str().unwrap();
+    assert_one_line_failure(
+        run(&["ledger", "public-key", "--data-dir", wrong]),
+        "no signing key in",
+    );
+    let output = dir.path().join("out.jsonl");
+    assert_one_line_failure(
+        run(&[
+            "ledger",
+            "export",
+            "--data-dir",
+            wrong,
+            "-o",
+            output.to_str().unwrap(),
+        ]),
+        "no signing key in",
+    );
+    assert_one_line_failure(
+        run(&["ledger", "verify", "--data-dir", wrong]),
+        "no Accord database in",
+    );
+    assert_one_line_failure(
+        run(&[
+            "ledger",
+            "report",
+            "--data-dir",
+            wrong,
+            "--subject",
+            "subjects/7d4f1c1e-2b0a-4c55-9a43-3c1e2f9b8a10",
+            "-o",
+            output.to_str().unwrap(),
+        ]),
+        "no Accord database in",
+    );
+    assert!(!std::path::Path::new(wrong).exists(), "nothing was created");
+    assert!(!output.exists());
+
+    // A database without a key (made by `migrate`) is still no key.
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    assert!(run(&["migrate", "--data-dir", data]).0);
+    assert_one_line_failure(
+        run(&["ledger", "public-key", "--data-dir", data]),
+        "no signing key in",
     );
 }
 

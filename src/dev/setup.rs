@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::{DevCa, TokenSigner, Validity};
 use crate::api::method;
-use crate::app::{open_store, signing_key, write_private};
+use crate::app::{Setup, open_store, signing_key, write_private};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Overrides};
 use crate::domain::credential::{CertificateMatch, JwksSource};
@@ -152,8 +152,8 @@ async fn register(
     agencies: &[(&str, super::Issued, TokenSigner)],
 ) -> anyhow::Result<()> {
     let config = Config::load(Some(config_file), &Overrides::default())?;
-    let store = open_store(&config).await?;
-    let key = signing_key(&config)?;
+    let store = open_store(&config, Setup::CreateIfMissing).await?;
+    let key = signing_key(&config, Setup::CreateIfMissing)?;
     let clock = Arc::new(SystemClock);
     let services = Services::new(Arc::new(store.clone()), clock.clone(), Arc::new(key));
     let operator = Caller {

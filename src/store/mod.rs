@@ -35,7 +35,7 @@ pub use ledger::{
     ExportCursor, LedgerCheckError, ProveError, consistency_proof, inclusion_proof,
     inclusion_proofs, root_at, verify_ledger,
 };
-pub use sql::{Backend, SqlStore, connect, install_drivers, sqlite_url};
+pub use sql::{Backend, SQLITE_FILE, SqlStore, connect, install_drivers, sqlite_url};
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]

@@ -138,9 +138,12 @@ async fn sqlite_pool(
         .await?)
 }
 
+/// The name of the SQLite database file in the data directory.
+pub const SQLITE_FILE: &str = "accord.db";
+
 /// The URL of the SQLite database file in `data_dir`.
 pub fn sqlite_url(data_dir: &Path) -> String {
-    format!("sqlite://{}?mode=rwc", data_dir.join("accord.db").display())
+    format!("sqlite://{}?mode=rwc", data_dir.join(SQLITE_FILE).display())
 }
 
 impl SqlStore {
