@@ -180,6 +180,10 @@ pub struct Overrides {
     pub log_format: Option<LogFormat>,
 }
 
+/// The prefix of the environment variables that set Accord's settings
+/// (`ACCORD_LISTEN` sets `listen`); `ACCORD_CONFIG` names the file.
+const ENV_PREFIX: &str = "ACCORD_";
+
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -193,6 +197,7 @@ impl Config {
     /// Loads the configuration: defaults, then `file` (if given), then the
     /// `ACCORD_*` environment, then `overrides`.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let known = Self::keys();
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = file {
             if !path.is_file() {
@@ -201,7 +206,10 @@ impl Config {
             figment = figment.merge(Toml::file(path));
         }
         let config: Config = figment
-            .merge(Env::prefixed("ACCORD_").ignore(&["config"]))
+            .merge(
+                Env::prefixed(ENV_PREFIX)
+                    .filter(move |key| known.iter().any(|k| key == k.as_str())),
+            )
             .merge(Serialized::defaults(overrides))
             .extract()
             .map_err(|e| ConfigError::Invalid(e.to_string().replace('\n', " ")))?;
@@ -234,6 +242,33 @@ impl Config {
             )));
         }
         Ok(config)
+    }
+
+    /// The names of every setting, as the file and the environment spell
+    /// them.
+    fn keys() -> Vec<String> {
+        match serde_json::to_value(Config::default()) {
+            Ok(serde_json::Value::Object(fields)) => fields.into_iter().map(|(k, _)| k).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The `ACCORD_*` environment variables that name no setting: Accord
+    /// ignores them (a wrapper's own variables, or the service-link
+    /// variables Kubernetes makes for a Service named `accord`, such as
+    /// `ACCORD_PORT`), and says so once.
+    pub fn unknown_environment() -> Vec<String> {
+        let known = Self::keys();
+        let mut unknown: Vec<String> = std::env::vars_os()
+            .filter_map(|(name, _)| {
+                let name = name.into_string().ok()?;
+                let key = name.strip_prefix(ENV_PREFIX)?.to_ascii_lowercase();
+                let ours = key == "config" || known.contains(&key);
+                (!ours).then_some(name)
+            })
+            .collect();
+        unknown.sort();
+        unknown
     }
 
     /// Where the checkpoint signing key is kept.
@@ -301,6 +336,33 @@ mod tests {
             jail.create_file("bad.toml", "lisen = \"x\"")?;
             let err = Config::load(Some(Path::new("bad.toml")), &Overrides::default()).unwrap_err();
             assert!(err.to_string().contains("lisen"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unrelated_accord_variables_are_ignored_and_named() {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            // Kubernetes' service links for a Service named `accord`, and a
+            // wrapper's own variable.
+            jail.set_env("ACCORD_PORT", "tcp://10.0.0.7:50051");
+            jail.set_env("ACCORD_SERVICE_HOST", "10.0.0.7");
+            jail.set_env("ACCORD_CHECKOUT", "/src/accord");
+            jail.set_env("ACCORD_LOG_LEVEL", "debug");
+            jail.set_env("ACCORD_CONFIG", "ignored-here.toml");
+            let c = Config::load(None, &Overrides::default()).unwrap();
+            assert_eq!(c.log_level, "debug", "a setting's variable still applies");
+            assert_eq!(c.listen.port(), 50051);
+            let unknown = Config::unknown_environment();
+            assert_eq!(
+                unknown,
+                ["ACCORD_CHECKOUT", "ACCORD_PORT", "ACCORD_SERVICE_HOST"]
+            );
+            // A bad value for a real setting is still an error.
+            jail.set_env("ACCORD_LISTEN", "nowhere");
+            let err = Config::load(None, &Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains("LISTEN"), "{err}");
             Ok(())
         });
     }

@@ -36,8 +36,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
-            let config = Config::load(cli.config.as_deref(), &args.overrides())?;
-            telemetry::init(config.log_format, &config.log_level);
+            let config = configure(cli.config.as_deref(), &args.overrides())?;
             tracing::debug!(?config, "configuration");
             let app = App::build(&config).await?;
             app.run_until_stopped(shutdown_signal()).await
@@ -68,8 +67,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate(args) => {
-            let config = Config::load(cli.config.as_deref(), &args.overrides())?;
-            telemetry::init(config.log_format, &config.log_level);
+            let config = configure(cli.config.as_deref(), &args.overrides())?;
             let store = open_store(&config, Setup::CreateIfMissing).await?;
             store.close().await;
             println!("the database schema is up to date");
@@ -89,8 +87,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             }
             _ => {
-                let config = Config::load(cli.config.as_deref(), &args.storage.overrides())?;
-                telemetry::init(config.log_format, &config.log_level);
+                let config = configure(cli.config.as_deref(), &args.storage.overrides())?;
                 let store = open_store(&config, Setup::MustExist).await?;
                 let result = accord::store::verify_ledger(&store).await;
                 store.close().await;
@@ -104,8 +101,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         },
         Command::Ledger(LedgerCommand::Export(args)) => {
-            let config = Config::load(cli.config.as_deref(), &args.storage.overrides())?;
-            telemetry::init(config.log_format, &config.log_level);
+            let config = configure(cli.config.as_deref(), &args.storage.overrides())?;
             let key = signing_key(&config, Setup::MustExist)?;
             let store = open_store(&config, Setup::MustExist).await?;
             let result = export(&store, key.verifier_key(), &args.output).await;
@@ -115,8 +111,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Ledger(LedgerCommand::Report(args)) => {
-            let config = Config::load(cli.config.as_deref(), &args.storage.overrides())?;
-            telemetry::init(config.log_format, &config.log_level);
+            let config = configure(cli.config.as_deref(), &args.storage.overrides())?;
             let subject = accord::domain::SubjectId::parse_name(&args.subject)
                 .map_err(|e| anyhow::anyhow!("--subject {e}"))?;
             let agency = args
@@ -150,12 +145,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Ledger(LedgerCommand::PublicKey(args)) => {
-            let config = Config::load(cli.config.as_deref(), &args.overrides())?;
-            telemetry::init(config.log_format, &config.log_level);
+            let config = configure(cli.config.as_deref(), &args.overrides())?;
             println!("{}", signing_key(&config, Setup::MustExist)?.verifier_key());
             Ok(())
         }
     }
+}
+
+/// Loads the configuration, starts logging as it says, and warns once
+/// about `ACCORD_*` variables that name no setting.
+fn configure(
+    file: Option<&std::path::Path>,
+    overrides: &accord::config::Overrides,
+) -> anyhow::Result<Config> {
+    let config = Config::load(file, overrides)?;
+    telemetry::init(config.log_format, &config.log_level);
+    let unknown = Config::unknown_environment();
+    if !unknown.is_empty() {
+        tracing::warn!(
+            variables = unknown.join(","),
+            "ignoring environment variables that name no Accord setting"
+        );
+    }
+    Ok(config)
 }
 
 /// Writes the ledger in `store` to `output` (`-`: standard output);

@@ -144,6 +144,23 @@ fn bad_setups_fail_with_one_line() {
 }
 
 #[test]
+fn unrelated_accord_variables_do_not_stop_accord() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = accord()
+        .args(["migrate", "--data-dir", dir.path().to_str().unwrap()])
+        .env("ACCORD_PORT", "tcp://10.0.0.7:50051")
+        .env("ACCORD_CHECKOUT", "/src/accord")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("no Accord setting") && stderr.contains("ACCORD_CHECKOUT,ACCORD_PORT"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn migrate_creates_the_embedded_database() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("nested/data");
