@@ -27,7 +27,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("accord: {e:#}");
+            eprintln!("accord: {}", accord::telemetry::causes(e.as_ref()));
             ExitCode::FAILURE
         }
     }

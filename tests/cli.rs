@@ -38,6 +38,12 @@ fn assert_one_line_failure(result: (bool, String, String), expected: &str) {
         last.starts_with("accord: ") && last.contains(expected),
         "{stderr}"
     );
+    // Each cause is said once.
+    let parts: Vec<&str> = last.split(": ").collect();
+    let mut unique = parts.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(parts.len(), unique.len(), "a cause is repeated: {last}");
 }
 
 #[test]
@@ -133,7 +139,7 @@ fn bad_setups_fail_with_one_line() {
             "--database-url",
             "postgres://nobody@127.0.0.1:1/x",
         ]),
-        "cannot open the database",
+        "Connection refused",
     );
     let left: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -189,6 +195,15 @@ fn serve_with(args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
 /// Starts `accord args…`, a server; returns the child and the address it
 /// reports in its log (within a bounded time).
 fn start(args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
+    let (child, address, _log) = start_logged(args, env);
+    (child, address)
+}
+
+/// Like `start`, and also returns the rest of the server's log, line by line.
+fn start_logged(
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Child, String, std::sync::mpsc::Receiver<String>) {
     let mut child = accord()
         .args(args)
         .envs(env.iter().copied())
@@ -214,7 +229,7 @@ fn start(args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
                         .next()
                         .unwrap()
                         .to_owned();
-                    return (child, address);
+                    return (child, address, rx);
                 }
             }
             Err(e) => {
@@ -227,9 +242,20 @@ fn start(args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
 }
 
 #[tokio::test]
-async fn sigterm_stops_the_server_cleanly() {
+async fn sigterm_stops_the_server_cleanly_and_logs_caller_mistakes_at_info() {
     let dir = tempfile::tempdir().unwrap();
-    let (child, address) = serve(dir.path().to_str().unwrap());
+    let data = dir.path().to_str().unwrap();
+    let (child, address, log) = start_logged(
+        &[
+            "serve",
+            "--insecure",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data,
+        ],
+        &[],
+    );
     let mut client =
         pb::agency_service_client::AgencyServiceClient::connect(format!("http://{address}"))
             .await
@@ -246,7 +272,33 @@ async fn sigterm_stops_the_server_cleanly() {
         .insert("x-accord-roles", "operator".parse().unwrap());
     client.list_agencies(request).await.unwrap();
 
+    // A caller's mistake is an INFO line naming the method, code, reason
+    // and request id, never an ERROR.
+    let mut request = tonic::Request::new(pb::GetAgencyRequest {
+        name: "agencies/no-such-agency".into(),
+    });
+    for (key, value) in [
+        ("x-accord-agency", "accord-ops"),
+        ("x-accord-principal", "ops"),
+        ("x-accord-roles", "operator"),
+        ("x-request-id", "mistake-1"),
+    ] {
+        request.metadata_mut().insert(key, value.parse().unwrap());
+    }
+    let refused = client.get_agency(request).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::NotFound);
+
     stop(child);
+    let lines: Vec<String> = log.try_iter().collect();
+    let refusal = lines
+        .iter()
+        .find(|l| l.contains("mistake-1"))
+        .unwrap_or_else(|| panic!("no log line for the refusal in {lines:#?}"));
+    assert!(refusal.contains("INFO"), "{refusal}");
+    assert!(refusal.contains("call refused"), "{refusal}");
+    assert!(refusal.contains("GetAgency"), "{refusal}");
+    assert!(refusal.contains("NotFound"), "{refusal}");
+    assert!(!lines.iter().any(|l| l.contains("ERROR")), "{lines:#?}");
 }
 
 /// Stops a server with SIGTERM and asserts it exits cleanly (within a

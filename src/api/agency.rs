@@ -12,7 +12,7 @@ pub struct AgencyApi(pub Api);
 
 #[tonic::async_trait]
 impl AgencyService for AgencyApi {
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn create_agency(
         &self,
         request: Request<pb::CreateAgencyRequest>,
@@ -38,7 +38,7 @@ impl AgencyService for AgencyApi {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn get_agency(
         &self,
         request: Request<pb::GetAgencyRequest>,
@@ -62,7 +62,7 @@ impl AgencyService for AgencyApi {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn list_agencies(
         &self,
         request: Request<pb::ListAgenciesRequest>,
@@ -88,7 +88,7 @@ impl AgencyService for AgencyApi {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn update_agency(
         &self,
         request: Request<pb::UpdateAgencyRequest>,
@@ -112,7 +112,7 @@ impl AgencyService for AgencyApi {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn add_certificate_identity(
         &self,
         request: Request<pb::AddCertificateIdentityRequest>,
@@ -139,7 +139,7 @@ impl AgencyService for AgencyApi {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn revoke_certificate_identity(
         &self,
         request: Request<pb::RevokeCertificateIdentityRequest>,
@@ -165,7 +165,7 @@ impl AgencyService for AgencyApi {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn list_certificate_identities(
         &self,
         request: Request<pb::ListCertificateIdentitiesRequest>,
@@ -196,7 +196,7 @@ impl AgencyService for AgencyApi {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn add_token_issuer(
         &self,
         request: Request<pb::AddTokenIssuerRequest>,
@@ -220,7 +220,7 @@ impl AgencyService for AgencyApi {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn remove_token_issuer(
         &self,
         request: Request<pb::RemoveTokenIssuerRequest>,
@@ -242,7 +242,7 @@ impl AgencyService for AgencyApi {
             .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn list_token_issuers(
         &self,
         request: Request<pb::ListTokenIssuersRequest>,

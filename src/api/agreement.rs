@@ -12,7 +12,7 @@ pub struct AgreementApi(pub Api);
 
 #[tonic::async_trait]
 impl AgreementService for AgreementApi {
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn create_agreement(
         &self,
         request: Request<pb::CreateAgreementRequest>,
@@ -36,7 +36,7 @@ impl AgreementService for AgreementApi {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn revise_agreement(
         &self,
         request: Request<pb::ReviseAgreementRequest>,
@@ -60,7 +60,7 @@ impl AgreementService for AgreementApi {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn approve_agreement(
         &self,
         request: Request<pb::ApproveAgreementRequest>,
@@ -86,7 +86,7 @@ impl AgreementService for AgreementApi {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn suspend_agreement(
         &self,
         request: Request<pb::SuspendAgreementRequest>,
@@ -112,7 +112,7 @@ impl AgreementService for AgreementApi {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn reinstate_agreement(
         &self,
         request: Request<pb::ReinstateAgreementRequest>,
@@ -136,7 +136,7 @@ impl AgreementService for AgreementApi {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn get_agreement(
         &self,
         request: Request<pb::GetAgreementRequest>,
@@ -160,7 +160,7 @@ impl AgreementService for AgreementApi {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn list_agreements(
         &self,
         request: Request<pb::ListAgreementsRequest>,

@@ -64,7 +64,7 @@ pub struct AuditApi(pub Api);
 
 #[tonic::async_trait]
 impl AuditService for AuditApi {
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn list_entries(
         &self,
         request: Request<pb::ListEntriesRequest>,
@@ -90,7 +90,7 @@ impl AuditService for AuditApi {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn get_subject_access_report(
         &self,
         request: Request<pb::GetSubjectAccessReportRequest>,
@@ -115,7 +115,7 @@ impl AuditService for AuditApi {
         api.finish(&call, result, convert::access_report_out).await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn get_checkpoint(
         &self,
         request: Request<pb::GetCheckpointRequest>,
@@ -142,7 +142,7 @@ impl AuditService for AuditApi {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn get_inclusion_proof(
         &self,
         request: Request<pb::GetInclusionProofRequest>,
@@ -164,7 +164,7 @@ impl AuditService for AuditApi {
         api.finish(&call, result, convert::inclusion_out).await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn get_consistency_proof(
         &self,
         request: Request<pb::GetConsistencyProofRequest>,
@@ -189,7 +189,7 @@ impl AuditService for AuditApi {
 
     type ExportEntriesStream = ExportStream;
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn export_entries(
         &self,
         request: Request<pb::ExportEntriesRequest>,
@@ -211,7 +211,7 @@ impl AuditService for AuditApi {
         api.finish(&call, result, export_stream).await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn list_alerts(
         &self,
         request: Request<pb::ListAlertsRequest>,
@@ -237,7 +237,7 @@ impl AuditService for AuditApi {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn acknowledge_alert(
         &self,
         request: Request<pb::AcknowledgeAlertRequest>,

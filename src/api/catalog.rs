@@ -12,7 +12,7 @@ pub struct CatalogApi(pub Api);
 
 #[tonic::async_trait]
 impl CatalogService for CatalogApi {
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn create_record_class(
         &self,
         request: Request<pb::CreateRecordClassRequest>,
@@ -39,7 +39,7 @@ impl CatalogService for CatalogApi {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn get_record_class(
         &self,
         request: Request<pb::GetRecordClassRequest>,
@@ -63,7 +63,7 @@ impl CatalogService for CatalogApi {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn list_record_classes(
         &self,
         request: Request<pb::ListRecordClassesRequest>,

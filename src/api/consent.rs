@@ -12,7 +12,7 @@ pub struct ConsentApi(pub Api);
 
 #[tonic::async_trait]
 impl ConsentService for ConsentApi {
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn record_consent(
         &self,
         request: Request<pb::RecordConsentRequest>,
@@ -36,7 +36,7 @@ impl ConsentService for ConsentApi {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn withdraw_consent(
         &self,
         request: Request<pb::WithdrawConsentRequest>,
@@ -60,7 +60,7 @@ impl ConsentService for ConsentApi {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn list_consents(
         &self,
         request: Request<pb::ListConsentsRequest>,

@@ -12,8 +12,42 @@ use crate::service::ServiceError;
 /// The `ErrorInfo.domain` of Accord's errors.
 pub const ERROR_DOMAIN: &str = "accord";
 
-/// The status for `error`.
-pub fn to_status(error: &ServiceError, request_id: &str) -> Status {
+/// Logs a refused call once: Accord's own faults at ERROR with their
+/// cause chain, a caller's mistakes (bad input, no permission, unknown
+/// names, stale etags…) at INFO.
+fn log(error: &ServiceError, code: Code, method: &str, request_id: &str) {
+    let reason_code = error.reason_code();
+    match error {
+        ServiceError::Unavailable(cause) => tracing::error!(
+            method,
+            ?code,
+            reason_code,
+            request_id,
+            error = crate::telemetry::causes(cause),
+            "storage failed; the call was refused"
+        ),
+        ServiceError::Policy(cause) => tracing::error!(
+            method,
+            ?code,
+            reason_code,
+            request_id,
+            error = crate::telemetry::causes(cause),
+            "the access decision failed; the call was refused"
+        ),
+        ServiceError::Unauthenticated(failure) if failure.is_unavailable() => tracing::error!(
+            method,
+            ?code,
+            reason_code,
+            request_id,
+            error = %failure,
+            "the caller could not be identified; the call was refused"
+        ),
+        _ => tracing::info!(method, ?code, reason_code, request_id, "call refused"),
+    }
+}
+
+/// The status for `error`, answering a call of `method`; logs it.
+pub fn to_status(error: &ServiceError, request_id: &str, method: &str) -> Status {
     let code = match error {
         ServiceError::Invalid(_) => Code::InvalidArgument,
         ServiceError::Unauthenticated(f) if f.is_unavailable() => Code::Unavailable,
@@ -45,15 +79,14 @@ pub fn to_status(error: &ServiceError, request_id: &str) -> Status {
             }
             error.to_string()
         }
-        ServiceError::Unavailable(cause) => {
-            tracing::error!(error = %cause, request_id, "storage failed; the call was refused");
+        ServiceError::Unavailable(_) => {
             "storage is unavailable; nothing was changed or disclosed".to_owned()
         }
-        ServiceError::Policy(cause) => {
-            tracing::error!(error = %cause, request_id, "the access decision failed; the call was refused");
+        ServiceError::Policy(_) => {
             "the access decision could not be made; nothing was disclosed".to_owned()
         }
         other => other.to_string(),
     };
+    log(error, code, method, request_id);
     Status::with_error_details(code, message, details)
 }

@@ -108,7 +108,7 @@ impl Api {
             .services
             .refuse_unauthenticated(failure, request_id.to_owned(), action)
             .await;
-        error::to_status(&error, request_id)
+        error::to_status(&error, request_id, action)
     }
 
     /// Starts serving a call by its authenticated caller and checks
@@ -178,7 +178,7 @@ impl Api {
     /// Audits a refusal and turns it into a status.
     async fn refuse(&self, call: &Call, error: ServiceError) -> Status {
         let error = self.services.refuse(call, error).await;
-        error::to_status(&error, &call.request_id)
+        error::to_status(&error, &call.request_id, call.action)
     }
 
     /// Finishes a call: a success becomes a response; a failure is audited

@@ -13,7 +13,7 @@ pub struct RecordApi(pub Api);
 
 #[tonic::async_trait]
 impl RecordService for RecordApi {
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn create_record(
         &self,
         request: Request<pb::CreateRecordRequest>,
@@ -38,7 +38,7 @@ impl RecordService for RecordApi {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn update_record(
         &self,
         request: Request<pb::UpdateRecordRequest>,
@@ -63,7 +63,7 @@ impl RecordService for RecordApi {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn get_record(
         &self,
         request: Request<pb::GetRecordRequest>,
@@ -92,7 +92,7 @@ impl RecordService for RecordApi {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn list_records(
         &self,
         request: Request<pb::ListRecordsRequest>,
@@ -122,7 +122,7 @@ impl RecordService for RecordApi {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn seal_record(
         &self,
         request: Request<pb::SealRecordRequest>,
@@ -148,7 +148,7 @@ impl RecordService for RecordApi {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn unseal_record(
         &self,
         request: Request<pb::UnsealRecordRequest>,
@@ -177,7 +177,7 @@ impl RecordService for RecordApi {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn seal_subject_records(
         &self,
         request: Request<pb::SealSubjectRecordsRequest>,
@@ -201,7 +201,7 @@ impl RecordService for RecordApi {
             .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn unseal_subject_records(
         &self,
         request: Request<pb::UnsealSubjectRecordsRequest>,
@@ -228,7 +228,7 @@ impl RecordService for RecordApi {
             .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn check_access(
         &self,
         request: Request<pb::CheckAccessRequest>,

@@ -12,7 +12,7 @@ pub struct SubjectApi(pub Api);
 
 #[tonic::async_trait]
 impl SubjectService for SubjectApi {
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn create_subject(
         &self,
         request: Request<pb::CreateSubjectRequest>,
@@ -42,7 +42,7 @@ impl SubjectService for SubjectApi {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn get_subject(
         &self,
         request: Request<pb::GetSubjectRequest>,
@@ -67,7 +67,7 @@ impl SubjectService for SubjectApi {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn find_subjects(
         &self,
         request: Request<pb::FindSubjectsRequest>,
@@ -100,7 +100,7 @@ impl SubjectService for SubjectApi {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn link_identifier(
         &self,
         request: Request<pb::LinkIdentifierRequest>,
@@ -134,7 +134,7 @@ impl SubjectService for SubjectApi {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn unlink_identifier(
         &self,
         request: Request<pb::UnlinkIdentifierRequest>,

@@ -17,7 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
 
 use super::agreements::{self, agreement_from};
 use super::consents::{self, consent_from};
@@ -60,6 +60,9 @@ pub struct SqlStore {
     page_cap: Arc<AtomicU32>,
 }
 
+/// How long opening the first PostgreSQL connection may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// SQLite's own largest `max_page_count` that every version accepts.
 const NO_PAGE_CAP: u32 = 1_073_741_823;
 
@@ -82,6 +85,12 @@ pub async fn connect(url: &str, migrate: bool) -> Result<SqlStore, StoreError> {
             page_cap,
         }
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        // One direct connection first: a pool retries a refused connection
+        // until its timeout and then reports only the timeout, hiding why.
+        let probe = tokio::time::timeout(CONNECT_TIMEOUT, AnyConnection::connect(url))
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)??;
+        probe.close().await?;
         let pool = AnyPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(5))
