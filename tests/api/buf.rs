@@ -104,3 +104,47 @@ async fn buf_curl_works_through_reflection() {
     assert!(stdout.contains("\"hashes\""), "{stdout}");
     s.stop().await;
 }
+
+/// Reflection serves the error-detail messages Accord's errors carry, so a
+/// reflection client can decode `BadRequest`, `ErrorInfo` and `RetryInfo`.
+#[tokio::test]
+async fn reflection_serves_the_error_detail_types() {
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let s = TestServer::start(Db::Sqlite).await.unwrap();
+    let mut client = ServerReflectionClient::new(s.channel.clone());
+    for symbol in [
+        "google.rpc.ErrorInfo",
+        "google.rpc.BadRequest",
+        "google.rpc.RetryInfo",
+    ] {
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::FileContainingSymbol(symbol.into())),
+        };
+        let mut answers = client
+            .server_reflection_info(tokio_stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner();
+        let answer = answers.message().await.unwrap().expect("one answer");
+        match answer.message_response {
+            Some(MessageResponse::FileDescriptorResponse(files)) => {
+                // The file declaring the symbol, in package google.rpc.
+                let short = symbol.trim_start_matches("google.rpc.");
+                let declared = files.file_descriptor_proto.iter().any(|bytes| {
+                    let file =
+                        <prost_types::FileDescriptorProto as prost::Message>::decode(&bytes[..])
+                            .unwrap();
+                    file.package() == "google.rpc"
+                        && file.message_type.iter().any(|m| m.name() == short)
+                });
+                assert!(declared, "{symbol} is not declared in the files served");
+            }
+            other => panic!("{symbol}: {other:?}"),
+        }
+    }
+    s.stop().await;
+}
