@@ -112,7 +112,7 @@ pub fn write_report(
                 "ledger_entry",
             ])?;
             for r in rows {
-                w.write_record([
+                let text = [
                     r.time.as_str(),
                     r.agency,
                     r.staff_member,
@@ -127,13 +127,25 @@ pub fn write_report(
                     &r.fields.join("; "),
                     r.outcome,
                     r.reason,
-                    &r.ledger_entry.to_string(),
-                ])?;
+                ]
+                .map(inert_cell);
+                w.write_record(text.iter().chain([&r.ledger_entry.to_string()]))?;
             }
             w.flush()?;
         }
     }
     Ok(())
+}
+
+/// A text cell a spreadsheet will show as text: a cell that starts with a
+/// character spreadsheets read as the start of a formula (`=`, `+`, `-`,
+/// `@`, tab, carriage return) gets a leading apostrophe, so free text such
+/// as an emergency reason cannot run as a formula when the report is opened.
+fn inert_cell(cell: &str) -> String {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}"),
+        _ => cell.to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -184,6 +196,32 @@ mod tests {
             lines[1],
             "2025-11-24T16:00:00Z,wy-police,pc-9,officer; custody,viewed a record,crime prevention,agreements/x@2,,,,records/a@1,,denied,\"not the controller, \"\"sorry\"\"\",7"
         );
+    }
+
+    #[test]
+    fn csv_cells_never_start_a_formula() {
+        let subject =
+            SubjectId::parse_name("subjects/6f1c0c7e-3b1a-4d5e-9a52-2f1d3c4b5a69").unwrap();
+        let mut a = access();
+        a.grounds.break_glass = "=HYPERLINK(\"http://x\",\"y\")".into();
+        a.reason = "+1".into();
+        a.principal = "@SUM(A1)".into();
+        a.activity = "-2+3".into();
+        a.grounds.consent = "\tcmd".into();
+        a.agency = "\r=1".into();
+        let mut out = Vec::new();
+        write_report(&subject, Utc::now(), &[a], ReportFormat::Csv, &mut out).unwrap();
+        let mut reader = csv::Reader::from_reader(&out[..]);
+        let row = reader.records().next().unwrap().unwrap();
+        assert_eq!(&row[1], "'\r=1");
+        assert_eq!(&row[2], "'@SUM(A1)");
+        assert_eq!(&row[4], "'-2+3");
+        assert_eq!(&row[8], "'\tcmd");
+        assert_eq!(&row[9], "'=HYPERLINK(\"http://x\",\"y\")");
+        assert_eq!(&row[13], "'+1");
+        // Numbers and ordinary text are left as they are.
+        assert_eq!(&row[14], "7");
+        assert_eq!(&row[3], "officer; custody");
     }
 
     #[test]
