@@ -33,9 +33,10 @@ use crate::domain::AgencyCode;
 use crate::domain::credential::{
     CertificateMatch, JwksSource, TokenIssuer, TokenIssuerId, check_issuer, check_jwks,
 };
+use crate::health::Health;
 use crate::ledger::checkpoint::SigningKey;
 use crate::service::{AlertPolicy, Services};
-use crate::store::{SqlStore, connect};
+use crate::store::{SqlStore, connect_waiting};
 
 /// How long shutdown waits after the last call for its response to leave.
 const RESPONSE_SETTLE: Duration = Duration::from_millis(200);
@@ -51,6 +52,9 @@ pub struct App {
     max_message_bytes: usize,
     grace: Duration,
     checkpoint_interval: Duration,
+    /// How often the health probe runs, and how long it may take.
+    probe_interval: Duration,
+    store_wait: Duration,
     /// The TLS configuration; none in development mode.
     tls: Option<rustls::ServerConfig>,
 }
@@ -191,7 +195,7 @@ pub async fn open_store(config: &Config, setup: Setup) -> anyhow::Result<SqlStor
             )
         })?;
     }
-    connect(&url, true)
+    connect_waiting(&url, true, Duration::from_millis(config.store_wait_ms))
         .await
         .with_context(|| format!("cannot open the database {}", redact_url(&url)))
 }
@@ -342,6 +346,8 @@ impl App {
             max_message_bytes: config.max_message_bytes,
             grace: Duration::from_secs(config.shutdown_grace_seconds),
             checkpoint_interval: Duration::from_millis(config.checkpoint_interval_ms),
+            probe_interval: Duration::from_millis(config.health_probe_interval_ms),
+            store_wait: Duration::from_millis(config.store_wait_ms),
             tls,
         })
     }
@@ -367,26 +373,9 @@ impl App {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let (reporter, health) = tonic_health::server::health_reporter();
-        reporter
-            .set_serving::<AgencyServiceServer<AgencyApi>>()
-            .await;
-        reporter
-            .set_serving::<AgreementServiceServer<AgreementApi>>()
-            .await;
-        reporter
-            .set_serving::<CatalogServiceServer<CatalogApi>>()
-            .await;
-        reporter
-            .set_serving::<ConsentServiceServer<ConsentApi>>()
-            .await;
-        reporter
-            .set_serving::<SubjectServiceServer<SubjectApi>>()
-            .await;
-        reporter
-            .set_serving::<RecordServiceServer<RecordApi>>()
-            .await;
-        reporter.set_serving::<AuditServiceServer<AuditApi>>().await;
+        let (reporter, health_service) = tonic_health::server::health_reporter();
+        let health = Health::new(reporter);
+        health.set(true).await;
         let reflection = || {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -404,7 +393,7 @@ impl App {
         let router = Server::builder()
             .layer(in_flight.clone())
             .layer(BackstopLayer::new(api.clone()))
-            .add_service(health)
+            .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(
@@ -431,11 +420,21 @@ impl App {
             self.services.clone(),
             self.checkpoint_interval,
         ));
+        let prober = tokio::spawn(health.clone().follow_store(
+            self.store.clone(),
+            self.probe_interval,
+            self.store_wait,
+        ));
         tracing::info!(address = %self.address, "accord is serving");
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let counted = in_flight.clone();
         let signal = async move {
             shutdown.await;
+            // Load balancers watching health learn first that this server
+            // is going away.
+            prober.abort();
+            let _ = prober.await;
+            health.set(false).await;
             tracing::info!(
                 calls = counted.count(),
                 "shutting down: finishing calls in flight"

@@ -40,6 +40,12 @@ pub struct Config {
     pub max_message_bytes: usize,
     /// How long shutdown waits for calls in flight, in seconds.
     pub shutdown_grace_seconds: u64,
+    /// How long a call waits for a database connection before failing
+    /// UNAVAILABLE (and how long the health probe may take), in
+    /// milliseconds.
+    pub store_wait_ms: u64,
+    /// How often the health probe checks the database, in milliseconds.
+    pub health_probe_interval_ms: u64,
     /// The ledger's name in its signed checkpoints, e.g.
     /// `accord.example.gov.uk/ledger`; also the signing key's name.
     pub ledger_origin: String,
@@ -97,6 +103,8 @@ impl Default for Config {
             log_level: "info".to_owned(),
             max_message_bytes: 1024 * 1024,
             shutdown_grace_seconds: 30,
+            store_wait_ms: 500,
+            health_probe_interval_ms: 1000,
             ledger_origin: "accord.local/ledger".to_owned(),
             ledger_key_file: None,
             checkpoint_interval_ms: 1000,
@@ -131,6 +139,8 @@ impl fmt::Debug for Config {
             .field("log_level", &self.log_level)
             .field("max_message_bytes", &self.max_message_bytes)
             .field("shutdown_grace_seconds", &self.shutdown_grace_seconds)
+            .field("store_wait_ms", &self.store_wait_ms)
+            .field("health_probe_interval_ms", &self.health_probe_interval_ms)
             .field("ledger_origin", &self.ledger_origin)
             .field("ledger_key_file", &self.ledger_key_file)
             .field("checkpoint_interval_ms", &self.checkpoint_interval_ms)
@@ -218,6 +228,16 @@ impl Config {
                 "checkpoint_interval_ms must be between 10 and 3600000, not {}",
                 config.checkpoint_interval_ms
             )));
+        }
+        for (key, value) in [
+            ("store_wait_ms", config.store_wait_ms),
+            ("health_probe_interval_ms", config.health_probe_interval_ms),
+        ] {
+            if !(10..=60_000).contains(&value) {
+                return Err(ConfigError::Invalid(format!(
+                    "{key} must be between 10 and 60000, not {value}"
+                )));
+            }
         }
         if config.alert_refusals < 2 || config.alert_window_seconds == 0 {
             return Err(ConfigError::Invalid(
@@ -330,6 +350,11 @@ mod tests {
             let err =
                 Config::load(Some(Path::new("leeway.toml")), &Overrides::default()).unwrap_err();
             assert!(err.to_string().contains("token_leeway_seconds"), "{err}");
+            assert_eq!(c.store_wait_ms, 500);
+            jail.create_file("wait.toml", "store_wait_ms = 0")?;
+            let err =
+                Config::load(Some(Path::new("wait.toml")), &Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains("store_wait_ms"), "{err}");
             jail.create_file("ops.toml", "operator_token_issuer = \"https://ops\"")?;
             let err = Config::load(Some(Path::new("ops.toml")), &Overrides::default()).unwrap_err();
             assert!(err.to_string().contains("operator_jwks_file"), "{err}");

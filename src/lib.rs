@@ -17,6 +17,7 @@ pub mod clock;
 pub mod config;
 pub mod dev;
 pub mod domain;
+pub mod health;
 pub mod ledger;
 pub mod policy;
 pub mod report;

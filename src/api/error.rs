@@ -12,6 +12,11 @@ use crate::service::ServiceError;
 /// The `ErrorInfo.domain` of Accord's errors.
 pub const ERROR_DOMAIN: &str = "accord";
 
+/// How long a caller told UNAVAILABLE is asked to wait before trying again
+/// (`google.rpc.RetryInfo`): about the health probe's interval, by which
+/// time the server knows whether its database is back.
+pub const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Logs a refused call once: Accord's own faults at ERROR with their
 /// cause chain, a caller's mistakes (bad input, no permission, unknown
 /// names, stale etags…) at INFO.
@@ -72,6 +77,9 @@ pub fn to_status(error: &ServiceError, request_id: &str, method: &str) -> Status
         }
     }
     let mut details = ErrorDetails::with_error_info(error.reason_code(), ERROR_DOMAIN, metadata);
+    if code == Code::Unavailable {
+        details.set_retry_info(Some(RETRY_AFTER));
+    }
     let message = match error {
         ServiceError::Invalid(violations) => {
             for v in violations.iter() {

@@ -468,8 +468,16 @@ impl Services {
     }
 
     /// Writes the ledger entry of a failed call. If even that fails, the
-    /// caller is told the service is unavailable (fail closed).
+    /// caller is told the service is unavailable (fail closed). A call that
+    /// failed because the database cannot be reached is not tried again for
+    /// its entry: it changed and disclosed nothing, and waiting for the
+    /// database a second time would only keep the caller longer.
     pub async fn refuse(&self, call: &Call, error: ServiceError) -> ServiceError {
+        if let ServiceError::Unavailable(e) = &error
+            && e.is_outage()
+        {
+            return error;
+        }
         let draft = call.draft(error.outcome(), error.reason_code(), &error.to_string());
         let alerts = self.refusal_alerts(call, &error).await;
         let raised = !alerts.is_empty();

@@ -35,7 +35,10 @@ pub use ledger::{
     ExportCursor, LedgerCheckError, ProveError, consistency_proof, inclusion_proof,
     inclusion_proofs, root_at, verify_ledger,
 };
-pub use sql::{Backend, SQLITE_FILE, SqlStore, connect, install_drivers, sqlite_url};
+pub use sql::{
+    Backend, DEFAULT_WAIT, SQLITE_FILE, SqlStore, connect, connect_waiting, install_drivers,
+    sqlite_url,
+};
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -64,9 +67,41 @@ pub enum StoreError {
     /// The batch this commit belonged to could not be committed.
     #[error("the commit failed: {0}")]
     Batch(String),
+    /// The database could not be reached at all (no connection within the
+    /// wait, or the connection broke).
+    #[error("the database cannot be reached: {0}")]
+    Unreachable(String),
     /// The database URL is not one Accord can use.
     #[error("{0}")]
     BadUrl(String),
+}
+
+impl StoreError {
+    /// Whether the database could not be reached at all, as during an
+    /// outage (rather than refusing one operation).
+    pub fn is_outage(&self) -> bool {
+        match self {
+            Self::Unreachable(_) => true,
+            Self::Database(e) => matches!(
+                e,
+                sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Io(_)
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::WorkerCrashed
+            ),
+            _ => false,
+        }
+    }
+
+    /// What each job of a batch that failed with this error is told.
+    pub(crate) fn for_job(&self) -> Self {
+        if self.is_outage() {
+            Self::Unreachable(self.to_string())
+        } else {
+            Self::Batch(self.to_string())
+        }
+    }
 }
 
 /// One change, applied by [`Store::commit`] together with its ledger entry.

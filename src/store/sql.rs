@@ -63,20 +63,41 @@ pub struct SqlStore {
 /// How long opening the first PostgreSQL connection may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The size of the probe's write: more than two pages of SQLite's default
+/// size, so that it needs room the database must find as a batch of
+/// entries does (a row this small would fit in the probe table's own page).
+const PROBE_BYTES: usize = 10_000;
+
 /// SQLite's own largest `max_page_count` that every version accepts.
 const NO_PAGE_CAP: u32 = 1_073_741_823;
 
+/// How long a call waits for a database connection by default before it
+/// fails as unavailable.
+pub const DEFAULT_WAIT: Duration = Duration::from_millis(500);
+
 /// Opens the database at `url` (`sqlite://…` or `postgres://…`) and runs
-/// the migrations when `migrate` is set.
+/// the migrations when `migrate` is set; calls wait [`DEFAULT_WAIT`] for a
+/// connection.
 pub async fn connect(url: &str, migrate: bool) -> Result<SqlStore, StoreError> {
+    connect_waiting(url, migrate, DEFAULT_WAIT).await
+}
+
+/// Opens the database at `url` as [`connect`] does; a call waits at most
+/// `wait` for a database connection before failing as unavailable (during
+/// an outage a call fails this fast rather than queueing).
+pub async fn connect_waiting(
+    url: &str,
+    migrate: bool,
+    wait: Duration,
+) -> Result<SqlStore, StoreError> {
     install_drivers();
     let store = if url.starts_with("sqlite:") {
         let page_cap = Arc::new(AtomicU32::new(0));
-        let writer = sqlite_pool(url, 1, Some(Arc::clone(&page_cap))).await?;
+        let writer = sqlite_pool(url, 1, wait, Some(Arc::clone(&page_cap))).await?;
         sqlx::query("PRAGMA journal_mode = WAL")
             .execute(&writer)
             .await?;
-        let reader = sqlite_pool(url, 4, None).await?;
+        let reader = sqlite_pool(url, 4, wait, None).await?;
         SqlStore {
             backend: Backend::Sqlite,
             sequencer: Sequencer::start(writer.clone()),
@@ -93,7 +114,7 @@ pub async fn connect(url: &str, migrate: bool) -> Result<SqlStore, StoreError> {
         probe.close().await?;
         let pool = AnyPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(wait)
             .connect(url)
             .await?;
         SqlStore {
@@ -125,11 +146,12 @@ pub fn install_drivers() {
 async fn sqlite_pool(
     url: &str,
     max: u32,
+    wait: Duration,
     page_cap: Option<Arc<AtomicU32>>,
 ) -> Result<AnyPool, StoreError> {
     Ok(AnyPoolOptions::new()
         .max_connections(max)
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(wait)
         .after_connect(move |conn, _| {
             let cap = page_cap.as_ref().map(|c| c.load(Ordering::SeqCst));
             Box::pin(async move {
@@ -194,6 +216,37 @@ impl SqlStore {
             .fetch_one(&self.writer)
             .await?;
         Ok(u32::try_from(row.try_get::<i64, _>(0)?).unwrap_or(NO_PAGE_CAP))
+    }
+
+    /// Checks, cheaply, that the database can serve calls: it answers a
+    /// query, and, after a batch of writes failed as a whole (a full disk,
+    /// say), it takes a small write again (a row inserted and deleted in
+    /// one committed transaction, so that it needs room as a real write
+    /// does). The caller bounds how long this may take.
+    pub async fn probe(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        if !self.sequencer.failing() {
+            return Ok(());
+        }
+        let mut conn = self.writer.acquire().await?;
+        let written = async {
+            let mut tx = sqlx::Acquire::begin(&mut *conn).await?;
+            sqlx::query("INSERT INTO store_probe (id, payload) VALUES (1, $1)")
+                .bind(vec![0x5a_u8; PROBE_BYTES])
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM store_probe WHERE id = 1")
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
+        }
+        .await;
+        if written.is_err() {
+            // As after a failed batch, the connection's transaction state
+            // is not known: it is closed, never reused.
+            conn.close_on_drop();
+        }
+        Ok(written?)
     }
 
     /// Closes the pools.

@@ -13,7 +13,7 @@
 //! answered or changed before its entry is on disk.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 use sqlx::AnyPool;
@@ -44,7 +44,16 @@ struct Job {
 #[derive(Debug, Clone)]
 pub struct Sequencer {
     jobs: mpsc::Sender<Job>,
-    batches: Arc<AtomicU64>,
+    state: Arc<State>,
+}
+
+/// What the sequencer's task tells its handles.
+#[derive(Debug, Default)]
+struct State {
+    /// Batches committed (each one durable commit).
+    batches: AtomicU64,
+    /// Whether the last batch failed as a whole (the database refused it).
+    failing: AtomicBool,
 }
 
 impl std::fmt::Debug for Job {
@@ -59,9 +68,9 @@ impl Sequencer {
     /// Starts the sequencer of the database behind `pool`.
     pub fn start(pool: AnyPool) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
-        let batches = Arc::new(AtomicU64::new(0));
-        tokio::spawn(run(pool, queue, Arc::clone(&batches)));
-        Self { jobs, batches }
+        let state = Arc::new(State::default());
+        tokio::spawn(run(pool, queue, Arc::clone(&state)));
+        Self { jobs, state }
     }
 
     /// Commits `writes` with the entry `draft`, once durable.
@@ -82,13 +91,19 @@ impl Sequencer {
 
     /// How many batches have been committed (each one durable commit).
     pub fn batches(&self) -> u64 {
-        self.batches.load(Ordering::Relaxed)
+        self.state.batches.load(Ordering::Relaxed)
+    }
+
+    /// Whether the last batch failed as a whole: until one commits again,
+    /// the database may be refusing writes (a full disk, say).
+    pub fn failing(&self) -> bool {
+        self.state.failing.load(Ordering::SeqCst)
     }
 }
 
 /// Takes the jobs waiting, up to a batch, and commits them; until every
 /// handle is dropped.
-async fn run(pool: AnyPool, mut queue: mpsc::Receiver<Job>, batches: Arc<AtomicU64>) {
+async fn run(pool: AnyPool, mut queue: mpsc::Receiver<Job>, state: Arc<State>) {
     while let Some(first) = queue.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -100,12 +115,13 @@ async fn run(pool: AnyPool, mut queue: mpsc::Receiver<Job>, batches: Arc<AtomicU
         let mut outcomes = Vec::with_capacity(batch.len());
         let committed = commit_batch(&pool, batch, &mut outcomes).await;
         if committed.is_ok() {
-            batches.fetch_add(1, Ordering::Relaxed);
+            state.batches.fetch_add(1, Ordering::Relaxed);
         }
+        state.failing.store(committed.is_err(), Ordering::SeqCst);
         for (done, outcome) in outcomes {
             let outcome = match (&committed, outcome) {
                 (Ok(()), outcome) => outcome,
-                (Err(e), Ok(_)) => Err(StoreError::Batch(e.to_string())),
+                (Err(e), Ok(_)) => Err(e.for_job()),
                 (Err(_), failed) => failed,
             };
             // The caller may have gone; its entry stands either way.
@@ -146,7 +162,7 @@ async fn commit_batch(
     };
     if let Err(e) = &result {
         for job in jobs {
-            outcomes.push((job.done, Err(StoreError::Batch(e.to_string()))));
+            outcomes.push((job.done, Err(e.for_job())));
         }
     }
     result
@@ -188,7 +204,7 @@ async fn run_batch(
                 // The database itself failed: the transaction may be gone
                 // with it, so nothing more is run in it.
                 Err(e @ StoreError::Database(_)) => {
-                    outcomes.push((job.done, Err(StoreError::Batch(e.to_string()))));
+                    outcomes.push((job.done, Err(e.for_job())));
                     return Err(e);
                 }
                 Err(e) => {

@@ -6,13 +6,19 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 
 use accord::api::pb;
+use accord::api::pb::record_service_client::RecordServiceClient;
 use accord::ledger::Outcome;
 use accord::store::{EntryFilter, Store, verify_ledger};
 use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
 use tonic::{Code, Request};
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_types::StatusExt;
 
 use crate::helpers::*;
-use crate::records::{CLASS, create_referral, referral_fields, server_with_subject};
+use crate::records::{
+    CLASS, create_referral, referral_fields, register_subject, server_with_subject,
+};
 
 /// Calls made while filling the database are bounded.
 const MAX_FILL_CALLS: usize = 400;
@@ -37,7 +43,7 @@ fn with_request_id<T>(request: T, id: &str) -> Request<T> {
 
 impl Answers {
     /// Creates a record too big to fit in a page; the status, if refused.
-    async fn create_big(&mut self, s: &TestServer, subject: &str, id: &str) -> Option<Code> {
+    async fn create_big(&mut self, channel: &Channel, subject: &str, id: &str) -> Option<Code> {
         let request = pb::CreateRecordRequest {
             record: Some(pb::Record {
                 subject: subject.to_owned(),
@@ -47,8 +53,7 @@ impl Answers {
             }),
             purpose: pb::Purpose::Safeguarding as i32,
         };
-        match s
-            .records()
+        match RecordServiceClient::new(channel.clone())
             .create_record(with_request_id(request, id))
             .await
         {
@@ -66,13 +71,16 @@ impl Answers {
     }
 
     /// Reads `record`; the status, if refused.
-    async fn read(&mut self, s: &TestServer, record: &str, id: &str) -> Option<Code> {
+    async fn read(&mut self, channel: &Channel, record: &str, id: &str) -> Option<Code> {
         let request = pb::GetRecordRequest {
             name: record.to_owned(),
             purpose: pb::Purpose::Safeguarding as i32,
             ..Default::default()
         };
-        match s.records().get_record(with_request_id(request, id)).await {
+        match RecordServiceClient::new(channel.clone())
+            .get_record(with_request_id(request, id))
+            .await
+        {
             Ok(r) => {
                 assert!(r.into_inner().record.is_some());
                 self.ok.insert(id.to_owned());
@@ -87,6 +95,13 @@ impl Answers {
                 Some(status.code())
             }
         }
+    }
+
+    /// Adds what `other` saw.
+    fn merge(&mut self, other: Answers) {
+        self.ok.extend(other.ok);
+        self.failed.extend(other.failed);
+        self.created.extend(other.created);
     }
 
     /// Every call answered OK has exactly one permit entry, no call
@@ -162,7 +177,7 @@ async fn sqlite_full_disk_fails_closed_and_recovers() {
     let mut refused = None;
     while refused.is_none() && calls < MAX_FILL_CALLS {
         refused = answers
-            .create_big(&s, &subject, &format!("fill-{calls}"))
+            .create_big(&s.channel, &subject, &format!("fill-{calls}"))
             .await;
         calls += 1;
     }
@@ -173,7 +188,9 @@ async fn sqlite_full_disk_fails_closed_and_recovers() {
     );
     refused = None;
     while refused.is_none() && calls < MAX_FILL_CALLS {
-        refused = answers.read(&s, &record, &format!("drain-{calls}")).await;
+        refused = answers
+            .read(&s.channel, &record, &format!("drain-{calls}"))
+            .await;
         calls += 1;
     }
     assert_eq!(
@@ -185,28 +202,195 @@ async fn sqlite_full_disk_fails_closed_and_recovers() {
     // While full, every call fails and discloses nothing.
     for i in 0..10 {
         assert_eq!(
-            answers.read(&s, &record, &format!("full-read-{i}")).await,
+            answers
+                .read(&s.channel, &record, &format!("full-read-{i}"))
+                .await,
             Some(Code::Unavailable)
         );
     }
     for i in 0..3 {
         assert_eq!(
             answers
-                .create_big(&s, &subject, &format!("full-create-{i}"))
+                .create_big(&s.channel, &subject, &format!("full-create-{i}"))
                 .await,
             Some(Code::Unavailable)
         );
     }
 
-    // Room again: the server recovers by itself.
+    // Load balancers are told, and callers are told when to try again.
+    s.await_health(ServingStatus::NotServing).await;
+    let status = s
+        .records()
+        .get_record(with_request_id(
+            pb::GetRecordRequest {
+                name: record.clone(),
+                purpose: pb::Purpose::Safeguarding as i32,
+                ..Default::default()
+            },
+            "full-retry",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+    let retry = status.get_details_retry_info().expect("RetryInfo");
+    assert_eq!(retry.retry_delay, Some(std::time::Duration::from_secs(1)));
+
+    // Room again: the server recovers by itself, and says so.
     s.served_store.cap_sqlite_pages(None).await.unwrap();
-    assert_eq!(answers.read(&s, &record, "after-read").await, None);
-    assert_eq!(answers.create_big(&s, &subject, "after-create").await, None);
+    s.await_health(ServingStatus::Serving).await;
+    assert_eq!(answers.read(&s.channel, &record, "after-read").await, None);
+    assert_eq!(
+        answers
+            .create_big(&s.channel, &subject, "after-create")
+            .await,
+        None
+    );
     answers.check_durable(&s, &subject).await;
 
     // A restart finds exactly what was acknowledged.
     let s = s.restart().await;
     answers.check_durable(&s, &subject).await;
-    assert_eq!(answers.read(&s, &record, "restarted-read").await, None);
+    assert_eq!(
+        answers.read(&s.channel, &record, "restarted-read").await,
+        None
+    );
+    s.stop().await;
+}
+
+/// Calls the background load makes at most.
+const MAX_LOAD_CALLS: usize = 2000;
+
+/// Light load, one call at a time (a read, then a small create), until
+/// `stop` says so or `MAX_LOAD_CALLS` have been made; what it saw.
+async fn steady_load(
+    channel: Channel,
+    record: String,
+    subject: String,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Answers {
+    let mut answers = Answers::default();
+    for i in 0..MAX_LOAD_CALLS / 2 {
+        if *stop.borrow() {
+            break;
+        }
+        answers
+            .read(&channel, &record, &format!("load-read-{i}"))
+            .await;
+        answers
+            .create_big(&channel, &subject, &format!("load-create-{i}"))
+            .await;
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    answers
+}
+
+/// The median of `times`.
+fn median(times: &mut [std::time::Duration]) -> std::time::Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+/// A PostgreSQL outage under light load: while the database is down,
+/// health says NOT_SERVING and every call fails cleanly with UNAVAILABLE
+/// and a RetryInfo; when it is back the service resumes without a
+/// restart; nothing answered OK is lost and the ledger verifies.
+#[tokio::test]
+async fn postgres_outage_fails_fast_and_recovers() {
+    let Some(pg) = crate::own_postgres::OwnPostgres::start() else {
+        return;
+    };
+    let s = TestServer::start_on_database(pg.url()).await;
+    let subject = register_subject(&s).await;
+    let record = create_referral(&s, &subject).await.name;
+    let (stop_load, stopped) = tokio::sync::watch::channel(false);
+    let load = tokio::spawn(steady_load(
+        s.channel.clone(),
+        record.clone(),
+        subject.clone(),
+        stopped,
+    ));
+    let mut answers = Answers::default();
+    for i in 0..10 {
+        assert_eq!(
+            answers
+                .read(&s.channel, &record, &format!("before-{i}"))
+                .await,
+            None
+        );
+    }
+
+    // The database goes away.
+    pg.stop();
+    s.await_health(ServingStatus::NotServing).await;
+    let mut failing = Vec::new();
+    for i in 0..10 {
+        let started = std::time::Instant::now();
+        let status = RecordServiceClient::new(s.channel.clone())
+            .get_record(with_request_id(
+                pb::GetRecordRequest {
+                    name: record.clone(),
+                    purpose: pb::Purpose::Safeguarding as i32,
+                    ..Default::default()
+                },
+                &format!("down-{i}"),
+            ))
+            .await
+            .unwrap_err();
+        failing.push(started.elapsed());
+        answers.failed.insert(format!("down-{i}"));
+        assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+        assert_eq!(
+            status.message(),
+            "storage is unavailable; nothing was changed or disclosed"
+        );
+        assert!(status.get_details_retry_info().is_some(), "{status:?}");
+    }
+    assert_eq!(
+        answers
+            .create_big(&s.channel, &subject, "down-create")
+            .await,
+        Some(Code::Unavailable)
+    );
+
+    // It comes back: the service resumes by itself.
+    let restarted = std::time::Instant::now();
+    pg.start_again();
+    s.await_health(ServingStatus::Serving).await;
+    let mut recovered = None;
+    for i in 0..500 {
+        if answers
+            .read(&s.channel, &record, &format!("back-{i}"))
+            .await
+            .is_none()
+        {
+            recovered = Some(restarted.elapsed());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let recovered = recovered.expect("the service resumes once PostgreSQL is back");
+    for i in 0..10 {
+        assert_eq!(
+            answers
+                .read(&s.channel, &record, &format!("after-{i}"))
+                .await,
+            None
+        );
+    }
+    let _ = stop_load.send(true);
+    let loaded = load.await.unwrap();
+    assert!(
+        !loaded.ok.is_empty() && !loaded.failed.is_empty(),
+        "the load saw both"
+    );
+    answers.merge(loaded);
+    answers.check_durable(&s, &subject).await;
+    eprintln!(
+        "postgres outage: a call failed in {:?} (median of {}, max {:?}); first OK call {:?} after PostgreSQL was started again",
+        median(&mut failing),
+        failing.len(),
+        failing.iter().max().unwrap(),
+        recovered
+    );
     s.stop().await;
 }

@@ -15,6 +15,9 @@ use tokio::task::JoinHandle;
 use tonic::Request;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
 
 /// A running server and what it needs to be checked.
 pub struct TestServer {
@@ -169,6 +172,13 @@ impl TestServer {
         Self::start_with_clock(db, std::sync::Arc::new(accord::clock::SystemClock)).await
     }
 
+    /// Starts a server in development mode on the PostgreSQL database at
+    /// `url`, which the caller made and drops.
+    pub async fn start_on_database(url: String) -> Self {
+        let clock = std::sync::Arc::new(accord::clock::SystemClock);
+        Self::start_on(Some(url), None, clock, false, None, None).await
+    }
+
     /// Starts a server telling time with `clock`.
     pub async fn start_with_clock(db: Db, clock: accord::clock::SharedClock) -> Option<Self> {
         let database_url = match db {
@@ -291,6 +301,7 @@ impl TestServer {
             max_message_bytes: 64 * 1024,
             shutdown_grace_seconds: 5,
             checkpoint_interval_ms: 100,
+            health_probe_interval_ms: 50,
             ..tls.unwrap_or_default()
         };
         let app = App::build_with_clock(&config, clock)
@@ -388,6 +399,32 @@ impl TestServer {
     }
     pub fn audit(&self) -> pb::audit_service_client::AuditServiceClient<Channel> {
         pb::audit_service_client::AuditServiceClient::new(self.channel.clone())
+    }
+
+    /// The health status the server reports for `service` ("" for the
+    /// server as a whole).
+    pub async fn health(&self, service: &str) -> ServingStatus {
+        let answer = HealthClient::new(self.channel.clone())
+            .check(HealthCheckRequest {
+                service: service.to_owned(),
+            })
+            .await
+            .expect("health check");
+        answer.into_inner().status()
+    }
+
+    /// Waits, checking every 20 ms for at most 10 s, until the server
+    /// reports `status` for itself and for the record service.
+    pub async fn await_health(&self, status: ServingStatus) {
+        for _ in 0..500 {
+            if self.health("").await == status
+                && self.health("accord.v1.RecordService").await == status
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("the server never reported {status:?}");
     }
 
     /// Registers, over a secure server's operator connection (its

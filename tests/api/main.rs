@@ -14,6 +14,7 @@ mod emergency;
 mod faults;
 mod helpers;
 mod identity;
+mod own_postgres;
 mod proofs;
 mod python;
 mod records;

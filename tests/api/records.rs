@@ -10,13 +10,19 @@ pub const CLASS: &str = "recordClasses/social_care.referral";
 /// A server with two agencies and one subject registered by the council.
 pub async fn server_with_subject(db: Db) -> Option<(TestServer, String)> {
     let s = TestServer::start(db).await?;
+    let subject = register_subject(&s).await;
+    Some((s, subject))
+}
+
+/// Registers the council and the police force on `s`, and a subject the
+/// council created; returns the subject's name.
+pub async fn register_subject(s: &TestServer) -> String {
     s.register(&[
         ("leeds-cc", pb::AgencyKind::Council),
         ("wy-police", pb::AgencyKind::Police),
     ])
     .await;
-    let subject = s
-        .subjects()
+    s.subjects()
         .create_subject(as_caller(
             pb::CreateSubjectRequest {
                 subject: Some(subject(&nhs_number(7), "Jo", "Bloggs", "2015-03-02")),
@@ -30,8 +36,8 @@ pub async fn server_with_subject(db: Db) -> Option<(TestServer, String)> {
         .unwrap()
         .into_inner()
         .subject
-        .unwrap();
-    Some((s, subject.name))
+        .unwrap()
+        .name
 }
 
 pub fn referral_fields(reason: &str) -> HashMap<String, pb::FieldValue> {

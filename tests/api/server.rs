@@ -153,9 +153,20 @@ async fn calls_in_flight_finish_when_the_server_stops() {
     if call.is_finished() {
         panic!("the call should be waiting for the lock: {:?}", call.await);
     }
+    // A load balancer watching health hears first that the server is going.
+    let mut watch = HealthClient::new(s.channel.clone())
+        .watch(tonic_health::pb::HealthCheckRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let first = watch.message().await.unwrap().unwrap();
+    assert_eq!(first.status(), ServingStatus::Serving);
     let url = s.database_url.clone();
     let stopping = tokio::spawn(s.stop());
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let draining = watch.message().await.unwrap().unwrap();
+    assert_eq!(draining.status(), ServingStatus::NotServing);
+    assert!(!call.is_finished(), "the call in flight is still served");
+    drop(watch);
     sqlx::query("COMMIT").execute(&mut lock).await.unwrap();
     let created = call.await.unwrap().expect("the call in flight completed");
     assert_eq!(
