@@ -29,12 +29,14 @@ pub enum Command {
     #[command(subcommand)]
     Ledger(LedgerCommand),
     /// Development setup: certificates, example agencies, tokens. Never
-    /// for real data.
+    /// for real data. (Left out of builds without the `dev` feature.)
+    #[cfg(feature = "dev")]
     #[command(subcommand)]
     Dev(DevCommand),
 }
 
 /// `accord dev …`.
+#[cfg(feature = "dev")]
 #[derive(Debug, Subcommand)]
 pub enum DevCommand {
     /// Creates a development CA, a server certificate for localhost, an
@@ -48,6 +50,7 @@ pub enum DevCommand {
 }
 
 /// Options of `accord dev init`.
+#[cfg(feature = "dev")]
 #[derive(Debug, Clone, Args)]
 pub struct DevInitArgs {
     /// The directory to create the setup in.
@@ -56,6 +59,7 @@ pub struct DevInitArgs {
 }
 
 /// Options of `accord dev token`.
+#[cfg(feature = "dev")]
 #[derive(Debug, Clone, Args)]
 pub struct DevTokenArgs {
     /// The directory `accord dev init` wrote.

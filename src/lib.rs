@@ -15,6 +15,7 @@ pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
+#[cfg(feature = "dev")]
 pub mod dev;
 pub mod domain;
 pub mod health;

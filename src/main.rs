@@ -7,7 +7,9 @@ use anyhow::Context;
 use clap::Parser;
 
 use accord::app::{App, Setup, open_store, shutdown_signal, signing_key};
-use accord::cli::{Cli, Command, DevCommand, LedgerCommand};
+#[cfg(feature = "dev")]
+use accord::cli::DevCommand;
+use accord::cli::{Cli, Command, LedgerCommand};
 use accord::config::Config;
 use accord::ledger::export::{ExportSummary, Line, OfflineVerifier};
 use accord::telemetry;
@@ -41,6 +43,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let app = App::build(&config).await?;
             app.run_until_stopped(shutdown_signal()).await
         }
+        #[cfg(feature = "dev")]
         Command::Dev(DevCommand::Init(args)) => {
             let done = accord::dev::setup::init(&args.dir).await?;
             for file in &done.files {
@@ -55,6 +58,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        #[cfg(feature = "dev")]
         Command::Dev(DevCommand::Token(args)) => {
             let token = accord::dev::setup::token(
                 &args.dir,
