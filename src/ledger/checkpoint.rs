@@ -121,6 +121,8 @@ pub struct SigningKey {
     name: String,
     signer: StandardSigner,
     verifier_key: String,
+    /// The private Ed25519 seed, from which other secrets are derived.
+    seed: [u8; 32],
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -164,7 +166,21 @@ impl SigningKey {
             name: (*name).to_owned(),
             signer,
             verifier_key: signed_note::new_ed25519_verifier_key(name, &public),
+            seed,
         })
+    }
+
+    /// A 32-byte secret for `purpose` (e.g. sealing page tokens), derived
+    /// from the private key: every process sharing the key derives the
+    /// same one, and it reveals nothing of the key or its signatures.
+    pub fn derive_secret(&self, purpose: &str) -> [u8; 32] {
+        use sha2::Digest;
+        let mut hash = sha2::Sha256::new();
+        hash.update(b"accord derived secret\0");
+        hash.update(purpose.as_bytes());
+        hash.update([0]);
+        hash.update(self.seed);
+        hash.finalize().into()
     }
 
     /// The key's name: the origin of the checkpoints it signs.

@@ -1,12 +1,12 @@
 //! The agency registry.
 
-use super::{Call, Page, PageRequest, ServiceError, Services, page};
+use super::{Call, Page, PageRequest, ServiceError, Services};
 use crate::domain::credential::{
     CertificateIdentity, CertificateIdentityId, CertificateMatch, JwksSource, TokenIssuer,
     TokenIssuerId, check_jwks,
 };
 use crate::domain::{Agency, AgencyCode, AgencyKind, AgencyStatus, Role, Violations, check_text};
-use crate::store::{After, StoreError, Write};
+use crate::store::{StoreError, Write};
 
 fn agency_etag(
     code: &AgencyCode,
@@ -91,10 +91,12 @@ impl Services {
         call: &Call,
         req: &PageRequest,
     ) -> Result<Page<Agency>, ServiceError> {
-        let size = req.size()?;
-        let after = req.position()?.map_or(After::Start, After::Key);
-        let items = self.store.agencies(after, size + 1).await?;
-        let page = page(items, size, |a| a.code.as_str().to_owned());
+        let paging = self.tokens.paging(call, "ListAgencies", req)?;
+        let items = self
+            .store
+            .agencies(paging.after(), paging.size() + 1)
+            .await?;
+        let page = paging.page(items, |a| a.code.as_str().to_owned());
         self.audit_read(call).await?;
         Ok(page)
     }

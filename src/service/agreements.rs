@@ -1,12 +1,12 @@
 //! Data sharing agreements: proposing, approving, suspending, reinstating
 //! and revising them, each step by a party's IG lead.
 
-use super::{Call, Page, PageRequest, ServiceError, Services, page};
+use super::{Call, Page, PageRequest, ServiceError, Services};
 use crate::domain::agreement::{
     Agreement, AgreementId, AgreementStatus, AgreementTerms, LifecycleError,
 };
 use crate::domain::{AgencyStatus, Role, Violations, check_text};
-use crate::store::{After, Write};
+use crate::store::Write;
 
 impl From<LifecycleError> for ServiceError {
     fn from(e: LifecycleError) -> Self {
@@ -368,13 +368,12 @@ impl Services {
         call: &Call,
         req: &PageRequest,
     ) -> Result<Page<Agreement>, ServiceError> {
-        let size = req.size()?;
-        let after = req.position()?.map_or(After::Start, After::Key);
+        let paging = self.tokens.paging(call, "ListAgreements", req)?;
         let items = self
             .store
-            .agreements_of(&call.caller.agency, after, size + 1)
+            .agreements_of(&call.caller.agency, paging.after(), paging.size() + 1)
             .await?;
-        let page = page(items, size, |a| a.id.as_str().to_owned());
+        let page = paging.page(items, |a| a.id.as_str().to_owned());
         call.note_records(page.items.iter().map(Agreement::version_name).collect());
         call.note_controller(call.caller.agency.as_str().to_owned());
         self.audit_read(call).await?;

@@ -3,7 +3,8 @@
 
 use chrono::TimeDelta;
 
-use super::{Call, Page, PageRequest, ServiceError, Services, page, time_key};
+use super::paging::time_key;
+use super::{Call, Page, PageRequest, ServiceError, Services};
 use crate::domain::{Acknowledgement, AgencyCode, Alert, AlertId, AlertKind, Role};
 use crate::ledger::Outcome;
 use crate::policy::Permit;
@@ -136,13 +137,18 @@ impl Services {
         req: &PageRequest,
     ) -> Result<Page<Alert>, ServiceError> {
         call.require_any_role(&[Role::AUDITOR, Role::IG_LEAD])?;
-        let size = req.size()?;
-        let after = req.time_position()?;
+        let listing = format!("ListAlerts\nunacknowledged_only={unacknowledged_only}");
+        let paging = self.tokens.paging(call, &listing, req)?;
         let items = self
             .store
-            .alerts(&call.caller.agency, unacknowledged_only, after, size + 1)
+            .alerts(
+                &call.caller.agency,
+                unacknowledged_only,
+                paging.after_time()?,
+                paging.size() + 1,
+            )
             .await?;
-        let page = page(items, size, |a| time_key(a.raise_time, a.id.as_str()));
+        let page = paging.page(items, |a| time_key(a.raise_time, a.id.as_str()));
         self.audit_read(call).await?;
         Ok(page)
     }

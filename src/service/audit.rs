@@ -1,7 +1,7 @@
 //! Reading the audit ledger.
 
-use super::{Call, Page, PageRequest, ServiceError, Services, page};
-use crate::domain::{Purpose, Role, SubjectId, Violations};
+use super::{Call, Page, PageRequest, ServiceError, Services};
+use crate::domain::{Purpose, Role, SubjectId};
 use crate::ledger::{Entry, Grounds, Outcome};
 use crate::store::{After, EntryFilter};
 
@@ -104,16 +104,14 @@ impl Services {
         if let Some(subject) = &filter.subject {
             call.note_subject(subject.clone());
         }
-        let size = req.size()?;
-        let after = match req.position()? {
-            None => After::Start,
-            Some(t) => After::Key(t.parse::<i64>().map_err(|_| {
-                Violations::one("page_token", "is not a token this service issued")
-            })?),
-        };
         filter.visible_to = Some(call.caller.agency.as_str().to_owned());
-        let items = self.store.entries(&filter, after, size + 1).await?;
-        let page = page(items, size, |e| e.index.to_string());
+        let listing = format!("ListEntries\n{filter:?}");
+        let paging = self.tokens.paging(call, &listing, req)?;
+        let items = self
+            .store
+            .entries(&filter, paging.after_number()?, paging.size() + 1)
+            .await?;
+        let page = paging.page(items, |e| e.index.to_string());
         self.audit_read(call).await?;
         Ok(page)
     }

@@ -2,10 +2,10 @@
 
 use serde::Deserialize;
 
-use super::{Call, Page, PageRequest, ServiceError, Services, page};
+use super::{Call, Page, PageRequest, ServiceError, Services};
 use crate::domain::{FieldSpec, RecordClass, RecordClassId, Role, Violations};
 use crate::ledger::{EntryDraft, Grounds, Outcome};
-use crate::store::{After, StoreError, Write};
+use crate::store::{StoreError, Write};
 
 /// The starter catalogue, loaded on first start (`catalog/starter.toml`).
 pub const STARTER_CATALOGUE: &str = include_str!("../../catalog/starter.toml");
@@ -143,10 +143,12 @@ impl Services {
         call: &Call,
         req: &PageRequest,
     ) -> Result<Page<RecordClass>, ServiceError> {
-        let size = req.size()?;
-        let after = req.position()?.map_or(After::Start, After::Key);
-        let items = self.store.record_classes(after, size + 1).await?;
-        let page = page(items, size, |c| c.id.as_str().to_owned());
+        let paging = self.tokens.paging(call, "ListRecordClasses", req)?;
+        let items = self
+            .store
+            .record_classes(paging.after(), paging.size() + 1)
+            .await?;
+        let page = paging.page(items, |c| c.id.as_str().to_owned());
         self.audit_read(call).await?;
         Ok(page)
     }

@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Call, Page, PageRequest, ServiceError, Services, page, time_key};
+use super::paging::time_key;
+use super::{Call, Page, PageRequest, ServiceError, Services};
 use crate::domain::consent::{Channel, Consent, ConsentId, ConsentKind, ConsentScope, Withdrawal};
 use crate::domain::{SubjectId, Violations, check_text};
 use crate::store::Write;
@@ -156,16 +157,17 @@ impl Services {
         req: &PageRequest,
     ) -> Result<Page<Consent>, ServiceError> {
         call.note_subject(subject.resource_name());
-        let size = req.size()?;
-        let after = req.time_position()?;
+        let listing = format!("ListConsents\n{}", subject.resource_name());
+        let paging = self.tokens.paging(call, &listing, req)?;
+        let after = paging.after_time()?;
         if self.store.subject(subject).await?.is_none() {
             return Err(ServiceError::NotFound(subject.resource_name()));
         }
         let items = self
             .store
-            .consents_of(subject, &call.caller.agency, after, size + 1)
+            .consents_of(subject, &call.caller.agency, after, paging.size() + 1)
             .await?;
-        let page = page(items, size, |c| time_key(c.record_time, c.id.as_str()));
+        let page = paging.page(items, |c| time_key(c.record_time, c.id.as_str()));
         call.note_records(page.items.iter().map(|c| c.id.resource_name()).collect());
         call.note_controller(call.caller.agency.as_str().to_owned());
         self.audit_read(call).await?;

@@ -9,6 +9,7 @@ mod alerts;
 mod audit;
 mod catalog;
 mod consents;
+mod paging;
 mod policy_cache;
 mod proofs;
 mod records;
@@ -23,6 +24,7 @@ pub use alerts::AlertPolicy;
 pub use audit::{AccessReport, MAX_REPORT_ENTRIES, SubjectAccess, activity, subject_access_filter};
 pub use catalog::STARTER_CATALOGUE;
 pub use consents::NewConsent;
+pub use paging::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest, PageTokens, Paging};
 pub use proofs::{ConsistencyProof, EntryExport, EntryRef, InclusionProof};
 pub use records::{AccessCheck, NewRecord, RecordChange, SealTarget, SharedRecord};
 pub use subjects::{DemographicQuery, NewSubject, SubjectMatch, SubjectQuery};
@@ -34,7 +36,7 @@ use crate::domain::{AgencyStatus, Caller, Purpose, Role, Violations};
 use crate::ledger::checkpoint::SigningKey;
 use crate::ledger::{Entry, EntryDraft, Grounds, Outcome};
 use crate::policy::{Denial, Permit, PolicyError};
-use crate::store::{After, Store, StoreError, Write};
+use crate::store::{Store, StoreError, Write};
 use policy_cache::PolicyCache;
 
 /// Why an operation did not succeed.
@@ -310,94 +312,9 @@ impl Call {
     }
 }
 
-/// A page request: how many, and from where.
-#[derive(Debug, Clone, Default)]
-pub struct PageRequest {
-    pub size: u32,
-    pub token: String,
-}
-
-/// A page of results.
-#[derive(Debug, Clone)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    /// Empty on the last page.
-    pub next_token: String,
-}
-
-/// The most items one page may hold.
-pub const MAX_PAGE_SIZE: u32 = 1000;
-/// The page size when none is asked for.
-pub const DEFAULT_PAGE_SIZE: u32 = 100;
-
-impl PageRequest {
-    /// The page size to use, checked.
-    fn size(&self) -> Result<u32, ServiceError> {
-        match self.size {
-            0 => Ok(DEFAULT_PAGE_SIZE),
-            n if n <= MAX_PAGE_SIZE => Ok(n),
-            _ => {
-                Err(Violations::one("page_size", format!("must be at most {MAX_PAGE_SIZE}")).into())
-            }
-        }
-    }
-
-    /// The position encoded in the token, if any.
-    fn position(&self) -> Result<Option<String>, ServiceError> {
-        if self.token.is_empty() {
-            return Ok(None);
-        }
-        hex::decode(&self.token)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .map(Some)
-            .ok_or_else(|| {
-                Violations::one("page_token", "is not a token this service issued").into()
-            })
-    }
-}
-
-impl PageRequest {
-    /// The position of a page ordered by (time, id), as encoded by
-    /// [`time_key`].
-    fn time_position(&self) -> Result<After<(i64, String)>, ServiceError> {
-        match self.position()? {
-            None => Ok(After::Start),
-            Some(token) => token
-                .split_once('/')
-                .and_then(|(t, id)| Some((t.parse::<i64>().ok()?, id.to_owned())))
-                .map(After::Key)
-                .ok_or_else(|| {
-                    Violations::one("page_token", "is not a token this service issued").into()
-                }),
-        }
-    }
-}
-
-/// The page key of an item ordered by (time, id).
 /// How an entry names a client certificate: hex, or empty for none.
 fn fingerprint(certificate: Option<Fingerprint>) -> String {
     certificate.map(|f| f.to_string()).unwrap_or_default()
-}
-
-fn time_key(time: DateTime<Utc>, id: &str) -> String {
-    format!("{}/{id}", time.timestamp_micros())
-}
-
-/// Builds a page from up to `size + 1` items: the extra one only says that
-/// there is more.
-fn page<T>(mut items: Vec<T>, size: u32, key: impl Fn(&T) -> String) -> Page<T> {
-    let size = usize::try_from(size).unwrap_or(usize::MAX);
-    let next_token = if items.len() > size {
-        items.truncate(size);
-        items
-            .last()
-            .map(|last| hex::encode(key(last)))
-            .unwrap_or_default()
-    } else {
-        String::new()
-    };
-    Page { items, next_token }
 }
 
 /// The audited operations of Accord, over one store.
@@ -408,18 +325,21 @@ pub struct Services {
     key: Arc<SigningKey>,
     alert_policy: AlertPolicy,
     policies: Arc<PolicyCache>,
+    tokens: PageTokens,
 }
 
 impl Services {
     /// Services over `store`, telling time with `clock` and signing
     /// checkpoints with `key`.
     pub fn new(store: Arc<dyn Store>, clock: SharedClock, key: Arc<SigningKey>) -> Self {
+        let tokens = PageTokens::new(&key.derive_secret("accord page tokens"));
         Self {
             store,
             clock,
             key,
             alert_policy: AlertPolicy::default(),
             policies: Arc::new(PolicyCache::default()),
+            tokens,
         }
     }
 

@@ -2,12 +2,16 @@
 
 use std::sync::Arc;
 
-use super::{Call, Page, PageRequest, ServiceError, Services, page, time_key};
+use super::paging::time_key;
+use super::{Call, Page, PageRequest, ServiceError, Services};
 use crate::domain::record::{RawValue, check_fields};
 use crate::domain::{Record, RecordClassId, RecordId, SubjectId, Violations};
 use crate::ledger::Outcome;
 use crate::policy::{self, Agreements, Decision, Denial, Permit, Read};
-use crate::store::{StoreError, Write};
+use crate::store::{After, StoreError, Write};
+
+/// The most records one ListRecords call considers while filling a page.
+const MAX_SCAN: usize = 5000;
 
 /// A record to create.
 #[derive(Debug, Clone)]
@@ -383,29 +387,74 @@ impl Services {
         req: &PageRequest,
     ) -> Result<Page<SharedRecord>, ServiceError> {
         call.note_subject(subject.resource_name());
-        let size = req.size()?;
-        let after = req.time_position()?;
+        let listing = format!(
+            "ListRecords\n{}\n{}",
+            subject.resource_name(),
+            call.purpose().map(|p| p.code()).unwrap_or_default()
+        );
+        let paging = self.tokens.paging(call, &listing, req)?;
+        let size = usize::try_from(paging.size()).unwrap_or(usize::MAX);
+        let mut after = paging.after_time()?;
         if self.store.subject(subject).await?.is_none() {
             return Err(ServiceError::NotFound(subject.resource_name()));
         }
-        // A page of the subject's records, whoever controls them; those the
-        // caller may not see are left out (a page may hold fewer than
-        // asked for; the token goes on from the last record considered).
-        let candidates = self
-            .store
-            .records_of_subject(subject, after, size + 1)
-            .await?;
-        let considered = page(candidates, size, |r| time_key(r.update_time, r.id.as_str()));
-        let agreements = self.policies_for(call, &considered.items).await?;
-        let mut items = Vec::with_capacity(considered.items.len());
+        // The subject's records, whoever controls them, newest first; those
+        // the caller may not see are passed over, and scanning goes on
+        // until the page is full (one more item says there is more) or
+        // MAX_SCAN records have been considered. A page cut short by that
+        // bound still has a token, from the last record considered: sealed,
+        // it says nothing about that record.
+        let mut items = Vec::with_capacity(size + 1);
         let mut controllers = std::collections::BTreeSet::new();
-        for record in considered.items {
-            if let Decision::Permit(permit) = self.decide(call, &agreements, &record)? {
-                call.note_permit(&permit);
-                controllers.insert(record.controller.clone());
-                items.push(disclosed(record, &permit));
+        let mut considered = 0;
+        let mut resume = None;
+        let mut exhausted = false;
+        'scan: while items.len() <= size {
+            if considered >= MAX_SCAN {
+                break;
+            }
+            let chunk = paging.size() + 1;
+            let candidates = self
+                .store
+                .records_of_subject(subject, after.clone(), chunk)
+                .await?;
+            exhausted = candidates.len() < usize::try_from(chunk).unwrap_or(usize::MAX);
+            let agreements = self.policies_for(call, &candidates).await?;
+            for record in candidates {
+                considered += 1;
+                resume = Some(time_key(record.update_time, record.id.as_str()));
+                after = After::Key((
+                    record.update_time.timestamp_micros(),
+                    record.id.as_str().to_owned(),
+                ));
+                if let Decision::Permit(permit) = self.decide(call, &agreements, &record)? {
+                    if items.len() == size {
+                        // The first record of the next page: there is more.
+                        items.push(disclosed(record, &permit));
+                        break 'scan;
+                    }
+                    call.note_permit(&permit);
+                    controllers.insert(record.controller.clone());
+                    items.push(disclosed(record, &permit));
+                }
+            }
+            if exhausted {
+                break;
             }
         }
+        let next_token = if items.len() > size {
+            items.truncate(size);
+            items
+                .last()
+                .map(|last| {
+                    paging.token(&time_key(last.record.update_time, last.record.id.as_str()))
+                })
+                .unwrap_or_default()
+        } else if exhausted {
+            String::new()
+        } else {
+            resume.map(|key| paging.token(&key)).unwrap_or_default()
+        };
         let mut fields: Vec<String> = items.iter().flat_map(|s| s.record.field_names()).collect();
         fields.sort();
         fields.dedup();
@@ -423,9 +472,6 @@ impl Services {
         };
         call.note_controller(controller.as_str().to_owned());
         self.audit_read(call).await?;
-        Ok(Page {
-            items,
-            next_token: considered.next_token,
-        })
+        Ok(Page { items, next_token })
     }
 }

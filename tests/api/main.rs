@@ -15,6 +15,7 @@ mod faults;
 mod helpers;
 mod identity;
 mod own_postgres;
+mod paging;
 mod proofs;
 mod python;
 mod records;
