@@ -221,6 +221,27 @@ impl Agreements {
     }
 }
 
+/// Whether `caller` may learn that a record of `class` controlled by
+/// `controller` exists: it is the controller, or its agency is a consumer
+/// of an agreement with the controller (in any state but superseded: a
+/// draft, active, suspended or expired) that covers the class. To any
+/// other agency a
+/// refusal would say that the record exists and which agency holds it (a
+/// police or health controller tells what kind of record a person has), so
+/// it is answered exactly as for an unknown record.
+pub fn may_know_of(
+    agreements: &Agreements,
+    caller: &Caller,
+    controller: &AgencyCode,
+    class: &RecordClassId,
+) -> bool {
+    is_controller(caller, controller)
+        || agreements
+            .between(&caller.agency, controller)
+            .iter()
+            .any(|a| a.terms.record_classes.contains(class))
+}
+
 /// Whether `caller` reads as the controller of data controlled by
 /// `controller`: then the decision needs no agreements or consents.
 pub fn is_controller(caller: &Caller, controller: &AgencyCode) -> bool {

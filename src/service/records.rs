@@ -129,13 +129,7 @@ impl Services {
         change: RecordChange,
     ) -> Result<Record, ServiceError> {
         call.note_records(vec![change.id.resource_name()]);
-        let current = self
-            .store
-            .record(&change.id, None)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound(change.id.resource_name()))?;
-        call.note_subject(current.subject.resource_name());
-        call.note_controller(current.controller.as_str().to_owned());
+        let (current, _) = self.known_record(call, &change.id, None).await?;
         policy::decide_write(&call.caller, &current).map_err(ServiceError::Denied)?;
         let class = self
             .store
@@ -183,16 +177,8 @@ impl Services {
             Some(v) => format!("{}@{v}", id.resource_name()),
             None => id.resource_name(),
         }]);
-        let record = self.store.record(id, version).await?.ok_or_else(|| {
-            ServiceError::NotFound(match version {
-                Some(v) => format!("version {v} of {}", id.resource_name()),
-                None => id.resource_name(),
-            })
-        })?;
-        call.note_subject(record.subject.resource_name());
-        call.note_controller(record.controller.as_str().to_owned());
-        call.note_records(vec![version_name(&record)]);
-        let permit = self.decide_read(call, &record).await?;
+        let (record, agreements) = self.known_record(call, id, version).await?;
+        let permit = self.decide_read(call, &agreements, &record)?;
         let shared = disclosed(record, &permit);
         call.note_fields(shared.record.field_names());
         let alert = self.break_glass_alert(call, &permit);
@@ -212,13 +198,7 @@ impl Services {
         let (subject, record) = match &target {
             SealTarget::Record(id) => {
                 call.note_records(vec![id.resource_name()]);
-                let record = self
-                    .store
-                    .record(id, None)
-                    .await?
-                    .ok_or_else(|| ServiceError::NotFound(id.resource_name()))?;
-                call.note_subject(record.subject.resource_name());
-                call.note_controller(record.controller.as_str().to_owned());
+                let (record, _) = self.known_record(call, id, None).await?;
                 policy::decide_write(&call.caller, &record).map_err(ServiceError::Denied)?;
                 (record.subject.clone(), Some(record.id))
             }
@@ -307,13 +287,54 @@ impl Services {
             .map_err(|e| ServiceError::Policy(e.into()))
     }
 
+    /// The record `id` (at `version`, else its latest) and the agreements
+    /// deciding on it, if the caller may learn that it exists
+    /// ([`policy::may_know_of`]); otherwise NOT_FOUND, worded and audited
+    /// exactly as for an unknown id. Notes the record, its subject and
+    /// controller for the ledger.
+    async fn known_record(
+        &self,
+        call: &Call,
+        id: &RecordId,
+        version: Option<i64>,
+    ) -> Result<(Record, Arc<Agreements>), ServiceError> {
+        let not_found = || {
+            ServiceError::NotFound(match version {
+                Some(v) => format!("version {v} of {}", id.resource_name()),
+                None => id.resource_name(),
+            })
+        };
+        let record = self
+            .store
+            .record(id, version)
+            .await?
+            .ok_or_else(not_found)?;
+        let agreements = self
+            .policies_for(call, std::slice::from_ref(&record))
+            .await?;
+        if !policy::may_know_of(
+            &agreements,
+            &call.caller,
+            &record.controller,
+            &record.record_class,
+        ) {
+            return Err(not_found());
+        }
+        call.note_subject(record.subject.resource_name());
+        call.note_controller(record.controller.as_str().to_owned());
+        call.note_records(vec![version_name(&record)]);
+        Ok((record, agreements))
+    }
+
     /// Requires that the call's caller may read `record`: notes the grounds
     /// for the ledger; a refusal is an error.
-    async fn decide_read(&self, call: &Call, record: &Record) -> Result<Permit, ServiceError> {
-        let agreements = self
-            .policies_for(call, std::slice::from_ref(record))
-            .await?;
-        match self.decide(call, &agreements, record)? {
+    fn decide_read(
+        &self,
+        call: &Call,
+        agreements: &Agreements,
+        record: &Record,
+    ) -> Result<Permit, ServiceError> {
+        match self.decide(call, agreements, record)? {
             Decision::Permit(permit) => {
                 call.note_permit(&permit);
                 Ok(permit)
@@ -334,17 +355,7 @@ impl Services {
         id: &RecordId,
     ) -> Result<AccessCheck, ServiceError> {
         call.note_records(vec![id.resource_name()]);
-        let record = self
-            .store
-            .record(id, None)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound(id.resource_name()))?;
-        call.note_subject(record.subject.resource_name());
-        call.note_controller(record.controller.as_str().to_owned());
-        call.note_records(vec![version_name(&record)]);
-        let agreements = self
-            .policies_for(call, std::slice::from_ref(&record))
-            .await?;
+        let (record, agreements) = self.known_record(call, id, None).await?;
         let decision = self.decide(call, &agreements, &record)?;
         let (code, message) = match &decision {
             Decision::Permit(permit) => {

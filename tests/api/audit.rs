@@ -11,6 +11,22 @@ async fn ledger_records_every_call(db: Db) {
         return;
     };
     let record = create_referral(&s, &subject).await;
+    // The council shares referrals with the police for safeguarding only,
+    // so a read for crime prevention is refused with its reason.
+    crate::agreements::agree(
+        &s,
+        &crate::agreements::Share {
+            provider: "leeds-cc",
+            consumer: "wy-police",
+            role: "officer",
+            class: "social_care.referral",
+            fields: &["reason"],
+            purposes: &[pb::Purpose::Safeguarding],
+            consent: pb::ConsentRequirement::NotRequired,
+            days: 30,
+        },
+    )
+    .await;
     // A refusal (another agency's read), an invalid input and an
     // unauthenticated call.
     let denied = s
@@ -106,7 +122,7 @@ async fn ledger_records_every_call(db: Db) {
         ["reason", "referral_date", "referral_source", "service"]
     );
     assert_eq!(created.purpose, pb::Purpose::Safeguarding as i32);
-    assert_eq!(entries[2].reason_code, "NO_AGREEMENT");
+    assert_eq!(entries[2].reason_code, "PURPOSE_NOT_PERMITTED");
 
     // Filters by principal and by declared purpose.
     let by_principal = s
@@ -162,7 +178,7 @@ async fn ledger_records_every_call(db: Db) {
     let refused = &report.accesses[2];
     assert_eq!(refused.purpose, pb::Purpose::CrimePrevention as i32);
     assert!(
-        refused.reason.contains("controlled by agency leeds-cc"),
+        refused.reason.contains("but not for crime_prevention"),
         "{}",
         refused.reason
     );

@@ -596,6 +596,13 @@ pub fn violations(status: &tonic::Status) -> Vec<(String, String)> {
 }
 
 /// The ErrorInfo reason of a status.
+/// Asserts that `status` answers exactly as for an unknown `name`.
+pub fn assert_unknown(status: &tonic::Status, name: &str) {
+    assert_eq!(status.code(), tonic::Code::NotFound, "{status:?}");
+    assert_eq!(status.message(), format!("{name} not found"));
+    assert_eq!(reason(status), "NOT_FOUND");
+}
+
 pub fn reason(status: &tonic::Status) -> String {
     use tonic_types::StatusExt;
     status

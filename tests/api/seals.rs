@@ -38,7 +38,11 @@ async fn sealed_records(db: Db) {
             .is_ok()
     );
 
-    let foreign = seal(&s, POLICE, &record).await.unwrap_err();
+    // The police, with no agreement with the trust, cannot tell the record
+    // from an unknown one; the council, a party to an agreement covering
+    // it, is told it is not the controller.
+    assert_unknown(&seal(&s, POLICE, &record).await.unwrap_err(), &record);
+    let foreign = seal(&s, COUNCIL, &record).await.unwrap_err();
     assert_eq!(foreign.code(), Code::PermissionDenied);
     assert_eq!(reason(&foreign), "NOT_CONTROLLER");
     let sealed = seal(&s, HEALTH, &record).await.unwrap();

@@ -6,17 +6,18 @@ use std::sync::Arc;
 use accord::api::pb;
 
 use crate::agreements::{
-    COUNCIL, HEALTH, POLICE, agree_terms, last_entry, safeguarding_terms, three_agencies,
+    COUNCIL, HEALTH, POLICE, Share, agree, agree_terms, last_entry, safeguarding_terms,
+    three_agencies,
 };
 use crate::helpers::*;
 use crate::records::create_referral;
 
-async fn check(
+async fn try_check(
     s: &TestServer,
     agency: &str,
     record: &str,
     purpose: pb::Purpose,
-) -> pb::CheckAccessResponse {
+) -> Result<pb::CheckAccessResponse, tonic::Status> {
     s.records()
         .check_access(as_caller(
             pb::CheckAccessRequest {
@@ -29,8 +30,16 @@ async fn check(
             "social_worker",
         ))
         .await
-        .unwrap()
-        .into_inner()
+        .map(tonic::Response::into_inner)
+}
+
+async fn check(
+    s: &TestServer,
+    agency: &str,
+    record: &str,
+    purpose: pb::Purpose,
+) -> pb::CheckAccessResponse {
+    try_check(s, agency, record, purpose).await.unwrap()
 }
 
 async fn list(s: &TestServer, agency: &str, subject: &str) -> Vec<pb::Record> {
@@ -58,16 +67,11 @@ async fn checks_and_lists(db: Db) {
     };
     let referral = create_referral(&s, &subject).await;
 
-    // Without an agreement: the check says why, and is audited as a check.
-    let refused = check(&s, COUNCIL, &record, pb::Purpose::Safeguarding).await;
-    assert!(!refused.permitted);
-    assert_eq!(refused.reason_code, "NO_AGREEMENT");
-    assert!(refused.fields.is_empty());
-    let entry = last_entry(&s, COUNCIL).await;
-    assert_eq!(entry.draft.action, "/accord.v1.RecordService/CheckAccess");
-    assert_eq!(entry.draft.outcome, accord::ledger::Outcome::Permitted);
-    assert_eq!(entry.draft.reason_code, "NO_AGREEMENT");
-    assert!(entry.draft.fields.is_empty(), "a check discloses nothing");
+    // Without an agreement the record cannot be told from an unknown one.
+    let refused = try_check(&s, COUNCIL, &record, pb::Purpose::Safeguarding)
+        .await
+        .unwrap_err();
+    assert_unknown(&refused, &record);
 
     // The council lists only its own referral; the police nothing.
     let own = list(&s, COUNCIL, &subject).await;
@@ -84,6 +88,9 @@ async fn checks_and_lists(db: Db) {
     .await;
     let permitted = check(&s, COUNCIL, &record, pb::Purpose::Safeguarding).await;
     assert!(permitted.permitted, "{permitted:?}");
+    let entry = last_entry(&s, COUNCIL).await;
+    assert_eq!(entry.draft.action, "/accord.v1.RecordService/CheckAccess");
+    assert_eq!(entry.draft.outcome, accord::ledger::Outcome::Permitted);
     assert_eq!(permitted.fields, ["allergies", "long_term_conditions"]);
     assert_eq!(permitted.agreements, [format!("{}@1", agreement.name)]);
     assert!(
@@ -269,4 +276,145 @@ async fn subject_discovery_sqlite() {
 #[tokio::test]
 async fn subject_discovery_postgres() {
     subject_discovery(Db::Postgres).await;
+}
+
+/// What the police are told reading `name` (GetRecord, then CheckAccess),
+/// with the request ids taken out, and the entries written for the two
+/// calls.
+async fn police_probe(
+    s: &TestServer,
+    name: &str,
+) -> (
+    Vec<(tonic::Code, String, String, Vec<String>)>,
+    Vec<accord::ledger::EntryDraft>,
+) {
+    use tonic_types::StatusExt;
+    let read = s
+        .records()
+        .get_record(as_caller(
+            pb::GetRecordRequest {
+                name: name.to_owned(),
+                purpose: pb::Purpose::CrimePrevention as i32,
+                ..Default::default()
+            },
+            POLICE,
+            "pc-1",
+            "officer",
+        ))
+        .await
+        .unwrap_err();
+    let checked = s
+        .records()
+        .check_access(as_caller(
+            pb::CheckAccessRequest {
+                name: name.to_owned(),
+                purpose: pb::Purpose::CrimePrevention as i32,
+                break_glass_reason: String::new(),
+            },
+            POLICE,
+            "pc-1",
+            "officer",
+        ))
+        .await
+        .unwrap_err();
+    let answers = [read, checked]
+        .iter()
+        .map(|status| {
+            let info = status.get_details_error_info().expect("ErrorInfo");
+            let mut keys: Vec<String> = info.metadata.keys().cloned().collect();
+            keys.sort();
+            (
+                status.code(),
+                status.message().replace(name, "NAME"),
+                info.reason,
+                keys,
+            )
+        })
+        .collect();
+    let entries = s
+        .ledger(accord::store::EntryFilter {
+            principal: Some("pc-1".into()),
+            ..Default::default()
+        })
+        .await;
+    let last_two = entries[entries.len() - 2..]
+        .iter()
+        .map(|e| {
+            let mut d = e.draft.clone();
+            d.request_id = String::new();
+            d.id = String::new();
+            d.time = chrono::DateTime::UNIX_EPOCH;
+            d.records = d.records.iter().map(|r| r.replace(name, "NAME")).collect();
+            d.reason = d.reason.replace(name, "NAME");
+            d
+        })
+        .collect();
+    (answers, last_two)
+}
+
+/// An agency with no agreement covering a record's class is answered, by
+/// GetRecord and CheckAccess alike, exactly as for an unknown id, and the
+/// ledger entries are alike too; a party to an agreement covering the
+/// class is told the detailed reason.
+#[tokio::test]
+async fn without_an_agreement_a_record_cannot_be_told_from_an_unknown_one() {
+    let clock = Arc::new(TestClock::default());
+    let (s, record, _subject) = three_agencies(Db::Sqlite, clock).await.unwrap();
+    let unknown = "records/6f1c0c7e-3b1a-4d5e-9a52-2f1d3c4b5a69";
+    let (unknown_answers, unknown_entries) = police_probe(&s, unknown).await;
+    assert_eq!(unknown_answers[0].0, tonic::Code::NotFound);
+    let (answers, entries) = police_probe(&s, &record).await;
+    assert_eq!(answers, unknown_answers);
+    assert_eq!(entries, unknown_entries);
+    assert!(
+        entries
+            .iter()
+            .all(|e| e.controller.is_empty() && e.subject.is_empty())
+    );
+
+    // An agreement with the trust for another class changes nothing.
+    let other_class = Share {
+        provider: HEALTH,
+        consumer: POLICE,
+        role: "officer",
+        class: "police.incident",
+        fields: &["incident_reference"],
+        purposes: &[pb::Purpose::CrimePrevention],
+        consent: pb::ConsentRequirement::NotRequired,
+        days: 30,
+    };
+    agree(&s, &other_class).await;
+    assert_eq!(police_probe(&s, &record).await.0, unknown_answers);
+
+    // One covering the class, for safeguarding only: now the reason is told.
+    agree(
+        &s,
+        &Share {
+            class: "health.summary",
+            fields: &["allergies"],
+            purposes: &[pb::Purpose::Safeguarding],
+            ..other_class
+        },
+    )
+    .await;
+    let read = s
+        .records()
+        .get_record(as_caller(
+            pb::GetRecordRequest {
+                name: record.clone(),
+                purpose: pb::Purpose::CrimePrevention as i32,
+                ..Default::default()
+            },
+            POLICE,
+            "pc-1",
+            "officer",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(read.code(), tonic::Code::PermissionDenied);
+    assert_eq!(reason(&read), "PURPOSE_NOT_PERMITTED");
+    let checked = check(&s, POLICE, &record, pb::Purpose::CrimePrevention).await;
+    assert!(!checked.permitted);
+    assert_eq!(checked.reason_code, "PURPOSE_NOT_PERMITTED");
+    s.stop().await;
 }
