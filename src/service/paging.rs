@@ -228,6 +228,27 @@ pub fn time_key(time: DateTime<Utc>, id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_position_reads_back_only_in_its_scope(
+            scope in ".{0,40}", other in ".{0,40}", position in ".{0,80}"
+        ) {
+            let tokens = PageTokens::new(&[3; 32]);
+            let token = tokens.seal(&scope, &position);
+            prop_assert_eq!(tokens.open(&scope, &token).unwrap(), position);
+            if other != scope {
+                prop_assert!(tokens.open(&other, &token).is_err());
+            }
+        }
+
+        #[test]
+        fn made_up_tokens_are_refused(token in ".{0,120}") {
+            let tokens = PageTokens::new(&[3; 32]);
+            prop_assert!(tokens.open("scope", &token).is_err());
+        }
+    }
 
     #[test]
     fn tokens_open_only_for_their_scope() {
