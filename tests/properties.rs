@@ -1,4 +1,6 @@
-//! Property tests for the parsers and validators that take outside input:
+//! Property tests for the parsers and validators that take outside input
+//! (identifiers, postcodes, dates, UPRNs, agency codes, record field
+//! values, checkpoints):
 //! whatever the input, they answer (never panic), what they accept is in
 //! canonical form and accepted again unchanged, and what Accord writes
 //! (canonical ledger encodings, checkpoints) reads back as written.
@@ -6,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use accord::domain::identifier::{parse_local_reference, parse_nhs_number, parse_pnc_id};
+use accord::domain::record::{RawValue, check_fields};
 use accord::domain::subject::{parse_birth_date, parse_date, parse_postcode, parse_uprn};
 use accord::domain::{AgencyCode, Purpose};
 use accord::ledger::checkpoint::Checkpoint;
@@ -104,6 +107,69 @@ proptest! {
         let (read_index, read) = decode(&bytes).expect("decodes");
         prop_assert_eq!(read_index, index);
         prop_assert_eq!(read, draft);
+    }
+}
+
+fn raw_values() -> impl Strategy<Value = RawValue> {
+    prop_oneof![
+        ".{0,20}".prop_map(RawValue::String),
+        any::<i64>().prop_map(RawValue::Integer),
+        any::<bool>().prop_map(RawValue::Boolean),
+        "[0-9-]{0,12}".prop_map(RawValue::Date),
+        Just(RawValue::Timestamp(None)),
+        (0i64..4_000_000_000).prop_map(|s| RawValue::Timestamp(DateTime::from_timestamp(s, 0))),
+        "[a-z_]{0,12}".prop_map(RawValue::Code),
+        Just(RawValue::Missing),
+    ]
+}
+
+proptest! {
+    /// Field values of any type, under declared or made-up names: the
+    /// check answers, accepts only declared fields of their declared
+    /// type, and names every problem under the field's path.
+    #[test]
+    fn record_fields_are_checked_whatever_they_hold(
+        class_index in 0usize..4,
+        picks in proptest::collection::vec((0usize..8, "[a-z_]{1,12}", raw_values()), 0..10)
+    ) {
+        let classes = accord::service::parse_catalogue(
+            accord::service::STARTER_CATALOGUE,
+            Utc::now(),
+        ).unwrap();
+        let class = &classes[class_index % classes.len()];
+        let fields: Vec<(String, RawValue)> = picks
+            .into_iter()
+            .map(|(i, made_up, value)| {
+                let name = class.fields.get(i).map_or(made_up, |f| f.name.clone());
+                (name, value)
+            })
+            .collect();
+        match check_fields(class, fields, "record.fields") {
+            Ok(checked) => {
+                for (name, value) in &checked {
+                    let spec = class.field(name).expect("a declared field");
+                    prop_assert_eq!(value_type(value), spec.field_type);
+                }
+            }
+            Err(violations) => {
+                for v in violations.iter() {
+                    prop_assert!(v.field.starts_with("record.fields"), "{}", v.field);
+                    prop_assert!(!v.description.is_empty());
+                }
+            }
+        }
+    }
+}
+
+fn value_type(value: &accord::domain::FieldValue) -> accord::domain::FieldType {
+    use accord::domain::{FieldType, FieldValue};
+    match value {
+        FieldValue::String(_) => FieldType::String,
+        FieldValue::Integer(_) => FieldType::Integer,
+        FieldValue::Boolean(_) => FieldType::Boolean,
+        FieldValue::Date(_) => FieldType::Date,
+        FieldValue::Timestamp(_) => FieldType::Timestamp,
+        FieldValue::Code(_) => FieldType::Code,
     }
 }
 

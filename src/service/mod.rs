@@ -22,7 +22,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 pub use agencies::{AgencyChange, NewTokenIssuer};
 pub use alerts::AlertPolicy;
 pub use audit::{AccessReport, MAX_REPORT_ENTRIES, SubjectAccess, activity, subject_access_filter};
-pub use catalog::STARTER_CATALOGUE;
+pub use catalog::{STARTER_CATALOGUE, parse_catalogue};
 pub use consents::NewConsent;
 pub use paging::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest, PageTokens, Paging};
 pub use proofs::{ConsistencyProof, EntryExport, EntryRef, InclusionProof};
