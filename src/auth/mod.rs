@@ -47,6 +47,10 @@ pub struct AuthFailure {
     pub claimed_principal: String,
     /// The client certificate presented, if any, for the audit entry.
     pub client_certificate: Option<Box<Fingerprint>>,
+    /// Another agency the refusal concerns, if any: the agency of a token
+    /// presented over another agency's certificate. Its auditors see the
+    /// entry too (it is recorded as the entry's controller).
+    pub concerns: String,
 }
 
 /// The reason code of a caller who could not be established because the
@@ -68,6 +72,7 @@ impl AuthFailure {
             claimed_agency: String::new(),
             claimed_principal: String::new(),
             client_certificate: None,
+            concerns: String::new(),
         }
     }
 }
@@ -105,11 +110,9 @@ impl InsecureHeaders {
         let agency = header(metadata, AGENCY_HEADER).unwrap_or_default();
         let principal = header(metadata, PRINCIPAL_HEADER).unwrap_or_default();
         let fail = |message: String| AuthFailure {
-            code: "INVALID_IDENTITY",
-            message,
             claimed_agency: agency.chars().take(64).collect(),
             claimed_principal: principal.chars().take(128).collect(),
-            client_certificate: None,
+            ..AuthFailure::new("INVALID_IDENTITY", message)
         };
         if agency.is_empty() || principal.is_empty() {
             return Err(AuthFailure {

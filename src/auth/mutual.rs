@@ -303,6 +303,50 @@ impl MutualTls {
         }))
     }
 
+    /// `failure`, a refusal of a certificate whose chain did not check,
+    /// attributed where the certificate can be: by its fingerprint or key
+    /// (SPKI), which nobody else can present; by a subject alternative
+    /// name only if a CA Accord trusts issued it (an expired or not yet
+    /// valid certificate), since anyone can put a name in a certificate
+    /// of their own CA.
+    async fn attributed_refusal(
+        &self,
+        chain: &[rustls::pki_types::CertificateDer<'static>],
+        examined: &super::tls::Examined,
+        failure: AuthFailure,
+    ) -> AuthFailure {
+        let trusted_issuer = self
+            .cas
+            .check(chain, examined.not_after - chrono::TimeDelta::seconds(1))
+            .is_ok();
+        let matchers: Vec<CertificateMatch> = examined
+            .matchers
+            .iter()
+            .filter(|m| trusted_issuer || !matches!(m, CertificateMatch::SubjectAltName(_)))
+            .cloned()
+            .collect();
+        self.attributed(&matchers, failure).await
+    }
+
+    /// `failure`, attributed to the agency whose registered certificate
+    /// identities (revoked ones included) `matchers` match, if they are all
+    /// one agency's.
+    async fn attributed(&self, matchers: &[CertificateMatch], failure: AuthFailure) -> AuthFailure {
+        let Ok(registry) = self.registry.current().await else {
+            return failure;
+        };
+        let Ok(found) = registry.identities(matchers).await else {
+            return failure;
+        };
+        match found.first() {
+            Some(first) if found.iter().all(|i| i.agency == first.agency) => AuthFailure {
+                claimed_agency: first.agency.as_str().to_owned(),
+                ..failure
+            },
+            _ => failure,
+        }
+    }
+
     /// The agency whose certificate identities the certificate matches.
     async fn agency_of(
         &self,
@@ -379,7 +423,12 @@ impl MutualTls {
             .map_err(unavailable)?
             .ok_or_else(|| AuthFailure::from(TokenError::UnknownIssuer(iss.clone())))?;
         if issuer.agency != *agency {
-            return Err(mismatch(&issuer.agency.resource_name()));
+            // The token's agency is told too: its credential was presented
+            // where it should not be.
+            return Err(AuthFailure {
+                concerns: issuer.agency.as_str().to_owned(),
+                ..mismatch(&issuer.agency.resource_name())
+            });
         }
         let mut claims = self.verify(token, &issuer, certificate)?;
         // Only the operator's own credentials confer the operator role.
@@ -404,9 +453,16 @@ impl Authenticator for MutualTls {
         let refuse = |p: super::tls::CertificateProblem| {
             with_certificate(AuthFailure::new(p.code(), p.to_string()))
         };
-        let examined = examine(leaf).map_err(&refuse)?;
-        self.check_chain(chain, examined.not_after)
-            .map_err(&refuse)?;
+        let examined = match examine(leaf) {
+            Ok(examined) => examined,
+            Err(p) => {
+                let by_fingerprint = [CertificateMatch::CertificateSha256(fingerprint.0)];
+                return Err(self.attributed(&by_fingerprint, refuse(p)).await);
+            }
+        };
+        if let Err(p) = self.check_chain(chain, examined.not_after) {
+            return Err(self.attributed_refusal(chain, &examined, refuse(p)).await);
+        }
         let token = bearer(presented.metadata).map_err(|e| with_certificate(e.into()))?;
         let is_operator = examined
             .matchers

@@ -456,18 +456,20 @@ impl Services {
         reason_code: &str,
         reason: &str,
     ) -> Result<Entry, StoreError> {
-        let (agency, principal, roles, certificate) = match identity {
+        let (agency, principal, roles, certificate, concerns) = match identity {
             Ok(c) => (
                 c.agency.as_str().to_owned(),
                 c.principal.as_str().to_owned(),
                 c.roles.iter().map(|r| r.as_str().to_owned()).collect(),
                 c.client_certificate,
+                String::new(),
             ),
             Err(f) => (
                 f.claimed_agency.clone(),
                 f.claimed_principal.clone(),
                 vec![],
                 f.client_certificate.as_deref().copied(),
+                f.concerns.clone(),
             ),
         };
         let draft = EntryDraft {
@@ -486,7 +488,7 @@ impl Services {
             outcome,
             reason_code: reason_code.to_owned(),
             reason: reason.to_owned(),
-            controller: String::new(),
+            controller: concerns,
             grounds: Grounds::default(),
         };
         self.store.commit(vec![], draft).await

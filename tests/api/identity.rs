@@ -326,6 +326,65 @@ async fn mutual_tls_and_tokens(db: Db) {
         Some(&stranger),
     )
     .await;
+    assert_eq!(entry_of(&s, "unknown-ca").await.draft.agency, "");
+
+    // Refusals are attributed where the certificate can be: a registered
+    // fingerprint whatever its CA; a registered name only from a trusted
+    // CA (anyone can write a name into a certificate of their own CA).
+    let health_uri = Some("spiffe://accord.test/leeds-th");
+    let stranger_named = stranger_ca
+        .client(
+            "case-system.leeds-th",
+            health_uri,
+            Validity::days_from_now(30),
+        )
+        .unwrap();
+    let r = list_agencies(
+        s.tls_channel(Some(&stranger_named)).await,
+        Some(&health.token(&["gp"])),
+        "unknown-ca-named",
+    )
+    .await;
+    assert_refused(
+        &s,
+        r,
+        "unknown-ca-named",
+        unauth,
+        "CLIENT_CERTIFICATE_UNKNOWN_CA",
+        Some(&stranger_named),
+    )
+    .await;
+    assert_eq!(entry_of(&s, "unknown-ca-named").await.draft.agency, "");
+    s.agencies()
+        .add_certificate_identity(Request::new(pb::AddCertificateIdentityRequest {
+            parent: format!("agencies/{COUNCIL}"),
+            certificate_identity: Some(pb::CertificateIdentity {
+                r#match: Some(Match::CertificateSha256(stranger.fingerprint.to_string())),
+                note: "a certificate of a CA Accord does not trust".to_owned(),
+                ..Default::default()
+            }),
+        }))
+        .await
+        .unwrap();
+    let r = list_agencies(
+        s.tls_channel(Some(&stranger)).await,
+        Some(&council.token(&["social_worker"])),
+        "unknown-ca-pinned",
+    )
+    .await;
+    assert_refused(
+        &s,
+        r,
+        "unknown-ca-pinned",
+        unauth,
+        "CLIENT_CERTIFICATE_UNKNOWN_CA",
+        Some(&stranger),
+    )
+    .await;
+    assert_eq!(
+        entry_of(&s, "unknown-ca-pinned").await.draft.agency,
+        COUNCIL
+    );
 
     // An expired certificate from the trusted CA.
     let now = Utc::now();
@@ -355,6 +414,35 @@ async fn mutual_tls_and_tokens(db: Db) {
         Some(&expired),
     )
     .await;
+    assert_eq!(entry_of(&s, "expired-cert").await.draft.agency, "");
+    // The trust's expired certificate, from the trusted CA, by its name.
+    let expired_health = pki
+        .ca
+        .client(
+            "case-system.leeds-th",
+            health_uri,
+            Validity {
+                not_before: now - TimeDelta::days(60),
+                not_after: now - TimeDelta::days(2),
+            },
+        )
+        .unwrap();
+    let r = list_agencies(
+        s.tls_channel(Some(&expired_health)).await,
+        Some(&health.token(&["gp"])),
+        "expired-named",
+    )
+    .await;
+    assert_refused(
+        &s,
+        r,
+        "expired-named",
+        unauth,
+        "CLIENT_CERTIFICATE_EXPIRED",
+        Some(&expired_health),
+    )
+    .await;
+    assert_eq!(entry_of(&s, "expired-named").await.draft.agency, HEALTH);
 
     // A trusted certificate no agency registered.
     let unregistered = pki.client("case-system.elsewhere", None);
@@ -399,7 +487,11 @@ async fn mutual_tls_and_tokens(db: Db) {
         Some(&health.cert),
     )
     .await;
-    assert_eq!(entry_of(&s, "wrong-agency").await.draft.agency, HEALTH);
+    let mismatch = entry_of(&s, "wrong-agency").await;
+    assert_eq!(mismatch.draft.agency, HEALTH);
+    // The council's credential was presented over another agency's
+    // connection: its auditors see the refusal too.
+    assert_eq!(mismatch.draft.controller, COUNCIL);
 
     // Token refusals, all over the council's own connection.
     let expired_token = council
