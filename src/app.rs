@@ -321,6 +321,7 @@ impl App {
             .with_alert_policy(AlertPolicy {
                 refusals: config.alert_refusals,
                 window: chrono::TimeDelta::seconds(i64::from(config.alert_window_seconds)),
+                operator: AgencyCode::parse(&config.operator_name).ok(),
             });
         let loaded = services
             .load_starter_catalogue()

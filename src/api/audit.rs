@@ -74,7 +74,7 @@ impl AuditService for AuditApi {
             .begin(
                 &request,
                 method!("AuditService", "ListEntries"),
-                Access::Member,
+                Access::MemberOrOperator,
             )
             .await?;
         let result = async {
@@ -221,7 +221,7 @@ impl AuditService for AuditApi {
             .begin(
                 &request,
                 method!("AuditService", "ListAlerts"),
-                Access::Member,
+                Access::MemberOrOperator,
             )
             .await?;
         let result = async {
@@ -247,7 +247,7 @@ impl AuditService for AuditApi {
             .begin(
                 &request,
                 method!("AuditService", "AcknowledgeAlert"),
-                Access::Member,
+                Access::MemberOrOperator,
             )
             .await?;
         let result = async {

@@ -431,8 +431,10 @@ impl MutualTls {
             });
         }
         let mut claims = self.verify(token, &issuer, certificate)?;
-        // Only the operator's own credentials confer the operator role.
-        claims.roles.retain(|r| r.as_str() != Role::OPERATOR);
+        // Only the operator's own credentials confer the operator's roles.
+        claims
+            .roles
+            .retain(|r| r.as_str() != Role::OPERATOR && r.as_str() != Role::SECURITY_AUDITOR);
         Ok(claims)
     }
 }

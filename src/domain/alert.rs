@@ -21,11 +21,15 @@ pub enum AlertKind {
     /// Another agency's staff member used emergency ("break the glass")
     /// access to the recipient's data.
     BreakGlass,
+    /// Calls were refused repeatedly before any agency could be
+    /// established (raised to the operator, for its security auditors).
+    UnattributedRefusals,
 }
 
 storage_codes!(AlertKind {
     RepeatedRefusals => "repeated_refusals",
     BreakGlass => "break_glass",
+    UnattributedRefusals => "unattributed_refusals",
 });
 
 /// Who looked at an alert, when, and what they concluded.

@@ -41,6 +41,11 @@ impl Role {
     /// alerts: its information-governance lead (Caldicott guardian, DPO or
     /// their delegate).
     pub const IG_LEAD: &'static str = "ig_lead";
+    /// The operator-side role that reviews calls refused before any agency
+    /// could be established (no, or an unknown, client certificate), and
+    /// the alerts raised on bursts of them. Only the operator's own
+    /// credentials confer it.
+    pub const SECURITY_AUDITOR: &'static str = "security_auditor";
 
     /// Parses a role.
     pub fn parse(value: &str) -> Result<Self, String> {

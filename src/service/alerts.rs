@@ -1,7 +1,7 @@
 //! Alerts for an agency's information-governance lead, and the rule that
 //! raises them: a staff member refused again and again in a short time.
 
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 
 use super::paging::time_key;
 use super::{Call, Page, PageRequest, ServiceError, Services};
@@ -11,12 +11,16 @@ use crate::policy::Permit;
 use crate::store::{EntryFilter, Write};
 
 /// When repeated refusals raise an alert.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlertPolicy {
-    /// This many refusals of one staff member...
+    /// This many refusals of one staff member (or, for calls refused
+    /// before any agency was established, of anyone)...
     pub refusals: u32,
     /// ...within this long raise an alert.
     pub window: TimeDelta,
+    /// The agency name operator calls are recorded under: the recipient
+    /// of alerts about unattributed refusals (none are raised without it).
+    pub operator: Option<AgencyCode>,
 }
 
 impl Default for AlertPolicy {
@@ -24,11 +28,54 @@ impl Default for AlertPolicy {
         Self {
             refusals: 5,
             window: TimeDelta::minutes(10),
+            operator: None,
         }
     }
 }
 
 impl Services {
+    /// The alert to raise with a call refused before any agency was
+    /// established, for `reason`: when it is the `refusals`-th such
+    /// refusal within the window, one to the operator, whose security
+    /// auditors review them.
+    pub(super) async fn unattributed_alert(&self, reason: &str, time: DateTime<Utc>) -> Vec<Write> {
+        let policy = &self.alert_policy;
+        let Some(operator) = policy.operator.clone() else {
+            return Vec::new();
+        };
+        let filter = EntryFilter {
+            agency: Some(String::new()),
+            outcome: Some(Outcome::Denied),
+            start: Some(time - policy.window),
+            ..EntryFilter::default()
+        };
+        match self.store.count_entries(&filter).await {
+            Ok(earlier) if earlier + 1 == u64::from(policy.refusals) => {}
+            Ok(_) => return Vec::new(),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not count unattributed refusals for alerting");
+                return Vec::new();
+            }
+        }
+        vec![Write::RaiseAlert(Alert {
+            id: AlertId::generate(),
+            kind: AlertKind::UnattributedRefusals,
+            recipient: operator,
+            agency: String::new(),
+            principal: String::new(),
+            subject: String::new(),
+            summary: format!(
+                "{} calls were refused within {} minutes before any agency could be established; \
+                 the last: {reason}",
+                policy.refusals,
+                policy.window.num_minutes(),
+            ),
+            entry_index: 0,
+            raise_time: time,
+            acknowledgement: None,
+        })]
+    }
+
     /// The alerts to raise with the refusal of `call` for `error`: when it
     /// is the staff member's `refusals`-th refusal within the window, one
     /// to their agency and one to the controller of the data refused.
@@ -36,7 +83,7 @@ impl Services {
         if !matches!(error, ServiceError::Denied(_) | ServiceError::NotFound(_)) {
             return Vec::new();
         }
-        let policy = self.alert_policy;
+        let policy = &self.alert_policy;
         let filter = EntryFilter {
             agency: Some(call.caller.agency.as_str().to_owned()),
             principal: Some(call.caller.principal.as_str().to_owned()),
@@ -136,7 +183,7 @@ impl Services {
         unacknowledged_only: bool,
         req: &PageRequest,
     ) -> Result<Page<Alert>, ServiceError> {
-        call.require_any_role(&[Role::AUDITOR, Role::IG_LEAD])?;
+        call.require_any_role(&[Role::AUDITOR, Role::IG_LEAD, Role::SECURITY_AUDITOR])?;
         let listing = format!("ListAlerts\nunacknowledged_only={unacknowledged_only}");
         let paging = self.tokens.paging(call, &listing, req)?;
         let items = self
@@ -161,7 +208,7 @@ impl Services {
         id: AlertId,
         note: String,
     ) -> Result<Alert, ServiceError> {
-        call.require_any_role(&[Role::AUDITOR, Role::IG_LEAD])?;
+        call.require_any_role(&[Role::AUDITOR, Role::IG_LEAD, Role::SECURITY_AUDITOR])?;
         let not_found = || ServiceError::NotFound(id.resource_name());
         let alert = self.store.alert(&id).await?.ok_or_else(not_found)?;
         if alert.recipient != call.caller.agency {

@@ -365,7 +365,10 @@ impl Services {
 
     /// Checks that the caller may make a call needing `access`.
     pub async fn admit(&self, call: &Call, access: Access) -> Result<(), ServiceError> {
-        let is_operator = call.caller.has_role(Role::OPERATOR);
+        // Operator-side callers (their roles come only from the operator's
+        // own credentials) belong to no member agency.
+        let is_operator =
+            call.caller.has_role(Role::OPERATOR) || call.caller.has_role(Role::SECURITY_AUDITOR);
         match access {
             Access::Operator => return call.require_role(Role::OPERATOR),
             Access::MemberOrOperator if is_operator => return Ok(()),
@@ -491,7 +494,22 @@ impl Services {
             controller: concerns,
             grounds: Grounds::default(),
         };
-        self.store.commit(vec![], draft).await
+        let alerts = if draft.agency.is_empty() && outcome == Outcome::Denied {
+            self.unattributed_alert(reason, draft.time).await
+        } else {
+            Vec::new()
+        };
+        if alerts.is_empty() {
+            return self.store.commit(vec![], draft).await;
+        }
+        // The refusal must be recorded even if its alert cannot be.
+        match self.store.commit(alerts, draft.clone()).await {
+            Ok(entry) => Ok(entry),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not raise an alert with a refusal");
+                self.store.commit(vec![], draft).await
+            }
+        }
     }
 
     /// Commits the permitted entry of a read; the result may be released

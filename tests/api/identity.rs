@@ -961,3 +961,126 @@ async fn revocation_reaches_every_process() {
     other.stop().await;
     s.stop().await;
 }
+
+/// ListEntries over `channel` with `token`.
+async fn entries_as(
+    channel: Channel,
+    token: &str,
+    request: pb::ListEntriesRequest,
+) -> Result<Vec<pb::LedgerEntry>, tonic::Status> {
+    pb::audit_service_client::AuditServiceClient::new(channel)
+        .list_entries(with_token(request, token))
+        .await
+        .map(|r| r.into_inner().entries)
+}
+
+/// Calls refused before any agency was established are seen by the
+/// operator's security auditors (a role agencies' tokens cannot grant),
+/// who are alerted to bursts of them; no agency's auditors see them.
+#[tokio::test]
+async fn security_auditors_review_unattributed_refusals() {
+    let Some(Secure {
+        s, pki, council, ..
+    }) = secure(Db::Sqlite).await
+    else {
+        return;
+    };
+    for i in 0..5 {
+        let r = list_agencies(s.tls_channel(None).await, None, &format!("anon-{i}")).await;
+        assert_eq!(r.unwrap_err().code(), Code::Unauthenticated);
+    }
+    let unattributed = pb::ListEntriesRequest {
+        purpose: pb::Purpose::Administration as i32,
+        unattributed_only: true,
+        ..Default::default()
+    };
+
+    // An agency's token cannot grant the role, nor do its auditors see them.
+    let council_channel = s.tls_channel(Some(&council.cert)).await;
+    let council_token = council.token(&["auditor", "security_auditor"]);
+    let refused = entries_as(
+        council_channel.clone(),
+        &council_token,
+        unattributed.clone(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    assert_eq!(reason(&refused), "ROLE_NOT_PERMITTED");
+    let own = entries_as(
+        council_channel,
+        &council_token,
+        pb::ListEntriesRequest {
+            purpose: pb::Purpose::Administration as i32,
+            page_size: 1000,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(own.iter().all(|e| !e.agency.is_empty()), "{own:?}");
+
+    // The operator's security auditor sees them, and only them.
+    let security = pki
+        .operator_signer
+        .mint(
+            OPERATOR_ISSUER,
+            AUDIENCE,
+            "sec-1",
+            &["security_auditor".to_owned()],
+            Utc::now(),
+            TimeDelta::minutes(5),
+        )
+        .unwrap();
+    let seen = entries_as(s.channel.clone(), &security, unattributed.clone())
+        .await
+        .unwrap();
+    let anonymous: Vec<&pb::LedgerEntry> = seen
+        .iter()
+        .filter(|e| e.request_id.starts_with("anon-"))
+        .collect();
+    assert_eq!(anonymous.len(), 5, "{seen:?}");
+    assert!(seen.iter().all(|e| e.agency.is_empty()));
+    assert!(
+        anonymous
+            .iter()
+            .all(|e| e.reason_code == "CLIENT_CERTIFICATE_MISSING")
+    );
+    let both = entries_as(
+        s.channel.clone(),
+        &security,
+        pb::ListEntriesRequest {
+            agency: format!("agencies/{COUNCIL}"),
+            ..unattributed
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(both.code(), Code::InvalidArgument);
+
+    // The fifth refusal raised one alert to the operator.
+    let alerts = pb::audit_service_client::AuditServiceClient::new(s.channel.clone())
+        .list_alerts(with_token(
+            pb::ListAlertsRequest {
+                purpose: pb::Purpose::Administration as i32,
+                ..Default::default()
+            },
+            &security,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .alerts;
+    let bursts: Vec<_> = alerts
+        .iter()
+        .filter(|a| a.kind == pb::AlertKind::UnattributedRefusals as i32)
+        .collect();
+    assert_eq!(bursts.len(), 1, "{alerts:?}");
+    assert_eq!(bursts[0].recipient, "agencies/operator");
+    assert!(
+        bursts[0].summary.contains("before any agency"),
+        "{}",
+        bursts[0].summary
+    );
+    s.stop().await;
+}

@@ -986,6 +986,14 @@ pub fn list_entries(
     };
 
     filter.break_glass_only = req.break_glass_only;
+    if req.unattributed_only {
+        if req.agency.is_empty() {
+            // No agency code is empty: this asks for unattributed entries.
+            filter.agency = Some(String::new());
+        } else {
+            v.add("agency", "cannot be combined with unattributed_only");
+        }
+    }
     if !req.client_certificate.is_empty() {
         filter.client_certificate = v
             .check(
@@ -1256,6 +1264,7 @@ pub fn alert_out(a: Alert) -> pb::Alert {
         kind: match a.kind {
             AlertKind::RepeatedRefusals => pb::AlertKind::RepeatedRefusals,
             AlertKind::BreakGlass => pb::AlertKind::BreakGlass,
+            AlertKind::UnattributedRefusals => pb::AlertKind::UnattributedRefusals,
         } as i32,
         recipient: a.recipient.resource_name(),
         agency: agency_ref(&a.agency),
