@@ -154,8 +154,18 @@ where
                 .insert(Authenticated(caller.clone()));
             let mut response = inner.call(request).await?;
             if !seen.marked() {
-                let (code, message) =
+                let (mut code, message) =
                     status_of(&response).unwrap_or((Code::Unknown, String::new()));
+                if code == Code::OutOfRange {
+                    // tonic answers a message over the size limit with
+                    // OUT_OF_RANGE; gRPC's status rules call for
+                    // RESOURCE_EXHAUSTED (no handler of Accord's answers
+                    // OUT_OF_RANGE, so only a decoding limit lands here).
+                    code = Code::ResourceExhausted;
+                    response
+                        .headers_mut()
+                        .insert("grpc-status", http::HeaderValue::from(code as i32));
+                }
                 api.audit_unserved(&caller, &path, code, &message, request_id)
                     .await;
             }

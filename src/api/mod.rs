@@ -153,6 +153,7 @@ impl Api {
     ) {
         let (outcome, reason_code) = match code {
             tonic::Code::Unimplemented => (Outcome::Invalid, "UNKNOWN_METHOD"),
+            tonic::Code::ResourceExhausted => (Outcome::Invalid, "MESSAGE_TOO_LARGE"),
             tonic::Code::Ok => (Outcome::Failed, "NOT_SERVED"),
             _ => (Outcome::Invalid, "REQUEST_NOT_DECODED"),
         };

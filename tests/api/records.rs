@@ -322,7 +322,12 @@ async fn every_kind_of_field_violation_is_reported_at_once() {
         ))
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Code::OutOfRange, "oversized message: {err:?}");
+    assert_eq!(
+        err.code(),
+        Code::ResourceExhausted,
+        "oversized message: {err:?}"
+    );
+    assert!(err.message().contains("too large"), "{}", err.message());
 
     // Refused before any handler saw it, it is still in the ledger.
     let entries = s
@@ -333,7 +338,7 @@ async fn every_kind_of_field_violation_is_reported_at_once() {
         .await;
     let oversized = entries
         .iter()
-        .find(|e| e.draft.reason_code == "REQUEST_NOT_DECODED")
+        .find(|e| e.draft.reason_code == "MESSAGE_TOO_LARGE")
         .expect("an entry for the oversized message");
     assert_eq!(
         oversized.draft.action,
