@@ -13,7 +13,7 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 
-use crate::api::backstop::BackstopLayer;
+use crate::api::backstop::{BackstopLayer, HeaderLimits};
 use crate::api::inflight::InFlight;
 use crate::api::pb::agency_service_server::AgencyServiceServer;
 use crate::api::pb::agreement_service_server::AgreementServiceServer;
@@ -38,6 +38,10 @@ use crate::ledger::checkpoint::SigningKey;
 use crate::service::{AlertPolicy, Services};
 use crate::store::{SqlStore, connect_waiting};
 
+/// How many times Accord's own limit on a request's metadata the HTTP/2
+/// protocol limit is.
+const HEADER_PROTOCOL_FACTOR: usize = 4;
+
 /// How long shutdown waits after the last call for its response to leave.
 const RESPONSE_SETTLE: Duration = Duration::from_millis(200);
 
@@ -50,6 +54,7 @@ pub struct App {
     services: Services,
     api: Api,
     max_message_bytes: usize,
+    headers: HeaderLimits,
     grace: Duration,
     checkpoint_interval: Duration,
     /// How often the health probe runs, and how long it may take.
@@ -345,6 +350,10 @@ impl App {
             services: services.clone(),
             api: Api::new(services, authenticator),
             max_message_bytes: config.max_message_bytes,
+            headers: HeaderLimits {
+                max_bytes: usize::try_from(config.max_header_bytes).unwrap_or(usize::MAX),
+                max_count: usize::try_from(config.max_headers).unwrap_or(usize::MAX),
+            },
             grace: Duration::from_secs(config.shutdown_grace_seconds),
             checkpoint_interval: Duration::from_millis(config.checkpoint_interval_ms),
             probe_interval: Duration::from_millis(config.health_probe_interval_ms),
@@ -392,8 +401,19 @@ impl App {
         let api = self.api;
         let in_flight = InFlight::default();
         let router = Server::builder()
+            // HTTP/2 itself refuses a stream whose header list is over this
+            // (431, or GOAWAY when far over): set well above Accord's own
+            // limit, which is answered call by call with a gRPC status.
+            .http2_max_header_list_size(
+                u32::try_from(
+                    self.headers
+                        .max_bytes
+                        .saturating_mul(HEADER_PROTOCOL_FACTOR),
+                )
+                .unwrap_or(u32::MAX),
+            )
             .layer(in_flight.clone())
-            .layer(BackstopLayer::new(api.clone()))
+            .layer(BackstopLayer::new(api.clone(), self.headers))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)

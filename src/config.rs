@@ -38,6 +38,11 @@ pub struct Config {
     pub log_level: String,
     /// Largest request message accepted, in bytes.
     pub max_message_bytes: usize,
+    /// The most bytes of request metadata (headers) a call may carry,
+    /// counted as HTTP/2 does; beyond it the call is RESOURCE_EXHAUSTED.
+    pub max_header_bytes: u32,
+    /// The most request metadata entries a call may carry.
+    pub max_headers: u32,
     /// How long shutdown waits for calls in flight, in seconds.
     pub shutdown_grace_seconds: u64,
     /// How long a call waits for a database connection before failing
@@ -102,6 +107,8 @@ impl Default for Config {
             log_format: LogFormat::Text,
             log_level: "info".to_owned(),
             max_message_bytes: 1024 * 1024,
+            max_header_bytes: 16 * 1024,
+            max_headers: 100,
             shutdown_grace_seconds: 30,
             store_wait_ms: 500,
             health_probe_interval_ms: 1000,
@@ -138,6 +145,8 @@ impl fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("log_level", &self.log_level)
             .field("max_message_bytes", &self.max_message_bytes)
+            .field("max_header_bytes", &self.max_header_bytes)
+            .field("max_headers", &self.max_headers)
             .field("shutdown_grace_seconds", &self.shutdown_grace_seconds)
             .field("store_wait_ms", &self.store_wait_ms)
             .field("health_probe_interval_ms", &self.health_probe_interval_ms)
@@ -227,6 +236,12 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "checkpoint_interval_ms must be between 10 and 3600000, not {}",
                 config.checkpoint_interval_ms
+            )));
+        }
+        if !(1024..=1024 * 1024).contains(&config.max_header_bytes) || config.max_headers == 0 {
+            return Err(ConfigError::Invalid(format!(
+                "max_header_bytes must be between 1024 and 1048576 (not {}) and max_headers at least 1",
+                config.max_header_bytes
             )));
         }
         for (key, value) in [

@@ -18,9 +18,55 @@ use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 
 use super::{Api, Authenticated, REQUEST_ID_HEADER, request_id};
 use crate::auth::Presented;
+use crate::ledger::Outcome;
 
 /// Path prefix of the services the backstop covers.
 const ACCORD_PREFIX: &str = "/accord.v1.";
+
+/// Accord's limits on a request's metadata, answered call by call with
+/// RESOURCE_EXHAUSTED (and audited), below the HTTP/2 limit at which the
+/// protocol itself refuses the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderLimits {
+    /// The most bytes of metadata, counted as HTTP/2 does (each name and
+    /// value, plus 32 per entry).
+    pub max_bytes: usize,
+    /// The most metadata entries.
+    pub max_count: usize,
+}
+
+impl HeaderLimits {
+    /// Why `headers` are over the limits, if they are.
+    fn exceeded(&self, headers: &http::HeaderMap) -> Option<String> {
+        let count = headers.len();
+        if count > self.max_count {
+            return Some(format!(
+                "the request carries {count} metadata entries; at most {} are accepted",
+                self.max_count
+            ));
+        }
+        let bytes: usize = headers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 32)
+            .sum();
+        (bytes > self.max_bytes).then(|| {
+            format!(
+                "the request's metadata is {bytes} bytes; at most {} are accepted",
+                self.max_bytes
+            )
+        })
+    }
+}
+
+/// What became of a call no adapter took over, for its ledger entry.
+fn unserved(code: Code) -> (Outcome, &'static str) {
+    match code {
+        Code::Unimplemented => (Outcome::Invalid, "UNKNOWN_METHOD"),
+        Code::ResourceExhausted => (Outcome::Invalid, "MESSAGE_TOO_LARGE"),
+        Code::Ok => (Outcome::Failed, "NOT_SERVED"),
+        _ => (Outcome::Invalid, "REQUEST_NOT_DECODED"),
+    }
+}
 
 /// Set by an adapter when it takes a call over (and with it the duty to
 /// audit it).
@@ -42,12 +88,13 @@ impl Seen {
 #[derive(Debug, Clone)]
 pub struct BackstopLayer {
     api: Api,
+    limits: HeaderLimits,
 }
 
 impl BackstopLayer {
-    /// A backstop auditing through `api`.
-    pub fn new(api: Api) -> Self {
-        Self { api }
+    /// A backstop auditing through `api`, holding requests to `limits`.
+    pub fn new(api: Api, limits: HeaderLimits) -> Self {
+        Self { api, limits }
     }
 }
 
@@ -58,6 +105,7 @@ impl<S> Layer<S> for BackstopLayer {
         Backstop {
             inner,
             api: self.api.clone(),
+            limits: self.limits,
         }
     }
 }
@@ -67,6 +115,7 @@ impl<S> Layer<S> for BackstopLayer {
 pub struct Backstop<S> {
     inner: S,
     api: Api,
+    limits: HeaderLimits,
 }
 
 /// The gRPC status of a response, from its headers (trailers-only
@@ -132,6 +181,7 @@ where
             .get::<TlsConnectInfo<TcpConnectInfo>>()
             .and_then(TlsConnectInfo::peer_certs);
         let api = self.api.clone();
+        let too_much = self.limits.exceeded(request.headers());
         Box::pin(async move {
             // Nothing on Accord's services is served, or even decoded,
             // before its caller is established.
@@ -149,6 +199,21 @@ where
                     return Ok(response);
                 }
             };
+            if let Some(why) = too_much {
+                api.audit_unserved(
+                    &caller,
+                    &path,
+                    (Outcome::Invalid, "HEADERS_TOO_LARGE"),
+                    &why,
+                    request_id,
+                )
+                .await;
+                let mut response = tonic::Status::resource_exhausted(why).into_http::<RB>();
+                if let Some(v) = id_header {
+                    response.headers_mut().insert(REQUEST_ID_HEADER, v);
+                }
+                return Ok(response);
+            }
             request
                 .extensions_mut()
                 .insert(Authenticated(caller.clone()));
@@ -166,7 +231,7 @@ where
                         .headers_mut()
                         .insert("grpc-status", http::HeaderValue::from(code as i32));
                 }
-                api.audit_unserved(&caller, &path, code, &message, request_id)
+                api.audit_unserved(&caller, &path, unserved(code), &message, request_id)
                     .await;
             }
             if let Some(v) = id_header {

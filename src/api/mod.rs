@@ -147,16 +147,10 @@ impl Api {
         &self,
         caller: &Caller,
         action: &str,
-        code: tonic::Code,
+        (outcome, reason_code): (Outcome, &str),
         message: &str,
         request_id: String,
     ) {
-        let (outcome, reason_code) = match code {
-            tonic::Code::Unimplemented => (Outcome::Invalid, "UNKNOWN_METHOD"),
-            tonic::Code::ResourceExhausted => (Outcome::Invalid, "MESSAGE_TOO_LARGE"),
-            tonic::Code::Ok => (Outcome::Failed, "NOT_SERVED"),
-            _ => (Outcome::Invalid, "REQUEST_NOT_DECODED"),
-        };
         // Keep the action and reason bounded: they come from the caller.
         let action: String = action.chars().take(MAX_ACTION_CHARS).collect();
         let reason: String = message.chars().take(500).collect();

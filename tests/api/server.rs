@@ -221,3 +221,74 @@ async fn request_ids_are_echoed_and_audited() {
     assert!(ids.contains(&generated.as_str()), "{ids:?}");
     s.stop().await;
 }
+
+/// ListAgencies as the operator with `extra` metadata entries.
+async fn list_with_metadata(
+    s: &TestServer,
+    extra: &[(String, String)],
+) -> Result<Vec<accord::api::pb::Agency>, tonic::Status> {
+    let mut request = as_operator(accord::api::pb::ListAgenciesRequest::default());
+    for (name, value) in extra {
+        request.metadata_mut().insert(
+            tonic::metadata::MetadataKey::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+    }
+    s.agencies()
+        .list_agencies(request)
+        .await
+        .map(|r| r.into_inner().agencies)
+}
+
+/// Metadata over Accord's limits is answered on that call alone, with
+/// RESOURCE_EXHAUSTED, and audited; the connection and its other calls go
+/// on. Far beyond, HTTP/2 itself refuses the stream, still not the
+/// connection.
+#[tokio::test]
+async fn oversized_metadata_is_answered_call_by_call() {
+    let s = TestServer::start(Db::Sqlite).await.unwrap();
+    let big = [("x-note".to_owned(), "a".repeat(20_000))];
+    let refused = list_with_metadata(&s, &big).await.unwrap_err();
+    assert_eq!(
+        refused.code(),
+        tonic::Code::ResourceExhausted,
+        "{refused:?}"
+    );
+    assert!(
+        refused.message().contains("at most 16384"),
+        "{}",
+        refused.message()
+    );
+    let many: Vec<(String, String)> = (0..150)
+        .map(|i| (format!("x-tag-{i}"), "v".to_owned()))
+        .collect();
+    let refused = list_with_metadata(&s, &many).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
+    assert!(
+        refused.message().contains("at most 100"),
+        "{}",
+        refused.message()
+    );
+    // The same connection still serves.
+    assert!(list_with_metadata(&s, &[]).await.is_ok());
+    let huge = [("x-note".to_owned(), "a".repeat(100_000))];
+    assert!(list_with_metadata(&s, &huge).await.is_err());
+    assert!(list_with_metadata(&s, &[]).await.is_ok());
+
+    let entries = s
+        .ledger(accord::store::EntryFilter {
+            outcome: Some(accord::ledger::Outcome::Invalid),
+            ..Default::default()
+        })
+        .await;
+    let audited: Vec<_> = entries
+        .iter()
+        .filter(|e| e.draft.reason_code == "HEADERS_TOO_LARGE")
+        .collect();
+    assert_eq!(audited.len(), 2);
+    assert!(audited.iter().all(
+        |e| e.draft.action == "/accord.v1.AgencyService/ListAgencies"
+            && e.draft.agency == "accord-ops"
+    ));
+    s.stop().await;
+}
