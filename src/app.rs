@@ -35,6 +35,7 @@ use crate::domain::credential::{
 };
 use crate::health::Health;
 use crate::ledger::checkpoint::SigningKey;
+use crate::peers::{Admitted, Peers};
 use crate::service::{AlertPolicy, Services};
 use crate::store::{SqlStore, connect_waiting};
 
@@ -55,6 +56,8 @@ pub struct App {
     api: Api,
     max_message_bytes: usize,
     headers: HeaderLimits,
+    /// Connection limits per peer address and on TLS handshakes.
+    peers: Peers,
     grace: Duration,
     checkpoint_interval: Duration,
     /// How often the health probe runs, and how long it may take.
@@ -350,6 +353,10 @@ impl App {
             services: services.clone(),
             api: Api::new(services, authenticator),
             max_message_bytes: config.max_message_bytes,
+            peers: Peers::new(
+                usize::try_from(config.max_connections_per_peer).unwrap_or(usize::MAX),
+                usize::try_from(config.max_tls_handshakes).unwrap_or(usize::MAX),
+            ),
             headers: HeaderLimits {
                 max_bytes: usize::try_from(config.max_header_bytes).unwrap_or(usize::MAX),
                 max_count: usize::try_from(config.max_headers).unwrap_or(usize::MAX),
@@ -467,17 +474,27 @@ impl App {
         // hold a response back for ~40 ms.
         let serve: Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> =
             match self.tls {
-                Some(tls) => Box::pin(
-                    router.serve_with_incoming_shutdown(tls::incoming(self.listener, tls), signal),
-                ),
+                Some(tls) => Box::pin(router.serve_with_incoming_shutdown(
+                    tls::incoming(self.listener, tls, self.peers),
+                    signal,
+                )),
                 None => {
-                    let incoming = TcpListenerStream::new(self.listener).map(|conn| {
-                        conn.inspect(|stream| {
-                            if let Err(e) = stream.set_nodelay(true) {
-                                tracing::warn!(error = %e, "cannot set TCP_NODELAY on a connection");
+                    let peers = self.peers;
+                    let incoming =
+                        TcpListenerStream::new(self.listener).filter_map(move |conn| match conn {
+                            Err(e) => Some(Err(e)),
+                            Ok(stream) => {
+                                let peer = stream.peer_addr().ok()?;
+                                let Some(slot) = peers.admit(peer.ip()) else {
+                                    tracing::debug!(%peer, "too many connections from this address; closed");
+                                    return None;
+                                };
+                                if let Err(e) = stream.set_nodelay(true) {
+                                    tracing::warn!(error = %e, "cannot set TCP_NODELAY on a connection");
+                                }
+                                Some(Ok(Admitted::new(stream, slot)))
                             }
-                        })
-                    });
+                        });
                     Box::pin(router.serve_with_incoming_shutdown(incoming, signal))
                 }
             };

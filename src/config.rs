@@ -43,6 +43,12 @@ pub struct Config {
     pub max_header_bytes: u32,
     /// The most request metadata entries a call may carry.
     pub max_headers: u32,
+    /// The most connections open at once from one peer address; more are
+    /// closed at once.
+    pub max_connections_per_peer: u32,
+    /// The most TLS handshakes in progress at once; a connection beyond is
+    /// closed at once (a handshake has 10 s to complete).
+    pub max_tls_handshakes: u32,
     /// How long shutdown waits for calls in flight, in seconds.
     pub shutdown_grace_seconds: u64,
     /// How long a call waits for a database connection before failing
@@ -109,6 +115,8 @@ impl Default for Config {
             max_message_bytes: 1024 * 1024,
             max_header_bytes: 16 * 1024,
             max_headers: 100,
+            max_connections_per_peer: 64,
+            max_tls_handshakes: 256,
             shutdown_grace_seconds: 30,
             store_wait_ms: 500,
             health_probe_interval_ms: 1000,
@@ -147,6 +155,8 @@ impl fmt::Debug for Config {
             .field("max_message_bytes", &self.max_message_bytes)
             .field("max_header_bytes", &self.max_header_bytes)
             .field("max_headers", &self.max_headers)
+            .field("max_connections_per_peer", &self.max_connections_per_peer)
+            .field("max_tls_handshakes", &self.max_tls_handshakes)
             .field("shutdown_grace_seconds", &self.shutdown_grace_seconds)
             .field("store_wait_ms", &self.store_wait_ms)
             .field("health_probe_interval_ms", &self.health_probe_interval_ms)
@@ -243,6 +253,11 @@ impl Config {
                 "max_header_bytes must be between 1024 and 1048576 (not {}) and max_headers at least 1",
                 config.max_header_bytes
             )));
+        }
+        if config.max_connections_per_peer == 0 || config.max_tls_handshakes == 0 {
+            return Err(ConfigError::Invalid(
+                "max_connections_per_peer and max_tls_handshakes must be at least 1".to_owned(),
+            ));
         }
         for (key, value) in [
             ("store_wait_ms", config.store_wait_ms),

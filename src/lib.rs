@@ -20,6 +20,7 @@ pub mod dev;
 pub mod domain;
 pub mod health;
 pub mod ledger;
+pub mod peers;
 pub mod policy;
 pub mod report;
 pub mod service;

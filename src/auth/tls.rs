@@ -29,6 +29,7 @@ use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::domain::credential::{CertificateMatch, Fingerprint};
+use crate::peers::{Admitted, Peers};
 
 /// How long a client has to complete the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -264,11 +265,14 @@ pub fn examine(leaf: &CertificateDer<'_>) -> Result<Examined, CertificateProblem
 
 /// Accepts TCP connections on `listener` and completes their TLS
 /// handshakes (each with a time limit, none holding up another), yielding
-/// the established connections. Stops when the receiver is dropped.
+/// the established connections. A connection over `peers`' limits (too
+/// many from its address, or too many handshakes in progress) is closed at
+/// once. Stops when the receiver is dropped.
 pub fn incoming(
     listener: TcpListener,
     config: ServerConfig,
-) -> ReceiverStream<std::io::Result<TlsStream<TcpStream>>> {
+    peers: Peers,
+) -> ReceiverStream<std::io::Result<Admitted<TlsStream<TcpStream>>>> {
     let acceptor = TlsAcceptor::from(Arc::new(config));
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     tokio::spawn(async move {
@@ -286,6 +290,14 @@ pub fn incoming(
                     continue;
                 }
             };
+            let Some(slot) = peers.admit(peer.ip()) else {
+                tracing::debug!(%peer, "too many connections from this address; closed");
+                continue;
+            };
+            let Some(handshaking) = peers.handshake() else {
+                tracing::debug!(%peer, "too many TLS handshakes in progress; closed");
+                continue;
+            };
             // Small gRPC frames must leave at once (see `App`).
             if let Err(e) = stream.set_nodelay(true) {
                 tracing::warn!(error = %e, "cannot set TCP_NODELAY on a connection");
@@ -293,9 +305,12 @@ pub fn incoming(
             let acceptor = acceptor.clone();
             let tx = tx.clone();
             tokio::spawn(async move {
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                let handshake =
+                    tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
+                drop(handshaking);
+                match handshake {
                     Ok(Ok(tls)) => {
-                        let _ = tx.send(Ok(tls)).await;
+                        let _ = tx.send(Ok(Admitted::new(tls, slot))).await;
                     }
                     Ok(Err(e)) => {
                         tracing::info!(%peer, error = %e, "TLS handshake failed");

@@ -176,7 +176,7 @@ impl TestServer {
     /// `url`, which the caller made and drops.
     pub async fn start_on_database(url: String) -> Self {
         let clock = std::sync::Arc::new(accord::clock::SystemClock);
-        Self::start_on(Some(url), None, clock, false, None, None).await
+        Self::start_on(Some(url), None, clock, false, None, None, |_| {}).await
     }
 
     /// Starts a server telling time with `clock`.
@@ -193,6 +193,7 @@ impl TestServer {
                 matches!(db, Db::Postgres),
                 None,
                 None,
+                |_| {},
             )
             .await,
         )
@@ -201,6 +202,11 @@ impl TestServer {
     /// Starts a server in secure mode (mutual TLS and staff tokens) with
     /// `pki`; its `channel` speaks with the operator's certificate.
     pub async fn start_secure(db: Db, pki: &Pki) -> Option<Self> {
+        Self::start_secure_tuned(db, pki, |_| {}).await
+    }
+
+    /// Starts a secure server whose configuration `tune` adjusts.
+    pub async fn start_secure_tuned(db: Db, pki: &Pki, tune: fn(&mut Config)) -> Option<Self> {
         let database_url = match db {
             Db::Sqlite => None,
             Db::Postgres => Some(fresh_postgres_database().await?),
@@ -214,6 +220,7 @@ impl TestServer {
                 matches!(db, Db::Postgres),
                 Some(pki),
                 None,
+                tune,
             )
             .await,
         )
@@ -255,6 +262,7 @@ impl TestServer {
             false,
             pki,
             None,
+            |_| {},
         )
         .await
     }
@@ -267,7 +275,16 @@ impl TestServer {
         let dir = self.stop().await;
         let clock = std::sync::Arc::new(accord::clock::SystemClock);
         let database_url = owns_database.then_some(database_url);
-        Self::start_on(database_url, None, clock, owns_database, None, Some(dir)).await
+        Self::start_on(
+            database_url,
+            None,
+            clock,
+            owns_database,
+            None,
+            Some(dir),
+            |_| {},
+        )
+        .await
     }
 
     async fn start_on(
@@ -277,6 +294,7 @@ impl TestServer {
         owns_database: bool,
         pki: Option<&Pki>,
         dir: Option<TempDir>,
+        tune: fn(&mut Config),
     ) -> Self {
         accord::telemetry::init_for_tests();
         let dir = dir.unwrap_or_else(|| tempfile::tempdir().expect("temp dir"));
@@ -304,6 +322,8 @@ impl TestServer {
             health_probe_interval_ms: 50,
             ..tls.unwrap_or_default()
         };
+        let mut config = config;
+        tune(&mut config);
         let app = App::build_with_clock(&config, clock)
             .await
             .expect("server builds");

@@ -292,3 +292,80 @@ async fn oversized_metadata_is_answered_call_by_call() {
     ));
     s.stop().await;
 }
+
+/// Whether the server closes `stream` at once (rather than waiting, as for
+/// a handshake, up to its 10-second limit). Reads for at most 5 s.
+async fn closed_at_once(stream: &mut tokio::net::TcpStream) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 16];
+    matches!(
+        tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buf)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+/// Stalled TLS handshakes and floods of connections from one address are
+/// held to their limits: a connection beyond is closed at once, and once
+/// the stalled ones go, calls are served again.
+#[tokio::test]
+async fn stalled_handshakes_and_connection_floods_are_capped() {
+    let pki = Pki::new();
+    let s = TestServer::start_secure_tuned(Db::Sqlite, &pki, |c| {
+        c.max_tls_handshakes = 3;
+        c.max_connections_per_peer = 6;
+    })
+    .await
+    .unwrap();
+    // Three connections that never start their handshake take every
+    // handshake slot: a fourth is closed at once.
+    let mut stalled = Vec::new();
+    for _ in 0..3 {
+        stalled.push(tokio::net::TcpStream::connect(s.address).await.unwrap());
+    }
+    let mut fourth = tokio::net::TcpStream::connect(s.address).await.unwrap();
+    assert!(
+        closed_at_once(&mut fourth).await,
+        "a fourth handshake is refused"
+    );
+    drop(stalled);
+    // The server sees them go as their handshakes fail: wait for that.
+    let mut operator = None;
+    for _ in 0..250 {
+        let ca = pki.ca.cert_pem();
+        if let Ok(channel) = tls_channel(s.address, &ca, Some(&pki.operator)).await {
+            operator = Some(channel);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let operator = operator.expect("a handshake slot frees up");
+    assert!(
+        pb_agencies(operator.clone()).await.is_ok(),
+        "served again once the stalled handshakes are gone"
+    );
+
+    // Connections from one address: the test's own (the server's channel
+    // and the one above) and four more established ones fill its six.
+    let mut open = Vec::new();
+    for _ in 0..4 {
+        let channel = s.tls_channel(Some(&pki.operator)).await;
+        assert!(pb_agencies(channel.clone()).await.is_ok());
+        open.push(channel);
+    }
+    let mut seventh = tokio::net::TcpStream::connect(s.address).await.unwrap();
+    assert!(
+        closed_at_once(&mut seventh).await,
+        "a seventh connection is refused"
+    );
+    drop((open, operator));
+    s.stop().await;
+}
+
+async fn pb_agencies(channel: tonic::transport::Channel) -> Result<(), tonic::Status> {
+    accord::api::pb::agency_service_client::AgencyServiceClient::new(channel)
+        .list_agencies(tonic::Request::new(
+            accord::api::pb::ListAgenciesRequest::default(),
+        ))
+        .await
+        .map(|_| ())
+}
