@@ -152,6 +152,25 @@ pub fn safeguarding_terms(fields: &[&str], days: i64) -> pb::Agreement {
     })
 }
 
+/// The council shares its referrals' reason with police officers, for
+/// safeguarding only (on a server with the council and the police).
+pub async fn council_shares_referrals_for_safeguarding(s: &TestServer) -> pb::Agreement {
+    agree(
+        s,
+        &Share {
+            provider: COUNCIL,
+            consumer: POLICE,
+            role: "officer",
+            class: "social_care.referral",
+            fields: &["reason"],
+            purposes: &[pb::Purpose::Safeguarding],
+            consent: pb::ConsentRequirement::NotRequired,
+            days: 30,
+        },
+    )
+    .await
+}
+
 /// Proposes `terms` as `agency`'s IG lead.
 pub async fn propose(
     s: &TestServer,

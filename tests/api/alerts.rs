@@ -54,22 +54,8 @@ async fn repeated_refusals_alert(db: Db) {
         return;
     };
     let record = create_referral(&s, &subject).await;
-    // The council shares referrals with the police for safeguarding only,
-    // so a read for crime prevention is refused with its reason.
-    crate::agreements::agree(
-        &s,
-        &crate::agreements::Share {
-            provider: "leeds-cc",
-            consumer: "wy-police",
-            role: "officer",
-            class: "social_care.referral",
-            fields: &["reason"],
-            purposes: &[pb::Purpose::Safeguarding],
-            consent: pb::ConsentRequirement::NotRequired,
-            days: 30,
-        },
-    )
-    .await;
+    // A read by the police for crime prevention is refused with its reason.
+    crate::agreements::council_shares_referrals_for_safeguarding(&s).await;
 
     // Four refusals raise nothing; the fifth raises one alert to each side.
     refused_reads(&s, &record.name, "pc-9", 4).await;

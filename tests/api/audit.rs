@@ -11,22 +11,8 @@ async fn ledger_records_every_call(db: Db) {
         return;
     };
     let record = create_referral(&s, &subject).await;
-    // The council shares referrals with the police for safeguarding only,
-    // so a read for crime prevention is refused with its reason.
-    crate::agreements::agree(
-        &s,
-        &crate::agreements::Share {
-            provider: "leeds-cc",
-            consumer: "wy-police",
-            role: "officer",
-            class: "social_care.referral",
-            fields: &["reason"],
-            purposes: &[pb::Purpose::Safeguarding],
-            consent: pb::ConsentRequirement::NotRequired,
-            days: 30,
-        },
-    )
-    .await;
+    // A read by the police for crime prevention is refused with its reason.
+    crate::agreements::council_shares_referrals_for_safeguarding(&s).await;
     // A refusal (another agency's read), an invalid input and an
     // unauthenticated call.
     let denied = s
