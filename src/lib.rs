@@ -14,6 +14,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod clock;
+pub mod commands;
 pub mod config;
 #[cfg(feature = "dev")]
 pub mod dev;

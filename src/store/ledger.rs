@@ -18,7 +18,24 @@ pub enum LedgerCheckError {
     Store(#[from] StoreError),
 }
 
-/// How many entries [`verify_ledger`] reads at a time.
+/// Every entry matching `filter`, in ledger order, read a page at a time.
+pub async fn all_entries(
+    store: &dyn Store,
+    filter: &EntryFilter,
+) -> Result<Vec<Entry>, StoreError> {
+    let mut all = Vec::new();
+    let mut after = After::Start;
+    loop {
+        let page = store.entries(filter, after, VERIFY_PAGE).await?;
+        match page.last() {
+            Some(last) => after = After::Key(last.index),
+            None => return Ok(all),
+        }
+        all.extend(page);
+    }
+}
+
+/// How many entries [`verify_ledger`] and [`all_entries`] read at a time.
 const VERIFY_PAGE: u32 = 1000;
 
 /// Reads the whole stored ledger in order, rebuilds its Merkle tree, and

@@ -32,7 +32,7 @@ use crate::ledger::merkle::NodeId;
 use crate::ledger::{Entry, EntryDraft, Hash, Outcome, TreeHead};
 
 pub use ledger::{
-    ExportCursor, LedgerCheckError, ProveError, consistency_proof, inclusion_proof,
+    ExportCursor, LedgerCheckError, ProveError, all_entries, consistency_proof, inclusion_proof,
     inclusion_proofs, root_at, verify_ledger,
 };
 pub use sql::{

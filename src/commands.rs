@@ -1,0 +1,215 @@
+//! What each command of the `accord` binary does.
+
+use anyhow::Context;
+
+use crate::app::{App, Setup, open_store, shutdown_signal, signing_key};
+#[cfg(feature = "dev")]
+use crate::cli::DevCommand;
+use crate::cli::{Cli, Command, LedgerCommand};
+use crate::config::Config;
+use crate::ledger::export::{ExportSummary, Line, OfflineVerifier};
+use crate::telemetry;
+
+/// Runs the command `cli` names.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => {
+            let config = configure(cli.config.as_deref(), &args.overrides())?;
+            tracing::debug!(?config, "configuration");
+            let app = App::build(&config).await?;
+            app.run_until_stopped(shutdown_signal()).await
+        }
+        #[cfg(feature = "dev")]
+        Command::Dev(DevCommand::Init(args)) => {
+            let done = crate::dev::setup::init(&args.dir).await?;
+            for file in &done.files {
+                println!("wrote {}", file.display());
+            }
+            println!(
+                "registered the development agencies leeds-cc and leeds-th\n\
+                 serve:      accord serve --config {}\n\
+                 a token:    accord dev token --dir {} --agency leeds-cc --roles social_worker",
+                done.config_file.display(),
+                args.dir.display()
+            );
+            Ok(())
+        }
+        #[cfg(feature = "dev")]
+        Command::Dev(DevCommand::Token(args)) => {
+            let token = crate::dev::setup::token(
+                &args.dir,
+                &args.agency,
+                &args.principal,
+                &args.roles,
+                args.minutes,
+            )?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::Migrate(args) => {
+            let config = configure(cli.config.as_deref(), &args.overrides())?;
+            let store = open_store(&config, Setup::CreateIfMissing).await?;
+            store.close().await;
+            println!("the database schema is up to date");
+            Ok(())
+        }
+        Command::Ledger(LedgerCommand::Verify(args)) => match (&args.export, &args.public_key) {
+            (Some(file), Some(key)) => {
+                let summary = verify_export(file, key)?;
+                println!(
+                    "the export verifies: {} entries, {} signed checkpoints; entries 0 to {} are covered by the checkpoint of size {} (root hash {})",
+                    summary.entries,
+                    summary.checkpoints,
+                    summary.signed.size.saturating_sub(1),
+                    summary.signed.size,
+                    hex::encode(summary.signed.root)
+                );
+                Ok(())
+            }
+            _ => {
+                let config = configure(cli.config.as_deref(), &args.storage.overrides())?;
+                let store = open_store(&config, Setup::MustExist).await?;
+                let result = crate::store::verify_ledger(&store).await;
+                store.close().await;
+                let head = result.context("the ledger does not verify")?;
+                println!(
+                    "the ledger verifies: {} entries, root hash {}",
+                    head.size,
+                    hex::encode(head.root)
+                );
+                Ok(())
+            }
+        },
+        Command::Ledger(LedgerCommand::Export(args)) => {
+            let config = configure(cli.config.as_deref(), &args.storage.overrides())?;
+            let key = signing_key(&config, Setup::MustExist)?;
+            let store = open_store(&config, Setup::MustExist).await?;
+            let result = export(&store, key.verifier_key(), &args.output).await;
+            store.close().await;
+            let entries = result?;
+            eprintln!("exported {entries} entries");
+            Ok(())
+        }
+        Command::Ledger(LedgerCommand::Report(args)) => {
+            let config = configure(cli.config.as_deref(), &args.storage.overrides())?;
+            let subject = crate::domain::SubjectId::parse_name(&args.subject)
+                .map_err(|e| anyhow::anyhow!("--subject {e}"))?;
+            let agency = args
+                .agency
+                .as_deref()
+                .map(crate::domain::AgencyCode::parse)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--agency {e}"))?;
+            let store = open_store(&config, Setup::MustExist).await?;
+            let filter = crate::service::subject_access_filter(
+                &subject,
+                agency.as_ref().map(crate::domain::AgencyCode::as_str),
+            );
+            let result = crate::store::all_entries(&store, &filter)
+                .await
+                .context("cannot read the ledger");
+            store.close().await;
+            let accesses: Vec<_> = result?
+                .into_iter()
+                .map(crate::service::SubjectAccess::from)
+                .collect();
+            let mut out = output(&args.output)?;
+            crate::report::write_report(
+                &subject,
+                chrono::Utc::now(),
+                &accesses,
+                args.format,
+                &mut out,
+            )
+            .and_then(|()| std::io::Write::flush(&mut out))
+            .with_context(|| format!("cannot write {}", args.output.display()))?;
+            eprintln!("reported {} accesses", accesses.len());
+            Ok(())
+        }
+        Command::Ledger(LedgerCommand::PublicKey(args)) => {
+            let config = configure(cli.config.as_deref(), &args.overrides())?;
+            println!("{}", signing_key(&config, Setup::MustExist)?.verifier_key());
+            Ok(())
+        }
+    }
+}
+
+/// Loads the configuration, starts logging as it says, and warns once
+/// about `ACCORD_*` variables that name no setting.
+fn configure(
+    file: Option<&std::path::Path>,
+    overrides: &crate::config::Overrides,
+) -> anyhow::Result<Config> {
+    let config = Config::load(file, overrides)?;
+    telemetry::init(config.log_format, &config.log_level);
+    let unknown = Config::unknown_environment();
+    if !unknown.is_empty() {
+        tracing::warn!(
+            variables = unknown.join(","),
+            "ignoring environment variables that name no Accord setting"
+        );
+    }
+    Ok(config)
+}
+
+/// Writes the ledger in `store` to `output` (`-`: standard output);
+/// returns how many entries it holds.
+async fn export(
+    store: &crate::store::SqlStore,
+    verifier_key: &str,
+    output: &std::path::Path,
+) -> anyhow::Result<u64> {
+    use std::io::Write;
+    let mut out = self::output(output)?;
+    let mut write = |line: &Line| -> anyhow::Result<()> {
+        serde_json::to_writer(&mut out, line)?;
+        out.write_all(b"\n")?;
+        Ok(())
+    };
+    write(&Line::Header {
+        format: crate::ledger::export::FORMAT.to_owned(),
+        verifier_key: verifier_key.to_owned(),
+    })?;
+    let mut cursor = crate::store::ExportCursor::open(store).await?;
+    loop {
+        let lines = cursor
+            .next_lines()
+            .await
+            .context("cannot read the ledger")?;
+        if lines.is_empty() {
+            break;
+        }
+        for line in &lines {
+            write(line)?;
+        }
+    }
+    out.flush().context("cannot write the export")?;
+    Ok(cursor.size())
+}
+
+/// Checks an export file with the verifier key alone.
+fn verify_export(file: &std::path::Path, key: &str) -> anyhow::Result<ExportSummary> {
+    use std::io::BufRead;
+    let reader = std::io::BufReader::new(
+        std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?,
+    );
+    let mut verifier = OfflineVerifier::new(key);
+    for line in reader.lines() {
+        let line = line.with_context(|| format!("cannot read {}", file.display()))?;
+        verifier.feed(&line).context("the export does not verify")?;
+    }
+    verifier.finish().context("the export does not verify")
+}
+
+/// A buffered writer to `path`, or to standard output for `-`.
+fn output(path: &std::path::Path) -> anyhow::Result<std::io::BufWriter<Box<dyn std::io::Write>>> {
+    let sink: Box<dyn std::io::Write> = if path == std::path::Path::new("-") {
+        Box::new(std::io::stdout().lock())
+    } else {
+        Box::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        )
+    };
+    Ok(std::io::BufWriter::new(sink))
+}
