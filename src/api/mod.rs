@@ -5,6 +5,7 @@ pub mod backstop;
 pub mod convert;
 pub mod error;
 pub mod inflight;
+pub mod operation;
 pub mod pb;
 
 mod agency;
