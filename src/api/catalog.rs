@@ -58,7 +58,7 @@ impl Operation for CreateRecordClass {
         services.create_record_class(call, class).await
     }
 
-    fn render(class: RecordClass) -> Self::Response {
+    fn render(class: RecordClass, _: &Call) -> Self::Response {
         pb::CreateRecordClassResponse {
             record_class: Some(convert::record_class_out(class)),
         }
@@ -87,7 +87,7 @@ impl Operation for GetRecordClass {
         services.get_record_class(call, &id).await
     }
 
-    fn render(class: RecordClass) -> Self::Response {
+    fn render(class: RecordClass, _: &Call) -> Self::Response {
         pb::GetRecordClassResponse {
             record_class: Some(convert::record_class_out(class)),
         }
@@ -116,9 +116,13 @@ impl Operation for ListRecordClasses {
         services.list_record_classes(call, &page).await
     }
 
-    fn render(page: Page<RecordClass>) -> Self::Response {
+    fn render(page: Page<RecordClass>, _: &Call) -> Self::Response {
         pb::ListRecordClassesResponse {
-            record_classes: page.items.into_iter().map(convert::record_class_out).collect(),
+            record_classes: page
+                .items
+                .into_iter()
+                .map(convert::record_class_out)
+                .collect(),
             next_page_token: page.next_token,
         }
     }

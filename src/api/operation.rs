@@ -39,8 +39,8 @@ pub trait Operation {
         input: Self::Input,
     ) -> impl Future<Output = Result<Self::Output, ServiceError>> + Send;
 
-    /// The response to a success.
-    fn render(output: Self::Output) -> Self::Response;
+    /// The response to a success of `call`.
+    fn render(output: Self::Output, call: &Call) -> Self::Response;
 }
 
 impl Api {
@@ -63,7 +63,8 @@ impl Api {
                 O::run(&self.services, &call, checked).await
             }
             .await;
-            self.finish(&call, result, O::render).await
+            self.finish(&call, result, |output| O::render(output, &call))
+                .await
         }
         .instrument(span)
         .await
