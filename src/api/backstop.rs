@@ -18,7 +18,7 @@ use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 
 use super::{Api, Authenticated, REQUEST_ID_HEADER, request_id};
 use crate::auth::Presented;
-use crate::ledger::Outcome;
+use crate::service::Unserved;
 
 /// Path prefix of the services the backstop covers.
 const ACCORD_PREFIX: &str = "/accord.v1.";
@@ -58,13 +58,14 @@ impl HeaderLimits {
     }
 }
 
-/// What became of a call no adapter took over, for its ledger entry.
-fn unserved(code: Code) -> (Outcome, &'static str) {
+/// Why a call no adapter took over ended, from the status it was answered
+/// with.
+fn unserved(code: Code) -> Unserved {
     match code {
-        Code::Unimplemented => (Outcome::Invalid, "UNKNOWN_METHOD"),
-        Code::ResourceExhausted => (Outcome::Invalid, "MESSAGE_TOO_LARGE"),
-        Code::Ok => (Outcome::Failed, "NOT_SERVED"),
-        _ => (Outcome::Invalid, "REQUEST_NOT_DECODED"),
+        Code::Unimplemented => Unserved::UnknownMethod,
+        Code::ResourceExhausted => Unserved::MessageTooLarge,
+        Code::Ok => Unserved::NotServed,
+        _ => Unserved::NotDecoded,
     }
 }
 
@@ -200,14 +201,8 @@ where
                 }
             };
             if let Some(why) = too_much {
-                api.audit_unserved(
-                    &caller,
-                    &path,
-                    (Outcome::Invalid, "HEADERS_TOO_LARGE"),
-                    &why,
-                    request_id,
-                )
-                .await;
+                api.audit_unserved(&caller, &path, Unserved::HeadersTooLarge, &why, request_id)
+                    .await;
                 let mut response = tonic::Status::resource_exhausted(why).into_http::<RB>();
                 if let Some(v) = id_header {
                     response.headers_mut().insert(REQUEST_ID_HEADER, v);

@@ -30,8 +30,7 @@ pub use subject::SubjectApi;
 use crate::auth::{AuthFailure, Presented, SharedAuthenticator};
 use crate::domain::Caller;
 use crate::domain::Violations;
-use crate::ledger::Outcome;
-use crate::service::{Access, Call, ServiceError, Services};
+use crate::service::{Access, Call, ServiceError, Services, Unserved};
 
 /// The longest action (method path) an entry records: paths come from
 /// callers, and one that names no method can be long.
@@ -148,7 +147,7 @@ impl Api {
         &self,
         caller: &Caller,
         action: &str,
-        (outcome, reason_code): (Outcome, &str),
+        why: Unserved,
         message: &str,
         request_id: String,
     ) {
@@ -157,14 +156,7 @@ impl Api {
         let reason: String = message.chars().take(500).collect();
         if let Err(e) = self
             .services
-            .record_unserved(
-                Ok(caller),
-                request_id,
-                &action,
-                outcome,
-                reason_code,
-                &reason,
-            )
+            .record_unserved_call(caller, request_id, &action, why, &reason)
             .await
         {
             tracing::error!(error = %e, action, "could not audit a call that failed before it was served");

@@ -120,6 +120,36 @@ impl Entry {
     }
 }
 
+/// Which ledger entries to read: the filters of an auditor's search, and
+/// whose entries they may see.
+#[derive(Debug, Clone, Default)]
+pub struct EntryFilter {
+    /// Only the entry with this id.
+    pub id: Option<String>,
+    /// Only entries about this subject (`subjects/{id}`): its own, or a
+    /// search that disclosed it among others.
+    pub subject: Option<String>,
+    /// Only entries of calls by this agency code.
+    pub agency: Option<String>,
+    /// Only entries with this outcome.
+    pub outcome: Option<Outcome>,
+    /// Only entries of calls by this principal.
+    pub principal: Option<String>,
+    /// Only entries of calls that declared this purpose.
+    pub purpose: Option<Purpose>,
+    /// Only entries at or after this time.
+    pub start: Option<DateTime<Utc>>,
+    /// Only entries before this time.
+    pub end: Option<DateTime<Utc>>,
+    /// Only entries whose caller or data controller is this agency code.
+    pub visible_to: Option<String>,
+    /// Only entries of emergency ("break the glass") access.
+    pub break_glass_only: bool,
+    /// Only entries of calls over the client certificate with this
+    /// fingerprint (lowercase hex).
+    pub client_certificate: Option<String>,
+}
+
 /// Version tag that starts every canonical encoding.
 const ENCODING_TAG: &[u8] = b"accord.ledger.entry.v3\n";
 

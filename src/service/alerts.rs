@@ -6,9 +6,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::paging::time_key;
 use super::{Call, Page, PageRequest, ServiceError, Services};
 use crate::domain::{Acknowledgement, AgencyCode, Alert, AlertId, AlertKind, Role};
+use crate::ledger::EntryFilter;
 use crate::ledger::Outcome;
 use crate::policy::Permit;
-use crate::store::{EntryFilter, Write};
+use crate::store::Write;
 
 /// When repeated refusals raise an alert.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,8 +2,9 @@
 
 use super::{Call, Page, PageRequest, ServiceError, Services};
 use crate::domain::{Purpose, Role, SubjectId};
+use crate::ledger::EntryFilter;
 use crate::ledger::{Entry, Grounds, Outcome};
-use crate::store::{After, EntryFilter};
+use crate::store::After;
 
 /// The most accesses one subject access report holds.
 pub const MAX_REPORT_ENTRIES: u32 = 10_000;

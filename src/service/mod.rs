@@ -136,6 +136,43 @@ pub enum Access {
     Operator,
 }
 
+/// Why a call ended before any operation took it over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unserved {
+    /// It names no method of the service.
+    UnknownMethod,
+    /// Its message is over the size limit.
+    MessageTooLarge,
+    /// Its metadata is over the limits.
+    HeadersTooLarge,
+    /// Its message could not be decoded.
+    NotDecoded,
+    /// It ended without an answer from any operation.
+    NotServed,
+}
+
+impl Unserved {
+    /// The outcome its entry records: the caller's mistake, or (for a call
+    /// no operation answered) Accord's failure.
+    pub fn outcome(self) -> Outcome {
+        match self {
+            Self::NotServed => Outcome::Failed,
+            _ => Outcome::Invalid,
+        }
+    }
+
+    /// The reason code its entry records.
+    pub fn reason_code(self) -> &'static str {
+        match self {
+            Self::UnknownMethod => "UNKNOWN_METHOD",
+            Self::MessageTooLarge => "MESSAGE_TOO_LARGE",
+            Self::HeadersTooLarge => "HEADERS_TOO_LARGE",
+            Self::NotDecoded => "REQUEST_NOT_DECODED",
+            Self::NotServed => "NOT_SERVED",
+        }
+    }
+}
+
 /// Facts learnt while serving a call, for its ledger entry.
 #[derive(Debug, Clone, Default)]
 struct Facts {
@@ -418,6 +455,28 @@ impl Services {
         }
     }
 
+    /// Writes the ledger entry of a call by `caller` that ended, for `why`,
+    /// before any operation took it over (`reason` says what the server
+    /// answered).
+    pub async fn record_unserved_call(
+        &self,
+        caller: &Caller,
+        request_id: String,
+        action: &str,
+        why: Unserved,
+        reason: &str,
+    ) -> Result<Entry, StoreError> {
+        self.record_unserved(
+            Ok(caller),
+            request_id,
+            action,
+            why.outcome(),
+            why.reason_code(),
+            reason,
+        )
+        .await
+    }
+
     /// Writes the ledger entry of a call refused before its caller was
     /// established.
     pub async fn refuse_unauthenticated(
@@ -450,7 +509,7 @@ impl Services {
     /// identity it claimed) and action: one refused before its caller was
     /// established, or one that failed before any operation took it over
     /// (it could not be decoded, or names no method).
-    pub async fn record_unserved(
+    async fn record_unserved(
         &self,
         identity: Result<&Caller, &AuthFailure>,
         request_id: String,

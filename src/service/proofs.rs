@@ -3,10 +3,11 @@
 
 use super::{Call, ServiceError, Services};
 use crate::domain::{Role, Violations};
+use crate::ledger::EntryFilter;
 use crate::ledger::checkpoint::SignedCheckpoint;
 use crate::ledger::merkle::ProofError;
 use crate::ledger::{Entry, Hash};
-use crate::store::{self, After, EntryFilter, ProveError};
+use crate::store::{self, After, ProveError};
 
 /// Which entry an inclusion proof is for.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -29,8 +29,9 @@ use std::collections::HashMap;
 
 use crate::ledger::checkpoint::SignedCheckpoint;
 use crate::ledger::merkle::NodeId;
-use crate::ledger::{Entry, EntryDraft, Hash, Outcome, TreeHead};
+use crate::ledger::{Entry, EntryDraft, Hash, TreeHead};
 
+pub use crate::ledger::EntryFilter;
 pub use ledger::{
     ExportCursor, LedgerCheckError, ProveError, all_entries, consistency_proof, inclusion_proof,
     inclusion_proofs, root_at, verify_ledger,
@@ -208,35 +209,6 @@ pub struct SubjectTies {
 pub struct IdentifierLink {
     pub subject: SubjectId,
     pub linked_by: AgencyCode,
-}
-
-/// Filters for reading the ledger.
-#[derive(Debug, Clone, Default)]
-pub struct EntryFilter {
-    /// Only the entry with this id.
-    pub id: Option<String>,
-    /// Only entries about this subject (`subjects/{id}`): its own, or a
-    /// search that disclosed it among others.
-    pub subject: Option<String>,
-    /// Only entries of calls by this agency code.
-    pub agency: Option<String>,
-    /// Only entries with this outcome.
-    pub outcome: Option<Outcome>,
-    /// Only entries of calls by this principal.
-    pub principal: Option<String>,
-    /// Only entries of calls that declared this purpose.
-    pub purpose: Option<crate::domain::Purpose>,
-    /// Only entries at or after this time.
-    pub start: Option<DateTime<Utc>>,
-    /// Only entries before this time.
-    pub end: Option<DateTime<Utc>>,
-    /// Only entries whose caller or data controller is this agency code.
-    pub visible_to: Option<String>,
-    /// Only entries of emergency ("break the glass") access.
-    pub break_glass_only: bool,
-    /// Only entries of calls over the client certificate with this
-    /// fingerprint (lowercase hex).
-    pub client_certificate: Option<String>,
 }
 
 /// Counters that grow with every change to agreements and to consents:

@@ -16,14 +16,14 @@ pub fn list_entries(
 ) -> Result<
     (
         Purpose,
-        crate::store::EntryFilter,
+        crate::ledger::EntryFilter,
         crate::service::PageRequest,
     ),
     Violations,
 > {
     let mut v = Violations::new();
     let purpose = purpose(req.purpose, &mut v);
-    let mut filter = crate::store::EntryFilter::default();
+    let mut filter = crate::ledger::EntryFilter::default();
     if !req.subject.is_empty() {
         filter.subject = subject_name(&req.subject, "subject", &mut v).map(|s| s.resource_name());
     }
