@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
 use super::{Api, input};
-use crate::domain::Violations;
+use crate::domain::{Purpose, Violations};
 use crate::service::{Access, Call, ServiceError, Services};
 
 /// One RPC of Accord's services.
@@ -41,6 +41,18 @@ pub trait Operation {
 
     /// The response to a success of `call`.
     fn render(output: Self::Output, call: &Call) -> Self::Response;
+}
+
+/// The input of a request that declares a purpose of use, once checked:
+/// the purpose is the call's from then on.
+pub fn declared<T>(
+    call: &Call,
+    checked: Result<(Purpose, T), Violations>,
+) -> Result<T, Violations> {
+    checked.map(|(purpose, input)| {
+        call.set_purpose(purpose);
+        input
+    })
 }
 
 impl Api {
