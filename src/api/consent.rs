@@ -1,130 +1,55 @@
 //! `accord.v1.ConsentService`.
 
-use tonic::{Request, Response, Status};
-
-use super::operation::Operation;
+use super::operation::{operation, serve};
 use super::pb::consent_service_server::ConsentService;
-use super::{Api, convert, method, pb};
+use super::{Api, convert, pb};
+use crate::domain::SubjectId;
 use crate::domain::consent::{Consent, ConsentId};
-use crate::domain::{SubjectId, Violations};
-use crate::service::{Access, Call, NewConsent, Page, PageRequest, ServiceError, Services};
+use crate::service::{NewConsent, Page, PageRequest};
 
 /// The ConsentService adapter.
 #[derive(Debug, Clone)]
 pub struct ConsentApi(pub Api);
 
-#[tonic::async_trait]
-impl ConsentService for ConsentApi {
-    async fn record_consent(
-        &self,
-        request: Request<pb::RecordConsentRequest>,
-    ) -> Result<Response<pb::RecordConsentResponse>, Status> {
-        self.0.serve::<RecordConsent>(request).await
-    }
+serve!(ConsentService, ConsentApi {
+    record_consent => RecordConsent,
+    withdraw_consent => WithdrawConsent,
+    list_consents => ListConsents,
+});
 
-    async fn withdraw_consent(
-        &self,
-        request: Request<pb::WithdrawConsentRequest>,
-    ) -> Result<Response<pb::WithdrawConsentResponse>, Status> {
-        self.0.serve::<WithdrawConsent>(request).await
-    }
-
-    async fn list_consents(
-        &self,
-        request: Request<pb::ListConsentsRequest>,
-    ) -> Result<Response<pb::ListConsentsResponse>, Status> {
-        self.0.serve::<ListConsents>(request).await
-    }
+operation! {
+    RecordConsent: "ConsentService"/"RecordConsent", Member,
+    pb::RecordConsentRequest => pb::RecordConsentResponse,
+    input(request, _) -> NewConsent { convert::record_consent(request) },
+    run(services, call, new) -> Consent { services.record_consent(call, new).await },
+    render(consent, call) {
+        pb::RecordConsentResponse { consent: Some(convert::consent_out(consent, call.time)) }
+    },
 }
 
-struct RecordConsent;
-
-impl Operation for RecordConsent {
-    type Request = pb::RecordConsentRequest;
-    type Input = NewConsent;
-    type Output = Consent;
-    type Response = pb::RecordConsentResponse;
-    const METHOD: &'static str = method!("ConsentService", "RecordConsent");
-    const ACCESS: Access = Access::Member;
-
-    fn input(request: Self::Request, _: &Call) -> Result<NewConsent, Violations> {
-        convert::record_consent(request)
-    }
-
-    async fn run(
-        services: &Services,
-        call: &Call,
-        new: NewConsent,
-    ) -> Result<Consent, ServiceError> {
-        services.record_consent(call, new).await
-    }
-
-    fn render(consent: Consent, call: &Call) -> Self::Response {
-        pb::RecordConsentResponse {
-            consent: Some(convert::consent_out(consent, call.time)),
-        }
-    }
-}
-
-struct WithdrawConsent;
-
-impl Operation for WithdrawConsent {
-    type Request = pb::WithdrawConsentRequest;
-    type Input = (ConsentId, String);
-    type Output = Consent;
-    type Response = pb::WithdrawConsentResponse;
-    const METHOD: &'static str = method!("ConsentService", "WithdrawConsent");
-    const ACCESS: Access = Access::Member;
-
-    fn input(request: Self::Request, _: &Call) -> Result<(ConsentId, String), Violations> {
-        convert::withdraw_consent(request)
-    }
-
-    async fn run(
-        services: &Services,
-        call: &Call,
-        (id, reason): (ConsentId, String),
-    ) -> Result<Consent, ServiceError> {
+operation! {
+    WithdrawConsent: "ConsentService"/"WithdrawConsent", Member,
+    pb::WithdrawConsentRequest => pb::WithdrawConsentResponse,
+    input(request, _) -> (ConsentId, String) { convert::withdraw_consent(request) },
+    run(services, call, (id, reason)) -> Consent {
         services.withdraw_consent(call, &id, &reason).await
-    }
-
-    fn render(consent: Consent, call: &Call) -> Self::Response {
-        pb::WithdrawConsentResponse {
-            consent: Some(convert::consent_out(consent, call.time)),
-        }
-    }
+    },
+    render(consent, call) {
+        pb::WithdrawConsentResponse { consent: Some(convert::consent_out(consent, call.time)) }
+    },
 }
 
-struct ListConsents;
-
-impl Operation for ListConsents {
-    type Request = pb::ListConsentsRequest;
-    type Input = (SubjectId, PageRequest);
-    type Output = Page<Consent>;
-    type Response = pb::ListConsentsResponse;
-    const METHOD: &'static str = method!("ConsentService", "ListConsents");
-    const ACCESS: Access = Access::Member;
-
-    fn input(request: Self::Request, _: &Call) -> Result<(SubjectId, PageRequest), Violations> {
-        convert::list_consents(request)
-    }
-
-    async fn run(
-        services: &Services,
-        call: &Call,
-        (subject, page): (SubjectId, PageRequest),
-    ) -> Result<Page<Consent>, ServiceError> {
+operation! {
+    ListConsents: "ConsentService"/"ListConsents", Member,
+    pb::ListConsentsRequest => pb::ListConsentsResponse,
+    input(request, _) -> (SubjectId, PageRequest) { convert::list_consents(request) },
+    run(services, call, (subject, page)) -> Page<Consent> {
         services.list_consents(call, &subject, &page).await
-    }
-
-    fn render(page: Page<Consent>, call: &Call) -> Self::Response {
+    },
+    render(page, call) {
         pb::ListConsentsResponse {
-            consents: page
-                .items
-                .into_iter()
-                .map(|c| convert::consent_out(c, call.time))
-                .collect(),
+            consents: page.items.into_iter().map(|c| convert::consent_out(c, call.time)).collect(),
             next_page_token: page.next_token,
         }
-    }
+    },
 }

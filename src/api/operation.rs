@@ -82,3 +82,73 @@ impl Api {
         .await
     }
 }
+
+/// Declares an [`Operation`] as a unit struct, from its parts:
+///
+/// ```text
+/// operation! {
+///     GetSubject: "SubjectService"/"GetSubject", Member,
+///     pb::GetSubjectRequest => pb::GetSubjectResponse,
+///     input(request, call) -> SubjectId { declared(call, convert::get_subject(request)) },
+///     run(services, call, id) -> Subject { services.get_subject(call, &id).await },
+///     render(subject, _call) { pb::GetSubjectResponse { subject: Some(convert::subject_out(subject)) } },
+/// }
+/// ```
+macro_rules! operation {
+    (
+        $name:ident: $service:literal / $method:literal, $access:ident,
+        $request:ty => $response:ty,
+        input($r:pat, $c:pat) -> $input:ty $input_body:block,
+        run($s:pat, $call:pat, $i:pat) -> $output:ty $run_body:block,
+        render($o:pat, $rc:pat) $render_body:block $(,)?
+    ) => {
+        #[doc = concat!("The operation of `accord.v1.", $service, "/", $method, "`.")]
+        #[derive(Debug)]
+        pub struct $name;
+
+        impl $crate::api::operation::Operation for $name {
+            type Request = $request;
+            type Input = $input;
+            type Output = $output;
+            type Response = $response;
+            const METHOD: &'static str = $crate::api::method!($service, $method);
+            const ACCESS: $crate::service::Access = $crate::service::Access::$access;
+
+            fn input(
+                $r: $request,
+                $c: &$crate::service::Call,
+            ) -> Result<$input, $crate::domain::Violations> $input_body
+
+            async fn run(
+                $s: &$crate::service::Services,
+                $call: &$crate::service::Call,
+                $i: $input,
+            ) -> Result<$output, $crate::service::ServiceError> $run_body
+
+            fn render($o: $output, $rc: &$crate::service::Call) -> $response $render_body
+        }
+    };
+}
+pub(crate) use operation;
+
+/// Implements a generated service trait for its adapter, each method
+/// served by its [`Operation`].
+macro_rules! serve {
+    ($service:path, $adapter:ty { $($rpc:ident => $op:ty),+ $(,)? }) => {
+        #[tonic::async_trait]
+        impl $service for $adapter {
+            $(
+                async fn $rpc(
+                    &self,
+                    request: tonic::Request<<$op as $crate::api::operation::Operation>::Request>,
+                ) -> Result<
+                    tonic::Response<<$op as $crate::api::operation::Operation>::Response>,
+                    tonic::Status,
+                > {
+                    self.0.serve::<$op>(request).await
+                }
+            )+
+        }
+    };
+}
+pub(crate) use serve;
