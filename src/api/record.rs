@@ -1,255 +1,138 @@
 //! `accord.v1.RecordService`.
 
-use tonic::{Request, Response, Status};
-
+use super::operation::{declared, operation, serve};
 use super::pb::record_service_server::RecordService;
-use super::{Api, convert, input, method, pb};
-use crate::domain::{RecordId, SubjectId, Violations};
-use crate::service::{Access, SealTarget};
+use super::{Api, convert, pb};
+use crate::domain::{Purpose, Record, RecordId, SubjectId, Violations};
+use crate::service::{
+    AccessCheck, Call, NewRecord, Page, PageRequest, RecordChange, SealTarget, SharedRecord,
+};
 
 /// The RecordService adapter.
 #[derive(Debug, Clone)]
 pub struct RecordApi(pub Api);
 
-#[tonic::async_trait]
-impl RecordService for RecordApi {
-    #[tracing::instrument(skip_all)]
-    async fn create_record(
-        &self,
-        request: Request<pb::CreateRecordRequest>,
-    ) -> Result<Response<pb::CreateRecordResponse>, Status> {
-        let api = &self.0;
-        let call = api
-            .begin(
-                &request,
-                method!("RecordService", "CreateRecord"),
-                Access::Member,
-            )
-            .await?;
-        let result = async {
-            let (purpose, new) = input(convert::create_record(request.into_inner()))?;
-            call.set_purpose(purpose);
-            api.services.create_record(&call, new).await
-        }
-        .await;
-        api.finish(&call, result, |r| pb::CreateRecordResponse {
-            record: Some(convert::record_out(r)),
-        })
-        .await
-    }
+serve!(RecordService, RecordApi {
+    create_record => CreateRecord,
+    update_record => UpdateRecord,
+    get_record => GetRecord,
+    list_records => ListRecords,
+    seal_record => SealRecord,
+    unseal_record => UnsealRecord,
+    seal_subject_records => SealSubjectRecords,
+    unseal_subject_records => UnsealSubjectRecords,
+    check_access => CheckAccess,
+});
 
-    #[tracing::instrument(skip_all)]
-    async fn update_record(
-        &self,
-        request: Request<pb::UpdateRecordRequest>,
-    ) -> Result<Response<pb::UpdateRecordResponse>, Status> {
-        let api = &self.0;
-        let call = api
-            .begin(
-                &request,
-                method!("RecordService", "UpdateRecord"),
-                Access::Member,
-            )
-            .await?;
-        let result = async {
-            let (purpose, change) = input(convert::update_record(request.into_inner()))?;
-            call.set_purpose(purpose);
-            api.services.update_record(&call, change).await
-        }
-        .await;
-        api.finish(&call, result, |r| pb::UpdateRecordResponse {
-            record: Some(convert::record_out(r)),
-        })
-        .await
+/// A read's checked input: its purpose and emergency reason become the
+/// call's.
+fn read<T>(
+    call: &Call,
+    checked: Result<(Purpose, Option<String>, T), Violations>,
+) -> Result<T, Violations> {
+    let (purpose, break_glass, input) = checked?;
+    call.set_purpose(purpose);
+    if let Some(reason) = break_glass {
+        call.set_break_glass(reason);
     }
+    Ok(input)
+}
 
-    #[tracing::instrument(skip_all)]
-    async fn get_record(
-        &self,
-        request: Request<pb::GetRecordRequest>,
-    ) -> Result<Response<pb::GetRecordResponse>, Status> {
-        let api = &self.0;
-        let call = api
-            .begin(
-                &request,
-                method!("RecordService", "GetRecord"),
-                Access::Member,
-            )
-            .await?;
-        let result = async {
-            let (purpose, break_glass, id, version) =
-                input(convert::get_record(request.into_inner()))?;
-            call.set_purpose(purpose);
-            if let Some(reason) = break_glass {
-                call.set_break_glass(reason);
-            }
-            api.services.get_record(&call, &id, version).await
-        }
-        .await;
-        api.finish(&call, result, |r| pb::GetRecordResponse {
-            record: Some(convert::shared_record_out(r)),
-        })
-        .await
-    }
+operation! {
+    CreateRecord: "RecordService"/"CreateRecord", Member,
+    pb::CreateRecordRequest => pb::CreateRecordResponse,
+    input(request, call) -> NewRecord { declared(call, convert::create_record(request)) },
+    run(services, call, new) -> Record { services.create_record(call, new).await },
+    render(r, _) { pb::CreateRecordResponse { record: Some(convert::record_out(r)) } },
+}
 
-    #[tracing::instrument(skip_all)]
-    async fn list_records(
-        &self,
-        request: Request<pb::ListRecordsRequest>,
-    ) -> Result<Response<pb::ListRecordsResponse>, Status> {
-        let api = &self.0;
-        let call = api
-            .begin(
-                &request,
-                method!("RecordService", "ListRecords"),
-                Access::Member,
-            )
-            .await?;
-        let result = async {
-            let (purpose, subject, page) = input(convert::list_records(request.into_inner()))?;
-            call.set_purpose(purpose);
-            api.services.list_records(&call, &subject, &page).await
-        }
-        .await;
-        api.finish(&call, result, |p| pb::ListRecordsResponse {
-            records: p
-                .items
-                .into_iter()
-                .map(convert::shared_record_out)
-                .collect(),
-            next_page_token: p.next_token,
-        })
-        .await
-    }
+operation! {
+    UpdateRecord: "RecordService"/"UpdateRecord", Member,
+    pb::UpdateRecordRequest => pb::UpdateRecordResponse,
+    input(request, call) -> RecordChange { declared(call, convert::update_record(request)) },
+    run(services, call, change) -> Record { services.update_record(call, change).await },
+    render(r, _) { pb::UpdateRecordResponse { record: Some(convert::record_out(r)) } },
+}
 
-    #[tracing::instrument(skip_all)]
-    async fn seal_record(
-        &self,
-        request: Request<pb::SealRecordRequest>,
-    ) -> Result<Response<pb::SealRecordResponse>, Status> {
-        let api = &self.0;
-        let call = api
-            .begin(
-                &request,
-                method!("RecordService", "SealRecord"),
-                Access::Member,
-            )
-            .await?;
-        let result = async {
-            let (id, reason) = input(convert::seal_record(request.into_inner()))?;
-            api.services
-                .set_seal(&call, SealTarget::Record(id), Some(reason))
-                .await
-        }
-        .await;
-        api.finish(&call, result, |r| pb::SealRecordResponse {
-            record: r.map(convert::record_out),
-        })
-        .await
-    }
+operation! {
+    GetRecord: "RecordService"/"GetRecord", Member,
+    pb::GetRecordRequest => pb::GetRecordResponse,
+    input(request, call) -> (RecordId, Option<i64>) {
+        let checked = convert::get_record(request);
+        read(call, checked.map(|(purpose, reason, id, version)| (purpose, reason, (id, version))))
+    },
+    run(services, call, (id, version)) -> SharedRecord {
+        services.get_record(call, &id, version).await
+    },
+    render(r, _) { pb::GetRecordResponse { record: Some(convert::shared_record_out(r)) } },
+}
 
-    #[tracing::instrument(skip_all)]
-    async fn unseal_record(
-        &self,
-        request: Request<pb::UnsealRecordRequest>,
-    ) -> Result<Response<pb::UnsealRecordResponse>, Status> {
-        let api = &self.0;
-        let call = api
-            .begin(
-                &request,
-                method!("RecordService", "UnsealRecord"),
-                Access::Member,
-            )
-            .await?;
-        let result = async {
-            let id = input(
-                RecordId::parse_name(&request.get_ref().name)
-                    .map_err(|e| Violations::one("name", e)),
-            )?;
-            api.services
-                .set_seal(&call, SealTarget::Record(id), None)
-                .await
+operation! {
+    ListRecords: "RecordService"/"ListRecords", Member,
+    pb::ListRecordsRequest => pb::ListRecordsResponse,
+    input(request, call) -> (SubjectId, PageRequest) {
+        let checked = convert::list_records(request);
+        declared(call, checked.map(|(purpose, subject, page)| (purpose, (subject, page))))
+    },
+    run(services, call, (subject, page)) -> Page<SharedRecord> {
+        services.list_records(call, &subject, &page).await
+    },
+    render(page, _) {
+        pb::ListRecordsResponse {
+            records: page.items.into_iter().map(convert::shared_record_out).collect(),
+            next_page_token: page.next_token,
         }
-        .await;
-        api.finish(&call, result, |r| pb::UnsealRecordResponse {
-            record: r.map(convert::record_out),
-        })
-        .await
-    }
+    },
+}
 
-    #[tracing::instrument(skip_all)]
-    async fn seal_subject_records(
-        &self,
-        request: Request<pb::SealSubjectRecordsRequest>,
-    ) -> Result<Response<pb::SealSubjectRecordsResponse>, Status> {
-        let api = &self.0;
-        let call = api
-            .begin(
-                &request,
-                method!("RecordService", "SealSubjectRecords"),
-                Access::Member,
-            )
-            .await?;
-        let result = async {
-            let (subject, reason) = input(convert::seal_subject_records(request.into_inner()))?;
-            api.services
-                .set_seal(&call, SealTarget::SubjectRecords(subject), Some(reason))
-                .await
-        }
-        .await;
-        api.finish(&call, result, |_| pb::SealSubjectRecordsResponse {})
-            .await
-    }
+operation! {
+    SealRecord: "RecordService"/"SealRecord", Member,
+    pb::SealRecordRequest => pb::SealRecordResponse,
+    input(request, _) -> (RecordId, String) { convert::seal_record(request) },
+    run(services, call, (id, reason)) -> Option<Record> {
+        services.set_seal(call, SealTarget::Record(id), Some(reason)).await
+    },
+    render(r, _) { pb::SealRecordResponse { record: r.map(convert::record_out) } },
+}
 
-    #[tracing::instrument(skip_all)]
-    async fn unseal_subject_records(
-        &self,
-        request: Request<pb::UnsealSubjectRecordsRequest>,
-    ) -> Result<Response<pb::UnsealSubjectRecordsResponse>, Status> {
-        let api = &self.0;
-        let call = api
-            .begin(
-                &request,
-                method!("RecordService", "UnsealSubjectRecords"),
-                Access::Member,
-            )
-            .await?;
-        let result = async {
-            let subject = input(
-                SubjectId::parse_name(&request.get_ref().subject)
-                    .map_err(|e| Violations::one("subject", e)),
-            )?;
-            api.services
-                .set_seal(&call, SealTarget::SubjectRecords(subject), None)
-                .await
-        }
-        .await;
-        api.finish(&call, result, |_| pb::UnsealSubjectRecordsResponse {})
-            .await
-    }
+operation! {
+    UnsealRecord: "RecordService"/"UnsealRecord", Member,
+    pb::UnsealRecordRequest => pb::UnsealRecordResponse,
+    input(request, _) -> RecordId {
+        RecordId::parse_name(&request.name).map_err(|e| Violations::one("name", e))
+    },
+    run(services, call, id) -> Option<Record> {
+        services.set_seal(call, SealTarget::Record(id), None).await
+    },
+    render(r, _) { pb::UnsealRecordResponse { record: r.map(convert::record_out) } },
+}
 
-    #[tracing::instrument(skip_all)]
-    async fn check_access(
-        &self,
-        request: Request<pb::CheckAccessRequest>,
-    ) -> Result<Response<pb::CheckAccessResponse>, Status> {
-        let api = &self.0;
-        let call = api
-            .begin(
-                &request,
-                method!("RecordService", "CheckAccess"),
-                Access::Member,
-            )
-            .await?;
-        let result = async {
-            let (purpose, break_glass, id) = input(convert::check_access(request.into_inner()))?;
-            call.set_purpose(purpose);
-            if let Some(reason) = break_glass {
-                call.set_break_glass(reason);
-            }
-            api.services.check_access(&call, &id).await
-        }
-        .await;
-        api.finish(&call, result, convert::access_check_out).await
-    }
+operation! {
+    SealSubjectRecords: "RecordService"/"SealSubjectRecords", Member,
+    pb::SealSubjectRecordsRequest => pb::SealSubjectRecordsResponse,
+    input(request, _) -> (SubjectId, String) { convert::seal_subject_records(request) },
+    run(services, call, (subject, reason)) -> Option<Record> {
+        services.set_seal(call, SealTarget::SubjectRecords(subject), Some(reason)).await
+    },
+    render(_, _) { pb::SealSubjectRecordsResponse {} },
+}
+
+operation! {
+    UnsealSubjectRecords: "RecordService"/"UnsealSubjectRecords", Member,
+    pb::UnsealSubjectRecordsRequest => pb::UnsealSubjectRecordsResponse,
+    input(request, _) -> SubjectId {
+        SubjectId::parse_name(&request.subject).map_err(|e| Violations::one("subject", e))
+    },
+    run(services, call, subject) -> Option<Record> {
+        services.set_seal(call, SealTarget::SubjectRecords(subject), None).await
+    },
+    render(_, _) { pb::UnsealSubjectRecordsResponse {} },
+}
+
+operation! {
+    CheckAccess: "RecordService"/"CheckAccess", Member,
+    pb::CheckAccessRequest => pb::CheckAccessResponse,
+    input(request, call) -> RecordId { read(call, convert::check_access(request)) },
+    run(services, call, id) -> AccessCheck { services.check_access(call, &id).await },
+    render(check, _) { convert::access_check_out(check) },
 }
