@@ -1,268 +1,148 @@
 //! `accord.v1.AgencyService`.
 
-use tonic::{Request, Response, Status};
-
+use super::operation::{operation, serve};
 use super::pb::agency_service_server::AgencyService;
-use super::{Api, convert, input, method, pb};
-use crate::service::Access;
+use super::{Api, convert, pb};
+use crate::domain::credential::{
+    CertificateIdentity, CertificateIdentityId, CertificateMatch, TokenIssuer, TokenIssuerId,
+};
+use crate::domain::{Agency, AgencyCode, AgencyKind};
+use crate::service::{AgencyChange, NewTokenIssuer, Page, PageRequest};
 
 /// The AgencyService adapter.
 #[derive(Debug, Clone)]
 pub struct AgencyApi(pub Api);
 
-#[tonic::async_trait]
-impl AgencyService for AgencyApi {
-    #[tracing::instrument(skip_all)]
-    async fn create_agency(
-        &self,
-        request: Request<pb::CreateAgencyRequest>,
-    ) -> Result<Response<pb::CreateAgencyResponse>, Status> {
-        let api = &self.0;
-        let call = api
-            .begin(
-                &request,
-                method!("AgencyService", "CreateAgency"),
-                Access::Operator,
-            )
-            .await?;
-        let result = async {
-            let (code, display_name, kind) = input(convert::create_agency(request.into_inner()))?;
-            api.services
-                .create_agency(&call, code, display_name, kind)
-                .await
-        }
-        .await;
-        api.finish(&call, result, |a| pb::CreateAgencyResponse {
-            agency: Some(convert::agency_out(a)),
-        })
-        .await
-    }
+serve!(AgencyService, AgencyApi {
+    create_agency => CreateAgency,
+    get_agency => GetAgency,
+    list_agencies => ListAgencies,
+    update_agency => UpdateAgency,
+    add_certificate_identity => AddCertificateIdentity,
+    revoke_certificate_identity => RevokeCertificateIdentity,
+    list_certificate_identities => ListCertificateIdentities,
+    add_token_issuer => AddTokenIssuer,
+    remove_token_issuer => RemoveTokenIssuer,
+    list_token_issuers => ListTokenIssuers,
+});
 
-    #[tracing::instrument(skip_all)]
-    async fn get_agency(
-        &self,
-        request: Request<pb::GetAgencyRequest>,
-    ) -> Result<Response<pb::GetAgencyResponse>, Status> {
-        let api = &self.0;
-        let call = api
-            .begin(
-                &request,
-                method!("AgencyService", "GetAgency"),
-                Access::MemberOrOperator,
-            )
-            .await?;
-        let result = async {
-            let code = input(convert::agency_name(&request.get_ref().name))?;
-            api.services.get_agency(&call, &code).await
-        }
-        .await;
-        api.finish(&call, result, |a| pb::GetAgencyResponse {
-            agency: Some(convert::agency_out(a)),
-        })
-        .await
-    }
+operation! {
+    CreateAgency: "AgencyService"/"CreateAgency", Operator,
+    pb::CreateAgencyRequest => pb::CreateAgencyResponse,
+    input(request, _) -> (AgencyCode, String, AgencyKind) { convert::create_agency(request) },
+    run(services, call, (code, display_name, kind)) -> Agency {
+        services.create_agency(call, code, display_name, kind).await
+    },
+    render(a, _) { pb::CreateAgencyResponse { agency: Some(convert::agency_out(a)) } },
+}
 
-    #[tracing::instrument(skip_all)]
-    async fn list_agencies(
-        &self,
-        request: Request<pb::ListAgenciesRequest>,
-    ) -> Result<Response<pb::ListAgenciesResponse>, Status> {
-        let api = &self.0;
-        let call = api
-            .begin(
-                &request,
-                method!("AgencyService", "ListAgencies"),
-                Access::MemberOrOperator,
-            )
-            .await?;
-        let result = async {
-            let req = request.into_inner();
-            let page = input(convert::list_page(req.page_size, req.page_token))?;
-            api.services.list_agencies(&call, &page).await
-        }
-        .await;
-        api.finish(&call, result, |p| pb::ListAgenciesResponse {
-            agencies: p.items.into_iter().map(convert::agency_out).collect(),
-            next_page_token: p.next_token,
-        })
-        .await
-    }
+operation! {
+    GetAgency: "AgencyService"/"GetAgency", MemberOrOperator,
+    pb::GetAgencyRequest => pb::GetAgencyResponse,
+    input(request, _) -> AgencyCode { convert::agency_name(&request.name) },
+    run(services, call, code) -> Agency { services.get_agency(call, &code).await },
+    render(a, _) { pb::GetAgencyResponse { agency: Some(convert::agency_out(a)) } },
+}
 
-    #[tracing::instrument(skip_all)]
-    async fn update_agency(
-        &self,
-        request: Request<pb::UpdateAgencyRequest>,
-    ) -> Result<Response<pb::UpdateAgencyResponse>, Status> {
-        let api = &self.0;
-        let call = api
-            .begin(
-                &request,
-                method!("AgencyService", "UpdateAgency"),
-                Access::Operator,
-            )
-            .await?;
-        let result = async {
-            let (code, change) = input(convert::update_agency(request.into_inner()))?;
-            api.services.update_agency(&call, &code, change).await
+operation! {
+    ListAgencies: "AgencyService"/"ListAgencies", MemberOrOperator,
+    pb::ListAgenciesRequest => pb::ListAgenciesResponse,
+    input(request, _) -> PageRequest { convert::list_page(request.page_size, request.page_token) },
+    run(services, call, page) -> Page<Agency> { services.list_agencies(call, &page).await },
+    render(page, _) {
+        pb::ListAgenciesResponse {
+            agencies: page.items.into_iter().map(convert::agency_out).collect(),
+            next_page_token: page.next_token,
         }
-        .await;
-        api.finish(&call, result, |a| pb::UpdateAgencyResponse {
-            agency: Some(convert::agency_out(a)),
-        })
-        .await
-    }
+    },
+}
 
-    #[tracing::instrument(skip_all)]
-    async fn add_certificate_identity(
-        &self,
-        request: Request<pb::AddCertificateIdentityRequest>,
-    ) -> Result<Response<pb::AddCertificateIdentityResponse>, Status> {
-        let api = &self.0;
-        let call = api
-            .begin(
-                &request,
-                method!("AgencyService", "AddCertificateIdentity"),
-                Access::Operator,
-            )
-            .await?;
-        let result = async {
-            let (agency, matcher, note) =
-                input(convert::add_certificate_identity(request.into_inner()))?;
-            api.services
-                .add_certificate_identity(&call, &agency, matcher, note)
-                .await
-        }
-        .await;
-        api.finish(&call, result, |c| pb::AddCertificateIdentityResponse {
+operation! {
+    UpdateAgency: "AgencyService"/"UpdateAgency", Operator,
+    pb::UpdateAgencyRequest => pb::UpdateAgencyResponse,
+    input(request, _) -> (AgencyCode, AgencyChange) { convert::update_agency(request) },
+    run(services, call, (code, change)) -> Agency {
+        services.update_agency(call, &code, change).await
+    },
+    render(a, _) { pb::UpdateAgencyResponse { agency: Some(convert::agency_out(a)) } },
+}
+
+operation! {
+    AddCertificateIdentity: "AgencyService"/"AddCertificateIdentity", Operator,
+    pb::AddCertificateIdentityRequest => pb::AddCertificateIdentityResponse,
+    input(request, _) -> (AgencyCode, CertificateMatch, String) {
+        convert::add_certificate_identity(request)
+    },
+    run(services, call, (agency, matcher, note)) -> CertificateIdentity {
+        services.add_certificate_identity(call, &agency, matcher, note).await
+    },
+    render(c, _) {
+        pb::AddCertificateIdentityResponse {
             certificate_identity: Some(convert::certificate_identity_out(c)),
-        })
-        .await
-    }
-
-    #[tracing::instrument(skip_all)]
-    async fn revoke_certificate_identity(
-        &self,
-        request: Request<pb::RevokeCertificateIdentityRequest>,
-    ) -> Result<Response<pb::RevokeCertificateIdentityResponse>, Status> {
-        let api = &self.0;
-        let call = api
-            .begin(
-                &request,
-                method!("AgencyService", "RevokeCertificateIdentity"),
-                Access::Operator,
-            )
-            .await?;
-        let result = async {
-            let (agency, id) = input(convert::certificate_identity_name(&request.get_ref().name))?;
-            api.services
-                .revoke_certificate_identity(&call, &agency, &id)
-                .await
         }
-        .await;
-        api.finish(&call, result, |c| pb::RevokeCertificateIdentityResponse {
+    },
+}
+
+operation! {
+    RevokeCertificateIdentity: "AgencyService"/"RevokeCertificateIdentity", Operator,
+    pb::RevokeCertificateIdentityRequest => pb::RevokeCertificateIdentityResponse,
+    input(request, _) -> (AgencyCode, CertificateIdentityId) {
+        convert::certificate_identity_name(&request.name)
+    },
+    run(services, call, (agency, id)) -> CertificateIdentity {
+        services.revoke_certificate_identity(call, &agency, &id).await
+    },
+    render(c, _) {
+        pb::RevokeCertificateIdentityResponse {
             certificate_identity: Some(convert::certificate_identity_out(c)),
-        })
-        .await
-    }
-
-    #[tracing::instrument(skip_all)]
-    async fn list_certificate_identities(
-        &self,
-        request: Request<pb::ListCertificateIdentitiesRequest>,
-    ) -> Result<Response<pb::ListCertificateIdentitiesResponse>, Status> {
-        let api = &self.0;
-        let call = api
-            .begin(
-                &request,
-                method!("AgencyService", "ListCertificateIdentities"),
-                Access::MemberOrOperator,
-            )
-            .await?;
-        let result = async {
-            let agency = input(convert::parent_agency(&request.get_ref().parent))?;
-            api.services
-                .list_certificate_identities(&call, &agency)
-                .await
         }
-        .await;
-        api.finish(&call, result, |list| {
-            pb::ListCertificateIdentitiesResponse {
-                certificate_identities: list
-                    .into_iter()
-                    .map(convert::certificate_identity_out)
-                    .collect(),
-            }
-        })
-        .await
-    }
+    },
+}
 
-    #[tracing::instrument(skip_all)]
-    async fn add_token_issuer(
-        &self,
-        request: Request<pb::AddTokenIssuerRequest>,
-    ) -> Result<Response<pb::AddTokenIssuerResponse>, Status> {
-        let api = &self.0;
-        let call = api
-            .begin(
-                &request,
-                method!("AgencyService", "AddTokenIssuer"),
-                Access::Operator,
-            )
-            .await?;
-        let result = async {
-            let (agency, issuer) = input(convert::add_token_issuer(request.into_inner()))?;
-            api.services.add_token_issuer(&call, &agency, issuer).await
+operation! {
+    ListCertificateIdentities: "AgencyService"/"ListCertificateIdentities", MemberOrOperator,
+    pb::ListCertificateIdentitiesRequest => pb::ListCertificateIdentitiesResponse,
+    input(request, _) -> AgencyCode { convert::parent_agency(&request.parent) },
+    run(services, call, agency) -> Vec<CertificateIdentity> {
+        services.list_certificate_identities(call, &agency).await
+    },
+    render(list, _) {
+        pb::ListCertificateIdentitiesResponse {
+            certificate_identities: list.into_iter().map(convert::certificate_identity_out).collect(),
         }
-        .await;
-        api.finish(&call, result, |t| pb::AddTokenIssuerResponse {
-            token_issuer: Some(convert::token_issuer_out(t)),
-        })
-        .await
-    }
+    },
+}
 
-    #[tracing::instrument(skip_all)]
-    async fn remove_token_issuer(
-        &self,
-        request: Request<pb::RemoveTokenIssuerRequest>,
-    ) -> Result<Response<pb::RemoveTokenIssuerResponse>, Status> {
-        let api = &self.0;
-        let call = api
-            .begin(
-                &request,
-                method!("AgencyService", "RemoveTokenIssuer"),
-                Access::Operator,
-            )
-            .await?;
-        let result = async {
-            let (agency, id) = input(convert::token_issuer_name(&request.get_ref().name))?;
-            api.services.remove_token_issuer(&call, &agency, &id).await
-        }
-        .await;
-        api.finish(&call, result, |()| pb::RemoveTokenIssuerResponse {})
-            .await
-    }
+operation! {
+    AddTokenIssuer: "AgencyService"/"AddTokenIssuer", Operator,
+    pb::AddTokenIssuerRequest => pb::AddTokenIssuerResponse,
+    input(request, _) -> (AgencyCode, NewTokenIssuer) { convert::add_token_issuer(request) },
+    run(services, call, (agency, issuer)) -> TokenIssuer {
+        services.add_token_issuer(call, &agency, issuer).await
+    },
+    render(t, _) { pb::AddTokenIssuerResponse { token_issuer: Some(convert::token_issuer_out(t)) } },
+}
 
-    #[tracing::instrument(skip_all)]
-    async fn list_token_issuers(
-        &self,
-        request: Request<pb::ListTokenIssuersRequest>,
-    ) -> Result<Response<pb::ListTokenIssuersResponse>, Status> {
-        let api = &self.0;
-        let call = api
-            .begin(
-                &request,
-                method!("AgencyService", "ListTokenIssuers"),
-                Access::MemberOrOperator,
-            )
-            .await?;
-        let result = async {
-            let agency = input(convert::parent_agency(&request.get_ref().parent))?;
-            api.services.list_token_issuers(&call, &agency).await
-        }
-        .await;
-        api.finish(&call, result, |list| pb::ListTokenIssuersResponse {
+operation! {
+    RemoveTokenIssuer: "AgencyService"/"RemoveTokenIssuer", Operator,
+    pb::RemoveTokenIssuerRequest => pb::RemoveTokenIssuerResponse,
+    input(request, _) -> (AgencyCode, TokenIssuerId) { convert::token_issuer_name(&request.name) },
+    run(services, call, (agency, id)) -> () {
+        services.remove_token_issuer(call, &agency, &id).await
+    },
+    render((), _) { pb::RemoveTokenIssuerResponse {} },
+}
+
+operation! {
+    ListTokenIssuers: "AgencyService"/"ListTokenIssuers", MemberOrOperator,
+    pb::ListTokenIssuersRequest => pb::ListTokenIssuersResponse,
+    input(request, _) -> AgencyCode { convert::parent_agency(&request.parent) },
+    run(services, call, agency) -> Vec<TokenIssuer> {
+        services.list_token_issuers(call, &agency).await
+    },
+    render(list, _) {
+        pb::ListTokenIssuersResponse {
             token_issuers: list.into_iter().map(convert::token_issuer_out).collect(),
-        })
-        .await
-    }
+        }
+    },
 }
