@@ -4,11 +4,17 @@ use std::pin::Pin;
 
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Request, Response, Status};
+use tonic::Status;
 
+use super::operation::{declared, operation, serve};
 use super::pb::audit_service_server::AuditService;
-use super::{Api, convert, input, method, pb};
-use crate::service::{Access, EntryExport};
+use super::{Api, convert, pb};
+use crate::domain::{Alert, AlertId, SubjectId};
+use crate::ledger::checkpoint::SignedCheckpoint;
+use crate::ledger::{Entry, EntryFilter};
+use crate::service::{
+    AccessReport, ConsistencyProof, EntryExport, EntryRef, InclusionProof, Page, PageRequest,
+};
 
 /// The stream of an export.
 type ExportStream = Pin<Box<dyn Stream<Item = Result<pb::ExportEntriesResponse, Status>> + Send>>;
@@ -62,203 +68,125 @@ fn export_stream(mut export: EntryExport) -> ExportStream {
 #[derive(Debug, Clone)]
 pub struct AuditApi(pub Api);
 
-#[tonic::async_trait]
-impl AuditService for AuditApi {
-    #[tracing::instrument(skip_all)]
-    async fn list_entries(
-        &self,
-        request: Request<pb::ListEntriesRequest>,
-    ) -> Result<Response<pb::ListEntriesResponse>, Status> {
-        let api = &self.0;
-        let call = api
-            .begin(
-                &request,
-                method!("AuditService", "ListEntries"),
-                Access::MemberOrOperator,
-            )
-            .await?;
-        let result = async {
-            let (purpose, filter, page) = input(convert::list_entries(request.into_inner()))?;
-            call.set_purpose(purpose);
-            api.services.list_entries(&call, filter, &page).await
-        }
-        .await;
-        api.finish(&call, result, |p| pb::ListEntriesResponse {
-            entries: p.items.into_iter().map(convert::entry_out).collect(),
-            next_page_token: p.next_token,
-        })
-        .await
-    }
-
-    #[tracing::instrument(skip_all)]
-    async fn get_subject_access_report(
-        &self,
-        request: Request<pb::GetSubjectAccessReportRequest>,
-    ) -> Result<Response<pb::GetSubjectAccessReportResponse>, Status> {
-        let api = &self.0;
-        let call = api
-            .begin(
-                &request,
-                method!("AuditService", "GetSubjectAccessReport"),
-                Access::Member,
-            )
-            .await?;
-        let result = async {
-            let (purpose, subject, (start, end)) =
-                input(convert::subject_access_report(request.into_inner()))?;
-            call.set_purpose(purpose);
-            api.services
-                .subject_access_report(&call, subject, start, end)
-                .await
-        }
-        .await;
-        api.finish(&call, result, convert::access_report_out).await
-    }
-
-    #[tracing::instrument(skip_all)]
-    async fn get_checkpoint(
-        &self,
-        request: Request<pb::GetCheckpointRequest>,
-    ) -> Result<Response<pb::GetCheckpointResponse>, Status> {
-        let api = &self.0;
-        let call = api
-            .begin(
-                &request,
-                method!("AuditService", "GetCheckpoint"),
-                Access::Member,
-            )
-            .await?;
-        let result = async {
-            let (purpose, refresh) = input(convert::checkpoint_request(request.into_inner()))?;
-            call.set_purpose(purpose);
-            api.services.get_checkpoint(&call, refresh).await
-        }
-        .await;
-        let verifier_key = api.services.verifier_key().to_owned();
-        api.finish(&call, result, |c| pb::GetCheckpointResponse {
-            checkpoint: Some(convert::checkpoint_out(c)),
-            verifier_key,
-        })
-        .await
-    }
-
-    #[tracing::instrument(skip_all)]
-    async fn get_inclusion_proof(
-        &self,
-        request: Request<pb::GetInclusionProofRequest>,
-    ) -> Result<Response<pb::GetInclusionProofResponse>, Status> {
-        let api = &self.0;
-        let call = api
-            .begin(
-                &request,
-                method!("AuditService", "GetInclusionProof"),
-                Access::Member,
-            )
-            .await?;
-        let result = async {
-            let (purpose, target, size) = input(convert::inclusion_request(request.into_inner()))?;
-            call.set_purpose(purpose);
-            api.services.inclusion_proof(&call, target, size).await
-        }
-        .await;
-        api.finish(&call, result, convert::inclusion_out).await
-    }
-
-    #[tracing::instrument(skip_all)]
-    async fn get_consistency_proof(
-        &self,
-        request: Request<pb::GetConsistencyProofRequest>,
-    ) -> Result<Response<pb::GetConsistencyProofResponse>, Status> {
-        let api = &self.0;
-        let call = api
-            .begin(
-                &request,
-                method!("AuditService", "GetConsistencyProof"),
-                Access::Member,
-            )
-            .await?;
-        let result = async {
-            let (purpose, first, second) =
-                input(convert::consistency_request(request.into_inner()))?;
-            call.set_purpose(purpose);
-            api.services.consistency_proof(&call, first, second).await
-        }
-        .await;
-        api.finish(&call, result, convert::consistency_out).await
-    }
-
+serve!(AuditService, AuditApi {
+    list_entries => ListEntries,
+    get_subject_access_report => GetSubjectAccessReport,
+    get_checkpoint => GetCheckpoint,
+    get_inclusion_proof => GetInclusionProof,
+    get_consistency_proof => GetConsistencyProof,
+    export_entries => ExportEntries,
+    list_alerts => ListAlerts,
+    acknowledge_alert => AcknowledgeAlert,
+}
     type ExportEntriesStream = ExportStream;
+);
 
-    #[tracing::instrument(skip_all)]
-    async fn export_entries(
-        &self,
-        request: Request<pb::ExportEntriesRequest>,
-    ) -> Result<Response<Self::ExportEntriesStream>, Status> {
-        let api = &self.0;
-        let call = api
-            .begin(
-                &request,
-                method!("AuditService", "ExportEntries"),
-                Access::Member,
-            )
-            .await?;
-        let result = async {
-            let (purpose, start) = input(convert::export_request(request.into_inner()))?;
-            call.set_purpose(purpose);
-            api.services.export_entries(&call, start).await
+operation! {
+    ListEntries: "AuditService"/"ListEntries", MemberOrOperator,
+    pb::ListEntriesRequest => pb::ListEntriesResponse,
+    input(request, call) -> (EntryFilter, PageRequest) {
+        let checked = convert::list_entries(request);
+        declared(call, checked.map(|(purpose, filter, page)| (purpose, (filter, page))))
+    },
+    run(services, call, (filter, page)) -> Page<Entry> {
+        services.list_entries(call, filter, &page).await
+    },
+    render(page, _) {
+        pb::ListEntriesResponse {
+            entries: page.items.into_iter().map(convert::entry_out).collect(),
+            next_page_token: page.next_token,
         }
-        .await;
-        api.finish(&call, result, export_stream).await
-    }
+    },
+}
 
-    #[tracing::instrument(skip_all)]
-    async fn list_alerts(
-        &self,
-        request: Request<pb::ListAlertsRequest>,
-    ) -> Result<Response<pb::ListAlertsResponse>, Status> {
-        let api = &self.0;
-        let call = api
-            .begin(
-                &request,
-                method!("AuditService", "ListAlerts"),
-                Access::MemberOrOperator,
-            )
-            .await?;
-        let result = async {
-            let (purpose, open, page) = input(convert::list_alerts_request(request.into_inner()))?;
-            call.set_purpose(purpose);
-            api.services.list_alerts(&call, open, &page).await
-        }
-        .await;
-        api.finish(&call, result, |p| pb::ListAlertsResponse {
-            alerts: p.items.into_iter().map(convert::alert_out).collect(),
-            next_page_token: p.next_token,
-        })
-        .await
-    }
+operation! {
+    GetSubjectAccessReport: "AuditService"/"GetSubjectAccessReport", Member,
+    pb::GetSubjectAccessReportRequest => pb::GetSubjectAccessReportResponse,
+    input(request, call) -> (SubjectId, convert::TimeRange) {
+        let checked = convert::subject_access_report(request);
+        declared(call, checked.map(|(purpose, subject, range)| (purpose, (subject, range))))
+    },
+    run(services, call, (subject, (start, end))) -> AccessReport {
+        services.subject_access_report(call, subject, start, end).await
+    },
+    render(report, _) { convert::access_report_out(report) },
+}
 
-    #[tracing::instrument(skip_all)]
-    async fn acknowledge_alert(
-        &self,
-        request: Request<pb::AcknowledgeAlertRequest>,
-    ) -> Result<Response<pb::AcknowledgeAlertResponse>, Status> {
-        let api = &self.0;
-        let call = api
-            .begin(
-                &request,
-                method!("AuditService", "AcknowledgeAlert"),
-                Access::MemberOrOperator,
-            )
-            .await?;
-        let result = async {
-            let (purpose, id, note) = input(convert::acknowledge_request(request.into_inner()))?;
-            call.set_purpose(purpose);
-            api.services.acknowledge_alert(&call, id, note).await
+operation! {
+    GetCheckpoint: "AuditService"/"GetCheckpoint", Member,
+    pb::GetCheckpointRequest => pb::GetCheckpointResponse,
+    input(request, call) -> bool { declared(call, convert::checkpoint_request(request)) },
+    run(services, call, refresh) -> (SignedCheckpoint, String) {
+        let checkpoint = services.get_checkpoint(call, refresh).await?;
+        Ok((checkpoint, services.verifier_key().to_owned()))
+    },
+    render((checkpoint, verifier_key), _) {
+        pb::GetCheckpointResponse {
+            checkpoint: Some(convert::checkpoint_out(checkpoint)),
+            verifier_key,
         }
-        .await;
-        api.finish(&call, result, |a| pb::AcknowledgeAlertResponse {
-            alert: Some(convert::alert_out(a)),
-        })
-        .await
-    }
+    },
+}
+
+operation! {
+    GetInclusionProof: "AuditService"/"GetInclusionProof", Member,
+    pb::GetInclusionProofRequest => pb::GetInclusionProofResponse,
+    input(request, call) -> (EntryRef, Option<u64>) {
+        let checked = convert::inclusion_request(request);
+        declared(call, checked.map(|(purpose, target, size)| (purpose, (target, size))))
+    },
+    run(services, call, (target, size)) -> InclusionProof {
+        services.inclusion_proof(call, target, size).await
+    },
+    render(proof, _) { convert::inclusion_out(proof) },
+}
+
+operation! {
+    GetConsistencyProof: "AuditService"/"GetConsistencyProof", Member,
+    pb::GetConsistencyProofRequest => pb::GetConsistencyProofResponse,
+    input(request, call) -> (u64, Option<u64>) {
+        let checked = convert::consistency_request(request);
+        declared(call, checked.map(|(purpose, first, second)| (purpose, (first, second))))
+    },
+    run(services, call, (first, second)) -> ConsistencyProof {
+        services.consistency_proof(call, first, second).await
+    },
+    render(proof, _) { convert::consistency_out(proof) },
+}
+
+operation! {
+    ExportEntries: "AuditService"/"ExportEntries", Member,
+    pb::ExportEntriesRequest => ExportStream,
+    input(request, call) -> u64 { declared(call, convert::export_request(request)) },
+    run(services, call, start) -> EntryExport { services.export_entries(call, start).await },
+    render(export, _) { export_stream(export) },
+}
+
+operation! {
+    ListAlerts: "AuditService"/"ListAlerts", MemberOrOperator,
+    pb::ListAlertsRequest => pb::ListAlertsResponse,
+    input(request, call) -> (bool, PageRequest) {
+        let checked = convert::list_alerts_request(request);
+        declared(call, checked.map(|(purpose, open, page)| (purpose, (open, page))))
+    },
+    run(services, call, (open, page)) -> Page<Alert> {
+        services.list_alerts(call, open, &page).await
+    },
+    render(page, _) {
+        pb::ListAlertsResponse {
+            alerts: page.items.into_iter().map(convert::alert_out).collect(),
+            next_page_token: page.next_token,
+        }
+    },
+}
+
+operation! {
+    AcknowledgeAlert: "AuditService"/"AcknowledgeAlert", MemberOrOperator,
+    pb::AcknowledgeAlertRequest => pb::AcknowledgeAlertResponse,
+    input(request, call) -> (AlertId, String) {
+        let checked = convert::acknowledge_request(request);
+        declared(call, checked.map(|(purpose, id, note)| (purpose, (id, note))))
+    },
+    run(services, call, (id, note)) -> Alert { services.acknowledge_alert(call, id, note).await },
+    render(alert, _) { pb::AcknowledgeAlertResponse { alert: Some(convert::alert_out(alert)) } },
 }

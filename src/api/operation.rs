@@ -132,11 +132,14 @@ macro_rules! operation {
 pub(crate) use operation;
 
 /// Implements a generated service trait for its adapter, each method
-/// served by its [`Operation`].
+/// served by its [`Operation`]; what follows the table (a streaming
+/// method's stream type) goes into the implementation as it is.
 macro_rules! serve {
-    ($service:path, $adapter:ty { $($rpc:ident => $op:ty),+ $(,)? }) => {
+    ($service:path, $adapter:ty { $($rpc:ident => $op:ty),+ $(,)? } $($extra:tt)*) => {
         #[tonic::async_trait]
         impl $service for $adapter {
+            $($extra)*
+
             $(
                 async fn $rpc(
                     &self,

@@ -74,7 +74,7 @@ pub fn list_entries(
 }
 
 /// A `[start, end)` time range; either end may be open.
-type TimeRange = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+pub type TimeRange = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
 
 /// A `[start, end)` time range of a request; either end may be open.
 fn time_range(start: Option<&Timestamp>, end: Option<&Timestamp>, v: &mut Violations) -> TimeRange {
