@@ -512,7 +512,7 @@ async fn group_commit_story(url: &str) {
     let mut failures = 0;
     for task in tasks {
         match task.await.unwrap() {
-            Ok(entry) => indexes.push(entry.index),
+            Ok(receipt) => indexes.push(receipt.entry().index),
             Err(StoreError::AlreadyExists(_)) => failures += 1,
             Err(other) => panic!("unexpected failure {other:?}"),
         }

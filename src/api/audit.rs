@@ -117,8 +117,8 @@ operation! {
     pb::GetCheckpointRequest => pb::GetCheckpointResponse,
     input(request, call) -> bool { declared(call, convert::checkpoint_request(request)) },
     run(services, call, refresh) -> (SignedCheckpoint, String) {
-        let checkpoint = services.get_checkpoint(call, refresh).await?;
-        Ok((checkpoint, services.verifier_key().to_owned()))
+        let key = services.verifier_key().to_owned();
+        Ok(services.get_checkpoint(call, refresh).await?.map(|c| (c, key)))
     },
     render((checkpoint, verifier_key), _) {
         pb::GetCheckpointResponse {

@@ -39,6 +39,13 @@ fn log(error: &ServiceError, code: Code, method: &str, request_id: &str) {
             error = crate::telemetry::causes(cause),
             "the access decision failed; the call was refused"
         ),
+        ServiceError::NotAudited => tracing::error!(
+            method,
+            ?code,
+            reason_code,
+            request_id,
+            "a result came without its own ledger entry; nothing was released"
+        ),
         ServiceError::Unauthenticated(failure) if failure.is_unavailable() => tracing::error!(
             method,
             ?code,
@@ -63,7 +70,7 @@ pub fn to_status(error: &ServiceError, request_id: &str, method: &str) -> Status
         ServiceError::StaleEtag(_) => Code::Aborted,
         ServiceError::Precondition { .. } => Code::FailedPrecondition,
         ServiceError::Unavailable(_) => Code::Unavailable,
-        ServiceError::Policy(_) => Code::Internal,
+        ServiceError::Policy(_) | ServiceError::NotAudited => Code::Internal,
     };
     let mut metadata = HashMap::from([("request_id".to_owned(), request_id.to_owned())]);
     if let ServiceError::Denied(denial) = error {
@@ -92,6 +99,9 @@ pub fn to_status(error: &ServiceError, request_id: &str, method: &str) -> Status
         }
         ServiceError::Policy(_) => {
             "the access decision could not be made; nothing was disclosed".to_owned()
+        }
+        ServiceError::NotAudited => {
+            "the call could not be audited; nothing was disclosed".to_owned()
         }
         other => other.to_string(),
     };

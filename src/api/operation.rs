@@ -10,7 +10,7 @@ use tracing::Instrument;
 
 use super::{Api, input};
 use crate::domain::{Purpose, Violations};
-use crate::service::{Access, Call, ServiceError, Services};
+use crate::service::{Access, Audited, Call, ServiceError, Services};
 
 /// One RPC of Accord's services.
 pub trait Operation {
@@ -32,12 +32,13 @@ pub trait Operation {
     /// the time of the call and takes its declared purpose.
     fn input(request: Self::Request, call: &Call) -> Result<Self::Input, Violations>;
 
-    /// Runs the audited service.
+    /// Runs the audited service: its result comes with the receipt of the
+    /// call's ledger entry, without which nothing is answered.
     fn run(
         services: &Services,
         call: &Call,
         input: Self::Input,
-    ) -> impl Future<Output = Result<Self::Output, ServiceError>> + Send;
+    ) -> impl Future<Output = Result<Audited<Self::Output>, ServiceError>> + Send;
 
     /// The response to a success of `call`.
     fn render(output: Self::Output, call: &Call) -> Self::Response;
@@ -72,7 +73,7 @@ impl Api {
         async {
             let result = async {
                 let checked = input(O::input(request.into_inner(), &call))?;
-                O::run(&self.services, &call, checked).await
+                O::run(&self.services, &call, checked).await?.release(&call)
             }
             .await;
             self.finish(&call, result, |output| O::render(output, &call))
@@ -123,7 +124,7 @@ macro_rules! operation {
                 $s: &$crate::service::Services,
                 $call: &$crate::service::Call,
                 $i: $input,
-            ) -> Result<$output, $crate::service::ServiceError> $run_body
+            ) -> Result<$crate::service::Audited<$output>, $crate::service::ServiceError> $run_body
 
             fn render($o: $output, $rc: &$crate::service::Call) -> $response $render_body
         }

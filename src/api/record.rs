@@ -3,10 +3,9 @@
 use super::operation::{declared, operation, serve};
 use super::pb::record_service_server::RecordService;
 use super::{Api, convert, pb};
-use crate::domain::{Purpose, Record, RecordId, SubjectId, Violations};
-use crate::service::{
-    AccessCheck, Call, NewRecord, Page, PageRequest, RecordChange, SealTarget, SharedRecord,
-};
+use crate::domain::{Purpose, RecordId, SubjectId, Violations};
+use crate::policy::Disclosed;
+use crate::service::{AccessCheck, Call, NewRecord, Page, PageRequest, RecordChange, SealTarget};
 
 /// The RecordService adapter.
 #[derive(Debug, Clone)]
@@ -42,7 +41,7 @@ operation! {
     CreateRecord: "RecordService"/"CreateRecord", Member,
     pb::CreateRecordRequest => pb::CreateRecordResponse,
     input(request, call) -> NewRecord { declared(call, convert::create_record(request)) },
-    run(services, call, new) -> Record { services.create_record(call, new).await },
+    run(services, call, new) -> Disclosed { services.create_record(call, new).await },
     render(r, _) { pb::CreateRecordResponse { record: Some(convert::record_out(r)) } },
 }
 
@@ -50,7 +49,7 @@ operation! {
     UpdateRecord: "RecordService"/"UpdateRecord", Member,
     pb::UpdateRecordRequest => pb::UpdateRecordResponse,
     input(request, call) -> RecordChange { declared(call, convert::update_record(request)) },
-    run(services, call, change) -> Record { services.update_record(call, change).await },
+    run(services, call, change) -> Disclosed { services.update_record(call, change).await },
     render(r, _) { pb::UpdateRecordResponse { record: Some(convert::record_out(r)) } },
 }
 
@@ -61,10 +60,10 @@ operation! {
         let checked = convert::get_record(request);
         read(call, checked.map(|(purpose, reason, id, version)| (purpose, reason, (id, version))))
     },
-    run(services, call, (id, version)) -> SharedRecord {
+    run(services, call, (id, version)) -> Disclosed {
         services.get_record(call, &id, version).await
     },
-    render(r, _) { pb::GetRecordResponse { record: Some(convert::shared_record_out(r)) } },
+    render(r, _) { pb::GetRecordResponse { record: Some(convert::record_out(r)) } },
 }
 
 operation! {
@@ -74,12 +73,12 @@ operation! {
         let checked = convert::list_records(request);
         declared(call, checked.map(|(purpose, subject, page)| (purpose, (subject, page))))
     },
-    run(services, call, (subject, page)) -> Page<SharedRecord> {
+    run(services, call, (subject, page)) -> Page<Disclosed> {
         services.list_records(call, &subject, &page).await
     },
     render(page, _) {
         pb::ListRecordsResponse {
-            records: page.items.into_iter().map(convert::shared_record_out).collect(),
+            records: page.items.into_iter().map(convert::record_out).collect(),
             next_page_token: page.next_token,
         }
     },
@@ -89,7 +88,7 @@ operation! {
     SealRecord: "RecordService"/"SealRecord", Member,
     pb::SealRecordRequest => pb::SealRecordResponse,
     input(request, _) -> (RecordId, String) { convert::seal_record(request) },
-    run(services, call, (id, reason)) -> Option<Record> {
+    run(services, call, (id, reason)) -> Option<Disclosed> {
         services.set_seal(call, SealTarget::Record(id), Some(reason)).await
     },
     render(r, _) { pb::SealRecordResponse { record: r.map(convert::record_out) } },
@@ -101,7 +100,7 @@ operation! {
     input(request, _) -> RecordId {
         RecordId::parse_name(&request.name).map_err(|e| Violations::one("name", e))
     },
-    run(services, call, id) -> Option<Record> {
+    run(services, call, id) -> Option<Disclosed> {
         services.set_seal(call, SealTarget::Record(id), None).await
     },
     render(r, _) { pb::UnsealRecordResponse { record: r.map(convert::record_out) } },
@@ -111,7 +110,7 @@ operation! {
     SealSubjectRecords: "RecordService"/"SealSubjectRecords", Member,
     pb::SealSubjectRecordsRequest => pb::SealSubjectRecordsResponse,
     input(request, _) -> (SubjectId, String) { convert::seal_subject_records(request) },
-    run(services, call, (subject, reason)) -> Option<Record> {
+    run(services, call, (subject, reason)) -> Option<Disclosed> {
         services.set_seal(call, SealTarget::SubjectRecords(subject), Some(reason)).await
     },
     render(_, _) { pb::SealSubjectRecordsResponse {} },
@@ -123,7 +122,7 @@ operation! {
     input(request, _) -> SubjectId {
         SubjectId::parse_name(&request.subject).map_err(|e| Violations::one("subject", e))
     },
-    run(services, call, subject) -> Option<Record> {
+    run(services, call, subject) -> Option<Disclosed> {
         services.set_seal(call, SealTarget::SubjectRecords(subject), None).await
     },
     render(_, _) { pb::UnsealSubjectRecordsResponse {} },

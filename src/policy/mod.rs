@@ -88,24 +88,37 @@ pub struct BreakGlass {
     pub overrode: Option<&'static str>,
 }
 
-/// What may be disclosed, and on what grounds.
+/// What may be disclosed, and on what grounds. Only a decision of this
+/// module makes one, and only [`Permit::disclose`] turns a record into
+/// something that may leave. Nothing outside this module can make one:
+///
+/// ```compile_fail
+/// use accord::policy::{FieldMask, Permit};
+/// let everything = Permit {
+///     fields: FieldMask::All,
+///     agreements: Vec::new(),
+///     lawful_bases: Vec::new(),
+///     consent: None,
+///     break_glass: None,
+/// };
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Permit {
-    pub fields: FieldMask,
+    fields: FieldMask,
     /// The agreement versions that permitted (`agreements/{id}@{v}`); empty
     /// for the controller.
-    pub agreements: Vec<String>,
+    agreements: Vec<String>,
     /// Their lawful bases.
-    pub lawful_bases: Vec<LawfulBasis>,
+    lawful_bases: Vec<LawfulBasis>,
     /// The consent relied on, if an agreement needed one.
-    pub consent: Option<ConsentId>,
+    consent: Option<ConsentId>,
     /// Set when emergency access was invoked.
-    pub break_glass: Option<BreakGlass>,
+    break_glass: Option<BreakGlass>,
 }
 
 impl Permit {
     /// The controller's view: everything, on its own authority.
-    pub fn controller() -> Self {
+    fn controller() -> Self {
         Self {
             fields: FieldMask::All,
             agreements: Vec::new(),
@@ -113,6 +126,84 @@ impl Permit {
             consent: None,
             break_glass: None,
         }
+    }
+
+    /// The fields it lets leave.
+    pub fn fields(&self) -> &FieldMask {
+        &self.fields
+    }
+
+    /// The agreement versions that permitted (`agreements/{id}@{v}`);
+    /// empty for the controller.
+    pub fn agreements(&self) -> &[String] {
+        &self.agreements
+    }
+
+    /// The lawful bases of those agreements.
+    pub fn lawful_bases(&self) -> &[LawfulBasis] {
+        &self.lawful_bases
+    }
+
+    /// The consent relied on, if an agreement needed one.
+    pub fn consent(&self) -> Option<&ConsentId> {
+        self.consent.as_ref()
+    }
+
+    /// The emergency access it rests on, if it was invoked.
+    pub fn break_glass(&self) -> Option<&BreakGlass> {
+        self.break_glass.as_ref()
+    }
+
+    /// The same grounds for a dry run, which is not an emergency access
+    /// whatever reason was given.
+    pub fn dry_run(&self) -> Self {
+        Self {
+            break_glass: None,
+            ..self.clone()
+        }
+    }
+
+    /// `record` as this permit lets it leave: only the fields granted,
+    /// naming the agreements it is shared under.
+    pub fn disclose(&self, mut record: Record) -> Disclosed {
+        record.fields.retain(|name, _| self.fields.allows(name));
+        Disclosed {
+            record,
+            shared_under: self.agreements.clone(),
+        }
+    }
+}
+
+/// A record as its reader may see it. Only [`Permit::disclose`] makes one,
+/// so a record cannot leave Accord without the decision that lets it:
+///
+/// ```compile_fail
+/// use accord::policy::Disclosed;
+/// fn untrimmed(record: accord::domain::Record) -> Disclosed {
+///     Disclosed { record, shared_under: Vec::new() }
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Disclosed {
+    record: Record,
+    shared_under: Vec<String>,
+}
+
+impl Disclosed {
+    /// The record, holding only the fields disclosed.
+    pub fn record(&self) -> &Record {
+        &self.record
+    }
+
+    /// The agreement versions it was shared under; empty for its
+    /// controller.
+    pub fn shared_under(&self) -> &[String] {
+        &self.shared_under
+    }
+
+    /// The record and the agreements it was shared under.
+    pub fn into_parts(self) -> (Record, Vec<String>) {
+        (self.record, self.shared_under)
     }
 }
 
@@ -521,10 +612,11 @@ fn obstacle(a: &Agreement, finding: &ConsentFinding, read: &Read<'_>) -> (u8, De
 #[cfg(test)]
 mod tests;
 
-/// Decides whether `caller` may change `record`: only its controller may.
-pub fn decide_write(caller: &Caller, record: &Record) -> Result<(), Denial> {
+/// Decides whether `caller` may change `record`: only its controller may,
+/// and it sees what it wrote in full.
+pub fn decide_write(caller: &Caller, record: &Record) -> Result<Permit, Denial> {
     if caller.agency == record.controller {
-        Ok(())
+        Ok(Permit::controller())
     } else {
         Err(Denial::new(
             "NOT_CONTROLLER",

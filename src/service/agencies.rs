@@ -1,6 +1,6 @@
 //! The agency registry.
 
-use super::{Call, Page, PageRequest, ServiceError, Services};
+use super::{Audited, Call, Page, PageRequest, ServiceError, Services};
 use crate::domain::credential::{
     CertificateIdentity, CertificateIdentityId, CertificateMatch, JwksSource, TokenIssuer,
     TokenIssuerId, check_jwks,
@@ -49,7 +49,7 @@ impl Services {
         code: AgencyCode,
         display_name: String,
         kind: AgencyKind,
-    ) -> Result<Agency, ServiceError> {
+    ) -> Result<Audited<Agency>, ServiceError> {
         call.require_role(Role::OPERATOR)?;
         call.note_controller(code.as_str().to_owned());
         let agency = Agency {
@@ -67,22 +67,23 @@ impl Services {
             "kind".into(),
             "status".into(),
         ]);
-        self.store
-            .commit(vec![Write::InsertAgency(agency.clone())], call.permitted())
-            .await?;
-        Ok(agency)
+        self.commit(call, vec![Write::InsertAgency(agency.clone())], agency)
+            .await
     }
 
     /// Reads one agency.
-    pub async fn get_agency(&self, call: &Call, code: &AgencyCode) -> Result<Agency, ServiceError> {
+    pub async fn get_agency(
+        &self,
+        call: &Call,
+        code: &AgencyCode,
+    ) -> Result<Audited<Agency>, ServiceError> {
         call.note_controller(code.as_str().to_owned());
         let agency = self
             .store
             .agency(code)
             .await?
             .ok_or_else(|| ServiceError::NotFound(code.resource_name()))?;
-        self.audit_read(call).await?;
-        Ok(agency)
+        self.commit(call, vec![], agency).await
     }
 
     /// Lists agencies in code order.
@@ -90,15 +91,14 @@ impl Services {
         &self,
         call: &Call,
         req: &PageRequest,
-    ) -> Result<Page<Agency>, ServiceError> {
+    ) -> Result<Audited<Page<Agency>>, ServiceError> {
         let paging = self.tokens.paging(call, "ListAgencies", req)?;
         let items = self
             .store
             .agencies(paging.after(), paging.size() + 1)
             .await?;
         let page = paging.page(items, |a| a.code.as_str().to_owned());
-        self.audit_read(call).await?;
-        Ok(page)
+        self.commit(call, vec![], page).await
     }
 
     /// Changes an agency's display name or status (operator only).
@@ -107,7 +107,7 @@ impl Services {
         call: &Call,
         code: &AgencyCode,
         change: AgencyChange,
-    ) -> Result<Agency, ServiceError> {
+    ) -> Result<Audited<Agency>, ServiceError> {
         call.require_role(Role::OPERATOR)?;
         call.note_controller(code.as_str().to_owned());
         let current = self
@@ -129,16 +129,15 @@ impl Services {
         next.update_time = call.time;
         next.etag = agency_etag(code, call.time, &next.display_name, next.status);
         call.note_fields(fields);
-        self.store
-            .commit(
-                vec![Write::UpdateAgency {
-                    agency: next.clone(),
-                    expected_etag,
-                }],
-                call.permitted(),
-            )
-            .await?;
-        Ok(next)
+        self.commit(
+            call,
+            vec![Write::UpdateAgency {
+                agency: next.clone(),
+                expected_etag,
+            }],
+            next,
+        )
+        .await
     }
 
     /// Registers a certificate identity of `agency` (operator only).
@@ -148,7 +147,7 @@ impl Services {
         agency: &AgencyCode,
         matcher: CertificateMatch,
         note: String,
-    ) -> Result<CertificateIdentity, ServiceError> {
+    ) -> Result<Audited<CertificateIdentity>, ServiceError> {
         call.require_role(Role::OPERATOR)?;
         call.note_controller(agency.as_str().to_owned());
         if let Err(e) = check_text(&note, 0, 200) {
@@ -166,13 +165,12 @@ impl Services {
             revoke_time: None,
         };
         call.note_records(vec![identity.resource_name()]);
-        self.store
-            .commit(
-                vec![Write::InsertCertificateIdentity(identity.clone())],
-                call.permitted(),
-            )
-            .await?;
-        Ok(identity)
+        self.commit(
+            call,
+            vec![Write::InsertCertificateIdentity(identity.clone())],
+            identity,
+        )
+        .await
     }
 
     /// Revokes a certificate identity (operator only).
@@ -181,7 +179,7 @@ impl Services {
         call: &Call,
         agency: &AgencyCode,
         id: &CertificateIdentityId,
-    ) -> Result<CertificateIdentity, ServiceError> {
+    ) -> Result<Audited<CertificateIdentity>, ServiceError> {
         call.require_role(Role::OPERATOR)?;
         call.note_controller(agency.as_str().to_owned());
         let not_found =
@@ -198,11 +196,12 @@ impl Services {
             id: id.clone(),
             time: call.time,
         };
+        let revoked = CertificateIdentity {
+            revoke_time: Some(call.time),
+            ..identity
+        };
         match self.store.commit(vec![write], call.permitted()).await {
-            Ok(_) => Ok(CertificateIdentity {
-                revoke_time: Some(call.time),
-                ..identity
-            }),
+            Ok(receipt) => Ok(Audited::new(receipt, revoked)),
             Err(StoreError::Conflict(message)) => Err(ServiceError::Precondition {
                 code: "ALREADY_REVOKED",
                 message,
@@ -217,11 +216,10 @@ impl Services {
         &self,
         call: &Call,
         agency: &AgencyCode,
-    ) -> Result<Vec<CertificateIdentity>, ServiceError> {
+    ) -> Result<Audited<Vec<CertificateIdentity>>, ServiceError> {
         self.check_own_registry(call, agency).await?;
         let identities = self.store.certificate_identities(agency).await?;
-        self.audit_read(call).await?;
-        Ok(identities)
+        self.commit(call, vec![], identities).await
     }
 
     /// Registers a token issuer of `agency` (operator only). A JWKS file
@@ -231,7 +229,7 @@ impl Services {
         call: &Call,
         agency: &AgencyCode,
         issuer: NewTokenIssuer,
-    ) -> Result<TokenIssuer, ServiceError> {
+    ) -> Result<Audited<TokenIssuer>, ServiceError> {
         call.require_role(Role::OPERATOR)?;
         call.note_controller(agency.as_str().to_owned());
         let jwks_check = match &issuer.jwks {
@@ -257,13 +255,8 @@ impl Services {
             create_time: call.time,
         };
         call.note_records(vec![issuer.resource_name()]);
-        self.store
-            .commit(
-                vec![Write::InsertTokenIssuer(issuer.clone())],
-                call.permitted(),
-            )
-            .await?;
-        Ok(issuer)
+        self.commit(call, vec![Write::InsertTokenIssuer(issuer.clone())], issuer)
+            .await
     }
 
     /// Removes a token issuer (operator only).
@@ -272,7 +265,7 @@ impl Services {
         call: &Call,
         agency: &AgencyCode,
         id: &TokenIssuerId,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<Audited<()>, ServiceError> {
         call.require_role(Role::OPERATOR)?;
         call.note_controller(agency.as_str().to_owned());
         let name = format!("{}/{}", agency.resource_name(), id.resource_name());
@@ -286,10 +279,8 @@ impl Services {
         {
             return Err(ServiceError::NotFound(name));
         }
-        self.store
-            .commit(vec![Write::RemoveTokenIssuer(id.clone())], call.permitted())
-            .await?;
-        Ok(())
+        self.commit(call, vec![Write::RemoveTokenIssuer(id.clone())], ())
+            .await
     }
 
     /// Lists an agency's token issuers, for the operator and the agency's
@@ -298,11 +289,10 @@ impl Services {
         &self,
         call: &Call,
         agency: &AgencyCode,
-    ) -> Result<Vec<TokenIssuer>, ServiceError> {
+    ) -> Result<Audited<Vec<TokenIssuer>>, ServiceError> {
         self.check_own_registry(call, agency).await?;
         let issuers = self.store.token_issuers(agency).await?;
-        self.audit_read(call).await?;
-        Ok(issuers)
+        self.commit(call, vec![], issuers).await
     }
 
     /// Checks that the caller may read `agency`'s credentials: the

@@ -1,7 +1,7 @@
 //! Data sharing agreements: proposing, approving, suspending, reinstating
 //! and revising them, each step by a party's IG lead.
 
-use super::{Call, Page, PageRequest, ServiceError, Services};
+use super::{Audited, Call, Page, PageRequest, ServiceError, Services};
 use crate::domain::agreement::{
     Agreement, AgreementId, AgreementStatus, AgreementTerms, LifecycleError,
 };
@@ -126,7 +126,7 @@ impl Services {
         &self,
         call: &Call,
         terms: AgreementTerms,
-    ) -> Result<Agreement, ServiceError> {
+    ) -> Result<Audited<Agreement>, ServiceError> {
         call.note_controller(terms.provider.as_str().to_owned());
         call.require_role(Role::IG_LEAD)?;
         if !terms.is_party(&call.caller.agency) {
@@ -147,13 +147,12 @@ impl Services {
             call.time,
         );
         call.note_records(vec![agreement.version_name()]);
-        self.store
-            .commit(
-                vec![Write::InsertAgreement(agreement.clone())],
-                call.permitted(),
-            )
-            .await?;
-        Ok(agreement)
+        self.commit(
+            call,
+            vec![Write::InsertAgreement(agreement.clone())],
+            agreement,
+        )
+        .await
     }
 
     /// Proposes new terms as a new draft version. The version in force
@@ -164,7 +163,7 @@ impl Services {
         call: &Call,
         id: &AgreementId,
         terms: AgreementTerms,
-    ) -> Result<Agreement, ServiceError> {
+    ) -> Result<Audited<Agreement>, ServiceError> {
         call.require_role(Role::IG_LEAD)?;
         let latest = self.party_agreement(call, id, None).await?;
         latest.check_revisable(&call.caller.agency, call.time)?;
@@ -204,8 +203,7 @@ impl Services {
                 expected_revision: latest.revision,
             });
         }
-        self.store.commit(writes, call.permitted()).await?;
-        Ok(next)
+        self.commit(call, writes, next).await
     }
 
     /// Records the caller's agency's approval of the latest version, a
@@ -217,7 +215,7 @@ impl Services {
         id: &AgreementId,
         version: i64,
         etag: &str,
-    ) -> Result<Agreement, ServiceError> {
+    ) -> Result<Audited<Agreement>, ServiceError> {
         call.require_role(Role::IG_LEAD)?;
         let latest = self.party_agreement(call, id, None).await?;
         if version != latest.version {
@@ -254,8 +252,7 @@ impl Services {
                 }
             }
         }
-        self.store.commit(writes, call.permitted()).await?;
-        Ok(approved)
+        self.commit(call, writes, approved).await
     }
 
     /// The version of an agreement whose stored state is `status`.
@@ -297,7 +294,7 @@ impl Services {
         id: &AgreementId,
         reason: &str,
         etag: &str,
-    ) -> Result<Agreement, ServiceError> {
+    ) -> Result<Audited<Agreement>, ServiceError> {
         call.require_role(Role::IG_LEAD)?;
         if let Err(e) = check_text(reason, 1, 500) {
             return Err(Violations::one("reason", e).into());
@@ -312,16 +309,15 @@ impl Services {
             reason.trim(),
             call.time,
         )?;
-        self.store
-            .commit(
-                vec![Write::UpdateAgreement {
-                    agreement: suspended.clone(),
-                    expected_revision: active.revision,
-                }],
-                call.permitted(),
-            )
-            .await?;
-        Ok(suspended)
+        self.commit(
+            call,
+            vec![Write::UpdateAgreement {
+                agreement: suspended.clone(),
+                expected_revision: active.revision,
+            }],
+            suspended,
+        )
+        .await
     }
 
     /// Reinstates the suspended version.
@@ -330,23 +326,22 @@ impl Services {
         call: &Call,
         id: &AgreementId,
         etag: &str,
-    ) -> Result<Agreement, ServiceError> {
+    ) -> Result<Audited<Agreement>, ServiceError> {
         call.require_role(Role::IG_LEAD)?;
         let suspended = self
             .version_in(call, id, AgreementStatus::Suspended, "reinstated")
             .await?;
         check_etag(&suspended, etag)?;
         let reinstated = suspended.reinstate(&call.caller.agency, call.time)?;
-        self.store
-            .commit(
-                vec![Write::UpdateAgreement {
-                    agreement: reinstated.clone(),
-                    expected_revision: suspended.revision,
-                }],
-                call.permitted(),
-            )
-            .await?;
-        Ok(reinstated)
+        self.commit(
+            call,
+            vec![Write::UpdateAgreement {
+                agreement: reinstated.clone(),
+                expected_revision: suspended.revision,
+            }],
+            reinstated,
+        )
+        .await
     }
 
     /// Reads an agreement version the caller's agency is a party to.
@@ -355,10 +350,9 @@ impl Services {
         call: &Call,
         id: &AgreementId,
         version: Option<i64>,
-    ) -> Result<Agreement, ServiceError> {
+    ) -> Result<Audited<Agreement>, ServiceError> {
         let agreement = self.party_agreement(call, id, version).await?;
-        self.audit_read(call).await?;
-        Ok(agreement)
+        self.commit(call, vec![], agreement).await
     }
 
     /// Lists the latest version of each agreement the caller's agency is
@@ -367,7 +361,7 @@ impl Services {
         &self,
         call: &Call,
         req: &PageRequest,
-    ) -> Result<Page<Agreement>, ServiceError> {
+    ) -> Result<Audited<Page<Agreement>>, ServiceError> {
         let paging = self.tokens.paging(call, "ListAgreements", req)?;
         let items = self
             .store
@@ -376,7 +370,6 @@ impl Services {
         let page = paging.page(items, |a| a.id.as_str().to_owned());
         call.note_records(page.items.iter().map(Agreement::version_name).collect());
         call.note_controller(call.caller.agency.as_str().to_owned());
-        self.audit_read(call).await?;
-        Ok(page)
+        self.commit(call, vec![], page).await
     }
 }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::paging::time_key;
-use super::{Call, Page, PageRequest, ServiceError, Services};
+use super::{Audited, Call, Page, PageRequest, ServiceError, Services};
 use crate::domain::{Acknowledgement, AgencyCode, Alert, AlertId, AlertKind, Role};
 use crate::ledger::EntryFilter;
 use crate::ledger::Outcome;
@@ -147,7 +147,7 @@ impl Services {
     /// The alert to raise to the controller of data read with emergency
     /// access, if `permit` says it was.
     pub(super) fn break_glass_alert(&self, call: &Call, permit: &Permit) -> Option<Write> {
-        let b = permit.break_glass.as_ref()?;
+        let b = permit.break_glass()?;
         let facts = call.facts().clone();
         let recipient = AgencyCode::parse(&facts.controller).ok()?;
         let overrode = match b.overrode {
@@ -183,7 +183,7 @@ impl Services {
         call: &Call,
         unacknowledged_only: bool,
         req: &PageRequest,
-    ) -> Result<Page<Alert>, ServiceError> {
+    ) -> Result<Audited<Page<Alert>>, ServiceError> {
         call.require_any_role(&[Role::AUDITOR, Role::IG_LEAD, Role::SECURITY_AUDITOR])?;
         let listing = format!("ListAlerts\nunacknowledged_only={unacknowledged_only}");
         let paging = self.tokens.paging(call, &listing, req)?;
@@ -197,8 +197,7 @@ impl Services {
             )
             .await?;
         let page = paging.page(items, |a| time_key(a.raise_time, a.id.as_str()));
-        self.audit_read(call).await?;
-        Ok(page)
+        self.commit(call, vec![], page).await
     }
 
     /// Records that the caller (auditor role) looked at an alert raised to
@@ -208,7 +207,7 @@ impl Services {
         call: &Call,
         id: AlertId,
         note: String,
-    ) -> Result<Alert, ServiceError> {
+    ) -> Result<Audited<Alert>, ServiceError> {
         call.require_any_role(&[Role::AUDITOR, Role::IG_LEAD, Role::SECURITY_AUDITOR])?;
         let not_found = || ServiceError::NotFound(id.resource_name());
         let alert = self.store.alert(&id).await?.ok_or_else(not_found)?;
@@ -222,7 +221,8 @@ impl Services {
             time: call.time,
             note,
         };
-        self.store
+        let receipt = self
+            .store
             .commit(
                 vec![Write::AcknowledgeAlert {
                     id: id.clone(),
@@ -231,6 +231,7 @@ impl Services {
                 call.permitted(),
             )
             .await?;
-        self.store.alert(&id).await?.ok_or_else(not_found)
+        let alert = self.store.alert(&id).await?.ok_or_else(not_found)?;
+        Ok(Audited::new(receipt, alert))
     }
 }

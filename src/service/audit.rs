@@ -1,6 +1,6 @@
 //! Reading the audit ledger.
 
-use super::{Call, Page, PageRequest, ServiceError, Services};
+use super::{Audited, Call, Page, PageRequest, ServiceError, Services};
 use crate::domain::{Purpose, Role, SubjectId};
 use crate::ledger::EntryFilter;
 use crate::ledger::{Entry, Grounds, Outcome};
@@ -100,7 +100,7 @@ impl Services {
         call: &Call,
         mut filter: EntryFilter,
         req: &PageRequest,
-    ) -> Result<Page<Entry>, ServiceError> {
+    ) -> Result<Audited<Page<Entry>>, ServiceError> {
         if filter.agency.as_deref() == Some("") {
             // The operator's security view: calls refused before any
             // agency was established, which no agency sees.
@@ -119,8 +119,7 @@ impl Services {
             .entries(&filter, paging.after_number()?, paging.size() + 1)
             .await?;
         let page = paging.page(items, |e| e.index.to_string());
-        self.audit_read(call).await?;
-        Ok(page)
+        self.commit(call, vec![], page).await
     }
 
     /// Every access to `subject` an auditor of the caller's agency may see,
@@ -131,7 +130,7 @@ impl Services {
         subject: SubjectId,
         start: Option<chrono::DateTime<chrono::Utc>>,
         end: Option<chrono::DateTime<chrono::Utc>>,
-    ) -> Result<AccessReport, ServiceError> {
+    ) -> Result<Audited<AccessReport>, ServiceError> {
         call.require_role(Role::AUDITOR)?;
         call.note_subject(subject.resource_name());
         let filter = EntryFilter {
@@ -146,12 +145,16 @@ impl Services {
         let limit = usize::try_from(MAX_REPORT_ENTRIES).unwrap_or(usize::MAX);
         let truncated = entries.len() > limit;
         entries.truncate(limit);
-        self.audit_read(call).await?;
-        Ok(AccessReport {
-            subject,
-            generate_time: call.time,
-            accesses: entries.into_iter().map(SubjectAccess::from).collect(),
-            truncated,
-        })
+        self.commit(
+            call,
+            vec![],
+            AccessReport {
+                subject,
+                generate_time: call.time,
+                accesses: entries.into_iter().map(SubjectAccess::from).collect(),
+                truncated,
+            },
+        )
+        .await
     }
 }

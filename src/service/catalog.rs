@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::{Call, Page, PageRequest, ServiceError, Services};
+use super::{Audited, Call, Page, PageRequest, ServiceError, Services};
 use crate::domain::{FieldSpec, RecordClass, RecordClassId, Role, Violations};
 use crate::ledger::{EntryDraft, Grounds, Outcome};
 use crate::store::{StoreError, Write};
@@ -110,16 +110,11 @@ impl Services {
         &self,
         call: &Call,
         class: RecordClass,
-    ) -> Result<RecordClass, ServiceError> {
+    ) -> Result<Audited<RecordClass>, ServiceError> {
         call.require_role(Role::OPERATOR)?;
         call.note_fields(class.fields.iter().map(|f| f.name.clone()).collect());
-        self.store
-            .commit(
-                vec![Write::InsertRecordClass(class.clone())],
-                call.permitted(),
-            )
-            .await?;
-        Ok(class)
+        self.commit(call, vec![Write::InsertRecordClass(class.clone())], class)
+            .await
     }
 
     /// Reads one record class.
@@ -127,14 +122,13 @@ impl Services {
         &self,
         call: &Call,
         id: &RecordClassId,
-    ) -> Result<RecordClass, ServiceError> {
+    ) -> Result<Audited<RecordClass>, ServiceError> {
         let class = self
             .store
             .record_class(id)
             .await?
             .ok_or_else(|| ServiceError::NotFound(id.resource_name()))?;
-        self.audit_read(call).await?;
-        Ok(class)
+        self.commit(call, vec![], class).await
     }
 
     /// Lists record classes in id order.
@@ -142,15 +136,14 @@ impl Services {
         &self,
         call: &Call,
         req: &PageRequest,
-    ) -> Result<Page<RecordClass>, ServiceError> {
+    ) -> Result<Audited<Page<RecordClass>>, ServiceError> {
         let paging = self.tokens.paging(call, "ListRecordClasses", req)?;
         let items = self
             .store
             .record_classes(paging.after(), paging.size() + 1)
             .await?;
         let page = paging.page(items, |c| c.id.as_str().to_owned());
-        self.audit_read(call).await?;
-        Ok(page)
+        self.commit(call, vec![], page).await
     }
 }
 

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::paging::time_key;
-use super::{Call, Page, PageRequest, ServiceError, Services};
+use super::{Audited, Call, Page, PageRequest, ServiceError, Services};
 use crate::domain::consent::{Channel, Consent, ConsentId, ConsentKind, ConsentScope, Withdrawal};
 use crate::domain::{SubjectId, Violations, check_text};
 use crate::store::Write;
@@ -37,7 +37,7 @@ impl Services {
         &self,
         call: &Call,
         new: NewConsent,
-    ) -> Result<Consent, ServiceError> {
+    ) -> Result<Audited<Consent>, ServiceError> {
         call.note_subject(new.subject.resource_name());
         call.note_controller(call.caller.agency.as_str().to_owned());
         let mut v = Violations::new();
@@ -88,13 +88,8 @@ impl Services {
             withdrawal: None,
         };
         call.note_records(vec![consent.id.resource_name()]);
-        self.store
-            .commit(
-                vec![Write::InsertConsent(consent.clone())],
-                call.permitted(),
-            )
-            .await?;
-        Ok(consent)
+        self.commit(call, vec![Write::InsertConsent(consent.clone())], consent)
+            .await
     }
 
     /// Withdraws a consent or objection that concerns the caller's agency,
@@ -104,7 +99,7 @@ impl Services {
         call: &Call,
         id: &ConsentId,
         reason: &str,
-    ) -> Result<Consent, ServiceError> {
+    ) -> Result<Audited<Consent>, ServiceError> {
         call.note_records(vec![id.resource_name()]);
         if let Err(e) = check_text(reason, 0, 500) {
             return Err(Violations::one("reason", e).into());
@@ -133,19 +128,18 @@ impl Services {
             time: call.time,
             reason: reason.trim().to_owned(),
         };
-        self.store
-            .commit(
-                vec![Write::WithdrawConsent {
-                    id: id.clone(),
-                    withdrawal: withdrawal.clone(),
-                }],
-                call.permitted(),
-            )
-            .await?;
-        Ok(Consent {
-            withdrawal: Some(withdrawal),
-            ..consent
-        })
+        self.commit(
+            call,
+            vec![Write::WithdrawConsent {
+                id: id.clone(),
+                withdrawal: withdrawal.clone(),
+            }],
+            Consent {
+                withdrawal: Some(withdrawal),
+                ..consent
+            },
+        )
+        .await
     }
 
     /// Lists a subject's consents that concern the caller's agency, newest
@@ -155,7 +149,7 @@ impl Services {
         call: &Call,
         subject: &SubjectId,
         req: &PageRequest,
-    ) -> Result<Page<Consent>, ServiceError> {
+    ) -> Result<Audited<Page<Consent>>, ServiceError> {
         call.note_subject(subject.resource_name());
         let listing = format!("ListConsents\n{}", subject.resource_name());
         let paging = self.tokens.paging(call, &listing, req)?;
@@ -170,7 +164,6 @@ impl Services {
         let page = paging.page(items, |c| time_key(c.record_time, c.id.as_str()));
         call.note_records(page.items.iter().map(|c| c.id.resource_name()).collect());
         call.note_controller(call.caller.agency.as_str().to_owned());
-        self.audit_read(call).await?;
-        Ok(page)
+        self.commit(call, vec![], page).await
     }
 }

@@ -26,7 +26,7 @@ pub use catalog::{STARTER_CATALOGUE, parse_catalogue};
 pub use consents::NewConsent;
 pub use paging::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest, PageTokens, Paging};
 pub use proofs::{ConsistencyProof, EntryExport, EntryRef, InclusionProof};
-pub use records::{AccessCheck, NewRecord, RecordChange, SealTarget, SharedRecord};
+pub use records::{AccessCheck, NewRecord, RecordChange, SealTarget};
 pub use subjects::{DemographicQuery, NewSubject, SubjectMatch, SubjectQuery};
 
 use crate::auth::AuthFailure;
@@ -36,7 +36,7 @@ use crate::domain::{AgencyStatus, Caller, Purpose, Role, Violations};
 use crate::ledger::checkpoint::SigningKey;
 use crate::ledger::{Entry, EntryDraft, Grounds, Outcome};
 use crate::policy::{Denial, Permit, PolicyError};
-use crate::store::{Store, StoreError, Write};
+use crate::store::{Committed, Store, StoreError, Write};
 use policy_cache::PolicyCache;
 
 /// Why an operation did not succeed.
@@ -70,6 +70,10 @@ pub enum ServiceError {
     /// disclosed.
     #[error("the access decision failed")]
     Policy(#[source] PolicyError),
+    /// A result came with the receipt of another call's entry (a defect);
+    /// nothing was released.
+    #[error("the result has no ledger entry of its own")]
+    NotAudited,
 }
 
 impl ServiceError {
@@ -77,7 +81,7 @@ impl ServiceError {
     pub fn outcome(&self) -> Outcome {
         match self {
             Self::Invalid(_) => Outcome::Invalid,
-            Self::Unavailable(_) | Self::Policy(_) => Outcome::Failed,
+            Self::Unavailable(_) | Self::Policy(_) | Self::NotAudited => Outcome::Failed,
             _ => Outcome::Denied,
         }
     }
@@ -94,6 +98,7 @@ impl ServiceError {
             Self::Precondition { code, .. } => code,
             Self::Unavailable(_) => "STORAGE_UNAVAILABLE",
             Self::Policy(_) => "DECISION_FAILED",
+            Self::NotAudited => "NOT_AUDITED",
         }
     }
 
@@ -122,6 +127,59 @@ impl From<StoreError> for ServiceError {
 impl From<Violations> for ServiceError {
     fn from(v: Violations) -> Self {
         Self::Invalid(v)
+    }
+}
+
+/// What a call returns once its ledger entry is durable, and the only
+/// thing its answer can be made from: the services make one from the
+/// receipt of the call's own commit ([`Committed`], which only the ledger
+/// writer makes), so no result leaves without its entry.
+///
+/// Nothing outside the services can make one, even from a receipt:
+///
+/// ```compile_fail
+/// use accord::service::Audited;
+/// fn forge<T>(receipt: accord::store::Committed, value: T) -> Audited<T> {
+///     Audited::new(receipt, value)
+/// }
+/// ```
+#[derive(Debug)]
+pub struct Audited<T> {
+    value: T,
+    receipt: Committed,
+}
+
+impl<T> Audited<T> {
+    fn new(receipt: Committed, value: T) -> Self {
+        Self { value, receipt }
+    }
+
+    /// The entry that was committed.
+    pub fn entry(&self) -> &Entry {
+        self.receipt.entry()
+    }
+
+    /// The same receipt for what `f` makes of the value.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Audited<U> {
+        Audited {
+            value: f(self.value),
+            receipt: self.receipt,
+        }
+    }
+
+    /// The value, for `call`: only if the receipt is for that call's own
+    /// entry. Another call's receipt is a defect, and nothing is released.
+    pub fn release(self, call: &Call) -> Result<T, ServiceError> {
+        let entry = &self.receipt.entry().draft;
+        if entry.request_id == call.request_id
+            && entry.action == call.action
+            && entry.time == call.time
+            && entry.principal == call.caller.principal.as_str()
+        {
+            Ok(self.value)
+        } else {
+            Err(ServiceError::NotAudited)
+        }
     }
 }
 
@@ -262,21 +320,21 @@ impl Call {
     fn note_permit(&self, permit: &Permit) {
         let mut f = self.facts();
         let g = &mut f.grounds;
-        for name in &permit.agreements {
+        for name in permit.agreements() {
             if !g.agreements.contains(name) {
                 g.agreements.push(name.clone());
             }
         }
-        for basis in &permit.lawful_bases {
+        for basis in permit.lawful_bases() {
             let code = basis.code.code().to_owned();
             if !g.lawful_bases.contains(&code) {
                 g.lawful_bases.push(code);
             }
         }
-        if let Some(consent) = &permit.consent {
+        if let Some(consent) = permit.consent() {
             g.consent = consent.resource_name();
         }
-        if let Some(b) = &permit.break_glass {
+        if let Some(b) = permit.break_glass() {
             g.break_glass = b.reason.clone();
         }
     }
@@ -559,30 +617,70 @@ impl Services {
             Vec::new()
         };
         if alerts.is_empty() {
-            return self.store.commit(vec![], draft).await;
+            return Ok(self.store.commit(vec![], draft).await?.into_entry());
         }
         // The refusal must be recorded even if its alert cannot be.
         match self.store.commit(alerts, draft.clone()).await {
-            Ok(entry) => Ok(entry),
+            Ok(receipt) => Ok(receipt.into_entry()),
             Err(e) => {
                 tracing::warn!(error = %e, "could not raise an alert with a refusal");
-                self.store.commit(vec![], draft).await
+                Ok(self.store.commit(vec![], draft).await?.into_entry())
             }
         }
     }
 
-    /// Commits the permitted entry of a read; the result may be released
-    /// only once this returns.
-    async fn audit_read(&self, call: &Call) -> Result<Entry, ServiceError> {
-        self.audit_read_raising(call, vec![]).await
-    }
-
-    /// Commits the permitted entry of a read with the alerts it raises.
-    async fn audit_read_raising(
+    /// Commits the call's permitted entry with `writes` (data and alerts);
+    /// `value` is what the receipt releases.
+    async fn commit<T>(
         &self,
         call: &Call,
-        alerts: Vec<Write>,
-    ) -> Result<Entry, ServiceError> {
-        Ok(self.store.commit(alerts, call.permitted()).await?)
+        writes: Vec<Write>,
+        value: T,
+    ) -> Result<Audited<T>, ServiceError> {
+        let receipt = self.store.commit(writes, call.permitted()).await?;
+        Ok(Audited::new(receipt, value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::domain::{AgencyCode, PrincipalId};
+
+    fn call(request_id: &str) -> Call {
+        let caller = Caller {
+            agency: AgencyCode::parse("leeds-cc").unwrap(),
+            principal: PrincipalId::parse("sw-1").unwrap(),
+            roles: vec![Role::parse("social_worker").unwrap()],
+            client_certificate: None,
+        };
+        Call::new(
+            caller,
+            request_id.to_owned(),
+            "/accord.v1.RecordService/GetRecord",
+            Utc::now().trunc_subsecs(6),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_result_is_released_only_for_the_call_whose_entry_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::connect(&crate::store::sqlite_url(dir.path()), true)
+            .await
+            .unwrap();
+        let (key, _) = SigningKey::generate("accord.test").unwrap();
+        let services = Services::new(Arc::new(store), Arc::new(SystemClock), Arc::new(key));
+        let (mine, other) = (call("request-1"), call("request-2"));
+
+        let audited = services.commit(&mine, vec![], "result").await.unwrap();
+        assert_eq!(audited.entry().draft.request_id, "request-1");
+        assert_eq!(audited.release(&mine).unwrap(), "result");
+
+        let audited = services.commit(&mine, vec![], "result").await.unwrap();
+        assert!(matches!(
+            audited.release(&other),
+            Err(ServiceError::NotAudited)
+        ));
     }
 }

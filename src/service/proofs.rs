@@ -1,7 +1,7 @@
 //! Signed checkpoints of the ledger and the proofs that tie entries and
 //! earlier checkpoints to them.
 
-use super::{Call, ServiceError, Services};
+use super::{Audited, Call, ServiceError, Services};
 use crate::domain::{Role, Violations};
 use crate::ledger::EntryFilter;
 use crate::ledger::checkpoint::SignedCheckpoint;
@@ -101,7 +101,7 @@ impl Services {
         &self,
         call: &Call,
         start: u64,
-    ) -> Result<EntryExport, ServiceError> {
+    ) -> Result<Audited<EntryExport>, ServiceError> {
         call.require_role(Role::AUDITOR)?;
         let after = match start {
             0 => After::Start,
@@ -110,8 +110,7 @@ impl Services {
             ),
         };
         let checkpoint = self.publish_checkpoint().await?;
-        self.audit_read(call).await?;
-        Ok(EntryExport {
+        let export = EntryExport {
             services: self.clone(),
             filter: EntryFilter {
                 visible_to: Some(call.caller.agency.as_str().to_owned()),
@@ -119,7 +118,8 @@ impl Services {
             },
             checkpoint,
             after,
-        })
+        };
+        self.commit(call, vec![], export).await
     }
 
     /// The verifier key of the checkpoints, in the note format.
@@ -162,14 +162,13 @@ impl Services {
         &self,
         call: &Call,
         refresh: bool,
-    ) -> Result<SignedCheckpoint, ServiceError> {
+    ) -> Result<Audited<SignedCheckpoint>, ServiceError> {
         call.require_role(Role::AUDITOR)?;
         let checkpoint = match self.store.latest_checkpoint().await? {
             Some(latest) if !refresh => latest,
             _ => self.publish_checkpoint().await?,
         };
-        self.audit_read(call).await?;
-        Ok(checkpoint)
+        self.commit(call, vec![], checkpoint).await
     }
 
     /// Proves that an entry the caller's agency may see is in the tree of
@@ -180,7 +179,7 @@ impl Services {
         call: &Call,
         target: EntryRef,
         tree_size: Option<u64>,
-    ) -> Result<InclusionProof, ServiceError> {
+    ) -> Result<Audited<InclusionProof>, ServiceError> {
         call.require_role(Role::AUDITOR)?;
         let mut filter = EntryFilter {
             visible_to: Some(call.caller.agency.as_str().to_owned()),
@@ -231,13 +230,17 @@ impl Services {
         let hashes = store::inclusion_proof(self.store.as_ref(), index, tree_size)
             .await
             .map_err(|e| proof_failure(e, "tree_size"))?;
-        self.audit_read(call).await?;
-        Ok(InclusionProof {
-            entry,
-            tree_size,
-            hashes,
-            checkpoint,
-        })
+        self.commit(
+            call,
+            vec![],
+            InclusionProof {
+                entry,
+                tree_size,
+                hashes,
+                checkpoint,
+            },
+        )
+        .await
     }
 
     /// Proves that the tree of `first_size` entries is a prefix of the tree
@@ -247,7 +250,7 @@ impl Services {
         call: &Call,
         first_size: u64,
         second_size: Option<u64>,
-    ) -> Result<ConsistencyProof, ServiceError> {
+    ) -> Result<Audited<ConsistencyProof>, ServiceError> {
         call.require_role(Role::AUDITOR)?;
         if first_size == 0 {
             return Err(
@@ -279,13 +282,17 @@ impl Services {
             .await
             .map_err(|e| proof_failure(e, field))?;
         let first_checkpoint = self.store.checkpoint(first_size).await?;
-        self.audit_read(call).await?;
-        Ok(ConsistencyProof {
-            first_size,
-            second_size,
-            hashes,
-            first_checkpoint,
-            second_checkpoint,
-        })
+        self.commit(
+            call,
+            vec![],
+            ConsistencyProof {
+                first_size,
+                second_size,
+                hashes,
+                first_checkpoint,
+                second_checkpoint,
+            },
+        )
+        .await
     }
 }

@@ -3,11 +3,11 @@
 use std::sync::Arc;
 
 use super::paging::time_key;
-use super::{Call, Page, PageRequest, ServiceError, Services};
+use super::{Audited, Call, Page, PageRequest, ServiceError, Services};
 use crate::domain::record::{RawValue, check_fields};
 use crate::domain::{Record, RecordClassId, RecordId, SubjectId, Violations};
 use crate::ledger::Outcome;
-use crate::policy::{self, Agreements, Decision, Denial, Permit, Read};
+use crate::policy::{self, Agreements, Decision, Denial, Disclosed, Permit, Read};
 use crate::store::{After, StoreError, Write};
 
 /// The most records one ListRecords call considers while filling a page.
@@ -47,30 +47,17 @@ pub struct RecordChange {
     pub fields: Vec<(String, RawValue)>,
 }
 
-/// A record as disclosed to a reader: only the fields granted, and the
-/// agreements it was shared under (none when the reader controls it).
-#[derive(Debug, Clone)]
-pub struct SharedRecord {
-    pub record: Record,
-    pub agreements: Vec<String>,
-}
-
-/// `record` as `permit` lets it leave.
-fn disclosed(mut record: Record, permit: &Permit) -> SharedRecord {
-    record.fields.retain(|name, _| permit.fields.allows(name));
-    SharedRecord {
-        record,
-        agreements: permit.agreements.clone(),
-    }
-}
-
 fn version_name(r: &Record) -> String {
     format!("{}@{}", r.id.resource_name(), r.version)
 }
 
 impl Services {
     /// Creates a record, controlled by the caller's agency.
-    pub async fn create_record(&self, call: &Call, new: NewRecord) -> Result<Record, ServiceError> {
+    pub async fn create_record(
+        &self,
+        call: &Call,
+        new: NewRecord,
+    ) -> Result<Audited<Disclosed>, ServiceError> {
         call.note_subject(new.subject.resource_name());
         call.note_controller(call.caller.agency.as_str().to_owned());
         let class = self
@@ -107,18 +94,15 @@ impl Services {
             update_time: call.time,
             sealed: false,
         };
+        let permit = policy::decide_write(&call.caller, &record).map_err(ServiceError::Denied)?;
         call.note_records(vec![version_name(&record)]);
         call.note_fields(record.field_names());
-        self.store
-            .commit(
-                vec![Write::InsertRecord {
-                    record: record.clone(),
-                    written_by: call.caller.principal.as_str().to_owned(),
-                }],
-                call.permitted(),
-            )
-            .await?;
-        Ok(record)
+        let write = Write::InsertRecord {
+            record: record.clone(),
+            written_by: call.caller.principal.as_str().to_owned(),
+        };
+        self.commit(call, vec![write], permit.disclose(record))
+            .await
     }
 
     /// Writes a new version of a record, if the caller controls it and the
@@ -127,10 +111,10 @@ impl Services {
         &self,
         call: &Call,
         change: RecordChange,
-    ) -> Result<Record, ServiceError> {
+    ) -> Result<Audited<Disclosed>, ServiceError> {
         call.note_records(vec![change.id.resource_name()]);
         let (current, _) = self.known_record(call, &change.id, None).await?;
-        policy::decide_write(&call.caller, &current).map_err(ServiceError::Denied)?;
+        let permit = policy::decide_write(&call.caller, &current).map_err(ServiceError::Denied)?;
         let class = self
             .store
             .record_class(&current.record_class)
@@ -153,17 +137,12 @@ impl Services {
         };
         call.note_records(vec![version_name(&next)]);
         call.note_fields(next.field_names());
-        self.store
-            .commit(
-                vec![Write::UpdateRecord {
-                    record: next.clone(),
-                    expected_etag: change.etag,
-                    written_by: call.caller.principal.as_str().to_owned(),
-                }],
-                call.permitted(),
-            )
-            .await?;
-        Ok(next)
+        let write = Write::UpdateRecord {
+            record: next.clone(),
+            expected_etag: change.etag,
+            written_by: call.caller.principal.as_str().to_owned(),
+        };
+        self.commit(call, vec![write], permit.disclose(next)).await
     }
 
     /// Reads a record version the caller may see.
@@ -172,19 +151,18 @@ impl Services {
         call: &Call,
         id: &RecordId,
         version: Option<i64>,
-    ) -> Result<SharedRecord, ServiceError> {
+    ) -> Result<Audited<Disclosed>, ServiceError> {
         call.note_records(vec![match version {
             Some(v) => format!("{}@{v}", id.resource_name()),
             None => id.resource_name(),
         }]);
         let (record, agreements) = self.known_record(call, id, version).await?;
         let permit = self.decide_read(call, &agreements, &record)?;
-        let shared = disclosed(record, &permit);
-        call.note_fields(shared.record.field_names());
+        let disclosed = permit.disclose(record);
+        call.note_fields(disclosed.record().field_names());
         let alert = self.break_glass_alert(call, &permit);
-        self.audit_read_raising(call, alert.into_iter().collect())
-            .await?;
-        Ok(shared)
+        self.commit(call, alert.into_iter().collect(), disclosed)
+            .await
     }
 
     /// Seals a record (`Some`) or all the caller's agency's records about a
@@ -194,13 +172,14 @@ impl Services {
         call: &Call,
         target: SealTarget,
         reason: Option<String>,
-    ) -> Result<Option<Record>, ServiceError> {
+    ) -> Result<Audited<Option<Disclosed>>, ServiceError> {
         let (subject, record) = match &target {
             SealTarget::Record(id) => {
                 call.note_records(vec![id.resource_name()]);
                 let (record, _) = self.known_record(call, id, None).await?;
-                policy::decide_write(&call.caller, &record).map_err(ServiceError::Denied)?;
-                (record.subject.clone(), Some(record.id))
+                let permit =
+                    policy::decide_write(&call.caller, &record).map_err(ServiceError::Denied)?;
+                (record.subject.clone(), Some((record.id, permit)))
             }
             SealTarget::SubjectRecords(subject) => {
                 call.note_subject(subject.resource_name());
@@ -217,7 +196,7 @@ impl Services {
                 Write::Seal {
                     agency,
                     subject,
-                    record: record.clone(),
+                    record: record.as_ref().map(|(id, _)| id.clone()),
                     reason,
                     sealed_by: call.caller.principal.as_str().to_owned(),
                     time: call.time,
@@ -228,22 +207,27 @@ impl Services {
                 Write::Unseal {
                     agency,
                     subject,
-                    record: record.clone(),
+                    record: record.as_ref().map(|(id, _)| id.clone()),
                 },
                 "NOT_SEALED",
             ),
         };
-        match self.store.commit(vec![write], call.permitted()).await {
-            Ok(_) => {}
+        let receipt = match self.store.commit(vec![write], call.permitted()).await {
+            Ok(receipt) => receipt,
             Err(StoreError::Conflict(message)) => {
                 return Err(ServiceError::Precondition { code, message });
             }
             Err(e) => return Err(e.into()),
-        }
-        match record {
-            Some(id) => Ok(self.store.record(&id, None).await?),
-            None => Ok(None),
-        }
+        };
+        let changed = match record {
+            Some((id, permit)) => self
+                .store
+                .record(&id, None)
+                .await?
+                .map(|r| permit.disclose(r)),
+            None => None,
+        };
+        Ok(Audited::new(receipt, changed))
     }
 
     /// What decisions on reading `records` need: the agreements (and, in
@@ -353,17 +337,14 @@ impl Services {
         &self,
         call: &Call,
         id: &RecordId,
-    ) -> Result<AccessCheck, ServiceError> {
+    ) -> Result<Audited<AccessCheck>, ServiceError> {
         call.note_records(vec![id.resource_name()]);
         let (record, agreements) = self.known_record(call, id, None).await?;
         let decision = self.decide(call, &agreements, &record)?;
         let (code, message) = match &decision {
             Decision::Permit(permit) => {
                 // A dry run is not an emergency access: no reason recorded.
-                call.note_permit(&Permit {
-                    break_glass: None,
-                    ..permit.clone()
-                });
+                call.note_permit(&permit.dry_run());
                 (String::new(), String::new())
             }
             Decision::Deny(denial) => {
@@ -374,19 +355,21 @@ impl Services {
                 )
             }
         };
-        self.store
-            .commit(vec![], call.draft(Outcome::Permitted, &code, &message))
-            .await?;
-        Ok(match decision {
+        let check = match decision {
             Decision::Permit(permit) => AccessCheck {
-                fields: disclosed(record, &permit).record.field_names(),
+                fields: permit.disclose(record).record().field_names(),
                 permit: Ok(permit),
             },
             Decision::Deny(denial) => AccessCheck {
                 fields: Vec::new(),
                 permit: Err(denial),
             },
-        })
+        };
+        let receipt = self
+            .store
+            .commit(vec![], call.draft(Outcome::Permitted, &code, &message))
+            .await?;
+        Ok(Audited::new(receipt, check))
     }
 
     /// Lists the latest versions of the subject's records the caller may
@@ -396,7 +379,7 @@ impl Services {
         call: &Call,
         subject: &SubjectId,
         req: &PageRequest,
-    ) -> Result<Page<SharedRecord>, ServiceError> {
+    ) -> Result<Audited<Page<Disclosed>>, ServiceError> {
         call.note_subject(subject.resource_name());
         let listing = format!(
             "ListRecords\n{}\n{}",
@@ -441,12 +424,12 @@ impl Services {
                 if let Decision::Permit(permit) = self.decide(call, &agreements, &record)? {
                     if items.len() == size {
                         // The first record of the next page: there is more.
-                        items.push(disclosed(record, &permit));
+                        items.push(permit.disclose(record));
                         break 'scan;
                     }
                     call.note_permit(&permit);
                     controllers.insert(record.controller.clone());
-                    items.push(disclosed(record, &permit));
+                    items.push(permit.disclose(record));
                 }
             }
             if exhausted {
@@ -458,7 +441,10 @@ impl Services {
             items
                 .last()
                 .map(|last| {
-                    paging.token(&time_key(last.record.update_time, last.record.id.as_str()))
+                    paging.token(&time_key(
+                        last.record().update_time,
+                        last.record().id.as_str(),
+                    ))
                 })
                 .unwrap_or_default()
         } else if exhausted {
@@ -466,10 +452,13 @@ impl Services {
         } else {
             resume.map(|key| paging.token(&key)).unwrap_or_default()
         };
-        let mut fields: Vec<String> = items.iter().flat_map(|s| s.record.field_names()).collect();
+        let mut fields: Vec<String> = items
+            .iter()
+            .flat_map(|d| d.record().field_names())
+            .collect();
         fields.sort();
         fields.dedup();
-        call.note_records(items.iter().map(|s| version_name(&s.record)).collect());
+        call.note_records(items.iter().map(|d| version_name(d.record())).collect());
         call.note_fields(fields);
         // The entry names the controller when there is one other than the
         // caller, so that its auditors see the disclosure.
@@ -482,7 +471,6 @@ impl Services {
             _ => call.caller.agency.clone(),
         };
         call.note_controller(controller.as_str().to_owned());
-        self.audit_read(call).await?;
-        Ok(Page { items, next_token })
+        self.commit(call, vec![], Page { items, next_token }).await
     }
 }

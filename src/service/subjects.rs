@@ -2,7 +2,7 @@
 
 use chrono::NaiveDate;
 
-use super::{Call, ServiceError, Services};
+use super::{Audited, Call, ServiceError, Services};
 use crate::domain::{Demographics, Gender, Identifier, Subject, SubjectId};
 use crate::policy::Decision;
 use crate::store::After;
@@ -115,7 +115,7 @@ impl Services {
         &self,
         call: &Call,
         new: NewSubject,
-    ) -> Result<Subject, ServiceError> {
+    ) -> Result<Audited<Subject>, ServiceError> {
         let subject = Subject {
             id: SubjectId::generate(),
             identifiers: new.identifiers,
@@ -126,13 +126,8 @@ impl Services {
         call.note_subject(subject.id.resource_name());
         call.note_controller(call.caller.agency.as_str().to_owned());
         call.note_fields(disclosed());
-        self.store
-            .commit(
-                vec![Write::InsertSubject(subject.clone())],
-                call.permitted(),
-            )
-            .await?;
-        Ok(subject)
+        self.commit(call, vec![Write::InsertSubject(subject.clone())], subject)
+            .await
     }
 
     async fn load_subject(&self, call: &Call, id: &SubjectId) -> Result<Subject, ServiceError> {
@@ -183,11 +178,14 @@ impl Services {
     }
 
     /// Reads one subject.
-    pub async fn get_subject(&self, call: &Call, id: &SubjectId) -> Result<Subject, ServiceError> {
+    pub async fn get_subject(
+        &self,
+        call: &Call,
+        id: &SubjectId,
+    ) -> Result<Audited<Subject>, ServiceError> {
         let subject = self.load_subject(call, id).await?;
         call.note_fields(disclosed());
-        self.audit_read(call).await?;
-        Ok(subject)
+        self.commit(call, vec![], subject).await
     }
 
     /// Finds subjects by identifier or demographics, best first.
@@ -196,7 +194,7 @@ impl Services {
         call: &Call,
         query: SubjectQuery,
         max_results: usize,
-    ) -> Result<Vec<SubjectMatch>, ServiceError> {
+    ) -> Result<Audited<Vec<SubjectMatch>>, ServiceError> {
         let lookup = match query {
             SubjectQuery::ByIdentifier(_) => Lookup::Exact,
             SubjectQuery::ByDemographics(_) => Lookup::Search,
@@ -264,8 +262,7 @@ impl Services {
             // Several subjects disclosed: the entry lists them all.
             call.note_records(found);
         }
-        self.audit_read(call).await?;
-        Ok(matches)
+        self.commit(call, vec![], matches).await
     }
 
     /// Adds an identifier to a subject.
@@ -274,22 +271,17 @@ impl Services {
         call: &Call,
         id: &SubjectId,
         identifier: Identifier,
-    ) -> Result<Subject, ServiceError> {
+    ) -> Result<Audited<Subject>, ServiceError> {
         let mut subject = self.load_subject(call, id).await?;
         call.note_fields(vec!["identifiers".to_owned()]);
-        self.store
-            .commit(
-                vec![Write::LinkIdentifier {
-                    subject: id.clone(),
-                    identifier: identifier.clone(),
-                    linked_by: call.caller.agency.clone(),
-                    time: call.time,
-                }],
-                call.permitted(),
-            )
-            .await?;
+        let write = Write::LinkIdentifier {
+            subject: id.clone(),
+            identifier: identifier.clone(),
+            linked_by: call.caller.agency.clone(),
+            time: call.time,
+        };
         subject.identifiers.push(identifier);
-        Ok(subject)
+        self.commit(call, vec![write], subject).await
     }
 
     /// Removes an identifier the caller's agency linked.
@@ -298,7 +290,7 @@ impl Services {
         call: &Call,
         id: &SubjectId,
         identifier: Identifier,
-    ) -> Result<Subject, ServiceError> {
+    ) -> Result<Audited<Subject>, ServiceError> {
         let mut subject = self.load_subject(call, id).await?;
         call.note_fields(vec!["identifiers".to_owned()]);
         match self.store.identifier_link(&identifier).await? {
@@ -320,17 +312,12 @@ impl Services {
                 )));
             }
         }
-        self.store
-            .commit(
-                vec![Write::UnlinkIdentifier {
-                    subject: id.clone(),
-                    identifier: identifier.clone(),
-                }],
-                call.permitted(),
-            )
-            .await?;
         subject.identifiers.retain(|i| *i != identifier);
-        Ok(subject)
+        let write = Write::UnlinkIdentifier {
+            subject: id.clone(),
+            identifier,
+        };
+        self.commit(call, vec![write], subject).await
     }
 }
 

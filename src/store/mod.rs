@@ -226,13 +226,42 @@ pub enum After<K> {
     Key(K),
 }
 
+/// The receipt that a call's ledger entry is durable. Only the ledger
+/// writer makes one, and only once the transaction holding the entry (and
+/// the call's writes) has committed: a response that discloses anything is
+/// built from one of these, so nothing can be answered without its entry.
+///
+/// Nothing outside the store can make one:
+///
+/// ```compile_fail
+/// fn forge(entry: accord::ledger::Entry) -> accord::store::Committed {
+///     accord::store::Committed { entry }
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Committed {
+    entry: Entry,
+}
+
+impl Committed {
+    /// The entry that was committed.
+    pub fn entry(&self) -> &Entry {
+        &self.entry
+    }
+
+    /// The entry that was committed, taken out of the receipt.
+    pub fn into_entry(self) -> Entry {
+        self.entry
+    }
+}
+
 /// The storage operations Accord needs.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// Applies `writes` and appends the ledger entry `draft` in one
-    /// transaction; returns the sealed entry. Either all of it commits
-    /// durably, or none of it.
-    async fn commit(&self, writes: Vec<Write>, draft: EntryDraft) -> Result<Entry, StoreError>;
+    /// transaction; returns the receipt holding the sealed entry. Either all
+    /// of it commits durably, or none of it.
+    async fn commit(&self, writes: Vec<Write>, draft: EntryDraft) -> Result<Committed, StoreError>;
 
     /// One agency.
     async fn agency(&self, code: &AgencyCode) -> Result<Option<Agency>, StoreError>;

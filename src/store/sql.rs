@@ -24,7 +24,8 @@ use super::consents::{self, consent_from};
 use super::credentials::{self, identity_from, issuer_from};
 use super::write::Sequencer;
 use super::{
-    After, EntryFilter, IdentifierLink, PolicyVersions, Store, StoreError, SubjectTies, Write,
+    After, Committed, EntryFilter, IdentifierLink, PolicyVersions, Store, StoreError, SubjectTies,
+    Write,
 };
 use crate::domain::agreement::{Agreement, AgreementId};
 use crate::domain::consent::{Consent, ConsentId};
@@ -608,7 +609,7 @@ fn limit(n: u32) -> i64 {
 
 #[async_trait]
 impl Store for SqlStore {
-    async fn commit(&self, writes: Vec<Write>, draft: EntryDraft) -> Result<Entry, StoreError> {
+    async fn commit(&self, writes: Vec<Write>, draft: EntryDraft) -> Result<Committed, StoreError> {
         self.sequencer.commit(writes, draft).await
     }
 

@@ -20,7 +20,7 @@ use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
 use super::sql::{fetch_nodes, head_from, json, micros, signed};
-use super::{StoreError, Write};
+use super::{Committed, StoreError, Write};
 use crate::domain::{AgencyCode, Identifier, Purpose, Record, RecordId, SubjectId};
 use crate::ledger::merkle::{Frontier, NodeId};
 use crate::ledger::{Entry, EntryDraft};
@@ -73,8 +73,13 @@ impl Sequencer {
         Self { jobs, state }
     }
 
-    /// Commits `writes` with the entry `draft`, once durable.
-    pub async fn commit(&self, writes: Vec<Write>, draft: EntryDraft) -> Result<Entry, StoreError> {
+    /// Commits `writes` with the entry `draft`; the receipt comes once they
+    /// are durable.
+    pub async fn commit(
+        &self,
+        writes: Vec<Write>,
+        draft: EntryDraft,
+    ) -> Result<Committed, StoreError> {
         let (done, result) = oneshot::channel();
         self.jobs
             .send(Job {
@@ -87,6 +92,7 @@ impl Sequencer {
         result
             .await
             .map_err(|_| StoreError::Batch("the ledger sequencer has stopped".to_owned()))?
+            .map(|entry| Committed { entry })
     }
 
     /// How many batches have been committed (each one durable commit).

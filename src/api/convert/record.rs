@@ -3,8 +3,9 @@
 use super::{break_glass, instant, page_request, pb, purpose, require, subject_name, timestamp};
 use crate::domain::record::RawValue;
 use crate::domain::{
-    FieldValue, Purpose, Record, RecordClassId, RecordId, SubjectId, Violations, check_text,
+    FieldValue, Purpose, RecordClassId, RecordId, SubjectId, Violations, check_text,
 };
+use crate::policy::Disclosed;
 
 fn raw_fields(
     fields: std::collections::HashMap<String, pb::FieldValue>,
@@ -123,8 +124,17 @@ fn field_value_out(value: FieldValue) -> pb::FieldValue {
     pb::FieldValue { kind: Some(kind) }
 }
 
-/// The proto form of a record version.
-pub fn record_out(r: Record) -> pb::Record {
+/// The proto form of a record version as disclosed to its reader: the
+/// only way a record becomes a message. A record straight from storage
+/// does not:
+///
+/// ```compile_fail
+/// fn leak(record: accord::domain::Record) -> accord::api::pb::Record {
+///     accord::api::convert::record_out(record)
+/// }
+/// ```
+pub fn record_out(disclosed: Disclosed) -> pb::Record {
+    let (r, shared_under) = disclosed.into_parts();
     pb::Record {
         name: r.id.resource_name(),
         id: r.id.as_str().to_owned(),
@@ -141,15 +151,7 @@ pub fn record_out(r: Record) -> pb::Record {
         create_time: Some(timestamp(r.create_time)),
         update_time: Some(timestamp(r.update_time)),
         sealed: r.sealed,
-        shared_under: Vec::new(),
-    }
-}
-
-/// The proto form of a record as disclosed to its reader.
-pub fn shared_record_out(s: crate::service::SharedRecord) -> pb::Record {
-    pb::Record {
-        shared_under: s.agreements,
-        ..record_out(s.record)
+        shared_under,
     }
 }
 
@@ -170,14 +172,14 @@ pub fn access_check_out(c: crate::service::AccessCheck) -> pb::CheckAccessRespon
         Ok(p) => pb::CheckAccessResponse {
             permitted: true,
             fields: c.fields,
-            agreements: p.agreements,
+            agreements: p.agreements().to_vec(),
             lawful_bases: p
-                .lawful_bases
+                .lawful_bases()
                 .iter()
                 .map(|b| b.code.code().to_owned())
                 .collect(),
-            consent: p.consent.map(|c| c.resource_name()).unwrap_or_default(),
-            break_glass: p.break_glass.is_some(),
+            consent: p.consent().map(|c| c.resource_name()).unwrap_or_default(),
+            break_glass: p.break_glass().is_some(),
             reason_code: String::new(),
             reason: String::new(),
         },
