@@ -8,15 +8,16 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::StoreError;
-use super::sql::{agency_code, from_json, json, micros, time};
+use sqlx::AnyPool;
+
+use super::codec::{Tx, limit};
+use super::codec::{agency_code, from_json, json, micros, time};
+use super::{After, PolicyVersions, StoreError};
 use crate::domain::agreement::{
     Agreement, AgreementId, AgreementStatus, AgreementTerms, Approval, ConsentRequirement,
     ConsumerTerms, FieldGrant, LawfulBasis, LawfulBasisCode, Suspension,
 };
-use crate::domain::{Purpose, RecordClassId, Role};
-
-type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+use crate::domain::{AgencyCode, Purpose, RecordClassId, Role};
 
 #[derive(Serialize, Deserialize)]
 struct StoredGrant {
@@ -317,4 +318,94 @@ pub(super) async fn update(
         });
     }
     advance_version(tx).await
+}
+
+pub(super) async fn agreement(
+    db: &AnyPool,
+    id: &AgreementId,
+    version: Option<i64>,
+) -> Result<Option<Agreement>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM agreements WHERE id = $1 AND ($2 = 0 OR version = $2) \
+         ORDER BY version DESC LIMIT 1",
+        COLUMNS
+    );
+    sqlx::query(&sql)
+        .bind(id.as_str())
+        .bind(version.unwrap_or(0))
+        .fetch_optional(db)
+        .await?
+        .as_ref()
+        .map(agreement_from)
+        .transpose()
+}
+
+pub(super) async fn agreement_versions(
+    db: &AnyPool,
+    id: &AgreementId,
+) -> Result<Vec<Agreement>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM agreements WHERE id = $1 ORDER BY version",
+        COLUMNS
+    );
+    sqlx::query(&sql)
+        .bind(id.as_str())
+        .fetch_all(db)
+        .await?
+        .iter()
+        .map(agreement_from)
+        .collect()
+}
+
+pub(super) async fn agreements_of(
+    db: &AnyPool,
+    agency: &AgencyCode,
+    after: After<String>,
+    n: u32,
+) -> Result<Vec<Agreement>, StoreError> {
+    let columns: Vec<String> = COLUMNS.split(", ").map(|c| format!("a.{c}")).collect();
+    let sql = format!(
+        "SELECT {} FROM agreements a JOIN agreement_parties p \
+         ON p.agreement_id = a.id AND p.version = a.version AND p.agency = $1 \
+         WHERE a.version = (SELECT MAX(m.version) FROM agreements m WHERE m.id = a.id) \
+         AND a.id > $2 ORDER BY a.id LIMIT $3",
+        columns.join(", ")
+    );
+    let after = match after {
+        After::Start => String::new(),
+        After::Key(id) => id,
+    };
+    sqlx::query(&sql)
+        .bind(agency.as_str())
+        .bind(after)
+        .bind(limit(n))
+        .fetch_all(db)
+        .await?
+        .iter()
+        .map(agreement_from)
+        .collect()
+}
+
+pub(super) async fn live_agreements(db: &AnyPool) -> Result<Vec<Agreement>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM agreements WHERE status <> 'superseded' ORDER BY id, version",
+        COLUMNS
+    );
+    sqlx::query(&sql)
+        .fetch_all(db)
+        .await?
+        .iter()
+        .map(agreement_from)
+        .collect()
+}
+
+pub(super) async fn policy_versions(db: &AnyPool) -> Result<PolicyVersions, StoreError> {
+    let row =
+        sqlx::query("SELECT agreements_version, consents_version FROM policy_state WHERE id = 1")
+            .fetch_one(db)
+            .await?;
+    Ok(PolicyVersions {
+        agreements: row.try_get("agreements_version")?,
+        consents: row.try_get("consents_version")?,
+    })
 }

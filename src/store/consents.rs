@@ -8,12 +8,14 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::StoreError;
-use super::sql::{agency_code, from_json, json, micros, time};
-use crate::domain::consent::{Channel, Consent, ConsentId, ConsentKind, ConsentScope, Withdrawal};
-use crate::domain::{Purpose, RecordClassId, SubjectId};
+use sqlx::AnyPool;
 
-type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+use super::codec::{Tx, limit};
+use super::codec::{agency_code, from_json, json, micros, time};
+use super::query::{Arg, Query};
+use super::{After, StoreError};
+use crate::domain::consent::{Channel, Consent, ConsentId, ConsentKind, ConsentScope, Withdrawal};
+use crate::domain::{AgencyCode, Purpose, RecordClassId, SubjectId};
 
 #[derive(Serialize, Deserialize)]
 struct StoredWithdrawal {
@@ -164,4 +166,55 @@ pub(super) async fn withdraw(
         )));
     }
     Ok(())
+}
+
+pub(super) async fn consent(db: &AnyPool, id: &ConsentId) -> Result<Option<Consent>, StoreError> {
+    let sql = format!("SELECT {} FROM consents WHERE id = $1", COLUMNS);
+    sqlx::query(&sql)
+        .bind(id.as_str())
+        .fetch_optional(db)
+        .await?
+        .as_ref()
+        .map(consent_from)
+        .transpose()
+}
+
+pub(super) async fn consents_of(
+    db: &AnyPool,
+    subject: &SubjectId,
+    agency: &AgencyCode,
+    after: After<(i64, String)>,
+    n: u32,
+) -> Result<Vec<Consent>, StoreError> {
+    let mut q = Query::new(&format!("SELECT {} FROM consents WHERE ", COLUMNS));
+    let code = agency.as_str().to_owned();
+    q.push("subject_id = ?", Arg::Text(subject.as_str().to_owned()))
+        .push(" AND (recorded_by = ?", Arg::Text(code.clone()))
+        .push(
+            " OR recipients = '' OR recipients LIKE ?)",
+            Arg::Text(format!("%,{code},%")),
+        );
+    if let After::Key((t, id)) = after {
+        q.push(" AND (record_time < ?", Arg::Int(t))
+            .push(" OR (record_time = ?", Arg::Int(t))
+            .push(" AND id < ?))", Arg::Text(id));
+    }
+    q.raw(" ORDER BY record_time DESC, id DESC")
+        .push(" LIMIT ?", Arg::Int(limit(n)));
+    let rows = q.build().fetch_all(db).await?;
+    rows.iter().map(consent_from).collect()
+}
+
+pub(super) async fn consents_changed(db: &AnyPool, since: i64) -> Result<Vec<Consent>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM consents WHERE seq > $1 ORDER BY seq",
+        COLUMNS
+    );
+    sqlx::query(&sql)
+        .bind(since)
+        .fetch_all(db)
+        .await?
+        .iter()
+        .map(consent_from)
+        .collect()
 }

@@ -4,14 +4,16 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use sqlx::AnyPool;
+
 use super::StoreError;
-use super::sql::{agency_code, micros, time};
+use super::codec::Tx;
+use super::codec::{agency_code, micros, time};
+use crate::domain::AgencyCode;
 use crate::domain::credential::{
     CertificateIdentity, CertificateIdentityId, CertificateMatch, JwksSource, TokenIssuer,
     TokenIssuerId,
 };
-
-type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
 /// The columns [`identity_from`] reads.
 pub(super) const COLUMNS: &str = "id, agency, kind, value, note, create_time, revoke_time";
@@ -147,4 +149,85 @@ async fn changed(tx: &mut Tx<'_>) -> Result<(), StoreError> {
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+pub(super) async fn certificate_identities(
+    db: &AnyPool,
+    agency: &AgencyCode,
+) -> Result<Vec<CertificateIdentity>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM certificate_identities WHERE agency = $1 ORDER BY create_time, id",
+        COLUMNS
+    );
+    sqlx::query(&sql)
+        .bind(agency.as_str())
+        .fetch_all(db)
+        .await?
+        .iter()
+        .map(identity_from)
+        .collect()
+}
+
+pub(super) async fn certificate_identities_matching(
+    db: &AnyPool,
+    matchers: &[CertificateMatch],
+) -> Result<Vec<CertificateIdentity>, StoreError> {
+    if matchers.is_empty() {
+        return Ok(vec![]);
+    }
+    let conditions: Vec<String> = (0..matchers.len())
+        .map(|i| format!("(kind = ${} AND value = ${})", 2 * i + 1, 2 * i + 2))
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM certificate_identities WHERE {} ORDER BY create_time, id",
+        COLUMNS,
+        conditions.join(" OR ")
+    );
+    let mut q = sqlx::query(&sql);
+    for m in matchers {
+        q = q.bind(m.kind()).bind(m.value());
+    }
+    q.fetch_all(db).await?.iter().map(identity_from).collect()
+}
+
+pub(super) async fn token_issuers(
+    db: &AnyPool,
+    agency: &AgencyCode,
+) -> Result<Vec<TokenIssuer>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM token_issuers WHERE agency = $1 ORDER BY create_time, id",
+        ISSUER_COLUMNS
+    );
+    sqlx::query(&sql)
+        .bind(agency.as_str())
+        .fetch_all(db)
+        .await?
+        .iter()
+        .map(issuer_from)
+        .collect()
+}
+
+pub(super) async fn token_issuer(
+    db: &AnyPool,
+    iss: &str,
+) -> Result<Option<TokenIssuer>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM token_issuers WHERE issuer = $1",
+        ISSUER_COLUMNS
+    );
+    sqlx::query(&sql)
+        .bind(iss)
+        .fetch_optional(db)
+        .await?
+        .as_ref()
+        .map(issuer_from)
+        .transpose()
+}
+
+pub(super) async fn registry_version(db: &AnyPool) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT registry_version FROM policy_state WHERE id = 1")
+            .fetch_one(db)
+            .await?,
+    )
 }

@@ -5,13 +5,34 @@
 //! Every change goes through [`Store::commit`], which applies the writes and
 //! appends their ledger entry in one transaction: there is no way to write
 //! data without its audit entry.
+//!
+//! Layout: one module per aggregate (`agencies`, `catalog`, `subjects`,
+//! `records`, `agreements`, `consents`, `credentials`, `alerts`, `meta`, and
+//! `ledger` for the entries, tree nodes, head and checkpoints) holds that
+//! aggregate's SQL, both its reads and the writes the write path applies.
+//! `write` is the write path itself (the sequencer batching commits into one
+//! transaction, dispatching each write to its aggregate); `sql` is the
+//! connection and the [`Store`] implementation over them; `codec` and `query`
+//! are the shared column conversions and the query builder; `proofs` answers
+//! inclusion, consistency and verification over any [`Store`].
 
+mod agencies;
 mod agreements;
+mod alerts;
+mod catalog;
+mod codec;
 mod consents;
 mod credentials;
 mod ledger;
+mod meta;
+mod proofs;
+mod query;
+mod records;
 mod sql;
+mod subjects;
 mod write;
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -25,14 +46,12 @@ use crate::domain::{
     Acknowledgement, Agency, AgencyCode, Alert, AlertId, Identifier, Record, RecordClass,
     RecordClassId, RecordId, Subject, SubjectId,
 };
-use std::collections::HashMap;
-
 use crate::ledger::checkpoint::SignedCheckpoint;
 use crate::ledger::merkle::NodeId;
 use crate::ledger::{Entry, EntryDraft, Hash, TreeHead};
 
 pub use crate::ledger::EntryFilter;
-pub use ledger::{
+pub use proofs::{
     ExportCursor, LedgerCheckError, ProveError, all_entries, consistency_proof, inclusion_proof,
     inclusion_proofs, root_at, verify_ledger,
 };

@@ -1,0 +1,238 @@
+//! Subjects and their identifiers at the storage boundary.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, Row};
+
+use super::codec::{Tx, agency_code, code, limit, micros, time};
+use super::{IdentifierLink, StoreError, SubjectTies};
+use crate::domain::{
+    AgencyCode, Demographics, Gender, Identifier, IdentifierSystem, Subject, SubjectId,
+};
+
+async fn identifiers_of(db: &AnyPool, subject: &SubjectId) -> Result<Vec<Identifier>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT system, assigner, value FROM subject_identifiers WHERE subject_id = $1 \
+         ORDER BY link_time, system, assigner, value",
+    )
+    .bind(subject.as_str())
+    .fetch_all(db)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let system: String = row.try_get("system")?;
+            let assigner: String = row.try_get("assigner")?;
+            Ok(Identifier::from_stored(
+                code(
+                    IdentifierSystem::from_code(&system),
+                    "identifier system",
+                    &system,
+                )?,
+                row.try_get("value")?,
+                if assigner.is_empty() {
+                    None
+                } else {
+                    Some(agency_code(&assigner)?)
+                },
+            ))
+        })
+        .collect()
+}
+
+async fn subject_from(db: &AnyPool, row: &AnyRow) -> Result<Subject, StoreError> {
+    let id = SubjectId::from_stored(row.try_get("id")?);
+    let birth: String = row.try_get("birth_date")?;
+    let gender: String = row.try_get("gender")?;
+    let postcode: String = row.try_get("postcode")?;
+    let uprn: String = row.try_get("uprn")?;
+    let registered_by: String = row.try_get("registered_by")?;
+    Ok(Subject {
+        identifiers: identifiers_of(db, &id).await?,
+        demographics: Demographics {
+            given_name: row.try_get("given_name")?,
+            family_name: row.try_get("family_name")?,
+            birth_date: NaiveDate::from_str(&birth)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            gender: code(Gender::from_code(&gender), "gender", &gender)?,
+            postcode: Some(postcode).filter(|p| !p.is_empty()),
+            uprn: Some(uprn).filter(|u| !u.is_empty()),
+        },
+        registered_by: agency_code(&registered_by)?,
+        create_time: time(row.try_get("create_time")?)?,
+        id,
+    })
+}
+
+pub(super) async fn subject(db: &AnyPool, id: &SubjectId) -> Result<Option<Subject>, StoreError> {
+    let row = sqlx::query("SELECT * FROM subjects WHERE id = $1")
+        .bind(id.as_str())
+        .fetch_optional(db)
+        .await?;
+    match row {
+        Some(row) => Ok(Some(subject_from(db, &row).await?)),
+        None => Ok(None),
+    }
+}
+
+pub(super) async fn subject_ties(
+    db: &AnyPool,
+    subject: &SubjectId,
+) -> Result<SubjectTies, StoreError> {
+    let rows = sqlx::query(
+        "SELECT 'connected' AS tie, registered_by AS agency FROM subjects WHERE id = $1 \
+         UNION SELECT 'connected', linked_by FROM subject_identifiers WHERE subject_id = $1 \
+         UNION SELECT 'connected', controller FROM records WHERE subject_id = $1 \
+         UNION SELECT 'sealed', agency FROM seals WHERE subject_id = $1 AND record_id = ''",
+    )
+    .bind(subject.as_str())
+    .fetch_all(db)
+    .await?;
+    let mut ties = SubjectTies::default();
+    for row in rows {
+        let agency = agency_code(&row.try_get::<String, _>("agency")?)?;
+        match row.try_get::<String, _>("tie")?.as_str() {
+            "sealed" => ties.sealed_by.push(agency),
+            _ => ties.connected.push(agency),
+        }
+    }
+    Ok(ties)
+}
+
+pub(super) async fn identifier_link(
+    db: &AnyPool,
+    identifier: &Identifier,
+) -> Result<Option<IdentifierLink>, StoreError> {
+    let row = sqlx::query(
+        "SELECT subject_id, linked_by FROM subject_identifiers WHERE system = $1 AND assigner = $2 AND value = $3",
+    )
+    .bind(identifier.system().code())
+    .bind(identifier.assigner().map_or("", AgencyCode::as_str))
+    .bind(identifier.value())
+    .fetch_optional(db)
+    .await?;
+    match row {
+        Some(row) => Ok(Some(IdentifierLink {
+            subject: SubjectId::from_stored(row.try_get("subject_id")?),
+            linked_by: agency_code(&row.try_get::<String, _>("linked_by")?)?,
+        })),
+        None => Ok(None),
+    }
+}
+
+pub(super) async fn subject_candidates(
+    db: &AnyPool,
+    family_name: &str,
+    birth_date: NaiveDate,
+    n: u32,
+) -> Result<Vec<Subject>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT * FROM subjects WHERE family_name_key = $1 OR birth_date = $2 ORDER BY create_time, id LIMIT $3",
+    )
+    .bind(family_name.trim().to_lowercase())
+    .bind(birth_date.to_string())
+    .bind(limit(n))
+    .fetch_all(db)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        out.push(subject_from(db, row).await?);
+    }
+    Ok(out)
+}
+
+/// Registers `s` with its identifiers.
+pub(super) async fn insert(tx: &mut Tx<'_>, s: &Subject) -> Result<(), StoreError> {
+    let d = &s.demographics;
+    sqlx::query(
+        "INSERT INTO subjects (id, given_name, family_name, family_name_key, birth_date, gender, \
+         postcode, uprn, registered_by, create_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(s.id.as_str())
+    .bind(d.given_name.as_str())
+    .bind(d.family_name.as_str())
+    .bind(d.family_name.to_lowercase())
+    .bind(d.birth_date.to_string())
+    .bind(d.gender.code())
+    .bind(d.postcode.clone().unwrap_or_default())
+    .bind(d.uprn.clone().unwrap_or_default())
+    .bind(s.registered_by.as_str())
+    .bind(micros(s.create_time))
+    .execute(&mut **tx)
+    .await?;
+    for identifier in &s.identifiers {
+        link(tx, &s.id, identifier, &s.registered_by, s.create_time).await?;
+    }
+    Ok(())
+}
+
+/// Links `identifier` to `subject`, unless another subject holds it.
+pub(super) async fn link(
+    tx: &mut Tx<'_>,
+    subject: &SubjectId,
+    identifier: &Identifier,
+    linked_by: &AgencyCode,
+    time: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let assigner = identifier.assigner().map_or("", AgencyCode::as_str);
+    let taken = sqlx::query(
+        "SELECT 1 FROM subject_identifiers WHERE system = $1 AND assigner = $2 AND value = $3",
+    )
+    .bind(identifier.system().code())
+    .bind(assigner)
+    .bind(identifier.value())
+    .fetch_optional(&mut **tx)
+    .await?;
+    if taken.is_some() {
+        return Err(StoreError::AlreadyExists(format!(
+            "identifier {identifier} already belongs to a subject"
+        )));
+    }
+    sqlx::query(
+        "INSERT INTO subject_identifiers (system, assigner, value, subject_id, linked_by, link_time) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(identifier.system().code())
+    .bind(assigner)
+    .bind(identifier.value())
+    .bind(subject.as_str())
+    .bind(linked_by.as_str())
+    .bind(micros(time))
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| match e {
+        sqlx::Error::Database(ref d) if d.is_unique_violation() => StoreError::AlreadyExists(
+            format!("identifier {identifier} already belongs to a subject"),
+        ),
+        sqlx::Error::Database(ref d) if d.is_foreign_key_violation() => {
+            StoreError::NotFound(subject.resource_name())
+        }
+        other => StoreError::Database(other),
+    })?;
+    Ok(())
+}
+
+/// Removes `identifier` from `subject`.
+pub(super) async fn unlink(
+    tx: &mut Tx<'_>,
+    subject: &SubjectId,
+    identifier: &Identifier,
+) -> Result<(), StoreError> {
+    let done = sqlx::query(
+        "DELETE FROM subject_identifiers WHERE system = $1 AND assigner = $2 AND value = $3 AND subject_id = $4",
+    )
+    .bind(identifier.system().code())
+    .bind(identifier.assigner().map_or("", AgencyCode::as_str))
+    .bind(identifier.value())
+    .bind(subject.as_str())
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound(format!(
+            "identifier {identifier} on {}",
+            subject.resource_name()
+        )));
+    }
+    Ok(())
+}
