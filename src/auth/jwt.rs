@@ -221,8 +221,8 @@ pub fn verify(
         .get(subject)
         .and_then(Value::as_str)
         .ok_or_else(|| TokenError::MissingClaim(subject.clone()))?;
-    let principal =
-        PrincipalId::parse(principal).map_err(|e| TokenError::BadClaim(subject.clone(), e))?;
+    let principal = PrincipalId::parse(principal)
+        .map_err(|e| TokenError::BadClaim(subject.clone(), e.to_string()))?;
     let roles_claim = &issuer.roles_claim;
     let names: Vec<&str> = match claims.get(roles_claim) {
         None => Vec::new(),
@@ -244,7 +244,9 @@ pub fn verify(
     };
     let roles = names
         .into_iter()
-        .map(|r| Role::parse(r).map_err(|e| TokenError::BadClaim(roles_claim.clone(), e)))
+        .map(|r| {
+            Role::parse(r).map_err(|e| TokenError::BadClaim(roles_claim.clone(), e.to_string()))
+        })
         .collect::<Result<_, _>>()?;
     Ok(StaffClaims {
         principal,

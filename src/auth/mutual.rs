@@ -124,7 +124,7 @@ fn key_document(source: &JwksSource) -> Result<String, TokenError> {
 
 /// An issuer's public keys, checked as at registration.
 fn key_set(document: &str) -> Result<JwkSet, TokenError> {
-    check_jwks(document).map_err(TokenError::Keys)?;
+    check_jwks(document).map_err(|e| TokenError::Keys(e.to_string()))?;
     serde_json::from_str(document).map_err(|e| TokenError::Keys(e.to_string()))
 }
 
@@ -262,7 +262,10 @@ impl MutualTls {
             }
         };
         if !roles.iter().any(|r| r.as_str() == Role::OPERATOR) {
-            roles.push(Role::parse(Role::OPERATOR).map_err(|e| AuthFailure::new("INTERNAL", e))?);
+            roles.push(
+                Role::parse(Role::OPERATOR)
+                    .map_err(|e| AuthFailure::new("INTERNAL", e.to_string()))?,
+            );
         }
         Ok(Caller {
             agency: self.operator.agency.clone(),

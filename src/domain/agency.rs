@@ -4,6 +4,8 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
+use super::NameError;
+
 /// A stable agency code: 2 to 64 characters of lowercase ASCII letters,
 /// digits and single hyphens, starting with a letter and not ending with a
 /// hyphen.
@@ -12,30 +14,28 @@ pub struct AgencyCode(String);
 
 impl AgencyCode {
     /// Parses a code.
-    pub fn parse(value: &str) -> Result<Self, String> {
+    pub fn parse(value: &str) -> Result<Self, AgencyCodeError> {
         let ok_chars = value
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if value.len() < 2 || value.len() > 64 {
-            return Err("must have 2 to 64 characters".to_owned());
+            return Err(AgencyCodeError::Length);
         }
         if !ok_chars || !value.starts_with(|c: char| c.is_ascii_lowercase()) {
-            return Err(
-                "must be lowercase letters, digits and hyphens, starting with a letter".to_owned(),
-            );
+            return Err(AgencyCodeError::Characters);
         }
         if value.ends_with('-') || value.contains("--") {
-            return Err("must not end with a hyphen or contain two in a row".to_owned());
+            return Err(AgencyCodeError::Hyphens);
         }
         Ok(Self(value.to_owned()))
     }
 
     /// Parses a resource name, `agencies/{code}`.
-    pub fn parse_name(name: &str) -> Result<Self, String> {
+    pub fn parse_name(name: &str) -> Result<Self, NameError> {
         let code = name
             .strip_prefix("agencies/")
-            .ok_or_else(|| "must be a resource name of the form agencies/{code}".to_owned())?;
-        Self::parse(code)
+            .ok_or(NameError::Form("agencies/{code}"))?;
+        Ok(Self::parse(code)?)
     }
 
     /// The code.
@@ -47,6 +47,17 @@ impl AgencyCode {
     pub fn resource_name(&self) -> String {
         format!("agencies/{}", self.0)
     }
+}
+
+/// Why a value is not an agency code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AgencyCodeError {
+    #[error("must have 2 to 64 characters")]
+    Length,
+    #[error("must be lowercase letters, digits and hyphens, starting with a letter")]
+    Characters,
+    #[error("must not end with a hyphen or contain two in a row")]
+    Hyphens,
 }
 
 impl fmt::Display for AgencyCode {

@@ -12,12 +12,12 @@ pub struct PrincipalId(String);
 
 impl PrincipalId {
     /// Parses a principal id.
-    pub fn parse(value: &str) -> Result<Self, String> {
+    pub fn parse(value: &str) -> Result<Self, PrincipalIdError> {
         if value.is_empty() || value.len() > 128 {
-            return Err("must have 1 to 128 characters".to_owned());
+            return Err(PrincipalIdError::Length);
         }
         if !value.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err("must be printable ASCII without spaces".to_owned());
+            return Err(PrincipalIdError::Characters);
         }
         Ok(Self(value.to_owned()))
     }
@@ -26,6 +26,15 @@ impl PrincipalId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Why a value is not a principal id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PrincipalIdError {
+    #[error("must have 1 to 128 characters")]
+    Length,
+    #[error("must be printable ASCII without spaces")]
+    Characters,
 }
 
 /// A role: 1 to 64 characters of lowercase letters, digits, `_` and `-`.
@@ -48,7 +57,7 @@ impl Role {
     pub const SECURITY_AUDITOR: &'static str = "security_auditor";
 
     /// Parses a role.
-    pub fn parse(value: &str) -> Result<Self, String> {
+    pub fn parse(value: &str) -> Result<Self, RoleError> {
         let ok = !value.is_empty()
             && value.len() <= 64
             && value
@@ -57,9 +66,7 @@ impl Role {
         if ok {
             Ok(Self(value.to_owned()))
         } else {
-            Err(format!(
-                "role {value:?} must be 1 to 64 lowercase letters, digits, '_' or '-'"
-            ))
+            Err(RoleError(value.to_owned()))
         }
     }
 
@@ -68,6 +75,11 @@ impl Role {
         &self.0
     }
 }
+
+/// A value that is not a role.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("role {0:?} must be 1 to 64 lowercase letters, digits, '_' or '-'")]
+pub struct RoleError(pub String);
 
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::agency::storage_codes;
-use super::{Violations, check_text};
+use super::{NameError, Violations, check_text};
 
 /// A record class id: dotted lowercase segments, e.g. `health.summary`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -16,7 +16,7 @@ pub struct RecordClassId(String);
 impl RecordClassId {
     /// Parses an id: two or more segments of lowercase letters, digits and
     /// underscores, each starting with a letter; at most 64 characters.
-    pub fn parse(value: &str) -> Result<Self, String> {
+    pub fn parse(value: &str) -> Result<Self, RecordClassIdError> {
         let segments: Vec<&str> = value.split('.').collect();
         let ok = value.len() <= 64
             && segments.len() >= 2
@@ -24,19 +24,16 @@ impl RecordClassId {
         if ok {
             Ok(Self(value.to_owned()))
         } else {
-            Err(
-                "must be dotted lowercase segments such as health.summary (at most 64 characters)"
-                    .to_owned(),
-            )
+            Err(RecordClassIdError)
         }
     }
 
     /// Parses a resource name, `recordClasses/{id}`.
-    pub fn parse_name(name: &str) -> Result<Self, String> {
+    pub fn parse_name(name: &str) -> Result<Self, NameError> {
         let id = name
             .strip_prefix("recordClasses/")
-            .ok_or_else(|| "must be a resource name of the form recordClasses/{id}".to_owned())?;
-        Self::parse(id)
+            .ok_or(NameError::Form("recordClasses/{id}"))?;
+        Ok(Self::parse(id)?)
     }
 
     /// The id.
@@ -49,6 +46,11 @@ impl RecordClassId {
         format!("recordClasses/{}", self.0)
     }
 }
+
+/// Why a value is not a record class id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("must be dotted lowercase segments such as health.summary (at most 64 characters)")]
+pub struct RecordClassIdError;
 
 impl fmt::Display for RecordClassId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -7,7 +7,7 @@ use std::fmt;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 
-use super::AgencyCode;
+use super::{AgencyCode, NameError};
 
 super::uuid_resource_id!(
     /// An opaque certificate-identity identifier assigned by Accord (a UUID).
@@ -47,51 +47,59 @@ pub enum CertificateMatch {
     SubjectAltName(String),
 }
 
+/// Why a value is not a certificate match.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MatchError {
+    #[error("is not hexadecimal")]
+    NotHex,
+    #[error("must be a SHA-256 digest: 64 hex digits (colons allowed) or 44 characters of base64")]
+    DigestForm,
+    #[error("must be 32 bytes (a SHA-256 digest), not {0}")]
+    DigestLength(usize),
+    #[error("must be a DNS name or URI of 1 to 253 printable ASCII characters")]
+    SubjectAltName,
+}
+
 /// Parses a SHA-256 digest written as 64 hex digits (colons and case
 /// ignored, as certificate tools print them) or, for SPKI pins, as the 44
 /// characters of base64 used by RFC 7469 (`sha256/` prefix allowed).
-fn parse_sha256(value: &str) -> Result<[u8; 32], String> {
+fn parse_sha256(value: &str) -> Result<[u8; 32], MatchError> {
     let trimmed = value.trim();
     let hex_digits: String = trimmed.chars().filter(|c| *c != ':').collect();
     let bytes = if hex_digits.len() == 64 {
-        hex::decode(&hex_digits).map_err(|_| "is not hexadecimal".to_owned())?
+        hex::decode(&hex_digits).map_err(|_| MatchError::NotHex)?
     } else {
         let b64 = trimmed.strip_prefix("sha256/").unwrap_or(trimmed);
         base64::engine::general_purpose::STANDARD
             .decode(b64)
-            .map_err(|_| {
-                "must be a SHA-256 digest: 64 hex digits (colons allowed) or 44 characters of base64"
-                    .to_owned()
-            })?
+            .map_err(|_| MatchError::DigestForm)?
     };
-    <[u8; 32]>::try_from(bytes.as_slice())
-        .map_err(|_| format!("must be 32 bytes (a SHA-256 digest), not {}", bytes.len()))
+    <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| MatchError::DigestLength(bytes.len()))
 }
 
 /// Checks a subject alternative name: 1 to 253 printable ASCII characters,
 /// no spaces.
-fn parse_san(value: &str) -> Result<String, String> {
-    let ok = !value.is_empty() && value.len() <= 253 && value.bytes().all(|b| b.is_ascii_graphic());
-    if ok {
+fn parse_san(value: &str) -> Result<String, MatchError> {
+    if printable(value, 253) {
         Ok(value.to_owned())
     } else {
-        Err("must be a DNS name or URI of 1 to 253 printable ASCII characters".to_owned())
+        Err(MatchError::SubjectAltName)
     }
 }
 
 impl CertificateMatch {
     /// A certificate fingerprint.
-    pub fn certificate(value: &str) -> Result<Self, String> {
+    pub fn certificate(value: &str) -> Result<Self, MatchError> {
         parse_sha256(value).map(Self::CertificateSha256)
     }
 
     /// An SPKI pin.
-    pub fn spki(value: &str) -> Result<Self, String> {
+    pub fn spki(value: &str) -> Result<Self, MatchError> {
         parse_sha256(value).map(Self::SpkiSha256)
     }
 
     /// A subject alternative name.
-    pub fn subject_alt_name(value: &str) -> Result<Self, String> {
+    pub fn subject_alt_name(value: &str) -> Result<Self, MatchError> {
         parse_san(value).map(Self::SubjectAltName)
     }
 
@@ -154,21 +162,25 @@ impl CertificateIdentity {
 }
 
 /// Splits `agencies/{code}/{rest}` into the agency and `rest`.
-fn split_agency_child<'a>(name: &'a str, shape: &str) -> Result<(AgencyCode, &'a str), String> {
-    let wrong = || format!("must be of the form {shape}");
-    let rest = name.strip_prefix("agencies/").ok_or_else(wrong)?;
-    let (code, child) = rest.split_once('/').ok_or_else(wrong)?;
+fn split_agency_child<'a>(
+    name: &'a str,
+    shape: &'static str,
+) -> Result<(AgencyCode, &'a str), NameError> {
+    let rest = name
+        .strip_prefix("agencies/")
+        .ok_or(NameError::Nested(shape))?;
+    let (code, child) = rest.split_once('/').ok_or(NameError::Nested(shape))?;
     Ok((AgencyCode::parse(code)?, child))
 }
 
 /// Parses `agencies/{code}/certificateIdentities/{id}`.
-pub fn parse_identity_name(name: &str) -> Result<(AgencyCode, CertificateIdentityId), String> {
+pub fn parse_identity_name(name: &str) -> Result<(AgencyCode, CertificateIdentityId), NameError> {
     let (agency, child) = split_agency_child(name, "agencies/{code}/certificateIdentities/{id}")?;
     Ok((agency, CertificateIdentityId::parse_name(child)?))
 }
 
 /// Parses `agencies/{code}/tokenIssuers/{id}`.
-pub fn parse_issuer_name(name: &str) -> Result<(AgencyCode, TokenIssuerId), String> {
+pub fn parse_issuer_name(name: &str) -> Result<(AgencyCode, TokenIssuerId), NameError> {
     let (agency, child) = split_agency_child(name, "agencies/{code}/tokenIssuers/{id}")?;
     Ok((agency, TokenIssuerId::parse_name(child)?))
 }
@@ -200,54 +212,80 @@ pub enum JwksSource {
 /// unique `kid` and an `alg` pinned to its key type (RS256 for RSA,
 /// ES256 for EC P-256, EdDSA for OKP Ed25519); symmetric keys, private
 /// keys and other algorithms are refused.
-pub fn check_jwks(document: &str) -> Result<(), String> {
+pub fn check_jwks(document: &str) -> Result<(), JwksError> {
     let value: serde_json::Value =
-        serde_json::from_str(document).map_err(|e| format!("is not JSON: {e}"))?;
+        serde_json::from_str(document).map_err(|e| JwksError::NotJson(e.to_string()))?;
     let keys = value
         .get("keys")
         .and_then(serde_json::Value::as_array)
-        .ok_or_else(|| "must be a JWKS document: an object with a \"keys\" array".to_owned())?;
+        .ok_or(JwksError::NoKeysArray)?;
     if keys.is_empty() {
-        return Err("holds no keys".to_owned());
+        return Err(JwksError::NoKeys);
     }
     let mut kids = Vec::new();
     for (i, key) in keys.iter().enumerate() {
         let text = |name: &str| key.get(name).and_then(serde_json::Value::as_str);
         let kid = text("kid")
             .filter(|k| !k.is_empty())
-            .ok_or_else(|| format!("key {i} has no kid"))?;
+            .ok_or(JwksError::NoKid(i))?;
         if kids.contains(&kid) {
-            return Err(format!("kid {kid:?} is used twice"));
+            return Err(JwksError::KidTwice(kid.to_owned()));
         }
         kids.push(kid);
         let (alg, kty) = (text("alg"), text("kty"));
         let pinned = ALGORITHMS
             .iter()
             .find(|(a, _, _)| Some(*a) == alg)
-            .ok_or_else(|| {
-                format!(
-                    "key {kid:?} must pin its algorithm: alg RS256, ES256 or EdDSA (not {})",
-                    alg.unwrap_or("missing")
-                )
+            .ok_or_else(|| JwksError::AlgorithmNotPinned {
+                kid: kid.to_owned(),
+                alg: alg.unwrap_or("missing").to_owned(),
             })?;
         if kty != Some(pinned.1) || pinned.2.is_some_and(|crv| text("crv") != Some(crv)) {
-            return Err(format!(
-                "key {kid:?}: alg {} needs kty {}{}",
-                pinned.0,
-                pinned.1,
-                pinned
+            return Err(JwksError::KeyType {
+                kid: kid.to_owned(),
+                alg: pinned.0,
+                kty: pinned.1,
+                crv: pinned
                     .2
                     .map(|c| format!(" and crv {c}"))
-                    .unwrap_or_default()
-            ));
+                    .unwrap_or_default(),
+            });
         }
         if key.get("d").is_some() {
-            return Err(format!(
-                "key {kid:?} is a private key: register only public keys"
-            ));
+            return Err(JwksError::PrivateKey(kid.to_owned()));
         }
     }
     Ok(())
+}
+
+/// Why a JWKS document is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JwksError {
+    /// A JWKS file that could not be read.
+    #[error("cannot be read: {0}")]
+    Unreadable(String),
+    #[error("is not JSON: {0}")]
+    NotJson(String),
+    #[error("must be a JWKS document: an object with a \"keys\" array")]
+    NoKeysArray,
+    #[error("holds no keys")]
+    NoKeys,
+    #[error("key {0} has no kid")]
+    NoKid(usize),
+    #[error("kid {0:?} is used twice")]
+    KidTwice(String),
+    #[error("key {kid:?} must pin its algorithm: alg RS256, ES256 or EdDSA (not {alg})")]
+    AlgorithmNotPinned { kid: String, alg: String },
+    /// `crv` is empty or ` and crv {curve}`.
+    #[error("key {kid:?}: alg {alg} needs kty {kty}{crv}")]
+    KeyType {
+        kid: String,
+        alg: &'static str,
+        kty: &'static str,
+        crv: String,
+    },
+    #[error("key {0:?} is a private key: register only public keys")]
+    PrivateKey(String),
 }
 
 /// A token issuer of an agency: the identity provider whose signed tokens
@@ -277,22 +315,32 @@ impl TokenIssuer {
     }
 }
 
+/// Why an issuer's `iss` value or claim name is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum IssuerError {
+    #[error("must be the issuer's iss value: 1 to 500 printable ASCII characters")]
+    Issuer,
+    #[error("must be a claim name of 1 to 100 printable ASCII characters")]
+    Claim,
+}
+
+/// Whether `value` has 1 to `max` printable ASCII characters.
+fn printable(value: &str, max: usize) -> bool {
+    !value.is_empty() && value.len() <= max && value.bytes().all(|b| b.is_ascii_graphic())
+}
+
 /// Checks an issuer (`iss`) value: 1 to 500 printable ASCII characters.
-pub fn check_issuer(value: &str) -> Result<(), String> {
-    if !value.is_empty() && value.len() <= 500 && value.bytes().all(|b| b.is_ascii_graphic()) {
-        Ok(())
-    } else {
-        Err("must be the issuer's iss value: 1 to 500 printable ASCII characters".to_owned())
-    }
+pub fn check_issuer(value: &str) -> Result<(), IssuerError> {
+    printable(value, 500)
+        .then_some(())
+        .ok_or(IssuerError::Issuer)
 }
 
 /// Checks a claim name: 1 to 100 printable ASCII characters.
-pub fn check_claim(value: &str) -> Result<(), String> {
-    if !value.is_empty() && value.len() <= 100 && value.bytes().all(|b| b.is_ascii_graphic()) {
-        Ok(())
-    } else {
-        Err("must be a claim name of 1 to 100 printable ASCII characters".to_owned())
-    }
+pub fn check_claim(value: &str) -> Result<(), IssuerError> {
+    printable(value, 100)
+        .then_some(())
+        .ok_or(IssuerError::Claim)
 }
 
 #[cfg(test)]
@@ -332,7 +380,7 @@ mod tests {
                 "twice",
             ),
         ] {
-            let err = check_jwks(bad).unwrap_err();
+            let err = check_jwks(bad).unwrap_err().to_string();
             assert!(err.contains(why), "{bad}: {err}");
         }
     }

@@ -37,13 +37,12 @@ impl Identifier {
         system: IdentifierSystem,
         value: &str,
         assigner: Option<&AgencyCode>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, IdentifierError> {
         let (value, assigner) = match system {
             IdentifierSystem::NhsNumber => (parse_nhs_number(value)?, None),
             IdentifierSystem::PncId => (parse_pnc_id(value)?, None),
             IdentifierSystem::LocalReference => {
-                let assigner = assigner
-                    .ok_or_else(|| "a local reference needs its assigning agency".to_owned())?;
+                let assigner = assigner.ok_or(IdentifierError::NoAssigner)?;
                 (parse_local_reference(value)?, Some(assigner.clone()))
             }
         };
@@ -93,13 +92,34 @@ impl fmt::Display for Identifier {
     }
 }
 
+/// Why a value is not an identifier of its system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum IdentifierError {
+    #[error("an NHS number must be 10 digits")]
+    NhsForm,
+    #[error("is not a valid NHS number (no check digit is possible)")]
+    NhsNoCheckDigit,
+    #[error("is not a valid NHS number (check digit does not match)")]
+    NhsCheckDigit,
+    #[error("a PNC ID must look like YY/NNNNNNNC or YYYY/NNNNNNNC")]
+    PncForm,
+    #[error("is not a valid PNC ID (check letter does not match)")]
+    PncCheckLetter,
+    #[error(
+        "a local reference must be 1 to 32 letters, digits, '-' or '/', starting with a letter or digit"
+    )]
+    LocalForm,
+    #[error("a local reference needs its assigning agency")]
+    NoAssigner,
+}
+
 /// Parses an NHS number: ten digits (spaces allowed between them) whose last
 /// digit is the modulus-11 check digit of the first nine. Returns the digits
 /// without spaces.
-pub fn parse_nhs_number(input: &str) -> Result<String, String> {
+pub fn parse_nhs_number(input: &str) -> Result<String, IdentifierError> {
     let digits: String = input.chars().filter(|c| *c != ' ').collect();
     if digits.len() != 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err("an NHS number must be 10 digits".to_owned());
+        return Err(IdentifierError::NhsForm);
     }
     let d: Vec<u32> = digits.bytes().map(|b| u32::from(b - b'0')).collect();
     let sum: u32 = d[..9]
@@ -109,11 +129,11 @@ pub fn parse_nhs_number(input: &str) -> Result<String, String> {
         .sum();
     let check = match 11 - sum % 11 {
         11 => 0,
-        10 => return Err("is not a valid NHS number (no check digit is possible)".to_owned()),
+        10 => return Err(IdentifierError::NhsNoCheckDigit),
         c => c,
     };
     if check != d[9] {
-        return Err("is not a valid NHS number (check digit does not match)".to_owned());
+        return Err(IdentifierError::NhsCheckDigit);
     }
     Ok(digits)
 }
@@ -125,35 +145,32 @@ const PNC_CHECK_LETTERS: &[u8; 23] = b"ZABCDEFGHJKLMNPQRTUVWXY";
 /// the check letter). The check letter is the letter at position
 /// `(YY * 10^7 + serial) mod 23` of `ZABCDEFGHJKLMNPQRTUVWXY`. Returns
 /// `YY/NNNNNNNC` with the serial zero-padded to seven digits.
-pub fn parse_pnc_id(input: &str) -> Result<String, String> {
-    const FORMAT: &str = "a PNC ID must look like YY/NNNNNNNC or YYYY/NNNNNNNC";
+pub fn parse_pnc_id(input: &str) -> Result<String, IdentifierError> {
+    use IdentifierError::PncForm;
     let upper = input.trim().to_ascii_uppercase();
-    let (year, rest) = upper.split_once('/').ok_or_else(|| FORMAT.to_owned())?;
+    let (year, rest) = upper.split_once('/').ok_or(PncForm)?;
     if !(year.len() == 2 || year.len() == 4) || !year.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(FORMAT.to_owned());
+        return Err(PncForm);
     }
     let Some((&check, serial)) = rest.as_bytes().split_last() else {
-        return Err(FORMAT.to_owned());
+        return Err(PncForm);
     };
     if serial.is_empty() || serial.len() > 7 || !serial.iter().all(u8::is_ascii_digit) {
-        return Err(FORMAT.to_owned());
+        return Err(PncForm);
     }
-    let yy: u64 = year[year.len() - 2..]
-        .parse()
-        .map_err(|_| FORMAT.to_owned())?;
+    let yy: u64 = year[year.len() - 2..].parse().map_err(|_| PncForm)?;
     let serial_str = String::from_utf8_lossy(serial);
-    let serial_n: u64 = serial_str.parse().map_err(|_| FORMAT.to_owned())?;
-    let index =
-        usize::try_from((yy * 10_000_000 + serial_n) % 23).map_err(|_| FORMAT.to_owned())?;
+    let serial_n: u64 = serial_str.parse().map_err(|_| PncForm)?;
+    let index = usize::try_from((yy * 10_000_000 + serial_n) % 23).map_err(|_| PncForm)?;
     if PNC_CHECK_LETTERS.get(index) != Some(&check) {
-        return Err("is not a valid PNC ID (check letter does not match)".to_owned());
+        return Err(IdentifierError::PncCheckLetter);
     }
     Ok(format!("{yy:02}/{serial_n:07}{}", char::from(check)))
 }
 
 /// Parses an agency's local reference: 1 to 32 ASCII letters, digits, `-`
 /// or `/`, starting with a letter or digit. Returns it in upper case.
-pub fn parse_local_reference(input: &str) -> Result<String, String> {
+pub fn parse_local_reference(input: &str) -> Result<String, IdentifierError> {
     let value = input.trim();
     let ok = !value.is_empty()
         && value.len() <= 32
@@ -164,7 +181,7 @@ pub fn parse_local_reference(input: &str) -> Result<String, String> {
     if ok {
         Ok(value.to_ascii_uppercase())
     } else {
-        Err("a local reference must be 1 to 32 letters, digits, '-' or '/', starting with a letter or digit".to_owned())
+        Err(IdentifierError::LocalForm)
     }
 }
 
@@ -182,13 +199,21 @@ mod tests {
 
     #[test]
     fn invalid_nhs_numbers_are_refused_with_the_reason() {
-        let wrong_check = parse_nhs_number("9434765918").unwrap_err();
-        assert!(wrong_check.contains("check digit"), "{wrong_check}");
+        assert_eq!(
+            parse_nhs_number("9434765918"),
+            Err(IdentifierError::NhsCheckDigit)
+        );
         // 6 * 2 = 12, 12 mod 11 = 1: the check digit would be 10.
-        let impossible = parse_nhs_number("0000000060").unwrap_err();
-        assert!(impossible.contains("no check digit"), "{impossible}");
+        assert_eq!(
+            parse_nhs_number("0000000060"),
+            Err(IdentifierError::NhsNoCheckDigit)
+        );
         for bad in ["943476591", "94347659190", "94347659a9", "", "943-476-5919"] {
-            assert!(parse_nhs_number(bad).is_err(), "{bad:?} accepted");
+            assert_eq!(
+                parse_nhs_number(bad),
+                Err(IdentifierError::NhsForm),
+                "{bad:?}"
+            );
         }
     }
 
@@ -208,9 +233,9 @@ mod tests {
         let mut wrong = normal.clone();
         let last = wrong.pop().unwrap();
         wrong.push(if last == 'Z' { 'A' } else { 'Z' });
-        assert!(parse_pnc_id(&wrong).unwrap_err().contains("check letter"));
+        assert_eq!(parse_pnc_id(&wrong), Err(IdentifierError::PncCheckLetter));
         for bad in ["98-0012345A", "98/A", "9/1234567A", "98/12345678A"] {
-            assert!(parse_pnc_id(bad).is_err(), "{bad:?} accepted");
+            assert_eq!(parse_pnc_id(bad), Err(IdentifierError::PncForm), "{bad:?}");
         }
     }
 

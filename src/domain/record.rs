@@ -6,8 +6,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::subject::parse_date;
-use super::{AgencyCode, FieldType, RecordClass, RecordClassId, SubjectId, Violations};
+use super::subject::{DateError, parse_date};
+use super::{AgencyCode, FieldSpec, FieldType, RecordClass, RecordClassId, SubjectId, Violations};
 
 super::uuid_resource_id!(
     /// An opaque record identifier assigned by Accord (a UUID).
@@ -91,48 +91,10 @@ pub fn check_fields(
             v.add(path, format!("is not a field of record class {}", class.id));
             continue;
         };
-        let expected = spec.field_type;
-        let wrong_type = |raw: &RawValue| {
-            format!(
-                "must be a {} value, not {}",
-                expected.code(),
-                raw.type_name()
-            )
-        };
-        let value = match (expected, raw) {
-            (FieldType::String, RawValue::String(s)) => {
-                let n = s.chars().count();
-                let max = spec.max_chars();
-                if u32::try_from(n).map_or(true, |n| n > max) {
-                    Err(format!("must have at most {max} characters (has {n})"))
-                } else if spec.required && s.trim().is_empty() {
-                    Err("is required and must not be blank".to_owned())
-                } else {
-                    Ok(FieldValue::String(s))
-                }
-            }
-            (FieldType::Integer, RawValue::Integer(i)) => Ok(FieldValue::Integer(i)),
-            (FieldType::Boolean, RawValue::Boolean(b)) => Ok(FieldValue::Boolean(b)),
-            (FieldType::Date, RawValue::Date(d)) => parse_date(&d).map(FieldValue::Date),
-            (FieldType::Timestamp, RawValue::Timestamp(t)) => t
-                .map(FieldValue::Timestamp)
-                .ok_or_else(|| "is not a valid timestamp".to_owned()),
-            (FieldType::Code, RawValue::Code(c)) => {
-                if spec.codes.iter().any(|code| code.code == c) {
-                    Ok(FieldValue::Code(c))
-                } else {
-                    let allowed: Vec<&str> = spec.codes.iter().map(|c| c.code.as_str()).collect();
-                    Err(format!(
-                        "{c:?} is not in the code list ({})",
-                        allowed.join(", ")
-                    ))
-                }
-            }
-            (_, raw) => Err(wrong_type(&raw)),
-        };
+        let value = check_value(spec, raw);
         match value {
             Ok(value) => {
-                debug_assert_eq!(value.field_type(), expected);
+                debug_assert_eq!(value.field_type(), spec.field_type);
                 out.insert(name, value);
             }
             Err(description) => v.add(path, description),
@@ -148,6 +110,65 @@ pub fn check_fields(
         }
     }
     if v.is_empty() { Ok(out) } else { Err(v) }
+}
+
+/// Why a field's value is not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FieldValueError {
+    #[error("must have at most {max} characters (has {has})")]
+    TooLong { max: u32, has: usize },
+    #[error("is required and must not be blank")]
+    Blank,
+    #[error("is not a valid timestamp")]
+    NotATimestamp,
+    #[error(transparent)]
+    Date(#[from] DateError),
+    /// `allowed` is the code list, comma-separated.
+    #[error("{code:?} is not in the code list ({allowed})")]
+    NotInCodeList { code: String, allowed: String },
+    #[error("must be a {expected} value, not {given}")]
+    WrongType {
+        expected: &'static str,
+        given: &'static str,
+    },
+}
+
+/// Checks one value against its field's spec.
+fn check_value(spec: &FieldSpec, raw: RawValue) -> Result<FieldValue, FieldValueError> {
+    match (spec.field_type, raw) {
+        (FieldType::String, RawValue::String(s)) => {
+            let has = s.chars().count();
+            let max = spec.max_chars();
+            if u32::try_from(has).map_or(true, |n| n > max) {
+                Err(FieldValueError::TooLong { max, has })
+            } else if spec.required && s.trim().is_empty() {
+                Err(FieldValueError::Blank)
+            } else {
+                Ok(FieldValue::String(s))
+            }
+        }
+        (FieldType::Integer, RawValue::Integer(i)) => Ok(FieldValue::Integer(i)),
+        (FieldType::Boolean, RawValue::Boolean(b)) => Ok(FieldValue::Boolean(b)),
+        (FieldType::Date, RawValue::Date(d)) => Ok(FieldValue::Date(parse_date(&d)?)),
+        (FieldType::Timestamp, RawValue::Timestamp(t)) => t
+            .map(FieldValue::Timestamp)
+            .ok_or(FieldValueError::NotATimestamp),
+        (FieldType::Code, RawValue::Code(c)) => {
+            if spec.codes.iter().any(|code| code.code == c) {
+                Ok(FieldValue::Code(c))
+            } else {
+                let allowed: Vec<&str> = spec.codes.iter().map(|c| c.code.as_str()).collect();
+                Err(FieldValueError::NotInCodeList {
+                    code: c,
+                    allowed: allowed.join(", "),
+                })
+            }
+        }
+        (expected, raw) => Err(FieldValueError::WrongType {
+            expected: expected.code(),
+            given: raw.type_name(),
+        }),
+    }
 }
 
 /// One version of a record.

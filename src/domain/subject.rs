@@ -79,8 +79,8 @@ impl Demographics {
 
 fn optional(
     value: &str,
-    parse: fn(&str) -> Result<String, String>,
-) -> Result<Option<String>, String> {
+    parse: fn(&str) -> Result<String, AddressError>,
+) -> Result<Option<String>, AddressError> {
     if value.trim().is_empty() {
         Ok(None)
     } else {
@@ -88,26 +88,52 @@ fn optional(
     }
 }
 
+/// Why a value is not an accepted date.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DateError {
+    #[error("is required")]
+    Required,
+    #[error("must be a date in the form YYYY-MM-DD")]
+    Form,
+    /// Of the right form, but no day of the calendar.
+    #[error("{0:?} is not a real date in the form YYYY-MM-DD")]
+    NotADate(String),
+    #[error("must not be in the future")]
+    InTheFuture,
+    #[error("must not be before 1880-01-01")]
+    TooLongAgo,
+}
+
+/// Why a value is not a postcode or UPRN.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddressError {
+    #[error("{0:?} is not a UK postcode (e.g. LS1 4AP)")]
+    NotAPostcode(String),
+    #[error("a UPRN must be 1 to 12 digits")]
+    UprnForm,
+    #[error("a UPRN must not be zero")]
+    UprnZero,
+}
+
 /// Parses an ISO 8601 calendar date, `YYYY-MM-DD`.
-pub fn parse_date(value: &str) -> Result<NaiveDate, String> {
+pub fn parse_date(value: &str) -> Result<NaiveDate, DateError> {
     if value.len() != 10 {
-        return Err("must be a date in the form YYYY-MM-DD".to_owned());
+        return Err(DateError::Form);
     }
-    NaiveDate::parse_from_str(value, "%Y-%m-%d")
-        .map_err(|_| format!("{value:?} is not a real date in the form YYYY-MM-DD"))
+    NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| DateError::NotADate(value.to_owned()))
 }
 
 /// Parses a birth date: a real date, not after `today`, not before 1880.
-pub fn parse_birth_date(value: &str, today: NaiveDate) -> Result<NaiveDate, String> {
+pub fn parse_birth_date(value: &str, today: NaiveDate) -> Result<NaiveDate, DateError> {
     if value.is_empty() {
-        return Err("is required".to_owned());
+        return Err(DateError::Required);
     }
     let date = parse_date(value)?;
     if date > today {
-        return Err("must not be in the future".to_owned());
+        return Err(DateError::InTheFuture);
     }
     if date < NaiveDate::from_ymd_opt(1880, 1, 1).unwrap_or(NaiveDate::MIN) {
-        return Err("must not be before 1880-01-01".to_owned());
+        return Err(DateError::TooLongAgo);
     }
     Ok(date)
 }
@@ -117,32 +143,33 @@ static POSTCODE: LazyLock<Option<Regex>> =
 
 /// Parses a UK postcode, e.g. `ls1 4ap` -> `LS1 4AP`: upper case, one space
 /// before the inward code.
-pub fn parse_postcode(value: &str) -> Result<String, String> {
+pub fn parse_postcode(value: &str) -> Result<String, AddressError> {
     let compact: String = value
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect::<String>()
         .to_ascii_uppercase();
+    let not_a_postcode = || AddressError::NotAPostcode(value.to_owned());
     let caps = POSTCODE
         .as_ref()
         .and_then(|re| re.captures(&compact))
-        .ok_or_else(|| format!("{value:?} is not a UK postcode (e.g. LS1 4AP)"))?;
+        .ok_or_else(not_a_postcode)?;
     let (outward, inward) = (&caps[1], &caps[2]);
     if outward == "GIR" && inward != "0AA" {
-        return Err(format!("{value:?} is not a UK postcode (e.g. LS1 4AP)"));
+        return Err(not_a_postcode());
     }
     Ok(format!("{outward} {inward}"))
 }
 
 /// Parses a UPRN: 1 to 12 digits, without leading zeros.
-pub fn parse_uprn(value: &str) -> Result<String, String> {
+pub fn parse_uprn(value: &str) -> Result<String, AddressError> {
     let v = value.trim();
     if v.is_empty() || v.len() > 12 || !v.bytes().all(|b| b.is_ascii_digit()) {
-        return Err("a UPRN must be 1 to 12 digits".to_owned());
+        return Err(AddressError::UprnForm);
     }
     let trimmed = v.trim_start_matches('0');
     if trimmed.is_empty() {
-        return Err("a UPRN must not be zero".to_owned());
+        return Err(AddressError::UprnZero);
     }
     Ok(trimmed.to_owned())
 }
@@ -179,22 +206,28 @@ mod tests {
     #[test]
     fn birth_dates_are_real_and_not_future() {
         assert!(parse_birth_date("2016-02-29", today()).is_ok());
-        assert!(parse_birth_date("2017-02-29", today()).is_err());
-        assert!(
-            parse_birth_date("2026-11-26", today())
-                .unwrap_err()
-                .contains("future")
+        assert_eq!(
+            parse_birth_date("2017-02-29", today()),
+            Err(DateError::NotADate("2017-02-29".to_owned()))
         );
-        assert!(parse_birth_date("1990-1-1", today()).is_err());
-        assert!(parse_birth_date("", today()).is_err());
+        assert_eq!(
+            parse_birth_date("2026-11-26", today()),
+            Err(DateError::InTheFuture)
+        );
+        assert_eq!(
+            parse_birth_date("1879-12-31", today()),
+            Err(DateError::TooLongAgo)
+        );
+        assert_eq!(parse_birth_date("1990-1-1", today()), Err(DateError::Form));
+        assert_eq!(parse_birth_date("", today()), Err(DateError::Required));
     }
 
     #[test]
     fn uprns_are_digits() {
         assert_eq!(parse_uprn("010033544614").unwrap(), "10033544614");
-        assert!(parse_uprn("1234567890123").is_err());
-        assert!(parse_uprn("12a").is_err());
-        assert!(parse_uprn("000").is_err());
+        assert_eq!(parse_uprn("1234567890123"), Err(AddressError::UprnForm));
+        assert_eq!(parse_uprn("12a"), Err(AddressError::UprnForm));
+        assert_eq!(parse_uprn("000"), Err(AddressError::UprnZero));
     }
 
     #[test]

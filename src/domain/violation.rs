@@ -24,22 +24,22 @@ impl Violations {
     }
 
     /// A single violation.
-    pub fn one(field: impl Into<String>, description: impl Into<String>) -> Self {
+    pub fn one(field: impl Into<String>, description: impl fmt::Display) -> Self {
         let mut v = Self::new();
         v.add(field, description);
         v
     }
 
     /// Records a violation.
-    pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
+    pub fn add(&mut self, field: impl Into<String>, description: impl fmt::Display) {
         self.0.push(FieldViolation {
             field: field.into(),
-            description: description.into(),
+            description: description.to_string(),
         });
     }
 
     /// Keeps the value of a check, or records its error under `field`.
-    pub fn check<T>(&mut self, field: &str, result: Result<T, String>) -> Option<T> {
+    pub fn check<T, E: fmt::Display>(&mut self, field: &str, result: Result<T, E>) -> Option<T> {
         match result {
             Ok(value) => Some(value),
             Err(description) => {

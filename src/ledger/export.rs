@@ -102,13 +102,13 @@ impl EntryLine {
     }
 
     /// The entry this line describes, or why it cannot be one.
-    pub fn entry(&self) -> Result<Entry, String> {
+    pub fn entry(&self) -> Result<Entry, LineError> {
         let purpose = if self.purpose.is_empty() {
             None
         } else {
             Some(
                 Purpose::from_code(&self.purpose)
-                    .ok_or_else(|| format!("unknown purpose {:?}", self.purpose))?,
+                    .ok_or_else(|| LineError::Purpose(self.purpose.clone()))?,
             )
         };
         Ok(Entry {
@@ -116,7 +116,7 @@ impl EntryLine {
             draft: EntryDraft {
                 id: self.id.clone(),
                 time: DateTime::from_timestamp_micros(self.time)
-                    .ok_or_else(|| format!("time {} is out of range", self.time))?,
+                    .ok_or(LineError::Time(self.time))?,
                 request_id: self.request_id.clone(),
                 agency: self.agency.clone(),
                 principal: self.principal.clone(),
@@ -128,7 +128,7 @@ impl EntryLine {
                 records: self.records.clone(),
                 fields: self.fields.clone(),
                 outcome: Outcome::from_code(&self.outcome)
-                    .ok_or_else(|| format!("unknown outcome {:?}", self.outcome))?,
+                    .ok_or_else(|| LineError::Outcome(self.outcome.clone()))?,
                 reason_code: self.reason_code.clone(),
                 reason: self.reason.clone(),
                 controller: self.controller.clone(),
@@ -155,6 +155,17 @@ impl Line {
 }
 
 /// Why an export does not verify. Names the first thing found wrong.
+/// Why an entry line cannot be an entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LineError {
+    #[error("unknown purpose {0:?}")]
+    Purpose(String),
+    #[error("time {0} is out of range")]
+    Time(i64),
+    #[error("unknown outcome {0:?}")]
+    Outcome(String),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExportError {
     #[error("line {line}: not an export line: {reason}")]
@@ -245,9 +256,9 @@ impl OfflineVerifier {
     }
 
     fn entry(&mut self, line: &EntryLine) -> Result<(), ExportError> {
-        let entry = line.entry().map_err(|reason| ExportError::Malformed {
+        let entry = line.entry().map_err(|e| ExportError::Malformed {
             line: self.line,
-            reason,
+            reason: e.to_string(),
         })?;
         let computed = hex::encode(entry.leaf_hash());
         if computed != line.leaf_hash {

@@ -2,8 +2,8 @@
 
 use super::{Audited, Call, Page, PageRequest, ServiceError, Services};
 use crate::domain::credential::{
-    CertificateIdentity, CertificateIdentityId, CertificateMatch, JwksSource, TokenIssuer,
-    TokenIssuerId, check_jwks,
+    CertificateIdentity, CertificateIdentityId, CertificateMatch, JwksError, JwksSource,
+    TokenIssuer, TokenIssuerId, check_jwks,
 };
 use crate::domain::{Agency, AgencyCode, AgencyKind, AgencyStatus, Role, Violations, check_text};
 use crate::store::{StoreError, Write};
@@ -235,7 +235,7 @@ impl Services {
         let jwks_check = match &issuer.jwks {
             JwksSource::Document(d) => check_jwks(d).map_err(|e| ("token_issuer.jwks_json", e)),
             JwksSource::Path(p) => std::fs::read_to_string(p)
-                .map_err(|e| format!("cannot be read: {e}"))
+                .map_err(|e| JwksError::Unreadable(e.to_string()))
                 .and_then(|d| check_jwks(&d))
                 .map_err(|e| ("token_issuer.jwks_path", e)),
         };

@@ -11,7 +11,8 @@ fn record_class_from(row: &AnyRow) -> Result<RecordClass, StoreError> {
     let id: String = row.try_get("id")?;
     let fields: Vec<FieldSpec> = from_json(&row.try_get::<String, _>("fields")?)?;
     Ok(RecordClass {
-        id: RecordClassId::parse(&id).map_err(StoreError::Corrupt)?,
+        id: RecordClassId::parse(&id)
+            .map_err(|e| StoreError::Corrupt(format!("record class {id:?}: {e}")))?,
         display_name: row.try_get("display_name")?,
         description: row.try_get("description")?,
         fields,

@@ -14,7 +14,8 @@ fn record_from(row: &AnyRow) -> Result<Record, StoreError> {
     Ok(Record {
         id: RecordId::from_stored(row.try_get("id")?),
         subject: SubjectId::from_stored(row.try_get("subject_id")?),
-        record_class: RecordClassId::parse(&class).map_err(StoreError::Corrupt)?,
+        record_class: RecordClassId::parse(&class)
+            .map_err(|e| StoreError::Corrupt(format!("record class {class:?}: {e}")))?,
         controller: agency_code(&controller)?,
         version: row.try_get("version")?,
         fields: from_json(&row.try_get::<String, _>("fields")?)?,

@@ -1,5 +1,6 @@
 //! Agencies and their credentials (certificate identities, token issuers) across the proto boundary.
 
+use super::enums::EnumError;
 use super::{enums, pb, require, timestamp};
 use crate::domain::credential::{
     CertificateIdentity, CertificateIdentityId, CertificateMatch, JwksSource, TokenIssuer,
@@ -7,22 +8,22 @@ use crate::domain::credential::{
 };
 use crate::domain::{Agency, AgencyCode, AgencyKind, AgencyStatus, Violations, check_text};
 
-fn agency_kind(value: i32) -> Result<AgencyKind, String> {
+fn agency_kind(value: i32) -> Result<AgencyKind, EnumError> {
     match enums::required(value)? {
         pb::AgencyKind::Council => Ok(AgencyKind::Council),
         pb::AgencyKind::Health => Ok(AgencyKind::Health),
         pb::AgencyKind::Police => Ok(AgencyKind::Police),
         pb::AgencyKind::Education => Ok(AgencyKind::Education),
         pb::AgencyKind::Other => Ok(AgencyKind::Other),
-        pb::AgencyKind::Unspecified => Err("is required".to_owned()),
+        pb::AgencyKind::Unspecified => Err(EnumError::required::<pb::AgencyKind>()),
     }
 }
 
-fn agency_status(value: i32) -> Result<AgencyStatus, String> {
+fn agency_status(value: i32) -> Result<AgencyStatus, EnumError> {
     match enums::required(value)? {
         pb::AgencyStatus::Active => Ok(AgencyStatus::Active),
         pb::AgencyStatus::Suspended => Ok(AgencyStatus::Suspended),
-        pb::AgencyStatus::Unspecified => Err("is required".to_owned()),
+        pb::AgencyStatus::Unspecified => Err(EnumError::required::<pb::AgencyStatus>()),
     }
 }
 

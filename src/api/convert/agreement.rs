@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::enums::EnumError;
 use super::{by_name, enums, instant, purpose_at, purpose_out, timestamp};
 use crate::api::pb;
 use crate::domain::agreement::{
@@ -14,10 +15,10 @@ use crate::domain::{AgencyCode, RecordClassId, Role, Violations};
 const BASIS_PREFIX: &str = "LAWFUL_BASIS_CODE_";
 const CONSENT_PREFIX: &str = "CONSENT_REQUIREMENT_";
 
-fn lawful_basis_code(value: i32) -> Result<LawfulBasisCode, String> {
+fn lawful_basis_code(value: i32) -> Result<LawfulBasisCode, EnumError> {
     let name = enums::required::<pb::LawfulBasisCode>(value)?.as_str_name();
     by_name(Some(name), BASIS_PREFIX, LawfulBasisCode::from_code)
-        .ok_or_else(|| format!("{name} is not supported"))
+        .ok_or(EnumError::Unsupported(name))
 }
 
 fn lawful_basis_code_out(code: LawfulBasisCode) -> i32 {
@@ -25,10 +26,10 @@ fn lawful_basis_code_out(code: LawfulBasisCode) -> i32 {
     pb::LawfulBasisCode::from_str_name(&name).map_or(0, |c| c as i32)
 }
 
-fn consent_requirement(value: i32) -> Result<ConsentRequirement, String> {
+fn consent_requirement(value: i32) -> Result<ConsentRequirement, EnumError> {
     let name = enums::required::<pb::ConsentRequirement>(value)?.as_str_name();
     by_name(Some(name), CONSENT_PREFIX, ConsentRequirement::from_code)
-        .ok_or_else(|| format!("{name} is not supported"))
+        .ok_or(EnumError::Unsupported(name))
 }
 
 fn consent_requirement_out(c: ConsentRequirement) -> i32 {

@@ -1,10 +1,11 @@
 //! Record classes across the proto boundary.
 
+use super::enums::EnumError;
 use super::{enums, pb, require, timestamp};
 use crate::domain::{CodeValue, FieldSpec, FieldType, RecordClass, RecordClassId, Violations};
 use chrono::{DateTime, Utc};
 
-fn field_type(value: i32) -> Result<FieldType, String> {
+fn field_type(value: i32) -> Result<FieldType, EnumError> {
     match enums::required(value)? {
         pb::FieldType::String => Ok(FieldType::String),
         pb::FieldType::Integer => Ok(FieldType::Integer),
@@ -12,7 +13,7 @@ fn field_type(value: i32) -> Result<FieldType, String> {
         pb::FieldType::Date => Ok(FieldType::Date),
         pb::FieldType::Timestamp => Ok(FieldType::Timestamp),
         pb::FieldType::Code => Ok(FieldType::Code),
-        pb::FieldType::Unspecified => Err("is required".to_owned()),
+        pb::FieldType::Unspecified => Err(EnumError::required::<pb::FieldType>()),
     }
 }
 

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::enums::EnumError;
 use super::{
     by_name, enums, instant, page_request, purpose_at, purpose_out, subject_name, timestamp,
 };
@@ -12,16 +13,14 @@ use crate::domain::consent::{
 use crate::domain::{AgencyCode, RecordClassId, SubjectId, Violations};
 use crate::service::{NewConsent, PageRequest};
 
-fn kind(value: i32) -> Result<ConsentKind, String> {
+fn kind(value: i32) -> Result<ConsentKind, EnumError> {
     let name = enums::required::<pb::ConsentKind>(value)?.as_str_name();
-    by_name(Some(name), "CONSENT_KIND_", ConsentKind::from_code)
-        .ok_or_else(|| format!("{name} is not supported"))
+    by_name(Some(name), "CONSENT_KIND_", ConsentKind::from_code).ok_or(EnumError::Unsupported(name))
 }
 
-fn channel(value: i32) -> Result<Channel, String> {
+fn channel(value: i32) -> Result<Channel, EnumError> {
     let name = enums::required::<pb::ConsentChannel>(value)?.as_str_name();
-    by_name(Some(name), "CONSENT_CHANNEL_", Channel::from_code)
-        .ok_or_else(|| format!("{name} is not supported"))
+    by_name(Some(name), "CONSENT_CHANNEL_", Channel::from_code).ok_or(EnumError::Unsupported(name))
 }
 
 fn kind_out(k: ConsentKind) -> i32 {

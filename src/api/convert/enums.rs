@@ -47,21 +47,45 @@ fn known<E: ProtoEnum>() -> String {
         .join(", ")
 }
 
+/// Why a request's enum value is not accepted. Both answers list the
+/// values the enum defines.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum EnumError {
+    /// The unspecified value (0) of a required field.
+    #[error("is required: one of {known}")]
+    Required { known: String },
+    /// A number the enum does not define.
+    #[error("{value} is not a known value: use one of {known}")]
+    Unknown { value: i32, known: String },
+    /// A value the proto defines that Accord does not take (yet).
+    #[error("{0} is not supported")]
+    Unsupported(&'static str),
+}
+
+impl EnumError {
+    /// The unspecified value of a required `E`.
+    pub(super) fn required<E: ProtoEnum>() -> Self {
+        Self::Required {
+            known: known::<E>(),
+        }
+    }
+}
+
 /// `value` as an `E`, which is required: not the unspecified value, and one
 /// the enum defines.
-pub(super) fn required<E: ProtoEnum>(value: i32) -> Result<E, String> {
+pub(super) fn required<E: ProtoEnum>(value: i32) -> Result<E, EnumError> {
     match E::try_from(value) {
         Ok(e) if value != 0 => Ok(e),
-        Ok(_) => Err(format!("is required: one of {}", known::<E>())),
-        Err(_) => Err(format!(
-            "{value} is not a known value: use one of {}",
-            known::<E>()
-        )),
+        Ok(_) => Err(EnumError::required::<E>()),
+        Err(_) => Err(EnumError::Unknown {
+            value,
+            known: known::<E>(),
+        }),
     }
 }
 
 /// `value` as an `E`, or `None` when unspecified (an optional filter).
-pub(super) fn optional<E: ProtoEnum>(value: i32) -> Result<Option<E>, String> {
+pub(super) fn optional<E: ProtoEnum>(value: i32) -> Result<Option<E>, EnumError> {
     if value == 0 {
         Ok(None)
     } else {
@@ -79,14 +103,18 @@ mod tests {
             required::<pb::AdministrativeGender>(1),
             Ok(pb::AdministrativeGender::Male)
         );
-        let missing = required::<pb::AdministrativeGender>(0).unwrap_err();
+        let missing = required::<pb::AdministrativeGender>(0)
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             missing,
             "is required: one of ADMINISTRATIVE_GENDER_MALE, ADMINISTRATIVE_GENDER_FEMALE, \
              ADMINISTRATIVE_GENDER_OTHER, ADMINISTRATIVE_GENDER_UNKNOWN"
         );
         for bad in [7, 99, -1] {
-            let unknown = required::<pb::AdministrativeGender>(bad).unwrap_err();
+            let unknown = required::<pb::AdministrativeGender>(bad)
+                .unwrap_err()
+                .to_string();
             assert!(
                 unknown.starts_with(&format!(
                     "{bad} is not a known value: use one of ADMINISTRATIVE_GENDER_MALE"

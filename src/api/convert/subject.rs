@@ -1,5 +1,6 @@
 //! Subjects and their identifiers across the proto boundary.
 
+use super::enums::EnumError;
 use super::{enums, pb, purpose, require, timestamp};
 use crate::domain::subject::{DemographicsInput, parse_birth_date, parse_postcode};
 use crate::domain::{
@@ -8,12 +9,12 @@ use crate::domain::{
 };
 use crate::service::{DemographicQuery, SubjectMatch, SubjectQuery};
 
-fn identifier_system(value: i32) -> Result<IdentifierSystem, String> {
+fn identifier_system(value: i32) -> Result<IdentifierSystem, EnumError> {
     match enums::required(value)? {
         pb::IdentifierSystem::NhsNumber => Ok(IdentifierSystem::NhsNumber),
         pb::IdentifierSystem::LocalReference => Ok(IdentifierSystem::LocalReference),
         pb::IdentifierSystem::PncId => Ok(IdentifierSystem::PncId),
-        pb::IdentifierSystem::Unspecified => Err("is required".to_owned()),
+        pb::IdentifierSystem::Unspecified => Err(EnumError::required::<pb::IdentifierSystem>()),
     }
 }
 
@@ -50,13 +51,15 @@ fn identifier(
     )
 }
 
-fn gender(value: pb::AdministrativeGender) -> Result<Gender, String> {
+fn gender(value: pb::AdministrativeGender) -> Result<Gender, EnumError> {
     match value {
         pb::AdministrativeGender::Male => Ok(Gender::Male),
         pb::AdministrativeGender::Female => Ok(Gender::Female),
         pb::AdministrativeGender::Other => Ok(Gender::Other),
         pb::AdministrativeGender::Unknown => Ok(Gender::Unknown),
-        pb::AdministrativeGender::Unspecified => Err("is required".to_owned()),
+        pb::AdministrativeGender::Unspecified => {
+            Err(EnumError::required::<pb::AdministrativeGender>())
+        }
     }
 }
 
@@ -113,7 +116,9 @@ fn demographics_input(d: &pb::Demographics) -> DemographicsInput<'_> {
         given_name: &d.given_name,
         family_name: &d.family_name,
         birth_date: &d.birth_date,
-        gender: enums::required(d.gender).and_then(gender),
+        gender: enums::required(d.gender)
+            .and_then(gender)
+            .map_err(|e| e.to_string()),
         postcode: &d.postcode,
         uprn: &d.uprn,
     }
