@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use accord::api::pb;
 
-#[path = "api/helpers.rs"]
-#[allow(dead_code)]
+#[path = "api/helpers/mod.rs"]
+#[allow(dead_code, unused_imports)]
 mod helpers;
 
 fn accord() -> Command {

@@ -13,8 +13,8 @@ use accord::ledger::{self, EntryDraft, Outcome};
 use accord::store::{After, EntryFilter, SqlStore, Store, StoreError, Write, connect};
 use chrono::{DateTime, NaiveDate, Utc};
 
-#[path = "api/helpers.rs"]
-#[allow(dead_code)]
+#[path = "api/helpers/mod.rs"]
+#[allow(dead_code, unused_imports)]
 mod helpers;
 
 fn t(s: i64) -> DateTime<Utc> {

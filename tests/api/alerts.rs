@@ -6,43 +6,21 @@ use accord::store::EntryFilter;
 use tonic::Code;
 
 use crate::helpers::*;
-use crate::records::{create_referral, server_with_subject};
 
 const ADMIN: i32 = pb::Purpose::Administration as i32;
 
 async fn alerts(s: &TestServer, agency: &str, unacknowledged_only: bool) -> Vec<pb::Alert> {
-    s.audit()
-        .list_alerts(as_caller(
-            pb::ListAlertsRequest {
-                purpose: ADMIN,
-                unacknowledged_only,
-                ..Default::default()
-            },
-            agency,
-            "ig-1",
-            "auditor",
-        ))
+    s.as_auditor(agency, "ig-1")
+        .alerts(unacknowledged_only)
         .await
         .unwrap()
-        .into_inner()
-        .alerts
 }
 
 async fn refused_reads(s: &TestServer, record: &str, principal: &str, times: usize) {
     for _ in 0..times {
         let e = s
-            .records()
-            .get_record(as_caller(
-                pb::GetRecordRequest {
-                    name: record.to_owned(),
-                    version: 0,
-                    purpose: pb::Purpose::CrimePrevention as i32,
-                    ..Default::default()
-                },
-                "wy-police",
-                principal,
-                "officer",
-            ))
+            .as_staff("wy-police", principal, "officer")
+            .get_record(record, pb::Purpose::CrimePrevention)
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::PermissionDenied);
@@ -55,7 +33,7 @@ async fn repeated_refusals_alert(db: Db) {
     };
     let record = create_referral(&s, &subject).await;
     // A read by the police for crime prevention is refused with its reason.
-    crate::agreements::council_shares_referrals_for_safeguarding(&s).await;
+    council_shares_referrals_for_safeguarding(&s).await;
 
     // Four refusals raise nothing; the fifth raises one alert to each side.
     refused_reads(&s, &record.name, "pc-9", 4).await;
@@ -94,16 +72,12 @@ async fn repeated_refusals_alert(db: Db) {
 
     // The council's IG lead acknowledges it; the police's stays open.
     let acknowledge = |agency: &str, name: &str| {
-        as_caller(
-            pb::AcknowledgeAlertRequest {
+        s.as_staff(agency, "ig-1", "auditor")
+            .request(pb::AcknowledgeAlertRequest {
                 purpose: ADMIN,
                 name: name.to_owned(),
                 note: "spoke to the officer: wrong record number".to_owned(),
-            },
-            agency,
-            "ig-1",
-            "auditor",
-        )
+            })
     };
     let acked = s
         .audit()
@@ -135,14 +109,11 @@ async fn repeated_refusals_alert(db: Db) {
     // Only auditors read alerts.
     let e = s
         .audit()
-        .list_alerts(as_caller(
+        .list_alerts(s.as_staff("leeds-cc", "sw-1", "social_worker").request(
             pb::ListAlertsRequest {
                 purpose: ADMIN,
                 ..Default::default()
             },
-            "leeds-cc",
-            "sw-1",
-            "social_worker",
         ))
         .await
         .unwrap_err();

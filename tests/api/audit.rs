@@ -4,7 +4,6 @@ use accord::store::EntryFilter;
 use tonic::Code;
 
 use crate::helpers::*;
-use crate::records::{create_referral, server_with_subject};
 
 async fn ledger_records_every_call(db: Db) {
     let Some((s, subject)) = server_with_subject(db).await else {
@@ -12,40 +11,27 @@ async fn ledger_records_every_call(db: Db) {
     };
     let record = create_referral(&s, &subject).await;
     // A read by the police for crime prevention is refused with its reason.
-    crate::agreements::council_shares_referrals_for_safeguarding(&s).await;
+    council_shares_referrals_for_safeguarding(&s).await;
     // A refusal (another agency's read), an invalid input and an
     // unauthenticated call.
     let denied = s
-        .records()
-        .get_record(as_caller(
-            pb::GetRecordRequest {
-                name: record.name.clone(),
-                version: 0,
-                purpose: pb::Purpose::CrimePrevention as i32,
-                ..Default::default()
-            },
-            "wy-police",
-            "pc-9",
-            "officer",
-        ))
+        .as_staff("wy-police", "pc-9", "officer")
+        .get_record(&record.name, pb::Purpose::CrimePrevention)
         .await
         .unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied);
-    let invalid = s
-        .records()
-        .get_record(as_caller(
-            pb::GetRecordRequest {
-                name: "records/x".into(),
-                version: -1,
-                purpose: 0,
-                ..Default::default()
-            },
-            "leeds-cc",
-            "sw-1",
-            "social_worker",
-        ))
-        .await
-        .unwrap_err();
+    let invalid =
+        s.records()
+            .get_record(s.as_staff("leeds-cc", "sw-1", "social_worker").request(
+                pb::GetRecordRequest {
+                    name: "records/x".into(),
+                    version: -1,
+                    purpose: 0,
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap_err();
     assert_eq!(invalid.code(), Code::InvalidArgument);
     let anonymous = s
         .records()
@@ -61,22 +47,19 @@ async fn ledger_records_every_call(db: Db) {
 
     // The council's auditor sees the police refusal (it touched council data)
     // and the council's own calls, in ledger order.
-    let entries = s
-        .audit()
-        .list_entries(as_caller(
-            pb::ListEntriesRequest {
-                subject: subject.clone(),
-                purpose: pb::Purpose::Administration as i32,
-                ..Default::default()
-            },
-            "leeds-cc",
-            "ig-1",
-            "auditor",
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .entries;
+    let entries =
+        s.audit()
+            .list_entries(s.as_staff("leeds-cc", "ig-1", "auditor").request(
+                pb::ListEntriesRequest {
+                    subject: subject.clone(),
+                    purpose: pb::Purpose::Administration as i32,
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .entries;
     let summary: Vec<(String, i32, String)> = entries
         .iter()
         .map(|e| (e.action.clone(), e.outcome, e.agency.clone()))
@@ -111,29 +94,30 @@ async fn ledger_records_every_call(db: Db) {
     assert_eq!(entries[2].reason_code, "PURPOSE_NOT_PERMITTED");
 
     // Filters by principal and by declared purpose.
-    let by_principal = s
-        .audit()
-        .list_entries(as_caller(
-            pb::ListEntriesRequest {
-                principal: "pc-9".into(),
-                entry_purpose: pb::Purpose::CrimePrevention as i32,
-                purpose: pb::Purpose::Administration as i32,
-                ..Default::default()
-            },
-            "leeds-cc",
-            "ig-1",
-            "auditor",
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .entries;
+    let by_principal =
+        s.audit()
+            .list_entries(s.as_staff("leeds-cc", "ig-1", "auditor").request(
+                pb::ListEntriesRequest {
+                    principal: "pc-9".into(),
+                    entry_purpose: pb::Purpose::CrimePrevention as i32,
+                    purpose: pb::Purpose::Administration as i32,
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .entries;
     assert_eq!(by_principal.len(), 1);
     assert_eq!(by_principal[0].principal, "pc-9");
     assert_eq!(by_principal[0].purpose, pb::Purpose::CrimePrevention as i32);
 
     // The subject access report says, in plain words, who did what.
-    let report = access_report(&s, &subject, "leeds-cc", "ig-1").await;
+    let report = s
+        .as_auditor("leeds-cc", "ig-1")
+        .access_report(&subject)
+        .await
+        .unwrap();
     assert_eq!(report.subject, subject);
     assert!(!report.truncated);
     let lines: Vec<(&str, &str, i32)> = report
@@ -169,7 +153,11 @@ async fn ledger_records_every_call(db: Db) {
         refused.reason
     );
     // The police, who control nothing about this subject, see only their own access.
-    let police_view = access_report(&s, &subject, "wy-police", "ig-9").await;
+    let police_view = s
+        .as_auditor("wy-police", "ig-9")
+        .access_report(&subject)
+        .await
+        .unwrap();
     assert!(
         police_view
             .accesses
@@ -203,14 +191,11 @@ async fn ledger_records_every_call(db: Db) {
     // Only auditors may read the ledger, and that refusal is audited too.
     let not_auditor = s
         .audit()
-        .list_entries(as_caller(
+        .list_entries(s.as_staff("leeds-cc", "sw-1", "social_worker").request(
             pb::ListEntriesRequest {
                 purpose: 5,
                 ..Default::default()
             },
-            "leeds-cc",
-            "sw-1",
-            "social_worker",
         ))
         .await
         .unwrap_err();
@@ -239,12 +224,10 @@ async fn ledger_pages_are_complete_and_disjoint() {
     let (s, _subject) = server_with_subject(Db::Sqlite).await.unwrap();
     for _ in 0..5 {
         s.agencies()
-            .list_agencies(as_caller(
-                pb::ListAgenciesRequest::default(),
-                "leeds-cc",
-                "ig-1",
-                "auditor",
-            ))
+            .list_agencies(
+                s.as_staff("leeds-cc", "ig-1", "auditor")
+                    .request(pb::ListAgenciesRequest::default()),
+            )
             .await
             .unwrap();
     }
@@ -253,16 +236,13 @@ async fn ledger_pages_are_complete_and_disjoint() {
     for _ in 0..50 {
         let page = s
             .audit()
-            .list_entries(as_caller(
+            .list_entries(s.as_staff("leeds-cc", "ig-1", "auditor").request(
                 pb::ListEntriesRequest {
                     page_size: 2,
                     page_token: token.clone(),
                     purpose: 5,
                     ..Default::default()
                 },
-                "leeds-cc",
-                "ig-1",
-                "auditor",
             ))
             .await
             .unwrap()
@@ -300,41 +280,35 @@ async fn no_audit_no_data() {
     break_ledger(&s, true).await;
 
     // A read whose entry cannot be written discloses nothing.
-    let read = s
-        .records()
-        .get_record(as_caller(
-            pb::GetRecordRequest {
-                name: record.name.clone(),
-                version: 0,
-                purpose: 2,
-                ..Default::default()
-            },
-            "leeds-cc",
-            "sw-1",
-            "social_worker",
-        ))
-        .await
-        .unwrap_err();
+    let read =
+        s.records()
+            .get_record(s.as_staff("leeds-cc", "sw-1", "social_worker").request(
+                pb::GetRecordRequest {
+                    name: record.name.clone(),
+                    version: 0,
+                    purpose: 2,
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap_err();
     assert_eq!(read.code(), Code::Unavailable, "{read:?}");
     assert!(!read.message().contains("bruising"), "{read:?}");
 
     // A write whose entry cannot be written does not happen.
-    let fields = crate::records::referral_fields("second referral");
+    let fields = referral_fields("second referral");
     let write = s
         .records()
-        .create_record(as_caller(
+        .create_record(s.as_staff("leeds-cc", "sw-1", "social_worker").request(
             pb::CreateRecordRequest {
                 record: Some(pb::Record {
                     subject: subject.clone(),
-                    record_class: crate::records::CLASS.into(),
+                    record_class: CLASS.into(),
                     fields,
                     ..Default::default()
                 }),
                 purpose: 2,
             },
-            "leeds-cc",
-            "sw-1",
-            "social_worker",
         ))
         .await
         .unwrap_err();
@@ -343,16 +317,13 @@ async fn no_audit_no_data() {
     break_ledger(&s, false).await;
     let listed = s
         .records()
-        .list_records(as_caller(
+        .list_records(s.as_staff("leeds-cc", "sw-1", "social_worker").request(
             pb::ListRecordsRequest {
                 subject,
                 purpose: 2,
                 page_size: 10,
                 page_token: String::new(),
             },
-            "leeds-cc",
-            "sw-1",
-            "social_worker",
         ))
         .await
         .unwrap()
@@ -381,14 +352,11 @@ async fn searches_reach_every_report(db: Db) {
     for (n, given) in [(31, "Amira"), (32, "Aisha")] {
         let created = s
             .subjects()
-            .create_subject(as_caller(
+            .create_subject(s.as_staff("leeds-cc", "sw-1", "social_worker").request(
                 pb::CreateSubjectRequest {
                     subject: Some(subject(&nhs_number(n), given, "Khan", "2012-05-04")),
                     purpose: pb::Purpose::DirectCare as i32,
                 },
-                "leeds-cc",
-                "sw-1",
-                "social_worker",
             ))
             .await
             .unwrap()
@@ -399,7 +367,7 @@ async fn searches_reach_every_report(db: Db) {
     }
     let found = s
         .subjects()
-        .find_subjects(as_caller(
+        .find_subjects(s.as_staff("leeds-cc", "sw-2", "social_worker").request(
             pb::FindSubjectsRequest {
                 query: Some(pb::find_subjects_request::Query::Demographics(
                     pb::Demographics {
@@ -411,16 +379,17 @@ async fn searches_reach_every_report(db: Db) {
                 purpose: pb::Purpose::DirectCare as i32,
                 max_results: 5,
             },
-            "leeds-cc",
-            "sw-2",
-            "social_worker",
         ))
         .await
         .unwrap()
         .into_inner();
     assert_eq!(found.matches.len(), 2);
     for person in &people {
-        let report = access_report(&s, person, "leeds-cc", "ig-1").await;
+        let report = s
+            .as_auditor("leeds-cc", "ig-1")
+            .access_report(person)
+            .await
+            .unwrap();
         let searches: Vec<&str> = report
             .accesses
             .iter()
@@ -440,27 +409,4 @@ async fn searches_reach_every_report_sqlite() {
 #[tokio::test]
 async fn searches_reach_every_report_postgres() {
     searches_reach_every_report(Db::Postgres).await;
-}
-
-/// The subject access report of `subject` as seen by an auditor of `agency`.
-pub async fn access_report(
-    s: &TestServer,
-    subject: &str,
-    agency: &str,
-    principal: &str,
-) -> pb::GetSubjectAccessReportResponse {
-    s.audit()
-        .get_subject_access_report(as_caller(
-            pb::GetSubjectAccessReportRequest {
-                subject: subject.to_owned(),
-                purpose: pb::Purpose::Administration as i32,
-                ..Default::default()
-            },
-            agency,
-            principal,
-            "auditor",
-        ))
-        .await
-        .unwrap()
-        .into_inner()
 }

@@ -6,9 +6,7 @@ use accord::api::pb;
 use tonic::Code;
 use tonic_types::StatusExt;
 
-use crate::agreements::{COUNCIL, HEALTH, POLICE, Share, agree, last_entry, three_agencies};
 use crate::helpers::*;
-use crate::records::create_referral;
 
 /// The council's social-care referrals, shared with GPs for direct care
 /// with the subject's consent.
@@ -24,20 +22,9 @@ const GP_SHARE: Share<'static> = Share {
 };
 
 async fn gp_reads(s: &TestServer, record: &str) -> Result<pb::Record, tonic::Status> {
-    s.records()
-        .get_record(as_caller(
-            pb::GetRecordRequest {
-                name: record.to_owned(),
-                version: 0,
-                purpose: pb::Purpose::DirectCare as i32,
-                ..Default::default()
-            },
-            HEALTH,
-            "gp-1",
-            "gp",
-        ))
+    s.as_staff(HEALTH, "gp-1", "gp")
+        .get_record(record, pb::Purpose::DirectCare)
         .await
-        .map(|r| r.into_inner().record.unwrap())
 }
 
 fn consent(subject: &str, kind: pb::ConsentKind, recipients: &[&str]) -> pb::Consent {
@@ -54,12 +41,10 @@ fn consent(subject: &str, kind: pb::ConsentKind, recipients: &[&str]) -> pb::Con
 
 async fn record(s: &TestServer, agency: &str, c: pb::Consent) -> pb::Consent {
     s.consents()
-        .record_consent(as_caller(
-            pb::RecordConsentRequest { consent: Some(c) },
-            agency,
-            "staff-1",
-            "gp",
-        ))
+        .record_consent(
+            s.as_staff(agency, "staff-1", "gp")
+                .request(pb::RecordConsentRequest { consent: Some(c) }),
+        )
         .await
         .unwrap()
         .into_inner()
@@ -69,30 +54,26 @@ async fn record(s: &TestServer, agency: &str, c: pb::Consent) -> pb::Consent {
 
 async fn withdraw(s: &TestServer, name: &str) -> Result<pb::Consent, tonic::Status> {
     s.consents()
-        .withdraw_consent(as_caller(
-            pb::WithdrawConsentRequest {
-                name: name.to_owned(),
-                reason: "the patient changed their mind".to_owned(),
-            },
-            HEALTH,
-            "gp-1",
-            "gp",
-        ))
+        .withdraw_consent(
+            s.as_staff(HEALTH, "gp-1", "gp")
+                .request(pb::WithdrawConsentRequest {
+                    name: name.to_owned(),
+                    reason: "the patient changed their mind".to_owned(),
+                }),
+        )
         .await
         .map(|r| r.into_inner().consent.unwrap())
 }
 
 async fn list(s: &TestServer, agency: &str, subject: &str) -> Vec<pb::Consent> {
     s.consents()
-        .list_consents(as_caller(
-            pb::ListConsentsRequest {
-                subject: subject.to_owned(),
-                ..Default::default()
-            },
-            agency,
-            "staff-1",
-            "any",
-        ))
+        .list_consents(
+            s.as_staff(agency, "staff-1", "any")
+                .request(pb::ListConsentsRequest {
+                    subject: subject.to_owned(),
+                    ..Default::default()
+                }),
+        )
         .await
         .unwrap()
         .into_inner()
@@ -203,12 +184,10 @@ async fn bad_consents_are_named() {
     bad.record_classes = vec!["health.summary".to_owned()];
     let refused = s
         .consents()
-        .record_consent(as_caller(
-            pb::RecordConsentRequest { consent: Some(bad) },
-            HEALTH,
-            "gp-1",
-            "gp",
-        ))
+        .record_consent(
+            s.as_staff(HEALTH, "gp-1", "gp")
+                .request(pb::RecordConsentRequest { consent: Some(bad) }),
+        )
         .await
         .unwrap_err();
     let fields: Vec<String> = violations(&refused).into_iter().map(|(f, _)| f).collect();
@@ -225,14 +204,12 @@ async fn bad_consents_are_named() {
     unknown.record_classes = vec!["recordClasses/health.teeth".to_owned()];
     let refused = s
         .consents()
-        .record_consent(as_caller(
-            pb::RecordConsentRequest {
-                consent: Some(unknown),
-            },
-            HEALTH,
-            "gp-1",
-            "gp",
-        ))
+        .record_consent(
+            s.as_staff(HEALTH, "gp-1", "gp")
+                .request(pb::RecordConsentRequest {
+                    consent: Some(unknown),
+                }),
+        )
         .await
         .unwrap_err();
     assert_eq!(
@@ -277,15 +254,12 @@ async fn changes_apply_at_once_in_every_process() {
     assert!(gp_reads(&b, &referral.name).await.is_ok());
 
     b.agreements()
-        .suspend_agreement(as_caller(
+        .suspend_agreement(b.as_staff(COUNCIL, "ig-1", "ig_lead").request(
             pb::SuspendAgreementRequest {
                 name: agreement.name.clone(),
                 reason: "investigating a complaint".to_owned(),
                 etag: String::new(),
             },
-            COUNCIL,
-            "ig-1",
-            "ig_lead",
         ))
         .await
         .unwrap();
@@ -294,14 +268,11 @@ async fn changes_apply_at_once_in_every_process() {
         "AGREEMENT_NOT_ACTIVE"
     );
     a.agreements()
-        .reinstate_agreement(as_caller(
+        .reinstate_agreement(a.as_staff(HEALTH, "ig-1", "ig_lead").request(
             pb::ReinstateAgreementRequest {
                 name: agreement.name.clone(),
                 etag: String::new(),
             },
-            HEALTH,
-            "ig-1",
-            "ig_lead",
         ))
         .await
         .unwrap();

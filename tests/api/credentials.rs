@@ -26,13 +26,10 @@ async fn list(
     as_agency: &str,
 ) -> Result<Vec<pb::CertificateIdentity>, tonic::Status> {
     s.agencies()
-        .list_certificate_identities(as_caller(
+        .list_certificate_identities(s.as_staff(as_agency, "it-1", "admin").request(
             pb::ListCertificateIdentitiesRequest {
                 parent: format!("agencies/{agency}"),
             },
-            as_agency,
-            "it-1",
-            "admin",
         ))
         .await
         .map(|r| r.into_inner().certificate_identities)
@@ -51,7 +48,7 @@ async fn certificate_identities(db: Db) {
     let pin = pin.trim_end_matches(':');
     let old = s
         .agencies()
-        .add_certificate_identity(as_operator(add(
+        .add_certificate_identity(s.as_operator().request(add(
             "agencies/leeds-cc",
             Some(Match::SpkiSha256(pin.to_owned())),
             "case system, 2026 key",
@@ -64,7 +61,7 @@ async fn certificate_identities(db: Db) {
     assert_eq!(old.r#match, Some(Match::SpkiSha256("ab".repeat(32))));
     // Rotation: a second identity beside the first.
     s.agencies()
-        .add_certificate_identity(as_operator(add(
+        .add_certificate_identity(s.as_operator().request(add(
             "agencies/leeds-cc",
             Some(Match::SubjectAltName(
                 "spiffe://leeds-cc/case-system".to_owned(),
@@ -78,7 +75,7 @@ async fn certificate_identities(db: Db) {
     // One identity recognises one agency.
     let taken = s
         .agencies()
-        .add_certificate_identity(as_operator(add(
+        .add_certificate_identity(s.as_operator().request(add(
             "agencies/wy-police",
             Some(Match::SpkiSha256("ab".repeat(32))),
             "",
@@ -88,13 +85,13 @@ async fn certificate_identities(db: Db) {
     assert_eq!(taken.code(), Code::AlreadyExists);
     let none = s
         .agencies()
-        .add_certificate_identity(as_operator(add("agencies/leeds-cc", None, "")))
+        .add_certificate_identity(s.as_operator().request(add("agencies/leeds-cc", None, "")))
         .await
         .unwrap_err();
     assert_eq!(violations(&none)[0].0, "certificate_identity.match");
     let bad = s
         .agencies()
-        .add_certificate_identity(as_operator(add(
+        .add_certificate_identity(s.as_operator().request(add(
             "agencies/leeds-cc",
             Some(Match::CertificateSha256("not-a-digest".to_owned())),
             "",
@@ -107,7 +104,7 @@ async fn certificate_identities(db: Db) {
     );
     let unknown = s
         .agencies()
-        .add_certificate_identity(as_operator(add(
+        .add_certificate_identity(s.as_operator().request(add(
             "agencies/nobody-here",
             Some(Match::SpkiSha256("cd".repeat(32))),
             "",
@@ -119,16 +116,11 @@ async fn certificate_identities(db: Db) {
     // Agencies cannot register identities, nor read another's.
     let not_operator = s
         .agencies()
-        .add_certificate_identity(as_caller(
-            add(
-                "agencies/leeds-cc",
-                Some(Match::SpkiSha256("ef".repeat(32))),
-                "",
-            ),
-            "leeds-cc",
-            "it-1",
-            "admin",
-        ))
+        .add_certificate_identity(s.as_staff("leeds-cc", "it-1", "admin").request(add(
+            "agencies/leeds-cc",
+            Some(Match::SpkiSha256("ef".repeat(32))),
+            "",
+        )))
         .await
         .unwrap_err();
     assert_eq!(not_operator.code(), Code::PermissionDenied);
@@ -151,9 +143,11 @@ async fn certificate_identities(db: Db) {
     // Revocation keeps the identity, revoked.
     let revoke = || async {
         s.agencies()
-            .revoke_certificate_identity(as_operator(pb::RevokeCertificateIdentityRequest {
-                name: old.name.clone(),
-            }))
+            .revoke_certificate_identity(s.as_operator().request(
+                pb::RevokeCertificateIdentityRequest {
+                    name: old.name.clone(),
+                },
+            ))
             .await
     };
     let revoked = revoke()
@@ -206,13 +200,10 @@ async fn list_issuers(
     as_agency: &str,
 ) -> Result<Vec<pb::TokenIssuer>, tonic::Status> {
     s.agencies()
-        .list_token_issuers(as_caller(
+        .list_token_issuers(s.as_staff(as_agency, "it-1", "admin").request(
             pb::ListTokenIssuersRequest {
                 parent: "agencies/leeds-cc".to_owned(),
             },
-            as_agency,
-            "it-1",
-            "admin",
         ))
         .await
         .map(|r| r.into_inner().token_issuers)
@@ -231,7 +222,7 @@ async fn token_issuers(db: Db) {
     let iss = "https://login.leeds-cc.example/realms/staff";
     let added = s
         .agencies()
-        .add_token_issuer(as_operator(issuer(
+        .add_token_issuer(s.as_operator().request(issuer(
             "agencies/leeds-cc",
             iss,
             Jwks::JwksJson(ED_JWKS.to_owned()),
@@ -259,13 +250,13 @@ async fn token_issuers(db: Db) {
     t.subject_claim = "oid".to_owned();
     t.roles_claim = "groups".to_owned();
     s.agencies()
-        .add_token_issuer(as_operator(entra))
+        .add_token_issuer(s.as_operator().request(entra))
         .await
         .unwrap();
 
     let taken = s
         .agencies()
-        .add_token_issuer(as_operator(issuer(
+        .add_token_issuer(s.as_operator().request(issuer(
             "agencies/wy-police",
             iss,
             Jwks::JwksJson(ED_JWKS.to_owned()),
@@ -275,7 +266,7 @@ async fn token_issuers(db: Db) {
     assert_eq!(taken.code(), Code::AlreadyExists);
     let symmetric = s
         .agencies()
-        .add_token_issuer(as_operator(issuer(
+        .add_token_issuer(s.as_operator().request(issuer(
             "agencies/wy-police",
             "https://idp.wy-police.example",
             Jwks::JwksJson(
@@ -289,7 +280,7 @@ async fn token_issuers(db: Db) {
     assert!(v[0].1.contains("RS256, ES256 or EdDSA"), "{v:?}");
     let relative = s
         .agencies()
-        .add_token_issuer(as_operator(issuer(
+        .add_token_issuer(s.as_operator().request(issuer(
             "agencies/wy-police",
             "https://idp.wy-police.example",
             Jwks::JwksPath("keys.json".to_owned()),
@@ -311,7 +302,7 @@ async fn token_issuers(db: Db) {
 
     let remove = || async {
         s.agencies()
-            .remove_token_issuer(as_operator(pb::RemoveTokenIssuerRequest {
+            .remove_token_issuer(s.as_operator().request(pb::RemoveTokenIssuerRequest {
                 name: added.name.clone(),
             }))
             .await

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use accord::api::pb;
 
-use crate::agreements::{COUNCIL, HEALTH, POLICE, Share, agree, last_entry, three_agencies};
 use crate::helpers::*;
 
 const REASON: &str = "found unconscious at home; suspected anaphylaxis";
@@ -18,37 +17,13 @@ async fn read(
     purpose: pb::Purpose,
     reason: &str,
 ) -> Result<pb::Record, tonic::Status> {
-    s.records()
-        .get_record(as_caller(
-            pb::GetRecordRequest {
-                name: record.to_owned(),
-                purpose: purpose as i32,
-                break_glass_reason: reason.to_owned(),
-                ..Default::default()
-            },
-            agency,
-            "staff-7",
-            "social_worker",
-        ))
+    s.as_staff(agency, "staff-7", "social_worker")
+        .get_record_with(record, 0, purpose, reason)
         .await
-        .map(|r| r.into_inner().record.unwrap())
 }
 
 async fn alerts(s: &TestServer, agency: &str) -> Vec<pb::Alert> {
-    s.audit()
-        .list_alerts(as_caller(
-            pb::ListAlertsRequest {
-                purpose: pb::Purpose::Administration as i32,
-                ..Default::default()
-            },
-            agency,
-            "ig-1",
-            "ig_lead",
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .alerts
+    s.as_ig_lead(agency).alerts(false).await.unwrap()
 }
 
 async fn break_the_glass(db: Db) {
@@ -71,19 +46,17 @@ async fn break_the_glass(db: Db) {
     )
     .await;
     s.consents()
-        .record_consent(as_caller(
-            pb::RecordConsentRequest {
-                consent: Some(pb::Consent {
-                    subject: subject.clone(),
-                    kind: pb::ConsentKind::Objection as i32,
-                    channel: pb::ConsentChannel::Post as i32,
-                    ..Default::default()
+        .record_consent(
+            s.as_staff(HEALTH, "gp-1", "gp")
+                .request(pb::RecordConsentRequest {
+                    consent: Some(pb::Consent {
+                        subject: subject.clone(),
+                        kind: pb::ConsentKind::Objection as i32,
+                        channel: pb::ConsentChannel::Post as i32,
+                        ..Default::default()
+                    }),
                 }),
-            },
-            HEALTH,
-            "gp-1",
-            "gp",
-        ))
+        )
         .await
         .unwrap();
 
@@ -104,15 +77,12 @@ async fn break_the_glass(db: Db) {
     );
     let check = s
         .records()
-        .check_access(as_caller(
+        .check_access(s.as_staff(COUNCIL, "sw-1", "social_worker").request(
             pb::CheckAccessRequest {
                 name: record.clone(),
                 purpose: pb::Purpose::Emergency as i32,
                 ..Default::default()
             },
-            COUNCIL,
-            "sw-1",
-            "social_worker",
         ))
         .await
         .unwrap_err();
@@ -137,18 +107,8 @@ async fn break_the_glass(db: Db) {
 
     // Never without an agreement.
     let police = s
-        .records()
-        .get_record(as_caller(
-            pb::GetRecordRequest {
-                name: record.clone(),
-                purpose: pb::Purpose::Emergency as i32,
-                break_glass_reason: REASON.to_owned(),
-                ..Default::default()
-            },
-            POLICE,
-            "pc-1",
-            "officer",
-        ))
+        .as_staff(POLICE, "pc-1", "officer")
+        .break_glass(&record, REASON)
         .await
         .unwrap_err();
     // Without an agreement, not even an emergency tells that it exists.
@@ -157,16 +117,14 @@ async fn break_the_glass(db: Db) {
     // Auditors find it with the emergency filter.
     let emergencies = s
         .audit()
-        .list_entries(as_caller(
-            pb::ListEntriesRequest {
-                purpose: pb::Purpose::Administration as i32,
-                break_glass_only: true,
-                ..Default::default()
-            },
-            HEALTH,
-            "dpo-1",
-            "auditor",
-        ))
+        .list_entries(
+            s.as_staff(HEALTH, "dpo-1", "auditor")
+                .request(pb::ListEntriesRequest {
+                    purpose: pb::Purpose::Administration as i32,
+                    break_glass_only: true,
+                    ..Default::default()
+                }),
+        )
         .await
         .unwrap()
         .into_inner()
@@ -192,15 +150,12 @@ async fn break_the_glass(db: Db) {
     assert!(alerts(&s, COUNCIL).await.is_empty());
     let acknowledged = s
         .audit()
-        .acknowledge_alert(as_caller(
+        .acknowledge_alert(s.as_staff(HEALTH, "ig-1", "ig_lead").request(
             pb::AcknowledgeAlertRequest {
                 purpose: pb::Purpose::Administration as i32,
                 name: alert.name.clone(),
                 note: "spoke to the social worker: a genuine emergency".to_owned(),
             },
-            HEALTH,
-            "ig-1",
-            "ig_lead",
         ))
         .await
         .unwrap()

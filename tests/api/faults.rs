@@ -16,9 +16,6 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_types::StatusExt;
 
 use crate::helpers::*;
-use crate::records::{
-    CLASS, create_referral, referral_fields, register_subject, server_with_subject,
-};
 
 /// Calls made while filling the database are bounded.
 const MAX_FILL_CALLS: usize = 400;
@@ -109,16 +106,13 @@ impl Answers {
     async fn check_durable(&self, s: &TestServer, subject: &str) {
         let listed = s
             .records()
-            .list_records(as_caller(
+            .list_records(s.as_staff("leeds-cc", "sw-1", "social_worker").request(
                 pb::ListRecordsRequest {
                     subject: subject.to_owned(),
                     purpose: pb::Purpose::Safeguarding as i32,
                     page_size: 1000,
                     ..Default::default()
                 },
-                "leeds-cc",
-                "sw-1",
-                "social_worker",
             ))
             .await
             .unwrap()

@@ -6,9 +6,7 @@ use std::sync::Arc;
 use accord::api::pb;
 use tonic::Code;
 
-use crate::agreements::{COUNCIL, HEALTH, agree_terms, safeguarding_terms, three_agencies};
 use crate::helpers::*;
-use crate::records::create_referral;
 
 fn list_request(subject: &str, size: i32, token: &str) -> pb::ListRecordsRequest {
     pb::ListRecordsRequest {
@@ -25,7 +23,10 @@ async fn list_page(
     request: pb::ListRecordsRequest,
 ) -> Result<pb::ListRecordsResponse, tonic::Status> {
     s.records()
-        .list_records(as_caller(request, COUNCIL, principal, "social_worker"))
+        .list_records(
+            s.as_staff(COUNCIL, principal, "social_worker")
+                .request(request),
+        )
         .await
         .map(tonic::Response::into_inner)
 }
@@ -41,15 +42,13 @@ async fn pages_pass_over_hidden_records_without_a_trace() {
     agree_terms(&s, safeguarding_terms(&["allergies"], 30), HEALTH, COUNCIL).await;
     let older = create_referral(&s, &subject).await.name;
     s.records()
-        .seal_record(as_caller(
-            pb::SealRecordRequest {
-                name: sealed.clone(),
-                reason: "subject at risk from a family member".to_owned(),
-            },
-            HEALTH,
-            "gp-1",
-            "gp",
-        ))
+        .seal_record(
+            s.as_staff(HEALTH, "gp-1", "gp")
+                .request(pb::SealRecordRequest {
+                    name: sealed.clone(),
+                    reason: "subject at risk from a family member".to_owned(),
+                }),
+        )
         .await
         .unwrap();
     let newer = create_referral(&s, &subject).await.name;
@@ -108,7 +107,7 @@ async fn page_tokens_are_sealed_to_their_caller_and_listing() {
     other_purpose.purpose = pb::Purpose::DirectCare as i32;
     let other_subject = s
         .subjects()
-        .create_subject(as_caller(
+        .create_subject(s.as_staff(COUNCIL, "sw-1", "social_worker").request(
             pb::CreateSubjectRequest {
                 subject: Some(crate::helpers::subject(
                     &nhs_number(8),
@@ -118,9 +117,6 @@ async fn page_tokens_are_sealed_to_their_caller_and_listing() {
                 )),
                 purpose: pb::Purpose::DirectCare as i32,
             },
-            COUNCIL,
-            "sw-1",
-            "social_worker",
         ))
         .await
         .unwrap()
@@ -163,7 +159,7 @@ async fn page_tokens_are_sealed_to_their_caller_and_listing() {
     // Nor does a token of one listing open another.
     let agencies = s
         .agencies()
-        .list_agencies(as_operator(pb::ListAgenciesRequest {
+        .list_agencies(s.as_operator().request(pb::ListAgenciesRequest {
             page_size: 1,
             ..Default::default()
         }))
@@ -173,7 +169,7 @@ async fn page_tokens_are_sealed_to_their_caller_and_listing() {
     assert!(!agencies.next_page_token.is_empty());
     let refused = s
         .catalog()
-        .list_record_classes(as_operator(pb::ListRecordClassesRequest {
+        .list_record_classes(s.as_operator().request(pb::ListRecordClassesRequest {
             page_size: 1,
             page_token: agencies.next_page_token,
         }))

@@ -33,12 +33,10 @@ async fn checkpoint(s: &TestServer, refresh: bool) -> (pb::Checkpoint, String) {
 async fn some_calls(s: &TestServer, n: usize) {
     for _ in 0..n {
         s.agencies()
-            .list_agencies(as_caller(
-                pb::ListAgenciesRequest::default(),
-                "leeds-cc",
-                "sw-1",
-                "social_worker",
-            ))
+            .list_agencies(
+                s.as_staff("leeds-cc", "sw-1", "social_worker")
+                    .request(pb::ListAgenciesRequest::default()),
+            )
             .await
             .unwrap();
     }
@@ -180,12 +178,10 @@ async fn proofs_verify(db: Db) {
     // An export: the checkpoint first, then every entry the council may
     // see, each proved against it; nothing of the police's own calls.
     s.agencies()
-        .list_agencies(as_caller(
-            pb::ListAgenciesRequest::default(),
-            "wy-police",
-            "pc-1",
-            "officer",
-        ))
+        .list_agencies(
+            s.as_staff("wy-police", "pc-1", "officer")
+                .request(pb::ListAgenciesRequest::default()),
+        )
         .await
         .unwrap();
     let exported = export(&s, 0).await;
@@ -270,12 +266,10 @@ async fn bad_proof_requests_are_refused_and_audited() {
     .await;
     some_calls(&s, 3).await;
     s.agencies()
-        .list_agencies(as_caller(
-            pb::ListAgenciesRequest::default(),
-            "wy-police",
-            "pc-1",
-            "officer",
-        ))
+        .list_agencies(
+            s.as_staff("wy-police", "pc-1", "officer")
+                .request(pb::ListAgenciesRequest::default()),
+        )
         .await
         .unwrap();
     let police_entry = s
@@ -332,14 +326,11 @@ async fn bad_proof_requests_are_refused_and_audited() {
     }
     // Only auditors.
     let e = audit
-        .get_checkpoint(as_caller(
+        .get_checkpoint(s.as_staff("leeds-cc", "sw-1", "social_worker").request(
             pb::GetCheckpointRequest {
                 purpose: ADMIN,
                 refresh: false,
             },
-            "leeds-cc",
-            "sw-1",
-            "social_worker",
         ))
         .await
         .unwrap_err();

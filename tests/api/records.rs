@@ -5,73 +5,6 @@ use tonic::Code;
 
 use crate::helpers::*;
 
-pub const CLASS: &str = "recordClasses/social_care.referral";
-
-/// A server with two agencies and one subject registered by the council.
-pub async fn server_with_subject(db: Db) -> Option<(TestServer, String)> {
-    let s = TestServer::start(db).await?;
-    let subject = register_subject(&s).await;
-    Some((s, subject))
-}
-
-/// Registers the council and the police force on `s`, and a subject the
-/// council created; returns the subject's name.
-pub async fn register_subject(s: &TestServer) -> String {
-    s.register(&[
-        ("leeds-cc", pb::AgencyKind::Council),
-        ("wy-police", pb::AgencyKind::Police),
-    ])
-    .await;
-    s.subjects()
-        .create_subject(as_caller(
-            pb::CreateSubjectRequest {
-                subject: Some(subject(&nhs_number(7), "Jo", "Bloggs", "2015-03-02")),
-                purpose: pb::Purpose::DirectCare as i32,
-            },
-            "leeds-cc",
-            "sw-1",
-            "social_worker",
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .subject
-        .unwrap()
-        .name
-}
-
-pub fn referral_fields(reason: &str) -> HashMap<String, pb::FieldValue> {
-    HashMap::from([
-        ("referral_date".to_owned(), date_value("2026-11-20")),
-        ("referral_source".to_owned(), code_value("school")),
-        ("service".to_owned(), code_value("children")),
-        ("reason".to_owned(), string_value(reason)),
-    ])
-}
-
-pub async fn create_referral(s: &TestServer, subject: &str) -> pb::Record {
-    s.records()
-        .create_record(as_caller(
-            pb::CreateRecordRequest {
-                record: Some(pb::Record {
-                    subject: subject.to_owned(),
-                    record_class: CLASS.to_owned(),
-                    fields: referral_fields("bruising noticed at school"),
-                    ..Default::default()
-                }),
-                purpose: pb::Purpose::Safeguarding as i32,
-            },
-            "leeds-cc",
-            "sw-1",
-            "social_worker",
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .record
-        .unwrap()
-}
-
 fn update(record: &pb::Record, etag: &str, reason: &str) -> pb::UpdateRecordRequest {
     pb::UpdateRecordRequest {
         record: Some(pb::Record {
@@ -95,18 +28,14 @@ async fn versions_and_conflicts(db: Db) {
     // Two writers race from the same version: exactly one wins.
     let (mut ca, mut cb) = (s.records(), s.records());
     let (a, b) = tokio::join!(
-        ca.update_record(as_caller(
-            update(&v1, &v1.etag, "writer A"),
-            "leeds-cc",
-            "sw-1",
-            "social_worker"
-        )),
-        cb.update_record(as_caller(
-            update(&v1, &v1.etag, "writer B"),
-            "leeds-cc",
-            "sw-2",
-            "social_worker"
-        )),
+        ca.update_record(
+            s.as_staff("leeds-cc", "sw-1", "social_worker")
+                .request(update(&v1, &v1.etag, "writer A"))
+        ),
+        cb.update_record(
+            s.as_staff("leeds-cc", "sw-2", "social_worker")
+                .request(update(&v1, &v1.etag, "writer B"))
+        ),
     );
     let (winner, loser) = match (a, b) {
         (Ok(w), Err(l)) | (Err(l), Ok(w)) => (w.into_inner().record.unwrap(), l),
@@ -117,30 +46,14 @@ async fn versions_and_conflicts(db: Db) {
     assert_eq!(winner.version, 2);
 
     // History is kept: version 1 still reads as it was.
-    let get = |version: i64| {
-        let mut c = s.records();
-        let name = v1.name.clone();
-        async move {
-            c.get_record(as_caller(
-                pb::GetRecordRequest {
-                    name,
-                    version,
-                    purpose: pb::Purpose::Safeguarding as i32,
-                    ..Default::default()
-                },
-                "leeds-cc",
-                "sw-1",
-                "social_worker",
-            ))
-            .await
-        }
-    };
-    let old = get(1).await.unwrap().into_inner().record.unwrap();
+    let sw = s.as_staff(COUNCIL, "sw-1", "social_worker");
+    let get = |version: i64| sw.get_record_version(&v1.name, version, pb::Purpose::Safeguarding);
+    let old = get(1).await.unwrap();
     assert_eq!(
         old.fields["reason"],
         string_value("bruising noticed at school")
     );
-    let latest = get(0).await.unwrap().into_inner().record.unwrap();
+    let latest = get(0).await.unwrap();
     assert_eq!(latest.version, 2);
     assert_eq!(latest.etag, winner.etag);
     assert_eq!(get(3).await.unwrap_err().code(), Code::NotFound);
@@ -148,12 +61,10 @@ async fn versions_and_conflicts(db: Db) {
     // The stale etag still fails after the race.
     let stale = s
         .records()
-        .update_record(as_caller(
-            update(&v1, &v1.etag, "late"),
-            "leeds-cc",
-            "sw-1",
-            "social_worker",
-        ))
+        .update_record(
+            s.as_staff("leeds-cc", "sw-1", "social_worker")
+                .request(update(&v1, &v1.etag, "late")),
+        )
         .await
         .unwrap_err();
     assert_eq!(stale.code(), Code::Aborted);
@@ -161,30 +72,19 @@ async fn versions_and_conflicts(db: Db) {
     // Another agency can neither change nor read it.
     let foreign = s
         .records()
-        .update_record(as_caller(
-            update(&v1, &winner.etag, "police edit"),
-            "wy-police",
-            "pc-1",
-            "officer",
-        ))
+        .update_record(s.as_staff("wy-police", "pc-1", "officer").request(update(
+            &v1,
+            &winner.etag,
+            "police edit",
+        )))
         .await
         .unwrap_err();
     // Without an agreement covering referrals, the police cannot tell it
     // from an unknown record.
     assert_unknown(&foreign, &v1.name);
     let read = s
-        .records()
-        .get_record(as_caller(
-            pb::GetRecordRequest {
-                name: v1.name.clone(),
-                version: 0,
-                purpose: pb::Purpose::CrimePrevention as i32,
-                ..Default::default()
-            },
-            "wy-police",
-            "pc-1",
-            "officer",
-        ))
+        .as_staff("wy-police", "pc-1", "officer")
+        .get_record(&v1.name, pb::Purpose::CrimePrevention)
         .await
         .unwrap_err();
     assert_unknown(&read, &v1.name);
@@ -192,23 +92,15 @@ async fn versions_and_conflicts(db: Db) {
     // ListRecords shows the controller its records and the police none.
     let list = |agency: &'static str| {
         let mut c = s.records();
-        let subject = subject.clone();
-        async move {
-            c.list_records(as_caller(
-                pb::ListRecordsRequest {
-                    subject,
-                    purpose: pb::Purpose::DirectCare as i32,
-                    page_size: 0,
-                    page_token: String::new(),
-                },
-                agency,
-                "u-1",
-                "staff",
-            ))
-            .await
-            .unwrap()
-            .into_inner()
-        }
+        let request = s
+            .as_staff(agency, "u-1", "staff")
+            .request(pb::ListRecordsRequest {
+                subject: subject.clone(),
+                purpose: pb::Purpose::DirectCare as i32,
+                page_size: 0,
+                page_token: String::new(),
+            });
+        async move { c.list_records(request).await.unwrap().into_inner() }
     };
     assert_eq!(list("leeds-cc").await.records.len(), 1);
     assert_eq!(list("wy-police").await.records.len(), 0);
@@ -245,7 +137,7 @@ async fn every_kind_of_field_violation_is_reported_at_once() {
     ]);
     let err = s
         .records()
-        .create_record(as_caller(
+        .create_record(s.as_staff("leeds-cc", "sw-1", "social_worker").request(
             pb::CreateRecordRequest {
                 record: Some(pb::Record {
                     subject: subject.clone(),
@@ -255,9 +147,6 @@ async fn every_kind_of_field_violation_is_reported_at_once() {
                 }),
                 purpose: pb::Purpose::Safeguarding as i32,
             },
-            "leeds-cc",
-            "sw-1",
-            "social_worker",
         ))
         .await
         .unwrap_err();
@@ -284,16 +173,13 @@ async fn every_kind_of_field_violation_is_reported_at_once() {
     // Nothing was written: the subject still has no records.
     let list = s
         .records()
-        .list_records(as_caller(
+        .list_records(s.as_staff("leeds-cc", "sw-1", "social_worker").request(
             pb::ListRecordsRequest {
                 subject,
                 purpose: 1,
                 page_size: 10,
                 page_token: String::new(),
             },
-            "leeds-cc",
-            "sw-1",
-            "social_worker",
         ))
         .await
         .unwrap()
@@ -303,7 +189,7 @@ async fn every_kind_of_field_violation_is_reported_at_once() {
     // Unknown record class and oversized messages are refused clearly.
     let err = s
         .records()
-        .create_record(as_caller(
+        .create_record(s.as_staff("leeds-cc", "sw-1", "social_worker").request(
             pb::CreateRecordRequest {
                 record: Some(pb::Record {
                     subject: "subjects/nope".into(),
@@ -316,9 +202,6 @@ async fn every_kind_of_field_violation_is_reported_at_once() {
                 }),
                 purpose: 1,
             },
-            "leeds-cc",
-            "sw-1",
-            "social_worker",
         ))
         .await
         .unwrap_err();

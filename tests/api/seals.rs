@@ -6,22 +6,17 @@ use std::sync::Arc;
 use accord::api::pb;
 use tonic::Code;
 
-use crate::agreements::{
-    COUNCIL, HEALTH, POLICE, agree_terms, council_reads, safeguarding_terms, three_agencies,
-};
 use crate::helpers::*;
 
 async fn seal(s: &TestServer, agency: &str, record: &str) -> Result<pb::Record, tonic::Status> {
     s.records()
-        .seal_record(as_caller(
-            pb::SealRecordRequest {
-                name: record.to_owned(),
-                reason: "subject at risk from a family member".to_owned(),
-            },
-            agency,
-            "gp-1",
-            "gp",
-        ))
+        .seal_record(
+            s.as_staff(agency, "gp-1", "gp")
+                .request(pb::SealRecordRequest {
+                    name: record.to_owned(),
+                    reason: "subject at risk from a family member".to_owned(),
+                }),
+        )
         .await
         .map(|r| r.into_inner().record.unwrap())
 }
@@ -57,14 +52,12 @@ async fn sealed_records(db: Db) {
     );
     let unsealed = s
         .records()
-        .unseal_record(as_caller(
-            pb::UnsealRecordRequest {
-                name: record.clone(),
-            },
-            HEALTH,
-            "gp-1",
-            "gp",
-        ))
+        .unseal_record(
+            s.as_staff(HEALTH, "gp-1", "gp")
+                .request(pb::UnsealRecordRequest {
+                    name: record.clone(),
+                }),
+        )
         .await
         .unwrap()
         .into_inner()
@@ -80,14 +73,11 @@ async fn sealed_records(db: Db) {
     // Sealing all of the trust's records about the subject; only an
     // agreement that covers sealed records still shares them.
     s.records()
-        .seal_subject_records(as_caller(
+        .seal_subject_records(s.as_staff(HEALTH, "ig-1", "ig_lead").request(
             pb::SealSubjectRecordsRequest {
                 subject: subject.clone(),
                 reason: "protected identity".to_owned(),
             },
-            HEALTH,
-            "ig-1",
-            "ig_lead",
         ))
         .await
         .unwrap();
@@ -100,40 +90,16 @@ async fn sealed_records(db: Db) {
     covering.consumers[0].grants[0].role = "safeguarding_lead".to_owned();
     agree_terms(&s, covering, HEALTH, COUNCIL).await;
     let lead = s
-        .records()
-        .get_record(as_caller(
-            pb::GetRecordRequest {
-                name: record.clone(),
-                purpose: pb::Purpose::Safeguarding as i32,
-                ..Default::default()
-            },
-            COUNCIL,
-            "lead-1",
-            "safeguarding_lead",
-        ))
+        .as_staff(COUNCIL, "lead-1", "safeguarding_lead")
+        .get_record(&record, pb::Purpose::Safeguarding)
         .await
-        .unwrap()
-        .into_inner()
-        .record
         .unwrap();
     assert!(lead.sealed);
     assert_eq!(lead.fields.len(), 2);
     let own = s
-        .records()
-        .get_record(as_caller(
-            pb::GetRecordRequest {
-                name: record.clone(),
-                purpose: pb::Purpose::DirectCare as i32,
-                ..Default::default()
-            },
-            HEALTH,
-            "gp-1",
-            "gp",
-        ))
+        .as_staff(HEALTH, "gp-1", "gp")
+        .get_record(&record, pb::Purpose::DirectCare)
         .await
-        .unwrap()
-        .into_inner()
-        .record
         .unwrap();
     assert_eq!(
         own.fields.len(),
@@ -142,13 +108,10 @@ async fn sealed_records(db: Db) {
     );
     let unseal = || async {
         s.records()
-            .unseal_subject_records(as_caller(
+            .unseal_subject_records(s.as_staff(HEALTH, "ig-1", "ig_lead").request(
                 pb::UnsealSubjectRecordsRequest {
                     subject: subject.clone(),
                 },
-                HEALTH,
-                "ig-1",
-                "ig_lead",
             ))
             .await
     };

@@ -20,9 +20,10 @@ async fn health_reports_serving_and_the_starter_catalogue_is_loaded() {
     assert_eq!(health.status, ServingStatus::Serving as i32);
     let classes = s
         .catalog()
-        .list_record_classes(as_operator(
-            accord::api::pb::ListRecordClassesRequest::default(),
-        ))
+        .list_record_classes(
+            s.as_operator()
+                .request(accord::api::pb::ListRecordClassesRequest::default()),
+        )
         .await
         .unwrap()
         .into_inner()
@@ -90,7 +91,10 @@ async fn unknown_methods_are_refused_and_audited() {
     grpc.ready().await.unwrap();
     let codec = tonic_prost::ProstCodec::<(), ()>::default();
     let path = http::uri::PathAndQuery::from_static("/accord.v1.RecordService/DeleteEverything");
-    let err = grpc.unary(as_operator(()), path, codec).await.unwrap_err();
+    let err = grpc
+        .unary(s.as_operator().request(()), path, codec)
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unimplemented);
     let entries = s.ledger(accord::store::EntryFilter::default()).await;
     let entry = entries
@@ -137,18 +141,17 @@ async fn calls_in_flight_finish_when_the_server_stops() {
         .await
         .unwrap();
     let mut agencies = s.agencies();
-    let call = tokio::spawn(async move {
-        agencies
-            .create_agency(as_operator(accord::api::pb::CreateAgencyRequest {
-                agency: Some(accord::api::pb::Agency {
-                    code: "late-council".into(),
-                    display_name: "Late Council".into(),
-                    kind: accord::api::pb::AgencyKind::Council as i32,
-                    ..Default::default()
-                }),
-            }))
-            .await
-    });
+    let request = s
+        .as_operator()
+        .request(accord::api::pb::CreateAgencyRequest {
+            agency: Some(accord::api::pb::Agency {
+                code: "late-council".into(),
+                display_name: "Late Council".into(),
+                kind: accord::api::pb::AgencyKind::Council as i32,
+                ..Default::default()
+            }),
+        });
+    let call = tokio::spawn(async move { agencies.create_agency(request).await });
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     if call.is_finished() {
         panic!("the call should be waiting for the lock: {:?}", call.await);
@@ -188,7 +191,7 @@ async fn calls_in_flight_finish_when_the_server_stops() {
 #[tokio::test]
 async fn request_ids_are_echoed_and_audited() {
     let s = TestServer::start(Db::Sqlite).await.unwrap();
-    let mut request = as_operator(accord::api::pb::GetAgencyRequest {
+    let mut request = s.as_operator().request(accord::api::pb::GetAgencyRequest {
         name: "agencies/nobody".into(),
     });
     request
@@ -200,7 +203,10 @@ async fn request_ids_are_echoed_and_audited() {
 
     let ok = s
         .agencies()
-        .list_agencies(as_operator(accord::api::pb::ListAgenciesRequest::default()))
+        .list_agencies(
+            s.as_operator()
+                .request(accord::api::pb::ListAgenciesRequest::default()),
+        )
         .await
         .unwrap();
     let generated = ok
@@ -227,7 +233,9 @@ async fn list_with_metadata(
     s: &TestServer,
     extra: &[(String, String)],
 ) -> Result<Vec<accord::api::pb::Agency>, tonic::Status> {
-    let mut request = as_operator(accord::api::pb::ListAgenciesRequest::default());
+    let mut request = s
+        .as_operator()
+        .request(accord::api::pb::ListAgenciesRequest::default());
     for (name, value) in extra {
         request.metadata_mut().insert(
             tonic::metadata::MetadataKey::from_bytes(name.as_bytes()).unwrap(),

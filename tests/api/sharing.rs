@@ -5,12 +5,7 @@ use std::sync::Arc;
 
 use accord::api::pb;
 
-use crate::agreements::{
-    COUNCIL, HEALTH, POLICE, Share, agree, agree_terms, last_entry, safeguarding_terms,
-    three_agencies,
-};
 use crate::helpers::*;
-use crate::records::create_referral;
 
 async fn try_check(
     s: &TestServer,
@@ -19,16 +14,14 @@ async fn try_check(
     purpose: pb::Purpose,
 ) -> Result<pb::CheckAccessResponse, tonic::Status> {
     s.records()
-        .check_access(as_caller(
-            pb::CheckAccessRequest {
-                name: record.to_owned(),
-                purpose: purpose as i32,
-                break_glass_reason: String::new(),
-            },
-            agency,
-            "sw-1",
-            "social_worker",
-        ))
+        .check_access(
+            s.as_staff(agency, "sw-1", "social_worker")
+                .request(pb::CheckAccessRequest {
+                    name: record.to_owned(),
+                    purpose: purpose as i32,
+                    break_glass_reason: String::new(),
+                }),
+        )
         .await
         .map(tonic::Response::into_inner)
 }
@@ -44,16 +37,14 @@ async fn check(
 
 async fn list(s: &TestServer, agency: &str, subject: &str) -> Vec<pb::Record> {
     s.records()
-        .list_records(as_caller(
-            pb::ListRecordsRequest {
-                subject: subject.to_owned(),
-                purpose: pb::Purpose::Safeguarding as i32,
-                ..Default::default()
-            },
-            agency,
-            "sw-1",
-            "social_worker",
-        ))
+        .list_records(
+            s.as_staff(agency, "sw-1", "social_worker")
+                .request(pb::ListRecordsRequest {
+                    subject: subject.to_owned(),
+                    purpose: pb::Purpose::Safeguarding as i32,
+                    ..Default::default()
+                }),
+        )
         .await
         .unwrap()
         .into_inner()
@@ -147,15 +138,12 @@ async fn find(
     purpose: pb::Purpose,
 ) -> Vec<pb::SubjectMatch> {
     s.subjects()
-        .find_subjects(as_caller(
+        .find_subjects(s.as_staff(agency, "sw-1", "social_worker").request(
             pb::FindSubjectsRequest {
                 query: Some(query),
                 purpose: purpose as i32,
                 max_results: 10,
             },
-            agency,
-            "sw-1",
-            "social_worker",
         ))
         .await
         .unwrap()
@@ -224,14 +212,11 @@ async fn subject_discovery(db: Db) {
 
     // A protected identity: the trust seals its records about the subject.
     s.records()
-        .seal_subject_records(as_caller(
+        .seal_subject_records(s.as_staff(HEALTH, "ig-1", "ig_lead").request(
             pb::SealSubjectRecordsRequest {
                 subject: subject.clone(),
                 reason: "protected identity".to_owned(),
             },
-            HEALTH,
-            "ig-1",
-            "ig_lead",
         ))
         .await
         .unwrap();
@@ -253,15 +238,13 @@ async fn subject_discovery(db: Db) {
     );
     let hidden = s
         .subjects()
-        .get_subject(as_caller(
-            pb::GetSubjectRequest {
-                name: subject.clone(),
-                purpose: safeguarding as i32,
-            },
-            POLICE,
-            "pc-1",
-            "officer",
-        ))
+        .get_subject(
+            s.as_staff(POLICE, "pc-1", "officer")
+                .request(pb::GetSubjectRequest {
+                    name: subject.clone(),
+                    purpose: safeguarding as i32,
+                }),
+        )
         .await
         .unwrap_err();
     assert_eq!(hidden.code(), tonic::Code::NotFound);
@@ -290,31 +273,20 @@ async fn police_probe(
 ) {
     use tonic_types::StatusExt;
     let read = s
-        .records()
-        .get_record(as_caller(
-            pb::GetRecordRequest {
-                name: name.to_owned(),
-                purpose: pb::Purpose::CrimePrevention as i32,
-                ..Default::default()
-            },
-            POLICE,
-            "pc-1",
-            "officer",
-        ))
+        .as_staff(POLICE, "pc-1", "officer")
+        .get_record(name, pb::Purpose::CrimePrevention)
         .await
         .unwrap_err();
     let checked = s
         .records()
-        .check_access(as_caller(
-            pb::CheckAccessRequest {
-                name: name.to_owned(),
-                purpose: pb::Purpose::CrimePrevention as i32,
-                break_glass_reason: String::new(),
-            },
-            POLICE,
-            "pc-1",
-            "officer",
-        ))
+        .check_access(
+            s.as_staff(POLICE, "pc-1", "officer")
+                .request(pb::CheckAccessRequest {
+                    name: name.to_owned(),
+                    purpose: pb::Purpose::CrimePrevention as i32,
+                    break_glass_reason: String::new(),
+                }),
+        )
         .await
         .unwrap_err();
     let answers = [read, checked]
@@ -398,17 +370,8 @@ async fn without_an_agreement_a_record_cannot_be_told_from_an_unknown_one() {
     )
     .await;
     let read = s
-        .records()
-        .get_record(as_caller(
-            pb::GetRecordRequest {
-                name: record.clone(),
-                purpose: pb::Purpose::CrimePrevention as i32,
-                ..Default::default()
-            },
-            POLICE,
-            "pc-1",
-            "officer",
-        ))
+        .as_staff(POLICE, "pc-1", "officer")
+        .get_record(&record, pb::Purpose::CrimePrevention)
         .await
         .unwrap_err();
     assert_eq!(read.code(), tonic::Code::PermissionDenied);

@@ -25,12 +25,15 @@ async fn subjects_are_created_found_and_linked_across_agencies() {
     let s = server().await;
     let created = s
         .subjects()
-        .create_subject(as_caller(
-            create(subject("943 476 5919", "Amira", "Khan", "2012-05-04")),
-            "leeds-th",
-            "gp-1",
-            "clinician",
-        ))
+        .create_subject(
+            s.as_staff("leeds-th", "gp-1", "clinician")
+                .request(create(subject(
+                    "943 476 5919",
+                    "Amira",
+                    "Khan",
+                    "2012-05-04",
+                ))),
+        )
         .await
         .unwrap()
         .into_inner()
@@ -46,7 +49,7 @@ async fn subjects_are_created_found_and_linked_across_agencies() {
     // The council finds the same citizen by NHS number and links its own reference.
     let found = s
         .subjects()
-        .find_subjects(as_caller(
+        .find_subjects(s.as_staff("leeds-cc", "sw-1", "social_worker").request(
             pb::FindSubjectsRequest {
                 query: Some(pb::find_subjects_request::Query::Identifier(
                     pb::Identifier {
@@ -58,9 +61,6 @@ async fn subjects_are_created_found_and_linked_across_agencies() {
                 purpose: pb::Purpose::Safeguarding as i32,
                 max_results: 0,
             },
-            "leeds-cc",
-            "sw-1",
-            "social_worker",
         ))
         .await
         .unwrap()
@@ -73,7 +73,7 @@ async fn subjects_are_created_found_and_linked_across_agencies() {
 
     let linked = s
         .subjects()
-        .link_identifier(as_caller(
+        .link_identifier(s.as_staff("leeds-cc", "sw-1", "social_worker").request(
             pb::LinkIdentifierRequest {
                 subject: created.name.clone(),
                 identifier: Some(pb::Identifier {
@@ -83,9 +83,6 @@ async fn subjects_are_created_found_and_linked_across_agencies() {
                 }),
                 purpose: pb::Purpose::Safeguarding as i32,
             },
-            "leeds-cc",
-            "sw-1",
-            "social_worker",
         ))
         .await
         .unwrap()
@@ -99,7 +96,7 @@ async fn subjects_are_created_found_and_linked_across_agencies() {
     // The health trust cannot unlink the council's reference.
     let err = s
         .subjects()
-        .unlink_identifier(as_caller(
+        .unlink_identifier(s.as_staff("leeds-th", "gp-1", "clinician").request(
             pb::UnlinkIdentifierRequest {
                 subject: created.name.clone(),
                 identifier: Some(pb::Identifier {
@@ -109,9 +106,6 @@ async fn subjects_are_created_found_and_linked_across_agencies() {
                 }),
                 purpose: pb::Purpose::Administration as i32,
             },
-            "leeds-th",
-            "gp-1",
-            "clinician",
         ))
         .await
         .unwrap_err();
@@ -121,7 +115,7 @@ async fn subjects_are_created_found_and_linked_across_agencies() {
     // Demographic search scores the match.
     let by_demographics = s
         .subjects()
-        .find_subjects(as_caller(
+        .find_subjects(s.as_staff("leeds-cc", "sw-1", "social_worker").request(
             pb::FindSubjectsRequest {
                 query: Some(pb::find_subjects_request::Query::Demographics(
                     pb::Demographics {
@@ -134,9 +128,6 @@ async fn subjects_are_created_found_and_linked_across_agencies() {
                 purpose: pb::Purpose::DirectCare as i32,
                 max_results: 5,
             },
-            "leeds-cc",
-            "sw-1",
-            "social_worker",
         ))
         .await
         .unwrap()
@@ -153,7 +144,10 @@ async fn nhs_number_check_digits_are_enforced() {
     unknown.identifiers[0].system = 99;
     let err = s
         .subjects()
-        .create_subject(as_caller(create(unknown), "leeds-th", "gp-1", "clinician"))
+        .create_subject(
+            s.as_staff("leeds-th", "gp-1", "clinician")
+                .request(create(unknown)),
+        )
         .await
         .unwrap_err();
     assert_eq!(violations(&err)[0].0, "subject.identifiers[0].system");
@@ -166,12 +160,10 @@ async fn nhs_number_check_digits_are_enforced() {
     ] {
         let result = s
             .subjects()
-            .create_subject(as_caller(
-                create(subject(value, "A", "B", "1990-01-01")),
-                "leeds-th",
-                "gp-1",
-                "clinician",
-            ))
+            .create_subject(
+                s.as_staff("leeds-th", "gp-1", "clinician")
+                    .request(create(subject(value, "A", "B", "1990-01-01"))),
+            )
             .await;
         match (ok, result) {
             (true, Ok(_)) => {}
@@ -190,22 +182,18 @@ async fn one_identifier_belongs_to_one_subject_and_bad_demographics_are_all_repo
     let s = server().await;
     let nhs = nhs_number(1);
     s.subjects()
-        .create_subject(as_caller(
-            create(subject(&nhs, "A", "B", "1990-01-01")),
-            "leeds-th",
-            "gp-1",
-            "clinician",
-        ))
+        .create_subject(
+            s.as_staff("leeds-th", "gp-1", "clinician")
+                .request(create(subject(&nhs, "A", "B", "1990-01-01"))),
+        )
         .await
         .unwrap();
     let dup = s
         .subjects()
-        .create_subject(as_caller(
-            create(subject(&nhs, "C", "D", "1991-01-01")),
-            "leeds-cc",
-            "sw-1",
-            "social_worker",
-        ))
+        .create_subject(
+            s.as_staff("leeds-cc", "sw-1", "social_worker")
+                .request(create(subject(&nhs, "C", "D", "1991-01-01"))),
+        )
         .await
         .unwrap_err();
     assert_eq!(dup.code(), Code::AlreadyExists);
@@ -217,14 +205,11 @@ async fn one_identifier_belongs_to_one_subject_and_bad_demographics_are_all_repo
     d.uprn = "12345678901234".into();
     let err = s
         .subjects()
-        .create_subject(as_caller(
+        .create_subject(s.as_staff("leeds-th", "gp-1", "clinician").request(
             pb::CreateSubjectRequest {
                 subject: Some(bad),
                 purpose: 0,
             },
-            "leeds-th",
-            "gp-1",
-            "clinician",
         ))
         .await
         .unwrap_err();
@@ -248,7 +233,10 @@ async fn one_identifier_belongs_to_one_subject_and_bad_demographics_are_all_repo
         odd.demographics.as_mut().unwrap().gender = gender;
         let err = s
             .subjects()
-            .create_subject(as_caller(create(odd), "leeds-th", "gp-1", "clinician"))
+            .create_subject(
+                s.as_staff("leeds-th", "gp-1", "clinician")
+                    .request(create(odd)),
+            )
             .await
             .unwrap_err();
         let v = violations(&err);

@@ -1,5 +1,11 @@
 //! Starting the real server on a free loopback port, with its own database,
-//! and calling it through the generated tonic clients.
+//! and calling it through the generated tonic clients; the typed test
+//! client (`staff`) and the shared fixtures (`fixtures`).
+
+mod fixtures;
+mod staff;
+
+pub use fixtures::*;
 
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -493,7 +499,7 @@ impl TestServer {
     pub async fn register(&self, agencies: &[(&str, pb::AgencyKind)]) {
         for (code, kind) in agencies {
             self.agencies()
-                .create_agency(as_operator(pb::CreateAgencyRequest {
+                .create_agency(self.as_operator().request(pb::CreateAgencyRequest {
                     agency: Some(pb::Agency {
                         code: (*code).to_owned(),
                         display_name: format!("Agency {code}"),
@@ -554,11 +560,6 @@ pub fn as_caller<T>(message: T, agency: &str, principal: &str, roles: &str) -> R
         MetadataValue::from_str(roles).expect("roles"),
     );
     r
-}
-
-/// A request made by the operator.
-pub fn as_operator<T>(message: T) -> Request<T> {
-    as_caller(message, "accord-ops", "ops-1", "operator")
 }
 
 /// A valid NHS number for `n` (0..=99_999), made by computing its check digit.
