@@ -1,13 +1,26 @@
-//! The storage conformance story, run against embedded SQLite and against
-//! PostgreSQL: the same behaviour from both backends.
+//! The storage conformance suite: named scenarios, one or more per
+//! aggregate, each run against embedded SQLite and against PostgreSQL
+//! (`{scenario}::sqlite`, `{scenario}::postgres`), which together call every
+//! `Store` method and expect the same behaviour from both backends. Then
+//! the ledger's defences: tampering named by the verifier, group commit.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use accord::domain::agreement::{
+    Agreement, AgreementId, AgreementStatus, AgreementTerms, Approval, ConsentRequirement,
+    ConsumerTerms, FieldGrant, LawfulBasis, LawfulBasisCode,
+};
+use accord::domain::consent::{Channel, Consent, ConsentId, ConsentKind, ConsentScope, Withdrawal};
+use accord::domain::credential::{
+    CertificateIdentity, CertificateIdentityId, CertificateMatch, JwksSource, TokenIssuer,
+    TokenIssuerId,
+};
 use accord::domain::{
-    Agency, AgencyCode, AgencyKind, AgencyStatus, Demographics, FieldValue, Gender, Identifier,
-    IdentifierSystem, Record, RecordClassId, RecordId, Subject, SubjectId,
+    Acknowledgement, Agency, AgencyCode, AgencyKind, AgencyStatus, Alert, AlertId, AlertKind,
+    Demographics, FieldValue, Gender, Identifier, IdentifierSystem, Purpose, Record, RecordClass,
+    RecordClassId, RecordId, Role, Subject, SubjectId,
 };
 use accord::ledger::{self, EntryDraft, Outcome};
 use accord::store::{After, EntryFilter, SqlStore, Store, StoreError, Write, connect};
@@ -43,10 +56,14 @@ fn draft(n: i64, outcome: Outcome) -> EntryDraft {
     }
 }
 
-fn agency(code: &str) -> Agency {
+fn code(value: &str) -> AgencyCode {
+    AgencyCode::parse(value).unwrap()
+}
+
+fn agency(code_: &str) -> Agency {
     Agency {
-        code: AgencyCode::parse(code).unwrap(),
-        display_name: code.to_uppercase(),
+        code: code(code_),
+        display_name: code_.to_uppercase(),
         kind: AgencyKind::Council,
         status: AgencyStatus::Active,
         create_time: t(0),
@@ -55,150 +72,423 @@ fn agency(code: &str) -> Agency {
     }
 }
 
-async fn story(url: &str) {
-    let store: SqlStore = connect(url, true).await.unwrap();
-    let leeds = AgencyCode::parse("leeds-cc").unwrap();
+/// Commits `writes` with a permitted entry.
+async fn commit(store: &SqlStore, writes: Vec<Write>) -> Result<ledger::Entry, StoreError> {
     store
-        .commit(
-            vec![Write::InsertAgency(agency("leeds-cc"))],
-            draft(1, Outcome::Permitted),
-        )
+        .commit(writes, draft(1, Outcome::Permitted))
         .await
-        .unwrap();
-    let dup = store
-        .commit(
-            vec![Write::InsertAgency(agency("leeds-cc"))],
-            draft(2, Outcome::Permitted),
-        )
-        .await;
+        .map(accord::store::Committed::into_entry)
+}
+
+/// A fresh, migrated store on one backend, dropped when done.
+struct Fresh {
+    store: SqlStore,
+    url: String,
+    postgres: bool,
+    _dir: tempfile::TempDir,
+}
+
+impl Fresh {
+    async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = accord::store::sqlite_url(dir.path());
+        Self {
+            store: connect(&url, true).await.unwrap(),
+            url,
+            postgres: false,
+            _dir: dir,
+        }
+    }
+
+    /// `None` (loudly) when PostgreSQL is unreachable outside CI.
+    async fn postgres() -> Option<Self> {
+        let url = helpers::fresh_postgres_database().await?;
+        Some(Self {
+            store: connect(&url, true).await.unwrap(),
+            url,
+            postgres: true,
+            _dir: tempfile::tempdir().unwrap(),
+        })
+    }
+
+    async fn finish(self) {
+        self.store.close().await;
+        if self.postgres {
+            helpers::drop_postgres_database(&self.url).await;
+        }
+    }
+}
+
+/// Runs each named scenario as two tests, `{scenario}::sqlite` and
+/// `{scenario}::postgres`.
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[tokio::test]
+            async fn sqlite() {
+                let fresh = super::Fresh::sqlite().await;
+                super::$scenario(&fresh).await;
+                fresh.finish().await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                let Some(fresh) = super::Fresh::postgres().await else {
+                    return;
+                };
+                super::$scenario(&fresh).await;
+                fresh.finish().await;
+            }
+        }
+    )*};
+}
+
+on_both_backends!(
+    agencies_are_unique_paged_and_changed_by_etag,
+    record_classes_are_kept_and_paged,
+    subjects_are_found_by_identifier_and_demographics,
+    records_keep_every_version_and_can_be_sealed,
+    credentials_recognise_callers_until_revoked_or_removed,
+    agreements_keep_every_version_and_change_by_revision,
+    consents_are_recorded_withdrawn_once_and_followed,
+    alerts_are_tied_to_their_entry_and_acknowledged_once,
+    service_metadata_is_set_and_read,
+    the_ledger_is_filtered_counted_proven_and_checkpointed,
+);
+
+async fn agencies_are_unique_paged_and_changed_by_etag(f: &Fresh) {
+    let store = &f.store;
+    for c in ["bb-council", "aa-council", "cc-council"] {
+        commit(store, vec![Write::InsertAgency(agency(c))])
+            .await
+            .unwrap();
+    }
+    let dup = commit(store, vec![Write::InsertAgency(agency("aa-council"))]).await;
     assert!(matches!(dup, Err(StoreError::AlreadyExists(_))), "{dup:?}");
     assert_eq!(
         store.tree_head().await.unwrap().size,
-        1,
+        3,
         "a failed commit appends nothing"
     );
+    assert_eq!(
+        store.agency(&code("aa-council")).await.unwrap(),
+        Some(agency("aa-council"))
+    );
+    assert_eq!(store.agency(&code("zz-council")).await.unwrap(), None);
 
-    // The starter catalogue is not loaded by the store; add a class here.
-    let class = accord::domain::RecordClass::parse(
-        "test.note",
+    // Pages in code order, each after the last key of the one before.
+    let first = store.agencies(After::Start, 2).await.unwrap();
+    let codes: Vec<&str> = first.iter().map(|a| a.code.as_str()).collect();
+    assert_eq!(codes, ["aa-council", "bb-council"]);
+    let rest = store
+        .agencies(After::Key("bb-council".into()), 2)
+        .await
+        .unwrap();
+    assert_eq!(rest, vec![agency("cc-council")]);
+
+    // A change applies to the etag it was made from, and only once.
+    let renamed = Agency {
+        display_name: "Council A".into(),
+        status: AgencyStatus::Suspended,
+        update_time: t(5),
+        etag: "e2".into(),
+        ..agency("aa-council")
+    };
+    let update = |expected: &str, a: &Agency| Write::UpdateAgency {
+        agency: a.clone(),
+        expected_etag: expected.to_owned(),
+    };
+    commit(store, vec![update("e1", &renamed)]).await.unwrap();
+    assert_eq!(
+        store.agency(&code("aa-council")).await.unwrap(),
+        Some(renamed.clone())
+    );
+    let stale = commit(store, vec![update("e1", &renamed)]).await;
+    assert!(
+        matches!(&stale, Err(StoreError::StaleEtag { given, current }) if given == "e1" && current == "e2"),
+        "{stale:?}"
+    );
+    let unknown = commit(store, vec![update("e1", &agency("zz-council"))]).await;
+    assert!(
+        matches!(unknown, Err(StoreError::NotFound(_))),
+        "{unknown:?}"
+    );
+}
+
+fn note_class(id: &str) -> RecordClass {
+    RecordClass::parse(
+        id,
         "Note",
         "",
         vec![serde_json::from_str(r#"{"name":"text","type":"string","required":true}"#).unwrap()],
         t(0),
     )
-    .unwrap();
-    store
-        .commit(
-            vec![Write::InsertRecordClass(class.clone())],
-            draft(3, Outcome::Permitted),
-        )
+    .unwrap()
+}
+
+async fn record_classes_are_kept_and_paged(f: &Fresh) {
+    let store = &f.store;
+    let (b, a) = (note_class("test.b_note"), note_class("test.a_note"));
+    commit(store, vec![Write::InsertRecordClass(b.clone())])
         .await
         .unwrap();
-    assert_eq!(store.record_class(&class.id).await.unwrap().unwrap(), class);
+    commit(store, vec![Write::InsertRecordClass(a.clone())])
+        .await
+        .unwrap();
+    let dup = commit(store, vec![Write::InsertRecordClass(a.clone())]).await;
+    assert!(matches!(dup, Err(StoreError::AlreadyExists(_))), "{dup:?}");
+    assert_eq!(store.record_class(&a.id).await.unwrap(), Some(a.clone()));
+    let unknown = RecordClassId::parse("test.none").unwrap();
+    assert_eq!(store.record_class(&unknown).await.unwrap(), None);
+    assert_eq!(
+        store.record_classes(After::Start, 1).await.unwrap(),
+        vec![a.clone()]
+    );
+    assert_eq!(
+        store
+            .record_classes(After::Key(a.id.as_str().to_owned()), 10)
+            .await
+            .unwrap(),
+        vec![b]
+    );
+}
 
-    let nhs = Identifier::parse(IdentifierSystem::NhsNumber, "9434765919", None).unwrap();
-    let subject = Subject {
+fn nhs(value: &str) -> Identifier {
+    Identifier::parse(IdentifierSystem::NhsNumber, value, None).unwrap()
+}
+
+fn person(registered_by: &str, nhs_number: &str, family: &str, born: (i32, u32, u32)) -> Subject {
+    Subject {
         id: SubjectId::generate(),
-        identifiers: vec![nhs.clone()],
+        identifiers: vec![nhs(nhs_number)],
         demographics: Demographics {
             given_name: "Amira".into(),
-            family_name: "Khan".into(),
-            birth_date: NaiveDate::from_ymd_opt(2012, 5, 4).unwrap(),
+            family_name: family.into(),
+            birth_date: NaiveDate::from_ymd_opt(born.0, born.1, born.2).unwrap(),
             gender: Gender::Female,
             postcode: Some("LS1 4AP".into()),
             uprn: None,
         },
-        registered_by: leeds.clone(),
+        registered_by: code(registered_by),
         create_time: t(4),
-    };
-    store
-        .commit(
-            vec![Write::InsertSubject(subject.clone())],
-            draft(4, Outcome::Permitted),
-        )
+    }
+}
+
+async fn subjects_are_found_by_identifier_and_demographics(f: &Fresh) {
+    let store = &f.store;
+    for c in ["leeds-cc", "wy-police"] {
+        commit(store, vec![Write::InsertAgency(agency(c))])
+            .await
+            .unwrap();
+    }
+    let amira = person("leeds-cc", "9434765919", "Khan", (2012, 5, 4));
+    commit(store, vec![Write::InsertSubject(amira.clone())])
         .await
         .unwrap();
-    assert_eq!(store.subject(&subject.id).await.unwrap().unwrap(), subject);
+    assert_eq!(store.subject(&amira.id).await.unwrap(), Some(amira.clone()));
+    assert_eq!(store.subject(&SubjectId::generate()).await.unwrap(), None);
+    let link = store
+        .identifier_link(&nhs("9434765919"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
-        store.identifier_link(&nhs).await.unwrap().unwrap().subject,
-        subject.id
+        (link.subject, link.linked_by),
+        (amira.id.clone(), code("leeds-cc"))
     );
-    let taken = store
-        .commit(
-            vec![Write::InsertSubject(Subject {
-                id: SubjectId::generate(),
-                ..subject.clone()
-            })],
-            draft(5, Outcome::Permitted),
-        )
-        .await;
+    // An identifier belongs to one subject.
+    let taken = commit(
+        store,
+        vec![Write::InsertSubject(person(
+            "wy-police",
+            "9434765919",
+            "Other",
+            (1990, 1, 1),
+        ))],
+    )
+    .await;
     assert!(
         matches!(taken, Err(StoreError::AlreadyExists(_))),
         "{taken:?}"
     );
-    assert!(
-        store
-            .subject_candidates("KHAN", NaiveDate::from_ymd_opt(1999, 1, 1).unwrap(), 10)
-            .await
-            .unwrap()
-            .len()
-            == 1
-    );
 
-    let id = RecordId::generate();
-    let fields = BTreeMap::from([("text".to_owned(), FieldValue::String("v1".into()))]);
-    let v1 = Record {
-        etag: Record::compute_etag(&id, 1, &fields),
-        id: id.clone(),
-        subject: subject.id.clone(),
-        record_class: RecordClassId::parse("test.note").unwrap(),
-        controller: leeds.clone(),
-        version: 1,
-        fields,
-        create_time: t(6),
-        update_time: t(6),
-        sealed: false,
-    };
-    store
-        .commit(
-            vec![Write::InsertRecord {
-                record: v1.clone(),
-                written_by: "sw-1".into(),
-            }],
-            draft(6, Outcome::Permitted),
-        )
+    // Candidates share the family name (in any case) or the birth date.
+    let other = person("wy-police", "4010232137", "Smith", (2012, 5, 4));
+    commit(store, vec![Write::InsertSubject(other.clone())])
         .await
         .unwrap();
-    let mut v2 = v1.clone();
-    v2.version = 2;
-    v2.fields
-        .insert("text".into(), FieldValue::String("v2".into()));
-    v2.etag = Record::compute_etag(&id, 2, &v2.fields);
-    v2.update_time = t(7);
+    let by_name = store
+        .subject_candidates(" KHAN ", NaiveDate::from_ymd_opt(1999, 1, 1).unwrap(), 10)
+        .await
+        .unwrap();
+    assert_eq!(by_name, vec![amira.clone()]);
+    let by_birth = store
+        .subject_candidates("Nobody", NaiveDate::from_ymd_opt(2012, 5, 4).unwrap(), 10)
+        .await
+        .unwrap();
+    assert_eq!(by_birth.len(), 2);
+    let limited = store
+        .subject_candidates("Khan", NaiveDate::from_ymd_opt(2012, 5, 4).unwrap(), 1)
+        .await
+        .unwrap();
+    assert_eq!(limited.len(), 1);
+
+    // Another agency links its own reference; it is tied to the subject
+    // until it unlinks it.
+    let local = Identifier::parse(
+        IdentifierSystem::LocalReference,
+        "wyp/77",
+        Some(&code("wy-police")),
+    )
+    .unwrap();
+    let link_write = |subject: &SubjectId| Write::LinkIdentifier {
+        subject: subject.clone(),
+        identifier: local.clone(),
+        linked_by: code("wy-police"),
+        time: t(9),
+    };
+    commit(store, vec![link_write(&amira.id)]).await.unwrap();
+    let twice = commit(store, vec![link_write(&other.id)]).await;
+    assert!(
+        matches!(twice, Err(StoreError::AlreadyExists(_))),
+        "{twice:?}"
+    );
+    let ghost = commit(
+        store,
+        vec![Write::LinkIdentifier {
+            subject: SubjectId::generate(),
+            identifier: nhs(&helpers::nhs_number(3)),
+            linked_by: code("wy-police"),
+            time: t(9),
+        }],
+    )
+    .await;
+    assert!(matches!(ghost, Err(StoreError::NotFound(_))), "{ghost:?}");
+    assert_eq!(
+        store
+            .subject(&amira.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .identifiers
+            .len(),
+        2
+    );
+    let ties = store.subject_ties(&amira.id).await.unwrap();
+    let connected: BTreeSet<&str> = ties.connected.iter().map(AgencyCode::as_str).collect();
+    assert_eq!(connected, BTreeSet::from(["leeds-cc", "wy-police"]));
+    assert!(ties.sealed_by.is_empty());
+
+    let unlink = Write::UnlinkIdentifier {
+        subject: amira.id.clone(),
+        identifier: local.clone(),
+    };
+    commit(store, vec![unlink.clone()]).await.unwrap();
+    assert_eq!(store.identifier_link(&local).await.unwrap(), None);
+    let again = commit(store, vec![unlink]).await;
+    assert!(matches!(again, Err(StoreError::NotFound(_))), "{again:?}");
+    let ties = store.subject_ties(&amira.id).await.unwrap();
+    assert_eq!(ties.connected, vec![code("leeds-cc")]);
+}
+
+/// An agency, a record class and a subject to write records about.
+async fn record_ground(store: &SqlStore) -> Subject {
+    commit(
+        store,
+        vec![
+            Write::InsertAgency(agency("leeds-cc")),
+            Write::InsertRecordClass(note_class("test.note")),
+        ],
+    )
+    .await
+    .unwrap();
+    let subject = person("leeds-cc", "9434765919", "Khan", (2012, 5, 4));
+    commit(store, vec![Write::InsertSubject(subject.clone())])
+        .await
+        .unwrap();
+    subject
+}
+
+fn note(subject: &SubjectId, id: &RecordId, version: i64, text: &str) -> Record {
+    let fields = BTreeMap::from([("text".to_owned(), FieldValue::String(text.into()))]);
+    Record {
+        etag: Record::compute_etag(id, version, &fields),
+        id: id.clone(),
+        subject: subject.clone(),
+        record_class: RecordClassId::parse("test.note").unwrap(),
+        controller: code("leeds-cc"),
+        version,
+        fields,
+        create_time: t(6),
+        update_time: t(5 + version),
+        sealed: false,
+    }
+}
+
+async fn records_keep_every_version_and_can_be_sealed(f: &Fresh) {
+    let store = &f.store;
+    let subject = record_ground(store).await;
+    let id = RecordId::generate();
+    let v1 = note(&subject.id, &id, 1, "v1");
+    commit(
+        store,
+        vec![Write::InsertRecord {
+            record: v1.clone(),
+            written_by: "sw-1".into(),
+        }],
+    )
+    .await
+    .unwrap();
+    let v2 = note(&subject.id, &id, 2, "v2");
     let update = |expected: &str| Write::UpdateRecord {
         record: v2.clone(),
         expected_etag: expected.to_owned(),
         written_by: "sw-1".into(),
     };
-    store
-        .commit(vec![update(&v1.etag)], draft(7, Outcome::Permitted))
-        .await
-        .unwrap();
-    let stale = store
-        .commit(vec![update(&v1.etag)], draft(8, Outcome::Permitted))
-        .await;
+    commit(store, vec![update(&v1.etag)]).await.unwrap();
+    let stale = commit(store, vec![update(&v1.etag)]).await;
     assert!(
         matches!(stale, Err(StoreError::StaleEtag { .. })),
         "{stale:?}"
     );
-    assert_eq!(store.record(&id, None).await.unwrap().unwrap(), v2);
-    assert_eq!(store.record(&id, Some(1)).await.unwrap().unwrap(), v1);
-    assert!(store.record(&id, Some(3)).await.unwrap().is_none());
-    let listed = store
+    assert_eq!(store.record(&id, None).await.unwrap(), Some(v2.clone()));
+    assert_eq!(store.record(&id, Some(1)).await.unwrap(), Some(v1.clone()));
+    assert_eq!(store.record(&id, Some(3)).await.unwrap(), None);
+    assert_eq!(
+        store.record(&RecordId::generate(), None).await.unwrap(),
+        None
+    );
+
+    let other = note(&subject.id, &RecordId::generate(), 1, "other");
+    commit(
+        store,
+        vec![Write::InsertRecord {
+            record: other.clone(),
+            written_by: "sw-1".into(),
+        }],
+    )
+    .await
+    .unwrap();
+    // Latest versions, the most recently changed first, paged.
+    let all = store
         .records_of_subject(&subject.id, After::Start, 10)
         .await
         .unwrap();
-    assert_eq!(listed, vec![v2.clone()]);
+    assert_eq!(all, vec![v2.clone(), other.clone()]);
+    let first = store
+        .records_of_subject(&subject.id, After::Start, 1)
+        .await
+        .unwrap();
+    assert_eq!(first, vec![v2.clone()]);
+    let second = store
+        .records_of_subject(
+            &subject.id,
+            After::Key((v2.update_time.timestamp_micros(), v2.id.as_str().to_owned())),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(second, vec![other.clone()]);
     assert!(
         store
             .records_of_subject(&SubjectId::generate(), After::Start, 10)
@@ -207,101 +497,677 @@ async fn story(url: &str) {
             .is_empty()
     );
 
-    // Ledger reads: filters and order; the tree verifies.
-    store
-        .commit(vec![], draft(9, Outcome::Denied))
+    // Sealing one record marks it; sealing all of an agency's records about
+    // the subject ties the seal to the subject. Each seals once.
+    let seal = |record: Option<RecordId>| Write::Seal {
+        agency: code("leeds-cc"),
+        subject: subject.id.clone(),
+        record,
+        reason: "court order".into(),
+        sealed_by: "lead-1".into(),
+        time: t(20),
+    };
+    let unseal = |record: Option<RecordId>| Write::Unseal {
+        agency: code("leeds-cc"),
+        subject: subject.id.clone(),
+        record,
+    };
+    commit(store, vec![seal(Some(id.clone()))]).await.unwrap();
+    assert!(store.record(&id, None).await.unwrap().unwrap().sealed);
+    assert!(!store.record(&other.id, None).await.unwrap().unwrap().sealed);
+    let twice = commit(store, vec![seal(Some(id.clone()))]).await;
+    assert!(matches!(twice, Err(StoreError::Conflict(_))), "{twice:?}");
+    commit(store, vec![seal(None)]).await.unwrap();
+    assert_eq!(
+        store.subject_ties(&subject.id).await.unwrap().sealed_by,
+        vec![code("leeds-cc")]
+    );
+    assert!(store.record(&other.id, None).await.unwrap().unwrap().sealed);
+    commit(store, vec![unseal(None)]).await.unwrap();
+    commit(store, vec![unseal(Some(id.clone()))]).await.unwrap();
+    assert!(!store.record(&id, None).await.unwrap().unwrap().sealed);
+    assert!(
+        store
+            .subject_ties(&subject.id)
+            .await
+            .unwrap()
+            .sealed_by
+            .is_empty()
+    );
+    let not_sealed = commit(store, vec![unseal(None)]).await;
+    assert!(
+        matches!(not_sealed, Err(StoreError::Conflict(_))),
+        "{not_sealed:?}"
+    );
+}
+
+fn identity(agency_: &str, san: &str, at: i64) -> CertificateIdentity {
+    CertificateIdentity {
+        id: CertificateIdentityId::generate(),
+        agency: code(agency_),
+        matcher: CertificateMatch::subject_alt_name(san).unwrap(),
+        note: "case system".into(),
+        create_time: t(at),
+        revoke_time: None,
+    }
+}
+
+fn issuer(agency_: &str, iss: &str) -> TokenIssuer {
+    TokenIssuer {
+        id: TokenIssuerId::generate(),
+        agency: code(agency_),
+        issuer: iss.into(),
+        jwks: JwksSource::Path("/etc/accord/jwks.json".into()),
+        subject_claim: "sub".into(),
+        roles_claim: "roles".into(),
+        create_time: t(3),
+    }
+}
+
+async fn credentials_recognise_callers_until_revoked_or_removed(f: &Fresh) {
+    let store = &f.store;
+    for c in ["leeds-cc", "wy-police"] {
+        commit(store, vec![Write::InsertAgency(agency(c))])
+            .await
+            .unwrap();
+    }
+    let version = store.registry_version().await.unwrap();
+    let case = identity("leeds-cc", "case.leeds-cc.example", 1);
+    let portal = identity("leeds-cc", "portal.leeds-cc.example", 2);
+    let police = identity("wy-police", "niche.wy-police.example", 3);
+    for c in [&case, &portal, &police] {
+        commit(store, vec![Write::InsertCertificateIdentity(c.clone())])
+            .await
+            .unwrap();
+    }
+    assert!(store.registry_version().await.unwrap() > version);
+    let taken = commit(
+        store,
+        vec![Write::InsertCertificateIdentity(identity(
+            "wy-police",
+            "case.leeds-cc.example",
+            4,
+        ))],
+    )
+    .await;
+    assert!(
+        matches!(taken, Err(StoreError::AlreadyExists(_))),
+        "{taken:?}"
+    );
+    assert_eq!(
+        store
+            .certificate_identities(&code("leeds-cc"))
+            .await
+            .unwrap(),
+        vec![case.clone(), portal.clone()]
+    );
+    let matching = store
+        .certificate_identities_matching(&[
+            police.matcher.clone(),
+            CertificateMatch::subject_alt_name("unknown.example").unwrap(),
+            case.matcher.clone(),
+        ])
         .await
         .unwrap();
-    let denied = store
-        .entries(
-            &EntryFilter {
-                outcome: Some(Outcome::Denied),
-                ..Default::default()
-            },
-            After::Start,
+    assert_eq!(matching, vec![case.clone(), police.clone()]);
+    assert!(
+        store
+            .certificate_identities_matching(&[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Revoking keeps the identity, marked, once.
+    let before = store.registry_version().await.unwrap();
+    let revoke = Write::RevokeCertificateIdentity {
+        id: case.id.clone(),
+        time: t(30),
+    };
+    commit(store, vec![revoke.clone()]).await.unwrap();
+    assert!(store.registry_version().await.unwrap() > before);
+    let revoked = store
+        .certificate_identities_matching(std::slice::from_ref(&case.matcher))
+        .await
+        .unwrap();
+    assert_eq!(revoked[0].revoke_time, Some(t(30)));
+    let again = commit(store, vec![revoke]).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+
+    // Token issuers: one per `iss`, found by it, removable.
+    let idp = issuer("leeds-cc", "https://idp.leeds-cc.example");
+    commit(store, vec![Write::InsertTokenIssuer(idp.clone())])
+        .await
+        .unwrap();
+    let dup = commit(
+        store,
+        vec![Write::InsertTokenIssuer(issuer(
+            "wy-police",
+            "https://idp.leeds-cc.example",
+        ))],
+    )
+    .await;
+    assert!(matches!(dup, Err(StoreError::AlreadyExists(_))), "{dup:?}");
+    assert_eq!(
+        store.token_issuers(&code("leeds-cc")).await.unwrap(),
+        vec![idp.clone()]
+    );
+    assert!(
+        store
+            .token_issuers(&code("wy-police"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.token_issuer(&idp.issuer).await.unwrap(),
+        Some(idp.clone())
+    );
+    let before = store.registry_version().await.unwrap();
+    commit(store, vec![Write::RemoveTokenIssuer(idp.id.clone())])
+        .await
+        .unwrap();
+    assert!(store.registry_version().await.unwrap() > before);
+    assert_eq!(store.token_issuer(&idp.issuer).await.unwrap(), None);
+}
+
+fn agreement(id: &AgreementId, version: i64, status: AgreementStatus) -> Agreement {
+    let class = RecordClassId::parse("test.note").unwrap();
+    Agreement {
+        id: id.clone(),
+        version,
+        terms: AgreementTerms {
+            title: format!("Notes for safeguarding, version {version}"),
+            provider: code("leeds-cc"),
+            consumers: vec![ConsumerTerms {
+                agency: code("wy-police"),
+                grants: vec![FieldGrant {
+                    role: Role::parse("officer").unwrap(),
+                    record_class: class.clone(),
+                    fields: BTreeSet::from(["text".to_owned()]),
+                }],
+            }],
+            record_classes: vec![class],
+            purposes: vec![Purpose::Safeguarding],
+            lawful_bases: vec![LawfulBasis {
+                code: LawfulBasisCode::UkGdprArt6_1E,
+                reference: "Children Act 2004 s11".into(),
+            }],
+            consent: ConsentRequirement::NotRequired,
+            covers_sealed: false,
+            valid_from: t(0),
+            valid_until: t(1_000_000),
+            review_date: NaiveDate::from_ymd_opt(2027, 6, 1).unwrap(),
+        },
+        status,
+        approvals: vec![],
+        suspension: None,
+        created_by: code("leeds-cc"),
+        create_time: t(10),
+        update_time: t(10),
+        revision: 1,
+    }
+}
+
+async fn agreements_keep_every_version_and_change_by_revision(f: &Fresh) {
+    let store = &f.store;
+    record_ground(store).await;
+    for c in ["wy-police", "other-cc"] {
+        commit(store, vec![Write::InsertAgency(agency(c))])
+            .await
+            .unwrap();
+    }
+    let versions = store.policy_versions().await.unwrap();
+    let id = AgreementId::generate();
+    let v1 = agreement(&id, 1, AgreementStatus::Draft);
+    commit(store, vec![Write::InsertAgreement(v1.clone())])
+        .await
+        .unwrap();
+    assert_eq!(store.agreement(&id, None).await.unwrap(), Some(v1.clone()));
+    assert!(store.policy_versions().await.unwrap().agreements > versions.agreements);
+
+    // A lifecycle step applies to the revision it was made from.
+    let approved = Agreement {
+        status: AgreementStatus::Active,
+        approvals: vec![Approval {
+            agency: code("leeds-cc"),
+            principal: "ig-1".into(),
+            time: t(11),
+        }],
+        update_time: t(11),
+        revision: 2,
+        ..v1.clone()
+    };
+    let step = |a: &Agreement, expected| Write::UpdateAgreement {
+        agreement: a.clone(),
+        expected_revision: expected,
+    };
+    commit(store, vec![step(&approved, 1)]).await.unwrap();
+    let stale = commit(store, vec![step(&approved, 1)]).await;
+    assert!(
+        matches!(stale, Err(StoreError::StaleEtag { .. })),
+        "{stale:?}"
+    );
+    assert_eq!(
+        store.agreement(&id, None).await.unwrap(),
+        Some(approved.clone())
+    );
+
+    // A revision is a new version; the old one is superseded but kept.
+    let v2 = agreement(&id, 2, AgreementStatus::Draft);
+    let superseded = Agreement {
+        status: AgreementStatus::Superseded,
+        revision: 3,
+        ..approved.clone()
+    };
+    commit(
+        store,
+        vec![Write::InsertAgreement(v2.clone()), step(&superseded, 2)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(store.agreement(&id, None).await.unwrap(), Some(v2.clone()));
+    assert_eq!(
+        store.agreement(&id, Some(1)).await.unwrap(),
+        Some(superseded.clone())
+    );
+    assert_eq!(store.agreement(&id, Some(3)).await.unwrap(), None);
+    assert_eq!(
+        store.agreement_versions(&id).await.unwrap(),
+        vec![superseded, v2.clone()]
+    );
+    assert_eq!(store.live_agreements().await.unwrap(), vec![v2.clone()]);
+
+    // Each party sees the latest version; others see nothing.
+    let other_id = AgreementId::generate();
+    let other = agreement(&other_id, 1, AgreementStatus::Draft);
+    commit(store, vec![Write::InsertAgreement(other.clone())])
+        .await
+        .unwrap();
+    for party in ["leeds-cc", "wy-police"] {
+        let seen = store
+            .agreements_of(&code(party), After::Start, 10)
+            .await
+            .unwrap();
+        let mut expected = vec![v2.clone(), other.clone()];
+        expected.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+        assert_eq!(seen, expected, "{party}");
+        let page = store
+            .agreements_of(&code(party), After::Key(expected[0].id.as_str().into()), 10)
+            .await
+            .unwrap();
+        assert_eq!(page, vec![expected[1].clone()], "{party}");
+    }
+    assert!(
+        store
+            .agreements_of(&code("other-cc"), After::Start, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+fn consent(subject: &SubjectId, recipients: &[&str], at: i64) -> Consent {
+    Consent {
+        id: ConsentId::generate(),
+        subject: subject.clone(),
+        kind: ConsentKind::Consent,
+        scope: ConsentScope {
+            purposes: vec![Purpose::DirectCare],
+            record_classes: vec![],
+            recipients: recipients.iter().map(|r| code(r)).collect(),
+        },
+        channel: Channel::FaceToFace,
+        valid_from: t(at),
+        valid_until: None,
+        note: String::new(),
+        recorded_by: code("leeds-cc"),
+        recorded_principal: "sw-1".into(),
+        record_time: t(at),
+        withdrawal: None,
+    }
+}
+
+async fn consents_are_recorded_withdrawn_once_and_followed(f: &Fresh) {
+    let store = &f.store;
+    let subject = record_ground(store).await;
+    for c in ["wy-police", "leeds-health"] {
+        commit(store, vec![Write::InsertAgency(agency(c))])
+            .await
+            .unwrap();
+    }
+    let start = store.policy_versions().await.unwrap().consents;
+    let to_police = consent(&subject.id, &["wy-police"], 10);
+    let to_anyone = consent(&subject.id, &[], 11);
+    for c in [&to_police, &to_anyone] {
+        commit(store, vec![Write::InsertConsent(c.clone())])
+            .await
+            .unwrap();
+    }
+    let after_insert = store.policy_versions().await.unwrap().consents;
+    assert!(after_insert > start);
+    assert_eq!(
+        store.consent(&to_police.id).await.unwrap(),
+        Some(to_police.clone())
+    );
+    assert_eq!(store.consent(&ConsentId::generate()).await.unwrap(), None);
+
+    // What concerns an agency: recorded by it, or naming it or everyone;
+    // newest first.
+    let of = |agency_: &'static str| {
+        let subject = subject.id.clone();
+        async move {
+            store
+                .consents_of(&subject, &code(agency_), After::Start, 10)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        of("leeds-cc").await,
+        vec![to_anyone.clone(), to_police.clone()]
+    );
+    assert_eq!(
+        of("wy-police").await,
+        vec![to_anyone.clone(), to_police.clone()]
+    );
+    assert_eq!(of("leeds-health").await, vec![to_anyone.clone()]);
+    let paged = store
+        .consents_of(
+            &subject.id,
+            &code("leeds-cc"),
+            After::Key((
+                to_anyone.record_time.timestamp_micros(),
+                to_anyone.id.as_str().to_owned(),
+            )),
             10,
         )
+        .await
+        .unwrap();
+    assert_eq!(paged, vec![to_police.clone()]);
+    assert_eq!(store.consents_changed(0).await.unwrap().len(), 2);
+    assert!(
+        store
+            .consents_changed(after_insert)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A withdrawal is kept, happens once, and counts as a change.
+    let withdrawal = Withdrawal {
+        agency: code("leeds-cc"),
+        principal: "sw-1".into(),
+        time: t(40),
+        reason: "changed their mind".into(),
+    };
+    let withdraw = Write::WithdrawConsent {
+        id: to_police.id.clone(),
+        withdrawal: withdrawal.clone(),
+    };
+    commit(store, vec![withdraw.clone()]).await.unwrap();
+    let withdrawn = store.consent(&to_police.id).await.unwrap().unwrap();
+    assert_eq!(withdrawn.withdrawal, Some(withdrawal));
+    assert_eq!(
+        store.consents_changed(after_insert).await.unwrap(),
+        vec![withdrawn]
+    );
+    let again = commit(store, vec![withdraw]).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+}
+
+fn alert(recipient: &str, at: i64) -> Alert {
+    Alert {
+        id: AlertId::generate(),
+        kind: AlertKind::RepeatedRefusals,
+        recipient: code(recipient),
+        agency: "wy-police".into(),
+        principal: "pc-9".into(),
+        subject: String::new(),
+        summary: "5 refusals in 10 minutes".into(),
+        entry_index: 0,
+        raise_time: t(at),
+        acknowledgement: None,
+    }
+}
+
+async fn alerts_are_tied_to_their_entry_and_acknowledged_once(f: &Fresh) {
+    let store = &f.store;
+    for c in ["leeds-cc", "wy-police"] {
+        commit(store, vec![Write::InsertAgency(agency(c))])
+            .await
+            .unwrap();
+    }
+    let first = alert("leeds-cc", 10);
+    let second = alert("leeds-cc", 11);
+    let police = alert("wy-police", 12);
+    let mut raised = Vec::new();
+    for a in [&first, &second, &police] {
+        let entry = commit(store, vec![Write::RaiseAlert(a.clone())])
+            .await
+            .unwrap();
+        raised.push(Alert {
+            entry_index: entry.index,
+            ..a.clone()
+        });
+    }
+    assert_eq!(
+        store.alert(&first.id).await.unwrap(),
+        Some(raised[0].clone())
+    );
+    assert_eq!(store.alert(&AlertId::generate()).await.unwrap(), None);
+    assert_eq!(
+        store
+            .alerts(&code("leeds-cc"), false, After::Start, 10)
+            .await
+            .unwrap(),
+        raised[..2].to_vec(),
+        "oldest first, the recipient's only"
+    );
+    let page = store
+        .alerts(
+            &code("leeds-cc"),
+            false,
+            After::Key((
+                first.raise_time.timestamp_micros(),
+                first.id.as_str().into(),
+            )),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(page, vec![raised[1].clone()]);
+
+    let ack = |note: &str| Write::AcknowledgeAlert {
+        id: first.id.clone(),
+        acknowledgement: Acknowledgement {
+            principal: "ig-1".into(),
+            time: t(20),
+            note: note.into(),
+        },
+    };
+    commit(store, vec![ack("spoke to the officer")])
+        .await
+        .unwrap();
+    commit(store, vec![ack("a second look")]).await.unwrap();
+    let acknowledged = store.alert(&first.id).await.unwrap().unwrap();
+    assert_eq!(
+        acknowledged.acknowledgement.map(|a| a.note),
+        Some("spoke to the officer".to_owned()),
+        "the first acknowledgement stands"
+    );
+    assert_eq!(
+        store
+            .alerts(&code("leeds-cc"), true, After::Start, 10)
+            .await
+            .unwrap(),
+        vec![raised[1].clone()]
+    );
+    let unknown = commit(
+        store,
+        vec![Write::AcknowledgeAlert {
+            id: AlertId::generate(),
+            acknowledgement: Acknowledgement {
+                principal: "ig-1".into(),
+                time: t(20),
+                note: String::new(),
+            },
+        }],
+    )
+    .await;
+    assert!(
+        matches!(unknown, Err(StoreError::NotFound(_))),
+        "{unknown:?}"
+    );
+}
+
+async fn service_metadata_is_set_and_read(f: &Fresh) {
+    let store = &f.store;
+    assert_eq!(store.meta("test.key").await.unwrap(), None);
+    let set = |value: &str| Write::SetMeta {
+        key: "test.key".into(),
+        value: value.into(),
+    };
+    commit(store, vec![set("one")]).await.unwrap();
+    assert_eq!(
+        store.meta("test.key").await.unwrap().as_deref(),
+        Some("one")
+    );
+    commit(store, vec![set("two")]).await.unwrap();
+    assert_eq!(
+        store.meta("test.key").await.unwrap().as_deref(),
+        Some("two")
+    );
+}
+
+async fn the_ledger_is_filtered_counted_proven_and_checkpointed(f: &Fresh) {
+    let store = &f.store;
+    for n in 1..=6 {
+        let outcome = if n == 5 {
+            Outcome::Denied
+        } else {
+            Outcome::Permitted
+        };
+        store.commit(vec![], draft(n, outcome)).await.unwrap();
+    }
+    let denied_filter = EntryFilter {
+        outcome: Some(Outcome::Denied),
+        ..Default::default()
+    };
+    let denied = store
+        .entries(&denied_filter, After::Start, 10)
         .await
         .unwrap();
     assert_eq!(denied.len(), 1);
-    assert_eq!(denied[0].draft.request_id, "req-9");
-    let window = store
-        .entries(
-            &EntryFilter {
-                start: Some(t(4)),
-                end: Some(t(7)),
-                ..Default::default()
-            },
-            After::Start,
-            10,
-        )
+    assert_eq!(denied[0].draft.request_id, "req-5");
+    assert_eq!(store.count_entries(&denied_filter).await.unwrap(), 1);
+    let window = EntryFilter {
+        start: Some(t(2)),
+        end: Some(t(4)),
+        ..Default::default()
+    };
+    let ids: Vec<String> = store
+        .entries(&window, After::Start, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.draft.request_id)
+        .collect();
+    assert_eq!(ids, ["req-2", "req-3"], "the window is start-inclusive");
+    assert_eq!(store.count_entries(&window).await.unwrap(), 2);
+    let after_two = store
+        .entries(&EntryFilter::default(), After::Key(1), 2)
         .await
         .unwrap();
-    let ids: Vec<&str> = window.iter().map(|e| e.draft.request_id.as_str()).collect();
-    assert_eq!(ids, ["req-4", "req-6"]);
+    let indexes: Vec<i64> = after_two.iter().map(|e| e.index).collect();
+    assert_eq!(indexes, [2, 3]);
+
+    // The tree: head, nodes and proofs agree with the entries.
     let all = store
         .entries(&EntryFilter::default(), After::Start, 100)
         .await
         .unwrap();
+    assert_eq!(
+        store.count_entries(&EntryFilter::default()).await.unwrap(),
+        6
+    );
     let head = store.tree_head().await.unwrap();
     assert_eq!(head.size, 6);
-    assert_eq!(accord::store::verify_ledger(&store).await.unwrap(), head);
+    assert_eq!(accord::store::verify_ledger(store).await.unwrap(), head);
     let leaves: Vec<_> = all.iter().map(ledger::Entry::leaf_hash).collect();
     assert_eq!(head.root, ledger::merkle::root(&leaves));
-    // Proofs served from the stored nodes verify against the roots.
+    let leaf = ledger::merkle::NodeId { level: 0, index: 4 };
+    let pair = ledger::merkle::NodeId { level: 1, index: 0 };
+    let beyond = ledger::merkle::NodeId { level: 0, index: 6 };
+    let nodes = store.nodes(&[leaf, pair, beyond]).await.unwrap();
+    assert_eq!(nodes.get(&leaf), Some(&leaves[4]));
+    assert_eq!(nodes.get(&pair), Some(&ledger::merkle::root(&leaves[..2])));
+    assert!(!nodes.contains_key(&beyond));
     for size in 1..=6u64 {
-        let root = accord::store::root_at(&store, size).await.unwrap();
+        let root = accord::store::root_at(store, size).await.unwrap();
         assert_eq!(root, ledger::merkle::root(&leaves[..size as usize]));
         for i in 0..size {
-            let proof = accord::store::inclusion_proof(&store, i, size)
+            let proof = accord::store::inclusion_proof(store, i, size)
                 .await
                 .unwrap();
             ledger::merkle::verify_inclusion(i, size, &leaves[i as usize], &proof, &root).unwrap();
         }
-        let proof = accord::store::consistency_proof(&store, size, 6)
+        let proof = accord::store::consistency_proof(store, size, 6)
             .await
             .unwrap();
         ledger::merkle::verify_consistency(size, 6, &proof, &root, &head.root).unwrap();
     }
     assert!(matches!(
-        accord::store::inclusion_proof(&store, 0, 7).await,
+        accord::store::inclusion_proof(store, 0, 7).await,
         Err(accord::store::ProveError::BeyondHead { asked: 7, size: 6 })
     ));
 
-    // The ledger is append-only in the database itself.
-    let raw = sqlx::AnyPool::connect(url).await.unwrap();
-    let tamper = sqlx::query("UPDATE ledger_entries SET outcome = 'permitted' WHERE idx = 5")
-        .execute(&raw)
-        .await;
-    let delete = sqlx::query("DELETE FROM ledger_entries WHERE idx = 5")
-        .execute(&raw)
-        .await;
-    assert!(
-        delete.is_err(),
-        "the database refused to delete from the ledger"
+    // Checkpoints: one per size, found by size, by range and latest.
+    assert_eq!(store.latest_checkpoint().await.unwrap(), None);
+    let (key, _) = ledger::checkpoint::SigningKey::generate("accord.test/ledger").unwrap();
+    let mut signed = Vec::new();
+    for size in [2u64, 4, 6] {
+        let head = ledger::TreeHead {
+            size,
+            root: accord::store::root_at(store, size).await.unwrap(),
+        };
+        let checkpoint = ledger::checkpoint::SignedCheckpoint {
+            head,
+            time: t(50 + size as i64),
+            note: key.sign(head).unwrap(),
+        };
+        assert!(store.save_checkpoint(&checkpoint).await.unwrap());
+        assert!(
+            !store.save_checkpoint(&checkpoint).await.unwrap(),
+            "one per size"
+        );
+        signed.push(checkpoint);
+    }
+    assert_eq!(
+        store.latest_checkpoint().await.unwrap(),
+        Some(signed[2].clone())
     );
+    assert_eq!(store.checkpoint(4).await.unwrap(), Some(signed[1].clone()));
+    assert_eq!(store.checkpoint(3).await.unwrap(), None);
+    assert_eq!(store.checkpoints(3, 6).await.unwrap(), signed[1..].to_vec());
+
+    // The ledger is append-only in the database itself.
+    let raw = sqlx::AnyPool::connect(&f.url).await.unwrap();
+    let tamper = sqlx::query("UPDATE ledger_entries SET outcome = 'permitted' WHERE idx = 4")
+        .execute(&raw)
+        .await;
+    let delete = sqlx::query("DELETE FROM ledger_entries WHERE idx = 4")
+        .execute(&raw)
+        .await;
     raw.close().await;
     assert!(
         tamper.is_err(),
         "the database refused to rewrite the ledger"
     );
-    store.close().await;
-}
-
-#[tokio::test]
-async fn storage_conformance_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = accord::store::sqlite_url(dir.path());
-    story(&url).await;
-}
-
-#[tokio::test]
-async fn storage_conformance_postgres() {
-    let Some(url) = helpers::fresh_postgres_database().await else {
-        return;
-    };
-    story(&url).await;
-    helpers::drop_postgres_database(&url).await;
+    assert!(
+        delete.is_err(),
+        "the database refused to delete from the ledger"
+    );
 }
 
 /// How someone with direct database access could rewrite the ledger.
@@ -504,8 +1370,19 @@ async fn group_commit_story(url: &str) {
             })
         })
         .collect();
-    // Let the jobs queue behind the lock, then release it.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Let every job queue behind the lock (probing, for at most 10 s),
+    // then release it.
+    for _ in 0..1000 {
+        if store.commits_waiting() == JOBS as u64 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        store.commits_waiting(),
+        JOBS as u64,
+        "the jobs never queued"
+    );
     sqlx::query("COMMIT").execute(&mut blocker).await.unwrap();
 
     let mut indexes = Vec::new();
@@ -540,6 +1417,7 @@ async fn group_commit_story(url: &str) {
         store.agencies(After::Start, 1000).await.unwrap().len() as i64,
         JOBS - JOBS / 10 + 1
     );
+    assert_eq!(store.commits_waiting(), 0, "every job was answered");
     blocker.close().await.unwrap();
     store.close().await;
 }

@@ -186,6 +186,12 @@ impl SqlStore {
         self.sequencer.batches()
     }
 
+    /// How many commits are waiting for the write path: queued, or in the
+    /// batch being committed.
+    pub fn commits_waiting(&self) -> u64 {
+        self.sequencer.waiting()
+    }
+
     /// Brings the schema up to date.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match self.backend {

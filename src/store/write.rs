@@ -53,6 +53,8 @@ pub struct Sequencer {
 struct State {
     /// Batches committed (each one durable commit).
     batches: AtomicU64,
+    /// Commits sent to the sequencer and not answered yet.
+    waiting: AtomicU64,
     /// Whether the last batch failed as a whole (the database refused it).
     failing: AtomicBool,
 }
@@ -82,14 +84,21 @@ impl Sequencer {
         draft: EntryDraft,
     ) -> Result<Committed, StoreError> {
         let (done, result) = oneshot::channel();
-        self.jobs
+        self.state.waiting.fetch_add(1, Ordering::SeqCst);
+        let sent = self
+            .jobs
             .send(Job {
                 writes,
                 draft,
                 done,
             })
-            .await
-            .map_err(|_| StoreError::Batch("the ledger sequencer has stopped".to_owned()))?;
+            .await;
+        if sent.is_err() {
+            self.state.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(StoreError::Batch(
+                "the ledger sequencer has stopped".to_owned(),
+            ));
+        }
         result
             .await
             .map_err(|_| StoreError::Batch("the ledger sequencer has stopped".to_owned()))?
@@ -99,6 +108,12 @@ impl Sequencer {
     /// How many batches have been committed (each one durable commit).
     pub fn batches(&self) -> u64 {
         self.state.batches.load(Ordering::Relaxed)
+    }
+
+    /// How many commits are waiting: queued for the sequencer or in the
+    /// batch it is committing.
+    pub fn waiting(&self) -> u64 {
+        self.state.waiting.load(Ordering::SeqCst)
     }
 
     /// Whether the last batch failed as a whole: until one commits again,
@@ -133,6 +148,7 @@ async fn run(pool: AnyPool, mut queue: mpsc::Receiver<Job>, state: Arc<State>) {
             };
             // The caller may have gone; its entry stands either way.
             let _ = done.send(outcome);
+            state.waiting.fetch_sub(1, Ordering::SeqCst);
         }
     }
 }

@@ -152,7 +152,17 @@ async fn calls_in_flight_finish_when_the_server_stops() {
             }),
         });
     let call = tokio::spawn(async move { agencies.create_agency(request).await });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Probe (for at most 10 s) until the call's commit waits on the lock.
+    for _ in 0..1000 {
+        if s.served_store.commits_waiting() > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(
+        s.served_store.commits_waiting() > 0,
+        "the call never reached its commit"
+    );
     if call.is_finished() {
         panic!("the call should be waiting for the lock: {:?}", call.await);
     }

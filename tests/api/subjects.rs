@@ -13,31 +13,16 @@ async fn server() -> TestServer {
     s
 }
 
-fn create(subject: pb::Subject) -> pb::CreateSubjectRequest {
-    pb::CreateSubjectRequest {
-        subject: Some(subject),
-        purpose: pb::Purpose::DirectCare as i32,
-    }
-}
-
 #[tokio::test]
 async fn subjects_are_created_found_and_linked_across_agencies() {
     let s = server().await;
     let created = s
-        .subjects()
+        .as_staff("leeds-th", "gp-1", "clinician")
         .create_subject(
-            s.as_staff("leeds-th", "gp-1", "clinician")
-                .request(create(subject(
-                    "943 476 5919",
-                    "Amira",
-                    "Khan",
-                    "2012-05-04",
-                ))),
+            subject("943 476 5919", "Amira", "Khan", "2012-05-04"),
+            pb::Purpose::DirectCare,
         )
         .await
-        .unwrap()
-        .into_inner()
-        .subject
         .unwrap();
     assert_eq!(
         created.identifiers[0].value, "9434765919",
@@ -143,11 +128,8 @@ async fn nhs_number_check_digits_are_enforced() {
     let mut unknown = subject("9434765919", "A", "B", "1990-01-01");
     unknown.identifiers[0].system = 99;
     let err = s
-        .subjects()
-        .create_subject(
-            s.as_staff("leeds-th", "gp-1", "clinician")
-                .request(create(unknown)),
-        )
+        .as_staff("leeds-th", "gp-1", "clinician")
+        .create_subject(unknown, pb::Purpose::DirectCare)
         .await
         .unwrap_err();
     assert_eq!(violations(&err)[0].0, "subject.identifiers[0].system");
@@ -159,10 +141,10 @@ async fn nhs_number_check_digits_are_enforced() {
         ("12345", false),
     ] {
         let result = s
-            .subjects()
+            .as_staff("leeds-th", "gp-1", "clinician")
             .create_subject(
-                s.as_staff("leeds-th", "gp-1", "clinician")
-                    .request(create(subject(value, "A", "B", "1990-01-01"))),
+                subject(value, "A", "B", "1990-01-01"),
+                pb::Purpose::DirectCare,
             )
             .await;
         match (ok, result) {
@@ -181,18 +163,18 @@ async fn nhs_number_check_digits_are_enforced() {
 async fn one_identifier_belongs_to_one_subject_and_bad_demographics_are_all_reported() {
     let s = server().await;
     let nhs = nhs_number(1);
-    s.subjects()
+    s.as_staff("leeds-th", "gp-1", "clinician")
         .create_subject(
-            s.as_staff("leeds-th", "gp-1", "clinician")
-                .request(create(subject(&nhs, "A", "B", "1990-01-01"))),
+            subject(&nhs, "A", "B", "1990-01-01"),
+            pb::Purpose::DirectCare,
         )
         .await
         .unwrap();
     let dup = s
-        .subjects()
+        .as_staff("leeds-cc", "sw-1", "social_worker")
         .create_subject(
-            s.as_staff("leeds-cc", "sw-1", "social_worker")
-                .request(create(subject(&nhs, "C", "D", "1991-01-01"))),
+            subject(&nhs, "C", "D", "1991-01-01"),
+            pb::Purpose::DirectCare,
         )
         .await
         .unwrap_err();
@@ -232,11 +214,8 @@ async fn one_identifier_belongs_to_one_subject_and_bad_demographics_are_all_repo
         let mut odd = subject(&nhs_number(3), "Amir", "Khan", "1990-01-01");
         odd.demographics.as_mut().unwrap().gender = gender;
         let err = s
-            .subjects()
-            .create_subject(
-                s.as_staff("leeds-th", "gp-1", "clinician")
-                    .request(create(odd)),
-            )
+            .as_staff("leeds-th", "gp-1", "clinician")
+            .create_subject(odd, pb::Purpose::DirectCare)
             .await
             .unwrap_err();
         let v = violations(&err);
