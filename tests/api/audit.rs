@@ -280,36 +280,22 @@ async fn no_audit_no_data() {
     break_ledger(&s, true).await;
 
     // A read whose entry cannot be written discloses nothing.
-    let read =
-        s.records()
-            .get_record(s.as_staff("leeds-cc", "sw-1", "social_worker").request(
-                pb::GetRecordRequest {
-                    name: record.name.clone(),
-                    version: 0,
-                    purpose: 2,
-                    ..Default::default()
-                },
-            ))
-            .await
-            .unwrap_err();
+    let sw = s.as_staff("leeds-cc", "sw-1", "social_worker");
+    let read = sw
+        .get_record(&record.name, pb::Purpose::Safeguarding)
+        .await
+        .unwrap_err();
     assert_eq!(read.code(), Code::Unavailable, "{read:?}");
     assert!(!read.message().contains("bruising"), "{read:?}");
 
     // A write whose entry cannot be written does not happen.
-    let fields = referral_fields("second referral");
-    let write = s
-        .records()
-        .create_record(s.as_staff("leeds-cc", "sw-1", "social_worker").request(
-            pb::CreateRecordRequest {
-                record: Some(pb::Record {
-                    subject: subject.clone(),
-                    record_class: CLASS.into(),
-                    fields,
-                    ..Default::default()
-                }),
-                purpose: 2,
-            },
-        ))
+    let write = sw
+        .create_record(
+            &subject,
+            CLASS,
+            referral_fields("second referral"),
+            pb::Purpose::Safeguarding,
+        )
         .await
         .unwrap_err();
     assert_eq!(write.code(), Code::Unavailable, "{write:?}");
