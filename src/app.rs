@@ -527,7 +527,11 @@ impl App {
             tracing::warn!(error = %e, "could not publish the final checkpoint");
         }
         self.store.close().await;
-        tracing::info!("stopped");
+        tracing::info!(
+            batches = self.store.batches_committed(),
+            entries = self.store.entries_committed(),
+            "stopped"
+        );
         result
     }
 }

@@ -186,6 +186,12 @@ impl SqlStore {
         self.sequencer.batches()
     }
 
+    /// How many ledger entries this store has committed (in those
+    /// batches).
+    pub fn entries_committed(&self) -> u64 {
+        self.sequencer.entries()
+    }
+
     /// How many commits are waiting for the write path: queued, or in the
     /// batch being committed.
     pub fn commits_waiting(&self) -> u64 {

@@ -53,6 +53,8 @@ pub struct Sequencer {
 struct State {
     /// Batches committed (each one durable commit).
     batches: AtomicU64,
+    /// Ledger entries in the batches committed.
+    entries: AtomicU64,
     /// Commits sent to the sequencer and not answered yet.
     waiting: AtomicU64,
     /// Whether the last batch failed as a whole (the database refused it).
@@ -110,6 +112,11 @@ impl Sequencer {
         self.state.batches.load(Ordering::Relaxed)
     }
 
+    /// How many ledger entries those batches held.
+    pub fn entries(&self) -> u64 {
+        self.state.entries.load(Ordering::Relaxed)
+    }
+
     /// How many commits are waiting: queued for the sequencer or in the
     /// batch it is committing.
     pub fn waiting(&self) -> u64 {
@@ -137,7 +144,9 @@ async fn run(pool: AnyPool, mut queue: mpsc::Receiver<Job>, state: Arc<State>) {
         let mut outcomes = Vec::with_capacity(batch.len());
         let committed = commit_batch(&pool, batch, &mut outcomes).await;
         if committed.is_ok() {
+            let entries = outcomes.iter().filter(|(_, o)| o.is_ok()).count();
             state.batches.fetch_add(1, Ordering::Relaxed);
+            state.entries.fetch_add(entries as u64, Ordering::Relaxed);
         }
         state.failing.store(committed.is_err(), Ordering::SeqCst);
         for (done, outcome) in outcomes {
