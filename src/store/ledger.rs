@@ -236,13 +236,11 @@ pub(super) async fn checkpoints(
     rows.iter().map(checkpoint_from).collect()
 }
 
-/// The tree's right edge, read under the head's lock.
-pub(super) async fn load_frontier(tx: &mut Tx<'_>) -> Result<Frontier, StoreError> {
-    let head = head_from(
-        &sqlx::query("SELECT size, root_hash FROM ledger_head WHERE id = 1")
-            .fetch_one(&mut **tx)
-            .await?,
-    )?;
+/// The tree's right edge for `head`, read under the head's lock.
+pub(super) async fn load_frontier(
+    tx: &mut Tx<'_>,
+    head: &TreeHead,
+) -> Result<Frontier, StoreError> {
     let ids = Frontier::ids(head.size);
     let mut stored = fetch_nodes(tx, &ids).await?;
     let nodes = ids

@@ -1,11 +1,15 @@
 //! The SQL store, over sqlx's `Any` driver so that one implementation serves
 //! both backends; [`Backend`] holds the few places where they differ.
 //!
-//! SQLite allows one writer at a time, so its writes go through a pool of a
-//! single connection (no lock upgrades, no `SQLITE_BUSY` between our own
-//! writers) while reads use a separate pool. PostgreSQL uses one pool and
-//! serialises writes with a row lock on the ledger head, taken first in
-//! every write transaction.
+//! Commits go through the sequencer's own connection (see [`super::write`]),
+//! opened by a [`Link`]: no pool stands between the writer and the
+//! database, so a batch pays no pool round trips. Reads use a pool; so do
+//! the few other writes (migrations, checkpoints, the health probe), which
+//! on SQLite is a pool of one connection. Pooled connections are pinged
+//! before use only after they have been idle (see [`PING_AFTER_IDLE`]).
+//! SQLite allows one writer at a time and PostgreSQL's batches take a row
+//! lock on the ledger head first, so writers of several processes on one
+//! database follow one another.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -16,6 +20,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use sqlx::any::AnyPoolOptions;
+use sqlx::pool::PoolConnectionMetadata;
 use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
 
 use super::write::Sequencer;
@@ -53,9 +58,86 @@ pub struct SqlStore {
     writer: AnyPool,
     reader: AnyPool,
     sequencer: Sequencer,
-    /// SQLite's page cap on the writer connection (`max_page_count`; 0:
-    /// none), applied to every connection the writer pool opens.
+    /// SQLite's page cap on the connections that write (`max_page_count`;
+    /// 0: none), applied to every one they open.
     page_cap: Arc<AtomicU32>,
+}
+
+/// How the write path opens its connection: the database's URL, how long
+/// opening may take, and (SQLite) the settings every connection gets.
+#[derive(Debug, Clone)]
+pub(super) struct Link {
+    url: String,
+    wait: Duration,
+    /// SQLite's page cap to apply; `None` on PostgreSQL.
+    page_cap: Option<Arc<AtomicU32>>,
+}
+
+impl Link {
+    /// Opens a connection, set up as the backend needs.
+    pub(super) async fn open(&self) -> Result<AnyConnection, StoreError> {
+        let mut conn = tokio::time::timeout(self.wait, AnyConnection::connect(&self.url))
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)??;
+        if let Some(cap) = &self.page_cap {
+            set_up_sqlite(&mut conn, cap.load(Ordering::SeqCst)).await?;
+        }
+        Ok(conn)
+    }
+
+    /// The SQLite page cap a writing connection should have now (0: none;
+    /// always 0 on PostgreSQL).
+    pub(super) fn page_cap(&self) -> u32 {
+        self.page_cap
+            .as_ref()
+            .map_or(0, |c| c.load(Ordering::SeqCst))
+    }
+}
+
+/// Applies SQLite's page cap `pages` to `conn` (0: none).
+pub(super) async fn cap_pages(conn: &mut AnyConnection, pages: u32) -> Result<u32, StoreError> {
+    let pages = if pages == 0 { NO_PAGE_CAP } else { pages };
+    let row = sqlx::query(&format!("PRAGMA max_page_count = {pages}"))
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(u32::try_from(row.try_get::<i64, _>(0)?).unwrap_or(NO_PAGE_CAP))
+}
+
+/// The settings of every SQLite connection; `page_cap` (0: none) for
+/// those that write.
+async fn set_up_sqlite(conn: &mut AnyConnection, page_cap: u32) -> Result<(), sqlx::Error> {
+    conn.execute("PRAGMA foreign_keys = ON").await?;
+    conn.execute("PRAGMA busy_timeout = 10000").await?;
+    conn.execute("PRAGMA synchronous = FULL").await?;
+    if page_cap > 0 {
+        conn.execute(format!("PRAGMA max_page_count = {page_cap}").as_str())
+            .await?;
+    }
+    Ok(())
+}
+
+/// A pooled connection idle for longer than this is pinged before it is
+/// used, so that one broken while idle (the database restarted, say) is
+/// replaced rather than failing a call; one in steady use is not, which
+/// saves a round trip per query. (sqlx also pings every connection as it
+/// goes back to the pool and drops it if that fails.)
+pub const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+/// Pool settings common to both backends: `max` connections, a call waits
+/// `wait` for one, and idle ones are pinged before use.
+fn pool_options(max: u32, wait: Duration) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(wait)
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta: PoolConnectionMetadata| {
+            Box::pin(async move {
+                if meta.idle_for > PING_AFTER_IDLE {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
 }
 
 /// How long opening the first PostgreSQL connection may take.
@@ -96,9 +178,14 @@ pub async fn connect_waiting(
             .execute(&writer)
             .await?;
         let reader = sqlite_pool(url, 4, wait, None).await?;
+        let link = Link {
+            url: url.to_owned(),
+            wait,
+            page_cap: Some(Arc::clone(&page_cap)),
+        };
         SqlStore {
             backend: Backend::Sqlite,
-            sequencer: Sequencer::start(writer.clone()),
+            sequencer: Sequencer::start(link),
             writer,
             reader,
             page_cap,
@@ -110,14 +197,15 @@ pub async fn connect_waiting(
             .await
             .map_err(|_| sqlx::Error::PoolTimedOut)??;
         probe.close().await?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(wait)
-            .connect(url)
-            .await?;
+        let pool = pool_options(16, wait).connect(url).await?;
+        let link = Link {
+            url: url.to_owned(),
+            wait,
+            page_cap: None,
+        };
         SqlStore {
             backend: Backend::Postgres,
-            sequencer: Sequencer::start(pool.clone()),
+            sequencer: Sequencer::start(link),
             writer: pool.clone(),
             reader: pool,
             page_cap: Arc::default(),
@@ -147,21 +235,10 @@ async fn sqlite_pool(
     wait: Duration,
     page_cap: Option<Arc<AtomicU32>>,
 ) -> Result<AnyPool, StoreError> {
-    Ok(AnyPoolOptions::new()
-        .max_connections(max)
-        .acquire_timeout(wait)
+    Ok(pool_options(max, wait)
         .after_connect(move |conn, _| {
-            let cap = page_cap.as_ref().map(|c| c.load(Ordering::SeqCst));
-            Box::pin(async move {
-                conn.execute("PRAGMA foreign_keys = ON").await?;
-                conn.execute("PRAGMA busy_timeout = 10000").await?;
-                conn.execute("PRAGMA synchronous = FULL").await?;
-                if let Some(cap) = cap.filter(|c| *c > 0) {
-                    conn.execute(format!("PRAGMA max_page_count = {cap}").as_str())
-                        .await?;
-                }
-                Ok(())
-            })
+            let cap = page_cap.as_ref().map_or(0, |c| c.load(Ordering::SeqCst));
+            Box::pin(set_up_sqlite(conn, cap))
         })
         .connect(url)
         .await?)
@@ -208,8 +285,9 @@ impl SqlStore {
     }
 
     /// Caps the SQLite database at `pages` pages (SQLite's
-    /// `max_page_count`, never below its current size) on the writer
-    /// connection and every one that replaces it, or lifts the cap
+    /// `max_page_count`, never below its current size) on the connections
+    /// that write (the write path's before its next batch) and every one
+    /// that replaces them, or lifts the cap
     /// (`None`). A write that needs more room then fails as on a full
     /// disk: this is how the fault tests fill the disk on demand. Returns
     /// the cap in force. PostgreSQL has no such cap.
@@ -222,10 +300,8 @@ impl SqlStore {
         let pages = pages.unwrap_or(NO_PAGE_CAP).clamp(1, NO_PAGE_CAP);
         // Stored first, so that a connection opened meanwhile has it too.
         self.page_cap.store(pages, Ordering::SeqCst);
-        let row = sqlx::query(&format!("PRAGMA max_page_count = {pages}"))
-            .fetch_one(&self.writer)
-            .await?;
-        Ok(u32::try_from(row.try_get::<i64, _>(0)?).unwrap_or(NO_PAGE_CAP))
+        let mut conn = self.writer.acquire().await?;
+        cap_pages(&mut conn, pages).await
     }
 
     /// Checks, cheaply, that the database can serve calls: it answers a

@@ -1,10 +1,17 @@
 //! The write path: one sequencer per process appends every change and its
 //! ledger entry, batching the commits that arrive together (group commit).
 //!
+//! The sequencer has its own connection, not a pooled one: opened when the
+//! first batch needs it and after any batch failed (its state is then not
+//! known), and never pinged.
+//!
 //! A batch is one transaction and one durable commit. It takes the ledger
 //! head's lock first (a row lock on PostgreSQL, so that batches of several
 //! processes on one database follow one another and the tree never forks;
-//! SQLite's write lock), reads the tree's right edge once, and then runs
+//! SQLite's write lock), which reads the head in the same statement. The
+//! tree's right edge (the frontier) is kept in memory from one batch to
+//! the next and used while the head is the one it was built for; when
+//! another process has appended meanwhile, it is read again. It then runs
 //! each job's writes in a savepoint and gives its entry the next leaf index
 //! (in commit order). A job whose writes fail is rolled back to its
 //! savepoint alone and told why; the others go on. The batch's entries and
@@ -16,16 +23,18 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use sqlx::AnyPool;
+use sqlx::{AnyConnection, Connection};
 use tokio::sync::{mpsc, oneshot};
 
 use super::codec::{Tx, signed};
-use super::ledger::{Appended, load_frontier, set_head};
+use super::ledger::{Appended, head_from, load_frontier, set_head};
 use super::records::Seal;
+use super::sql::{Link, cap_pages};
 use super::{Committed, StoreError, Write};
 use super::{
     agencies, agreements, alerts, catalog, consents, credentials, meta, records, subjects,
 };
+use crate::ledger::merkle::Frontier;
 use crate::ledger::{Entry, EntryDraft};
 
 /// The most jobs one batch holds.
@@ -70,11 +79,17 @@ impl std::fmt::Debug for Job {
 }
 
 impl Sequencer {
-    /// Starts the sequencer of the database behind `pool`.
-    pub fn start(pool: AnyPool) -> Self {
+    /// Starts the sequencer of the database `link` opens.
+    pub(super) fn start(link: Link) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
         let state = Arc::new(State::default());
-        tokio::spawn(run(pool, queue, Arc::clone(&state)));
+        let writer = Writer {
+            link,
+            conn: None,
+            page_cap: 0,
+            frontier: None,
+        };
+        tokio::spawn(run(writer, queue, Arc::clone(&state)));
         Self { jobs, state }
     }
 
@@ -130,9 +145,53 @@ impl Sequencer {
     }
 }
 
+/// The sequencer's connection and what it keeps between batches.
+struct Writer {
+    link: Link,
+    /// Open, and in no transaction, between batches that committed.
+    conn: Option<AnyConnection>,
+    /// The SQLite page cap applied to `conn` (0: none).
+    page_cap: u32,
+    /// The tree's right edge after the last batch this writer committed.
+    frontier: Option<Frontier>,
+}
+
+impl Writer {
+    /// The connection, opened if there is none, with the page cap wanted
+    /// now. `fresh` tells whether it was just opened.
+    async fn connection(&mut self) -> Result<(&mut AnyConnection, bool), StoreError> {
+        let fresh = self.conn.is_none();
+        let conn = match &mut self.conn {
+            Some(conn) => conn,
+            empty => {
+                self.page_cap = self.link.page_cap();
+                empty.insert(self.link.open().await?)
+            }
+        };
+        let cap = self.link.page_cap();
+        if cap != self.page_cap {
+            cap_pages(conn, cap).await?;
+            self.page_cap = cap;
+        }
+        Ok((conn, fresh))
+    }
+
+    /// Forgets the connection and the frontier (after a failed batch).
+    fn reset(&mut self) {
+        // After a failed batch the connection's transaction state is not
+        // known: SQLite rolls a transaction back by itself on some errors
+        // (a full disk, an I/O error) while the driver still counts it as
+        // open, so the next batch would only open a savepoint inside it and
+        // its "commit" would save nothing. Such a connection is dropped,
+        // never reused; the next batch opens a fresh one.
+        self.conn = None;
+        self.frontier = None;
+    }
+}
+
 /// Takes the jobs waiting, up to a batch, and commits them; until every
 /// handle is dropped.
-async fn run(pool: AnyPool, mut queue: mpsc::Receiver<Job>, state: Arc<State>) {
+async fn run(mut writer: Writer, mut queue: mpsc::Receiver<Job>, state: Arc<State>) {
     while let Some(first) = queue.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -142,7 +201,7 @@ async fn run(pool: AnyPool, mut queue: mpsc::Receiver<Job>, state: Arc<State>) {
             }
         }
         let mut outcomes = Vec::with_capacity(batch.len());
-        let committed = commit_batch(&pool, batch, &mut outcomes).await;
+        let committed = commit_batch(&mut writer, batch, &mut outcomes).await;
         if committed.is_ok() {
             let entries = outcomes.iter().filter(|(_, o)| o.is_ok()).count();
             state.batches.fetch_add(1, Ordering::Relaxed);
@@ -170,28 +229,31 @@ type Outcomes = Vec<(
 /// Commits one batch; each job's own outcome goes to `outcomes` (jobs not
 /// reached when the batch fails are answered with the batch's error).
 async fn commit_batch(
-    pool: &AnyPool,
+    writer: &mut Writer,
     batch: Vec<Job>,
     outcomes: &mut Outcomes,
 ) -> Result<(), StoreError> {
+    let size = batch.len();
+    let reused = writer.conn.is_some();
     let mut jobs = batch.into_iter();
-    let result = match pool.acquire().await {
-        Ok(mut conn) => {
-            let result = run_batch(&mut conn, &mut jobs, outcomes).await;
-            if result.is_err() {
-                // After a failed batch the connection's transaction state
-                // is not known: SQLite rolls a transaction back by itself
-                // on some errors (a full disk, an I/O error) while the
-                // driver still counts it as open, so the next batch would
-                // only open a savepoint inside it and its "commit" would
-                // save nothing. Such a connection is closed, never reused;
-                // the pool opens a fresh one for the next batch.
-                conn.close_on_drop();
-            }
-            result
+    let mut result = run_batch(writer, &mut jobs, outcomes).await;
+    if result.is_err() {
+        writer.reset();
+    }
+    if let Err(e) = &result
+        && reused
+        && e.is_outage()
+        && jobs.len() == size
+    {
+        // The connection kept from an earlier batch was broken (the
+        // database restarted, say) and the batch failed before any of its
+        // jobs ran: nothing was written, so it is tried once on a fresh
+        // connection.
+        result = run_batch(writer, &mut jobs, outcomes).await;
+        if result.is_err() {
+            writer.reset();
         }
-        Err(e) => Err(e.into()),
-    };
+    }
     if let Err(e) = &result {
         for job in jobs {
             outcomes.push((job.done, Err(e.for_job())));
@@ -200,23 +262,31 @@ async fn commit_batch(
     result
 }
 
-/// Runs the jobs of one batch in one transaction on `conn`; a job that
-/// fails on its own (a stale etag, a taken identifier) is undone alone,
-/// while any database error fails the whole batch.
+/// Runs the jobs of one batch in one transaction on the writer's
+/// connection; a job that fails on its own (a stale etag, a taken
+/// identifier) is undone alone, while any database error fails the whole
+/// batch.
 async fn run_batch(
-    conn: &mut sqlx::AnyConnection,
+    writer: &mut Writer,
     jobs: &mut impl Iterator<Item = Job>,
     outcomes: &mut Outcomes,
 ) -> Result<(), StoreError> {
-    let mut tx = sqlx::Acquire::begin(conn).await?;
+    let cached = writer.frontier.take();
+    let (conn, _) = writer.connection().await?;
+    let mut tx = conn.begin().await?;
     // Take the ledger head's lock first: on PostgreSQL a row lock that
     // serialises batches; on SQLite the database write lock, taken before
     // any read so that a busy database is waited for rather than failing
-    // the upgrade of a read snapshot.
-    sqlx::query("UPDATE ledger_head SET size = size WHERE id = 1")
-        .execute(&mut *tx)
-        .await?;
-    let mut frontier = load_frontier(&mut tx).await?;
+    // the upgrade of a read snapshot. The same statement reads the head.
+    let head = head_from(
+        &sqlx::query("UPDATE ledger_head SET size = size WHERE id = 1 RETURNING size, root_hash")
+            .fetch_one(&mut *tx)
+            .await?,
+    )?;
+    let mut frontier = match cached {
+        Some(f) if f.size() == head.size && f.root() == head.root => f,
+        _ => load_frontier(&mut tx, &head).await?,
+    };
     let mut appended = Appended::default();
     for job in jobs.by_ref() {
         let index = signed(frontier.size())?;
@@ -257,6 +327,7 @@ async fn run_batch(
     appended.insert(&mut tx).await?;
     set_head(&mut tx, &frontier).await?;
     tx.commit().await?;
+    writer.frontier = Some(frontier);
     Ok(())
 }
 
