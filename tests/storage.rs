@@ -189,6 +189,38 @@ async fn two_writers_append_to_one_tree(f: &Fresh) {
     // Each goes on appending after the other's last batch.
     assert_eq!(commit(one, vec![]).await.unwrap().index, 46);
     assert_eq!(commit(other, vec![]).await.unwrap().index, 47);
+
+    // Every column of an entry comes back as written, whatever its text
+    // (the batch passes its rows to the database as JSON).
+    let mut odd = draft(48, Outcome::Denied);
+    odd.reason = "a \"quoted\" back\\slash, a\nnew line, \t tab, ünïcödé 🙂 and '[]'".into();
+    odd.purpose = Some(accord::domain::Purpose::DirectCare);
+    odd.subject = "subjects/s-1".into();
+    odd.records = vec!["records/r-1@2".into(), "records/r-2".into()];
+    odd.fields = vec!["note".into(), "{not json}".into()];
+    odd.roles = vec![];
+    odd.grounds.agreements = vec!["agreements/a-1".into()];
+    odd.grounds.lawful_bases = vec!["UK_GDPR_6_1_E".into()];
+    odd.grounds.consent = "consents/c-1".into();
+    odd.grounds.break_glass = "emergency".into();
+    odd.client_certificate = "ab".repeat(32);
+    let written = other
+        .commit(vec![], odd.clone())
+        .await
+        .unwrap()
+        .into_entry();
+    let read = one
+        .entries(&EntryFilter::default(), After::Key(47), 10)
+        .await
+        .unwrap();
+    assert_eq!(read, vec![written.clone()]);
+    assert_eq!(read[0].draft, odd);
+    let concerning = EntryFilter {
+        subject: Some("subjects/s-1".into()),
+        ..Default::default()
+    };
+    assert_eq!(one.count_entries(&concerning).await.unwrap(), 1);
+    assert_eq!(accord::store::verify_ledger(one).await.unwrap().size, 49);
     other.close().await;
 }
 

@@ -9,6 +9,7 @@ use sqlx::{AnyPool, Row};
 
 use super::codec::{Tx, code, from_json, hash, json, limit, micros, signed, time, unsigned};
 use super::query::{Arg, Query};
+use super::sql::Backend;
 use super::{After, EntryFilter, StoreError};
 use crate::domain::Purpose;
 use crate::ledger::checkpoint::SignedCheckpoint;
@@ -261,125 +262,177 @@ pub(super) async fn load_frontier(
     Ok(frontier)
 }
 
-/// Writes the new head of the tree.
-pub(super) async fn set_head(tx: &mut Tx<'_>, frontier: &Frontier) -> Result<(), StoreError> {
-    sqlx::query("UPDATE ledger_head SET size = $1, root_hash = $2 WHERE id = 1")
-        .bind(signed(frontier.size())?)
-        .bind(frontier.root().to_vec())
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
 /// The entries of a batch and the tree nodes their leaves complete,
-/// written together once every job has run.
+/// written together with the new head once every job has run.
 #[derive(Default)]
 pub(super) struct Appended {
     pub(super) entries: Vec<Entry>,
-    pub(super) nodes: Vec<(NodeId, crate::ledger::Hash)>,
+    pub(super) nodes: Vec<(NodeId, Hash)>,
 }
 
-/// Rows per multi-row INSERT (within both backends' parameter limits).
-const ENTRY_ROWS: usize = 1000;
-const NODE_ROWS: usize = 5000;
+/// One entry as the batch statement reads it (JSON columns as their text).
+#[derive(serde::Serialize)]
+struct EntryRow<'a> {
+    idx: i64,
+    id: &'a str,
+    time: i64,
+    request_id: &'a str,
+    agency: &'a str,
+    principal: &'a str,
+    roles: String,
+    action: &'a str,
+    purpose: &'a str,
+    subject: &'a str,
+    records: String,
+    fields: String,
+    outcome: &'a str,
+    reason_code: &'a str,
+    reason: &'a str,
+    controller: &'a str,
+    agreements: String,
+    lawful_bases: String,
+    consent: &'a str,
+    break_glass: &'a str,
+    client_certificate: &'a str,
+}
 
-/// `INSERT INTO {table} ({columns}) VALUES ($1, …), …` for `rows` rows.
-fn insert_sql(table: &str, columns: &[&str], rows: usize) -> String {
-    let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
-    let mut p = 0;
-    for row in 0..rows {
-        sql.push_str(if row == 0 { "(" } else { ", (" });
-        for col in 0..columns.len() {
-            p += 1;
-            if col > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("${p}"));
-        }
-        sql.push(')');
+impl<'a> EntryRow<'a> {
+    fn of(entry: &'a Entry) -> Result<Self, StoreError> {
+        let d = &entry.draft;
+        Ok(Self {
+            idx: entry.index,
+            id: &d.id,
+            time: micros(d.time),
+            request_id: &d.request_id,
+            agency: &d.agency,
+            principal: &d.principal,
+            roles: json(&d.roles)?,
+            action: &d.action,
+            purpose: d.purpose.map_or("", Purpose::code),
+            subject: &d.subject,
+            records: json(&d.records)?,
+            fields: json(&d.fields)?,
+            outcome: d.outcome.code(),
+            reason_code: &d.reason_code,
+            reason: &d.reason,
+            controller: &d.controller,
+            agreements: json(&d.grounds.agreements)?,
+            lawful_bases: json(&d.grounds.lawful_bases)?,
+            consent: &d.grounds.consent,
+            break_glass: &d.grounds.break_glass,
+            client_certificate: &d.client_certificate,
+        })
     }
-    sql
 }
+
+/// A subject an entry concerns.
+#[derive(serde::Serialize)]
+struct SubjectRow<'a> {
+    subject: &'a str,
+    idx: i64,
+}
+
+/// A tree node, its hash in hex.
+#[derive(serde::Serialize)]
+struct NodeRow {
+    level: i64,
+    idx: i64,
+    hash: String,
+}
+
+/// The batch on PostgreSQL: one statement, whatever the batch's size
+/// (so prepared once per connection), reading the rows from JSON
+/// parameters.
+const APPEND_POSTGRES: &str = "\
+WITH entries AS (
+    INSERT INTO ledger_entries (idx, id, time, request_id, agency, principal, roles, action,
+        purpose, subject, records, fields, outcome, reason_code, reason, controller,
+        agreements, lawful_bases, consent, break_glass, client_certificate)
+    SELECT idx, id, time, request_id, agency, principal, roles, action,
+        purpose, subject, records, fields, outcome, reason_code, reason, controller,
+        agreements, lawful_bases, consent, break_glass, client_certificate
+    FROM json_to_recordset($1::json) AS r(idx BIGINT, id TEXT, time BIGINT, request_id TEXT,
+        agency TEXT, principal TEXT, roles TEXT, action TEXT, purpose TEXT, subject TEXT,
+        records TEXT, fields TEXT, outcome TEXT, reason_code TEXT, reason TEXT,
+        controller TEXT, agreements TEXT, lawful_bases TEXT, consent TEXT, break_glass TEXT,
+        client_certificate TEXT)
+), subjects AS (
+    INSERT INTO ledger_subjects (subject, idx)
+    SELECT subject, idx FROM json_to_recordset($2::json) AS s(subject TEXT, idx BIGINT)
+), nodes AS (
+    INSERT INTO ledger_nodes (level, idx, hash)
+    SELECT level, idx, decode(hash, 'hex')
+    FROM json_to_recordset($3::json) AS n(level BIGINT, idx BIGINT, hash TEXT)
+)
+UPDATE ledger_head SET size = $4, root_hash = $5 WHERE id = 1";
+
+/// The batch on SQLite: the same in four statements sent as one (one trip
+/// to the driver's thread), each prepared once per connection.
+const APPEND_SQLITE: &str = "\
+INSERT INTO ledger_entries (idx, id, time, request_id, agency, principal, roles, action,
+    purpose, subject, records, fields, outcome, reason_code, reason, controller,
+    agreements, lawful_bases, consent, break_glass, client_certificate)
+SELECT value ->> 'idx', value ->> 'id', value ->> 'time', value ->> 'request_id',
+    value ->> 'agency', value ->> 'principal', value ->> 'roles', value ->> 'action',
+    value ->> 'purpose', value ->> 'subject', value ->> 'records', value ->> 'fields',
+    value ->> 'outcome', value ->> 'reason_code', value ->> 'reason', value ->> 'controller',
+    value ->> 'agreements', value ->> 'lawful_bases', value ->> 'consent',
+    value ->> 'break_glass', value ->> 'client_certificate'
+FROM json_each($1);
+INSERT INTO ledger_subjects (subject, idx)
+SELECT value ->> 'subject', value ->> 'idx' FROM json_each($2);
+INSERT INTO ledger_nodes (level, idx, hash)
+SELECT value ->> 'level', value ->> 'idx', unhex(value ->> 'hash') FROM json_each($3);
+UPDATE ledger_head SET size = $4, root_hash = $5 WHERE id = 1";
 
 impl Appended {
-    pub(super) async fn insert(&self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
-        const ENTRY_COLUMNS: [&str; 21] = [
-            "idx",
-            "id",
-            "time",
-            "request_id",
-            "agency",
-            "principal",
-            "roles",
-            "action",
-            "purpose",
-            "subject",
-            "records",
-            "fields",
-            "outcome",
-            "reason_code",
-            "reason",
-            "controller",
-            "agreements",
-            "lawful_bases",
-            "consent",
-            "break_glass",
-            "client_certificate",
-        ];
-        for chunk in self.entries.chunks(ENTRY_ROWS) {
-            let sql = insert_sql("ledger_entries", &ENTRY_COLUMNS, chunk.len());
-            let mut q = sqlx::query(&sql);
-            for entry in chunk {
-                let d = &entry.draft;
-                q = q
-                    .bind(entry.index)
-                    .bind(d.id.as_str())
-                    .bind(micros(d.time))
-                    .bind(d.request_id.as_str())
-                    .bind(d.agency.as_str())
-                    .bind(d.principal.as_str())
-                    .bind(json(&d.roles)?)
-                    .bind(d.action.as_str())
-                    .bind(d.purpose.map_or("", Purpose::code))
-                    .bind(d.subject.as_str())
-                    .bind(json(&d.records)?)
-                    .bind(json(&d.fields)?)
-                    .bind(d.outcome.code())
-                    .bind(d.reason_code.as_str())
-                    .bind(d.reason.as_str())
-                    .bind(d.controller.as_str())
-                    .bind(json(&d.grounds.agreements)?)
-                    .bind(json(&d.grounds.lawful_bases)?)
-                    .bind(d.grounds.consent.as_str())
-                    .bind(d.grounds.break_glass.as_str())
-                    .bind(d.client_certificate.as_str());
-            }
-            q.execute(&mut **tx).await?;
-        }
-        let subjects: Vec<(&str, i64)> = self
+    /// Writes the entries, the subjects they concern, the tree nodes and
+    /// `frontier` as the new head, in one statement (PostgreSQL) or one
+    /// call (SQLite) whose text does not depend on the batch's size.
+    pub(super) async fn write(
+        &self,
+        tx: &mut Tx<'_>,
+        backend: Backend,
+        frontier: &Frontier,
+    ) -> Result<(), StoreError> {
+        let entries = self
             .entries
             .iter()
-            .flat_map(|e| e.subjects().into_iter().map(move |s| (s, e.index)))
+            .map(EntryRow::of)
+            .collect::<Result<Vec<_>, _>>()?;
+        let subjects: Vec<SubjectRow<'_>> = self
+            .entries
+            .iter()
+            .flat_map(|e| {
+                e.subjects().into_iter().map(|subject| SubjectRow {
+                    subject,
+                    idx: e.index,
+                })
+            })
             .collect();
-        for chunk in subjects.chunks(NODE_ROWS) {
-            let sql = insert_sql("ledger_subjects", &["subject", "idx"], chunk.len());
-            let mut q = sqlx::query(&sql);
-            for (subject, index) in chunk {
-                q = q.bind(*subject).bind(*index);
-            }
-            q.execute(&mut **tx).await?;
-        }
-        for chunk in self.nodes.chunks(NODE_ROWS) {
-            let sql = insert_sql("ledger_nodes", &["level", "idx", "hash"], chunk.len());
-            let mut q = sqlx::query(&sql);
-            for (id, h) in chunk {
-                q = q
-                    .bind(i64::from(id.level))
-                    .bind(signed(id.index)?)
-                    .bind(h.to_vec());
-            }
-            q.execute(&mut **tx).await?;
-        }
+        let nodes = self
+            .nodes
+            .iter()
+            .map(|(id, h)| {
+                Ok(NodeRow {
+                    level: i64::from(id.level),
+                    idx: signed(id.index)?,
+                    hash: hex::encode(h),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let sql = match backend {
+            Backend::Postgres => APPEND_POSTGRES,
+            Backend::Sqlite => APPEND_SQLITE,
+        };
+        sqlx::query(sql)
+            .bind(json(&entries)?)
+            .bind(json(&subjects)?)
+            .bind(json(&nodes)?)
+            .bind(signed(frontier.size())?)
+            .bind(frontier.root().to_vec())
+            .execute(&mut **tx)
+            .await?;
         Ok(())
     }
 }

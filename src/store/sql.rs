@@ -67,6 +67,7 @@ pub struct SqlStore {
 /// opening may take, and (SQLite) the settings every connection gets.
 #[derive(Debug, Clone)]
 pub(super) struct Link {
+    backend: Backend,
     url: String,
     wait: Duration,
     /// SQLite's page cap to apply; `None` on PostgreSQL.
@@ -83,6 +84,11 @@ impl Link {
             set_up_sqlite(&mut conn, cap.load(Ordering::SeqCst)).await?;
         }
         Ok(conn)
+    }
+
+    /// The database behind it.
+    pub(super) fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// The SQLite page cap a writing connection should have now (0: none;
@@ -179,6 +185,7 @@ pub async fn connect_waiting(
             .await?;
         let reader = sqlite_pool(url, 4, wait, None).await?;
         let link = Link {
+            backend: Backend::Sqlite,
             url: url.to_owned(),
             wait,
             page_cap: Some(Arc::clone(&page_cap)),
@@ -199,6 +206,7 @@ pub async fn connect_waiting(
         probe.close().await?;
         let pool = pool_options(16, wait).connect(url).await?;
         let link = Link {
+            backend: Backend::Postgres,
             url: url.to_owned(),
             wait,
             page_cap: None,

@@ -14,9 +14,12 @@
 //! another process has appended meanwhile, it is read again. It then runs
 //! each job's writes in a savepoint and gives its entry the next leaf index
 //! (in commit order). A job whose writes fail is rolled back to its
-//! savepoint alone and told why; the others go on. The batch's entries and
-//! the tree nodes their leaves complete are then inserted with a few
-//! multi-row statements, and the new head written. Each caller waits until
+//! savepoint alone and told why; the others go on. The batch's entries, the
+//! subjects they concern, the tree nodes their leaves complete and the new
+//! head are then written by one statement whose text does not depend on
+//! the batch's size (so it is prepared once per connection): without data
+//! to write, a batch is four round trips (begin, lock, append, commit).
+//! Each caller waits until
 //! its batch is durable, so no data is answered or changed before its entry
 //! is on disk.
 
@@ -27,7 +30,7 @@ use sqlx::{AnyConnection, Connection};
 use tokio::sync::{mpsc, oneshot};
 
 use super::codec::{Tx, signed};
-use super::ledger::{Appended, head_from, load_frontier, set_head};
+use super::ledger::{Appended, head_from, load_frontier};
 use super::records::Seal;
 use super::sql::{Link, cap_pages};
 use super::{Committed, StoreError, Write};
@@ -272,6 +275,7 @@ async fn run_batch(
     outcomes: &mut Outcomes,
 ) -> Result<(), StoreError> {
     let cached = writer.frontier.take();
+    let backend = writer.link.backend();
     let (conn, _) = writer.connection().await?;
     let mut tx = conn.begin().await?;
     // Take the ledger head's lock first: on PostgreSQL a row lock that
@@ -324,8 +328,7 @@ async fn run_batch(
         appended.entries.push(entry.clone());
         outcomes.push((job.done, Ok(entry)));
     }
-    appended.insert(&mut tx).await?;
-    set_head(&mut tx, &frontier).await?;
+    appended.write(&mut tx, backend, &frontier).await?;
     tx.commit().await?;
     writer.frontier = Some(frontier);
     Ok(())
