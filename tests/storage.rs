@@ -23,7 +23,7 @@ use accord::domain::{
     RecordClassId, RecordId, Role, Subject, SubjectId,
 };
 use accord::ledger::{self, EntryDraft, Outcome};
-use accord::store::{After, EntryFilter, SqlStore, Store, StoreError, Write, connect};
+use accord::store::{After, EntryFilter, Expect, SqlStore, Store, StoreError, Write, connect};
 use chrono::{DateTime, NaiveDate, Utc};
 
 #[path = "api/helpers/mod.rs"]
@@ -155,7 +155,225 @@ on_both_backends!(
     service_metadata_is_set_and_read,
     the_ledger_is_filtered_counted_proven_and_checkpointed,
     two_writers_append_to_one_tree,
+    decisions_are_checked_again_when_they_commit,
 );
+
+/// A commit with the expectations `expects` and no data: its entry's index,
+/// or the error.
+async fn expecting(store: &SqlStore, expects: Vec<Expect>) -> Result<i64, StoreError> {
+    store
+        .commit_expecting(vec![], expects, draft(30, Outcome::Permitted))
+        .await
+        .map(|c| c.entry().index)
+}
+
+fn is_stale(result: Result<i64, StoreError>) -> bool {
+    matches!(result, Err(StoreError::Stale(_)))
+}
+
+/// What a decision relied on (counters, an agency's status, a record's
+/// version and seal) is checked when its entry commits, after every change
+/// committed before it, including one queued ahead of it in its own batch;
+/// a job whose expectations fail writes nothing and has no entry.
+async fn decisions_are_checked_again_when_they_commit(f: &Fresh) {
+    let store = &f.store;
+    let subject = record_ground(store).await;
+    let id = RecordId::generate();
+    commit(
+        store,
+        vec![Write::InsertRecord {
+            record: note(&subject.id, &id, 1, "first"),
+            written_by: "sw-1".into(),
+        }],
+    )
+    .await
+    .unwrap();
+    let policy = store.policy_versions().await.unwrap();
+    let registry = store.registry_version().await.unwrap();
+    let record = |current: Option<i64>, sealed: bool| Expect::Record {
+        id: id.clone(),
+        current,
+        sealed,
+    };
+    let all = vec![
+        Expect::Policy(policy),
+        Expect::Registry(registry),
+        Expect::AgencyActive(code("leeds-cc")),
+        record(Some(1), false),
+    ];
+    expecting(store, all.clone()).await.unwrap();
+
+    // Each kind of change makes what relied on the old state stale.
+    commit(
+        store,
+        vec![Write::InsertConsent(consent(&subject.id, &[], 21))],
+    )
+    .await
+    .unwrap();
+    let size = store.tree_head().await.unwrap().size;
+    assert!(is_stale(expecting(store, all.clone()).await));
+    assert_eq!(
+        store.tree_head().await.unwrap().size,
+        size,
+        "a stale job has no entry"
+    );
+    let policy = store.policy_versions().await.unwrap();
+    assert!(expecting(store, vec![Expect::Policy(policy)]).await.is_ok());
+    commit(
+        store,
+        vec![Write::InsertTokenIssuer(issuer(
+            "leeds-cc",
+            "https://idp.leeds.test",
+        ))],
+    )
+    .await
+    .unwrap();
+    assert!(is_stale(
+        expecting(store, vec![Expect::Registry(registry)]).await
+    ));
+    commit(
+        store,
+        vec![Write::UpdateRecord {
+            record: note(&subject.id, &id, 2, "second"),
+            expected_etag: note(&subject.id, &id, 1, "first").etag,
+            written_by: "sw-1".into(),
+        }],
+    )
+    .await
+    .unwrap();
+    assert!(is_stale(
+        expecting(store, vec![record(Some(1), false)]).await
+    ));
+    assert!(expecting(store, vec![record(Some(2), false)]).await.is_ok());
+    assert!(
+        expecting(store, vec![record(None, false)]).await.is_ok(),
+        "a past version's read relies only on the seal"
+    );
+    commit(
+        store,
+        vec![Write::Seal {
+            agency: code("leeds-cc"),
+            subject: subject.id.clone(),
+            record: None,
+            reason: "court order".into(),
+            sealed_by: "lead-1".into(),
+            time: t(22),
+        }],
+    )
+    .await
+    .unwrap();
+    assert!(is_stale(expecting(store, vec![record(None, false)]).await));
+    assert!(expecting(store, vec![record(None, true)]).await.is_ok());
+    let mut suspended = agency("leeds-cc");
+    suspended.status = AgencyStatus::Suspended;
+    suspended.etag = "e2".into();
+    commit(
+        store,
+        vec![Write::UpdateAgency {
+            agency: suspended,
+            expected_etag: "e1".into(),
+        }],
+    )
+    .await
+    .unwrap();
+    let active = |c: &str| vec![Expect::AgencyActive(code(c))];
+    assert!(is_stale(expecting(store, active("leeds-cc")).await));
+    assert!(is_stale(expecting(store, active("nobody")).await));
+    let unknown = Expect::Record {
+        id: RecordId::generate(),
+        current: None,
+        sealed: false,
+    };
+    assert!(is_stale(expecting(store, vec![unknown]).await));
+
+    // A stale job's writes are not applied.
+    let stale_write = store
+        .commit_expecting(
+            vec![Write::InsertAgency(agency("never-cc"))],
+            active("leeds-cc"),
+            draft(31, Outcome::Permitted),
+        )
+        .await;
+    assert!(matches!(stale_write, Err(StoreError::Stale(_))));
+    assert!(store.agency(&code("never-cc")).await.unwrap().is_none());
+
+    // In one batch: a withdrawal queued ahead of a read that relied on the
+    // consent makes the read stale; a read queued ahead of it commits.
+    let policy = store.policy_versions().await.unwrap();
+    let given = consent(&subject.id, &[], 23);
+    commit(store, vec![Write::InsertConsent(given.clone())])
+        .await
+        .unwrap();
+    let policy_given = store.policy_versions().await.unwrap();
+    assert_ne!(policy, policy_given);
+    let mut blocker = hold_ledger_lock(&f.url, store).await;
+    let queued = |store: &SqlStore, writes: Vec<Write>, expects: Vec<Expect>| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .commit_expecting(writes, expects, draft(32, Outcome::Permitted))
+                .await
+                .map(|c| c.entry().index)
+        })
+    };
+    let wait_for = |n: u64| async move {
+        for _ in 0..1000 {
+            if store.commits_waiting() == n {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the commits never queued");
+    };
+    // The first job waits alone for the lock; the next three then form one
+    // batch, in this order.
+    let first = queued(store, vec![], vec![]);
+    wait_for(1).await;
+    let before = queued(store, vec![], vec![Expect::Policy(policy_given)]);
+    wait_for(2).await;
+    let withdrawal = queued(
+        store,
+        vec![Write::WithdrawConsent {
+            id: given.id.clone(),
+            withdrawal: Withdrawal {
+                time: t(24),
+                agency: code("leeds-cc"),
+                principal: "sw-1".into(),
+                reason: "asked".into(),
+            },
+        }],
+        vec![],
+    );
+    wait_for(3).await;
+    let after = queued(store, vec![], vec![Expect::Policy(policy_given)]);
+    wait_for(4).await;
+    sqlx::query("COMMIT").execute(&mut blocker).await.unwrap();
+    let first = first.await.unwrap().unwrap();
+    assert_eq!(before.await.unwrap().unwrap(), first + 1);
+    assert_eq!(withdrawal.await.unwrap().unwrap(), first + 2);
+    assert!(is_stale(after.await.unwrap()));
+    assert_eq!(
+        accord::store::verify_ledger(store).await.unwrap().size as i64,
+        first + 3
+    );
+}
+
+/// Another connection holding the ledger head's lock (in an open
+/// transaction), so that the store's commits queue up behind it.
+async fn hold_ledger_lock(url: &str, store: &SqlStore) -> sqlx::AnyConnection {
+    use sqlx::Connection;
+    let mut blocker = sqlx::AnyConnection::connect(url).await.unwrap();
+    let hold = match store.backend() {
+        accord::store::Backend::Sqlite => "BEGIN IMMEDIATE",
+        accord::store::Backend::Postgres => "BEGIN",
+    };
+    sqlx::query(hold).execute(&mut blocker).await.unwrap();
+    sqlx::query("UPDATE ledger_head SET size = size WHERE id = 1")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    blocker
+}
 
 /// Two stores on one database (two processes' writers) append in turn and
 /// then at once: each keeps the tree's right edge in memory between its
@@ -1407,16 +1625,7 @@ async fn group_commit_story(url: &str) {
         .unwrap();
     let before = store.batches_committed();
 
-    let mut blocker = sqlx::AnyConnection::connect(url).await.unwrap();
-    let hold = match store.backend() {
-        accord::store::Backend::Sqlite => "BEGIN IMMEDIATE",
-        accord::store::Backend::Postgres => "BEGIN",
-    };
-    sqlx::query(hold).execute(&mut blocker).await.unwrap();
-    sqlx::query("UPDATE ledger_head SET size = size WHERE id = 1")
-        .execute(&mut blocker)
-        .await
-        .unwrap();
+    let mut blocker = hold_ledger_lock(url, &store).await;
 
     const JOBS: i64 = 300;
     let tasks: Vec<_> = (0..JOBS)

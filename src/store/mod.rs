@@ -23,6 +23,7 @@ mod catalog;
 mod codec;
 mod consents;
 mod credentials;
+mod expect;
 mod ledger;
 mod meta;
 mod proofs;
@@ -51,6 +52,7 @@ use crate::ledger::merkle::NodeId;
 use crate::ledger::{Entry, EntryDraft, Hash, TreeHead};
 
 pub use crate::ledger::EntryFilter;
+pub use expect::Expect;
 pub use proofs::{
     ExportCursor, LedgerCheckError, ProveError, all_entries, consistency_proof, inclusion_proof,
     inclusion_proofs, root_at, verify_ledger,
@@ -94,6 +96,10 @@ pub enum StoreError {
     /// The database URL is not one Accord can use.
     #[error("{0}")]
     BadUrl(String),
+    /// What the call's decision relied on changed before its entry could
+    /// commit; nothing was written. The call may be decided again.
+    #[error("decided on state that has changed since: {0}")]
+    Stale(String),
 }
 
 impl StoreError {
@@ -280,7 +286,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Applies `writes` and appends the ledger entry `draft` in one
     /// transaction; returns the receipt holding the sealed entry. Either all
     /// of it commits durably, or none of it.
-    async fn commit(&self, writes: Vec<Write>, draft: EntryDraft) -> Result<Committed, StoreError>;
+    async fn commit(&self, writes: Vec<Write>, draft: EntryDraft) -> Result<Committed, StoreError> {
+        self.commit_expecting(writes, Vec::new(), draft).await
+    }
+
+    /// As [`Store::commit`], if every one of `expects` still holds when the
+    /// batch holding it commits; otherwise nothing is written and the
+    /// answer is [`StoreError::Stale`].
+    async fn commit_expecting(
+        &self,
+        writes: Vec<Write>,
+        expects: Vec<Expect>,
+        draft: EntryDraft,
+    ) -> Result<Committed, StoreError>;
 
     /// One agency.
     async fn agency(&self, code: &AgencyCode) -> Result<Option<Agency>, StoreError>;

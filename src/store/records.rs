@@ -26,11 +26,25 @@ fn record_from(row: &AnyRow) -> Result<Record, StoreError> {
     })
 }
 
-const RECORD_COLUMNS: &str = "r.id, r.subject_id, r.record_class, r.controller, r.create_time, \
-     v.version, v.fields, v.etag, v.write_time, \
-     CAST(CASE WHEN EXISTS (SELECT 1 FROM seals s WHERE s.agency = r.controller \
-       AND s.subject_id = r.subject_id AND (s.record_id = '' OR s.record_id = r.id)) \
-     THEN 1 ELSE 0 END AS BIGINT) AS sealed";
+/// Whether the record `r` is sealed (by its controller, itself or all its
+/// records about the subject), as 1 or 0: a literal, for `concat!`.
+macro_rules! sealed {
+    () => {
+        "CAST(CASE WHEN EXISTS (SELECT 1 FROM seals s \
+         WHERE s.agency = r.controller AND s.subject_id = r.subject_id \
+         AND (s.record_id = '' OR s.record_id = r.id)) THEN 1 ELSE 0 END AS BIGINT)"
+    };
+}
+
+/// Whether the record `r` is sealed, as 1 or 0.
+pub(super) const SEALED: &str = sealed!();
+
+const RECORD_COLUMNS: &str = concat!(
+    "r.id, r.subject_id, r.record_class, r.controller, r.create_time, \
+     v.version, v.fields, v.etag, v.write_time, ",
+    sealed!(),
+    " AS sealed"
+);
 
 pub(super) async fn record(
     db: &AnyPool,

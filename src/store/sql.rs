@@ -25,8 +25,8 @@ use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
 
 use super::write::Sequencer;
 use super::{
-    After, Committed, EntryFilter, IdentifierLink, PolicyVersions, Store, StoreError, SubjectTies,
-    Write,
+    After, Committed, EntryFilter, Expect, IdentifierLink, PolicyVersions, Store, StoreError,
+    SubjectTies, Write,
 };
 use super::{agencies, agreements, alerts, catalog, consents, credentials, ledger, meta};
 use super::{records, subjects};
@@ -353,8 +353,13 @@ impl SqlStore {
 /// Each method is served by the module of its aggregate.
 #[async_trait]
 impl Store for SqlStore {
-    async fn commit(&self, writes: Vec<Write>, draft: EntryDraft) -> Result<Committed, StoreError> {
-        self.sequencer.commit(writes, draft).await
+    async fn commit_expecting(
+        &self,
+        writes: Vec<Write>,
+        expects: Vec<Expect>,
+        draft: EntryDraft,
+    ) -> Result<Committed, StoreError> {
+        self.sequencer.commit(writes, expects, draft).await
     }
 
     async fn agency(&self, code: &AgencyCode) -> Result<Option<Agency>, StoreError> {

@@ -30,6 +30,7 @@ use sqlx::{AnyConnection, Connection};
 use tokio::sync::{mpsc, oneshot};
 
 use super::codec::{Tx, signed};
+use super::expect::{Expect, Seen};
 use super::ledger::{Appended, head_from, load_frontier};
 use super::records::Seal;
 use super::sql::{Link, cap_pages};
@@ -49,6 +50,7 @@ const QUEUE: usize = 4096;
 /// A change and its ledger entry, waiting to be committed.
 struct Job {
     writes: Vec<Write>,
+    expects: Vec<Expect>,
     draft: EntryDraft,
     done: oneshot::Sender<Result<Entry, StoreError>>,
 }
@@ -96,11 +98,12 @@ impl Sequencer {
         Self { jobs, state }
     }
 
-    /// Commits `writes` with the entry `draft`; the receipt comes once they
-    /// are durable.
+    /// Commits `writes` with the entry `draft` if `expects` hold; the
+    /// receipt comes once they are durable.
     pub async fn commit(
         &self,
         writes: Vec<Write>,
+        expects: Vec<Expect>,
         draft: EntryDraft,
     ) -> Result<Committed, StoreError> {
         let (done, result) = oneshot::channel();
@@ -109,6 +112,7 @@ impl Sequencer {
             .jobs
             .send(Job {
                 writes,
+                expects,
                 draft,
                 done,
             })
@@ -271,7 +275,7 @@ async fn commit_batch(
 /// batch.
 async fn run_batch(
     writer: &mut Writer,
-    jobs: &mut impl Iterator<Item = Job>,
+    jobs: &mut std::vec::IntoIter<Job>,
     outcomes: &mut Outcomes,
 ) -> Result<(), StoreError> {
     let cached = writer.frontier.take();
@@ -292,9 +296,31 @@ async fn run_batch(
         _ => load_frontier(&mut tx, &head).await?,
     };
     let mut appended = Appended::default();
-    for job in jobs.by_ref() {
+    // What the jobs still to run expect, read when the first of them needs
+    // it and again after a job changed data.
+    let mut seen: Option<Seen> = None;
+    while let Some(job) = jobs.next() {
         let index = signed(frontier.size())?;
+        if !job.expects.is_empty() {
+            let state = match seen.take() {
+                Some(state) => state,
+                None => {
+                    let pending = job
+                        .expects
+                        .iter()
+                        .chain(jobs.as_slice().iter().flat_map(|j| &j.expects));
+                    Seen::read(&mut tx, backend, pending).await?
+                }
+            };
+            let holds = state.check(&job.expects);
+            seen = Some(state);
+            if let Err(e) = holds {
+                outcomes.push((job.done, Err(e)));
+                continue;
+            }
+        }
         if !job.writes.is_empty() {
+            seen = None;
             // Only a job that changes data can fail on its own; it runs in
             // a savepoint so that it can be undone alone.
             let mut savepoint = sqlx::Acquire::begin(&mut tx).await?;
