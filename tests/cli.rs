@@ -2,8 +2,7 @@
 //! `accord migrate`, a clean stop on SIGTERM, the development setup.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use accord::api::pb;
@@ -12,11 +11,7 @@ use accord::api::pb;
 #[allow(dead_code, unused_imports)]
 mod helpers;
 
-fn accord() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_accord"));
-    c.env_remove("RUST_LOG").env_remove("ACCORD_CONFIG");
-    c
-}
+use helpers::process::{accord, serve_with, start, start_logged};
 
 /// Runs `accord args…` to completion; returns (success, stdout, stderr).
 fn run(args: &[&str]) -> (bool, String, String) {
@@ -182,63 +177,6 @@ fn migrate_creates_the_embedded_database() {
 /// its address, read from its log (within a bounded time).
 fn serve(data: &str) -> (Child, String) {
     serve_with(&["--data-dir", data], &[])
-}
-
-/// Starts `accord serve --insecure` on a free port with more arguments and
-/// environment variables.
-fn serve_with(args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
-    let mut all = vec!["serve", "--insecure", "--listen", "127.0.0.1:0"];
-    all.extend_from_slice(args);
-    start(&all, env)
-}
-
-/// Starts `accord args…`, a server; returns the child and the address it
-/// reports in its log (within a bounded time).
-fn start(args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
-    let (child, address, _log) = start_logged(args, env);
-    (child, address)
-}
-
-/// Like `start`, and also returns the rest of the server's log, line by line.
-fn start_logged(
-    args: &[&str],
-    env: &[(&str, &str)],
-) -> (Child, String, std::sync::mpsc::Receiver<String>) {
-    let mut child = accord()
-        .args(args)
-        .envs(env.iter().copied())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start accord");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    // Read the whole log on a thread so the child never blocks on a full pipe.
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => {
-                if let Some(i) = line.find("address=") {
-                    let address = line[i + "address=".len()..]
-                        .split_whitespace()
-                        .next()
-                        .unwrap()
-                        .to_owned();
-                    return (child, address, rx);
-                }
-            }
-            Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("accord did not report its address: {e}");
-            }
-        }
-    }
 }
 
 #[tokio::test]

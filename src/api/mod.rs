@@ -134,10 +134,13 @@ impl Api {
                 .await);
         };
         let call = Call::new(caller, request_id, action, self.services.now());
-        if let Err(e) = self.services.admit(&call, access).await {
-            return Err(self.refuse(&call, e).await);
+        loop {
+            match self.services.admit(&call, access).await {
+                Ok(()) => return Ok(call),
+                Err(e) if call.decide_again(&e) => {}
+                Err(e) => return Err(self.refuse(&call, e).await),
+            }
         }
-        Ok(call)
     }
 
     /// Audits a call that failed before an adapter took it over. The

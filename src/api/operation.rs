@@ -2,6 +2,9 @@
 //! who may call it, how its request becomes domain input, how it runs and
 //! how its result becomes the response; [`Api::serve`] admits the caller,
 //! runs it, audits a refusal and answers, the same way for all of them.
+//! A call decided on state held in memory is decided again on fresh state
+//! when that state moved before its entry could commit, or when it was
+//! refused ([`Call::decide_again`]).
 
 use std::future::Future;
 
@@ -16,8 +19,9 @@ use crate::service::{Access, Audited, Call, ServiceError, Services};
 pub trait Operation {
     /// The generated request message.
     type Request: Send;
-    /// What the request becomes once checked.
-    type Input: Send;
+    /// What the request becomes once checked (cloned for each time the
+    /// call is decided).
+    type Input: Send + Clone;
     /// What the audited service returns.
     type Output: Send;
     /// The generated response message.
@@ -73,7 +77,21 @@ impl Api {
         async {
             let result = async {
                 let checked = input(O::input(request.into_inner(), &call))?;
-                O::run(&self.services, &call, checked).await?.release(&call)
+                loop {
+                    let decided = async {
+                        O::run(&self.services, &call, checked.clone())
+                            .await?
+                            .release(&call)
+                    }
+                    .await;
+                    match decided {
+                        Err(e) if call.decide_again(&e) => {
+                            tracing::debug!(error = %e, "deciding again on fresh state");
+                            self.services.admit(&call, O::ACCESS).await?;
+                        }
+                        decided => break decided,
+                    }
+                }
             }
             .await;
             self.finish(&call, result, |output| O::render(output, &call))

@@ -107,9 +107,13 @@ pub enum ConsentState {
 }
 
 impl Consent {
-    /// Its state at `now`. A withdrawal takes effect at once.
+    /// Its state at `now`. A withdrawal takes effect at once and for every
+    /// decision made once it is recorded, whatever that call's own time: a
+    /// call that began just before the withdrawal (or in a process whose
+    /// clock is behind) but is decided or committed after it is not
+    /// permitted on it.
     pub fn state_at(&self, now: DateTime<Utc>) -> ConsentState {
-        if self.withdrawal.as_ref().is_some_and(|w| w.time <= now) {
+        if self.withdrawal.is_some() {
             ConsentState::Withdrawn
         } else if now < self.valid_from {
             ConsentState::Pending

@@ -177,12 +177,13 @@ mod tests {
             reason: String::new(),
         });
         assert_eq!(
-            find_now(&[yes.clone()], 4),
-            ConsentFinding::Given(yes.id.clone())
-        );
-        assert_eq!(
             find_now(&[yes.clone()], 5),
             ConsentFinding::Withdrawn(yes.id.clone(), at(5))
+        );
+        assert_eq!(
+            find_now(&[yes.clone()], 4),
+            ConsentFinding::Withdrawn(yes.id.clone(), at(5)),
+            "also for a call timed before the withdrawal but decided after it"
         );
     }
 

@@ -388,13 +388,11 @@ fn cases() -> Vec<Case> {
             purpose: Purpose::DirectCare,
             consents: vec![consent(Yes, true)],
             day: 11,
-            expect: Expect::Fields {
-                fields: &["medications"],
-                agreements: &[B],
-                consent: true,
-                overrode: None,
-            },
-            ..base("the same consent before its withdrawal")
+            expect: Expect::Deny(
+                "CONSENT_WITHDRAWN",
+                "withdrew consent consents/00000000-0000-4000-9000-000000000001 on 2026-05-12",
+            ),
+            ..base("a call timed before the withdrawal but decided after it")
         },
         Case {
             purpose: Purpose::DirectCare,

@@ -200,7 +200,7 @@ impl Services {
             revoke_time: Some(call.time),
             ..identity
         };
-        match self.store.commit(vec![write], call.permitted()).await {
+        match self.commit_receipt(call, vec![write]).await {
             Ok(receipt) => Ok(Audited::new(receipt, revoked)),
             Err(StoreError::Conflict(message)) => Err(ServiceError::Precondition {
                 code: "ALREADY_REVOKED",

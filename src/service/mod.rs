@@ -4,6 +4,7 @@
 //! [`Services::refuse`]. Nothing here knows about gRPC.
 
 mod agencies;
+mod agency_cache;
 mod agreements;
 mod alerts;
 mod audit;
@@ -12,6 +13,7 @@ mod consents;
 mod paging;
 mod policy_cache;
 mod proofs;
+mod record_cache;
 mod records;
 mod subjects;
 
@@ -36,8 +38,14 @@ use crate::domain::{AgencyStatus, Caller, Purpose, Role, Violations};
 use crate::ledger::checkpoint::SigningKey;
 use crate::ledger::{Entry, EntryDraft, Grounds, Outcome};
 use crate::policy::{Denial, Permit, PolicyError};
-use crate::store::{Committed, Store, StoreError, Write};
+use crate::store::{Committed, Expect, Store, StoreError, Write};
+
+/// How many times a call is decided at most: once on the state held in
+/// memory, then again on fresh state if that moved or refused.
+pub const MAX_ATTEMPTS: u32 = 3;
+use agency_cache::AgencyCache;
 use policy_cache::PolicyCache;
+use record_cache::RecordCache;
 
 /// Why an operation did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -159,6 +167,11 @@ impl<T> Audited<T> {
         self.receipt.entry()
     }
 
+    /// The value, to look at before it is released.
+    fn value(&self) -> &T {
+        &self.value
+    }
+
     /// The same receipt for what `f` makes of the value.
     pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Audited<U> {
         Audited {
@@ -231,7 +244,8 @@ impl Unserved {
     }
 }
 
-/// Facts learnt while serving a call, for its ledger entry.
+/// Facts learnt while serving a call, for its ledger entry, and what its
+/// decisions relied on, for the commit to check.
 #[derive(Debug, Clone, Default)]
 struct Facts {
     purpose: Option<Purpose>,
@@ -242,6 +256,10 @@ struct Facts {
     grounds: Grounds,
     /// The reason given for emergency access, if the caller invoked it.
     break_glass: Option<String>,
+    /// What the decisions relied on, checked when the entry commits.
+    expects: Vec<Expect>,
+    /// Whether a decision was made on state held in memory.
+    cached: bool,
 }
 
 /// One authenticated call being served.
@@ -252,6 +270,9 @@ pub struct Call {
     pub action: &'static str,
     pub time: DateTime<Utc>,
     facts: Mutex<Facts>,
+    /// How many times the call has been decided again (see
+    /// [`Call::decide_again`]).
+    attempt: std::sync::atomic::AtomicU32,
 }
 
 impl Call {
@@ -268,7 +289,59 @@ impl Call {
             action,
             time,
             facts: Mutex::new(Facts::default()),
+            attempt: std::sync::atomic::AtomicU32::new(0),
         }
+    }
+
+    /// Whether this attempt must read everything afresh rather than decide
+    /// on state held in memory: every attempt after the first.
+    pub fn fresh(&self) -> bool {
+        self.attempt.load(std::sync::atomic::Ordering::Relaxed) > 0
+    }
+
+    /// Whether the call, which ended with `error`, is to be decided again
+    /// on fresh state (at most [`MAX_ATTEMPTS`] times in all): when what
+    /// its decisions relied on changed before its entry could commit, or
+    /// when it was refused on state held in memory (a refusal is only
+    /// released once it stands on fresh state). If so, what it learnt is
+    /// forgotten (its purpose and emergency reason stay).
+    pub fn decide_again(&self, error: &ServiceError) -> bool {
+        let stale = matches!(error, ServiceError::Unavailable(StoreError::Stale(_)));
+        let refused = matches!(
+            error,
+            ServiceError::Denied(_)
+                | ServiceError::NotFound(_)
+                | ServiceError::StaleEtag(_)
+                | ServiceError::Precondition { .. }
+        );
+        let retry = self.attempt.load(std::sync::atomic::Ordering::Relaxed) + 1 < MAX_ATTEMPTS
+            && (stale || (refused && self.facts().cached));
+        if retry {
+            self.attempt
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut f = self.facts();
+            *f = Facts {
+                purpose: f.purpose,
+                break_glass: f.break_glass.take(),
+                ..Facts::default()
+            };
+        }
+        retry
+    }
+
+    /// Notes that a decision relies on `expect`, and whether it was read
+    /// from memory (`cached`).
+    fn rely_on(&self, expect: Expect, cached: bool) {
+        let mut f = self.facts();
+        f.cached |= cached;
+        if !f.expects.contains(&expect) {
+            f.expects.push(expect);
+        }
+    }
+
+    /// What the call's decisions relied on.
+    fn expectations(&self) -> Vec<Expect> {
+        self.facts().expects.clone()
     }
 
     fn facts(&self) -> std::sync::MutexGuard<'_, Facts> {
@@ -420,6 +493,8 @@ pub struct Services {
     key: Arc<SigningKey>,
     alert_policy: AlertPolicy,
     policies: Arc<PolicyCache>,
+    agencies: Arc<AgencyCache>,
+    records: Arc<RecordCache>,
     tokens: PageTokens,
 }
 
@@ -434,6 +509,8 @@ impl Services {
             key,
             alert_policy: AlertPolicy::default(),
             policies: Arc::new(PolicyCache::default()),
+            agencies: Arc::new(AgencyCache::default()),
+            records: Arc::new(RecordCache::default()),
             tokens,
         }
     }
@@ -455,7 +532,7 @@ impl Services {
     /// from (otherwise the first decision does); returns how many
     /// agreement versions are held.
     pub async fn load_policies(&self) -> Result<usize, ServiceError> {
-        Ok(self.policies.refresh(self.store.as_ref()).await?.len())
+        Ok(self.policies.refresh(self.store.as_ref()).await?.0.len())
     }
 
     /// Checks that the caller may make a call needing `access`.
@@ -469,17 +546,29 @@ impl Services {
             Access::MemberOrOperator if is_operator => return Ok(()),
             Access::Member | Access::MemberOrOperator => {}
         }
-        match self.store.agency(&call.caller.agency).await? {
+        let code = &call.caller.agency;
+        let held = if call.fresh() {
+            None
+        } else {
+            self.agencies.get(code)
+        };
+        let status = match held {
+            Some(status) => Some(status),
+            None => {
+                let read = self.store.agency(code).await?.map(|a| a.status);
+                self.agencies.put(code, read);
+                read
+            }
+        };
+        call.rely_on(Expect::AgencyActive(code.clone()), held.is_some());
+        match status {
             None => Err(ServiceError::denied(
                 "AGENCY_NOT_REGISTERED",
-                format!(
-                    "agency {} is not registered",
-                    call.caller.agency.resource_name()
-                ),
+                format!("agency {} is not registered", code.resource_name()),
             )),
-            Some(a) if a.status == AgencyStatus::Suspended => Err(ServiceError::denied(
+            Some(AgencyStatus::Suspended) => Err(ServiceError::denied(
                 "AGENCY_SUSPENDED",
-                format!("agency {} is suspended", call.caller.agency.resource_name()),
+                format!("agency {} is suspended", code.resource_name()),
             )),
             Some(_) => Ok(()),
         }
@@ -637,8 +726,20 @@ impl Services {
         writes: Vec<Write>,
         value: T,
     ) -> Result<Audited<T>, ServiceError> {
-        let receipt = self.store.commit(writes, call.permitted()).await?;
+        let receipt = self.commit_receipt(call, writes).await?;
         Ok(Audited::new(receipt, value))
+    }
+
+    /// Commits the call's permitted entry with `writes`, if what its
+    /// decisions relied on still holds.
+    async fn commit_receipt(
+        &self,
+        call: &Call,
+        writes: Vec<Write>,
+    ) -> Result<Committed, StoreError> {
+        self.store
+            .commit_expecting(writes, call.expectations(), call.permitted())
+            .await
     }
 }
 

@@ -2,13 +2,15 @@
 //! and every subject's consents.
 //!
 //! Every change to an agreement or a consent advances a counter in the same
-//! transaction (`policy_state`). Before each decision the counters are read
-//! (one single-row query; no rule is evaluated in the database). If the
-//! agreements counter moved — through this process or any other on the
-//! same database — the agreements are loaded and compiled again; if the
-//! consents counter moved, the consents changed since are loaded. A
-//! suspension or a withdrawal therefore applies to the very next decision
-//! in every process.
+//! transaction (`policy_state`). A decision is made on what is held, and
+//! relies on the counters it is as new as
+//! ([`Expect::Policy`](crate::store::Expect)); the write path checks them
+//! when the call's entry commits. If they moved — through this process or
+//! any other on the same database — the call is decided again after a
+//! refresh: the counters are read, the agreements loaded and compiled again
+//! if theirs moved, and the consents changed since loaded if theirs did. A
+//! suspension or a withdrawal therefore applies to every call whose entry
+//! commits after it, in every process (see `docs/decisions.md`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -17,7 +19,7 @@ use super::ServiceError;
 use crate::domain::SubjectId;
 use crate::domain::consent::Consent;
 use crate::policy::{Agreements, PolicyError};
-use crate::store::Store;
+use crate::store::{PolicyVersions, Store};
 
 #[derive(Debug)]
 struct Compiled {
@@ -101,10 +103,39 @@ impl PolicyCache {
         read(&self.consents).version >= version
     }
 
+    /// The agreements as held, and the counters they and the consents
+    /// held are as new as; `None` before the first refresh.
+    pub fn held(&self) -> Option<(Arc<Agreements>, PolicyVersions)> {
+        let agreements = Arc::clone(&read(&self.agreements));
+        let consents = read(&self.consents).version;
+        (agreements.version >= 0 && consents >= 0).then(|| {
+            (
+                Arc::clone(&agreements.agreements),
+                PolicyVersions {
+                    agreements: agreements.version,
+                    consents,
+                },
+            )
+        })
+    }
+
     /// Brings the cache up to date with `store` and returns the agreements
-    /// as they stand now; [`PolicyCache::consents_of`] is then current too.
-    pub async fn refresh(&self, store: &dyn Store) -> Result<Arc<Agreements>, ServiceError> {
+    /// as they stand now, with the counters read
+    /// ([`PolicyCache::consents_of`] is then at least as new as them).
+    pub async fn refresh(
+        &self,
+        store: &dyn Store,
+    ) -> Result<(Arc<Agreements>, PolicyVersions), ServiceError> {
         let versions = store.policy_versions().await?;
+        let agreements = self.bring_up_to(store, versions).await?;
+        Ok((agreements, versions))
+    }
+
+    async fn bring_up_to(
+        &self,
+        store: &dyn Store,
+        versions: PolicyVersions,
+    ) -> Result<Arc<Agreements>, ServiceError> {
         if let Some(fresh) = self.agreements_at_least(versions.agreements)
             && self.consents_at_least(versions.consents)
         {

@@ -8,7 +8,7 @@ use crate::domain::record::{RawValue, check_fields};
 use crate::domain::{Record, RecordClassId, RecordId, SubjectId, Violations};
 use crate::ledger::Outcome;
 use crate::policy::{self, Agreements, Decision, Denial, Disclosed, Permit, Read};
-use crate::store::{After, StoreError, Write};
+use crate::store::{After, Expect, StoreError, Write};
 
 /// The most records one ListRecords call considers while filling a page.
 const MAX_SCAN: usize = 5000;
@@ -101,8 +101,11 @@ impl Services {
             record: record.clone(),
             written_by: call.caller.principal.as_str().to_owned(),
         };
-        self.commit(call, vec![write], permit.disclose(record))
-            .await
+        let audited = self
+            .commit(call, vec![write], permit.disclose(record))
+            .await?;
+        self.records.put(audited.value().record());
+        Ok(audited)
     }
 
     /// Writes a new version of a record, if the caller controls it and the
@@ -142,7 +145,11 @@ impl Services {
             expected_etag: change.etag,
             written_by: call.caller.principal.as_str().to_owned(),
         };
-        self.commit(call, vec![write], permit.disclose(next)).await
+        let audited = self
+            .commit(call, vec![write], permit.disclose(next))
+            .await?;
+        self.records.put(audited.value().record());
+        Ok(audited)
     }
 
     /// Reads a record version the caller may see.
@@ -212,7 +219,7 @@ impl Services {
                 "NOT_SEALED",
             ),
         };
-        let receipt = match self.store.commit(vec![write], call.permitted()).await {
+        let receipt = match self.commit_receipt(call, vec![write]).await {
             Ok(receipt) => receipt,
             Err(StoreError::Conflict(message)) => {
                 return Err(ServiceError::Precondition { code, message });
@@ -220,11 +227,14 @@ impl Services {
             Err(e) => return Err(e.into()),
         };
         let changed = match record {
-            Some((id, permit)) => self
-                .store
-                .record(&id, None)
-                .await?
-                .map(|r| permit.disclose(r)),
+            Some((id, permit)) => {
+                let changed = self.store.record(&id, None).await?;
+                match &changed {
+                    Some(r) => self.records.put(r),
+                    None => self.records.forget(&id),
+                }
+                changed.map(|r| permit.disclose(r))
+            }
             None => None,
         };
         Ok(Audited::new(receipt, changed))
@@ -242,10 +252,22 @@ impl Services {
             .iter()
             .all(|r| policy::is_controller(&call.caller, &r.controller))
         {
-            Ok(Arc::new(Agreements::none()))
-        } else {
-            self.policies.refresh(self.store.as_ref()).await
+            return Ok(Arc::new(Agreements::none()));
         }
+        let held = if call.fresh() {
+            None
+        } else {
+            self.policies.held()
+        };
+        let (agreements, versions, cached) = match held {
+            Some((agreements, versions)) => (agreements, versions, true),
+            None => {
+                let (agreements, versions) = self.policies.refresh(self.store.as_ref()).await?;
+                (agreements, versions, false)
+            }
+        };
+        call.rely_on(Expect::Policy(versions), cached);
+        Ok(agreements)
     }
 
     /// The decision on the call's caller reading `record` for the call's
@@ -288,11 +310,33 @@ impl Services {
                 None => id.resource_name(),
             })
         };
-        let record = self
-            .store
-            .record(id, version)
-            .await?
-            .ok_or_else(not_found)?;
+        let held = match version {
+            None if !call.fresh() => self.records.get(id),
+            _ => None,
+        };
+        let cached = held.is_some();
+        let record = match held {
+            Some(record) => record,
+            None => {
+                let read = self
+                    .store
+                    .record(id, version)
+                    .await?
+                    .ok_or_else(not_found)?;
+                if version.is_none() {
+                    self.records.put(&read);
+                }
+                read
+            }
+        };
+        call.rely_on(
+            Expect::Record {
+                id: record.id.clone(),
+                current: version.is_none().then_some(record.version),
+                sealed: record.sealed,
+            },
+            cached,
+        );
         let agreements = self
             .policies_for(call, std::slice::from_ref(&record))
             .await?;

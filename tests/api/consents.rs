@@ -286,3 +286,151 @@ async fn changes_apply_at_once_in_every_process() {
     b.stop().await;
     a.stop().await;
 }
+
+/// Withdrawals made through this server race reads made through another
+/// `accord serve` process on the same PostgreSQL database, which decides
+/// on the consents it holds in memory and has them checked when each
+/// read's entry commits. A read started after a withdrawal was answered is
+/// refused; in the ledger, no read permitted on a consent comes after that
+/// consent's withdrawal; and every read answered has its entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn withdrawals_race_reads_in_another_process() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    const ROUNDS: usize = 5;
+    const READERS: usize = 4;
+    const MAX_READS: usize = 400;
+
+    let clock = Arc::new(TestClock::default());
+    let Some((a, _, subject)) = three_agencies(Db::Postgres, clock).await else {
+        return;
+    };
+    let referral = create_referral(&a, &subject).await;
+    agree(&a, &GP_SHARE).await;
+    let data = tempfile::tempdir().unwrap();
+    let key = a.ledger_key_file();
+    let (other, address) = process::serve_with(
+        &[
+            "--database-url",
+            &a.database_url,
+            "--data-dir",
+            data.path().to_str().unwrap(),
+        ],
+        &[("ACCORD_LEDGER_KEY_FILE", key.to_str().unwrap())],
+    );
+    let other = process::Reaped(other);
+    let channel = tonic::transport::Channel::from_shared(format!("http://{address}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let read = |channel: tonic::transport::Channel, name: String| async move {
+        pb::record_service_client::RecordServiceClient::new(channel)
+            .get_record(as_caller(
+                pb::GetRecordRequest {
+                    name,
+                    purpose: pb::Purpose::DirectCare as i32,
+                    ..Default::default()
+                },
+                HEALTH,
+                "gp-1",
+                "gp",
+            ))
+            .await
+    };
+
+    let mut answered_ok = 0;
+    let mut consents = Vec::new();
+    for _ in 0..ROUNDS {
+        let given = record(&a, HEALTH, consent(&subject, pb::ConsentKind::Consent, &[])).await;
+        consents.push(given.name.clone());
+        let (stop, oks) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicUsize::new(0)),
+        );
+        let readers: Vec<_> = (0..READERS)
+            .map(|_| {
+                let (channel, name) = (channel.clone(), referral.name.clone());
+                let (stop, oks) = (Arc::clone(&stop), Arc::clone(&oks));
+                tokio::spawn(async move {
+                    for _ in 0..MAX_READS {
+                        if stop.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        match read(channel.clone(), name.clone()).await {
+                            Ok(_) => {
+                                oks.fetch_add(1, Ordering::SeqCst);
+                            }
+                            Err(e) => assert_eq!(reason(&e), "CONSENT_WITHDRAWN", "{e:?}"),
+                        }
+                    }
+                })
+            })
+            .collect();
+        // Withdraw while the reads are going.
+        for _ in 0..500 {
+            if oks.load(Ordering::SeqCst) >= READERS {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(
+            oks.load(Ordering::SeqCst) >= READERS,
+            "the reads did not get going"
+        );
+        withdraw(&a, &given.name).await.unwrap();
+        // Answered: from now on no read is permitted.
+        for _ in 0..5 {
+            let refused = read(channel.clone(), referral.name.clone())
+                .await
+                .unwrap_err();
+            assert_eq!(reason(&refused), "CONSENT_WITHDRAWN");
+        }
+        stop.store(true, Ordering::SeqCst);
+        for reader in readers {
+            reader.await.unwrap();
+        }
+        answered_ok += oks.load(Ordering::SeqCst);
+    }
+
+    let entries = accord::store::Store::entries(
+        &a.served_store,
+        &Default::default(),
+        accord::store::After::Start,
+        100_000,
+    )
+    .await
+    .unwrap();
+    let reads: Vec<_> = entries
+        .iter()
+        .filter(|e| {
+            e.draft.action.ends_with("/GetRecord")
+                && e.draft.outcome == accord::ledger::Outcome::Permitted
+        })
+        .collect();
+    assert_eq!(
+        reads.len(),
+        answered_ok,
+        "every read answered has its entry"
+    );
+    for name in &consents {
+        let withdrawn = entries
+            .iter()
+            .find(|e| {
+                e.draft.action.ends_with("/WithdrawConsent") && e.draft.records == [name.clone()]
+            })
+            .expect("the withdrawal's entry")
+            .index;
+        let on_it: Vec<i64> = reads
+            .iter()
+            .filter(|e| &e.draft.grounds.consent == name)
+            .map(|e| e.index)
+            .collect();
+        assert!(!on_it.is_empty(), "reads were permitted on {name}");
+        assert!(
+            on_it.iter().all(|i| *i < withdrawn),
+            "a read permitted on {name} committed after its withdrawal (entry {withdrawn}): {on_it:?}"
+        );
+    }
+    drop(other);
+    a.stop().await;
+}

@@ -3,6 +3,7 @@
 //! client (`staff`) and the shared fixtures (`fixtures`).
 
 mod fixtures;
+pub mod process;
 mod staff;
 
 pub use fixtures::*;
@@ -256,6 +257,12 @@ impl TestServer {
         self.start_beside_with(Some(pki)).await
     }
 
+    /// The file of the ledger signing key this server uses, for another
+    /// process to share.
+    pub fn ledger_key_file(&self) -> std::path::PathBuf {
+        self.dir.path().join("ledger-signing.key")
+    }
+
     async fn start_beside_with(&self, pki: Option<&Pki>) -> Self {
         assert!(
             self.owns_database,
@@ -263,7 +270,7 @@ impl TestServer {
         );
         Self::start_on(
             Some(self.database_url.clone()),
-            Some(self.dir.path().join("ledger-signing.key")),
+            Some(self.ledger_key_file()),
             std::sync::Arc::new(accord::clock::SystemClock),
             false,
             pki,
