@@ -8,15 +8,17 @@
 //! after the changes of the jobs ahead of it in the same batch. A job whose
 //! expectations no longer hold is not committed: it gets
 //! [`StoreError::Stale`], writes nothing and has no entry, so nothing
-//! decided on it can be released. A batch reads what its jobs expect with
-//! one statement per kind, and again only after a job of its own changed
-//! data.
+//! decided on it can be released. A batch reads the counters with the
+//! head, in its lock statement, and the agencies and records its jobs name
+//! in one more statement; it reads them again only after a job of its own
+//! changed data.
 
 use std::collections::HashMap;
 
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
-use super::codec::Tx;
+use super::codec::{Tx, code, json};
 use super::records::SEALED;
 use super::sql::Backend;
 use super::{PolicyVersions, StoreError};
@@ -46,6 +48,8 @@ pub enum Expect {
 pub(super) struct Seen {
     policy: PolicyVersions,
     registry: i64,
+    /// Whether the agencies and records the batch's jobs name were read.
+    named: bool,
     /// Each agency asked about that is registered, with its status.
     agencies: HashMap<String, AgencyStatus>,
     /// Each record asked about that exists: its current version and
@@ -53,21 +57,60 @@ pub(super) struct Seen {
     records: HashMap<String, (i64, bool)>,
 }
 
-/// The values of a JSON array parameter `$1`, as rows of one column.
-fn listed(backend: Backend) -> &'static str {
+/// The counters as columns of a statement without a table (so the lock
+/// statement can return them with the head).
+pub(super) const COUNTERS: &str = "\
+    (SELECT agreements_version FROM policy_state WHERE id = 1) AS agreements_version, \
+    (SELECT consents_version FROM policy_state WHERE id = 1) AS consents_version, \
+    (SELECT registry_version FROM policy_state WHERE id = 1) AS registry_version";
+
+/// The values of the JSON array parameter `$n`, as rows of one column.
+fn listed(backend: Backend, n: u8) -> String {
     match backend {
-        Backend::Postgres => "SELECT json_array_elements_text($1::json)",
-        Backend::Sqlite => "SELECT value FROM json_each($1)",
+        Backend::Postgres => format!("SELECT json_array_elements_text(${n}::json)"),
+        Backend::Sqlite => format!("SELECT value FROM json_each(${n})"),
     }
 }
 
 impl Seen {
-    /// Reads, in `tx`, what `expects` are about.
+    /// The counters in `row` (read with [`COUNTERS`]); nothing named read
+    /// yet.
+    pub(super) fn counters(row: &AnyRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            policy: PolicyVersions {
+                agreements: row.try_get("agreements_version")?,
+                consents: row.try_get("consents_version")?,
+            },
+            registry: row.try_get("registry_version")?,
+            ..Self::default()
+        })
+    }
+
+    /// Reads, in `tx`, the counters and what `expects` name.
     pub(super) async fn read<'e>(
         tx: &mut Tx<'_>,
         backend: Backend,
         expects: impl Iterator<Item = &'e Expect>,
     ) -> Result<Self, StoreError> {
+        let row = sqlx::query(&format!("SELECT {COUNTERS}"))
+            .fetch_one(&mut **tx)
+            .await?;
+        let mut seen = Self::counters(&row)?;
+        seen.read_named(tx, backend, expects).await?;
+        Ok(seen)
+    }
+
+    /// Reads, in `tx` and one statement, the agencies and records that
+    /// `expects` name, unless they were read already.
+    pub(super) async fn read_named<'e>(
+        &mut self,
+        tx: &mut Tx<'_>,
+        backend: Backend,
+        expects: impl Iterator<Item = &'e Expect>,
+    ) -> Result<(), StoreError> {
+        if self.named {
+            return Ok(());
+        }
         let (mut agencies, mut records) = (Vec::new(), Vec::new());
         for e in expects {
             match e {
@@ -76,52 +119,35 @@ impl Seen {
                 Expect::Policy(_) | Expect::Registry(_) => {}
             }
         }
-        let row = sqlx::query(
-            "SELECT agreements_version, consents_version, registry_version \
-             FROM policy_state WHERE id = 1",
-        )
-        .fetch_one(&mut **tx)
-        .await?;
-        let mut seen = Self {
-            policy: PolicyVersions {
-                agreements: row.try_get("agreements_version")?,
-                consents: row.try_get("consents_version")?,
-            },
-            registry: row.try_get("registry_version")?,
-            ..Self::default()
-        };
-        if !agencies.is_empty() {
-            let sql = format!(
-                "SELECT code, status FROM agencies WHERE code IN ({})",
-                listed(backend)
-            );
-            let rows = sqlx::query(&sql)
-                .bind(super::codec::json(&agencies)?)
-                .fetch_all(&mut **tx)
-                .await?;
-            for row in rows {
+        self.named = true;
+        if agencies.is_empty() && records.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "SELECT 'agency' AS kind, code AS name, status, 0 AS version, 0 AS sealed \
+             FROM agencies WHERE code IN ({}) \
+             UNION ALL \
+             SELECT 'record', r.id, '', r.version, {SEALED} FROM records r WHERE r.id IN ({})",
+            listed(backend, 1),
+            listed(backend, 2)
+        );
+        let rows = sqlx::query(&sql)
+            .bind(json(&agencies)?)
+            .bind(json(&records)?)
+            .fetch_all(&mut **tx)
+            .await?;
+        for row in rows {
+            let name: String = row.try_get("name")?;
+            if row.try_get::<String, _>("kind")? == "agency" {
                 let status: String = row.try_get("status")?;
-                let status =
-                    super::codec::code(AgencyStatus::from_code(&status), "agency status", &status)?;
-                seen.agencies.insert(row.try_get("code")?, status);
-            }
-        }
-        if !records.is_empty() {
-            let sql = format!(
-                "SELECT r.id, r.version, {SEALED} AS sealed FROM records r WHERE r.id IN ({})",
-                listed(backend)
-            );
-            let rows = sqlx::query(&sql)
-                .bind(super::codec::json(&records)?)
-                .fetch_all(&mut **tx)
-                .await?;
-            for row in rows {
+                let status = code(AgencyStatus::from_code(&status), "agency status", &status)?;
+                self.agencies.insert(name, status);
+            } else {
                 let sealed = row.try_get::<i64, _>("sealed")? != 0;
-                seen.records
-                    .insert(row.try_get("id")?, (row.try_get("version")?, sealed));
+                self.records.insert(name, (row.try_get("version")?, sealed));
             }
         }
-        Ok(seen)
+        Ok(())
     }
 
     /// Whether every one of `expects` holds; if not, what moved.

@@ -17,8 +17,11 @@
 //! savepoint alone and told why; the others go on. The batch's entries, the
 //! subjects they concern, the tree nodes their leaves complete and the new
 //! head are then written by one statement whose text does not depend on
-//! the batch's size (so it is prepared once per connection): without data
-//! to write, a batch is four round trips (begin, lock, append, commit).
+//! the batch's size (so it is prepared once per connection). A batch whose
+//! jobs carry expectations (see [`super::expect`]) checks them first. A
+//! batch of reads is five or six statements whatever its size: begin, lock
+//! (returning the head, and on SQLite the counters), the counters
+//! (PostgreSQL), the agencies and records named, append, commit.
 //! Each caller waits until
 //! its batch is durable, so no data is answered or changed before its entry
 //! is on disk.
@@ -30,10 +33,10 @@ use sqlx::{AnyConnection, Connection};
 use tokio::sync::{mpsc, oneshot};
 
 use super::codec::{Tx, signed};
-use super::expect::{Expect, Seen};
+use super::expect::{COUNTERS, Expect, Seen};
 use super::ledger::{Appended, head_from, load_frontier};
 use super::records::Seal;
-use super::sql::{Link, cap_pages};
+use super::sql::{Backend, Link, cap_pages};
 use super::{Committed, StoreError, Write};
 use super::{
     agencies, agreements, alerts, catalog, consents, credentials, meta, records, subjects,
@@ -286,31 +289,52 @@ async fn run_batch(
     // serialises batches; on SQLite the database write lock, taken before
     // any read so that a busy database is waited for rather than failing
     // the upgrade of a read snapshot. The same statement reads the head.
-    let head = head_from(
-        &sqlx::query("UPDATE ledger_head SET size = size WHERE id = 1 RETURNING size, root_hash")
-            .fetch_one(&mut *tx)
-            .await?,
-    )?;
+    //
+    // On SQLite the statement also returns the counters the jobs' checks
+    // need (when any job has checks): it is the transaction's first, so its snapshot is taken with
+    // the write lock and includes every commit before it. On PostgreSQL a
+    // statement's snapshot is taken when it starts, before it waits for
+    // the row lock, so it could miss the very commit it waited for: the
+    // counters are read by a later statement.
+    let counters_with_head =
+        backend == Backend::Sqlite && jobs.as_slice().iter().any(|j| !j.expects.is_empty());
+    let locked = sqlx::query(&format!(
+        "UPDATE ledger_head SET size = size WHERE id = 1 RETURNING size, root_hash{}",
+        if counters_with_head {
+            format!(", {COUNTERS}")
+        } else {
+            String::new()
+        }
+    ))
+    .fetch_one(&mut *tx)
+    .await?;
+    let head = head_from(&locked)?;
     let mut frontier = match cached {
         Some(f) if f.size() == head.size && f.root() == head.root => f,
         _ => load_frontier(&mut tx, &head).await?,
     };
     let mut appended = Appended::default();
-    // What the jobs still to run expect, read when the first of them needs
-    // it and again after a job changed data.
-    let mut seen: Option<Seen> = None;
+    // What the jobs still to run expect: the counters (read with the head
+    // on SQLite), the agencies and records named, read when the first job
+    // needs them; all of it again after a job changed data.
+    let mut seen = if counters_with_head {
+        Some(Seen::counters(&locked)?)
+    } else {
+        None
+    };
     while let Some(job) = jobs.next() {
         let index = signed(frontier.size())?;
         if !job.expects.is_empty() {
+            let pending = job
+                .expects
+                .iter()
+                .chain(jobs.as_slice().iter().flat_map(|j| &j.expects));
             let state = match seen.take() {
-                Some(state) => state,
-                None => {
-                    let pending = job
-                        .expects
-                        .iter()
-                        .chain(jobs.as_slice().iter().flat_map(|j| &j.expects));
-                    Seen::read(&mut tx, backend, pending).await?
+                Some(mut state) => {
+                    state.read_named(&mut tx, backend, pending).await?;
+                    state
                 }
+                None => Seen::read(&mut tx, backend, pending).await?,
             };
             let holds = state.check(&job.expects);
             seen = Some(state);
