@@ -347,14 +347,61 @@ async fn decisions_are_checked_again_when_they_commit(f: &Fresh) {
     wait_for(3).await;
     let after = queued(store, vec![], vec![Expect::Policy(policy_given)]);
     wait_for(4).await;
+    // Then a record changed and an agency reinstated within the batch:
+    // what later jobs relied on is checked against those changes.
+    let v2 = queued(store, vec![], vec![record(Some(2), true)]);
+    wait_for(5).await;
+    let update = queued(
+        store,
+        vec![Write::UpdateRecord {
+            record: note(&subject.id, &id, 3, "third"),
+            expected_etag: note(&subject.id, &id, 2, "second").etag,
+            written_by: "sw-1".into(),
+        }],
+        vec![record(Some(2), true)],
+    );
+    wait_for(6).await;
+    let stale_v2 = queued(store, vec![], vec![record(Some(2), true)]);
+    wait_for(7).await;
+    let v3 = queued(store, vec![], vec![record(Some(3), true)]);
+    wait_for(8).await;
+    let suspended_read = queued(store, vec![], active("leeds-cc"));
+    wait_for(9).await;
+    let mut reinstated = agency("leeds-cc");
+    reinstated.etag = "e3".into();
+    let reinstate = queued(
+        store,
+        vec![Write::UpdateAgency {
+            agency: reinstated,
+            expected_etag: "e2".into(),
+        }],
+        vec![],
+    );
+    wait_for(10).await;
+    let active_read = queued(store, vec![], active("leeds-cc"));
+    wait_for(11).await;
     sqlx::query("COMMIT").execute(&mut blocker).await.unwrap();
     let first = first.await.unwrap().unwrap();
     assert_eq!(before.await.unwrap().unwrap(), first + 1);
     assert_eq!(withdrawal.await.unwrap().unwrap(), first + 2);
     assert!(is_stale(after.await.unwrap()));
+    assert_eq!(v2.await.unwrap().unwrap(), first + 3);
+    assert_eq!(update.await.unwrap().unwrap(), first + 4);
+    assert!(
+        is_stale(stale_v2.await.unwrap()),
+        "a version replaced earlier in the batch is no longer current"
+    );
+    assert_eq!(v3.await.unwrap().unwrap(), first + 5);
+    assert!(is_stale(suspended_read.await.unwrap()));
+    assert_eq!(reinstate.await.unwrap().unwrap(), first + 6);
+    assert_eq!(
+        active_read.await.unwrap().unwrap(),
+        first + 7,
+        "an agency reinstated earlier in the batch is active"
+    );
     assert_eq!(
         accord::store::verify_ledger(store).await.unwrap().size as i64,
-        first + 3
+        first + 8
     );
 }
 

@@ -74,7 +74,7 @@ pub(super) async fn insert(tx: &mut Tx<'_>, a: &Agency) -> Result<(), StoreError
 pub(super) async fn update(
     tx: &mut Tx<'_>,
     a: &Agency,
-    expected_etag: String,
+    expected_etag: &str,
 ) -> Result<(), StoreError> {
     let done = sqlx::query(
         "UPDATE agencies SET display_name = $1, status = $2, update_time = $3, etag = $4 \
@@ -85,7 +85,7 @@ pub(super) async fn update(
     .bind(micros(a.update_time))
     .bind(a.etag.as_str())
     .bind(a.code.as_str())
-    .bind(expected_etag.as_str())
+    .bind(expected_etag)
     .execute(&mut **tx)
     .await?;
     if done.rows_affected() > 0 {
@@ -98,7 +98,7 @@ pub(super) async fn update(
     Err(match current {
         None => StoreError::NotFound(a.code.resource_name()),
         Some(current) => StoreError::StaleEtag {
-            given: expected_etag,
+            given: expected_etag.to_owned(),
             current,
         },
     })

@@ -10,8 +10,10 @@
 //! [`StoreError::Stale`], writes nothing and has no entry, so nothing
 //! decided on it can be released. A batch reads the counters with the
 //! head, in its lock statement, and the agencies and records its jobs name
-//! in one more statement; it reads them again only after a job of its own
-//! changed data.
+//! in one more statement. A job of the batch that changes data updates what
+//! was read by what it wrote (a record's new version, an agency's status);
+//! only a change whose effect on it is not known that way (agreements,
+//! consents, credentials, seals) has it read again.
 
 use std::collections::HashMap;
 
@@ -21,7 +23,7 @@ use sqlx::any::AnyRow;
 use super::codec::{Tx, code, json};
 use super::records::SEALED;
 use super::sql::Backend;
-use super::{PolicyVersions, StoreError};
+use super::{PolicyVersions, StoreError, Write};
 use crate::domain::{AgencyCode, AgencyStatus, RecordId};
 
 /// One fact a decision relied on.
@@ -148,6 +150,47 @@ impl Seen {
             }
         }
         Ok(())
+    }
+
+    /// Takes in the effect of `writes`, committed by a job of the batch
+    /// after this state was read; `None` when their effect on it is not
+    /// known here, so that it must be read again.
+    pub(super) fn after(mut self, writes: &[Write]) -> Option<Self> {
+        for write in writes {
+            match write {
+                Write::UpdateRecord { record, .. } => {
+                    if let Some((version, _)) = self.records.get_mut(record.id.as_str()) {
+                        *version = record.version;
+                    }
+                }
+                Write::InsertAgency(agency) | Write::UpdateAgency { agency, .. } => {
+                    self.agencies
+                        .insert(agency.code.as_str().to_owned(), agency.status);
+                }
+                // A new record cannot be named by a job of the same batch
+                // (no call has seen it yet); if one were, it would find it
+                // missing here and be decided again.
+                Write::InsertRecord { .. }
+                | Write::InsertRecordClass(_)
+                | Write::InsertSubject(_)
+                | Write::LinkIdentifier { .. }
+                | Write::UnlinkIdentifier { .. }
+                | Write::SetMeta { .. }
+                | Write::RaiseAlert(_)
+                | Write::AcknowledgeAlert { .. } => {}
+                Write::Seal { .. }
+                | Write::Unseal { .. }
+                | Write::InsertAgreement(_)
+                | Write::UpdateAgreement { .. }
+                | Write::InsertCertificateIdentity(_)
+                | Write::RevokeCertificateIdentity { .. }
+                | Write::InsertTokenIssuer(_)
+                | Write::RemoveTokenIssuer(_)
+                | Write::InsertConsent(_)
+                | Write::WithdrawConsent { .. } => return None,
+            }
+        }
+        Some(self)
     }
 
     /// Whether every one of `expects` holds; if not, what moved.

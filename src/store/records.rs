@@ -114,7 +114,7 @@ pub(super) async fn insert(
 pub(super) async fn update(
     tx: &mut Tx<'_>,
     r: &Record,
-    expected_etag: String,
+    expected_etag: &str,
     written_by: &str,
 ) -> Result<(), StoreError> {
     let done = sqlx::query(
@@ -124,7 +124,7 @@ pub(super) async fn update(
     .bind(r.etag.as_str())
     .bind(micros(r.update_time))
     .bind(r.id.as_str())
-    .bind(expected_etag.as_str())
+    .bind(expected_etag)
     .execute(&mut **tx)
     .await?;
     if done.rows_affected() == 0 {
@@ -135,7 +135,7 @@ pub(super) async fn update(
         return Err(match current {
             None => StoreError::NotFound(r.id.resource_name()),
             Some(current) => StoreError::StaleEtag {
-                given: expected_etag,
+                given: expected_etag.to_owned(),
                 current,
             },
         });

@@ -344,19 +344,21 @@ async fn run_batch(
             }
         }
         if !job.writes.is_empty() {
-            seen = None;
             // Only a job that changes data can fail on its own; it runs in
             // a savepoint so that it can be undone alone.
             let mut savepoint = sqlx::Acquire::begin(&mut tx).await?;
             let mut applied = Ok(());
-            for write in job.writes {
+            for write in &job.writes {
                 applied = apply(&mut savepoint, write, index).await;
                 if applied.is_err() {
                     break;
                 }
             }
             match applied {
-                Ok(()) => savepoint.commit().await?,
+                Ok(()) => {
+                    savepoint.commit().await?;
+                    seen = seen.and_then(|s| s.after(&job.writes));
+                }
                 // The database itself failed: the transaction may be gone
                 // with it, so nothing more is run in it.
                 Err(e @ StoreError::Database(_)) => {
@@ -386,33 +388,31 @@ async fn run_batch(
 
 /// Applies one write through the aggregate it changes; `index` is the
 /// ledger index the job's entry will have.
-async fn apply(tx: &mut Tx<'_>, write: Write, index: i64) -> Result<(), StoreError> {
+async fn apply(tx: &mut Tx<'_>, write: &Write, index: i64) -> Result<(), StoreError> {
     match write {
-        Write::InsertAgency(a) => agencies::insert(tx, &a).await,
+        Write::InsertAgency(a) => agencies::insert(tx, a).await,
         Write::UpdateAgency {
             agency,
             expected_etag,
-        } => agencies::update(tx, &agency, expected_etag).await,
-        Write::InsertRecordClass(c) => catalog::insert(tx, &c).await,
-        Write::InsertSubject(s) => subjects::insert(tx, &s).await,
+        } => agencies::update(tx, agency, expected_etag).await,
+        Write::InsertRecordClass(c) => catalog::insert(tx, c).await,
+        Write::InsertSubject(s) => subjects::insert(tx, s).await,
         Write::LinkIdentifier {
             subject,
             identifier,
             linked_by,
             time,
-        } => subjects::link(tx, &subject, &identifier, &linked_by, time).await,
+        } => subjects::link(tx, subject, identifier, linked_by, *time).await,
         Write::UnlinkIdentifier {
             subject,
             identifier,
-        } => subjects::unlink(tx, &subject, &identifier).await,
-        Write::InsertRecord { record, written_by } => {
-            records::insert(tx, &record, &written_by).await
-        }
+        } => subjects::unlink(tx, subject, identifier).await,
+        Write::InsertRecord { record, written_by } => records::insert(tx, record, written_by).await,
         Write::UpdateRecord {
             record,
             expected_etag,
             written_by,
-        } => records::update(tx, &record, expected_etag, &written_by).await,
+        } => records::update(tx, record, expected_etag, written_by).await,
         Write::Seal {
             agency,
             subject,
@@ -422,11 +422,11 @@ async fn apply(tx: &mut Tx<'_>, write: Write, index: i64) -> Result<(), StoreErr
             time,
         } => {
             let target = Seal {
-                agency: &agency,
-                subject: &subject,
+                agency,
+                subject,
                 record: record.as_ref(),
             };
-            records::seal(tx, target, &reason, &sealed_by, time).await
+            records::seal(tx, target, reason, sealed_by, *time).await
         }
         Write::Unseal {
             agency,
@@ -434,28 +434,28 @@ async fn apply(tx: &mut Tx<'_>, write: Write, index: i64) -> Result<(), StoreErr
             record,
         } => {
             let target = Seal {
-                agency: &agency,
-                subject: &subject,
+                agency,
+                subject,
                 record: record.as_ref(),
             };
             records::unseal(tx, target).await
         }
-        Write::InsertAgreement(a) => agreements::insert(tx, &a).await,
+        Write::InsertAgreement(a) => agreements::insert(tx, a).await,
         Write::UpdateAgreement {
             agreement,
             expected_revision,
-        } => agreements::update(tx, &agreement, expected_revision).await,
-        Write::InsertCertificateIdentity(c) => credentials::insert(tx, &c).await,
-        Write::RevokeCertificateIdentity { id, time } => credentials::revoke(tx, &id, time).await,
-        Write::InsertTokenIssuer(t) => credentials::insert_issuer(tx, &t).await,
-        Write::RemoveTokenIssuer(id) => credentials::remove_issuer(tx, &id).await,
-        Write::InsertConsent(c) => consents::insert(tx, &c).await,
-        Write::WithdrawConsent { id, withdrawal } => consents::withdraw(tx, &id, &withdrawal).await,
-        Write::SetMeta { key, value } => meta::set(tx, &key, &value).await,
-        Write::RaiseAlert(a) => alerts::raise(tx, &a, index).await,
+        } => agreements::update(tx, agreement, *expected_revision).await,
+        Write::InsertCertificateIdentity(c) => credentials::insert(tx, c).await,
+        Write::RevokeCertificateIdentity { id, time } => credentials::revoke(tx, id, *time).await,
+        Write::InsertTokenIssuer(t) => credentials::insert_issuer(tx, t).await,
+        Write::RemoveTokenIssuer(id) => credentials::remove_issuer(tx, id).await,
+        Write::InsertConsent(c) => consents::insert(tx, c).await,
+        Write::WithdrawConsent { id, withdrawal } => consents::withdraw(tx, id, withdrawal).await,
+        Write::SetMeta { key, value } => meta::set(tx, key, value).await,
+        Write::RaiseAlert(a) => alerts::raise(tx, a, index).await,
         Write::AcknowledgeAlert {
             id,
             acknowledgement,
-        } => alerts::acknowledge(tx, &id, &acknowledgement).await,
+        } => alerts::acknowledge(tx, id, acknowledgement).await,
     }
 }
