@@ -156,6 +156,7 @@ on_both_backends!(
     the_ledger_is_filtered_counted_proven_and_checkpointed,
     two_writers_append_to_one_tree,
     decisions_are_checked_again_when_they_commit,
+    record_writes_of_one_batch_are_checked_in_order_and_kept,
 );
 
 /// A commit with the expectations `expects` and no data: its entry's index,
@@ -403,6 +404,112 @@ async fn decisions_are_checked_again_when_they_commit(f: &Fresh) {
         accord::store::verify_ledger(store).await.unwrap().size as i64,
         first + 8
     );
+}
+
+/// Record writes are rows of their batch's append, checked by the batch in
+/// commit order: a record created and changed, or changed twice, in one
+/// batch keeps every version and ends at the last; a change on an etag an
+/// earlier job replaced, or a record about an unknown subject, is refused
+/// alone, with nothing written and no entry.
+async fn record_writes_of_one_batch_are_checked_in_order_and_kept(f: &Fresh) {
+    let store = &f.store;
+    let subject = record_ground(store).await;
+    let (old, new) = (RecordId::generate(), RecordId::generate());
+    let old_v = |v: i64| note(&subject.id, &old, v, &format!("old {v}"));
+    let new_v = |v: i64| note(&subject.id, &new, v, &format!("new {v}"));
+    let insert = |record: Record| Write::InsertRecord {
+        record,
+        written_by: "sw-1".into(),
+    };
+    let update = |record: Record, expected: &Record| Write::UpdateRecord {
+        record,
+        expected_etag: expected.etag.clone(),
+        written_by: "sw-2".into(),
+    };
+    commit(store, vec![insert(old_v(1))]).await.unwrap();
+
+    let mut blocker = hold_ledger_lock(&f.url, store).await;
+    let mut queued = Vec::new();
+    let jobs = vec![
+        vec![],
+        vec![insert(new_v(1))],
+        vec![update(new_v(2), &new_v(1))],
+        vec![update(old_v(2), &old_v(1))],
+        vec![update(new_v(2), &new_v(1))],
+        vec![update(old_v(3), &old_v(2))],
+        vec![insert(note(
+            &SubjectId::generate(),
+            &RecordId::generate(),
+            1,
+            "x",
+        ))],
+        vec![update(new_v(3), &new_v(2))],
+    ];
+    for (n, writes) in jobs.into_iter().enumerate() {
+        let store = store.clone();
+        queued.push(tokio::spawn(async move {
+            commit(&store, writes).await.map(|e| e.index)
+        }));
+        // The first job waits alone for the lock; the rest form one batch,
+        // in this order.
+        for _ in 0..1000 {
+            if store_waiting(f) == n as u64 + 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(store_waiting(f), n as u64 + 1, "the commits never queued");
+    }
+    sqlx::query("COMMIT").execute(&mut blocker).await.unwrap();
+    let mut outcomes = Vec::new();
+    for task in queued {
+        outcomes.push(task.await.unwrap());
+    }
+    let first = *outcomes[0].as_ref().unwrap();
+    let indexes: Vec<Option<i64>> = outcomes.iter().map(|o| o.as_ref().ok().copied()).collect();
+    assert_eq!(
+        indexes,
+        vec![
+            Some(first),
+            Some(first + 1),
+            Some(first + 2),
+            Some(first + 3),
+            None,
+            Some(first + 4),
+            None,
+            Some(first + 5),
+        ]
+    );
+    assert!(
+        matches!(&outcomes[4], Err(StoreError::StaleEtag { given, current })
+            if *given == new_v(1).etag && *current == new_v(2).etag),
+        "{:?}",
+        outcomes[4]
+    );
+    assert!(
+        matches!(&outcomes[6], Err(StoreError::NotFound(_))),
+        "{:?}",
+        outcomes[6]
+    );
+    for v in 1..=3 {
+        assert_eq!(store.record(&old, Some(v)).await.unwrap(), Some(old_v(v)));
+        assert_eq!(store.record(&new, Some(v)).await.unwrap(), Some(new_v(v)));
+    }
+    assert_eq!(store.record(&old, None).await.unwrap(), Some(old_v(3)));
+    assert_eq!(store.record(&new, None).await.unwrap(), Some(new_v(3)));
+    let held = store
+        .records_of_subject(&subject.id, After::Start, 10)
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 2, "the refused record was not written");
+    assert_eq!(
+        accord::store::verify_ledger(store).await.unwrap().size as i64,
+        first + 6
+    );
+}
+
+fn store_waiting(f: &Fresh) -> u64 {
+    f.store.commits_waiting()
 }
 
 /// Another connection holding the ledger head's lock (in an open

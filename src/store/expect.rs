@@ -15,7 +15,7 @@
 //! only a change whose effect on it is not known that way (agreements,
 //! consents, credentials, seals) has it read again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -24,7 +24,7 @@ use super::codec::{Tx, code, json};
 use super::records::SEALED;
 use super::sql::Backend;
 use super::{PolicyVersions, StoreError, Write};
-use crate::domain::{AgencyCode, AgencyStatus, RecordId};
+use crate::domain::{AgencyCode, AgencyStatus, RecordId, SubjectId};
 
 /// One fact a decision relied on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +35,8 @@ pub enum Expect {
     Registry(i64),
     /// The agency is registered and active.
     AgencyActive(AgencyCode),
+    /// The subject is registered.
+    Subject(SubjectId),
     /// The record exists, its current version is `current` (when the
     /// decision was about the current version) and it is sealed or not,
     /// as `sealed` says.
@@ -54,9 +56,21 @@ pub(super) struct Seen {
     named: bool,
     /// Each agency asked about that is registered, with its status.
     agencies: HashMap<String, AgencyStatus>,
-    /// Each record asked about that exists: its current version and
-    /// whether it is sealed.
-    records: HashMap<String, (i64, bool)>,
+    /// Each subject asked about that is registered.
+    subjects: HashSet<String>,
+    /// Each record asked about that exists, as it is now.
+    records: HashMap<String, Current>,
+}
+
+/// A record's current version, as the batch's checks see it.
+#[derive(Debug)]
+struct Current {
+    version: i64,
+    etag: String,
+    /// Whether it is sealed; `None` for a record created in the batch,
+    /// whose seal (by its subject's) is not known here: a decision relying
+    /// on it is made again.
+    sealed: Option<bool>,
 }
 
 /// The counters as columns of a statement without a table (so the lock
@@ -88,65 +102,134 @@ impl Seen {
         })
     }
 
-    /// Reads, in `tx`, the counters and what `expects` name.
+    /// Reads, in `tx`, the counters and what `jobs` (their expectations
+    /// and writes) name.
     pub(super) async fn read<'e>(
         tx: &mut Tx<'_>,
         backend: Backend,
-        expects: impl Iterator<Item = &'e Expect>,
+        jobs: impl Iterator<Item = (&'e [Expect], &'e [Write])>,
     ) -> Result<Self, StoreError> {
         let row = sqlx::query(&format!("SELECT {COUNTERS}"))
             .fetch_one(&mut **tx)
             .await?;
         let mut seen = Self::counters(&row)?;
-        seen.read_named(tx, backend, expects).await?;
+        seen.read_named(tx, backend, jobs).await?;
         Ok(seen)
     }
 
-    /// Reads, in `tx` and one statement, the agencies and records that
-    /// `expects` name, unless they were read already.
+    /// Reads, in `tx` and one statement, the agencies, subjects and records
+    /// that `jobs` name (in their expectations, and in the record writes
+    /// checked here: see [`Seen::admit`]), unless they were read already.
     pub(super) async fn read_named<'e>(
         &mut self,
         tx: &mut Tx<'_>,
         backend: Backend,
-        expects: impl Iterator<Item = &'e Expect>,
+        jobs: impl Iterator<Item = (&'e [Expect], &'e [Write])>,
     ) -> Result<(), StoreError> {
         if self.named {
             return Ok(());
         }
-        let (mut agencies, mut records) = (Vec::new(), Vec::new());
-        for e in expects {
-            match e {
-                Expect::AgencyActive(code) => agencies.push(code.as_str()),
-                Expect::Record { id, .. } => records.push(id.as_str()),
-                Expect::Policy(_) | Expect::Registry(_) => {}
+        let (mut agencies, mut subjects, mut records) = (Vec::new(), Vec::new(), Vec::new());
+        for (expects, writes) in jobs {
+            for e in expects {
+                match e {
+                    Expect::AgencyActive(code) => agencies.push(code.as_str()),
+                    Expect::Subject(id) => subjects.push(id.as_str()),
+                    Expect::Record { id, .. } => records.push(id.as_str()),
+                    Expect::Policy(_) | Expect::Registry(_) => {}
+                }
+            }
+            for w in writes {
+                match w {
+                    Write::InsertRecord { record, .. } => {
+                        agencies.push(record.controller.as_str());
+                        subjects.push(record.subject.as_str());
+                    }
+                    Write::UpdateRecord { record, .. } => records.push(record.id.as_str()),
+                    _ => {}
+                }
             }
         }
         self.named = true;
-        if agencies.is_empty() && records.is_empty() {
+        if agencies.is_empty() && subjects.is_empty() && records.is_empty() {
             return Ok(());
         }
         let sql = format!(
-            "SELECT 'agency' AS kind, code AS name, status, 0 AS version, 0 AS sealed \
+            "SELECT 'agency' AS kind, code AS name, status, 0 AS version, '' AS etag, 0 AS sealed \
              FROM agencies WHERE code IN ({}) \
              UNION ALL \
-             SELECT 'record', r.id, '', r.version, {SEALED} FROM records r WHERE r.id IN ({})",
+             SELECT 'subject', id, '', 0, '', 0 FROM subjects WHERE id IN ({}) \
+             UNION ALL \
+             SELECT 'record', r.id, '', r.version, r.etag, {SEALED} FROM records r WHERE r.id IN ({})",
             listed(backend, 1),
-            listed(backend, 2)
+            listed(backend, 2),
+            listed(backend, 3)
         );
         let rows = sqlx::query(&sql)
             .bind(json(&agencies)?)
+            .bind(json(&subjects)?)
             .bind(json(&records)?)
             .fetch_all(&mut **tx)
             .await?;
         for row in rows {
             let name: String = row.try_get("name")?;
-            if row.try_get::<String, _>("kind")? == "agency" {
-                let status: String = row.try_get("status")?;
-                let status = code(AgencyStatus::from_code(&status), "agency status", &status)?;
-                self.agencies.insert(name, status);
-            } else {
-                let sealed = row.try_get::<i64, _>("sealed")? != 0;
-                self.records.insert(name, (row.try_get("version")?, sealed));
+            match row.try_get::<String, _>("kind")?.as_str() {
+                "agency" => {
+                    let status: String = row.try_get("status")?;
+                    let status = code(AgencyStatus::from_code(&status), "agency status", &status)?;
+                    self.agencies.insert(name, status);
+                }
+                "subject" => {
+                    self.subjects.insert(name);
+                }
+                _ => {
+                    let current = Current {
+                        version: row.try_get("version")?,
+                        etag: row.try_get("etag")?,
+                        sealed: Some(row.try_get::<i64, _>("sealed")? != 0),
+                    };
+                    self.records.insert(name, current);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the record writes `writes` can be written as rows of the
+    /// batch's append, without statements of their own: their agencies,
+    /// subjects and records exist and each changed record's etag is the
+    /// one expected. A write that cannot be refuses its job alone (nothing
+    /// of it was written).
+    pub(super) fn admit(&self, writes: &[Write]) -> Result<(), StoreError> {
+        for w in writes {
+            match w {
+                Write::InsertRecord { record, .. } => {
+                    if !self.agencies.contains_key(record.controller.as_str()) {
+                        return Err(StoreError::NotFound(record.controller.resource_name()));
+                    }
+                    if !self.subjects.contains(record.subject.as_str()) {
+                        return Err(StoreError::NotFound(record.subject.resource_name()));
+                    }
+                }
+                Write::UpdateRecord {
+                    record,
+                    expected_etag,
+                    ..
+                } => match self.records.get(record.id.as_str()) {
+                    None => return Err(StoreError::NotFound(record.id.resource_name())),
+                    Some(current) if current.etag != *expected_etag => {
+                        return Err(StoreError::StaleEtag {
+                            given: expected_etag.clone(),
+                            current: current.etag.clone(),
+                        });
+                    }
+                    Some(_) => {}
+                },
+                _ => {
+                    return Err(StoreError::Corrupt(
+                        "only record writes are written as rows".to_owned(),
+                    ));
+                }
             }
         }
         Ok(())
@@ -159,20 +242,27 @@ impl Seen {
         for write in writes {
             match write {
                 Write::UpdateRecord { record, .. } => {
-                    if let Some((version, _)) = self.records.get_mut(record.id.as_str()) {
-                        *version = record.version;
+                    if let Some(current) = self.records.get_mut(record.id.as_str()) {
+                        current.version = record.version;
+                        current.etag.clone_from(&record.etag);
                     }
                 }
                 Write::InsertAgency(agency) | Write::UpdateAgency { agency, .. } => {
                     self.agencies
                         .insert(agency.code.as_str().to_owned(), agency.status);
                 }
-                // A new record cannot be named by a job of the same batch
-                // (no call has seen it yet); if one were, it would find it
-                // missing here and be decided again.
-                Write::InsertRecord { .. }
-                | Write::InsertRecordClass(_)
-                | Write::InsertSubject(_)
+                Write::InsertSubject(subject) => {
+                    self.subjects.insert(subject.id.as_str().to_owned());
+                }
+                Write::InsertRecord { record, .. } => {
+                    let current = Current {
+                        version: record.version,
+                        etag: record.etag.clone(),
+                        sealed: None,
+                    };
+                    self.records.insert(record.id.as_str().to_owned(), current);
+                }
+                Write::InsertRecordClass(_)
                 | Write::LinkIdentifier { .. }
                 | Write::UnlinkIdentifier { .. }
                 | Write::SetMeta { .. }
@@ -202,14 +292,14 @@ impl Seen {
                 Expect::AgencyActive(code) => {
                     self.agencies.get(code.as_str()) == Some(&AgencyStatus::Active)
                 }
+                Expect::Subject(id) => self.subjects.contains(id.as_str()),
                 Expect::Record {
                     id,
                     current,
                     sealed,
-                } => self
-                    .records
-                    .get(id.as_str())
-                    .is_some_and(|(v, s)| s == sealed && current.is_none_or(|c| c == *v)),
+                } => self.records.get(id.as_str()).is_some_and(|r| {
+                    r.sealed == Some(*sealed) && current.is_none_or(|c| c == r.version)
+                }),
             };
             if !holds {
                 return Err(StoreError::Stale(describe(e)));
@@ -225,6 +315,7 @@ fn describe(e: &Expect) -> String {
         Expect::Policy(_) => "agreements or consents changed".to_owned(),
         Expect::Registry(_) => "the registry of credentials changed".to_owned(),
         Expect::AgencyActive(code) => format!("agency {} changed", code.resource_name()),
+        Expect::Subject(id) => format!("{} is not registered", id.resource_name()),
         Expect::Record { id, .. } => format!("{} changed", id.resource_name()),
     }
 }

@@ -10,7 +10,7 @@ use sqlx::{AnyPool, Row};
 use super::codec::{Tx, code, from_json, hash, json, limit, micros, signed, time, unsigned};
 use super::query::{Arg, Query};
 use super::sql::Backend;
-use super::{After, EntryFilter, StoreError};
+use super::{After, EntryFilter, StoreError, Write};
 use crate::domain::Purpose;
 use crate::ledger::checkpoint::SignedCheckpoint;
 use crate::ledger::merkle::{Frontier, NodeId};
@@ -268,6 +268,46 @@ pub(super) async fn load_frontier(
 pub(super) struct Appended {
     pub(super) entries: Vec<Entry>,
     pub(super) nodes: Vec<(NodeId, Hash)>,
+    /// Records created by the batch, at their latest version in it.
+    new_records: Vec<RecordRow>,
+    /// Records changed by the batch (not created by it): their latest
+    /// version in it, by id.
+    moved_records: std::collections::BTreeMap<String, MovedRow>,
+    /// Every record version the batch writes.
+    versions: Vec<VersionRow>,
+}
+
+/// A new record, as the batch statement reads it.
+#[derive(serde::Serialize)]
+struct RecordRow {
+    id: String,
+    subject_id: String,
+    record_class: String,
+    controller: String,
+    version: i64,
+    etag: String,
+    create_time: i64,
+    update_time: i64,
+}
+
+/// A record's new current version.
+#[derive(serde::Serialize)]
+struct MovedRow {
+    id: String,
+    version: i64,
+    etag: String,
+    update_time: i64,
+}
+
+/// A record version.
+#[derive(serde::Serialize)]
+struct VersionRow {
+    record_id: String,
+    version: i64,
+    fields: String,
+    etag: String,
+    write_time: i64,
+    written_by: String,
 }
 
 /// One entry as the batch statement reads it (JSON columns as their text).
@@ -363,6 +403,21 @@ WITH entries AS (
     INSERT INTO ledger_nodes (level, idx, hash)
     SELECT level, idx, decode(hash, 'hex')
     FROM json_to_recordset($3::json) AS n(level BIGINT, idx BIGINT, hash TEXT)
+), new_records AS (
+    INSERT INTO records (id, subject_id, record_class, controller, version, etag,
+        create_time, update_time)
+    SELECT id, subject_id, record_class, controller, version, etag, create_time, update_time
+    FROM json_to_recordset($6::json) AS r(id TEXT, subject_id TEXT, record_class TEXT,
+        controller TEXT, version BIGINT, etag TEXT, create_time BIGINT, update_time BIGINT)
+), moved_records AS (
+    UPDATE records SET version = m.version, etag = m.etag, update_time = m.update_time
+    FROM json_to_recordset($7::json) AS m(id TEXT, version BIGINT, etag TEXT, update_time BIGINT)
+    WHERE records.id = m.id
+), versions AS (
+    INSERT INTO record_versions (record_id, version, fields, etag, write_time, written_by)
+    SELECT record_id, version, fields, etag, write_time, written_by
+    FROM json_to_recordset($8::json) AS v(record_id TEXT, version BIGINT, fields TEXT,
+        etag TEXT, write_time BIGINT, written_by TEXT)
 )
 UPDATE ledger_head SET size = $4, root_hash = $5 WHERE id = 1";
 
@@ -383,12 +438,88 @@ INSERT INTO ledger_subjects (subject, idx)
 SELECT value ->> 'subject', value ->> 'idx' FROM json_each($2);
 INSERT INTO ledger_nodes (level, idx, hash)
 SELECT value ->> 'level', value ->> 'idx', unhex(value ->> 'hash') FROM json_each($3);
+INSERT INTO records (id, subject_id, record_class, controller, version, etag,
+    create_time, update_time)
+SELECT value ->> 'id', value ->> 'subject_id', value ->> 'record_class',
+    value ->> 'controller', value ->> 'version', value ->> 'etag',
+    value ->> 'create_time', value ->> 'update_time'
+FROM json_each($6);
+UPDATE records SET version = m.value ->> 'version', etag = m.value ->> 'etag',
+    update_time = m.value ->> 'update_time'
+FROM json_each($7) AS m WHERE records.id = m.value ->> 'id';
+INSERT INTO record_versions (record_id, version, fields, etag, write_time, written_by)
+SELECT value ->> 'record_id', value ->> 'version', value ->> 'fields', value ->> 'etag',
+    value ->> 'write_time', value ->> 'written_by'
+FROM json_each($8);
 UPDATE ledger_head SET size = $4, root_hash = $5 WHERE id = 1";
 
 impl Appended {
-    /// Writes the entries, the subjects they concern, the tree nodes and
-    /// `frontier` as the new head, in one statement (PostgreSQL) or one
-    /// call (SQLite) whose text does not depend on the batch's size.
+    /// Adds the record writes `writes` (admitted by the batch's checks:
+    /// see [`super::expect::Seen::admit`]) as rows of the append. A record
+    /// changed more than once in the batch, or created and changed in it,
+    /// is written once, at its latest version; every version is kept.
+    pub(super) fn record_rows(&mut self, writes: Vec<Write>) -> Result<(), StoreError> {
+        for write in writes {
+            let (r, written_by) = match write {
+                Write::InsertRecord { record, written_by } => {
+                    self.new_records.push(RecordRow {
+                        id: record.id.as_str().to_owned(),
+                        subject_id: record.subject.as_str().to_owned(),
+                        record_class: record.record_class.as_str().to_owned(),
+                        controller: record.controller.as_str().to_owned(),
+                        version: record.version,
+                        etag: record.etag.clone(),
+                        create_time: micros(record.create_time),
+                        update_time: micros(record.update_time),
+                    });
+                    (record, written_by)
+                }
+                Write::UpdateRecord {
+                    record, written_by, ..
+                } => {
+                    let created = self
+                        .new_records
+                        .iter_mut()
+                        .find(|n| n.id == record.id.as_str());
+                    if let Some(row) = created {
+                        row.version = record.version;
+                        row.etag.clone_from(&record.etag);
+                        row.update_time = micros(record.update_time);
+                    } else {
+                        self.moved_records.insert(
+                            record.id.as_str().to_owned(),
+                            MovedRow {
+                                id: record.id.as_str().to_owned(),
+                                version: record.version,
+                                etag: record.etag.clone(),
+                                update_time: micros(record.update_time),
+                            },
+                        );
+                    }
+                    (record, written_by)
+                }
+                _ => {
+                    return Err(StoreError::Corrupt(
+                        "only record writes are written as rows".to_owned(),
+                    ));
+                }
+            };
+            self.versions.push(VersionRow {
+                fields: json(&r.fields)?,
+                record_id: r.id.as_str().to_owned(),
+                version: r.version,
+                etag: r.etag,
+                write_time: micros(r.update_time),
+                written_by,
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes the entries, the subjects they concern, the tree nodes, the
+    /// record rows and `frontier` as the new head, in one statement
+    /// (PostgreSQL) or one call (SQLite) whose text does not depend on the
+    /// batch's size.
     pub(super) async fn write(
         &self,
         tx: &mut Tx<'_>,
@@ -431,6 +562,9 @@ impl Appended {
             .bind(json(&nodes)?)
             .bind(signed(frontier.size())?)
             .bind(frontier.root().to_vec())
+            .bind(json(&self.new_records)?)
+            .bind(json(&self.moved_records.values().collect::<Vec<_>>())?)
+            .bind(json(&self.versions)?)
             .execute(&mut **tx)
             .await?;
         Ok(())

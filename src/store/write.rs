@@ -11,17 +11,22 @@
 //! SQLite's write lock), which reads the head in the same statement. The
 //! tree's right edge (the frontier) is kept in memory from one batch to
 //! the next and used while the head is the one it was built for; when
-//! another process has appended meanwhile, it is read again. It then runs
-//! each job's writes in a savepoint and gives its entry the next leaf index
-//! (in commit order). A job whose writes fail is rolled back to its
-//! savepoint alone and told why; the others go on. The batch's entries, the
-//! subjects they concern, the tree nodes their leaves complete and the new
-//! head are then written by one statement whose text does not depend on
-//! the batch's size (so it is prepared once per connection). A batch whose
-//! jobs carry expectations (see [`super::expect`]) checks them first. A
-//! batch of reads is five or six statements whatever its size: begin, lock
-//! (returning the head, and on SQLite the counters), the counters
-//! (PostgreSQL), the agencies and records named, append, commit.
+//! another process has appended meanwhile, it is read again. It then takes
+//! each job in commit order and gives its entry the next leaf index. A job
+//! whose expectations (see [`super::expect`]) no longer hold is refused
+//! alone. Record writes (creating a record, adding a version) are checked
+//! against the state the batch read (their agency, subject and current
+//! etag, kept up to date with the batch's own changes) and become rows of
+//! the batch's append: no statement of their own. Any other write runs its
+//! statements in a savepoint, so that a job whose writes fail is rolled
+//! back alone and told why; the others go on. The batch's entries, the
+//! subjects they concern, the tree nodes their leaves complete, the record
+//! rows and the new head are then written by one statement whose text does
+//! not depend on the batch's size (so it is prepared once per connection).
+//! A batch of reads and record writes is five or six statements whatever
+//! its size: begin, lock (returning the head, and on SQLite the counters),
+//! the counters (PostgreSQL), the agencies, subjects and records named,
+//! append, commit.
 //! Each caller waits until
 //! its batch is durable, so no data is answered or changed before its entry
 //! is on disk.
@@ -76,6 +81,24 @@ struct State {
     waiting: AtomicU64,
     /// Whether the last batch failed as a whole (the database refused it).
     failing: AtomicBool,
+}
+
+impl Job {
+    /// Whether the job's writes are record writes only, written as rows of
+    /// the batch's append (checked by the batch, with no statement of
+    /// their own; see [`Seen::admit`]).
+    fn as_rows(&self) -> bool {
+        !self.writes.is_empty()
+            && self
+                .writes
+                .iter()
+                .all(|w| matches!(w, Write::InsertRecord { .. } | Write::UpdateRecord { .. }))
+    }
+
+    /// Whether the batch checks anything for the job before it is written.
+    fn checks(&self) -> bool {
+        !self.expects.is_empty() || self.as_rows()
+    }
 }
 
 impl std::fmt::Debug for Job {
@@ -296,8 +319,7 @@ async fn run_batch(
     // statement's snapshot is taken when it starts, before it waits for
     // the row lock, so it could miss the very commit it waited for: the
     // counters are read by a later statement.
-    let counters_with_head =
-        backend == Backend::Sqlite && jobs.as_slice().iter().any(|j| !j.expects.is_empty());
+    let counters_with_head = backend == Backend::Sqlite && jobs.as_slice().iter().any(Job::checks);
     let locked = sqlx::query(&format!(
         "UPDATE ledger_head SET size = size WHERE id = 1 RETURNING size, root_hash{}",
         if counters_with_head {
@@ -314,9 +336,10 @@ async fn run_batch(
         _ => load_frontier(&mut tx, &head).await?,
     };
     let mut appended = Appended::default();
-    // What the jobs still to run expect: the counters (read with the head
-    // on SQLite), the agencies and records named, read when the first job
-    // needs them; all of it again after a job changed data.
+    // What the jobs still to run expect or write over: the counters (read
+    // with the head on SQLite), the agencies, subjects and records named,
+    // read when the first job needs them; kept up to date with the jobs'
+    // own changes, or read again after a change it cannot follow.
     let mut seen = if counters_with_head {
         Some(Seen::counters(&locked)?)
     } else {
@@ -324,11 +347,10 @@ async fn run_batch(
     };
     while let Some(job) = jobs.next() {
         let index = signed(frontier.size())?;
-        if !job.expects.is_empty() {
-            let pending = job
-                .expects
-                .iter()
-                .chain(jobs.as_slice().iter().flat_map(|j| &j.expects));
+        if job.checks() {
+            let pending = std::iter::once(&job)
+                .chain(jobs.as_slice())
+                .map(|j| (j.expects.as_slice(), j.writes.as_slice()));
             let state = match seen.take() {
                 Some(mut state) => {
                     state.read_named(&mut tx, backend, pending).await?;
@@ -336,16 +358,25 @@ async fn run_batch(
                 }
                 None => Seen::read(&mut tx, backend, pending).await?,
             };
-            let holds = state.check(&job.expects);
+            let holds = state
+                .check(&job.expects)
+                .and_then(|()| match job.as_rows() {
+                    true => state.admit(&job.writes),
+                    false => Ok(()),
+                });
             seen = Some(state);
             if let Err(e) = holds {
                 outcomes.push((job.done, Err(e)));
                 continue;
             }
         }
-        if !job.writes.is_empty() {
-            // Only a job that changes data can fail on its own; it runs in
-            // a savepoint so that it can be undone alone.
+        if job.as_rows() {
+            // Record writes, checked above, are rows of the batch's append.
+            seen = seen.and_then(|s| s.after(&job.writes));
+            appended.record_rows(job.writes)?;
+        } else if !job.writes.is_empty() {
+            // Any other write runs its own statements, in a savepoint so
+            // that it can be undone alone if it fails.
             let mut savepoint = sqlx::Acquire::begin(&mut tx).await?;
             let mut applied = Ok(());
             for write in &job.writes {
