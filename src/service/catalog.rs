@@ -1,5 +1,7 @@
 //! The catalogue of record classes.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 
 use super::{Audited, Call, Page, PageRequest, ServiceError, Services};
@@ -124,11 +126,26 @@ impl Services {
         id: &RecordClassId,
     ) -> Result<Audited<RecordClass>, ServiceError> {
         let class = self
-            .store
             .record_class(id)
             .await?
             .ok_or_else(|| ServiceError::NotFound(id.resource_name()))?;
-        self.commit(call, vec![], class).await
+        self.commit(call, vec![], RecordClass::clone(&class)).await
+    }
+
+    /// The record class `id`, from memory once read (a class never
+    /// changes once in the catalogue).
+    pub(super) async fn record_class(
+        &self,
+        id: &RecordClassId,
+    ) -> Result<Option<Arc<RecordClass>>, ServiceError> {
+        if let Some(class) = self.classes.get(id) {
+            return Ok(Some(class));
+        }
+        let read = self.store.record_class(id).await?.map(Arc::new);
+        if let Some(class) = &read {
+            self.classes.put(Arc::clone(class));
+        }
+        Ok(read)
     }
 
     /// Lists record classes in id order.

@@ -9,6 +9,7 @@ mod agreements;
 mod alerts;
 mod audit;
 mod catalog;
+mod class_cache;
 mod consents;
 mod paging;
 mod policy_cache;
@@ -44,6 +45,7 @@ use crate::store::{Committed, Expect, Store, StoreError, Write};
 /// memory, then again on fresh state if that moved or refused.
 pub const MAX_ATTEMPTS: u32 = 3;
 use agency_cache::AgencyCache;
+use class_cache::ClassCache;
 use policy_cache::PolicyCache;
 use record_cache::RecordCache;
 
@@ -495,6 +497,7 @@ pub struct Services {
     policies: Arc<PolicyCache>,
     agencies: Arc<AgencyCache>,
     records: Arc<RecordCache>,
+    classes: Arc<ClassCache>,
     tokens: PageTokens,
 }
 
@@ -511,6 +514,7 @@ impl Services {
             policies: Arc::new(PolicyCache::default()),
             agencies: Arc::new(AgencyCache::default()),
             records: Arc::new(RecordCache::default()),
+            classes: Arc::new(ClassCache::default()),
             tokens,
         }
     }

@@ -60,27 +60,27 @@ impl Services {
     ) -> Result<Audited<Disclosed>, ServiceError> {
         call.note_subject(new.subject.resource_name());
         call.note_controller(call.caller.agency.as_str().to_owned());
-        let class = self
-            .store
-            .record_class(&new.record_class)
-            .await?
-            .ok_or_else(|| {
-                Violations::one(
-                    "record.record_class",
-                    format!(
-                        "{} is not in the catalogue",
-                        new.record_class.resource_name()
-                    ),
-                )
-            })?;
+        let class = self.record_class(&new.record_class).await?.ok_or_else(|| {
+            Violations::one(
+                "record.record_class",
+                format!(
+                    "{} is not in the catalogue",
+                    new.record_class.resource_name()
+                ),
+            )
+        })?;
         let fields = check_fields(&class, new.fields, "record.fields")?;
-        if self.store.subject(&new.subject).await?.is_none() {
+        // The subject is taken to exist, and the commit checks that it does;
+        // a call whose subject is not found there is decided again on a
+        // fresh read, which refuses it.
+        if call.fresh() && self.store.subject(&new.subject).await?.is_none() {
             return Err(Violations::one(
                 "record.subject",
                 format!("{} does not exist", new.subject.resource_name()),
             )
             .into());
         }
+        call.rely_on(Expect::Subject(new.subject.clone()), !call.fresh());
         let id = RecordId::generate();
         let record = Record {
             etag: Record::compute_etag(&id, 1, &fields),
@@ -119,7 +119,6 @@ impl Services {
         let (current, _) = self.known_record(call, &change.id, None).await?;
         let permit = policy::decide_write(&call.caller, &current).map_err(ServiceError::Denied)?;
         let class = self
-            .store
             .record_class(&current.record_class)
             .await?
             .ok_or_else(|| ServiceError::NotFound(current.record_class.resource_name()))?;

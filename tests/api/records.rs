@@ -104,6 +104,43 @@ async fn versions_and_conflicts(db: Db) {
     };
     assert_eq!(list("leeds-cc").await.records.len(), 1);
     assert_eq!(list("wy-police").await.records.len(), 0);
+
+    // A record about a subject nobody registered is refused as invalid,
+    // with one entry for the call, and nothing is written.
+    let size = s.ledger(Default::default()).await.len();
+    let unknown = accord::domain::SubjectId::generate().resource_name();
+    let err = s
+        .records()
+        .create_record(s.as_staff("leeds-cc", "sw-1", "social_worker").request(
+            pb::CreateRecordRequest {
+                record: Some(pb::Record {
+                    subject: unknown.clone(),
+                    record_class: CLASS.to_owned(),
+                    fields: referral_fields("no such person"),
+                    ..Default::default()
+                }),
+                purpose: pb::Purpose::Safeguarding as i32,
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert_eq!(
+        violations(&err),
+        [(
+            "record.subject".to_owned(),
+            format!("{unknown} does not exist")
+        )]
+    );
+    let entries = s.ledger(Default::default()).await;
+    assert_eq!(entries.len(), size + 1, "one entry for the refused call");
+    let refused = entries.last().unwrap();
+    assert_eq!(
+        refused.draft.action,
+        "/accord.v1.RecordService/CreateRecord"
+    );
+    assert_eq!(refused.draft.outcome, accord::ledger::Outcome::Invalid);
+    assert!(refused.draft.records.is_empty(), "{:?}", refused.draft);
     s.stop().await;
 }
 
