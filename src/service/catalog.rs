@@ -77,7 +77,7 @@ impl Services {
             value: now.to_rfc3339(),
         });
         let draft = EntryDraft {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: crate::ledger::new_entry_id(),
             time: now,
             request_id: String::new(),
             agency: String::new(),

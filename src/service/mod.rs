@@ -452,7 +452,7 @@ impl Call {
     fn draft(&self, outcome: Outcome, reason_code: &str, reason: &str) -> EntryDraft {
         let f = self.facts().clone();
         EntryDraft {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: crate::ledger::new_entry_id(),
             time: self.time,
             request_id: self.request_id.clone(),
             agency: self.caller.agency.as_str().to_owned(),
@@ -686,7 +686,7 @@ impl Services {
             ),
         };
         let draft = EntryDraft {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: crate::ledger::new_entry_id(),
             time: self.now(),
             request_id,
             agency,
