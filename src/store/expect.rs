@@ -8,9 +8,11 @@
 //! after the changes of the jobs ahead of it in the same batch. A job whose
 //! expectations no longer hold is not committed: it gets
 //! [`StoreError::Stale`], writes nothing and has no entry, so nothing
-//! decided on it can be released. A batch reads the counters with the
-//! head, in its lock statement, and the agencies and records its jobs name
-//! in one more statement. A job of the batch that changes data updates what
+//! decided on it can be released. On SQLite a batch reads the counters
+//! with the head, in its lock statement, and the agencies, subjects and
+//! records its jobs name in one more statement; on PostgreSQL, where the
+//! lock statement's snapshot may predate the commit it waited for, it
+//! reads the counters with the names, in one statement after the lock. A job of the batch that changes data updates what
 //! was read by what it wrote (a record's new version, an agency's status);
 //! only a change whose effect on it is not known that way (agreements,
 //! consents, credentials, seals) has it read again.
@@ -80,6 +82,16 @@ pub(super) const COUNTERS: &str = "\
     (SELECT consents_version FROM policy_state WHERE id = 1) AS consents_version, \
     (SELECT registry_version FROM policy_state WHERE id = 1) AS registry_version";
 
+/// The counters as rows of the statement that reads what a batch's
+/// checks name (its first part): the policy counters in the `version` and
+/// `sealed` columns, the registry's in `version`.
+const COUNTER_ROWS: &str = "\
+    SELECT 'policy' AS kind, '' AS name, '' AS status, agreements_version AS version, \
+    '' AS etag, consents_version AS sealed FROM policy_state WHERE id = 1 \
+    UNION ALL \
+    SELECT 'registry', '', '', registry_version, '', 0 FROM policy_state WHERE id = 1 \
+    UNION ALL ";
+
 /// The values of the JSON array parameter `$n`, as rows of one column.
 fn listed(backend: Backend, n: u8) -> String {
     match backend {
@@ -102,18 +114,15 @@ impl Seen {
         })
     }
 
-    /// Reads, in `tx`, the counters and what `jobs` (their expectations
-    /// and writes) name.
+    /// Reads, in `tx` and one statement, the counters and what `jobs`
+    /// (their expectations and writes) name.
     pub(super) async fn read<'e>(
         tx: &mut Tx<'_>,
         backend: Backend,
         jobs: impl Iterator<Item = (&'e [Expect], &'e [Write])>,
     ) -> Result<Self, StoreError> {
-        let row = sqlx::query(&format!("SELECT {COUNTERS}"))
-            .fetch_one(&mut **tx)
-            .await?;
-        let mut seen = Self::counters(&row)?;
-        seen.read_named(tx, backend, jobs).await?;
+        let mut seen = Self::default();
+        seen.read_state(tx, backend, true, jobs).await?;
         Ok(seen)
     }
 
@@ -129,6 +138,19 @@ impl Seen {
         if self.named {
             return Ok(());
         }
+        self.read_state(tx, backend, false, jobs).await
+    }
+
+    /// Reads what `jobs` name and, if `counters`, the counters too, in one
+    /// statement: one row per agency, subject and record found, and one
+    /// per counter kind.
+    async fn read_state<'e>(
+        &mut self,
+        tx: &mut Tx<'_>,
+        backend: Backend,
+        counters: bool,
+        jobs: impl Iterator<Item = (&'e [Expect], &'e [Write])>,
+    ) -> Result<(), StoreError> {
         let (mut agencies, mut subjects, mut records) = (Vec::new(), Vec::new(), Vec::new());
         for (expects, writes) in jobs {
             for e in expects {
@@ -151,16 +173,17 @@ impl Seen {
             }
         }
         self.named = true;
-        if agencies.is_empty() && subjects.is_empty() && records.is_empty() {
+        if !counters && agencies.is_empty() && subjects.is_empty() && records.is_empty() {
             return Ok(());
         }
         let sql = format!(
-            "SELECT 'agency' AS kind, code AS name, status, 0 AS version, '' AS etag, 0 AS sealed \
+            "{}SELECT 'agency' AS kind, code AS name, status, 0 AS version, '' AS etag, 0 AS sealed \
              FROM agencies WHERE code IN ({}) \
              UNION ALL \
              SELECT 'subject', id, '', 0, '', 0 FROM subjects WHERE id IN ({}) \
              UNION ALL \
              SELECT 'record', r.id, '', r.version, r.etag, {SEALED} FROM records r WHERE r.id IN ({})",
+            if counters { COUNTER_ROWS } else { "" },
             listed(backend, 1),
             listed(backend, 2),
             listed(backend, 3)
@@ -171,9 +194,18 @@ impl Seen {
             .bind(json(&records)?)
             .fetch_all(&mut **tx)
             .await?;
+        let mut policy_read = false;
         for row in rows {
             let name: String = row.try_get("name")?;
             match row.try_get::<String, _>("kind")?.as_str() {
+                "policy" => {
+                    self.policy = PolicyVersions {
+                        agreements: row.try_get("version")?,
+                        consents: row.try_get("sealed")?,
+                    };
+                    policy_read = true;
+                }
+                "registry" => self.registry = row.try_get("version")?,
                 "agency" => {
                     let status: String = row.try_get("status")?;
                     let status = code(AgencyStatus::from_code(&status), "agency status", &status)?;
@@ -191,6 +223,11 @@ impl Seen {
                     self.records.insert(name, current);
                 }
             }
+        }
+        if counters && !policy_read {
+            return Err(StoreError::Corrupt(
+                "the policy counters are missing".to_owned(),
+            ));
         }
         Ok(())
     }
