@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::str::FromStr;
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use cedar_policy::{
     Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid, Policy,
@@ -87,11 +87,80 @@ struct ParsedPolicy {
     grant: PolicyGrant,
 }
 
-/// The policies between one consumer and one provider, validated.
+/// The policies between one consumer and one provider, validated, and
+/// the decisions already made with them.
 #[derive(Debug)]
 struct PairPolicies {
     set: PolicySet,
     grants: HashMap<PolicyId, PolicyGrant>,
+    /// The roles the policies name: no other role of a caller's changes a
+    /// decision.
+    roles: BTreeSet<Role>,
+    /// Every moment (microseconds) at which one of the policies starts or
+    /// stops applying, in order: between two of them every comparison of
+    /// `context.now` the policies make has the same outcome.
+    boundaries: Vec<i64>,
+    /// Decisions made, by everything the policies read; see
+    /// [`Decided`].
+    decided: Mutex<HashMap<Decided, Vec<PolicyGrant>>>,
+}
+
+/// Everything a pair's policies read of a request, so that two requests
+/// with the same `Decided` are decided alike: the caller's roles among
+/// those the policies name, the record's class and seal, the purpose, the
+/// consent, emergency access, and which of the periods between the
+/// policies' boundaries the moment falls in. The pair fixes the caller's
+/// agency and the record's controller; the principal's own identity and
+/// the record's are not read by any policy.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Decided {
+    roles: Vec<Role>,
+    class: RecordClassId,
+    sealed: bool,
+    purpose: Purpose,
+    consent: &'static str,
+    break_glass: bool,
+    period: usize,
+}
+
+/// How many decisions a pair keeps; when full it starts again.
+const DECIDED_PER_PAIR: usize = 4096;
+
+impl PairPolicies {
+    fn decided_key(&self, facts: &ReadFacts<'_>) -> Decided {
+        let mut roles: Vec<Role> = facts
+            .caller
+            .roles
+            .iter()
+            .filter(|r| self.roles.contains(*r))
+            .cloned()
+            .collect();
+        roles.sort();
+        roles.dedup();
+        let now = facts.now.timestamp_micros();
+        Decided {
+            roles,
+            class: facts.record_class.clone(),
+            sealed: facts.sealed,
+            purpose: facts.purpose,
+            consent: facts.consent,
+            break_glass: facts.break_glass,
+            period: self.boundaries.partition_point(|b| *b <= now),
+        }
+    }
+
+    fn recall(&self, key: &Decided) -> Option<Vec<PolicyGrant>> {
+        let decided = self.decided.lock().unwrap_or_else(PoisonError::into_inner);
+        decided.get(key).cloned()
+    }
+
+    fn remember(&self, key: Decided, grants: &[PolicyGrant]) {
+        let mut decided = self.decided.lock().unwrap_or_else(PoisonError::into_inner);
+        if decided.len() >= DECIDED_PER_PAIR {
+            decided.clear();
+        }
+        decided.insert(key, grants.to_vec());
+    }
 }
 
 /// Every active agreement as Cedar policies, grouped by (consumer,
@@ -124,8 +193,110 @@ pub struct ReadFacts<'a> {
     pub break_glass: bool,
 }
 
-fn type_name(name: &str) -> Result<EntityTypeName, EvaluateError> {
-    EntityTypeName::from_str(name).map_err(|e| EvaluateError(e.to_string()))
+/// The schema's entity types and the read action, parsed once.
+struct Names {
+    agency: EntityTypeName,
+    principal: EntityTypeName,
+    record: EntityTypeName,
+    read: EntityUid,
+}
+
+static NAMES: LazyLock<Result<Names, String>> = LazyLock::new(|| {
+    let parse = |name: &str| EntityTypeName::from_str(name).map_err(|e| e.to_string());
+    Ok(Names {
+        agency: parse("Accord::Agency")?,
+        principal: parse("Accord::Principal")?,
+        record: parse("Accord::Record")?,
+        read: uid(&parse("Accord::Action")?, "read"),
+    })
+});
+
+/// The request and entities of one read. Built the same way for every
+/// read, so it is checked against the schema by the tests (`schema`
+/// given) rather than on every decision (`None`); the policies themselves
+/// are validated against it when compiled.
+fn read_request(
+    facts: &ReadFacts<'_>,
+    schema: Option<&Schema>,
+) -> Result<(cedar_policy::Request, Entities), EvaluateError> {
+    let names = NAMES.as_ref().map_err(|e| EvaluateError(e.clone()))?;
+    let caller_agency = uid(&names.agency, facts.caller.agency.as_str());
+    let controller = uid(&names.agency, facts.controller.as_str());
+    let principal = uid(
+        &names.principal,
+        &format!(
+            "{}/{}",
+            facts.caller.agency,
+            facts.caller.principal.as_str()
+        ),
+    );
+    let record = uid(&names.record, "requested");
+    let roles = RestrictedExpression::new_set(
+        facts
+            .caller
+            .roles
+            .iter()
+            .map(|r| RestrictedExpression::new_string(r.as_str().to_owned())),
+    );
+    let entities = [
+        Ok(Entity::new_no_attrs(caller_agency.clone(), HashSet::new())),
+        Ok(Entity::new_no_attrs(controller.clone(), HashSet::new())),
+        Entity::new(
+            principal.clone(),
+            HashMap::from([("roles".to_owned(), roles)]),
+            HashSet::from([caller_agency.clone()]),
+        ),
+        Entity::new(
+            record.clone(),
+            HashMap::from([
+                (
+                    "controller".to_owned(),
+                    RestrictedExpression::new_entity_uid(controller.clone()),
+                ),
+                (
+                    "class".to_owned(),
+                    RestrictedExpression::new_string(facts.record_class.as_str().to_owned()),
+                ),
+                (
+                    "sealed".to_owned(),
+                    RestrictedExpression::new_bool(facts.sealed),
+                ),
+            ]),
+            HashSet::new(),
+        ),
+    ];
+    let mut unique = Vec::with_capacity(entities.len());
+    for e in entities {
+        let e = e.map_err(|e| EvaluateError(e.to_string()))?;
+        if !unique.iter().any(|u: &Entity| u.uid() == e.uid()) {
+            unique.push(e);
+        }
+    }
+    let entities =
+        Entities::from_entities(unique, schema).map_err(|e| EvaluateError(e.to_string()))?;
+    let context = Context::from_pairs([
+        (
+            "purpose".to_owned(),
+            RestrictedExpression::new_string(facts.purpose.code().to_owned()),
+        ),
+        (
+            "now".to_owned(),
+            RestrictedExpression::new_long(facts.now.timestamp_micros()),
+        ),
+        (
+            "consent".to_owned(),
+            RestrictedExpression::new_string(facts.consent.to_owned()),
+        ),
+        (
+            "break_glass".to_owned(),
+            RestrictedExpression::new_bool(facts.break_glass),
+        ),
+    ])
+    .map_err(|e| EvaluateError(e.to_string()))?;
+    let request =
+        cedar_policy::Request::new(principal, names.read.clone(), record, context, schema)
+            .map_err(|e| EvaluateError(e.to_string()))?;
+    Ok((request, entities))
 }
 
 fn uid(type_name: &EntityTypeName, id: &str) -> EntityUid {
@@ -230,6 +401,19 @@ fn pair_policies(
         })?;
         grants.insert(p.id.clone(), p.grant.clone());
     }
+    let roles = grants.values().map(|g| g.role.clone()).collect();
+    let mut boundaries: Vec<i64> = grants
+        .values()
+        .flat_map(|g| {
+            let t = &g.agreement.terms;
+            [
+                t.valid_from.timestamp_micros(),
+                t.valid_until.timestamp_micros(),
+            ]
+        })
+        .collect();
+    boundaries.sort_unstable();
+    boundaries.dedup();
     let result = validator.validate(&set, ValidationMode::Strict);
     if !result.validation_passed() {
         let message = result
@@ -242,7 +426,13 @@ fn pair_policies(
             message,
         });
     }
-    Ok(PairPolicies { set, grants })
+    Ok(PairPolicies {
+        set,
+        grants,
+        roles,
+        boundaries,
+        decided: Mutex::new(HashMap::new()),
+    })
 }
 
 impl CompiledPolicies {
@@ -336,7 +526,9 @@ impl CompiledPolicies {
     }
 
     /// The grants of the policies that permit the read; empty when none
-    /// does (Cedar's default deny).
+    /// does (Cedar's default deny). A read decided like an earlier one
+    /// (see [`Decided`]) gets the earlier one's answer without evaluating
+    /// the policies again.
     pub fn permits(&self, facts: &ReadFacts<'_>) -> Result<Vec<PolicyGrant>, EvaluateError> {
         let Some(pair) = self
             .pairs
@@ -344,92 +536,23 @@ impl CompiledPolicies {
         else {
             return Ok(Vec::new());
         };
-        let agency_type = type_name("Accord::Agency")?;
-        let caller_agency = uid(&agency_type, facts.caller.agency.as_str());
-        let controller = uid(&agency_type, facts.controller.as_str());
-        let principal = uid(
-            &type_name("Accord::Principal")?,
-            &format!(
-                "{}/{}",
-                facts.caller.agency,
-                facts.caller.principal.as_str()
-            ),
-        );
-        let record = uid(&type_name("Accord::Record")?, "requested");
-        let roles = RestrictedExpression::new_set(
-            facts
-                .caller
-                .roles
-                .iter()
-                .map(|r| RestrictedExpression::new_string(r.as_str().to_owned())),
-        );
-        let entities = [
-            Ok(Entity::new_no_attrs(caller_agency.clone(), HashSet::new())),
-            Ok(Entity::new_no_attrs(controller.clone(), HashSet::new())),
-            Entity::new(
-                principal.clone(),
-                HashMap::from([("roles".to_owned(), roles)]),
-                HashSet::from([caller_agency.clone()]),
-            ),
-            Entity::new(
-                record.clone(),
-                HashMap::from([
-                    (
-                        "controller".to_owned(),
-                        RestrictedExpression::new_entity_uid(controller.clone()),
-                    ),
-                    (
-                        "class".to_owned(),
-                        RestrictedExpression::new_string(facts.record_class.as_str().to_owned()),
-                    ),
-                    (
-                        "sealed".to_owned(),
-                        RestrictedExpression::new_bool(facts.sealed),
-                    ),
-                ]),
-                HashSet::new(),
-            ),
-        ];
-        let mut unique = Vec::with_capacity(entities.len());
-        for e in entities {
-            let e = e.map_err(|e| EvaluateError(e.to_string()))?;
-            if !unique.iter().any(|u: &Entity| u.uid() == e.uid()) {
-                unique.push(e);
-            }
+        let key = pair.decided_key(facts);
+        if let Some(grants) = pair.recall(&key) {
+            return Ok(grants);
         }
-        let entities =
-            Entities::from_entities(unique, None).map_err(|e| EvaluateError(e.to_string()))?;
-        let context = Context::from_pairs([
-            (
-                "purpose".to_owned(),
-                RestrictedExpression::new_string(facts.purpose.code().to_owned()),
-            ),
-            (
-                "now".to_owned(),
-                RestrictedExpression::new_long(facts.now.timestamp_micros()),
-            ),
-            (
-                "consent".to_owned(),
-                RestrictedExpression::new_string(facts.consent.to_owned()),
-            ),
-            (
-                "break_glass".to_owned(),
-                RestrictedExpression::new_bool(facts.break_glass),
-            ),
-        ])
-        .map_err(|e| EvaluateError(e.to_string()))?;
-        let action = uid(&type_name("Accord::Action")?, "read");
-        let request = cedar_policy::Request::new(
-            principal,
-            action,
-            record,
-            context,
-            Some(schema().map_err(EvaluateError)?),
-        )
-        .map_err(|e| EvaluateError(e.to_string()))?;
-        let response = self
-            .authorizer
-            .is_authorized(&request, &pair.set, &entities);
+        let grants = Self::evaluate(&self.authorizer, pair, facts)?;
+        pair.remember(key, &grants);
+        Ok(grants)
+    }
+
+    /// Puts the read to the pair's policies.
+    fn evaluate(
+        authorizer: &Authorizer,
+        pair: &PairPolicies,
+        facts: &ReadFacts<'_>,
+    ) -> Result<Vec<PolicyGrant>, EvaluateError> {
+        let (request, entities) = read_request(facts, None)?;
+        let response = authorizer.is_authorized(&request, &pair.set, &entities);
         if let Some(error) = response.diagnostics().errors().next() {
             return Err(EvaluateError(error.to_string()));
         }
@@ -445,5 +568,55 @@ impl CompiledPolicies {
             (a.agreement.version_name(), &a.role).cmp(&(b.agreement.version_name(), &b.role))
         });
         Ok(grants)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::domain::PrincipalId;
+
+    /// Decisions build their request without checking it against the
+    /// schema; every shape they build must pass that check.
+    #[test]
+    fn every_read_request_conforms_to_the_schema() {
+        let schema = schema().expect("the schema parses");
+        let controller = AgencyCode::parse("council").expect("agency code");
+        let class = RecordClassId::parse("social_care.referral").expect("class id");
+        for (caller_agency, roles) in [
+            ("police", vec![]),
+            ("health", vec!["clinician"]),
+            ("council", vec!["social_worker", "auditor"]),
+        ] {
+            let caller = Caller {
+                agency: AgencyCode::parse(caller_agency).expect("agency code"),
+                principal: PrincipalId::parse("staff-1").expect("principal"),
+                client_certificate: None,
+                roles: roles
+                    .iter()
+                    .map(|r| Role::parse(r).expect("role"))
+                    .collect(),
+            };
+            for (sealed, consent, break_glass, purpose) in [
+                (false, "given", false, Purpose::DirectCare),
+                (true, "none", true, Purpose::Emergency),
+                (false, "objected", false, Purpose::Safeguarding),
+            ] {
+                let facts = ReadFacts {
+                    caller: &caller,
+                    controller: &controller,
+                    record_class: &class,
+                    sealed,
+                    purpose,
+                    now: Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap(),
+                    consent,
+                    break_glass,
+                };
+                let checked = read_request(&facts, Some(schema));
+                assert!(checked.is_ok(), "{caller_agency} {roles:?}: {checked:?}");
+            }
+        }
     }
 }
