@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::str::FromStr;
-use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock};
 
 use cedar_policy::{
     Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid, Policy,
@@ -20,6 +20,7 @@ use cedar_policy::{
 };
 use chrono::{DateTime, Utc};
 
+use crate::bounded::BoundedMap;
 use crate::domain::agreement::{Agreement, ConsentRequirement};
 use crate::domain::{AgencyCode, Caller, Purpose, RecordClassId, Role};
 
@@ -102,7 +103,7 @@ struct PairPolicies {
     boundaries: Vec<i64>,
     /// Decisions made, by everything the policies read; see
     /// [`Decided`].
-    decided: Mutex<HashMap<Decided, Vec<PolicyGrant>>>,
+    decided: BoundedMap<Decided, Vec<PolicyGrant>>,
 }
 
 /// Everything a pair's policies read of a request, so that two requests
@@ -147,19 +148,6 @@ impl PairPolicies {
             break_glass: facts.break_glass,
             period: self.boundaries.partition_point(|b| *b <= now),
         }
-    }
-
-    fn recall(&self, key: &Decided) -> Option<Vec<PolicyGrant>> {
-        let decided = self.decided.lock().unwrap_or_else(PoisonError::into_inner);
-        decided.get(key).cloned()
-    }
-
-    fn remember(&self, key: Decided, grants: &[PolicyGrant]) {
-        let mut decided = self.decided.lock().unwrap_or_else(PoisonError::into_inner);
-        if decided.len() >= DECIDED_PER_PAIR {
-            decided.clear();
-        }
-        decided.insert(key, grants.to_vec());
     }
 }
 
@@ -431,7 +419,7 @@ fn pair_policies(
         grants,
         roles,
         boundaries,
-        decided: Mutex::new(HashMap::new()),
+        decided: BoundedMap::new(DECIDED_PER_PAIR),
     })
 }
 
@@ -537,11 +525,11 @@ impl CompiledPolicies {
             return Ok(Vec::new());
         };
         let key = pair.decided_key(facts);
-        if let Some(grants) = pair.recall(&key) {
+        if let Some(grants) = pair.decided.get(&key) {
             return Ok(grants);
         }
         let grants = Self::evaluate(&self.authorizer, pair, facts)?;
-        pair.remember(key, &grants);
+        pair.decided.insert(key, grants.clone());
         Ok(grants)
     }
 

@@ -143,7 +143,7 @@ impl Services {
         }
         let read = self.store.record_class(id).await?.map(Arc::new);
         if let Some(class) = &read {
-            self.classes.put(Arc::clone(class));
+            self.classes.insert(class.id.clone(), Arc::clone(class));
         }
         Ok(read)
     }

@@ -9,12 +9,10 @@ mod agreements;
 mod alerts;
 mod audit;
 mod catalog;
-mod class_cache;
 mod consents;
 mod paging;
 mod policy_cache;
 mod proofs;
-mod record_cache;
 mod records;
 mod subjects;
 
@@ -33,9 +31,12 @@ pub use records::{AccessCheck, NewRecord, RecordChange, SealTarget};
 pub use subjects::{DemographicQuery, NewSubject, SubjectMatch, SubjectQuery};
 
 use crate::auth::AuthFailure;
+use crate::bounded::BoundedMap;
 use crate::clock::SharedClock;
 use crate::domain::credential::Fingerprint;
-use crate::domain::{AgencyStatus, Caller, Purpose, Role, Violations};
+use crate::domain::{
+    AgencyStatus, Caller, Purpose, Record, RecordClass, RecordClassId, RecordId, Role, Violations,
+};
 use crate::ledger::checkpoint::SigningKey;
 use crate::ledger::{Entry, EntryDraft, Grounds, Outcome};
 use crate::policy::{Denial, Permit, PolicyError};
@@ -45,9 +46,7 @@ use crate::store::{Committed, Expect, Store, StoreError, Write};
 /// memory, then again on fresh state if that moved or refused.
 pub const MAX_ATTEMPTS: u32 = 3;
 use agency_cache::AgencyCache;
-use class_cache::ClassCache;
 use policy_cache::PolicyCache;
-use record_cache::RecordCache;
 
 /// Why an operation did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -487,6 +486,12 @@ fn fingerprint(certificate: Option<Fingerprint>) -> String {
     certificate.map(|f| f.to_string()).unwrap_or_default()
 }
 
+/// How many records [`Services`] holds in memory at most.
+const RECORDS_HELD: usize = 10_000;
+
+/// How many record classes [`Services`] holds in memory at most.
+const CLASSES_HELD: usize = 4096;
+
 /// The audited operations of Accord, over one store.
 #[derive(Debug, Clone)]
 pub struct Services {
@@ -496,8 +501,16 @@ pub struct Services {
     alert_policy: AlertPolicy,
     policies: Arc<PolicyCache>,
     agencies: Arc<AgencyCache>,
-    records: Arc<RecordCache>,
-    classes: Arc<ClassCache>,
+    /// Records read or written recently, at their current version, so that
+    /// a read can be decided without a round trip. A call that decides on
+    /// one relies on it still being current and sealed or not as held
+    /// ([`crate::store::Expect::Record`]), checked when its entry commits,
+    /// so a record changed or sealed by any process is never disclosed as
+    /// it was.
+    records: Arc<BoundedMap<RecordId, Record>>,
+    /// Record classes once read: a class never changes once in the
+    /// catalogue (classes are only added), so there is nothing to check.
+    classes: Arc<BoundedMap<RecordClassId, Arc<RecordClass>>>,
     tokens: PageTokens,
 }
 
@@ -513,8 +526,8 @@ impl Services {
             alert_policy: AlertPolicy::default(),
             policies: Arc::new(PolicyCache::default()),
             agencies: Arc::new(AgencyCache::default()),
-            records: Arc::new(RecordCache::default()),
-            classes: Arc::new(ClassCache::default()),
+            records: Arc::new(BoundedMap::new(RECORDS_HELD)),
+            classes: Arc::new(BoundedMap::new(CLASSES_HELD)),
             tokens,
         }
     }

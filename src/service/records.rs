@@ -52,6 +52,11 @@ fn version_name(r: &Record) -> String {
 }
 
 impl Services {
+    /// Holds `record` in memory as its record's current version.
+    fn hold(&self, record: &Record) {
+        self.records.insert(record.id.clone(), record.clone());
+    }
+
     /// Creates a record, controlled by the caller's agency.
     pub async fn create_record(
         &self,
@@ -104,7 +109,7 @@ impl Services {
         let audited = self
             .commit(call, vec![write], permit.disclose(record))
             .await?;
-        self.records.put(audited.value().record());
+        self.hold(audited.value().record());
         Ok(audited)
     }
 
@@ -147,7 +152,7 @@ impl Services {
         let audited = self
             .commit(call, vec![write], permit.disclose(next))
             .await?;
-        self.records.put(audited.value().record());
+        self.hold(audited.value().record());
         Ok(audited)
     }
 
@@ -229,8 +234,8 @@ impl Services {
             Some((id, permit)) => {
                 let changed = self.store.record(&id, None).await?;
                 match &changed {
-                    Some(r) => self.records.put(r),
-                    None => self.records.forget(&id),
+                    Some(r) => self.hold(r),
+                    None => self.records.remove(&id),
                 }
                 changed.map(|r| permit.disclose(r))
             }
@@ -323,7 +328,7 @@ impl Services {
                     .await?
                     .ok_or_else(not_found)?;
                 if version.is_none() {
-                    self.records.put(&read);
+                    self.hold(&read);
                 }
                 read
             }
