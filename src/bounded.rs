@@ -7,7 +7,7 @@
 use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::{PoisonError, RwLock};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// A map of at most `capacity` entries.
 #[derive(Debug)]
@@ -31,17 +31,13 @@ impl<K: Eq + Hash, V: Clone> BoundedMap<K, V> {
         K: Borrow<Q>,
         Q: Eq + Hash + ?Sized,
     {
-        self.entries
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(key)
-            .cloned()
+        self.read().get(key).cloned()
     }
 
     /// Holds `value` for `key`, emptying the map first if it is full and
     /// `key` is new.
     pub fn insert(&self, key: K, value: V) {
-        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        let mut entries = self.write();
         if entries.len() >= self.capacity && !entries.contains_key(&key) {
             entries.clear();
         }
@@ -54,23 +50,27 @@ impl<K: Eq + Hash, V: Clone> BoundedMap<K, V> {
         K: Borrow<Q>,
         Q: Eq + Hash + ?Sized,
     {
-        self.entries
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(key);
+        self.write().remove(key);
     }
 
     /// How many entries are held.
     pub fn len(&self) -> usize {
-        self.entries
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        self.read().len()
     }
 
     /// Whether none is.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    // A thread that panicked holding the lock left the map whole (every
+    // change is one `HashMap` call), so a poisoned lock is used as it is.
+    fn read(&self) -> RwLockReadGuard<'_, HashMap<K, V>> {
+        self.entries.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, HashMap<K, V>> {
+        self.entries.write().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

@@ -308,6 +308,8 @@ fn policy_id(agreement: &Agreement, consumer: &AgencyCode, role: &Role) -> Polic
 }
 
 /// The text of the policy for `role` at `consumer` under `agreement`.
+/// A policy may read only what [`Decided`] holds of a request: decisions
+/// are kept by it.
 fn policy_text(agreement: &Agreement, consumer: &AgencyCode, role: &Role) -> String {
     let t = &agreement.terms;
     let classes: BTreeSet<&str> = t
