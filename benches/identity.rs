@@ -1,7 +1,8 @@
 //! What establishing a caller costs in secure mode, per call: checking the
 //! client certificate's chain, reading what identifies it, verifying an
 //! ES256 staff token, and the whole of `MutualTls::authenticate` (those
-//! plus the registry lookups in an SQLite database), on a development
+//! plus the registry lookups in an SQLite database, on the registry version
+//! held and on one read afresh), on a development
 //! setup made by `accord dev init`.
 //!
 //! `cargo bench --bench identity`.
@@ -13,7 +14,7 @@ use std::sync::Arc;
 
 use accord::auth::jwt::{TokenCheck, verify};
 use accord::auth::tls::{ClientCas, examine, read_certificates};
-use accord::auth::{Authenticator, Presented};
+use accord::auth::{Authenticator, Basis, Presented};
 use accord::clock::SystemClock;
 use accord::config::{Config, Overrides};
 use accord::domain::AgencyCode;
@@ -75,16 +76,28 @@ fn identity(c: &mut Criterion) {
             black_box(verify(&token, &issuer, &keys, &check).unwrap())
         });
     });
-    group.bench_function("authenticate_sqlite", |b| {
-        b.to_async(&runtime).iter(|| {
-            let presented = Presented {
-                metadata: &metadata,
-                peer_certificates: Some(&chain),
-            };
-            let authenticator = &authenticator;
-            async move { black_box(authenticator.authenticate(&presented).await.unwrap()) }
+    for (name, basis) in [
+        ("authenticate_sqlite_held", Basis::Held),
+        ("authenticate_sqlite_fresh", Basis::Fresh),
+    ] {
+        group.bench_function(name, |b| {
+            b.to_async(&runtime).iter(|| {
+                let presented = Presented {
+                    metadata: &metadata,
+                    peer_certificates: Some(&chain),
+                };
+                let authenticator = &authenticator;
+                async move {
+                    black_box(
+                        authenticator
+                            .authenticate(&presented, basis)
+                            .await
+                            .unwrap(),
+                    )
+                }
+            });
         });
-    });
+    }
     group.finish();
     runtime.block_on(store.close());
 }

@@ -16,8 +16,7 @@ use tower::{Layer, Service};
 
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 
-use super::{Api, Authenticated, REQUEST_ID_HEADER, request_id};
-use crate::auth::Presented;
+use super::{Api, Presentation, REQUEST_ID_HEADER, request_id};
 use crate::service::Unserved;
 
 /// Path prefix of the services the backstop covers.
@@ -186,12 +185,12 @@ where
         Box::pin(async move {
             // Nothing on Accord's services is served, or even decoded,
             // before its caller is established.
-            let presented = Presented {
-                metadata: &metadata,
-                peer_certificates: peer_certificates.as_deref().map(Vec::as_slice),
+            let presentation = Presentation {
+                metadata,
+                peer_certificates,
             };
-            let caller = match api.authenticate(&presented, &request_id, &path).await {
-                Ok(caller) => caller,
+            let established = match api.authenticate(presentation, &request_id, &path).await {
+                Ok(established) => established,
                 Err(status) => {
                     let mut response = status.into_http::<RB>();
                     if let Some(v) = id_header {
@@ -200,6 +199,7 @@ where
                     return Ok(response);
                 }
             };
+            let caller = established.authenticated.caller.clone();
             if let Some(why) = too_much {
                 api.audit_unserved(&caller, &path, Unserved::HeadersTooLarge, &why, request_id)
                     .await;
@@ -209,9 +209,7 @@ where
                 }
                 return Ok(response);
             }
-            request
-                .extensions_mut()
-                .insert(Authenticated(caller.clone()));
+            request.extensions_mut().insert(established);
             let mut response = inner.call(request).await?;
             if !seen.marked() {
                 let (mut code, message) =

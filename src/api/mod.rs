@@ -16,6 +16,9 @@ mod consent;
 mod record;
 mod subject;
 
+use std::sync::Arc;
+
+use rustls::pki_types::CertificateDer;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
@@ -27,7 +30,7 @@ pub use consent::ConsentApi;
 pub use record::RecordApi;
 pub use subject::SubjectApi;
 
-use crate::auth::{AuthFailure, Presented, SharedAuthenticator};
+use crate::auth::{AuthFailure, Authenticated, Basis, Presented, SharedAuthenticator};
 use crate::domain::Caller;
 use crate::domain::Violations;
 use crate::service::{Access, Call, ServiceError, Services, Unserved};
@@ -55,9 +58,29 @@ pub struct Api {
 }
 
 /// The caller of a request, established by the backstop layer before any
-/// adapter sees it.
+/// adapter sees it, and what the request presented, to authenticate it
+/// again if the registry changes while it is served.
 #[derive(Debug, Clone)]
-pub struct Authenticated(pub Caller);
+pub struct Established {
+    authenticated: Authenticated,
+    presentation: Arc<Presentation>,
+}
+
+/// What a request presented to be authenticated, kept with it.
+#[derive(Debug)]
+pub struct Presentation {
+    metadata: MetadataMap,
+    peer_certificates: Option<Arc<Vec<CertificateDer<'static>>>>,
+}
+
+impl Presentation {
+    fn presented(&self) -> Presented<'_> {
+        Presented {
+            metadata: &self.metadata,
+            peer_certificates: self.peer_certificates.as_deref().map(Vec::as_slice),
+        }
+    }
+}
 
 /// The request id: the caller's, if it is a sensible one, else a new one.
 fn request_id(metadata: &MetadataMap) -> String {
@@ -78,16 +101,23 @@ impl Api {
         }
     }
 
-    /// Establishes the caller of a request. A refusal is audited and
-    /// returned as the status to answer with.
+    /// Establishes the caller of a request that presented `presentation`.
+    /// A refusal is audited and returned as the status to answer with.
     async fn authenticate(
         &self,
-        presented: &Presented<'_>,
+        presentation: Presentation,
         request_id: &str,
         action: &str,
-    ) -> Result<Caller, Status> {
-        match self.authenticator.authenticate(presented).await {
-            Ok(caller) => Ok(caller),
+    ) -> Result<Established, Status> {
+        match self
+            .authenticator
+            .authenticate(&presentation.presented(), Basis::Held)
+            .await
+        {
+            Ok(authenticated) => Ok(Established {
+                authenticated,
+                presentation: Arc::new(presentation),
+            }),
             Err(failure) => {
                 // The path comes from the caller: keep it bounded.
                 let action: String = action.chars().take(MAX_ACTION_CHARS).collect();
@@ -96,6 +126,34 @@ impl Api {
                     .await)
             }
         }
+    }
+
+    /// Before `call` is decided again: if its caller's authentication
+    /// relied on the registry, authenticates it again on the registry as
+    /// it is now, so that its entry relies on that; a caller no longer
+    /// established, or established differently, is refused.
+    async fn authenticate_again(
+        &self,
+        call: &Call,
+        established: &Established,
+    ) -> Result<(), ServiceError> {
+        if call.registry().is_none() {
+            return Ok(());
+        }
+        let again = self
+            .authenticator
+            .authenticate(&established.presentation.presented(), Basis::Fresh)
+            .await
+            .map_err(ServiceError::Unauthenticated)?;
+        if again.caller != call.caller {
+            return Err(ServiceError::Unauthenticated(AuthFailure::new(
+                "CREDENTIALS_CHANGED",
+                "the registry changed what the client certificate and token establish while \
+                 the call was served: call again",
+            )));
+        }
+        call.set_registry(again.registry);
+        Ok(())
     }
 
     async fn refuse_unauthenticated(
@@ -118,13 +176,12 @@ impl Api {
         request: &Request<T>,
         action: &'static str,
         access: Access,
-    ) -> Result<Call, Status> {
+    ) -> Result<(Call, Established), Status> {
         if let Some(seen) = request.extensions().get::<backstop::Seen>() {
             seen.mark();
         }
         let request_id = request_id(request.metadata());
-        let Some(Authenticated(caller)) = request.extensions().get::<Authenticated>().cloned()
-        else {
+        let Some(established) = request.extensions().get::<Established>().cloned() else {
             let failure = AuthFailure::new(
                 "NOT_AUTHENTICATED",
                 "the call reached the service without being authenticated",
@@ -133,10 +190,16 @@ impl Api {
                 .refuse_unauthenticated(failure, &request_id, action)
                 .await);
         };
-        let call = Call::new(caller, request_id, action, self.services.now());
+        let call = Call::new(
+            established.authenticated.caller.clone(),
+            request_id,
+            action,
+            self.services.now(),
+        );
+        call.set_registry(established.authenticated.registry);
         loop {
             match self.services.admit(&call, access).await {
-                Ok(()) => return Ok(call),
+                Ok(()) => return Ok((call, established)),
                 Err(e) if call.decide_again(&e) => {}
                 Err(e) => return Err(self.refuse(&call, e).await),
             }

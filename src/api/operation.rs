@@ -4,7 +4,8 @@
 //! runs it, audits a refusal and answers, the same way for all of them.
 //! A call decided on state held in memory is decided again on fresh state
 //! when that state moved before its entry could commit, or when it was
-//! refused ([`Call::decide_again`]).
+//! refused ([`Call::decide_again`]); its caller is authenticated again
+//! first if the authentication relied on the registry.
 
 use std::future::Future;
 
@@ -68,7 +69,7 @@ impl Api {
         &self,
         request: Request<O::Request>,
     ) -> Result<Response<O::Response>, Status> {
-        let call = self.begin(&request, O::METHOD, O::ACCESS).await?;
+        let (call, established) = self.begin(&request, O::METHOD, O::ACCESS).await?;
         let span = tracing::info_span!(
             "call",
             method = O::METHOD,
@@ -87,6 +88,7 @@ impl Api {
                     match decided {
                         Err(e) if call.decide_again(&e) => {
                             tracing::debug!(error = %e, "deciding again on fresh state");
+                            self.authenticate_again(&call, &established).await?;
                             self.services.admit(&call, O::ACCESS).await?;
                         }
                         decided => break decided,

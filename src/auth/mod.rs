@@ -87,11 +87,44 @@ pub struct Presented<'a> {
     pub peer_certificates: Option<&'a [CertificateDer<'static>]>,
 }
 
+/// What an authentication may rely on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Basis {
+    /// The registry as this process holds it: no read unless nothing is
+    /// held. A refusal is only ever made on the registry as it is now.
+    Held,
+    /// The registry as it is now.
+    Fresh,
+}
+
+/// An established caller, and the registry version their authentication
+/// relied on, if it read the registry: a call's entry commits only while
+/// the registry is still at that version (see `docs/identity.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authenticated {
+    pub caller: Caller,
+    pub registry: Option<i64>,
+}
+
+impl Authenticated {
+    /// `caller`, established without the registry.
+    pub fn without_registry(caller: Caller) -> Self {
+        Self {
+            caller,
+            registry: None,
+        }
+    }
+}
+
 /// Establishes the caller of a request.
 #[async_trait::async_trait]
 pub trait Authenticator: Send + Sync + std::fmt::Debug {
-    /// The caller, or why they could not be established.
-    async fn authenticate(&self, presented: &Presented<'_>) -> Result<Caller, AuthFailure>;
+    /// The caller, or why they could not be established, on `basis`.
+    async fn authenticate(
+        &self,
+        presented: &Presented<'_>,
+        basis: Basis,
+    ) -> Result<Authenticated, AuthFailure>;
 }
 
 /// An authenticator shared by the services.
@@ -147,8 +180,12 @@ impl InsecureHeaders {
 
 #[async_trait::async_trait]
 impl Authenticator for InsecureHeaders {
-    async fn authenticate(&self, presented: &Presented<'_>) -> Result<Caller, AuthFailure> {
-        Self::caller(presented.metadata)
+    async fn authenticate(
+        &self,
+        presented: &Presented<'_>,
+        _basis: Basis,
+    ) -> Result<Authenticated, AuthFailure> {
+        Self::caller(presented.metadata).map(Authenticated::without_registry)
     }
 }
 

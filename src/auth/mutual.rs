@@ -22,9 +22,11 @@
 //! agency, a token from the operator issuer that grants the `operator`
 //! role is accepted too. Agency tokens can never confer `operator`.
 //!
-//! The registry's version is read for every call ([`Registry`]), so
+//! A call is authenticated on the registry this process holds, and its
+//! ledger entry commits only if the registry has not changed since
+//! ([`Registry`]); a refusal is made only on the registry as it is now. So
 //! revoking a certificate identity or removing an issuer takes effect on
-//! the next call, in every process. What does not
+//! every call whose entry commits after it, in every process. What does not
 //! change between calls on one connection is verified once and remembered
 //! ([`Verified`]): a certificate chain for at most five minutes (and never
 //! past its certificate's expiry), a token until it expires, under the
@@ -41,7 +43,7 @@ use super::cache::{Verified, digest};
 use super::jwt::{self, StaffClaims, TokenCheck, TokenError};
 use super::registry::{AtVersion, Registry};
 use super::tls::{ClientCas, examine};
-use super::{AuthFailure, Authenticator, Presented, REGISTRY_UNAVAILABLE};
+use super::{AuthFailure, Authenticated, Authenticator, Basis, Presented, REGISTRY_UNAVAILABLE};
 use crate::clock::SharedClock;
 use crate::domain::credential::{
     CertificateMatch, Fingerprint, JwksSource, TokenIssuer, check_jwks,
@@ -350,6 +352,62 @@ impl MutualTls {
         }
     }
 
+    /// The caller over a certificate that `matchers` describe, as the
+    /// registry on `basis` knows it: an agency's staff member, or an
+    /// operator's over a certificate registered to no agency. A refusal
+    /// comes with whether it was made on the registry as it is now.
+    async fn registered(
+        &self,
+        matchers: &[CertificateMatch],
+        token: Option<&str>,
+        fingerprint: Fingerprint,
+        basis: Basis,
+    ) -> Result<Authenticated, (AuthFailure, bool)> {
+        let registry = self
+            .registry
+            .at(basis)
+            .await
+            .map_err(|e| (unavailable(e), true))?;
+        let refused = |f: AuthFailure| (f, registry.fresh());
+        let established = |caller: Caller| Authenticated {
+            caller,
+            registry: Some(registry.version()),
+        };
+        let agency = match self.agency_of(&registry, matchers).await {
+            Ok(agency) => agency,
+            Err(f) => {
+                if let (UNKNOWN_CERTIFICATE, Some(token)) = (f.code, token) {
+                    let as_operator = |f: AuthFailure| AuthFailure {
+                        claimed_agency: self.operator.agency.as_str().to_owned(),
+                        ..f
+                    };
+                    if let Some(caller) = self
+                        .operator_staff(token, fingerprint)
+                        .map_err(|f| refused(as_operator(f)))?
+                    {
+                        return Ok(established(caller));
+                    }
+                }
+                return Err(refused(f));
+            }
+        };
+        let staff = self
+            .staff_of(&registry, &agency, token, fingerprint)
+            .await
+            .map_err(|f| {
+                refused(AuthFailure {
+                    claimed_agency: agency.as_str().to_owned(),
+                    ..f
+                })
+            })?;
+        Ok(established(Caller {
+            agency,
+            principal: staff.principal,
+            roles: staff.roles,
+            client_certificate: Some(fingerprint),
+        }))
+    }
+
     /// The agency whose certificate identities the certificate matches.
     async fn agency_of(
         &self,
@@ -444,7 +502,11 @@ impl MutualTls {
 
 #[async_trait::async_trait]
 impl Authenticator for MutualTls {
-    async fn authenticate(&self, presented: &Presented<'_>) -> Result<Caller, AuthFailure> {
+    async fn authenticate(
+        &self,
+        presented: &Presented<'_>,
+        basis: Basis,
+    ) -> Result<Authenticated, AuthFailure> {
         let chain = presented.peer_certificates.unwrap_or_default();
         let Some(leaf) = chain.first() else {
             let missing = super::tls::CertificateProblem::Missing;
@@ -480,46 +542,22 @@ impl Authenticator for MutualTls {
                     claimed_agency: self.operator.agency.as_str().to_owned(),
                     ..with_certificate(f)
                 })?;
-            return Ok(Caller {
+            return Ok(Authenticated::without_registry(Caller {
                 client_certificate: Some(fingerprint),
                 ..caller
-            });
+            }));
         }
-        let registry = self
-            .registry
-            .current()
-            .await
-            .map_err(|e| with_certificate(unavailable(e)))?;
-        let agency = match self.agency_of(&registry, &examined.matchers).await {
-            Ok(agency) => agency,
-            Err(f) => {
-                if let (UNKNOWN_CERTIFICATE, Some(token)) = (f.code, token) {
-                    let as_operator = |f: AuthFailure| AuthFailure {
-                        claimed_agency: self.operator.agency.as_str().to_owned(),
-                        ..with_certificate(f)
-                    };
-                    if let Some(caller) = self
-                        .operator_staff(token, fingerprint)
-                        .map_err(as_operator)?
-                    {
-                        return Ok(caller);
-                    }
-                }
-                return Err(with_certificate(f));
+        let established = self
+            .registered(&examined.matchers, token, fingerprint, basis)
+            .await;
+        match established {
+            Err((_, false)) => {
+                // A refusal stands only on the registry as it is now.
+                self.registered(&examined.matchers, token, fingerprint, Basis::Fresh)
+                    .await
             }
-        };
-        let staff = self
-            .staff_of(&registry, &agency, token, fingerprint)
-            .await
-            .map_err(|f| AuthFailure {
-                claimed_agency: agency.as_str().to_owned(),
-                ..with_certificate(f)
-            })?;
-        Ok(Caller {
-            agency,
-            principal: staff.principal,
-            roles: staff.roles,
-            client_certificate: Some(fingerprint),
-        })
+            other => other,
+        }
+        .map_err(|(f, _)| with_certificate(f))
     }
 }

@@ -2,12 +2,16 @@
 //! issuers, as authentication reads them on every call.
 //!
 //! Every change to either advances `policy_state.registry_version` in its
-//! own transaction. Each call first reads that counter (one single-row
-//! query); if it moved — through this process or any other on the same
-//! database — everything remembered is forgotten, so a revocation or a
-//! removed issuer applies to the very next call everywhere. Otherwise the
-//! identities a certificate matches and the issuer a token names are
-//! looked up once and remembered.
+//! own transaction. A call authenticates on the version this process holds
+//! ([`Basis::Held`]), without reading it, and its ledger entry commits only
+//! if the registry is still at that version (the write path checks it under
+//! the ledger head's lock); a call whose entry finds it moved is
+//! authenticated again on the registry as it is now ([`Basis::Fresh`]),
+//! which reads the counter and, if it moved — through this process or any
+//! other on the same database — forgets everything remembered. So a
+//! revocation or a removed issuer applies to every call whose entry
+//! commits after it, everywhere. The identities a certificate matches and
+//! the issuer a token names are looked up once per version and remembered.
 //!
 //! A lookup is remembered only if the view is still at the version its call
 //! read: a lookup that raced a change is used by its own call (which was
@@ -16,6 +20,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::Basis;
 use crate::domain::credential::{CertificateIdentity, CertificateMatch, TokenIssuer};
 use crate::store::{Store, StoreError};
 
@@ -50,6 +55,8 @@ pub struct Registry {
 pub struct AtVersion<'a> {
     registry: &'a Registry,
     version: i64,
+    /// Whether the version was read for this call.
+    fresh: bool,
 }
 
 impl Registry {
@@ -68,6 +75,20 @@ impl Registry {
         self.view.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The registry on `basis`: as held, if a version is held, else as it
+    /// is now.
+    pub async fn at(&self, basis: Basis) -> Result<AtVersion<'_>, StoreError> {
+        let held = self.view().version;
+        if basis == Basis::Held && held >= 0 {
+            return Ok(AtVersion {
+                registry: self,
+                version: held,
+                fresh: false,
+            });
+        }
+        self.current().await
+    }
+
     /// The registry as it is now: reads the version, forgetting what was
     /// remembered if it moved.
     pub async fn current(&self) -> Result<AtVersion<'_>, StoreError> {
@@ -82,11 +103,22 @@ impl Registry {
         Ok(AtVersion {
             registry: self,
             version,
+            fresh: true,
         })
     }
 }
 
 impl AtVersion<'_> {
+    /// The version.
+    pub fn version(&self) -> i64 {
+        self.version
+    }
+
+    /// Whether the version was read for this call rather than held.
+    pub fn fresh(&self) -> bool {
+        self.fresh
+    }
+
     /// The identities, revoked ones included, registered with any of
     /// `matchers`.
     pub async fn identities(

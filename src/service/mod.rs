@@ -261,6 +261,9 @@ struct Facts {
     expects: Vec<Expect>,
     /// Whether a decision was made on state held in memory.
     cached: bool,
+    /// The registry version the caller's authentication relied on, if it
+    /// read the registry: checked when the entry commits.
+    registry: Option<i64>,
 }
 
 /// One authenticated call being served.
@@ -305,7 +308,8 @@ impl Call {
     /// its decisions relied on changed before its entry could commit, or
     /// when it was refused on state held in memory (a refusal is only
     /// released once it stands on fresh state). If so, what it learnt is
-    /// forgotten (its purpose and emergency reason stay).
+    /// forgotten (its purpose, its emergency reason and the registry version
+    /// its caller was authenticated on stay).
     pub fn decide_again(&self, error: &ServiceError) -> bool {
         let stale = matches!(error, ServiceError::Unavailable(StoreError::Stale(_)));
         let refused = matches!(
@@ -324,6 +328,7 @@ impl Call {
             *f = Facts {
                 purpose: f.purpose,
                 break_glass: f.break_glass.take(),
+                registry: f.registry,
                 ..Facts::default()
             };
         }
@@ -340,9 +345,24 @@ impl Call {
         }
     }
 
-    /// What the call's decisions relied on.
+    /// What the call's decisions and its caller's authentication relied
+    /// on.
     fn expectations(&self) -> Vec<Expect> {
-        self.facts().expects.clone()
+        let f = self.facts();
+        let mut expects = f.expects.clone();
+        expects.extend(f.registry.map(Expect::Registry));
+        expects
+    }
+
+    /// The registry version the caller's authentication relied on, if any.
+    pub fn registry(&self) -> Option<i64> {
+        self.facts().registry
+    }
+
+    /// Records the registry version the caller's authentication relied on
+    /// (`None` if it read no registry).
+    pub fn set_registry(&self, version: Option<i64>) {
+        self.facts().registry = version;
     }
 
     fn facts(&self) -> std::sync::MutexGuard<'_, Facts> {

@@ -848,15 +848,17 @@ async fn mutual_tls_and_tokens(db: Db) {
 
     // When the registry cannot be read, the caller is told to retry
     // (UNAVAILABLE), not that their credentials are bad; it is recorded as
-    // Accord's failure.
+    // Accord's failure. A certificate never seen is looked up in it...
     accord::store::install_drivers();
     let raw = sqlx::AnyPool::connect(&s.database_url).await.unwrap();
-    sqlx::query("ALTER TABLE policy_state RENAME TO policy_state_away")
+    let rename = |from: &str, to: &str| format!("ALTER TABLE {from} RENAME TO {to}");
+    sqlx::query(&rename("certificate_identities", "identities_away"))
         .execute(&raw)
         .await
         .unwrap();
+    let unseen = pki.client("case-system-2.leeds-cc", None);
     let r = list_agencies(
-        s.tls_channel(Some(&renewed)).await,
+        s.tls_channel(Some(&unseen)).await,
         Some(&token),
         "registry-down",
     )
@@ -866,7 +868,29 @@ async fn mutual_tls_and_tokens(db: Db) {
     let entry = entry_of(&s, "registry-down").await;
     assert_eq!(entry.draft.outcome, Outcome::Failed);
     assert_eq!(entry.draft.reason_code, "REGISTRY_UNAVAILABLE");
-    sqlx::query("ALTER TABLE policy_state_away RENAME TO policy_state")
+    sqlx::query(&rename("identities_away", "certificate_identities"))
+        .execute(&raw)
+        .await
+        .unwrap();
+    // ...and a known one is authenticated on the registry as held, but its
+    // entry commits only if the registry's version can be read (and is
+    // still the one relied on).
+    sqlx::query(&rename("policy_state", "policy_state_away"))
+        .execute(&raw)
+        .await
+        .unwrap();
+    let r = list_agencies(
+        s.tls_channel(Some(&renewed)).await,
+        Some(&token),
+        "counter-down",
+    )
+    .await;
+    let status = r.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    let entry = entry_of(&s, "counter-down").await;
+    assert_eq!(entry.draft.outcome, Outcome::Failed);
+    assert_eq!(entry.draft.reason_code, "STORAGE_UNAVAILABLE");
+    sqlx::query(&rename("policy_state_away", "policy_state"))
         .execute(&raw)
         .await
         .unwrap();
@@ -958,6 +982,134 @@ async fn revocation_reaches_every_process() {
         Some(&council.cert),
     )
     .await;
+    other.stop().await;
+    s.stop().await;
+}
+
+/// Revocations made through one server race calls made through another on
+/// the same PostgreSQL database, which authenticates on the registry it
+/// holds and has the registry's version checked when each call's entry
+/// commits. A call started after a revocation was answered is refused; in
+/// the ledger, no call over a certificate is permitted after its identity
+/// was revoked; and every call answered has its entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn revocations_race_calls_in_another_process() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    const ROUNDS: usize = 3;
+    const CALLERS: usize = 4;
+    const MAX_CALLS: usize = 300;
+
+    let Some(Secure {
+        s, pki, council, ..
+    }) = secure(Db::Postgres).await
+    else {
+        return;
+    };
+    let other = s.start_secure_beside(&pki).await;
+    let token = council.token(&["social_worker"]);
+    let mut rounds = Vec::new();
+    for round in 0..ROUNDS {
+        let cert = pki.client(&format!("case-system-{round}.leeds-cc"), None);
+        let identity = s
+            .agencies()
+            .add_certificate_identity(Request::new(pb::AddCertificateIdentityRequest {
+                parent: format!("agencies/{COUNCIL}"),
+                certificate_identity: Some(pb::CertificateIdentity {
+                    r#match: Some(Match::CertificateSha256(cert.fingerprint.to_string())),
+                    note: format!("round {round}"),
+                    ..Default::default()
+                }),
+            }))
+            .await
+            .unwrap()
+            .into_inner()
+            .certificate_identity
+            .unwrap();
+        let channel = other.tls_channel(Some(&cert)).await;
+        let (stop, oks) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicUsize::new(0)),
+        );
+        let callers: Vec<_> = (0..CALLERS)
+            .map(|caller| {
+                let (channel, token) = (channel.clone(), token.clone());
+                let (stop, oks) = (Arc::clone(&stop), Arc::clone(&oks));
+                tokio::spawn(async move {
+                    for i in 0..MAX_CALLS {
+                        if stop.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        let id = format!("race-{round}-{caller}-{i}");
+                        match list_agencies(channel.clone(), Some(&token), &id).await {
+                            Ok(_) => {
+                                oks.fetch_add(1, Ordering::SeqCst);
+                            }
+                            Err(e) => {
+                                assert_eq!(reason(&e), "CLIENT_CERTIFICATE_REVOKED", "{e:?}");
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        for _ in 0..500 {
+            if oks.load(Ordering::SeqCst) >= CALLERS {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(
+            oks.load(Ordering::SeqCst) >= CALLERS,
+            "the calls did not get going"
+        );
+        s.agencies()
+            .revoke_certificate_identity(Request::new(pb::RevokeCertificateIdentityRequest {
+                name: identity.name.clone(),
+            }))
+            .await
+            .unwrap();
+        // Answered: from now on no call over that certificate is served.
+        for i in 0..5 {
+            let id = format!("after-{round}-{i}");
+            let r = list_agencies(channel.clone(), Some(&token), &id).await;
+            assert_eq!(reason(&r.unwrap_err()), "CLIENT_CERTIFICATE_REVOKED");
+        }
+        stop.store(true, Ordering::SeqCst);
+        for caller in callers {
+            caller.await.unwrap();
+        }
+        rounds.push((cert, identity.name, oks.load(Ordering::SeqCst)));
+    }
+
+    let entries = s.ledger(Default::default()).await;
+    for (cert, identity, answered_ok) in rounds {
+        let fingerprint = cert.fingerprint.to_string();
+        let permitted: Vec<usize> = entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| {
+                e.draft.client_certificate == fingerprint && e.draft.outcome == Outcome::Permitted
+            })
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(
+            permitted.len(),
+            answered_ok,
+            "every call answered has its entry"
+        );
+        let revoked = entries
+            .iter()
+            .position(|e| {
+                e.draft.action.ends_with("/RevokeCertificateIdentity")
+                    && e.draft.records == [identity.clone()]
+            })
+            .expect("the revocation's entry");
+        assert!(
+            permitted.iter().all(|&i| i < revoked),
+            "a call over {identity} was permitted after its revocation"
+        );
+    }
     other.stop().await;
     s.stop().await;
 }
