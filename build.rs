@@ -18,6 +18,9 @@ const PROTOS: &[&str] = &[
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
+    // The migrations are embedded by `sqlx::migrate!`: a new one must
+    // rebuild the crate.
+    println!("cargo:rerun-if-changed=migrations");
     let descriptors = protox::Compiler::new(["proto"])?
         .include_imports(true)
         .include_source_info(true)
