@@ -115,6 +115,9 @@ async fn set_up_sqlite(conn: &mut AnyConnection, page_cap: u32) -> Result<(), sq
     conn.execute("PRAGMA foreign_keys = ON").await?;
     conn.execute("PRAGMA busy_timeout = 10000").await?;
     conn.execute("PRAGMA synchronous = FULL").await?;
+    // Temporary files, and the statement journal a batch's append spills
+    // to one once it passes 64 KiB, held in memory rather than written.
+    conn.execute("PRAGMA temp_store = MEMORY").await?;
     if page_cap > 0 {
         conn.execute(format!("PRAGMA max_page_count = {page_cap}").as_str())
             .await?;
