@@ -88,18 +88,22 @@ async fn big_tree(dir: &std::path::Path, n: u64) -> SqlStore {
     let pool = SqlitePool::connect_with(options).await.unwrap();
     let started = std::time::Instant::now();
     let mut frontier = Frontier::EMPTY;
-    let mut rows: Vec<(i64, i64, [u8; 32])> = Vec::with_capacity(1 << 20);
+    let mut rows: Vec<(i64, i64, i64, [u8; 32])> = Vec::with_capacity(1 << 20);
     let mut tx = pool.begin().await.unwrap();
     for i in 0..n {
         frontier.push(leaf_hash(&i.to_be_bytes()), |id, h| {
-            rows.push((i64::from(id.level), id.index as i64, h));
+            let pos = id.position().unwrap() as i64;
+            rows.push((pos, i64::from(id.level), id.index as i64, h));
         });
         if rows.len() >= 1_000 || i + 1 == n {
             let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO ledger_nodes (level, idx, hash) ",
+                "INSERT INTO ledger_nodes (pos, level, idx, hash) ",
             );
-            q.push_values(rows.drain(..), |mut b, (level, idx, hash)| {
-                b.push_bind(level).push_bind(idx).push_bind(hash.to_vec());
+            q.push_values(rows.drain(..), |mut b, (pos, level, idx, hash)| {
+                b.push_bind(pos)
+                    .push_bind(level)
+                    .push_bind(idx)
+                    .push_bind(hash.to_vec());
             });
             q.build().execute(&mut *tx).await.unwrap();
         }

@@ -1893,3 +1893,95 @@ async fn the_starter_catalogue_loads_once_when_processes_start_together() {
     let classes = store.record_classes(After::Start, 100).await.unwrap();
     assert_eq!(classes.len(), loaded[1]);
 }
+
+/// A ledger written before its tree's nodes were stored by position (the
+/// migrations up to 0007, nodes keyed by level and index) is moved to the
+/// new layout on start: the tree loads, grows on, and proves its old and
+/// new entries against the new root.
+async fn nodes_move_to_their_positions_story(url: &str, backend: &str) {
+    const OLD: u64 = 300;
+    accord::store::install_drivers();
+    let earlier = tempfile::tempdir().unwrap();
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    for file in std::fs::read_dir(&source).unwrap() {
+        let path = file.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        if name.as_str() < "0008" {
+            std::fs::copy(&path, earlier.path().join(name)).unwrap();
+        }
+    }
+    let raw = sqlx::AnyPool::connect(url).await.unwrap();
+    sqlx::migrate::Migrator::new(earlier.path())
+        .await
+        .unwrap()
+        .run(&raw)
+        .await
+        .unwrap();
+    let leaves: Vec<_> = (0..OLD)
+        .map(|i| ledger::merkle::leaf_hash(&i.to_be_bytes()))
+        .collect();
+    let mut frontier = ledger::merkle::Frontier::new(0, vec![]).unwrap();
+    let mut nodes = Vec::new();
+    for leaf in &leaves {
+        frontier.push(*leaf, |id, hash| nodes.push((id, hash)));
+    }
+    for (id, hash) in nodes {
+        sqlx::query("INSERT INTO ledger_nodes (level, idx, hash) VALUES ($1, $2, $3)")
+            .bind(i64::from(id.level))
+            .bind(id.index as i64)
+            .bind(hash.to_vec())
+            .execute(&raw)
+            .await
+            .unwrap();
+    }
+    sqlx::query("UPDATE ledger_head SET size = $1, root_hash = $2 WHERE id = 1")
+        .bind(OLD as i64)
+        .bind(frontier.root().to_vec())
+        .execute(&raw)
+        .await
+        .unwrap();
+    raw.close().await;
+
+    let store = connect(url, true).await.unwrap();
+    let entry = store
+        .commit(vec![], draft(1, Outcome::Permitted))
+        .await
+        .unwrap()
+        .into_entry();
+    assert_eq!(entry.index, OLD as i64, "the tree loaded from its nodes");
+    let head = store.tree_head().await.unwrap();
+    let mut all = leaves.clone();
+    all.push(entry.leaf_hash());
+    assert_eq!(head.root, ledger::merkle::root(&all));
+    for i in [0, 1, 2, 127, 128, 255, 256, 299, OLD] {
+        let proof = accord::store::inclusion_proof(&store, i, head.size)
+            .await
+            .unwrap();
+        ledger::merkle::verify_inclusion(i, head.size, &all[i as usize], &proof, &head.root)
+            .unwrap();
+    }
+    let proof = accord::store::consistency_proof(&store, 200, head.size)
+        .await
+        .unwrap();
+    let old_root = ledger::merkle::root(&leaves[..200]);
+    ledger::merkle::verify_consistency(200, head.size, &proof, &old_root, &head.root).unwrap();
+    store.close().await;
+}
+
+#[tokio::test]
+async fn nodes_move_to_their_positions_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = accord::store::sqlite_url(dir.path());
+    nodes_move_to_their_positions_story(&url, "sqlite").await;
+}
+
+#[tokio::test]
+async fn nodes_move_to_their_positions_postgres() {
+    let Some(url) = helpers::fresh_postgres_database().await else {
+        return;
+    };
+    nodes_move_to_their_positions_story(&url, "postgres").await;
+    helpers::drop_postgres_database(&url).await;
+}

@@ -90,6 +90,24 @@ impl NodeId {
     pub fn leaf(index: u64) -> Self {
         Self { level: 0, index }
     }
+
+    /// The node's place in the order nodes are completed as leaves are
+    /// appended (post-order: each leaf, then the subtrees it completes,
+    /// lowest first), so that the nodes a batch of appends completes are
+    /// neighbours wherever they sit in the tree. The node completes with
+    /// leaf `n - 1`, where `n = (index + 1) << level`, after the
+    /// `2(n - 1) - popcount(n - 1)` nodes of the first `n - 1` leaves and
+    /// the `level` nodes below it; `popcount(n - 1)` is
+    /// `popcount(index) + level`. `None` past `u64`.
+    pub fn position(self) -> Option<u64> {
+        let n = self
+            .index
+            .checked_add(1)?
+            .checked_mul(1u64.checked_shl(self.level)?)?;
+        (n - 1)
+            .checked_mul(2)?
+            .checked_sub(u64::from(self.index.count_ones()))
+    }
 }
 
 /// The leaves `start..end` of a tree, as they appear in the RFC 6962
@@ -446,6 +464,40 @@ mod tests {
 
     fn leaves(n: usize) -> Vec<Hash> {
         (0..n).map(|i| leaf_hash(&i.to_be_bytes())).collect()
+    }
+
+    #[test]
+    fn nodes_are_positioned_in_the_order_appends_complete_them() {
+        let mut frontier = Frontier::new(0, vec![]).unwrap();
+        let mut completed = Vec::new();
+        for leaf in leaves(1000) {
+            frontier.push(leaf, |id, _| completed.push(id));
+        }
+        for (k, id) in completed.iter().enumerate() {
+            assert_eq!(id.position(), Some(k as u64), "{id:?}");
+        }
+        assert_eq!(completed.len(), 2 * 1000 - 1000usize.count_ones() as usize);
+        let top = NodeId {
+            level: 62,
+            index: 1,
+        };
+        assert_eq!(top.position(), Some(u64::MAX - 2));
+        assert_eq!(
+            NodeId {
+                level: 64,
+                index: 0
+            }
+            .position(),
+            None
+        );
+        assert_eq!(
+            NodeId {
+                level: 0,
+                index: u64::MAX
+            }
+            .position(),
+            None
+        );
     }
 
     #[test]

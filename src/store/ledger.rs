@@ -115,8 +115,16 @@ fn checkpoint_from(row: &AnyRow) -> Result<SignedCheckpoint, StoreError> {
     })
 }
 
-/// How many nodes one lookup asks for at most (two parameters each).
-const NODES_PER_QUERY: usize = 400;
+/// How many nodes one lookup asks for at most.
+const NODES_PER_QUERY: usize = 500;
+
+/// Where node `id` is stored (see [`NodeId::position`]).
+fn position(id: NodeId) -> Result<i64, StoreError> {
+    let position = id
+        .position()
+        .ok_or_else(|| StoreError::Corrupt(format!("tree node {id:?} is past any position")))?;
+    signed(position)
+}
 
 /// The stored hashes of the nodes `ids` that exist.
 pub(super) async fn fetch_nodes(
@@ -125,12 +133,11 @@ pub(super) async fn fetch_nodes(
 ) -> Result<HashMap<NodeId, Hash>, StoreError> {
     let mut out = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(NODES_PER_QUERY) {
-        let mut q = Query::new("SELECT level, idx, hash FROM ledger_nodes WHERE ");
+        let mut q = Query::new("SELECT level, idx, hash FROM ledger_nodes WHERE pos IN (");
         for (n, id) in chunk.iter().enumerate() {
-            q.raw(if n == 0 { "(" } else { " OR (" })
-                .push("level = ?", Arg::Int(i64::from(id.level)))
-                .push(" AND idx = ?)", Arg::Int(signed(id.index)?));
+            q.push(if n == 0 { "?" } else { ", ?" }, Arg::Int(position(*id)?));
         }
+        q.raw(")");
         for row in q.build().fetch_all(&mut *conn).await? {
             let level: i64 = row.try_get("level")?;
             let id = NodeId {
@@ -375,6 +382,7 @@ struct SubjectRow<'a> {
 /// A tree node, its hash in hex.
 #[derive(serde::Serialize)]
 struct NodeRow {
+    pos: i64,
     level: i64,
     idx: i64,
     hash: String,
@@ -400,9 +408,9 @@ WITH entries AS (
     INSERT INTO ledger_subjects (subject, idx)
     SELECT subject, idx FROM json_to_recordset($2::json) AS s(subject TEXT, idx BIGINT)
 ), nodes AS (
-    INSERT INTO ledger_nodes (level, idx, hash)
-    SELECT level, idx, decode(hash, 'hex')
-    FROM json_to_recordset($3::json) AS n(level BIGINT, idx BIGINT, hash TEXT)
+    INSERT INTO ledger_nodes (pos, level, idx, hash)
+    SELECT pos, level, idx, decode(hash, 'hex')
+    FROM json_to_recordset($3::json) AS n(pos BIGINT, level BIGINT, idx BIGINT, hash TEXT)
 ), new_records AS (
     INSERT INTO records (id, subject_id, record_class, controller, version, etag,
         create_time, update_time)
@@ -439,9 +447,9 @@ FROM r;
 INSERT INTO ledger_subjects (subject, idx)
 WITH r AS MATERIALIZED (SELECT jsonb(value) AS v FROM json_each($2))
 SELECT v ->> 'subject', v ->> 'idx' FROM r;
-INSERT INTO ledger_nodes (level, idx, hash)
+INSERT INTO ledger_nodes (pos, level, idx, hash)
 WITH r AS MATERIALIZED (SELECT jsonb(value) AS v FROM json_each($3))
-SELECT v ->> 'level', v ->> 'idx', unhex(v ->> 'hash') FROM r;
+SELECT v ->> 'pos', v ->> 'level', v ->> 'idx', unhex(v ->> 'hash') FROM r;
 INSERT INTO records (id, subject_id, record_class, controller, version, etag,
     create_time, update_time)
 WITH r AS MATERIALIZED (SELECT jsonb(value) AS v FROM json_each($6))
@@ -552,6 +560,7 @@ impl Appended {
             .iter()
             .map(|(id, h)| {
                 Ok(NodeRow {
+                    pos: position(*id)?,
                     level: i64::from(id.level),
                     idx: signed(id.index)?,
                     hash: hex::encode(h),
