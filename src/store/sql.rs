@@ -195,7 +195,7 @@ pub async fn connect_waiting(
         };
         SqlStore {
             backend: Backend::Sqlite,
-            sequencer: Sequencer::start(link),
+            sequencer: Sequencer::start(link)?,
             writer,
             reader,
             page_cap,
@@ -216,7 +216,7 @@ pub async fn connect_waiting(
         };
         SqlStore {
             backend: Backend::Postgres,
-            sequencer: Sequencer::start(link),
+            sequencer: Sequencer::start(link)?,
             writer: pool.clone(),
             reader: pool,
             page_cap: Arc::default(),

@@ -1,9 +1,9 @@
 //! The write path: one sequencer per process appends every change and its
 //! ledger entry, batching the commits that arrive together (group commit).
 //!
-//! The sequencer has its own connection, not a pooled one: opened when the
-//! first batch needs it and after any batch failed (its state is then not
-//! known), and never pinged.
+//! The sequencer runs on a thread of its own and has its own connection,
+//! not a pooled one: opened when the first batch needs it and after any
+//! batch failed (its state is then not known), and never pinged.
 //!
 //! A batch is one transaction and one durable commit. It takes the ledger
 //! head's lock first (a row lock on PostgreSQL, so that batches of several
@@ -110,8 +110,11 @@ impl std::fmt::Debug for Job {
 }
 
 impl Sequencer {
-    /// Starts the sequencer of the database `link` opens.
-    pub(super) fn start(link: Link) -> Self {
+    /// Starts the sequencer of the database `link` opens, on a thread of
+    /// its own: each batch waits on its connection several times, and on
+    /// the server's runtime every one of those wake-ups would queue behind
+    /// the calls being served.
+    pub(super) fn start(link: Link) -> Result<Self, StoreError> {
         let (jobs, queue) = mpsc::channel(QUEUE);
         let state = Arc::new(State::default());
         let writer = Writer {
@@ -120,8 +123,16 @@ impl Sequencer {
             page_cap: 0,
             frontier: None,
         };
-        tokio::spawn(run(writer, queue, Arc::clone(&state)));
-        Self { jobs, state }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Batch(format!("cannot start the ledger sequencer: {e}")))?;
+        let shared = Arc::clone(&state);
+        std::thread::Builder::new()
+            .name("accord-sequencer".to_owned())
+            .spawn(move || runtime.block_on(run(writer, queue, shared)))
+            .map_err(|e| StoreError::Batch(format!("cannot start the ledger sequencer: {e}")))?;
+        Ok(Self { jobs, state })
     }
 
     /// Commits `writes` with the entry `draft` if `expects` hold; the
