@@ -7,6 +7,11 @@ use clap::Parser;
 
 use accord::cli::Cli;
 
+/// The allocator: each audited call makes and frees many small buffers on
+/// several threads, which mimalloc serves from per-thread pages.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
