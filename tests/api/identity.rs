@@ -848,52 +848,44 @@ async fn mutual_tls_and_tokens(db: Db) {
 
     // When the registry cannot be read, the caller is told to retry
     // (UNAVAILABLE), not that their credentials are bad; it is recorded as
-    // Accord's failure. A certificate never seen is looked up in it...
+    // Accord's failure. A certificate never seen is looked up in it; a
+    // known one is authenticated on the registry as held, but its entry
+    // commits only if the registry's version can be read (and is still the
+    // one relied on).
     accord::store::install_drivers();
     let raw = sqlx::AnyPool::connect(&s.database_url).await.unwrap();
-    let rename = |from: &str, to: &str| format!("ALTER TABLE {from} RENAME TO {to}");
-    sqlx::query(&rename("certificate_identities", "identities_away"))
-        .execute(&raw)
-        .await
-        .unwrap();
     let unseen = pki.client("case-system-2.leeds-cc", None);
-    let r = list_agencies(
-        s.tls_channel(Some(&unseen)).await,
-        Some(&token),
-        "registry-down",
-    )
-    .await;
-    let status = r.unwrap_err();
-    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
-    let entry = entry_of(&s, "registry-down").await;
-    assert_eq!(entry.draft.outcome, Outcome::Failed);
-    assert_eq!(entry.draft.reason_code, "REGISTRY_UNAVAILABLE");
-    sqlx::query(&rename("identities_away", "certificate_identities"))
-        .execute(&raw)
-        .await
-        .unwrap();
-    // ...and a known one is authenticated on the registry as held, but its
-    // entry commits only if the registry's version can be read (and is
-    // still the one relied on).
-    sqlx::query(&rename("policy_state", "policy_state_away"))
-        .execute(&raw)
-        .await
-        .unwrap();
-    let r = list_agencies(
-        s.tls_channel(Some(&renewed)).await,
-        Some(&token),
-        "counter-down",
-    )
-    .await;
-    let status = r.unwrap_err();
-    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
-    let entry = entry_of(&s, "counter-down").await;
-    assert_eq!(entry.draft.outcome, Outcome::Failed);
-    assert_eq!(entry.draft.reason_code, "STORAGE_UNAVAILABLE");
-    sqlx::query(&rename("policy_state_away", "policy_state"))
-        .execute(&raw)
-        .await
-        .unwrap();
+    for (table, certificate, id, why) in [
+        (
+            "certificate_identities",
+            &unseen,
+            "registry-down",
+            "REGISTRY_UNAVAILABLE",
+        ),
+        (
+            "policy_state",
+            &renewed,
+            "counter-down",
+            "STORAGE_UNAVAILABLE",
+        ),
+    ] {
+        let rename = |from: &str, to: &str| format!("ALTER TABLE {from} RENAME TO {to}");
+        let away = format!("{table}_away");
+        sqlx::query(&rename(table, &away))
+            .execute(&raw)
+            .await
+            .unwrap();
+        let r = list_agencies(s.tls_channel(Some(certificate)).await, Some(&token), id).await;
+        let status = r.unwrap_err();
+        assert_eq!(status.code(), Code::Unavailable, "{id}: {status:?}");
+        let entry = entry_of(&s, id).await;
+        assert_eq!(entry.draft.outcome, Outcome::Failed, "{id}");
+        assert_eq!(entry.draft.reason_code, why, "{id}");
+        sqlx::query(&rename(&away, table))
+            .execute(&raw)
+            .await
+            .unwrap();
+    }
     raw.close().await;
 
     // Removing an issuer stops its tokens at once, even one verified (and
