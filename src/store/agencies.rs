@@ -43,10 +43,10 @@ pub(super) async fn agencies(
 }
 
 /// Registers `a`, unless its code is taken.
-pub(super) async fn insert(tx: &mut Tx<'_>, a: &Agency) -> Result<(), StoreError> {
+pub(super) async fn insert(tx: &mut Tx, a: &Agency) -> Result<(), StoreError> {
     let exists = sqlx::query("SELECT 1 FROM agencies WHERE code = $1")
         .bind(a.code.as_str())
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?;
     if exists.is_some() {
         return Err(StoreError::AlreadyExists(format!(
@@ -65,17 +65,13 @@ pub(super) async fn insert(tx: &mut Tx<'_>, a: &Agency) -> Result<(), StoreError
     .bind(micros(a.create_time))
     .bind(micros(a.update_time))
     .bind(a.etag.as_str())
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
 
 /// Replaces `a`'s mutable fields if its etag is still `expected_etag`.
-pub(super) async fn update(
-    tx: &mut Tx<'_>,
-    a: &Agency,
-    expected_etag: &str,
-) -> Result<(), StoreError> {
+pub(super) async fn update(tx: &mut Tx, a: &Agency, expected_etag: &str) -> Result<(), StoreError> {
     let done = sqlx::query(
         "UPDATE agencies SET display_name = $1, status = $2, update_time = $3, etag = $4 \
          WHERE code = $5 AND etag = $6",
@@ -86,14 +82,14 @@ pub(super) async fn update(
     .bind(a.etag.as_str())
     .bind(a.code.as_str())
     .bind(expected_etag)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     if done.rows_affected() > 0 {
         return Ok(());
     }
     let current: Option<String> = sqlx::query_scalar("SELECT etag FROM agencies WHERE code = $1")
         .bind(a.code.as_str())
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?;
     Err(match current {
         None => StoreError::NotFound(a.code.resource_name()),

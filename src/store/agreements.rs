@@ -244,15 +244,15 @@ fn stored_suspension(a: &Agreement) -> Result<Option<String>, StoreError> {
         .transpose()
 }
 
-async fn advance_version(tx: &mut Tx<'_>) -> Result<(), StoreError> {
+async fn advance_version(tx: &mut Tx) -> Result<(), StoreError> {
     sqlx::query("UPDATE policy_state SET agreements_version = agreements_version + 1 WHERE id = 1")
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }
 
 /// Inserts a new agreement version with its parties.
-pub(super) async fn insert(tx: &mut Tx<'_>, a: &Agreement) -> Result<(), StoreError> {
+pub(super) async fn insert(tx: &mut Tx, a: &Agreement) -> Result<(), StoreError> {
     let inserted = sqlx::query(
         "INSERT INTO agreements (id, version, provider, terms, status, approvals, suspension, \
          created_by, create_time, update_time, revision) \
@@ -269,7 +269,7 @@ pub(super) async fn insert(tx: &mut Tx<'_>, a: &Agreement) -> Result<(), StoreEr
     .bind(micros(a.create_time))
     .bind(micros(a.update_time))
     .bind(a.revision)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     if inserted.rows_affected() == 0 {
         return Err(StoreError::AlreadyExists(format!(
@@ -284,7 +284,7 @@ pub(super) async fn insert(tx: &mut Tx<'_>, a: &Agreement) -> Result<(), StoreEr
         .bind(party.as_str())
         .bind(a.id.as_str())
         .bind(a.version)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     }
     advance_version(tx).await
@@ -293,7 +293,7 @@ pub(super) async fn insert(tx: &mut Tx<'_>, a: &Agreement) -> Result<(), StoreEr
 /// Stores a lifecycle step of a version if it is still at
 /// `expected_revision`.
 pub(super) async fn update(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx,
     a: &Agreement,
     expected_revision: i64,
 ) -> Result<(), StoreError> {
@@ -309,7 +309,7 @@ pub(super) async fn update(
     .bind(a.id.as_str())
     .bind(a.version)
     .bind(expected_revision)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
         return Err(StoreError::StaleEtag {

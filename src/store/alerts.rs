@@ -70,7 +70,7 @@ pub(super) async fn alerts(
 }
 
 /// Raises `a`, tied to the entry at ledger `index`.
-pub(super) async fn raise(tx: &mut Tx<'_>, a: &Alert, index: i64) -> Result<(), StoreError> {
+pub(super) async fn raise(tx: &mut Tx, a: &Alert, index: i64) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO alerts (id, kind, recipient, agency, principal, subject, summary, entry_index, raise_time) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -84,7 +84,7 @@ pub(super) async fn raise(tx: &mut Tx<'_>, a: &Alert, index: i64) -> Result<(), 
     .bind(a.summary.as_str())
     .bind(index)
     .bind(micros(a.raise_time))
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -92,7 +92,7 @@ pub(super) async fn raise(tx: &mut Tx<'_>, a: &Alert, index: i64) -> Result<(), 
 /// Records that an alert was looked at, once: a second acknowledgement
 /// leaves the first in place.
 pub(super) async fn acknowledge(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx,
     id: &AlertId,
     ack: &Acknowledgement,
 ) -> Result<(), StoreError> {
@@ -103,12 +103,12 @@ pub(super) async fn acknowledge(
     .bind(micros(ack.time))
     .bind(ack.note.as_str())
     .bind(id.as_str())
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
         let exists = sqlx::query("SELECT 1 FROM alerts WHERE id = $1")
             .bind(id.as_str())
-            .fetch_optional(&mut **tx)
+            .fetch_optional(&mut *tx)
             .await?;
         if exists.is_none() {
             return Err(StoreError::NotFound(id.resource_name()));

@@ -45,10 +45,10 @@ pub(super) async fn record_classes(
 }
 
 /// Adds `c`, unless its id is taken.
-pub(super) async fn insert(tx: &mut Tx<'_>, c: &RecordClass) -> Result<(), StoreError> {
+pub(super) async fn insert(tx: &mut Tx, c: &RecordClass) -> Result<(), StoreError> {
     let exists = sqlx::query("SELECT 1 FROM record_classes WHERE id = $1")
         .bind(c.id.as_str())
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?;
     if exists.is_some() {
         return Err(StoreError::AlreadyExists(format!(
@@ -65,7 +65,7 @@ pub(super) async fn insert(tx: &mut Tx<'_>, c: &RecordClass) -> Result<(), Store
     .bind(c.description.as_str())
     .bind(json(&c.fields)?)
     .bind(micros(c.create_time))
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }

@@ -8,8 +8,10 @@ use super::{After, StoreError};
 use crate::domain::AgencyCode;
 use crate::ledger::Hash;
 
-/// A transaction of the write path.
-pub(super) type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+/// The write path's connection, inside the transaction of the batch
+/// being committed (begun and committed by the batch itself, see
+/// [`super::write`]).
+pub(super) type Tx = sqlx::AnyConnection;
 
 /// A time as stored: microseconds since the Unix epoch.
 pub(super) fn micros(t: DateTime<Utc>) -> i64 {

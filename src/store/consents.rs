@@ -97,19 +97,19 @@ pub(super) fn consent_from(row: &AnyRow) -> Result<Consent, StoreError> {
 }
 
 /// Advances the consents counter; returns its new value.
-async fn advance_version(tx: &mut Tx<'_>) -> Result<i64, StoreError> {
+async fn advance_version(tx: &mut Tx) -> Result<i64, StoreError> {
     sqlx::query("UPDATE policy_state SET consents_version = consents_version + 1 WHERE id = 1")
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(
         sqlx::query_scalar("SELECT consents_version FROM policy_state WHERE id = 1")
-            .fetch_one(&mut **tx)
+            .fetch_one(&mut *tx)
             .await?,
     )
 }
 
 /// Records a consent.
-pub(super) async fn insert(tx: &mut Tx<'_>, c: &Consent) -> Result<(), StoreError> {
+pub(super) async fn insert(tx: &mut Tx, c: &Consent) -> Result<(), StoreError> {
     let seq = advance_version(tx).await?;
     let purposes: Vec<&str> = c.scope.purposes.iter().map(|p| p.code()).collect();
     let classes: Vec<&str> = c.scope.record_classes.iter().map(|r| r.as_str()).collect();
@@ -133,14 +133,14 @@ pub(super) async fn insert(tx: &mut Tx<'_>, c: &Consent) -> Result<(), StoreErro
     .bind(c.recorded_principal.as_str())
     .bind(micros(c.record_time))
     .bind(seq)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
 
 /// Records the withdrawal of a consent that is not withdrawn yet.
 pub(super) async fn withdraw(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx,
     id: &ConsentId,
     w: &Withdrawal,
 ) -> Result<(), StoreError> {
@@ -157,7 +157,7 @@ pub(super) async fn withdraw(
     .bind(text)
     .bind(seq)
     .bind(id.as_str())
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
         return Err(StoreError::Conflict(format!(

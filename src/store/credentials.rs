@@ -35,7 +35,7 @@ pub(super) fn identity_from(row: &AnyRow) -> Result<CertificateIdentity, StoreEr
 }
 
 /// Registers a certificate identity; its value must be new.
-pub(super) async fn insert(tx: &mut Tx<'_>, c: &CertificateIdentity) -> Result<(), StoreError> {
+pub(super) async fn insert(tx: &mut Tx, c: &CertificateIdentity) -> Result<(), StoreError> {
     let done = sqlx::query(
         "INSERT INTO certificate_identities (id, agency, kind, value, note, create_time) \
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
@@ -46,7 +46,7 @@ pub(super) async fn insert(tx: &mut Tx<'_>, c: &CertificateIdentity) -> Result<(
     .bind(c.matcher.value())
     .bind(c.note.as_str())
     .bind(micros(c.create_time))
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
         return Err(StoreError::AlreadyExists(format!(
@@ -59,7 +59,7 @@ pub(super) async fn insert(tx: &mut Tx<'_>, c: &CertificateIdentity) -> Result<(
 
 /// Revokes a certificate identity that is not revoked yet.
 pub(super) async fn revoke(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx,
     id: &CertificateIdentityId,
     at: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), StoreError> {
@@ -68,7 +68,7 @@ pub(super) async fn revoke(
     )
     .bind(micros(at))
     .bind(id.as_str())
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
         return Err(StoreError::Conflict(
@@ -102,7 +102,7 @@ pub(super) fn issuer_from(row: &AnyRow) -> Result<TokenIssuer, StoreError> {
 }
 
 /// Registers a token issuer; its `iss` must be new.
-pub(super) async fn insert_issuer(tx: &mut Tx<'_>, t: &TokenIssuer) -> Result<(), StoreError> {
+pub(super) async fn insert_issuer(tx: &mut Tx, t: &TokenIssuer) -> Result<(), StoreError> {
     let (kind, jwks) = match &t.jwks {
         JwksSource::Document(d) => ("document", d.as_str()),
         JwksSource::Path(p) => ("path", p.as_str()),
@@ -119,7 +119,7 @@ pub(super) async fn insert_issuer(tx: &mut Tx<'_>, t: &TokenIssuer) -> Result<()
     .bind(t.subject_claim.as_str())
     .bind(t.roles_claim.as_str())
     .bind(micros(t.create_time))
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
         return Err(StoreError::AlreadyExists(format!(
@@ -131,10 +131,10 @@ pub(super) async fn insert_issuer(tx: &mut Tx<'_>, t: &TokenIssuer) -> Result<()
 }
 
 /// Removes a token issuer.
-pub(super) async fn remove_issuer(tx: &mut Tx<'_>, id: &TokenIssuerId) -> Result<(), StoreError> {
+pub(super) async fn remove_issuer(tx: &mut Tx, id: &TokenIssuerId) -> Result<(), StoreError> {
     let done = sqlx::query("DELETE FROM token_issuers WHERE id = $1")
         .bind(id.as_str())
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound(id.resource_name()));
@@ -144,9 +144,9 @@ pub(super) async fn remove_issuer(tx: &mut Tx<'_>, id: &TokenIssuerId) -> Result
 
 /// Advances `policy_state.registry_version` in the transaction of a change
 /// to certificate identities or token issuers.
-async fn changed(tx: &mut Tx<'_>) -> Result<(), StoreError> {
+async fn changed(tx: &mut Tx) -> Result<(), StoreError> {
     sqlx::query("UPDATE policy_state SET registry_version = registry_version + 1 WHERE id = 1")
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }

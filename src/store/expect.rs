@@ -8,14 +8,15 @@
 //! after the changes of the jobs ahead of it in the same batch. A job whose
 //! expectations no longer hold is not committed: it gets
 //! [`StoreError::Stale`], writes nothing and has no entry, so nothing
-//! decided on it can be released. On SQLite a batch reads the counters
-//! with the head, in its lock statement, and the agencies, subjects and
-//! records its jobs name in one more statement; on PostgreSQL, where the
-//! lock statement's snapshot may predate the commit it waited for, it
-//! reads the counters with the names, in one statement after the lock. A job of the batch that changes data updates what
-//! was read by what it wrote (a record's new version, an agency's status);
-//! only a change whose effect on it is not known that way (agreements,
-//! consents, credentials, seals) has it read again.
+//! decided on it can be released. A batch reads the counters and the
+//! agencies, subjects and records its jobs name in one statement, after
+//! the lock: on SQLite in the same trip as the lock, on PostgreSQL in the
+//! next round trip (a statement's snapshot there is taken when it starts,
+//! before it waits for the row lock, so the lock statement itself could
+//! miss the very commit it waited for). A job of the batch that changes
+//! data updates what was read by what it wrote (a record's new version, an
+//! agency's status); only a change whose effect on it is not known that
+//! way (agreements, consents, credentials, seals) has it read again.
 
 use std::collections::{HashMap, HashSet};
 
@@ -54,8 +55,6 @@ pub enum Expect {
 pub(super) struct Seen {
     policy: PolicyVersions,
     registry: i64,
-    /// Whether the agencies and records the batch's jobs name were read.
-    named: bool,
     /// Each agency asked about that is registered, with its status.
     agencies: HashMap<String, AgencyStatus>,
     /// Each subject asked about that is registered.
@@ -75,13 +74,6 @@ struct Current {
     sealed: Option<bool>,
 }
 
-/// The counters as columns of a statement without a table (so the lock
-/// statement can return them with the head).
-pub(super) const COUNTERS: &str = "\
-    (SELECT agreements_version FROM policy_state WHERE id = 1) AS agreements_version, \
-    (SELECT consents_version FROM policy_state WHERE id = 1) AS consents_version, \
-    (SELECT registry_version FROM policy_state WHERE id = 1) AS registry_version";
-
 /// The counters as rows of the statement that reads what a batch's
 /// checks name (its first part): the policy counters in the `version` and
 /// `sealed` columns, the registry's in `version`.
@@ -100,57 +92,23 @@ fn listed(backend: Backend, n: u8) -> String {
     }
 }
 
-impl Seen {
-    /// The counters in `row` (read with [`COUNTERS`]); nothing named read
-    /// yet.
-    pub(super) fn counters(row: &AnyRow) -> Result<Self, StoreError> {
-        Ok(Self {
-            policy: PolicyVersions {
-                agreements: row.try_get("agreements_version")?,
-                consents: row.try_get("consents_version")?,
-            },
-            registry: row.try_get("registry_version")?,
-            ..Self::default()
-        })
-    }
+/// The statement that reads the state a batch's checks need, and its
+/// parameters: the agencies, subjects and records named, as JSON lists
+/// (`$1` to `$3`). Its text depends only on the backend, so it is
+/// prepared once per connection.
+pub(super) struct StateQuery {
+    pub(super) sql: String,
+    pub(super) params: [String; 3],
+}
 
-    /// Reads, in `tx` and one statement, the counters and what `jobs`
-    /// (their expectations and writes) name.
-    pub(super) async fn read<'e>(
-        tx: &mut Tx<'_>,
+impl StateQuery {
+    /// The statement for what `jobs` (their expectations and writes)
+    /// name (in their expectations, and in the record writes checked
+    /// here: see [`Seen::admit`]).
+    pub(super) fn of<'e>(
         backend: Backend,
         jobs: impl Iterator<Item = (&'e [Expect], &'e [Write])>,
     ) -> Result<Self, StoreError> {
-        let mut seen = Self::default();
-        seen.read_state(tx, backend, true, jobs).await?;
-        Ok(seen)
-    }
-
-    /// Reads, in `tx` and one statement, the agencies, subjects and records
-    /// that `jobs` name (in their expectations, and in the record writes
-    /// checked here: see [`Seen::admit`]), unless they were read already.
-    pub(super) async fn read_named<'e>(
-        &mut self,
-        tx: &mut Tx<'_>,
-        backend: Backend,
-        jobs: impl Iterator<Item = (&'e [Expect], &'e [Write])>,
-    ) -> Result<(), StoreError> {
-        if self.named {
-            return Ok(());
-        }
-        self.read_state(tx, backend, false, jobs).await
-    }
-
-    /// Reads what `jobs` name and, if `counters`, the counters too, in one
-    /// statement: one row per agency, subject and record found, and one
-    /// per counter kind.
-    async fn read_state<'e>(
-        &mut self,
-        tx: &mut Tx<'_>,
-        backend: Backend,
-        counters: bool,
-        jobs: impl Iterator<Item = (&'e [Expect], &'e [Write])>,
-    ) -> Result<(), StoreError> {
         let (mut agencies, mut subjects, mut records) = (Vec::new(), Vec::new(), Vec::new());
         for (expects, writes) in jobs {
             for e in expects {
@@ -172,47 +130,72 @@ impl Seen {
                 }
             }
         }
-        self.named = true;
-        if !counters && agencies.is_empty() && subjects.is_empty() && records.is_empty() {
-            return Ok(());
-        }
         let sql = format!(
-            "{}SELECT 'agency' AS kind, code AS name, status, 0 AS version, '' AS etag, 0 AS sealed \
+            "{COUNTER_ROWS}SELECT 'agency' AS kind, code AS name, status, 0 AS version, '' AS etag, 0 AS sealed \
              FROM agencies WHERE code IN ({}) \
              UNION ALL \
              SELECT 'subject', id, '', 0, '', 0 FROM subjects WHERE id IN ({}) \
              UNION ALL \
              SELECT 'record', r.id, '', r.version, r.etag, {SEALED} FROM records r WHERE r.id IN ({})",
-            if counters { COUNTER_ROWS } else { "" },
             listed(backend, 1),
             listed(backend, 2),
             listed(backend, 3)
         );
-        let rows = sqlx::query(&sql)
-            .bind(json(&agencies)?)
-            .bind(json(&subjects)?)
-            .bind(json(&records)?)
-            .fetch_all(&mut **tx)
-            .await?;
+        Ok(Self {
+            sql,
+            params: [json(&agencies)?, json(&subjects)?, json(&records)?],
+        })
+    }
+
+    /// `sql`, the statement's text or a text of several statements that
+    /// holds it after statements without parameters, with its parameters
+    /// bound.
+    pub(super) fn bound<'q>(
+        &'q self,
+        sql: &'q str,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+        self.params
+            .iter()
+            .fold(sqlx::query(sql), |q, p| q.bind(p.as_str()))
+    }
+}
+
+impl Seen {
+    /// Reads, in `tx` and one statement, the counters and what `jobs`
+    /// (their expectations and writes) name.
+    pub(super) async fn read<'e>(
+        tx: &mut Tx,
+        backend: Backend,
+        jobs: impl Iterator<Item = (&'e [Expect], &'e [Write])>,
+    ) -> Result<Self, StoreError> {
+        let query = StateQuery::of(backend, jobs)?;
+        let rows = query.bound(&query.sql).fetch_all(&mut *tx).await?;
+        Self::from_rows(&rows)
+    }
+
+    /// The state in `rows`, read by a [`StateQuery`]: one row per agency,
+    /// subject and record found, and one per counter kind.
+    pub(super) fn from_rows(rows: &[AnyRow]) -> Result<Self, StoreError> {
+        let mut seen = Self::default();
         let mut policy_read = false;
         for row in rows {
             let name: String = row.try_get("name")?;
             match row.try_get::<String, _>("kind")?.as_str() {
                 "policy" => {
-                    self.policy = PolicyVersions {
+                    seen.policy = PolicyVersions {
                         agreements: row.try_get("version")?,
                         consents: row.try_get("sealed")?,
                     };
                     policy_read = true;
                 }
-                "registry" => self.registry = row.try_get("version")?,
+                "registry" => seen.registry = row.try_get("version")?,
                 "agency" => {
                     let status: String = row.try_get("status")?;
                     let status = code(AgencyStatus::from_code(&status), "agency status", &status)?;
-                    self.agencies.insert(name, status);
+                    seen.agencies.insert(name, status);
                 }
                 "subject" => {
-                    self.subjects.insert(name);
+                    seen.subjects.insert(name);
                 }
                 _ => {
                     let current = Current {
@@ -220,16 +203,16 @@ impl Seen {
                         etag: row.try_get("etag")?,
                         sealed: Some(row.try_get::<i64, _>("sealed")? != 0),
                     };
-                    self.records.insert(name, current);
+                    seen.records.insert(name, current);
                 }
             }
         }
-        if counters && !policy_read {
+        if !policy_read {
             return Err(StoreError::Corrupt(
                 "the policy counters are missing".to_owned(),
             ));
         }
-        Ok(())
+        Ok(seen)
     }
 
     /// Whether the record writes `writes` can be written as rows of the

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use sqlx::any::AnyRow;
-use sqlx::{AnyPool, Row};
+use sqlx::{AnyPool, Executor, Row};
 
 use super::codec::{Tx, code, from_json, hash, json, limit, micros, signed, time, unsigned};
 use super::query::{Arg, Query};
@@ -245,10 +245,7 @@ pub(super) async fn checkpoints(
 }
 
 /// The tree's right edge for `head`, read under the head's lock.
-pub(super) async fn load_frontier(
-    tx: &mut Tx<'_>,
-    head: &TreeHead,
-) -> Result<Frontier, StoreError> {
+pub(super) async fn load_frontier(tx: &mut Tx, head: &TreeHead) -> Result<Frontier, StoreError> {
     let ids = Frontier::ids(head.size);
     let mut stored = fetch_nodes(tx, &ids).await?;
     let nodes = ids
@@ -429,8 +426,9 @@ WITH entries AS (
 )
 UPDATE ledger_head SET size = $4, root_hash = $5 WHERE id = 1";
 
-/// The batch on SQLite: the same in seven statements sent as one (one trip
-/// to the driver's thread), each prepared once per connection. Each row's
+/// The batch on SQLite: the same in seven statements and the commit, sent
+/// as one (one trip to the driver's thread), each prepared once per
+/// connection. Each row's
 /// JSON object is converted to SQLite's binary JSON once (a materialised
 /// view of the rows), not parsed again for every column read from it.
 const APPEND_SQLITE: &str = "\
@@ -465,7 +463,8 @@ WITH r AS MATERIALIZED (SELECT jsonb(value) AS v FROM json_each($8))
 SELECT v ->> 'record_id', v ->> 'version', v ->> 'fields', v ->> 'etag',
     v ->> 'write_time', v ->> 'written_by'
 FROM r;
-UPDATE ledger_head SET size = $4, root_hash = $5 WHERE id = 1";
+UPDATE ledger_head SET size = $4, root_hash = $5 WHERE id = 1;
+COMMIT";
 
 impl Appended {
     /// Adds the record writes `writes` (admitted by the batch's checks:
@@ -531,12 +530,12 @@ impl Appended {
     }
 
     /// Writes the entries, the subjects they concern, the tree nodes, the
-    /// record rows and `frontier` as the new head, in one statement
-    /// (PostgreSQL) or one call (SQLite) whose text does not depend on the
-    /// batch's size.
-    pub(super) async fn write(
+    /// record rows and `frontier` as the new head, and commits the batch's
+    /// transaction: on PostgreSQL one statement whose text does not depend
+    /// on the batch's size, then the commit; on SQLite one call.
+    pub(super) async fn commit(
         &self,
-        tx: &mut Tx<'_>,
+        tx: &mut Tx,
         backend: Backend,
         frontier: &Frontier,
     ) -> Result<(), StoreError> {
@@ -580,8 +579,11 @@ impl Appended {
             .bind(json(&self.new_records)?)
             .bind(json(&self.moved_records.values().collect::<Vec<_>>())?)
             .bind(json(&self.versions)?)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
+        if backend == Backend::Postgres {
+            tx.execute("COMMIT").await?;
+        }
         Ok(())
     }
 }

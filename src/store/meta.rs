@@ -13,13 +13,13 @@ pub(super) async fn meta(db: &AnyPool, key: &str) -> Result<Option<String>, Stor
 }
 
 /// Sets `key` to `value`.
-pub(super) async fn set(tx: &mut Tx<'_>, key: &str, value: &str) -> Result<(), StoreError> {
+pub(super) async fn set(tx: &mut Tx, key: &str, value: &str) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     )
     .bind(key)
     .bind(value)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }

@@ -87,11 +87,7 @@ pub(super) async fn records_of_subject(
 }
 
 /// Creates `r` at version 1.
-pub(super) async fn insert(
-    tx: &mut Tx<'_>,
-    r: &Record,
-    written_by: &str,
-) -> Result<(), StoreError> {
+pub(super) async fn insert(tx: &mut Tx, r: &Record, written_by: &str) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO records (id, subject_id, record_class, controller, version, etag, create_time, update_time) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -104,7 +100,7 @@ pub(super) async fn insert(
     .bind(r.etag.as_str())
     .bind(micros(r.create_time))
     .bind(micros(r.update_time))
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     insert_version(tx, r, written_by).await
 }
@@ -112,7 +108,7 @@ pub(super) async fn insert(
 /// Adds `r` as the new version if the current etag is still
 /// `expected_etag`.
 pub(super) async fn update(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx,
     r: &Record,
     expected_etag: &str,
     written_by: &str,
@@ -125,12 +121,12 @@ pub(super) async fn update(
     .bind(micros(r.update_time))
     .bind(r.id.as_str())
     .bind(expected_etag)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
         let current: Option<String> = sqlx::query_scalar("SELECT etag FROM records WHERE id = $1")
             .bind(r.id.as_str())
-            .fetch_optional(&mut **tx)
+            .fetch_optional(&mut *tx)
             .await?;
         return Err(match current {
             None => StoreError::NotFound(r.id.resource_name()),
@@ -143,7 +139,7 @@ pub(super) async fn update(
     insert_version(tx, r, written_by).await
 }
 
-async fn insert_version(tx: &mut Tx<'_>, r: &Record, written_by: &str) -> Result<(), StoreError> {
+async fn insert_version(tx: &mut Tx, r: &Record, written_by: &str) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO record_versions (record_id, version, fields, etag, write_time, written_by) \
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -154,7 +150,7 @@ async fn insert_version(tx: &mut Tx<'_>, r: &Record, written_by: &str) -> Result
     .bind(r.etag.as_str())
     .bind(micros(r.update_time))
     .bind(written_by)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -169,7 +165,7 @@ pub(super) struct Seal<'a> {
 
 /// Seals, unless it is sealed already.
 pub(super) async fn seal(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx,
     target: Seal<'_>,
     reason: &str,
     sealed_by: &str,
@@ -185,7 +181,7 @@ pub(super) async fn seal(
     .bind(reason)
     .bind(sealed_by)
     .bind(micros(time))
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
         return Err(StoreError::Conflict("it is already sealed".to_owned()));
@@ -194,13 +190,13 @@ pub(super) async fn seal(
 }
 
 /// Removes a seal, if there is one.
-pub(super) async fn unseal(tx: &mut Tx<'_>, target: Seal<'_>) -> Result<(), StoreError> {
+pub(super) async fn unseal(tx: &mut Tx, target: Seal<'_>) -> Result<(), StoreError> {
     let done =
         sqlx::query("DELETE FROM seals WHERE agency = $1 AND subject_id = $2 AND record_id = $3")
             .bind(target.agency.as_str())
             .bind(target.subject.as_str())
             .bind(target.record.map_or("", RecordId::as_str))
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
     if done.rows_affected() == 0 {
         return Err(StoreError::Conflict("it is not sealed".to_owned()));

@@ -143,7 +143,7 @@ pub(super) async fn subject_candidates(
 }
 
 /// Registers `s` with its identifiers.
-pub(super) async fn insert(tx: &mut Tx<'_>, s: &Subject) -> Result<(), StoreError> {
+pub(super) async fn insert(tx: &mut Tx, s: &Subject) -> Result<(), StoreError> {
     let d = &s.demographics;
     sqlx::query(
         "INSERT INTO subjects (id, given_name, family_name, family_name_key, birth_date, gender, \
@@ -159,7 +159,7 @@ pub(super) async fn insert(tx: &mut Tx<'_>, s: &Subject) -> Result<(), StoreErro
     .bind(d.uprn.clone().unwrap_or_default())
     .bind(s.registered_by.as_str())
     .bind(micros(s.create_time))
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     for identifier in &s.identifiers {
         link(tx, &s.id, identifier, &s.registered_by, s.create_time).await?;
@@ -169,7 +169,7 @@ pub(super) async fn insert(tx: &mut Tx<'_>, s: &Subject) -> Result<(), StoreErro
 
 /// Links `identifier` to `subject`, unless another subject holds it.
 pub(super) async fn link(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx,
     subject: &SubjectId,
     identifier: &Identifier,
     linked_by: &AgencyCode,
@@ -182,7 +182,7 @@ pub(super) async fn link(
     .bind(identifier.system().code())
     .bind(assigner)
     .bind(identifier.value())
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?;
     if taken.is_some() {
         return Err(StoreError::AlreadyExists(format!(
@@ -199,7 +199,7 @@ pub(super) async fn link(
     .bind(subject.as_str())
     .bind(linked_by.as_str())
     .bind(micros(time))
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await
     .map_err(|e| match e {
         sqlx::Error::Database(ref d) if d.is_unique_violation() => StoreError::AlreadyExists(
@@ -215,7 +215,7 @@ pub(super) async fn link(
 
 /// Removes `identifier` from `subject`.
 pub(super) async fn unlink(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx,
     subject: &SubjectId,
     identifier: &Identifier,
 ) -> Result<(), StoreError> {
@@ -226,7 +226,7 @@ pub(super) async fn unlink(
     .bind(identifier.assigner().map_or("", AgencyCode::as_str))
     .bind(identifier.value())
     .bind(subject.as_str())
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound(format!(

@@ -8,25 +8,26 @@
 //! A batch is one transaction and one durable commit. It takes the ledger
 //! head's lock first (a row lock on PostgreSQL, so that batches of several
 //! processes on one database follow one another and the tree never forks;
-//! SQLite's write lock), which reads the head in the same statement. The
-//! tree's right edge (the frontier) is kept in memory from one batch to
-//! the next and used while the head is the one it was built for; when
-//! another process has appended meanwhile, it is read again. It then takes
-//! each job in commit order and gives its entry the next leaf index. A job
-//! whose expectations (see [`super::expect`]) no longer hold is refused
-//! alone. Record writes (creating a record, adding a version) are checked
-//! against the state the batch read (their agency, subject and current
-//! etag, kept up to date with the batch's own changes) and become rows of
-//! the batch's append: no statement of their own. Any other write runs its
-//! statements in a savepoint, so that a job whose writes fail is rolled
-//! back alone and told why; the others go on. The batch's entries, the
-//! subjects they concern, the tree nodes their leaves complete, the record
-//! rows and the new head are then written by one statement whose text does
-//! not depend on the batch's size (so it is prepared once per connection).
-//! A batch of reads and record writes is five or six statements whatever
-//! its size: begin, lock (returning the head, and on SQLite the counters),
-//! the counters (PostgreSQL), the agencies, subjects and records named,
-//! append, commit.
+//! SQLite's write lock), in the trip that begins the transaction, and reads
+//! the head there. The tree's right edge (the frontier) is kept in memory
+//! from one batch to the next and used while the head is the one it was
+//! built for; when another process has appended meanwhile, it is read
+//! again. It then takes each job in commit order and gives its entry the
+//! next leaf index. A job whose expectations (see [`super::expect`]) no
+//! longer hold is refused alone. Record writes (creating a record, adding
+//! a version) are checked against the state the batch read (their agency,
+//! subject and current etag, kept up to date with the batch's own changes)
+//! and become rows of the batch's append: no statement of their own. Any
+//! other write runs its statements in a savepoint, so that a job whose
+//! writes fail is rolled back alone and told why; the others go on. The
+//! batch's entries, the subjects they concern, the tree nodes their leaves
+//! complete, the record rows and the new head are then written by one
+//! statement whose text does not depend on the batch's size (so it is
+//! prepared once per connection).
+//! A batch of reads and record writes is two trips to the driver's thread
+//! on SQLite whatever its size (begin, lock and the state its checks need;
+//! append and commit) and four round trips on PostgreSQL (begin and lock;
+//! the state; append; commit).
 //! Each caller waits until
 //! its batch is durable, so no data is answered or changed before its entry
 //! is on disk.
@@ -34,11 +35,13 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use sqlx::{AnyConnection, Connection};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Either, Executor};
 use tokio::sync::{mpsc, oneshot};
+use tokio_stream::StreamExt;
 
 use super::codec::{Tx, signed};
-use super::expect::{COUNTERS, Expect, Seen};
+use super::expect::{Expect, Seen, StateQuery};
 use super::ledger::{Appended, head_from, load_frontier};
 use super::records::Seal;
 use super::sql::{Backend, Link, cap_pages};
@@ -47,7 +50,7 @@ use super::{
     agencies, agreements, alerts, catalog, consents, credentials, meta, records, subjects,
 };
 use crate::ledger::merkle::Frontier;
-use crate::ledger::{Entry, EntryDraft};
+use crate::ledger::{Entry, EntryDraft, TreeHead};
 
 /// The most jobs one batch holds.
 const MAX_BATCH: usize = 256;
@@ -318,44 +321,17 @@ async fn run_batch(
     let cached = writer.frontier.take();
     let backend = writer.link.backend();
     let (conn, _) = writer.connection().await?;
-    let mut tx = conn.begin().await?;
-    // Take the ledger head's lock first: on PostgreSQL a row lock that
-    // serialises batches; on SQLite the database write lock, taken before
-    // any read so that a busy database is waited for rather than failing
-    // the upgrade of a read snapshot. The same statement reads the head.
-    //
-    // On SQLite the statement also returns the counters the jobs' checks
-    // need (when any job has checks): it is the transaction's first, so its snapshot is taken with
-    // the write lock and includes every commit before it. On PostgreSQL a
-    // statement's snapshot is taken when it starts, before it waits for
-    // the row lock, so it could miss the very commit it waited for: the
-    // counters are read by a later statement.
-    let counters_with_head = backend == Backend::Sqlite && jobs.as_slice().iter().any(Job::checks);
-    let locked = sqlx::query(&format!(
-        "UPDATE ledger_head SET size = size WHERE id = 1 RETURNING size, root_hash{}",
-        if counters_with_head {
-            format!(", {COUNTERS}")
-        } else {
-            String::new()
-        }
-    ))
-    .fetch_one(&mut *tx)
-    .await?;
-    let head = head_from(&locked)?;
+    let checks = jobs.as_slice().iter().any(Job::checks);
+    let pending = jobs
+        .as_slice()
+        .iter()
+        .map(|j| (j.expects.as_slice(), j.writes.as_slice()));
+    let (head, mut seen) = begin(conn, backend, checks.then_some(pending)).await?;
     let mut frontier = match cached {
         Some(f) if f.size() == head.size && f.root() == head.root => f,
-        _ => load_frontier(&mut tx, &head).await?,
+        _ => load_frontier(conn, &head).await?,
     };
     let mut appended = Appended::default();
-    // What the jobs still to run expect or write over: the counters (read
-    // with the head on SQLite), the agencies, subjects and records named,
-    // read when the first job needs them; kept up to date with the jobs'
-    // own changes, or read again after a change it cannot follow.
-    let mut seen = if counters_with_head {
-        Some(Seen::counters(&locked)?)
-    } else {
-        None
-    };
     while let Some(job) = jobs.next() {
         let index = signed(frontier.size())?;
         if job.checks() {
@@ -363,11 +339,8 @@ async fn run_batch(
                 .chain(jobs.as_slice())
                 .map(|j| (j.expects.as_slice(), j.writes.as_slice()));
             let state = match seen.take() {
-                Some(mut state) => {
-                    state.read_named(&mut tx, backend, pending).await?;
-                    state
-                }
-                None => Seen::read(&mut tx, backend, pending).await?,
+                Some(state) => state,
+                None => Seen::read(conn, backend, pending).await?,
             };
             let holds = state
                 .check(&job.expects)
@@ -388,17 +361,17 @@ async fn run_batch(
         } else if !job.writes.is_empty() {
             // Any other write runs its own statements, in a savepoint so
             // that it can be undone alone if it fails.
-            let mut savepoint = sqlx::Acquire::begin(&mut tx).await?;
+            conn.execute("SAVEPOINT job").await?;
             let mut applied = Ok(());
             for write in &job.writes {
-                applied = apply(&mut savepoint, write, index).await;
+                applied = apply(conn, write, index).await;
                 if applied.is_err() {
                     break;
                 }
             }
             match applied {
                 Ok(()) => {
-                    savepoint.commit().await?;
+                    conn.execute("RELEASE SAVEPOINT job").await?;
                     seen = seen.and_then(|s| s.after(&job.writes));
                 }
                 // The database itself failed: the transaction may be gone
@@ -408,7 +381,8 @@ async fn run_batch(
                     return Err(e);
                 }
                 Err(e) => {
-                    savepoint.rollback().await?;
+                    conn.execute("ROLLBACK TO SAVEPOINT job").await?;
+                    conn.execute("RELEASE SAVEPOINT job").await?;
                     outcomes.push((job.done, Err(e)));
                     continue;
                 }
@@ -422,15 +396,101 @@ async fn run_batch(
         appended.entries.push(entry.clone());
         outcomes.push((job.done, Ok(entry)));
     }
-    appended.write(&mut tx, backend, &frontier).await?;
-    tx.commit().await?;
+    appended.commit(conn, backend, &frontier).await?;
     writer.frontier = Some(frontier);
     Ok(())
 }
 
+/// The statement that takes the ledger head's lock and reads the head: on
+/// PostgreSQL a row lock that serialises batches (of every process on the
+/// database); on SQLite the database is already locked by then.
+const LOCK_HEAD: &str = "UPDATE ledger_head SET size = size WHERE id = 1 RETURNING size, root_hash";
+
+/// Begins the batch's transaction and takes the ledger head's lock,
+/// reading the head and, for the jobs `pending` when any of them has
+/// checks, the state those checks need (see [`Seen`]).
+///
+/// On SQLite this is one trip to the driver's thread: `BEGIN IMMEDIATE`
+/// takes the database's write lock before any read (so that a busy
+/// database is waited for, rather than failing the upgrade of a read
+/// snapshot), and the statements after it, sent with it, read with the
+/// lock held, so they see every commit before it. On PostgreSQL the
+/// transaction and the lock are one round trip (a simple query of two
+/// statements); the state is read by a later statement, because a
+/// statement's snapshot is taken when it starts, before it waits for the
+/// row lock, and so could miss the very commit it waited for.
+async fn begin<'e>(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    pending: Option<impl Iterator<Item = (&'e [Expect], &'e [Write])>>,
+) -> Result<(TreeHead, Option<Seen>), StoreError> {
+    match backend {
+        Backend::Sqlite => {
+            let state = pending.map(|p| StateQuery::of(backend, p)).transpose()?;
+            let sql = format!(
+                "BEGIN IMMEDIATE;\n{LOCK_HEAD};\n{}",
+                state.as_ref().map_or("", |s| s.sql.as_str())
+            );
+            let query = match &state {
+                Some(state) => state.bound(&sql),
+                None => sqlx::query(&sql),
+            };
+            let mut results = statements(conn, query).await?.into_iter().skip(1);
+            let head = head_of(results.next())?;
+            let seen = match state {
+                Some(_) => Some(Seen::from_rows(&results.next().unwrap_or_default())?),
+                None => None,
+            };
+            Ok((head, seen))
+        }
+        Backend::Postgres => {
+            let sql = format!("BEGIN; {LOCK_HEAD}");
+            let mut results = statements(conn, sql.as_str()).await?.into_iter().skip(1);
+            let head = head_of(results.next())?;
+            let seen = match pending {
+                Some(p) => Some(Seen::read(conn, backend, p).await?),
+                None => None,
+            };
+            Ok((head, seen))
+        }
+    }
+}
+
+/// The head in the rows of the lock statement.
+fn head_of(rows: Option<Vec<AnyRow>>) -> Result<TreeHead, StoreError> {
+    let rows = rows.unwrap_or_default();
+    let row = rows
+        .first()
+        .ok_or_else(|| StoreError::Corrupt("the ledger head is missing".to_owned()))?;
+    head_from(row)
+}
+
+/// Runs `query`, several statements sent as one, and returns the rows of
+/// each statement, in order.
+async fn statements<'q>(
+    conn: &mut AnyConnection,
+    query: impl sqlx::Execute<'q, sqlx::Any> + 'q,
+) -> Result<Vec<Vec<AnyRow>>, StoreError> {
+    let mut out = vec![Vec::new()];
+    let mut results = conn.fetch_many(query);
+    while let Some(result) = results.next().await {
+        match result? {
+            Either::Left(_) => out.push(Vec::new()),
+            Either::Right(row) => {
+                if let Some(rows) = out.last_mut() {
+                    rows.push(row);
+                }
+            }
+        }
+    }
+    // After the last statement's end, no statement follows.
+    out.pop();
+    Ok(out)
+}
+
 /// Applies one write through the aggregate it changes; `index` is the
 /// ledger index the job's entry will have.
-async fn apply(tx: &mut Tx<'_>, write: &Write, index: i64) -> Result<(), StoreError> {
+async fn apply(tx: &mut Tx, write: &Write, index: i64) -> Result<(), StoreError> {
     match write {
         Write::InsertAgency(a) => agencies::insert(tx, a).await,
         Write::UpdateAgency {
