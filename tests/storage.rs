@@ -869,7 +869,14 @@ async fn records_keep_every_version_and_can_be_sealed(f: &Fresh) {
     let store = &f.store;
     let subject = record_ground(store).await;
     let id = RecordId::generate();
-    let v1 = note(&subject.id, &id, 1, "v1");
+    // Texts that would end a quoted literal early, were they written into
+    // a statement carelessly, come back whole.
+    let v1 = note(
+        &subject.id,
+        &id,
+        1,
+        "v1 $q0$'); COMMIT; DELETE FROM records; --",
+    );
     commit(
         store,
         vec![Write::InsertRecord {
@@ -879,7 +886,7 @@ async fn records_keep_every_version_and_can_be_sealed(f: &Fresh) {
     )
     .await
     .unwrap();
-    let v2 = note(&subject.id, &id, 2, "v2");
+    let v2 = note(&subject.id, &id, 2, "v2 \\' $$ ends with $q");
     let update = |expected: &str| Write::UpdateRecord {
         record: v2.clone(),
         expected_etag: expected.to_owned(),

@@ -10,10 +10,10 @@
 //! [`StoreError::Stale`], writes nothing and has no entry, so nothing
 //! decided on it can be released. A batch reads the counters and the
 //! agencies, subjects and records its jobs name in one statement, after
-//! the lock: on SQLite in the same trip as the lock, on PostgreSQL in the
-//! next round trip (a statement's snapshot there is taken when it starts,
-//! before it waits for the row lock, so the lock statement itself could
-//! miss the very commit it waited for). A job of the batch that changes
+//! the lock, in the same trip as the lock (on PostgreSQL as a statement of
+//! its own after the lock's: a statement's snapshot there is taken when it
+//! starts, before it waits for the row lock, so the lock statement itself
+//! could miss the very commit it waited for). A job of the batch that changes
 //! data updates what was read by what it wrote (a record's new version, an
 //! agency's status); only a change whose effect on it is not known that
 //! way (agreements, consents, credentials, seals) has it read again.
@@ -25,6 +25,7 @@ use sqlx::any::AnyRow;
 
 use super::codec::{Tx, code, json};
 use super::records::SEALED;
+use super::simple::{Literal, Named, Prepared};
 use super::sql::Backend;
 use super::{PolicyVersions, StoreError, Write};
 use crate::domain::{AgencyCode, AgencyStatus, RecordId, SubjectId};
@@ -130,7 +131,16 @@ impl StateQuery {
                 }
             }
         }
-        let sql = format!(
+        let sql = Self::text(backend);
+        Ok(Self {
+            sql,
+            params: [json(&agencies)?, json(&subjects)?, json(&records)?],
+        })
+    }
+
+    /// The statement's text, the same for every batch on `backend`.
+    pub(super) fn text(backend: Backend) -> String {
+        format!(
             "{COUNTER_ROWS}SELECT 'agency' AS kind, code AS name, status, 0 AS version, '' AS etag, 0 AS sealed \
              FROM agencies WHERE code IN ({}) \
              UNION ALL \
@@ -140,11 +150,21 @@ impl StateQuery {
             listed(backend, 1),
             listed(backend, 2),
             listed(backend, 3)
-        );
-        Ok(Self {
-            sql,
-            params: [json(&agencies)?, json(&subjects)?, json(&records)?],
-        })
+        )
+    }
+
+    /// On PostgreSQL, the statement as an `EXECUTE` of its text prepared
+    /// on the connection (see [`super::simple`]), with its parameters
+    /// written in.
+    pub(super) fn execute(&self, prepared: &mut Prepared) -> Result<String, StoreError> {
+        let text = Self::text(Backend::Postgres);
+        let statement = Named {
+            name: "accord_state",
+            types: "json, json, json",
+            text: &text,
+        };
+        let values = self.params.each_ref().map(|p| Literal::Text(p));
+        prepared.execute(statement, &values)
     }
 
     /// `sql`, the statement's text or a text of several statements that

@@ -9,6 +9,7 @@ use sqlx::{AnyPool, Executor, Row};
 
 use super::codec::{Tx, code, from_json, hash, json, limit, micros, signed, time, unsigned};
 use super::query::{Arg, Query};
+use super::simple::{Literal, Named, Prepared};
 use super::sql::Backend;
 use super::{After, EntryFilter, StoreError, Write};
 use crate::domain::Purpose;
@@ -387,7 +388,8 @@ struct NodeRow {
 
 /// The batch on PostgreSQL: one statement, whatever the batch's size
 /// (so prepared once per connection), reading the rows from JSON
-/// parameters.
+/// parameters; sent with the commit as one simple query (see
+/// [`super::simple`]).
 const APPEND_POSTGRES: &str = "\
 WITH entries AS (
     INSERT INTO ledger_entries (idx, id, time, request_id, agency, principal, roles, action,
@@ -531,13 +533,15 @@ impl Appended {
 
     /// Writes the entries, the subjects they concern, the tree nodes, the
     /// record rows and `frontier` as the new head, and commits the batch's
-    /// transaction: on PostgreSQL one statement whose text does not depend
-    /// on the batch's size, then the commit; on SQLite one call.
+    /// transaction: one statement whose text does not depend on the batch's
+    /// size and the commit, in one round trip on PostgreSQL (a simple
+    /// query) and one trip to the driver's thread on SQLite.
     pub(super) async fn commit(
         &self,
         tx: &mut Tx,
         backend: Backend,
         frontier: &Frontier,
+        prepared: &mut Prepared,
     ) -> Result<(), StoreError> {
         let entries = self
             .entries
@@ -566,23 +570,47 @@ impl Appended {
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let sql = match backend {
-            Backend::Postgres => APPEND_POSTGRES,
-            Backend::Sqlite => APPEND_SQLITE,
-        };
-        sqlx::query(sql)
-            .bind(json(&entries)?)
-            .bind(json(&subjects)?)
-            .bind(json(&nodes)?)
-            .bind(signed(frontier.size())?)
-            .bind(frontier.root().to_vec())
-            .bind(json(&self.new_records)?)
-            .bind(json(&self.moved_records.values().collect::<Vec<_>>())?)
-            .bind(json(&self.versions)?)
-            .execute(&mut *tx)
-            .await?;
-        if backend == Backend::Postgres {
-            tx.execute("COMMIT").await?;
+        let (entries, subjects, nodes) = (json(&entries)?, json(&subjects)?, json(&nodes)?);
+        let size = signed(frontier.size())?;
+        let root = frontier.root();
+        let new_records = json(&self.new_records)?;
+        let moved_records = json(&self.moved_records.values().collect::<Vec<_>>())?;
+        let versions = json(&self.versions)?;
+        match backend {
+            Backend::Postgres => {
+                let statement = Named {
+                    name: "accord_append",
+                    types: "json, json, json, bigint, bytea, json, json, json",
+                    text: APPEND_POSTGRES,
+                };
+                let append = prepared.execute(
+                    statement,
+                    &[
+                        Literal::Text(&entries),
+                        Literal::Text(&subjects),
+                        Literal::Text(&nodes),
+                        Literal::Int(size),
+                        Literal::Bytes(&root),
+                        Literal::Text(&new_records),
+                        Literal::Text(&moved_records),
+                        Literal::Text(&versions),
+                    ],
+                )?;
+                tx.execute(format!("{append}; COMMIT").as_str()).await?;
+            }
+            Backend::Sqlite => {
+                sqlx::query(APPEND_SQLITE)
+                    .bind(entries)
+                    .bind(subjects)
+                    .bind(nodes)
+                    .bind(size)
+                    .bind(root.to_vec())
+                    .bind(new_records)
+                    .bind(moved_records)
+                    .bind(versions)
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
         Ok(())
     }

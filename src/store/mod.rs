@@ -13,7 +13,8 @@
 //! `write` is the write path itself (the sequencer batching commits into one
 //! transaction, dispatching each write to its aggregate); `sql` is the
 //! connection and the [`Store`] implementation over them; `codec` and `query`
-//! are the shared column conversions and the query builder; `proofs` answers
+//! are the shared column conversions and the query builder; `simple` writes
+//! the sequencer's statements as one simple query on PostgreSQL; `proofs` answers
 //! inclusion, consistency and verification over any [`Store`].
 
 mod agencies;
@@ -29,6 +30,7 @@ mod meta;
 mod proofs;
 mod query;
 mod records;
+mod simple;
 mod sql;
 mod subjects;
 mod write;

@@ -25,9 +25,8 @@
 //! statement whose text does not depend on the batch's size (so it is
 //! prepared once per connection).
 //! A batch of reads and record writes is two trips to the driver's thread
-//! on SQLite whatever its size (begin, lock and the state its checks need;
-//! append and commit) and four round trips on PostgreSQL (begin and lock;
-//! the state; append; commit).
+//! on SQLite whatever its size, and two round trips on PostgreSQL: begin,
+//! lock and the state its checks need; append and commit.
 //! Each caller waits until
 //! its batch is durable, so no data is answered or changed before its entry
 //! is on disk.
@@ -44,6 +43,7 @@ use super::codec::{Tx, signed};
 use super::expect::{Expect, Seen, StateQuery};
 use super::ledger::{Appended, head_from, load_frontier};
 use super::records::Seal;
+use super::simple::Prepared;
 use super::sql::{Backend, Link, cap_pages};
 use super::{Committed, StoreError, Write};
 use super::{
@@ -125,6 +125,7 @@ impl Sequencer {
             conn: None,
             page_cap: 0,
             frontier: None,
+            prepared: Prepared::default(),
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -201,13 +202,14 @@ struct Writer {
     page_cap: u32,
     /// The tree's right edge after the last batch this writer committed.
     frontier: Option<Frontier>,
+    /// The statements `conn` has prepared by name (PostgreSQL).
+    prepared: Prepared,
 }
 
 impl Writer {
     /// The connection, opened if there is none, with the page cap wanted
-    /// now. `fresh` tells whether it was just opened.
-    async fn connection(&mut self) -> Result<(&mut AnyConnection, bool), StoreError> {
-        let fresh = self.conn.is_none();
+    /// now, and the statements it has prepared.
+    async fn connection(&mut self) -> Result<(&mut AnyConnection, &mut Prepared), StoreError> {
         let conn = match &mut self.conn {
             Some(conn) => conn,
             empty => {
@@ -220,7 +222,7 @@ impl Writer {
             cap_pages(conn, cap).await?;
             self.page_cap = cap;
         }
-        Ok((conn, fresh))
+        Ok((conn, &mut self.prepared))
     }
 
     /// Forgets the connection and the frontier (after a failed batch).
@@ -233,6 +235,7 @@ impl Writer {
         // never reused; the next batch opens a fresh one.
         self.conn = None;
         self.frontier = None;
+        self.prepared = Prepared::default();
     }
 }
 
@@ -320,13 +323,13 @@ async fn run_batch(
 ) -> Result<(), StoreError> {
     let cached = writer.frontier.take();
     let backend = writer.link.backend();
-    let (conn, _) = writer.connection().await?;
+    let (conn, prepared) = writer.connection().await?;
     let checks = jobs.as_slice().iter().any(Job::checks);
     let pending = jobs
         .as_slice()
         .iter()
         .map(|j| (j.expects.as_slice(), j.writes.as_slice()));
-    let (head, mut seen) = begin(conn, backend, checks.then_some(pending)).await?;
+    let (head, mut seen) = begin(conn, backend, prepared, checks.then_some(pending)).await?;
     let mut frontier = match cached {
         Some(f) if f.size() == head.size && f.root() == head.root => f,
         _ => load_frontier(conn, &head).await?,
@@ -396,7 +399,7 @@ async fn run_batch(
         appended.entries.push(entry.clone());
         outcomes.push((job.done, Ok(entry)));
     }
-    appended.commit(conn, backend, &frontier).await?;
+    appended.commit(conn, backend, &frontier, prepared).await?;
     writer.frontier = Some(frontier);
     Ok(())
 }
@@ -414,53 +417,57 @@ const LOCK_HEAD: &str = "UPDATE ledger_head SET size = size WHERE id = 1 RETURNI
 /// takes the database's write lock before any read (so that a busy
 /// database is waited for, rather than failing the upgrade of a read
 /// snapshot), and the statements after it, sent with it, read with the
-/// lock held, so they see every commit before it. On PostgreSQL the
-/// transaction and the lock are one round trip (a simple query of two
-/// statements); the state is read by a later statement, because a
-/// statement's snapshot is taken when it starts, before it waits for the
-/// row lock, and so could miss the very commit it waited for.
+/// lock held, so they see every commit before it. On PostgreSQL it is one
+/// round trip too, a simple query of the three (see [`super::simple`]):
+/// the state is read by its own statement after the lock's, because a
+/// statement's snapshot is taken when it starts (before it waits for the
+/// row lock, so the lock's statement could miss the very commit it waited
+/// for) and, at read committed, each statement of a simple query takes a
+/// snapshot of its own.
 async fn begin<'e>(
     conn: &mut AnyConnection,
     backend: Backend,
+    prepared: &mut Prepared,
     pending: Option<impl Iterator<Item = (&'e [Expect], &'e [Write])>>,
 ) -> Result<(TreeHead, Option<Seen>), StoreError> {
-    match backend {
+    let state = pending.map(|p| StateQuery::of(backend, p)).transpose()?;
+    let mut results = match backend {
         Backend::Sqlite => {
-            let state = pending.map(|p| StateQuery::of(backend, p)).transpose()?;
-            let sql = format!(
-                "BEGIN IMMEDIATE;\n{LOCK_HEAD};\n{}",
-                state.as_ref().map_or("", |s| s.sql.as_str())
-            );
+            let state_sql = state.as_ref().map_or("", |s| s.sql.as_str());
+            let sql = format!("BEGIN IMMEDIATE;\n{LOCK_HEAD};\n{state_sql}");
             let query = match &state {
                 Some(state) => state.bound(&sql),
                 None => sqlx::query(&sql),
             };
-            let mut results = statements(conn, query).await?.into_iter().skip(1);
-            let head = head_of(results.next())?;
-            let seen = match state {
-                Some(_) => Some(Seen::from_rows(&results.next().unwrap_or_default())?),
-                None => None,
-            };
-            Ok((head, seen))
+            statements(conn, query).await?
         }
         Backend::Postgres => {
-            let sql = format!("BEGIN; {LOCK_HEAD}");
-            let mut results = statements(conn, sql.as_str()).await?.into_iter().skip(1);
-            let head = head_of(results.next())?;
-            let seen = match pending {
-                Some(p) => Some(Seen::read(conn, backend, p).await?),
-                None => None,
-            };
-            Ok((head, seen))
+            let mut sql = format!("BEGIN;\n{LOCK_HEAD}");
+            if let Some(state) = &state {
+                sql.push_str(";\n");
+                sql.push_str(&state.execute(prepared)?);
+            }
+            statements(conn, sql.as_str()).await?
         }
-    }
+    };
+    // The rows of the lock's statement (after the begin) and of the last,
+    // the state's.
+    let head = head_of(results.get(1))?;
+    let seen = match state {
+        Some(_) => Some(Seen::from_rows(
+            results.pop().as_deref().unwrap_or_default(),
+        )?),
+        None => None,
+    };
+    Ok((head, seen))
 }
 
 /// The head in the rows of the lock statement.
-fn head_of(rows: Option<Vec<AnyRow>>) -> Result<TreeHead, StoreError> {
-    let rows = rows.unwrap_or_default();
+fn head_of(rows: Option<&Vec<AnyRow>>) -> Result<TreeHead, StoreError> {
     let row = rows
-        .first()
+        .into_iter()
+        .flatten()
+        .next()
         .ok_or_else(|| StoreError::Corrupt("the ledger head is missing".to_owned()))?;
     head_from(row)
 }
