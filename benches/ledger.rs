@@ -1,6 +1,7 @@
 //! Ledger benchmarks: hashing an entry into a leaf and appending it to the
 //! tree (in memory), and serving inclusion and consistency proofs from a
-//! SQLite ledger of many leaves (stored subtree hashes, as in production).
+//! SQLite ledger of many leaves (stored subtree hashes, as in production);
+//! and what one trip to the SQLite driver's thread costs the write path.
 //!
 //! `cargo bench --bench ledger` builds a tree of 1,000,000 leaves for the
 //! proof benchmarks; `ACCORD_BENCH_LEAVES=10000000` for ten million. Under
@@ -158,5 +159,28 @@ fn proofs(c: &mut Criterion) {
     runtime.block_on(store.close());
 }
 
-criterion_group!(benches, append, proofs);
+/// One trip to sqlx's SQLite worker thread, made as the ledger sequencer
+/// makes them (from a runtime on a thread of its own): a statement that
+/// does nothing, so the figure is the trip itself, the channel sends and
+/// the two threads' wake-ups. A batch costs two of them.
+fn driver_trip(c: &mut Criterion) {
+    use sqlx::Connection;
+    use sqlx::sqlite::SqliteConnection;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("trip.db").display());
+    let mut conn = runtime.block_on(SqliteConnection::connect(&url)).unwrap();
+    c.bench_function("sqlite_driver/one_trip", |b| {
+        b.iter(|| {
+            let done = runtime.block_on(sqlx::query("SELECT 1").execute(&mut conn));
+            black_box(done.unwrap());
+        });
+    });
+    runtime.block_on(conn.close()).unwrap();
+}
+
+criterion_group!(benches, append, proofs, driver_trip);
 criterion_main!(benches);

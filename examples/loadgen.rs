@@ -29,7 +29,10 @@
 //!
 //! Besides its human line, each run prints one machine-readable line:
 //! `scenario=LABEL call=CALL calls_per_s=… p50_ms=… p99_ms=…
-//! cpu_us_per_call=… peak_rss_mb=…` (the last two with `--server-pid`).
+//! client_cpu_us_per_call=… cpu_us_per_call=… peak_rss_mb=…
+//! db_cpu_us_per_call=…`: the load generator's own CPU time per measured
+//! call, then the server's CPU and peak memory (with `--server-pid`), then
+//! the database's CPU (with `--database-pid`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -80,6 +83,11 @@ struct Args {
     /// measured call and its peak resident memory.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// A PostgreSQL server's main process id (on this machine): report the
+    /// CPU time of its processes (sessions and background work) per
+    /// measured call.
+    #[arg(long)]
+    database_pid: Option<u32>,
     /// The scenario's name in the machine-readable line.
     #[arg(long, default_value = "load")]
     label: String,
@@ -471,26 +479,50 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 /// at 100 for user space).
 const TICKS_PER_SECOND: f64 = 100.0;
 
-/// A process's CPU time so far (user and system, all threads).
-fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
+/// A process's parent and its CPU time so far (user and system, all
+/// threads), from its `/proc/PID/stat` line.
+fn stat(pid: u32) -> anyhow::Result<(u32, Duration)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .with_context(|| format!("cannot read /proc/{pid}/stat"))?;
     // The fields after the command name (which may hold spaces) start
-    // with the state; utime and stime are the 12th and 13th of them.
+    // with the state; the parent is the 2nd, utime and stime the 12th and
+    // 13th.
     let after = stat
         .rsplit_once(") ")
         .map(|(_, rest)| rest)
         .context("an unreadable /proc stat line")?;
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| -> anyhow::Result<f64> {
-        Ok(fields
-            .get(i)
-            .context("a short /proc stat line")?
-            .parse::<f64>()?)
+    let field = |i: usize| -> anyhow::Result<&str> {
+        fields.get(i).copied().context("a short /proc stat line")
     };
-    Ok(Duration::from_secs_f64(
-        (ticks(11)? + ticks(12)?) / TICKS_PER_SECOND,
+    let ticks = field(11)?.parse::<f64>()? + field(12)?.parse::<f64>()?;
+    Ok((
+        field(1)?.parse()?,
+        Duration::from_secs_f64(ticks / TICKS_PER_SECOND),
     ))
+}
+
+/// A process's CPU time so far.
+fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
+    Ok(stat(pid)?.1)
+}
+
+/// The CPU time so far of `parent`'s child processes (a PostgreSQL
+/// server's sessions and background processes), those alive now.
+fn children_cpu_time(parent: u32) -> anyhow::Result<Duration> {
+    let mut total = Duration::ZERO;
+    for entry in std::fs::read_dir("/proc").context("cannot list /proc")? {
+        let Some(pid) = entry?.file_name().to_str().and_then(|n| n.parse().ok()) else {
+            continue;
+        };
+        // A process may end between the listing and the read.
+        if let Ok((ppid, cpu)) = stat(pid)
+            && ppid == parent
+        {
+            total += cpu;
+        }
+    }
+    Ok(total)
 }
 
 /// A process's peak resident memory, in MiB.
@@ -572,9 +604,21 @@ async fn main() -> anyhow::Result<()> {
     }
     let ground = Arc::new(set_up(&agencies, args.call).await?);
     run(args.call, &ground, args.streams, args.requests / 10).await?;
+    let client = std::process::id();
     let cpu_before = args.server_pid.map(cpu_time).transpose()?;
+    let (db_before, client_before) = (
+        args.database_pid.map(children_cpu_time).transpose()?,
+        cpu_time(client)?,
+    );
     let (latencies, wall) = run(args.call, &ground, args.streams, args.requests).await?;
     let cpu_after = args.server_pid.map(cpu_time).transpose()?;
+    let (db_after, client_after) = (
+        args.database_pid.map(children_cpu_time).transpose()?,
+        cpu_time(client)?,
+    );
+    let per_call = |before: Duration, after: Duration| {
+        after.saturating_sub(before).as_secs_f64() * 1e6 / latencies.len().max(1) as f64
+    };
     let rate = latencies.len() as f64 / wall.as_secs_f64();
     let (p50, p99) = (
         percentile(&latencies, 0.50).as_secs_f64() * 1e3,
@@ -595,11 +639,21 @@ async fn main() -> anyhow::Result<()> {
             .map(|v| v.get_name().to_owned())
             .unwrap_or_default(),
     );
+    line.push_str(&format!(
+        " client_cpu_us_per_call={:.0}",
+        per_call(client_before, client_after)
+    ));
     if let (Some(pid), Some(before), Some(after)) = (args.server_pid, cpu_before, cpu_after) {
-        let per_call = (after - before).as_secs_f64() * 1e6 / latencies.len().max(1) as f64;
         line.push_str(&format!(
-            " cpu_us_per_call={per_call:.0} peak_rss_mb={:.0}",
+            " cpu_us_per_call={:.0} peak_rss_mb={:.0}",
+            per_call(before, after),
             peak_rss_mib(pid)?
+        ));
+    }
+    if let (Some(before), Some(after)) = (db_before, db_after) {
+        line.push_str(&format!(
+            " db_cpu_us_per_call={:.0}",
+            per_call(before, after)
         ));
     }
     println!("{line}");
