@@ -162,7 +162,8 @@ fn proofs(c: &mut Criterion) {
 /// One trip to sqlx's SQLite worker thread, made as the ledger sequencer
 /// makes them (from a runtime on a thread of its own): a statement that
 /// does nothing, so the figure is the trip itself, the channel sends and
-/// the two threads' wake-ups. A batch costs two of them.
+/// the two threads' wake-ups. A batch with writes other than records'
+/// still costs two or more; one of reads and record writes none.
 fn driver_trip(c: &mut Criterion) {
     use sqlx::Connection;
     use sqlx::sqlite::SqliteConnection;

@@ -64,6 +64,32 @@ pub(super) struct Seen {
     records: HashMap<String, Current>,
 }
 
+/// One row of the statement a [`StateQuery`] runs, whichever driver read
+/// it (see [`COUNTER_ROWS`] for what the columns hold on the counters'
+/// rows).
+pub(super) struct StateRow {
+    pub(super) kind: String,
+    pub(super) name: String,
+    pub(super) status: String,
+    pub(super) version: i64,
+    pub(super) etag: String,
+    pub(super) sealed: i64,
+}
+
+impl StateRow {
+    /// The row as sqlx read it.
+    pub(super) fn of(row: &AnyRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            kind: row.try_get("kind")?,
+            name: row.try_get("name")?,
+            status: row.try_get("status")?,
+            version: row.try_get("version")?,
+            etag: row.try_get("etag")?,
+            sealed: row.try_get("sealed")?,
+        })
+    }
+}
+
 /// A record's current version, as the batch's checks see it.
 #[derive(Debug)]
 struct Current {
@@ -190,40 +216,45 @@ impl Seen {
     ) -> Result<Self, StoreError> {
         let query = StateQuery::of(backend, jobs)?;
         let rows = query.bound(&query.sql).fetch_all(&mut *tx).await?;
-        Self::from_rows(&rows)
+        Self::from_rows(rows.iter().map(StateRow::of))
     }
 
     /// The state in `rows`, read by a [`StateQuery`]: one row per agency,
     /// subject and record found, and one per counter kind.
-    pub(super) fn from_rows(rows: &[AnyRow]) -> Result<Self, StoreError> {
+    pub(super) fn from_rows(
+        rows: impl IntoIterator<Item = Result<StateRow, StoreError>>,
+    ) -> Result<Self, StoreError> {
         let mut seen = Self::default();
         let mut policy_read = false;
         for row in rows {
-            let name: String = row.try_get("name")?;
-            match row.try_get::<String, _>("kind")?.as_str() {
+            let row = row?;
+            match row.kind.as_str() {
                 "policy" => {
                     seen.policy = PolicyVersions {
-                        agreements: row.try_get("version")?,
-                        consents: row.try_get("sealed")?,
+                        agreements: row.version,
+                        consents: row.sealed,
                     };
                     policy_read = true;
                 }
-                "registry" => seen.registry = row.try_get("version")?,
+                "registry" => seen.registry = row.version,
                 "agency" => {
-                    let status: String = row.try_get("status")?;
-                    let status = code(AgencyStatus::from_code(&status), "agency status", &status)?;
-                    seen.agencies.insert(name, status);
+                    let status = code(
+                        AgencyStatus::from_code(&row.status),
+                        "agency status",
+                        &row.status,
+                    )?;
+                    seen.agencies.insert(row.name, status);
                 }
                 "subject" => {
-                    seen.subjects.insert(name);
+                    seen.subjects.insert(row.name);
                 }
                 _ => {
                     let current = Current {
-                        version: row.try_get("version")?,
-                        etag: row.try_get("etag")?,
-                        sealed: Some(row.try_get::<i64, _>("sealed")? != 0),
+                        version: row.version,
+                        etag: row.etag,
+                        sealed: Some(row.sealed != 0),
                     };
-                    seen.records.insert(name, current);
+                    seen.records.insert(row.name, current);
                 }
             }
         }

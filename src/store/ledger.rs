@@ -120,11 +120,20 @@ fn checkpoint_from(row: &AnyRow) -> Result<SignedCheckpoint, StoreError> {
 const NODES_PER_QUERY: usize = 500;
 
 /// Where node `id` is stored (see [`NodeId::position`]).
-fn position(id: NodeId) -> Result<i64, StoreError> {
+pub(super) fn position(id: NodeId) -> Result<i64, StoreError> {
     let position = id
         .position()
         .ok_or_else(|| StoreError::Corrupt(format!("tree node {id:?} is past any position")))?;
     signed(position)
+}
+
+/// A tree node's id from its stored level and index.
+pub(super) fn node_id(level: i64, index: i64) -> Result<NodeId, StoreError> {
+    Ok(NodeId {
+        level: u32::try_from(level)
+            .map_err(|_| StoreError::Corrupt(format!("tree level {level}")))?,
+        index: unsigned(index)?,
+    })
 }
 
 /// The stored hashes of the nodes `ids` that exist.
@@ -140,12 +149,7 @@ pub(super) async fn fetch_nodes(
         }
         q.raw(")");
         for row in q.build().fetch_all(&mut *conn).await? {
-            let level: i64 = row.try_get("level")?;
-            let id = NodeId {
-                level: u32::try_from(level)
-                    .map_err(|_| StoreError::Corrupt(format!("tree level {level}")))?,
-                index: unsigned(row.try_get("idx")?)?,
-            };
+            let id = node_id(row.try_get("level")?, row.try_get("idx")?)?;
             out.insert(id, hash(row.try_get("hash")?)?);
         }
     }
@@ -248,7 +252,17 @@ pub(super) async fn checkpoints(
 /// The tree's right edge for `head`, read under the head's lock.
 pub(super) async fn load_frontier(tx: &mut Tx, head: &TreeHead) -> Result<Frontier, StoreError> {
     let ids = Frontier::ids(head.size);
-    let mut stored = fetch_nodes(tx, &ids).await?;
+    let stored = fetch_nodes(tx, &ids).await?;
+    frontier_of(head, &ids, stored)
+}
+
+/// The tree's right edge for `head` from the stored nodes, checked against
+/// the head's root; `ids` are the frontier's nodes.
+pub(super) fn frontier_of(
+    head: &TreeHead,
+    ids: &[NodeId],
+    mut stored: HashMap<NodeId, Hash>,
+) -> Result<Frontier, StoreError> {
     let nodes = ids
         .iter()
         .map(|id| {
@@ -433,7 +447,7 @@ UPDATE ledger_head SET size = $4, root_hash = $5 WHERE id = 1";
 /// connection. Each row's
 /// JSON object is converted to SQLite's binary JSON once (a materialised
 /// view of the rows), not parsed again for every column read from it.
-const APPEND_SQLITE: &str = "\
+pub(super) const APPEND_SQLITE: &str = "\
 INSERT INTO ledger_entries (idx, id, time, request_id, agency, principal, roles, action,
     purpose, subject, records, fields, outcome, reason_code, reason, controller,
     agreements, lawful_bases, consent, break_glass, client_certificate)
@@ -531,18 +545,9 @@ impl Appended {
         Ok(())
     }
 
-    /// Writes the entries, the subjects they concern, the tree nodes, the
-    /// record rows and `frontier` as the new head, and commits the batch's
-    /// transaction: one statement whose text does not depend on the batch's
-    /// size and the commit, in one round trip on PostgreSQL (a simple
-    /// query) and one trip to the driver's thread on SQLite.
-    pub(super) async fn commit(
-        &self,
-        tx: &mut Tx,
-        backend: Backend,
-        frontier: &Frontier,
-        prepared: &mut Prepared,
-    ) -> Result<(), StoreError> {
+    /// The values of the append's parameters, `$1` to `$8`, with
+    /// `frontier` as the new head.
+    pub(super) fn values(&self, frontier: &Frontier) -> Result<AppendValues, StoreError> {
         let entries = self
             .entries
             .iter()
@@ -570,12 +575,31 @@ impl Appended {
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let (entries, subjects, nodes) = (json(&entries)?, json(&subjects)?, json(&nodes)?);
-        let size = signed(frontier.size())?;
-        let root = frontier.root();
-        let new_records = json(&self.new_records)?;
-        let moved_records = json(&self.moved_records.values().collect::<Vec<_>>())?;
-        let versions = json(&self.versions)?;
+        Ok(AppendValues {
+            entries: json(&entries)?,
+            subjects: json(&subjects)?,
+            nodes: json(&nodes)?,
+            size: signed(frontier.size())?,
+            root: frontier.root(),
+            new_records: json(&self.new_records)?,
+            moved_records: json(&self.moved_records.values().collect::<Vec<_>>())?,
+            versions: json(&self.versions)?,
+        })
+    }
+
+    /// Writes the entries, the subjects they concern, the tree nodes, the
+    /// record rows and `frontier` as the new head, and commits the batch's
+    /// transaction: one statement whose text does not depend on the batch's
+    /// size and the commit, in one round trip on PostgreSQL (a simple
+    /// query) and one trip to the driver's thread on SQLite.
+    pub(super) async fn commit(
+        &self,
+        tx: &mut Tx,
+        backend: Backend,
+        frontier: &Frontier,
+        prepared: &mut Prepared,
+    ) -> Result<(), StoreError> {
+        let v = self.values(frontier)?;
         match backend {
             Backend::Postgres => {
                 let statement = Named {
@@ -586,32 +610,44 @@ impl Appended {
                 let append = prepared.execute(
                     statement,
                     &[
-                        Literal::Text(&entries),
-                        Literal::Text(&subjects),
-                        Literal::Text(&nodes),
-                        Literal::Int(size),
-                        Literal::Bytes(&root),
-                        Literal::Text(&new_records),
-                        Literal::Text(&moved_records),
-                        Literal::Text(&versions),
+                        Literal::Text(&v.entries),
+                        Literal::Text(&v.subjects),
+                        Literal::Text(&v.nodes),
+                        Literal::Int(v.size),
+                        Literal::Bytes(&v.root),
+                        Literal::Text(&v.new_records),
+                        Literal::Text(&v.moved_records),
+                        Literal::Text(&v.versions),
                     ],
                 )?;
                 tx.execute(format!("{append}; COMMIT").as_str()).await?;
             }
             Backend::Sqlite => {
                 sqlx::query(APPEND_SQLITE)
-                    .bind(entries)
-                    .bind(subjects)
-                    .bind(nodes)
-                    .bind(size)
-                    .bind(root.to_vec())
-                    .bind(new_records)
-                    .bind(moved_records)
-                    .bind(versions)
+                    .bind(v.entries)
+                    .bind(v.subjects)
+                    .bind(v.nodes)
+                    .bind(v.size)
+                    .bind(v.root.to_vec())
+                    .bind(v.new_records)
+                    .bind(v.moved_records)
+                    .bind(v.versions)
                     .execute(&mut *tx)
                     .await?;
             }
         }
         Ok(())
     }
+}
+
+/// The values of a batch's append, its parameters `$1` to `$8`.
+pub(super) struct AppendValues {
+    pub(super) entries: String,
+    pub(super) subjects: String,
+    pub(super) nodes: String,
+    pub(super) size: i64,
+    pub(super) root: Hash,
+    pub(super) new_records: String,
+    pub(super) moved_records: String,
+    pub(super) versions: String,
 }

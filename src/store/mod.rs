@@ -26,6 +26,7 @@ mod consents;
 mod credentials;
 mod expect;
 mod ledger;
+mod lite;
 mod meta;
 mod proofs;
 mod query;
@@ -82,6 +83,10 @@ pub enum StoreError {
     /// The database could not be reached or refused the operation.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The SQLite database refused the operation (through the ledger
+    /// writer's own connection: see `lite`).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// Migrations failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),

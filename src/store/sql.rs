@@ -75,6 +75,17 @@ pub(super) struct Link {
 }
 
 impl Link {
+    /// The SQLite database's file, when the URL names one.
+    pub(super) fn sqlite_file(&self) -> Option<&str> {
+        if self.backend != Backend::Sqlite {
+            return None;
+        }
+        let rest = self.url.strip_prefix("sqlite:")?;
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        let file = rest.split('?').next().unwrap_or_default();
+        (!file.is_empty() && file != ":memory:").then_some(file)
+    }
+
     /// Opens a connection, set up as the backend needs.
     pub(super) async fn open(&self) -> Result<AnyConnection, StoreError> {
         let mut conn = tokio::time::timeout(self.wait, AnyConnection::connect(&self.url))
@@ -109,15 +120,22 @@ pub(super) async fn cap_pages(conn: &mut AnyConnection, pages: u32) -> Result<u3
     Ok(u32::try_from(row.try_get::<i64, _>(0)?).unwrap_or(NO_PAGE_CAP))
 }
 
+/// The settings of every SQLite connection, whichever driver opens it.
+pub(super) const SQLITE_SETTINGS: [&str; 4] = [
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA busy_timeout = 10000",
+    "PRAGMA synchronous = FULL",
+    // Temporary files, and the statement journal a batch's append spills
+    // to one once it passes 64 KiB, held in memory rather than written.
+    "PRAGMA temp_store = MEMORY",
+];
+
 /// The settings of every SQLite connection; `page_cap` (0: none) for
 /// those that write.
 async fn set_up_sqlite(conn: &mut AnyConnection, page_cap: u32) -> Result<(), sqlx::Error> {
-    conn.execute("PRAGMA foreign_keys = ON").await?;
-    conn.execute("PRAGMA busy_timeout = 10000").await?;
-    conn.execute("PRAGMA synchronous = FULL").await?;
-    // Temporary files, and the statement journal a batch's append spills
-    // to one once it passes 64 KiB, held in memory rather than written.
-    conn.execute("PRAGMA temp_store = MEMORY").await?;
+    for setting in SQLITE_SETTINGS {
+        conn.execute(setting).await?;
+    }
     if page_cap > 0 {
         conn.execute(format!("PRAGMA max_page_count = {page_cap}").as_str())
             .await?;
@@ -158,7 +176,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const PROBE_BYTES: usize = 10_000;
 
 /// SQLite's own largest `max_page_count` that every version accepts.
-const NO_PAGE_CAP: u32 = 1_073_741_823;
+pub(super) const NO_PAGE_CAP: u32 = 1_073_741_823;
 
 /// How long a call waits for a database connection by default before it
 /// fails as unavailable.

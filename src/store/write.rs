@@ -3,7 +3,11 @@
 //!
 //! The sequencer runs on a thread of its own and has its own connection,
 //! not a pooled one: opened when the first batch needs it and after any
-//! batch failed (its state is then not known), and never pinged.
+//! batch failed (its state is then not known), and never pinged. On
+//! SQLite a batch of reads and record writes (nearly every batch) runs on
+//! a second one, called directly on the sequencer's thread (see
+//! [`super::lite`]): the batch is then the one hop that brought its jobs
+//! to the sequencer, with no trip to a driver's thread.
 //!
 //! A batch is one transaction and one durable commit. It takes the ledger
 //! head's lock first (a row lock on PostgreSQL, so that batches of several
@@ -24,9 +28,9 @@
 //! complete, the record rows and the new head are then written by one
 //! statement whose text does not depend on the batch's size (so it is
 //! prepared once per connection).
-//! A batch of reads and record writes is two trips to the driver's thread
-//! on SQLite whatever its size, and two round trips on PostgreSQL: begin,
-//! lock and the state its checks need; append and commit.
+//! A batch of reads and record writes is two round trips on PostgreSQL
+//! whatever its size (begin, lock and the state its checks need; append
+//! and commit) and, on SQLite, no trip beyond the sequencer's own thread.
 //! Each caller waits until
 //! its batch is durable, so no data is answered or changed before its entry
 //! is on disk.
@@ -40,8 +44,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_stream::StreamExt;
 
 use super::codec::{Tx, signed};
-use super::expect::{Expect, Seen, StateQuery};
+use super::expect::{Expect, Seen, StateQuery, StateRow};
 use super::ledger::{Appended, head_from, load_frontier};
+use super::lite::Lite;
 use super::records::Seal;
 use super::simple::Prepared;
 use super::sql::{Backend, Link, cap_pages};
@@ -126,6 +131,7 @@ impl Sequencer {
             page_cap: 0,
             frontier: None,
             prepared: Prepared::default(),
+            lite: None,
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -204,6 +210,9 @@ struct Writer {
     frontier: Option<Frontier>,
     /// The statements `conn` has prepared by name (PostgreSQL).
     prepared: Prepared,
+    /// The sequencer's own SQLite connection (see [`super::lite`]); open
+    /// between batches that committed.
+    lite: Option<Lite>,
 }
 
 impl Writer {
@@ -225,7 +234,23 @@ impl Writer {
         Ok((conn, &mut self.prepared))
     }
 
-    /// Forgets the connection and the frontier (after a failed batch).
+    /// The sequencer's own SQLite connection, opened if there is none, with
+    /// the page cap wanted now.
+    fn lite(&mut self) -> Result<&mut Lite, StoreError> {
+        let lite = match &mut self.lite {
+            Some(lite) => lite,
+            empty => {
+                let file = self.link.sqlite_file().ok_or_else(|| {
+                    StoreError::Corrupt("the database is not a SQLite file".to_owned())
+                })?;
+                empty.insert(Lite::open(file)?)
+            }
+        };
+        lite.cap(self.link.page_cap())?;
+        Ok(lite)
+    }
+
+    /// Forgets the connections and the frontier (after a failed batch).
     fn reset(&mut self) {
         // After a failed batch the connection's transaction state is not
         // known: SQLite rolls a transaction back by itself on some errors
@@ -236,6 +261,7 @@ impl Writer {
         self.conn = None;
         self.frontier = None;
         self.prepared = Prepared::default();
+        self.lite = None;
     }
 }
 
@@ -322,17 +348,31 @@ async fn run_batch(
     outcomes: &mut Outcomes,
 ) -> Result<(), StoreError> {
     let cached = writer.frontier.take();
-    let backend = writer.link.backend();
-    let (conn, prepared) = writer.connection().await?;
+    let direct = writer.link.sqlite_file().is_some()
+        && jobs
+            .as_slice()
+            .iter()
+            .all(|j| j.writes.is_empty() || j.as_rows());
+    let mut driver = if direct {
+        Driver::Lite(writer.lite()?)
+    } else {
+        let backend = writer.link.backend();
+        let (conn, prepared) = writer.connection().await?;
+        Driver::Sqlx {
+            conn,
+            backend,
+            prepared,
+        }
+    };
     let checks = jobs.as_slice().iter().any(Job::checks);
     let pending = jobs
         .as_slice()
         .iter()
         .map(|j| (j.expects.as_slice(), j.writes.as_slice()));
-    let (head, mut seen) = begin(conn, backend, prepared, checks.then_some(pending)).await?;
+    let (head, mut seen) = driver.begin(checks.then_some(pending)).await?;
     let mut frontier = match cached {
         Some(f) if f.size() == head.size && f.root() == head.root => f,
-        _ => load_frontier(conn, &head).await?,
+        _ => driver.frontier(&head).await?,
     };
     let mut appended = Appended::default();
     while let Some(job) = jobs.next() {
@@ -343,7 +383,10 @@ async fn run_batch(
                 .map(|j| (j.expects.as_slice(), j.writes.as_slice()));
             let state = match seen.take() {
                 Some(state) => state,
-                None => Seen::read(conn, backend, pending).await?,
+                None => {
+                    let (conn, backend) = driver.sqlx()?;
+                    Seen::read(conn, backend, pending).await?
+                }
             };
             let holds = state
                 .check(&job.expects)
@@ -364,6 +407,7 @@ async fn run_batch(
         } else if !job.writes.is_empty() {
             // Any other write runs its own statements, in a savepoint so
             // that it can be undone alone if it fails.
+            let (conn, _) = driver.sqlx()?;
             conn.execute("SAVEPOINT job").await?;
             let mut applied = Ok(());
             for write in &job.writes {
@@ -399,15 +443,84 @@ async fn run_batch(
         appended.entries.push(entry.clone());
         outcomes.push((job.done, Ok(entry)));
     }
-    appended.commit(conn, backend, &frontier, prepared).await?;
+    driver.commit(&appended, &frontier).await?;
     writer.frontier = Some(frontier);
     Ok(())
+}
+
+/// The connection a batch runs on.
+enum Driver<'a> {
+    /// sqlx's: every batch on PostgreSQL, and on SQLite a batch with a
+    /// write that runs statements of its own.
+    Sqlx {
+        conn: &'a mut AnyConnection,
+        backend: Backend,
+        prepared: &'a mut Prepared,
+    },
+    /// The sequencer's own SQLite connection, for a batch of reads and
+    /// record writes (see [`super::lite`]).
+    Lite(&'a mut Lite),
+}
+
+impl Driver<'_> {
+    /// Begins the batch (see [`begin`]).
+    async fn begin<'e>(
+        &mut self,
+        pending: Option<impl Iterator<Item = (&'e [Expect], &'e [Write])>>,
+    ) -> Result<(TreeHead, Option<Seen>), StoreError> {
+        match self {
+            Self::Sqlx {
+                conn,
+                backend,
+                prepared,
+            } => begin(conn, *backend, prepared, pending).await,
+            Self::Lite(lite) => {
+                let state = pending
+                    .map(|p| StateQuery::of(Backend::Sqlite, p))
+                    .transpose()?;
+                lite.begin(state.as_ref())
+            }
+        }
+    }
+
+    /// The tree's right edge for `head`, read from the database.
+    async fn frontier(&mut self, head: &TreeHead) -> Result<Frontier, StoreError> {
+        match self {
+            Self::Sqlx { conn, .. } => load_frontier(conn, head).await,
+            Self::Lite(lite) => lite.frontier(head),
+        }
+    }
+
+    /// Writes the batch's append and commits.
+    async fn commit(&mut self, appended: &Appended, frontier: &Frontier) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlx {
+                conn,
+                backend,
+                prepared,
+            } => appended.commit(conn, *backend, frontier, prepared).await,
+            Self::Lite(lite) => lite.append(&appended.values(frontier)?),
+        }
+    }
+
+    /// sqlx's connection, for what only it runs: a write's own statements
+    /// and the state read again after one.
+    fn sqlx(&mut self) -> Result<(&mut AnyConnection, Backend), StoreError> {
+        match self {
+            Self::Sqlx { conn, backend, .. } => Ok((conn, *backend)),
+            Self::Lite(_) => Err(StoreError::Corrupt(
+                "a batch on the sequencer's own connection holds only reads and record writes"
+                    .to_owned(),
+            )),
+        }
+    }
 }
 
 /// The statement that takes the ledger head's lock and reads the head: on
 /// PostgreSQL a row lock that serialises batches (of every process on the
 /// database); on SQLite the database is already locked by then.
-const LOCK_HEAD: &str = "UPDATE ledger_head SET size = size WHERE id = 1 RETURNING size, root_hash";
+pub(super) const LOCK_HEAD: &str =
+    "UPDATE ledger_head SET size = size WHERE id = 1 RETURNING size, root_hash";
 
 /// Begins the batch's transaction and takes the ledger head's lock,
 /// reading the head and, for the jobs `pending` when any of them has
@@ -454,9 +567,10 @@ async fn begin<'e>(
     // the state's.
     let head = head_of(results.get(1))?;
     let seen = match state {
-        Some(_) => Some(Seen::from_rows(
-            results.pop().as_deref().unwrap_or_default(),
-        )?),
+        Some(_) => {
+            let rows = results.pop().unwrap_or_default();
+            Some(Seen::from_rows(rows.iter().map(StateRow::of))?)
+        }
         None => None,
     };
     Ok((head, seen))
