@@ -179,10 +179,14 @@ impl StateQuery {
         )
     }
 
-    /// On PostgreSQL, the statement as an `EXECUTE` of its text prepared
-    /// on the connection (see [`super::simple`]), with its parameters
-    /// written in.
-    pub(super) fn execute(&self, prepared: &mut Prepared) -> Result<String, StoreError> {
+    /// On PostgreSQL, appends to `sql` the statement as an `EXECUTE` of its
+    /// text prepared on the connection (see [`super::simple`]), with its
+    /// parameters written in.
+    pub(super) fn execute(
+        &self,
+        sql: &mut String,
+        prepared: &mut Prepared,
+    ) -> Result<(), StoreError> {
         let text = Self::text(Backend::Postgres);
         let statement = Named {
             name: "accord_state",
@@ -190,7 +194,7 @@ impl StateQuery {
             text: &text,
         };
         let values = self.params.each_ref().map(|p| Literal::Text(p));
-        prepared.execute(statement, &values)
+        prepared.execute(sql, statement, &values)
     }
 
     /// `sql`, the statement's text or a text of several statements that

@@ -607,7 +607,9 @@ impl Appended {
                     types: "json, json, json, bigint, bytea, json, json, json",
                     text: APPEND_POSTGRES,
                 };
-                let append = prepared.execute(
+                let mut sql = String::new();
+                prepared.execute(
+                    &mut sql,
                     statement,
                     &[
                         Literal::Text(&v.entries),
@@ -620,7 +622,8 @@ impl Appended {
                         Literal::Text(&v.versions),
                     ],
                 )?;
-                tx.execute(format!("{append}; COMMIT").as_str()).await?;
+                sql.push_str("; COMMIT");
+                tx.execute(sql.as_str()).await?;
             }
             Backend::Sqlite => {
                 sqlx::query(APPEND_SQLITE)

@@ -39,29 +39,31 @@ pub(super) struct Named<'a> {
 }
 
 impl Prepared {
-    /// `EXECUTE name(values…)`, which runs `statement` with `values` as its
-    /// parameters; preceded, the first time on the connection, by the
-    /// statement's `PREPARE`. Prepared on first use rather than when the
-    /// connection opens, so that a batch that does not run a statement
-    /// does not depend on it.
+    /// Appends to `sql` `EXECUTE name(values…)`, which runs `statement`
+    /// with `values` as its parameters; preceded, the first time on the
+    /// connection, by the statement's `PREPARE`. Prepared on first use
+    /// rather than when the connection opens, so that a batch that does
+    /// not run a statement does not depend on it.
     pub(super) fn execute(
         &mut self,
+        sql: &mut String,
         statement: Named<'_>,
         values: &[Literal<'_>],
-    ) -> Result<String, StoreError> {
+    ) -> Result<(), StoreError> {
         let Named { name, types, text } = statement;
-        let mut sql = String::new();
         if !self.0.contains(&name) {
-            sql = format!("PREPARE {name} ({types}) AS {text};\n");
+            sql.push_str(&format!("PREPARE {name} ({types}) AS {text};\n"));
             self.0.push(name);
         }
-        sql.push_str(&format!("EXECUTE {name}("));
+        sql.push_str("EXECUTE ");
+        sql.push_str(name);
+        sql.push('(');
         for (i, value) in values.iter().enumerate() {
             if i > 0 {
                 sql.push_str(", ");
             }
             match value {
-                Literal::Text(text) => sql.push_str(&quoted(text)?),
+                Literal::Text(text) => push_quoted(sql, text)?,
                 Literal::Int(n) => sql.push_str(&n.to_string()),
                 Literal::Bytes(bytes) => {
                     sql.push_str("decode('");
@@ -71,26 +73,38 @@ impl Prepared {
             }
         }
         sql.push(')');
-        Ok(sql)
+        Ok(())
     }
 }
 
-/// `text` as a dollar-quoted literal (`$q0$…$q0$`), with the first tag
-/// that the scanner cannot meet before the closing one: the tag does not
-/// occur in `text`, nor across its end and the closing tag. Of the
-/// `len + 1` tags tried, each starting position in `text` rules out one
-/// at most, so one always fits.
-fn quoted(text: &str) -> Result<String, StoreError> {
+/// Appends `text` to `sql` as a dollar-quoted literal (`$q0$…$q0$`), with
+/// the first tag that the scanner cannot meet before the closing one (see
+/// [`closes_at_end`]). Of the `len + 1` tags tried, each starting position
+/// in `text` rules out one at most, so one always fits.
+fn push_quoted(sql: &mut String, text: &str) -> Result<(), StoreError> {
     for n in 0..=text.len() {
         let tag = format!("$q{n}$");
-        let closed = format!("{text}{tag}");
-        if closed.find(&tag) == Some(text.len()) {
-            return Ok(format!("{tag}{closed}"));
+        if closes_at_end(text, &tag) {
+            sql.reserve(text.len() + 2 * tag.len());
+            sql.push_str(&tag);
+            sql.push_str(text);
+            sql.push_str(&tag);
+            return Ok(());
         }
     }
     Err(StoreError::Corrupt(
         "no dollar-quote tag fits a value".to_owned(),
     ))
+}
+
+/// Whether `tag` first occurs in `text` followed by `tag` at the end: it
+/// does not occur in `text`, nor across its end, where the end of `text`
+/// would be the tag's first `k` bytes and the closing tag would begin
+/// with the rest (possible only where the tag's last bytes repeat its
+/// first ones). `tag` is ASCII.
+fn closes_at_end(text: &str, tag: &str) -> bool {
+    let n = tag.len();
+    !text.contains(tag) && (1..n).all(|k| !(text.ends_with(&tag[..k]) && tag[k..] == tag[..n - k]))
 }
 
 #[cfg(test)]
@@ -119,6 +133,7 @@ mod tests {
             "$q0$q1$q2$q3$",
             "ends with $q",
             "ends with $q0",
+            "$q0$ $q1$ ends with $q2",
             "$",
             "$$",
             "'; DROP TABLE ledger_entries; --",
@@ -126,7 +141,8 @@ mod tests {
             "ünïcødé $q0$ ✓",
         ];
         for text in texts {
-            let literal = quoted(text).expect("a tag fits");
+            let mut literal = String::new();
+            push_quoted(&mut literal, text).expect("a tag fits");
             let (content, rest) = scanned(&literal);
             assert_eq!(content, text, "literal {literal}");
             assert_eq!(rest, "", "literal {literal}");
@@ -147,13 +163,18 @@ mod tests {
         ];
         let mut prepared = Prepared::default();
         let execute = "EXECUTE accord_test($q0$[1]$q0$, -42, decode('ab01', 'hex'))";
+        let mut first = String::new();
+        prepared
+            .execute(&mut first, statement, &values)
+            .expect("written");
         assert_eq!(
-            prepared.execute(statement, &values).expect("written"),
+            first,
             format!("PREPARE accord_test (json, bigint, bytea) AS SELECT $1, $2, $3;\n{execute}")
         );
-        assert_eq!(
-            prepared.execute(statement, &values).expect("written"),
-            execute
-        );
+        let mut again = String::new();
+        prepared
+            .execute(&mut again, statement, &values)
+            .expect("written");
+        assert_eq!(again, execute);
     }
 }

@@ -558,7 +558,7 @@ async fn begin<'e>(
             let mut sql = format!("BEGIN;\n{LOCK_HEAD}");
             if let Some(state) = &state {
                 sql.push_str(";\n");
-                sql.push_str(&state.execute(prepared)?);
+                state.execute(&mut sql, prepared)?;
             }
             statements(conn, sql.as_str()).await?
         }
