@@ -13,6 +13,7 @@
 //! transaction at once.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use rusqlite::{CachedStatement, Connection, OpenFlags, ToSql};
 
@@ -47,7 +48,7 @@ impl std::fmt::Debug for Lite {
 impl Lite {
     /// Opens the database `file` (which the store has created and
     /// migrated) with every SQLite connection's settings.
-    pub(super) fn open(file: &str) -> Result<Self, StoreError> {
+    pub(super) fn open(file: &Path) -> Result<Self, StoreError> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(file, flags)?;
         for setting in SQLITE_SETTINGS {

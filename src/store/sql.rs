@@ -12,7 +12,8 @@
 //! database follow one another.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Once};
 use std::time::Duration;
@@ -21,6 +22,7 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 use sqlx::any::AnyPoolOptions;
 use sqlx::pool::PoolConnectionMetadata;
+use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
 
 use super::write::Sequencer;
@@ -75,15 +77,20 @@ pub(super) struct Link {
 }
 
 impl Link {
-    /// The SQLite database's file, when the URL names one.
-    pub(super) fn sqlite_file(&self) -> Option<&str> {
-        if self.backend != Backend::Sqlite {
+    /// The SQLite database's file, when the URL names one: the path as
+    /// sqlx itself reads it from the URL (percent-decoded), so that a
+    /// second connection opens the same file; none for an in-memory
+    /// database, or when in doubt.
+    pub(super) fn sqlite_file(&self) -> Option<PathBuf> {
+        if self.backend != Backend::Sqlite
+            || self.url.contains(":memory:")
+            || self.url.contains("mode=memory")
+        {
             return None;
         }
-        let rest = self.url.strip_prefix("sqlite:")?;
-        let rest = rest.strip_prefix("//").unwrap_or(rest);
-        let file = rest.split('?').next().unwrap_or_default();
-        (!file.is_empty() && file != ":memory:").then_some(file)
+        let options = SqliteConnectOptions::from_str(&self.url).ok()?;
+        let file = options.get_filename();
+        (!file.as_os_str().is_empty()).then(|| file.to_owned())
     }
 
     /// Opens a connection, set up as the backend needs.
@@ -570,5 +577,40 @@ impl Store for SqlStore {
 
     async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
         meta::meta(&self.reader, key).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(url: &str) -> Link {
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
+        Link {
+            backend,
+            url: url.to_owned(),
+            wait: Duration::from_secs(1),
+            page_cap: None,
+        }
+    }
+
+    #[test]
+    fn the_writers_own_connection_opens_the_file_sqlx_opens() {
+        let file = |url: &str| link(url).sqlite_file();
+        assert_eq!(
+            file("sqlite:///tmp/a%20b/accord.db?mode=rwc"),
+            Some(PathBuf::from("/tmp/a b/accord.db"))
+        );
+        assert_eq!(
+            file("sqlite://data/accord.db"),
+            Some(PathBuf::from("data/accord.db"))
+        );
+        assert_eq!(file("sqlite::memory:"), None);
+        assert_eq!(file("sqlite://accord.db?mode=memory"), None);
+        assert_eq!(file("postgres://127.0.0.1/accord"), None);
     }
 }

@@ -243,7 +243,7 @@ impl Writer {
                 let file = self.link.sqlite_file().ok_or_else(|| {
                     StoreError::Corrupt("the database is not a SQLite file".to_owned())
                 })?;
-                empty.insert(Lite::open(file)?)
+                empty.insert(Lite::open(&file)?)
             }
         };
         lite.cap(self.link.page_cap())?;
