@@ -19,6 +19,7 @@
 //! way (agreements, consents, credentials, seals) has it read again.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -119,12 +120,36 @@ fn listed(backend: Backend, n: u8) -> String {
     }
 }
 
+/// The text of the statement that reads the state a batch's checks need
+/// on `backend`: the same for every batch, so built once per process.
+fn state_text(backend: Backend) -> &'static str {
+    static TEXTS: LazyLock<[String; 2]> = LazyLock::new(|| {
+        [Backend::Sqlite, Backend::Postgres].map(|backend| {
+            format!(
+                "{COUNTER_ROWS}SELECT 'agency' AS kind, code AS name, status, 0 AS version, '' AS etag, 0 AS sealed \
+                 FROM agencies WHERE code IN ({}) \
+                 UNION ALL \
+                 SELECT 'subject', id, '', 0, '', 0 FROM subjects WHERE id IN ({}) \
+                 UNION ALL \
+                 SELECT 'record', r.id, '', r.version, r.etag, {SEALED} FROM records r WHERE r.id IN ({})",
+                listed(backend, 1),
+                listed(backend, 2),
+                listed(backend, 3)
+            )
+        })
+    });
+    match backend {
+        Backend::Sqlite => &TEXTS[0],
+        Backend::Postgres => &TEXTS[1],
+    }
+}
+
 /// The statement that reads the state a batch's checks need, and its
 /// parameters: the agencies, subjects and records named, as JSON lists
 /// (`$1` to `$3`). Its text depends only on the backend, so it is
 /// prepared once per connection.
 pub(super) struct StateQuery {
-    pub(super) sql: String,
+    pub(super) sql: &'static str,
     pub(super) params: [String; 3],
 }
 
@@ -157,26 +182,10 @@ impl StateQuery {
                 }
             }
         }
-        let sql = Self::text(backend);
         Ok(Self {
-            sql,
+            sql: state_text(backend),
             params: [json(&agencies)?, json(&subjects)?, json(&records)?],
         })
-    }
-
-    /// The statement's text, the same for every batch on `backend`.
-    pub(super) fn text(backend: Backend) -> String {
-        format!(
-            "{COUNTER_ROWS}SELECT 'agency' AS kind, code AS name, status, 0 AS version, '' AS etag, 0 AS sealed \
-             FROM agencies WHERE code IN ({}) \
-             UNION ALL \
-             SELECT 'subject', id, '', 0, '', 0 FROM subjects WHERE id IN ({}) \
-             UNION ALL \
-             SELECT 'record', r.id, '', r.version, r.etag, {SEALED} FROM records r WHERE r.id IN ({})",
-            listed(backend, 1),
-            listed(backend, 2),
-            listed(backend, 3)
-        )
     }
 
     /// On PostgreSQL, appends to `sql` the statement as an `EXECUTE` of its
@@ -187,11 +196,10 @@ impl StateQuery {
         sql: &mut String,
         prepared: &mut Prepared,
     ) -> Result<(), StoreError> {
-        let text = Self::text(Backend::Postgres);
         let statement = Named {
             name: "accord_state",
             types: "json, json, json",
-            text: &text,
+            text: self.sql,
         };
         let values = self.params.each_ref().map(|p| Literal::Text(p));
         prepared.execute(sql, statement, &values)
@@ -219,7 +227,7 @@ impl Seen {
         jobs: impl Iterator<Item = (&'e [Expect], &'e [Write])>,
     ) -> Result<Self, StoreError> {
         let query = StateQuery::of(backend, jobs)?;
-        let rows = query.bound(&query.sql).fetch_all(&mut *tx).await?;
+        let rows = query.bound(query.sql).fetch_all(&mut *tx).await?;
         Self::from_rows(rows.iter().map(StateRow::of))
     }
 

@@ -86,7 +86,7 @@ impl Lite {
         };
         let seen = match state {
             Some(state) => {
-                let mut statement = self.conn.prepare_cached(&state.sql)?;
+                let mut statement = self.conn.prepare_cached(state.sql)?;
                 bind(&mut statement, |name| match name {
                     "$1" => Some(&state.params[0] as &dyn ToSql),
                     "$2" => Some(&state.params[1]),

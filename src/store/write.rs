@@ -546,7 +546,7 @@ async fn begin<'e>(
     let state = pending.map(|p| StateQuery::of(backend, p)).transpose()?;
     let mut results = match backend {
         Backend::Sqlite => {
-            let state_sql = state.as_ref().map_or("", |s| s.sql.as_str());
+            let state_sql = state.as_ref().map_or("", |s| s.sql);
             let sql = format!("BEGIN IMMEDIATE;\n{LOCK_HEAD};\n{state_sql}");
             let query = match &state {
                 Some(state) => state.bound(&sql),
