@@ -10,13 +10,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use accord::domain::agreement::{
     Agreement, AgreementId, AgreementStatus, AgreementTerms, Approval, ConsentRequirement,
-    ConsumerTerms, FieldGrant, LawfulBasis, LawfulBasisCode,
+    ConsumerTerms, FieldGrant, LawfulBasis, LawfulBasisCode, Suspension,
 };
 use accord::domain::consent::{Channel, Consent, ConsentId, ConsentKind, ConsentScope, Withdrawal};
 use accord::domain::credential::{
     CertificateIdentity, CertificateIdentityId, CertificateMatch, JwksSource, TokenIssuer,
     TokenIssuerId,
 };
+use accord::domain::event::{Event, EventKind, EventPosition};
 use accord::domain::{
     Acknowledgement, Agency, AgencyCode, AgencyKind, AgencyStatus, Alert, AlertId, AlertKind,
     Demographics, FieldValue, Gender, Identifier, IdentifierSystem, Purpose, Record, RecordClass,
@@ -157,6 +158,7 @@ on_both_backends!(
     two_writers_append_to_one_tree,
     decisions_are_checked_again_when_they_commit,
     record_writes_of_one_batch_are_checked_in_order_and_kept,
+    changes_write_their_events_with_their_entry,
 );
 
 /// A commit with the expectations `expects` and no data: its entry's index,
@@ -335,7 +337,7 @@ async fn decisions_are_checked_again_when_they_commit(f: &Fresh) {
     let withdrawal = queued(
         store,
         vec![Write::WithdrawConsent {
-            id: given.id.clone(),
+            consent: given.clone(),
             withdrawal: Withdrawal {
                 time: t(24),
                 agency: code("leeds-cc"),
@@ -505,6 +507,24 @@ async fn record_writes_of_one_batch_are_checked_in_order_and_kept(f: &Fresh) {
     assert_eq!(
         accord::store::verify_ledger(store).await.unwrap().size as i64,
         first + 6
+    );
+    // One event per change that committed, each at its own entry; none
+    // for the jobs refused.
+    let events: Vec<(i64, EventKind, i64)> = all_events(store)
+        .await
+        .iter()
+        .filter(|e| e.position.entry > first)
+        .map(|e| (e.position.entry, e.kind, e.version))
+        .collect();
+    assert_eq!(
+        events,
+        vec![
+            (first + 1, EventKind::RecordCreated, 1),
+            (first + 2, EventKind::RecordUpdated, 2),
+            (first + 3, EventKind::RecordUpdated, 2),
+            (first + 4, EventKind::RecordUpdated, 3),
+            (first + 5, EventKind::RecordUpdated, 3),
+        ]
     );
 }
 
@@ -822,6 +842,7 @@ async fn subjects_are_found_by_identifier_and_demographics(f: &Fresh) {
     let unlink = Write::UnlinkIdentifier {
         subject: amira.id.clone(),
         identifier: local.clone(),
+        unlinked_by: code("leeds-cc"),
     };
     commit(store, vec![unlink.clone()]).await.unwrap();
     assert_eq!(store.identifier_link(&local).await.unwrap(), None);
@@ -1349,7 +1370,7 @@ async fn consents_are_recorded_withdrawn_once_and_followed(f: &Fresh) {
         reason: "changed their mind".into(),
     };
     let withdraw = Write::WithdrawConsent {
-        id: to_police.id.clone(),
+        consent: to_police.clone(),
         withdrawal: withdrawal.clone(),
     };
     commit(store, vec![withdraw.clone()]).await.unwrap();
@@ -1991,4 +2012,286 @@ async fn nodes_move_to_their_positions_postgres() {
     };
     nodes_move_to_their_positions_story(&url, "postgres").await;
     helpers::drop_postgres_database(&url).await;
+}
+
+/// The events of every stored change, in order.
+async fn all_events(store: &SqlStore) -> Vec<Event> {
+    store.events(EventPosition::START, 1000).await.unwrap()
+}
+
+/// Each change an agency may be told about writes its event in the
+/// transaction of its entry, at that entry's index; a change refused (a
+/// stale etag, a seal that is already there) writes none; events come
+/// back in order and page from any position.
+async fn changes_write_their_events_with_their_entry(f: &Fresh) {
+    let store = &f.store;
+    let subject = record_ground(store).await;
+    commit(store, vec![Write::InsertAgency(agency("wy-police"))])
+        .await
+        .unwrap();
+    assert!(all_events(store).await.is_empty(), "no event for set-up");
+
+    let id = RecordId::generate();
+    let v1 = note(&subject.id, &id, 1, "first");
+    let created = commit(
+        store,
+        vec![Write::InsertRecord {
+            record: v1.clone(),
+            written_by: "sw-1".into(),
+        }],
+    )
+    .await
+    .unwrap();
+    let v2 = note(&subject.id, &id, 2, "second");
+    let update = Write::UpdateRecord {
+        record: v2.clone(),
+        expected_etag: v1.etag.clone(),
+        written_by: "sw-1".into(),
+    };
+    let updated = commit(store, vec![update.clone()]).await.unwrap();
+    let stale = commit(store, vec![update]).await;
+    assert!(
+        matches!(stale, Err(StoreError::StaleEtag { .. })),
+        "{stale:?}"
+    );
+    let seal = Write::Seal {
+        agency: code("leeds-cc"),
+        subject: subject.id.clone(),
+        record: Some(id.clone()),
+        reason: "court order".into(),
+        sealed_by: "lead-1".into(),
+        time: t(20),
+    };
+    let sealed = commit(store, vec![seal.clone()]).await.unwrap();
+    let twice = commit(store, vec![seal]).await;
+    assert!(matches!(twice, Err(StoreError::Conflict(_))), "{twice:?}");
+    let unsealed = commit(
+        store,
+        vec![Write::Unseal {
+            agency: code("leeds-cc"),
+            subject: subject.id.clone(),
+            record: None,
+        }],
+    )
+    .await;
+    assert!(
+        matches!(unsealed, Err(StoreError::Conflict(_))),
+        "{unsealed:?}"
+    );
+    let local = Identifier::parse(
+        IdentifierSystem::LocalReference,
+        "wyp/77",
+        Some(&code("wy-police")),
+    )
+    .unwrap();
+    let linked = commit(
+        store,
+        vec![Write::LinkIdentifier {
+            subject: subject.id.clone(),
+            identifier: local.clone(),
+            linked_by: code("wy-police"),
+            time: t(21),
+        }],
+    )
+    .await
+    .unwrap();
+    let given = consent(&subject.id, &["wy-police"], 22);
+    let recorded = commit(store, vec![Write::InsertConsent(given.clone())])
+        .await
+        .unwrap();
+    let withdrawn = commit(
+        store,
+        vec![Write::WithdrawConsent {
+            consent: given.clone(),
+            withdrawal: Withdrawal {
+                agency: code("leeds-cc"),
+                principal: "sw-1".into(),
+                time: t(23),
+                reason: "asked".into(),
+            },
+        }],
+    )
+    .await
+    .unwrap();
+    // An agreement's steps: a draft is no event; becoming active,
+    // suspended and active again are, in one entry with two versions.
+    let aid = AgreementId::generate();
+    let draft_ = agreement(&aid, 1, AgreementStatus::Draft);
+    commit(store, vec![Write::InsertAgreement(draft_.clone())])
+        .await
+        .unwrap();
+    let active = Agreement {
+        status: AgreementStatus::Active,
+        revision: 2,
+        ..draft_.clone()
+    };
+    let activated = commit(
+        store,
+        vec![Write::UpdateAgreement {
+            agreement: active.clone(),
+            expected_revision: 1,
+        }],
+    )
+    .await
+    .unwrap();
+    let suspended = Agreement {
+        status: AgreementStatus::Suspended,
+        suspension: Some(Suspension {
+            agency: code("wy-police"),
+            principal: "lead-2".into(),
+            time: t(30),
+            reason: "breach under review".into(),
+        }),
+        revision: 3,
+        ..active.clone()
+    };
+    let reinstated = Agreement {
+        status: AgreementStatus::Active,
+        revision: 4,
+        ..suspended.clone()
+    };
+    let both = commit(
+        store,
+        vec![
+            Write::UpdateAgreement {
+                agreement: suspended,
+                expected_revision: 2,
+            },
+            Write::UpdateAgreement {
+                agreement: reinstated,
+                expected_revision: 3,
+            },
+        ],
+    )
+    .await
+    .unwrap();
+
+    let events = all_events(store).await;
+    let seen: Vec<(i64, i64, EventKind, &str, i64, &str)> = events
+        .iter()
+        .map(|e| {
+            (
+                e.position.entry,
+                e.position.ord,
+                e.kind,
+                e.resource.as_str(),
+                e.version,
+                e.controller.as_str(),
+            )
+        })
+        .collect();
+    let record = id.resource_name();
+    let person = subject.id.resource_name();
+    let consent_name = given.id.resource_name();
+    let agreement_name = aid.resource_name();
+    assert_eq!(
+        seen,
+        vec![
+            (
+                created.index,
+                0,
+                EventKind::RecordCreated,
+                record.as_str(),
+                1,
+                "leeds-cc"
+            ),
+            (
+                updated.index,
+                0,
+                EventKind::RecordUpdated,
+                record.as_str(),
+                2,
+                "leeds-cc"
+            ),
+            (
+                sealed.index,
+                0,
+                EventKind::RecordSealed,
+                record.as_str(),
+                0,
+                "leeds-cc"
+            ),
+            (
+                linked.index,
+                0,
+                EventKind::IdentifierLinked,
+                person.as_str(),
+                0,
+                "wy-police"
+            ),
+            (
+                recorded.index,
+                0,
+                EventKind::ConsentRecorded,
+                consent_name.as_str(),
+                0,
+                "leeds-cc"
+            ),
+            (
+                withdrawn.index,
+                0,
+                EventKind::ConsentWithdrawn,
+                consent_name.as_str(),
+                0,
+                "leeds-cc"
+            ),
+            (
+                activated.index,
+                0,
+                EventKind::AgreementActivated,
+                agreement_name.as_str(),
+                1,
+                "leeds-cc"
+            ),
+            (
+                both.index,
+                0,
+                EventKind::AgreementSuspended,
+                agreement_name.as_str(),
+                1,
+                "leeds-cc"
+            ),
+            (
+                both.index,
+                1,
+                EventKind::AgreementReinstated,
+                agreement_name.as_str(),
+                1,
+                "leeds-cc"
+            ),
+        ]
+    );
+    // Every event bears its entry's time, the subject and (for records)
+    // the class; the agreement's events name it.
+    assert_eq!(events[0].time, created.draft.time);
+    assert!(
+        events[..6]
+            .iter()
+            .all(|e| e.subject.as_ref() == Some(&subject.id))
+    );
+    assert_eq!(events[0].record_class, Some(v1.record_class.clone()));
+    assert_eq!(events[2].record_class, None);
+    assert!(
+        events[6..]
+            .iter()
+            .all(|e| e.agreement.as_ref() == Some(&aid) && e.subject.is_none())
+    );
+
+    // Paged from any position, with nothing repeated or skipped.
+    let mut paged = Vec::new();
+    let mut after = EventPosition::START;
+    loop {
+        let page = store.events(after, 2).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.position;
+        paged.extend(page);
+    }
+    assert_eq!(paged, events);
+    assert!(
+        store
+            .events(events[8].position, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

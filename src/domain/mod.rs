@@ -9,6 +9,7 @@ pub mod caller;
 pub mod catalog;
 pub mod consent;
 pub mod credential;
+pub mod event;
 pub mod identifier;
 pub mod record;
 pub mod subject;

@@ -131,7 +131,7 @@ impl Services {
         self.commit(
             call,
             vec![Write::WithdrawConsent {
-                id: id.clone(),
+                consent: consent.clone(),
                 withdrawal: withdrawal.clone(),
             }],
             Consent {

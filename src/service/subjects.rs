@@ -316,6 +316,7 @@ impl Services {
         let write = Write::UnlinkIdentifier {
             subject: id.clone(),
             identifier,
+            unlinked_by: call.caller.agency.clone(),
         };
         self.commit(call, vec![write], subject).await
     }

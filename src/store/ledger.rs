@@ -8,6 +8,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Executor, Row};
 
 use super::codec::{Tx, code, from_json, hash, json, limit, micros, signed, time, unsigned};
+use super::events::EventRow;
 use super::query::{Arg, Query};
 use super::simple::{Literal, Named, Prepared};
 use super::sql::Backend;
@@ -294,6 +295,8 @@ pub(super) struct Appended {
     moved_records: std::collections::BTreeMap<String, MovedRow>,
     /// Every record version the batch writes.
     versions: Vec<VersionRow>,
+    /// The events the batch's changes cause (the outbox).
+    pub(super) events: Vec<EventRow>,
 }
 
 /// A new record, as the batch statement reads it.
@@ -439,10 +442,18 @@ WITH entries AS (
     SELECT record_id, version, fields, etag, write_time, written_by
     FROM json_to_recordset($8::json) AS v(record_id TEXT, version BIGINT, fields TEXT,
         etag TEXT, write_time BIGINT, written_by TEXT)
+), events AS (
+    INSERT INTO events (entry_idx, ord, kind, resource, version, time, controller, subject,
+        record_class, agreement)
+    SELECT entry_idx, ord, kind, resource, version, time, controller, subject,
+        record_class, agreement
+    FROM json_to_recordset($9::json) AS e(entry_idx BIGINT, ord INTEGER, kind TEXT,
+        resource TEXT, version BIGINT, time BIGINT, controller TEXT, subject TEXT,
+        record_class TEXT, agreement TEXT)
 )
 UPDATE ledger_head SET size = $4, root_hash = $5 WHERE id = 1";
 
-/// The batch on SQLite: the same in seven statements and the commit, sent
+/// The batch on SQLite: the same in eight statements and the commit, sent
 /// as one (one trip to the driver's thread), each prepared once per
 /// connection. Each row's
 /// JSON object is converted to SQLite's binary JSON once (a materialised
@@ -478,6 +489,13 @@ INSERT INTO record_versions (record_id, version, fields, etag, write_time, writt
 WITH r AS MATERIALIZED (SELECT jsonb(value) AS v FROM json_each($8))
 SELECT v ->> 'record_id', v ->> 'version', v ->> 'fields', v ->> 'etag',
     v ->> 'write_time', v ->> 'written_by'
+FROM r;
+INSERT INTO events (entry_idx, ord, kind, resource, version, time, controller, subject,
+    record_class, agreement)
+WITH r AS MATERIALIZED (SELECT jsonb(value) AS v FROM json_each($9))
+SELECT v ->> 'entry_idx', v ->> 'ord', v ->> 'kind', v ->> 'resource', v ->> 'version',
+    v ->> 'time', v ->> 'controller', v ->> 'subject', v ->> 'record_class',
+    v ->> 'agreement'
 FROM r;
 UPDATE ledger_head SET size = $4, root_hash = $5 WHERE id = 1;
 COMMIT";
@@ -545,7 +563,7 @@ impl Appended {
         Ok(())
     }
 
-    /// The values of the append's parameters, `$1` to `$8`, with
+    /// The values of the append's parameters, `$1` to `$9`, with
     /// `frontier` as the new head.
     pub(super) fn values(&self, frontier: &Frontier) -> Result<AppendValues, StoreError> {
         let entries = self
@@ -584,11 +602,12 @@ impl Appended {
             new_records: json(&self.new_records)?,
             moved_records: json(&self.moved_records.values().collect::<Vec<_>>())?,
             versions: json(&self.versions)?,
+            events: json(&self.events)?,
         })
     }
 
     /// Writes the entries, the subjects they concern, the tree nodes, the
-    /// record rows and `frontier` as the new head, and commits the batch's
+    /// record rows, the events and `frontier` as the new head, and commits the batch's
     /// transaction: one statement whose text does not depend on the batch's
     /// size and the commit, in one round trip on PostgreSQL (a simple
     /// query) and one trip to the driver's thread on SQLite.
@@ -604,7 +623,7 @@ impl Appended {
             Backend::Postgres => {
                 let statement = Named {
                     name: "accord_append",
-                    types: "json, json, json, bigint, bytea, json, json, json",
+                    types: "json, json, json, bigint, bytea, json, json, json, json",
                     text: APPEND_POSTGRES,
                 };
                 let mut sql = String::new();
@@ -620,6 +639,7 @@ impl Appended {
                         Literal::Text(&v.new_records),
                         Literal::Text(&v.moved_records),
                         Literal::Text(&v.versions),
+                        Literal::Text(&v.events),
                     ],
                 )?;
                 sql.push_str("; COMMIT");
@@ -635,6 +655,7 @@ impl Appended {
                     .bind(v.new_records)
                     .bind(v.moved_records)
                     .bind(v.versions)
+                    .bind(v.events)
                     .execute(&mut *tx)
                     .await?;
             }
@@ -643,7 +664,7 @@ impl Appended {
     }
 }
 
-/// The values of a batch's append, its parameters `$1` to `$8`.
+/// The values of a batch's append, its parameters `$1` to `$9`.
 pub(super) struct AppendValues {
     pub(super) entries: String,
     pub(super) subjects: String,
@@ -653,4 +674,5 @@ pub(super) struct AppendValues {
     pub(super) new_records: String,
     pub(super) moved_records: String,
     pub(super) versions: String,
+    pub(super) events: String,
 }

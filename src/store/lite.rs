@@ -144,6 +144,7 @@ impl Lite {
                 "$6" => Some(&v.new_records),
                 "$7" => Some(&v.moved_records),
                 "$8" => Some(&v.versions),
+                "$9" => Some(&v.events),
                 _ => None,
             })?;
             statement.raw_execute()?;

@@ -7,8 +7,9 @@
 //! data without its audit entry.
 //!
 //! Layout: one module per aggregate (`agencies`, `catalog`, `subjects`,
-//! `records`, `agreements`, `consents`, `credentials`, `alerts`, `meta`, and
-//! `ledger` for the entries, tree nodes, head and checkpoints) holds that
+//! `records`, `agreements`, `consents`, `credentials`, `alerts`, `meta`,
+//! `events` for the outbox of change notifications, and `ledger` for the
+//! entries, tree nodes, head and checkpoints) holds that
 //! aggregate's SQL, both its reads and the writes the write path applies.
 //! `write` is the write path itself (the sequencer batching commits into one
 //! transaction, dispatching each write to its aggregate); `sql` is the
@@ -24,6 +25,7 @@ mod catalog;
 mod codec;
 mod consents;
 mod credentials;
+mod events;
 mod expect;
 mod ledger;
 mod lite;
@@ -46,6 +48,7 @@ use crate::domain::consent::{Consent, ConsentId, Withdrawal};
 use crate::domain::credential::{
     CertificateIdentity, CertificateIdentityId, CertificateMatch, TokenIssuer, TokenIssuerId,
 };
+use crate::domain::event::{Event, EventPosition};
 use crate::domain::{
     Acknowledgement, Agency, AgencyCode, Alert, AlertId, Identifier, Record, RecordClass,
     RecordClassId, RecordId, Subject, SubjectId,
@@ -162,6 +165,7 @@ pub enum Write {
     UnlinkIdentifier {
         subject: SubjectId,
         identifier: Identifier,
+        unlinked_by: AgencyCode,
     },
     /// Creates a record at version 1.
     InsertRecord { record: Record, written_by: String },
@@ -208,9 +212,10 @@ pub enum Write {
     RemoveTokenIssuer(TokenIssuerId),
     /// Records a consent or objection.
     InsertConsent(Consent),
-    /// Withdraws a consent that is not withdrawn yet.
+    /// Withdraws `consent` (as it stands, not withdrawn) if it is not
+    /// withdrawn yet.
     WithdrawConsent {
-        id: ConsentId,
+        consent: Consent,
         withdrawal: Withdrawal,
     },
     /// Sets a service metadata value.
@@ -450,4 +455,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// A service metadata value.
     async fn meta(&self, key: &str) -> Result<Option<String>, StoreError>;
+
+    /// Events in commit order after `after`, at most `limit`.
+    async fn events(&self, after: EventPosition, limit: u32) -> Result<Vec<Event>, StoreError>;
 }

@@ -30,11 +30,12 @@ use super::{
     After, Committed, EntryFilter, Expect, IdentifierLink, PolicyVersions, Store, StoreError,
     SubjectTies, Write,
 };
-use super::{agencies, agreements, alerts, catalog, consents, credentials, ledger, meta};
+use super::{agencies, agreements, alerts, catalog, consents, credentials, events, ledger, meta};
 use super::{records, subjects};
 use crate::domain::agreement::{Agreement, AgreementId};
 use crate::domain::consent::{Consent, ConsentId};
 use crate::domain::credential::{CertificateIdentity, CertificateMatch, TokenIssuer};
+use crate::domain::event::{Event, EventPosition};
 use crate::domain::{
     Agency, AgencyCode, Alert, AlertId, Identifier, Record, RecordClass, RecordClassId, RecordId,
     Subject, SubjectId,
@@ -577,6 +578,10 @@ impl Store for SqlStore {
 
     async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
         meta::meta(&self.reader, key).await
+    }
+
+    async fn events(&self, after: EventPosition, limit: u32) -> Result<Vec<Event>, StoreError> {
+        events::events(&self.reader, after, limit).await
     }
 }
 

@@ -25,7 +25,8 @@
 //! other write runs its statements in a savepoint, so that a job whose
 //! writes fail is rolled back alone and told why; the others go on. The
 //! batch's entries, the subjects they concern, the tree nodes their leaves
-//! complete, the record rows and the new head are then written by one
+//! complete, the record rows, the events the changes cause (the outbox:
+//! see [`super::events`]) and the new head are then written by one
 //! statement whose text does not depend on the batch's size (so it is
 //! prepared once per connection).
 //! A batch of reads and record writes is two round trips on PostgreSQL
@@ -52,7 +53,7 @@ use super::simple::Prepared;
 use super::sql::{Backend, Link, cap_pages};
 use super::{Committed, StoreError, Write};
 use super::{
-    agencies, agreements, alerts, catalog, consents, credentials, meta, records, subjects,
+    agencies, agreements, alerts, catalog, consents, credentials, events, meta, records, subjects,
 };
 use crate::ledger::merkle::Frontier;
 use crate::ledger::{Entry, EntryDraft, TreeHead};
@@ -400,6 +401,7 @@ async fn run_batch(
                 continue;
             }
         }
+        let events = events::of(&job.writes, index, job.draft.time);
         if job.as_rows() {
             // Record writes, checked above, are rows of the batch's append.
             seen = seen.and_then(|s| s.after(&job.writes));
@@ -441,6 +443,7 @@ async fn run_batch(
         };
         frontier.push(entry.leaf_hash(), |id, h| appended.nodes.push((id, h)));
         appended.entries.push(entry.clone());
+        appended.events.extend(events);
         outcomes.push((job.done, Ok(entry)));
     }
     driver.commit(&appended, &frontier).await?;
@@ -629,6 +632,7 @@ async fn apply(tx: &mut Tx, write: &Write, index: i64) -> Result<(), StoreError>
         Write::UnlinkIdentifier {
             subject,
             identifier,
+            ..
         } => subjects::unlink(tx, subject, identifier).await,
         Write::InsertRecord { record, written_by } => records::insert(tx, record, written_by).await,
         Write::UpdateRecord {
@@ -673,7 +677,10 @@ async fn apply(tx: &mut Tx, write: &Write, index: i64) -> Result<(), StoreError>
         Write::InsertTokenIssuer(t) => credentials::insert_issuer(tx, t).await,
         Write::RemoveTokenIssuer(id) => credentials::remove_issuer(tx, id).await,
         Write::InsertConsent(c) => consents::insert(tx, c).await,
-        Write::WithdrawConsent { id, withdrawal } => consents::withdraw(tx, id, withdrawal).await,
+        Write::WithdrawConsent {
+            consent,
+            withdrawal,
+        } => consents::withdraw(tx, &consent.id, withdrawal).await,
         Write::SetMeta { key, value } => meta::set(tx, key, value).await,
         Write::RaiseAlert(a) => alerts::raise(tx, a, index).await,
         Write::AcknowledgeAlert {

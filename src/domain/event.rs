@@ -1,0 +1,83 @@
+//! Change notifications. An event says that a resource changed, how, and
+//! who controls it; it carries none of the resource's content (reading that
+//! is a call decided and audited like any other). Events are written in the
+//! transaction of the change that causes them and ordered as the ledger is:
+//! by the index of the entry committed with the change.
+
+use chrono::{DateTime, Utc};
+
+use super::agency::storage_codes;
+use super::agreement::AgreementId;
+use super::{AgencyCode, RecordClassId, SubjectId};
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    RecordCreated,
+    RecordUpdated,
+    /// A record, or all of an agency's records about a subject, sealed.
+    RecordSealed,
+    RecordUnsealed,
+    IdentifierLinked,
+    IdentifierUnlinked,
+    ConsentRecorded,
+    ConsentWithdrawn,
+    ObjectionRecorded,
+    ObjectionWithdrawn,
+    AgreementActivated,
+    AgreementSuspended,
+    AgreementReinstated,
+}
+
+storage_codes!(EventKind {
+    RecordCreated => "record_created",
+    RecordUpdated => "record_updated",
+    RecordSealed => "record_sealed",
+    RecordUnsealed => "record_unsealed",
+    IdentifierLinked => "identifier_linked",
+    IdentifierUnlinked => "identifier_unlinked",
+    ConsentRecorded => "consent_recorded",
+    ConsentWithdrawn => "consent_withdrawn",
+    ObjectionRecorded => "objection_recorded",
+    ObjectionWithdrawn => "objection_withdrawn",
+    AgreementActivated => "agreement_activated",
+    AgreementSuspended => "agreement_suspended",
+    AgreementReinstated => "agreement_reinstated",
+});
+
+/// Where an event stands in the order of all events: the ledger index of
+/// the entry committed with its change, then its place among that entry's
+/// events. Positions only grow: entries are indexed in commit order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EventPosition {
+    pub entry: i64,
+    pub ord: i64,
+}
+
+impl EventPosition {
+    /// Before every event.
+    pub const START: Self = Self { entry: -1, ord: -1 };
+}
+
+/// A change to a resource, as a notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub position: EventPosition,
+    pub kind: EventKind,
+    /// The resource that changed (`records/{id}`, `subjects/{id}`,
+    /// `consents/{id}`, `agreements/{id}`).
+    pub resource: String,
+    /// The resource's version after the change; 0 for resources that have
+    /// no versions.
+    pub version: i64,
+    pub time: DateTime<Utc>,
+    /// The agency that controls the resource (for a seal or a link, the
+    /// agency that made it; for a consent, the agency that recorded it).
+    pub controller: AgencyCode,
+    /// The subject the resource concerns, if any.
+    pub subject: Option<SubjectId>,
+    /// The record's class, for record events that name one record.
+    pub record_class: Option<RecordClassId>,
+    /// The agreement, for agreement events.
+    pub agreement: Option<AgreementId>,
+}
