@@ -14,6 +14,7 @@ const PROTOS: &[&str] = &[
     "accord/v1/subject.proto",
     "accord/v1/record.proto",
     "accord/v1/audit.proto",
+    "accord/v1/event.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -20,10 +20,12 @@ use crate::api::pb::agreement_service_server::AgreementServiceServer;
 use crate::api::pb::audit_service_server::AuditServiceServer;
 use crate::api::pb::catalog_service_server::CatalogServiceServer;
 use crate::api::pb::consent_service_server::ConsentServiceServer;
+use crate::api::pb::event_service_server::EventServiceServer;
 use crate::api::pb::record_service_server::RecordServiceServer;
 use crate::api::pb::subject_service_server::SubjectServiceServer;
 use crate::api::{
-    AgencyApi, AgreementApi, Api, AuditApi, CatalogApi, ConsentApi, RecordApi, SubjectApi, pb,
+    AgencyApi, AgreementApi, Api, AuditApi, CatalogApi, ConsentApi, EventApi, RecordApi,
+    SubjectApi, pb,
 };
 use crate::auth::tls::{self, ClientCas};
 use crate::auth::{InsecureHeaders, MutualTls, Operator, SharedAuthenticator, TokenSettings};
@@ -436,6 +438,9 @@ impl App {
             )
             .add_service(
                 ConsentServiceServer::new(ConsentApi(api.clone())).max_decoding_message_size(max),
+            )
+            .add_service(
+                EventServiceServer::new(EventApi(api.clone())).max_decoding_message_size(max),
             )
             .add_service(
                 SubjectServiceServer::new(SubjectApi(api.clone())).max_decoding_message_size(max),

@@ -13,22 +13,24 @@ use crate::api::pb::agreement_service_server::AgreementServiceServer;
 use crate::api::pb::audit_service_server::AuditServiceServer;
 use crate::api::pb::catalog_service_server::CatalogServiceServer;
 use crate::api::pb::consent_service_server::ConsentServiceServer;
+use crate::api::pb::event_service_server::EventServiceServer;
 use crate::api::pb::record_service_server::RecordServiceServer;
 use crate::api::pb::subject_service_server::SubjectServiceServer;
 use crate::api::{
-    AgencyApi, AgreementApi, AuditApi, CatalogApi, ConsentApi, RecordApi, SubjectApi,
+    AgencyApi, AgreementApi, AuditApi, CatalogApi, ConsentApi, EventApi, RecordApi, SubjectApi,
 };
 use crate::store::SqlStore;
 
 /// The names health is reported under: the server as a whole ("") and
 /// each of Accord's services.
-const NAMES: [&str; 8] = [
+const NAMES: [&str; 9] = [
     "",
     AgencyServiceServer::<AgencyApi>::NAME,
     AgreementServiceServer::<AgreementApi>::NAME,
     AuditServiceServer::<AuditApi>::NAME,
     CatalogServiceServer::<CatalogApi>::NAME,
     ConsentServiceServer::<ConsentApi>::NAME,
+    EventServiceServer::<EventApi>::NAME,
     RecordServiceServer::<RecordApi>::NAME,
     SubjectServiceServer::<SubjectApi>::NAME,
 ];

@@ -18,3 +18,22 @@ CREATE TABLE events (
 
 CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON events
 FOR EACH ROW EXECUTE FUNCTION accord_refuse_change();
+
+-- Agencies' subscriptions to events. Lists are JSON arrays (of event kind
+-- codes, record class ids, subject ids); a deleted subscription is kept,
+-- with when and by whom, as history.
+CREATE TABLE subscriptions (
+    id             TEXT PRIMARY KEY,
+    agency         TEXT NOT NULL,
+    kinds          TEXT NOT NULL,
+    record_classes TEXT NOT NULL,
+    purpose        TEXT NOT NULL,
+    role           TEXT NOT NULL,
+    cohort         TEXT NOT NULL,
+    subjects       TEXT NOT NULL,
+    created_by     TEXT NOT NULL,
+    create_time    BIGINT NOT NULL,
+    delete_time    BIGINT,
+    deleted_by     TEXT
+);
+CREATE INDEX subscriptions_agency ON subscriptions (agency, create_time, id);

@@ -20,3 +20,22 @@ CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
 BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
 CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
 BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+
+-- Agencies' subscriptions to events. Lists are JSON arrays (of event kind
+-- codes, record class ids, subject ids); a deleted subscription is kept,
+-- with when and by whom, as history.
+CREATE TABLE subscriptions (
+    id             TEXT PRIMARY KEY,
+    agency         TEXT NOT NULL,
+    kinds          TEXT NOT NULL,
+    record_classes TEXT NOT NULL,
+    purpose        TEXT NOT NULL,
+    role           TEXT NOT NULL,
+    cohort         TEXT NOT NULL,
+    subjects       TEXT NOT NULL,
+    created_by     TEXT NOT NULL,
+    create_time    INTEGER NOT NULL,
+    delete_time    INTEGER,
+    deleted_by     TEXT
+);
+CREATE INDEX subscriptions_agency ON subscriptions (agency, create_time, id);

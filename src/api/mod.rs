@@ -13,6 +13,7 @@ mod agreement;
 mod audit;
 mod catalog;
 mod consent;
+mod event;
 mod record;
 mod subject;
 
@@ -27,6 +28,7 @@ pub use agreement::AgreementApi;
 pub use audit::AuditApi;
 pub use catalog::CatalogApi;
 pub use consent::ConsentApi;
+pub use event::EventApi;
 pub use record::RecordApi;
 pub use subject::SubjectApi;
 

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::agency::storage_codes;
 use super::agreement::AgreementId;
-use super::{AgencyCode, RecordClassId, SubjectId};
+use super::{AgencyCode, Purpose, RecordClassId, Role, SubjectId};
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -80,4 +80,42 @@ pub struct Event {
     pub record_class: Option<RecordClassId>,
     /// The agreement, for agreement events.
     pub agreement: Option<AgreementId>,
+}
+
+super::uuid_resource_id!(
+    /// An opaque subscription identifier assigned by Accord (a UUID).
+    SubscriptionId,
+    "subscriptions"
+);
+
+/// Which subjects a subscription is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cohort {
+    /// Every subject.
+    All,
+    /// The subjects the agency is tied to when an event is delivered (it
+    /// registered them, linked an identifier to them, or controls a record
+    /// about them).
+    Held,
+    /// These subjects.
+    Listed(Vec<SubjectId>),
+}
+
+/// The most subjects a listed cohort may name.
+pub const MAX_LISTED_SUBJECTS: usize = 1000;
+
+/// An agency's subscription to events: the kinds and record classes it
+/// wants (empty: all), for which subjects, and the purpose and role its
+/// deliveries are decided for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    pub id: SubscriptionId,
+    pub agency: AgencyCode,
+    pub kinds: Vec<EventKind>,
+    pub record_classes: Vec<RecordClassId>,
+    pub purpose: Purpose,
+    pub role: Role,
+    pub cohort: Cohort,
+    pub created_by: String,
+    pub create_time: DateTime<Utc>,
 }

@@ -87,6 +87,8 @@ pub fn activity(action: &str) -> String {
         "ListRecords" => "listed the person's records",
         "ListEntries" => "read the audit log about the person",
         "GetSubjectAccessReport" => "produced an access report about the person",
+        "CreateSubscription" => "asked to be told of changes about the person",
+        "DeleteSubscription" => "stopped being told of changes about the person",
         _ => return action.to_owned(),
     }
     .to_owned()

@@ -152,7 +152,9 @@ fn change_of(write: &Write) -> Option<Change> {
         | Write::RemoveTokenIssuer(_)
         | Write::SetMeta { .. }
         | Write::RaiseAlert(_)
-        | Write::AcknowledgeAlert { .. } => return None,
+        | Write::AcknowledgeAlert { .. }
+        | Write::InsertSubscription(_)
+        | Write::DeleteSubscription { .. } => return None,
     })
 }
 

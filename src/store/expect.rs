@@ -350,7 +350,9 @@ impl Seen {
                 | Write::UnlinkIdentifier { .. }
                 | Write::SetMeta { .. }
                 | Write::RaiseAlert(_)
-                | Write::AcknowledgeAlert { .. } => {}
+                | Write::AcknowledgeAlert { .. }
+                | Write::InsertSubscription(_)
+                | Write::DeleteSubscription { .. } => {}
                 Write::Seal { .. }
                 | Write::Unseal { .. }
                 | Write::InsertAgreement(_)

@@ -8,7 +8,8 @@
 //!
 //! Layout: one module per aggregate (`agencies`, `catalog`, `subjects`,
 //! `records`, `agreements`, `consents`, `credentials`, `alerts`, `meta`,
-//! `events` for the outbox of change notifications, and `ledger` for the
+//! `events` for the outbox of change notifications, `subscriptions`, and
+//! `ledger` for the
 //! entries, tree nodes, head and checkpoints) holds that
 //! aggregate's SQL, both its reads and the writes the write path applies.
 //! `write` is the write path itself (the sequencer batching commits into one
@@ -36,6 +37,7 @@ mod records;
 mod simple;
 mod sql;
 mod subjects;
+mod subscriptions;
 mod write;
 
 use std::collections::HashMap;
@@ -48,7 +50,7 @@ use crate::domain::consent::{Consent, ConsentId, Withdrawal};
 use crate::domain::credential::{
     CertificateIdentity, CertificateIdentityId, CertificateMatch, TokenIssuer, TokenIssuerId,
 };
-use crate::domain::event::{Event, EventPosition};
+use crate::domain::event::{Event, EventPosition, Subscription, SubscriptionId};
 use crate::domain::{
     Acknowledgement, Agency, AgencyCode, Alert, AlertId, Identifier, Record, RecordClass,
     RecordClassId, RecordId, Subject, SubjectId,
@@ -228,6 +230,14 @@ pub enum Write {
     AcknowledgeAlert {
         id: AlertId,
         acknowledgement: Acknowledgement,
+    },
+    /// Subscribes an agency to events.
+    InsertSubscription(Subscription),
+    /// Deletes a subscription that is not deleted yet.
+    DeleteSubscription {
+        id: SubscriptionId,
+        deleted_by: String,
+        time: DateTime<Utc>,
     },
 }
 
@@ -458,4 +468,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Events in commit order after `after`, at most `limit`.
     async fn events(&self, after: EventPosition, limit: u32) -> Result<Vec<Event>, StoreError>;
+    /// A subscription, unless it was deleted.
+    async fn subscription(&self, id: &SubscriptionId) -> Result<Option<Subscription>, StoreError>;
+    /// An agency's subscriptions, deleted ones left out, oldest first (by
+    /// id within one instant), after `after`.
+    async fn subscriptions_of(
+        &self,
+        agency: &AgencyCode,
+        after: After<(i64, String)>,
+        limit: u32,
+    ) -> Result<Vec<Subscription>, StoreError>;
 }

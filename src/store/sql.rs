@@ -31,11 +31,11 @@ use super::{
     SubjectTies, Write,
 };
 use super::{agencies, agreements, alerts, catalog, consents, credentials, events, ledger, meta};
-use super::{records, subjects};
+use super::{records, subjects, subscriptions};
 use crate::domain::agreement::{Agreement, AgreementId};
 use crate::domain::consent::{Consent, ConsentId};
 use crate::domain::credential::{CertificateIdentity, CertificateMatch, TokenIssuer};
-use crate::domain::event::{Event, EventPosition};
+use crate::domain::event::{Event, EventPosition, Subscription, SubscriptionId};
 use crate::domain::{
     Agency, AgencyCode, Alert, AlertId, Identifier, Record, RecordClass, RecordClassId, RecordId,
     Subject, SubjectId,
@@ -582,6 +582,19 @@ impl Store for SqlStore {
 
     async fn events(&self, after: EventPosition, limit: u32) -> Result<Vec<Event>, StoreError> {
         events::events(&self.reader, after, limit).await
+    }
+
+    async fn subscription(&self, id: &SubscriptionId) -> Result<Option<Subscription>, StoreError> {
+        subscriptions::subscription(&self.reader, id).await
+    }
+
+    async fn subscriptions_of(
+        &self,
+        agency: &AgencyCode,
+        after: After<(i64, String)>,
+        limit: u32,
+    ) -> Result<Vec<Subscription>, StoreError> {
+        subscriptions::subscriptions_of(&self.reader, agency, after, limit).await
     }
 }
 

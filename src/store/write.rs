@@ -54,6 +54,7 @@ use super::sql::{Backend, Link, cap_pages};
 use super::{Committed, StoreError, Write};
 use super::{
     agencies, agreements, alerts, catalog, consents, credentials, events, meta, records, subjects,
+    subscriptions,
 };
 use crate::ledger::merkle::Frontier;
 use crate::ledger::{Entry, EntryDraft, TreeHead};
@@ -687,5 +688,11 @@ async fn apply(tx: &mut Tx, write: &Write, index: i64) -> Result<(), StoreError>
             id,
             acknowledgement,
         } => alerts::acknowledge(tx, id, acknowledgement).await,
+        Write::InsertSubscription(s) => subscriptions::insert(tx, s).await,
+        Write::DeleteSubscription {
+            id,
+            deleted_by,
+            time,
+        } => subscriptions::delete(tx, id, deleted_by, *time).await,
     }
 }

@@ -11,6 +11,7 @@ mod buf;
 mod consents;
 mod credentials;
 mod emergency;
+mod events;
 mod faults;
 mod helpers;
 mod identity;

@@ -32,6 +32,8 @@ proto_enums!(
     ConsentKind,
     ConsentChannel,
     Outcome,
+    EventKind,
+    SubscriptionCohort,
 );
 
 /// The highest number looked at when listing an enum's values (Accord's

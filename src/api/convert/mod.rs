@@ -12,6 +12,7 @@ mod audit;
 mod catalog;
 mod consent;
 mod enums;
+mod event;
 mod record;
 mod subject;
 
@@ -20,6 +21,7 @@ pub use agreement::*;
 pub use audit::*;
 pub use catalog::*;
 pub use consent::*;
+pub use event::*;
 pub use record::*;
 pub use subject::*;
 

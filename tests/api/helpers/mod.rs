@@ -433,6 +433,9 @@ impl TestServer {
     pub fn audit(&self) -> pb::audit_service_client::AuditServiceClient<Channel> {
         pb::audit_service_client::AuditServiceClient::new(self.channel.clone())
     }
+    pub fn events(&self) -> pb::event_service_client::EventServiceClient<Channel> {
+        pb::event_service_client::EventServiceClient::new(self.channel.clone())
+    }
 
     /// The health status the server reports for `service` ("" for the
     /// server as a whole).

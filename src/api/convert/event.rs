@@ -1,0 +1,154 @@
+//! Events and subscriptions across the proto boundary.
+
+use super::enums::{self, EnumError};
+use super::{by_name, page_request, purpose_at, purpose_out, subject_name, timestamp};
+use crate::api::pb;
+use crate::domain::event::{Cohort, EventKind, MAX_LISTED_SUBJECTS, Subscription, SubscriptionId};
+use crate::domain::{RecordClassId, Role, Violations};
+use crate::service::{NewSubscription, PageRequest};
+
+fn kind(value: i32) -> Result<EventKind, EnumError> {
+    let name = enums::required::<pb::EventKind>(value)?.as_str_name();
+    by_name(Some(name), "EVENT_KIND_", EventKind::from_code).ok_or(EnumError::Unsupported(name))
+}
+
+/// The proto value of an event kind.
+pub fn event_kind_out(k: EventKind) -> pb::EventKind {
+    match k {
+        EventKind::RecordCreated => pb::EventKind::RecordCreated,
+        EventKind::RecordUpdated => pb::EventKind::RecordUpdated,
+        EventKind::RecordSealed => pb::EventKind::RecordSealed,
+        EventKind::RecordUnsealed => pb::EventKind::RecordUnsealed,
+        EventKind::IdentifierLinked => pb::EventKind::IdentifierLinked,
+        EventKind::IdentifierUnlinked => pb::EventKind::IdentifierUnlinked,
+        EventKind::ConsentRecorded => pb::EventKind::ConsentRecorded,
+        EventKind::ConsentWithdrawn => pb::EventKind::ConsentWithdrawn,
+        EventKind::ObjectionRecorded => pb::EventKind::ObjectionRecorded,
+        EventKind::ObjectionWithdrawn => pb::EventKind::ObjectionWithdrawn,
+        EventKind::AgreementActivated => pb::EventKind::AgreementActivated,
+        EventKind::AgreementSuspended => pb::EventKind::AgreementSuspended,
+        EventKind::AgreementReinstated => pb::EventKind::AgreementReinstated,
+    }
+}
+
+/// The subscription of a CreateSubscription request.
+pub fn create_subscription(
+    req: pb::CreateSubscriptionRequest,
+) -> Result<NewSubscription, Violations> {
+    let Some(s) = req.subscription else {
+        return Err(Violations::one("subscription", "is required"));
+    };
+    let mut v = Violations::new();
+    let mut kinds = Vec::with_capacity(s.kinds.len());
+    for (i, k) in s.kinds.iter().enumerate() {
+        let field = format!("subscription.kinds[{i}]");
+        match v.check(&field, kind(*k)) {
+            Some(k) if kinds.contains(&k) => v.add(field, "is listed twice"),
+            Some(k) => kinds.push(k),
+            None => {}
+        }
+    }
+    let record_classes = s
+        .record_classes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| {
+            v.check(
+                &format!("subscription.record_classes[{i}]"),
+                RecordClassId::parse_name(c),
+            )
+        })
+        .collect();
+    let purpose = purpose_at(s.purpose, "subscription.purpose", &mut v);
+    let role = if s.role.is_empty() {
+        v.add("subscription.role", "is required");
+        None
+    } else {
+        v.check("subscription.role", Role::parse(&s.role))
+    };
+    let cohort = match v.check(
+        "subscription.cohort",
+        enums::required::<pb::SubscriptionCohort>(s.cohort),
+    ) {
+        Some(pb::SubscriptionCohort::All) => Some(Cohort::All),
+        Some(pb::SubscriptionCohort::Held) => Some(Cohort::Held),
+        Some(pb::SubscriptionCohort::Listed) => {
+            if s.subjects.is_empty() || s.subjects.len() > MAX_LISTED_SUBJECTS {
+                v.add(
+                    "subscription.subjects",
+                    format!("must list 1 to {MAX_LISTED_SUBJECTS} subjects for SUBSCRIPTION_COHORT_LISTED"),
+                );
+            }
+            let mut subjects = Vec::with_capacity(s.subjects.len());
+            for (i, name) in s.subjects.iter().enumerate() {
+                let field = format!("subscription.subjects[{i}]");
+                match subject_name(name, &field, &mut v) {
+                    Some(id) if subjects.contains(&id) => v.add(field, "is listed twice"),
+                    Some(id) => subjects.push(id),
+                    None => {}
+                }
+            }
+            Some(Cohort::Listed(subjects))
+        }
+        Some(pb::SubscriptionCohort::Unspecified) | None => None,
+    };
+    if !matches!(cohort, Some(Cohort::Listed(_)) | None) && !s.subjects.is_empty() {
+        v.add(
+            "subscription.subjects",
+            "must be empty unless the cohort is SUBSCRIPTION_COHORT_LISTED",
+        );
+    }
+    v.into_result(|| {
+        Some(NewSubscription {
+            kinds,
+            record_classes,
+            purpose: purpose?,
+            role: role?,
+            cohort: cohort?,
+        })
+    })
+}
+
+/// The name of a GetSubscription or DeleteSubscription request.
+pub fn subscription_name(name: &str) -> Result<SubscriptionId, Violations> {
+    SubscriptionId::parse_name(name).map_err(|e| Violations::one("name", e))
+}
+
+/// The page request of a ListSubscriptions request.
+pub fn list_subscriptions(req: pb::ListSubscriptionsRequest) -> Result<PageRequest, Violations> {
+    let mut v = Violations::new();
+    let page = page_request(req.page_size, req.page_token, &mut v);
+    v.into_result(|| Some(page))
+}
+
+/// A subscription as the API shows it.
+pub fn subscription_out(s: Subscription) -> pb::Subscription {
+    let (cohort, subjects) = match s.cohort {
+        Cohort::All => (pb::SubscriptionCohort::All, vec![]),
+        Cohort::Held => (pb::SubscriptionCohort::Held, vec![]),
+        Cohort::Listed(list) => (
+            pb::SubscriptionCohort::Listed,
+            list.iter().map(|id| id.resource_name()).collect(),
+        ),
+    };
+    pb::Subscription {
+        name: s.id.resource_name(),
+        agency: s.agency.resource_name(),
+        kinds: s
+            .kinds
+            .into_iter()
+            .map(|k| event_kind_out(k) as i32)
+            .collect(),
+        record_classes: s
+            .record_classes
+            .iter()
+            .map(RecordClassId::resource_name)
+            .collect(),
+        purpose: purpose_out(Some(s.purpose)) as i32,
+        role: s.role.as_str().to_owned(),
+        cohort: cohort as i32,
+        subjects,
+        created_by: s.created_by,
+        create_time: Some(timestamp(s.create_time)),
+    }
+}

@@ -1,0 +1,67 @@
+//! `accord.v1.EventService`.
+
+use super::operation::{operation, serve};
+use super::pb::event_service_server::EventService;
+use super::{Api, convert, pb};
+use crate::domain::event::{Subscription, SubscriptionId};
+use crate::service::{NewSubscription, Page, PageRequest};
+
+/// The EventService adapter.
+#[derive(Debug, Clone)]
+pub struct EventApi(pub Api);
+
+serve!(EventService, EventApi {
+    create_subscription => CreateSubscription,
+    get_subscription => GetSubscription,
+    list_subscriptions => ListSubscriptions,
+    delete_subscription => DeleteSubscription,
+});
+
+operation! {
+    CreateSubscription: "EventService"/"CreateSubscription", Member,
+    pb::CreateSubscriptionRequest => pb::CreateSubscriptionResponse,
+    input(request, _) -> NewSubscription { convert::create_subscription(request) },
+    run(services, call, new) -> Subscription { services.create_subscription(call, new).await },
+    render(subscription, _call) {
+        pb::CreateSubscriptionResponse {
+            subscription: Some(convert::subscription_out(subscription)),
+        }
+    },
+}
+
+operation! {
+    GetSubscription: "EventService"/"GetSubscription", Member,
+    pb::GetSubscriptionRequest => pb::GetSubscriptionResponse,
+    input(request, _) -> SubscriptionId { convert::subscription_name(&request.name) },
+    run(services, call, id) -> Subscription { services.get_subscription(call, &id).await },
+    render(subscription, _call) {
+        pb::GetSubscriptionResponse { subscription: Some(convert::subscription_out(subscription)) }
+    },
+}
+
+operation! {
+    ListSubscriptions: "EventService"/"ListSubscriptions", Member,
+    pb::ListSubscriptionsRequest => pb::ListSubscriptionsResponse,
+    input(request, _) -> PageRequest { convert::list_subscriptions(request) },
+    run(services, call, page) -> Page<Subscription> {
+        services.list_subscriptions(call, &page).await
+    },
+    render(page, _call) {
+        pb::ListSubscriptionsResponse {
+            subscriptions: page.items.into_iter().map(convert::subscription_out).collect(),
+            next_page_token: page.next_token,
+        }
+    },
+}
+
+operation! {
+    DeleteSubscription: "EventService"/"DeleteSubscription", Member,
+    pb::DeleteSubscriptionRequest => pb::DeleteSubscriptionResponse,
+    input(request, _) -> SubscriptionId { convert::subscription_name(&request.name) },
+    run(services, call, id) -> Subscription { services.delete_subscription(call, &id).await },
+    render(subscription, _call) {
+        pb::DeleteSubscriptionResponse {
+            subscription: Some(convert::subscription_out(subscription)),
+        }
+    },
+}

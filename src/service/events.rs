@@ -1,0 +1,153 @@
+//! Change notifications: agencies' subscriptions to events.
+
+use super::paging::time_key;
+use super::{Audited, Call, Page, PageRequest, ServiceError, Services};
+use crate::domain::event::{Cohort, EventKind, Subscription, SubscriptionId};
+use crate::domain::{Purpose, RecordClassId, Role, SubjectId, Violations};
+use crate::store::Write;
+
+/// A subscription as asked for, before Accord names it.
+#[derive(Debug, Clone)]
+pub struct NewSubscription {
+    pub kinds: Vec<EventKind>,
+    pub record_classes: Vec<RecordClassId>,
+    pub purpose: Purpose,
+    pub role: Role,
+    pub cohort: Cohort,
+}
+
+/// Refuses a caller who does not hold `role`, the role a subscription
+/// delivers for: managing a subscription needs it.
+fn require_subscription_role(call: &Call, role: &Role) -> Result<(), ServiceError> {
+    if call.caller.has_role(role.as_str()) {
+        return Ok(());
+    }
+    Err(ServiceError::denied(
+        "ROLE_NOT_PERMITTED",
+        format!(
+            "a subscription for the {role} role can only be managed by a holder of that role, \
+             which the caller is not",
+            role = role.as_str()
+        ),
+    ))
+}
+
+/// The names an entry about `s` records: the subscription's, and those
+/// of the subjects it lists, so that a subject access report shows who
+/// asked to be told about the person.
+fn named(s: &Subscription) -> Vec<String> {
+    let mut names = vec![s.id.resource_name()];
+    if let Cohort::Listed(subjects) = &s.cohort {
+        names.extend(subjects.iter().map(SubjectId::resource_name));
+    }
+    names
+}
+
+impl Services {
+    /// Subscribes the caller's agency to events, for a role the caller
+    /// holds.
+    pub async fn create_subscription(
+        &self,
+        call: &Call,
+        new: NewSubscription,
+    ) -> Result<Audited<Subscription>, ServiceError> {
+        call.note_controller(call.caller.agency.as_str().to_owned());
+        require_subscription_role(call, &new.role)?;
+        let mut v = Violations::new();
+        for (i, class) in new.record_classes.iter().enumerate() {
+            if new.record_classes[..i].contains(class) {
+                v.add(
+                    format!("subscription.record_classes[{i}]"),
+                    "is listed twice",
+                );
+            } else if self.store.record_class(class).await?.is_none() {
+                v.add(
+                    format!("subscription.record_classes[{i}]"),
+                    format!("{} is not in the catalogue", class.resource_name()),
+                );
+            }
+        }
+        if !v.is_empty() {
+            return Err(v.into());
+        }
+        let subscription = Subscription {
+            id: SubscriptionId::generate(),
+            agency: call.caller.agency.clone(),
+            kinds: new.kinds,
+            record_classes: new.record_classes,
+            purpose: new.purpose,
+            role: new.role,
+            cohort: new.cohort,
+            created_by: call.caller.principal.as_str().to_owned(),
+            create_time: call.time,
+        };
+        call.note_records(named(&subscription));
+        self.commit(
+            call,
+            vec![Write::InsertSubscription(subscription.clone())],
+            subscription,
+        )
+        .await
+    }
+
+    /// One of the caller's agency's subscriptions; any other, deleted or
+    /// never made, is not found alike.
+    async fn own_subscription(
+        &self,
+        call: &Call,
+        id: &SubscriptionId,
+    ) -> Result<Subscription, ServiceError> {
+        call.note_records(vec![id.resource_name()]);
+        call.note_controller(call.caller.agency.as_str().to_owned());
+        self.store
+            .subscription(id)
+            .await?
+            .filter(|s| s.agency == call.caller.agency)
+            .ok_or_else(|| ServiceError::NotFound(id.resource_name()))
+    }
+
+    /// Reads one of the caller's agency's subscriptions.
+    pub async fn get_subscription(
+        &self,
+        call: &Call,
+        id: &SubscriptionId,
+    ) -> Result<Audited<Subscription>, ServiceError> {
+        let subscription = self.own_subscription(call, id).await?;
+        self.commit(call, vec![], subscription).await
+    }
+
+    /// Lists the caller's agency's subscriptions, oldest first.
+    pub async fn list_subscriptions(
+        &self,
+        call: &Call,
+        req: &PageRequest,
+    ) -> Result<Audited<Page<Subscription>>, ServiceError> {
+        call.note_controller(call.caller.agency.as_str().to_owned());
+        let paging = self.tokens.paging(call, "ListSubscriptions", req)?;
+        let items = self
+            .store
+            .subscriptions_of(&call.caller.agency, paging.after_time()?, paging.size() + 1)
+            .await?;
+        let page = paging.page(items, |s| time_key(s.create_time, s.id.as_str()));
+        call.note_records(page.items.iter().map(|s| s.id.resource_name()).collect());
+        self.commit(call, vec![], page).await
+    }
+
+    /// Ends one of the caller's agency's subscriptions, for a holder of
+    /// its role.
+    pub async fn delete_subscription(
+        &self,
+        call: &Call,
+        id: &SubscriptionId,
+    ) -> Result<Audited<Subscription>, ServiceError> {
+        let subscription = self.own_subscription(call, id).await?;
+        call.note_records(named(&subscription));
+        require_subscription_role(call, &subscription.role)?;
+        let write = Write::DeleteSubscription {
+            id: id.clone(),
+            deleted_by: call.caller.principal.as_str().to_owned(),
+            time: call.time,
+        };
+        self.commit(call, vec![write], subscription).await
+    }
+}

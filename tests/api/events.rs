@@ -1,0 +1,394 @@
+//! Change notifications over the API: agencies' subscriptions.
+
+use accord::api::pb;
+use accord::ledger::Outcome;
+use accord::store::EntryFilter;
+use tonic::Code;
+
+use crate::helpers::*;
+
+/// The police's officers' subscription to new referrals about the
+/// subjects the force holds, for safeguarding.
+fn referrals_for_officers() -> pb::Subscription {
+    pb::Subscription {
+        kinds: vec![pb::EventKind::RecordCreated as i32],
+        record_classes: vec![CLASS.to_owned()],
+        purpose: pb::Purpose::Safeguarding as i32,
+        role: "officer".to_owned(),
+        cohort: pb::SubscriptionCohort::Held as i32,
+        ..Default::default()
+    }
+}
+
+async fn subscribe(
+    s: &TestServer,
+    agency: &str,
+    roles: &str,
+    subscription: pb::Subscription,
+) -> Result<pb::Subscription, tonic::Status> {
+    s.events()
+        .create_subscription(s.as_staff(agency, "staff-1", roles).request(
+            pb::CreateSubscriptionRequest {
+                subscription: Some(subscription),
+            },
+        ))
+        .await
+        .map(|r| r.into_inner().subscription.unwrap())
+}
+
+async fn get(s: &TestServer, agency: &str, name: &str) -> Result<pb::Subscription, tonic::Status> {
+    s.events()
+        .get_subscription(s.as_staff(agency, "staff-2", "clerk").request(
+            pb::GetSubscriptionRequest {
+                name: name.to_owned(),
+            },
+        ))
+        .await
+        .map(|r| r.into_inner().subscription.unwrap())
+}
+
+async fn delete(
+    s: &TestServer,
+    agency: &str,
+    roles: &str,
+    name: &str,
+) -> Result<pb::Subscription, tonic::Status> {
+    s.events()
+        .delete_subscription(s.as_staff(agency, "staff-3", roles).request(
+            pb::DeleteSubscriptionRequest {
+                name: name.to_owned(),
+            },
+        ))
+        .await
+        .map(|r| r.into_inner().subscription.unwrap())
+}
+
+async fn list(
+    s: &TestServer,
+    agency: &str,
+    page_size: i32,
+    page_token: &str,
+) -> Result<pb::ListSubscriptionsResponse, tonic::Status> {
+    s.events()
+        .list_subscriptions(s.as_staff(agency, "staff-2", "clerk").request(
+            pb::ListSubscriptionsRequest {
+                page_size,
+                page_token: page_token.to_owned(),
+            },
+        ))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// An agency's subscriptions are its own: created for a role the creator
+/// holds, read and listed by its staff, ended by a holder of the role;
+/// to another agency they do not exist, as one never made does not. Each
+/// call is audited, and a subscription naming subjects is in their
+/// access history.
+async fn subscriptions_belong_to_their_agency(db: Db) {
+    let Some((s, subject)) = server_with_subject(db).await else {
+        return;
+    };
+    let created = subscribe(&s, POLICE, "officer", referrals_for_officers())
+        .await
+        .unwrap();
+    assert!(created.name.starts_with("subscriptions/"), "{created:?}");
+    assert_eq!(created.agency, format!("agencies/{POLICE}"));
+    assert_eq!(created.created_by, "staff-1");
+    assert!(created.create_time.is_some());
+    assert_eq!(
+        pb::Subscription {
+            name: String::new(),
+            agency: String::new(),
+            created_by: String::new(),
+            create_time: None,
+            ..created.clone()
+        },
+        referrals_for_officers()
+    );
+    assert_eq!(get(&s, POLICE, &created.name).await.unwrap(), created);
+
+    // Another agency cannot tell it from one that never existed.
+    let theirs = get(&s, COUNCIL, &created.name).await.unwrap_err();
+    let made_up = get(
+        &s,
+        COUNCIL,
+        "subscriptions/00000000-0000-4000-8000-000000000000",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(theirs.code(), Code::NotFound);
+    assert_eq!(made_up.code(), Code::NotFound);
+    assert_eq!(
+        theirs.message().replace(&created.name, "NAME"),
+        made_up
+            .message()
+            .replace("subscriptions/00000000-0000-4000-8000-000000000000", "NAME")
+    );
+    assert!(
+        list(&s, COUNCIL, 0, "")
+            .await
+            .unwrap()
+            .subscriptions
+            .is_empty()
+    );
+    let council_delete = delete(&s, COUNCIL, "officer", &created.name)
+        .await
+        .unwrap_err();
+    assert_eq!(council_delete.code(), Code::NotFound);
+
+    // A listed cohort: its subjects' access history shows who subscribed.
+    let listed = subscribe(
+        &s,
+        POLICE,
+        "officer,analyst",
+        pb::Subscription {
+            cohort: pb::SubscriptionCohort::Listed as i32,
+            subjects: vec![subject.clone()],
+            kinds: vec![],
+            record_classes: vec![],
+            ..referrals_for_officers()
+        },
+    )
+    .await
+    .unwrap();
+    let about = s
+        .ledger(EntryFilter {
+            subject: Some(subject.clone()),
+            ..Default::default()
+        })
+        .await;
+    let subscribed = about
+        .iter()
+        .find(|e| e.draft.action == "/accord.v1.EventService/CreateSubscription")
+        .expect("the subscription is in the subject's history");
+    assert!(subscribed.draft.records.contains(&listed.name));
+    assert_eq!(subscribed.draft.agency, POLICE);
+
+    // Listed oldest first, in pages; a page token is the police's alone.
+    let mut names = vec![created.name.clone(), listed.name.clone()];
+    for _ in 0..3 {
+        names.push(
+            subscribe(&s, POLICE, "officer", referrals_for_officers())
+                .await
+                .unwrap()
+                .name,
+        );
+    }
+    let mut listed_names = Vec::new();
+    let mut token = String::new();
+    for page in 0.. {
+        assert!(page < 5, "the listing never ended");
+        let answer = list(&s, POLICE, 2, &token).await.unwrap();
+        assert!(answer.subscriptions.len() <= 2);
+        listed_names.extend(answer.subscriptions.into_iter().map(|s| s.name));
+        if answer.next_page_token.is_empty() {
+            break;
+        }
+        if page == 0 {
+            let stolen = list(&s, COUNCIL, 2, &answer.next_page_token)
+                .await
+                .unwrap_err();
+            assert_eq!(stolen.code(), Code::InvalidArgument);
+        }
+        token = answer.next_page_token;
+    }
+    assert_eq!(listed_names, names);
+
+    // Only a holder of the subscription's role ends it; then it is gone.
+    let refused = delete(&s, POLICE, "clerk", &created.name)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    assert!(
+        refused.message().contains("officer"),
+        "{}",
+        refused.message()
+    );
+    let ended = delete(&s, POLICE, "officer", &created.name).await.unwrap();
+    assert_eq!(ended, created);
+    assert_eq!(
+        get(&s, POLICE, &created.name).await.unwrap_err().code(),
+        Code::NotFound
+    );
+    assert_eq!(
+        delete(&s, POLICE, "officer", &created.name)
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound
+    );
+    assert_eq!(
+        list(&s, POLICE, 0, "").await.unwrap().subscriptions.len(),
+        4
+    );
+
+    let deletes = s
+        .ledger(EntryFilter {
+            agency: Some(POLICE.to_owned()),
+            ..Default::default()
+        })
+        .await
+        .into_iter()
+        .filter(|e| e.draft.action == "/accord.v1.EventService/DeleteSubscription")
+        .map(|e| (e.draft.outcome, e.draft.reason_code))
+        .collect::<Vec<_>>();
+    assert_eq!(
+        deletes,
+        vec![
+            (Outcome::Denied, "ROLE_NOT_PERMITTED".to_owned()),
+            (Outcome::Permitted, String::new()),
+            (Outcome::Denied, "NOT_FOUND".to_owned()),
+        ]
+    );
+    s.stop().await;
+}
+
+/// A subscription that is not well formed is refused with every problem
+/// named by its field, and so is one for a role the creator does not hold;
+/// nothing is created.
+async fn bad_subscriptions_are_refused(db: Db) {
+    let Some((s, subject)) = server_with_subject(db).await else {
+        return;
+    };
+    let missing = s
+        .events()
+        .create_subscription(
+            s.as_staff(POLICE, "staff-1", "officer")
+                .request(pb::CreateSubscriptionRequest { subscription: None }),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(violations(&missing)[0].0, "subscription");
+
+    let bad = subscribe(
+        &s,
+        POLICE,
+        "officer",
+        pb::Subscription {
+            kinds: vec![
+                pb::EventKind::RecordCreated as i32,
+                0,
+                pb::EventKind::RecordCreated as i32,
+                999,
+            ],
+            record_classes: vec![
+                "recordClasses/no.such_class".to_owned(),
+                "classes/x".to_owned(),
+            ],
+            purpose: 0,
+            role: "Not A Role".to_owned(),
+            cohort: pb::SubscriptionCohort::All as i32,
+            subjects: vec![subject.clone()],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    let fields: Vec<String> = violations(&bad).into_iter().map(|(f, _)| f).collect();
+    assert_eq!(
+        fields,
+        vec![
+            "subscription.kinds[1]",
+            "subscription.kinds[2]",
+            "subscription.kinds[3]",
+            "subscription.record_classes[1]",
+            "subscription.purpose",
+            "subscription.role",
+            "subscription.subjects",
+        ]
+    );
+    let listed = subscribe(
+        &s,
+        POLICE,
+        "officer",
+        pb::Subscription {
+            cohort: pb::SubscriptionCohort::Listed as i32,
+            subjects: vec![subject.clone(), subject.clone(), "subjects/nope".to_owned()],
+            ..referrals_for_officers()
+        },
+    )
+    .await
+    .unwrap_err();
+    let fields: Vec<String> = violations(&listed).into_iter().map(|(f, _)| f).collect();
+    assert_eq!(
+        fields,
+        vec!["subscription.subjects[1]", "subscription.subjects[2]"]
+    );
+    let empty = subscribe(
+        &s,
+        POLICE,
+        "officer",
+        pb::Subscription {
+            cohort: pb::SubscriptionCohort::Listed as i32,
+            ..referrals_for_officers()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(violations(&empty)[0].0, "subscription.subjects");
+    let unknown_class = subscribe(
+        &s,
+        POLICE,
+        "officer",
+        pb::Subscription {
+            record_classes: vec!["recordClasses/no.such_class".to_owned()],
+            ..referrals_for_officers()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        violations(&unknown_class),
+        vec![(
+            "subscription.record_classes[0]".to_owned(),
+            "recordClasses/no.such_class is not in the catalogue".to_owned()
+        )]
+    );
+    let not_held = subscribe(&s, POLICE, "analyst", referrals_for_officers())
+        .await
+        .unwrap_err();
+    assert_eq!(not_held.code(), Code::PermissionDenied);
+    assert!(
+        list(&s, POLICE, 0, "")
+            .await
+            .unwrap()
+            .subscriptions
+            .is_empty()
+    );
+
+    let outcomes: Vec<Outcome> = s
+        .ledger(EntryFilter {
+            agency: Some(POLICE.to_owned()),
+            ..Default::default()
+        })
+        .await
+        .into_iter()
+        .filter(|e| e.draft.action == "/accord.v1.EventService/CreateSubscription")
+        .map(|e| e.draft.outcome)
+        .collect();
+    assert_eq!(outcomes.len(), 6, "every refusal is audited: {outcomes:?}");
+    assert!(outcomes.iter().all(|o| *o != Outcome::Permitted));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn subscriptions_belong_to_their_agency_sqlite() {
+    subscriptions_belong_to_their_agency(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn subscriptions_belong_to_their_agency_postgres() {
+    subscriptions_belong_to_their_agency(Db::Postgres).await;
+}
+
+#[tokio::test]
+async fn bad_subscriptions_are_refused_sqlite() {
+    bad_subscriptions_are_refused(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn bad_subscriptions_are_refused_postgres() {
+    bad_subscriptions_are_refused(Db::Postgres).await;
+}
