@@ -20,8 +20,9 @@ CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON events
 FOR EACH ROW EXECUTE FUNCTION accord_refuse_change();
 
 -- Agencies' subscriptions to events. Lists are JSON arrays (of event kind
--- codes, record class ids, subject ids); a deleted subscription is kept,
--- with when and by whom, as history.
+-- codes, record class ids, subject ids); entry_idx is the ledger index of
+-- the entry that created it (its events are those after it); a deleted
+-- subscription is kept, with when and by whom, as history.
 CREATE TABLE subscriptions (
     id             TEXT PRIMARY KEY,
     agency         TEXT NOT NULL,
@@ -33,6 +34,7 @@ CREATE TABLE subscriptions (
     subjects       TEXT NOT NULL,
     created_by     TEXT NOT NULL,
     create_time    BIGINT NOT NULL,
+    entry_idx      BIGINT NOT NULL,
     delete_time    BIGINT,
     deleted_by     TEXT
 );

@@ -22,8 +22,9 @@ CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
 BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
 
 -- Agencies' subscriptions to events. Lists are JSON arrays (of event kind
--- codes, record class ids, subject ids); a deleted subscription is kept,
--- with when and by whom, as history.
+-- codes, record class ids, subject ids); entry_idx is the ledger index of
+-- the entry that created it (its events are those after it); a deleted
+-- subscription is kept, with when and by whom, as history.
 CREATE TABLE subscriptions (
     id             TEXT PRIMARY KEY,
     agency         TEXT NOT NULL,
@@ -35,6 +36,7 @@ CREATE TABLE subscriptions (
     subjects       TEXT NOT NULL,
     created_by     TEXT NOT NULL,
     create_time    INTEGER NOT NULL,
+    entry_idx      INTEGER NOT NULL,
     delete_time    INTEGER,
     deleted_by     TEXT
 );

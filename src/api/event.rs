@@ -4,7 +4,7 @@ use super::operation::{operation, serve};
 use super::pb::event_service_server::EventService;
 use super::{Api, convert, pb};
 use crate::domain::event::{Subscription, SubscriptionId};
-use crate::service::{NewSubscription, Page, PageRequest};
+use crate::service::{EventPage, EventRequest, NewSubscription, Page, PageRequest};
 
 /// The EventService adapter.
 #[derive(Debug, Clone)]
@@ -15,6 +15,7 @@ serve!(EventService, EventApi {
     get_subscription => GetSubscription,
     list_subscriptions => ListSubscriptions,
     delete_subscription => DeleteSubscription,
+    list_events => ListEvents,
 });
 
 operation! {
@@ -62,6 +63,19 @@ operation! {
     render(subscription, _call) {
         pb::DeleteSubscriptionResponse {
             subscription: Some(convert::subscription_out(subscription)),
+        }
+    },
+}
+
+operation! {
+    ListEvents: "EventService"/"ListEvents", Member,
+    pb::ListEventsRequest => pb::ListEventsResponse,
+    input(request, _) -> EventRequest { convert::list_events(request) },
+    run(services, call, request) -> EventPage { services.list_events(call, &request).await },
+    render(page, _call) {
+        pb::ListEventsResponse {
+            events: page.events.into_iter().map(convert::event_out).collect(),
+            next_cursor: page.next_cursor,
         }
     },
 }

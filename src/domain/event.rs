@@ -118,4 +118,17 @@ pub struct Subscription {
     pub cohort: Cohort,
     pub created_by: String,
     pub create_time: DateTime<Utc>,
+    /// The ledger index of the entry that created it: its events are those
+    /// of later entries (set when that entry commits).
+    pub entry_index: i64,
+}
+
+impl Subscription {
+    /// The position its events start after.
+    pub fn start(&self) -> EventPosition {
+        EventPosition {
+            entry: self.entry_index,
+            ord: i64::MAX,
+        }
+    }
 }

@@ -89,6 +89,7 @@ pub fn activity(action: &str) -> String {
         "GetSubjectAccessReport" => "produced an access report about the person",
         "CreateSubscription" => "asked to be told of changes about the person",
         "DeleteSubscription" => "stopped being told of changes about the person",
+        "ListEvents" => "was told of a change about the person",
         _ => return action.to_owned(),
     }
     .to_owned()

@@ -24,7 +24,7 @@ pub struct NewConsent {
 
 /// Whether `consent` concerns `call`'s agency: it recorded it, or it names
 /// that agency or every agency as recipient.
-fn concerns(call: &Call, consent: &Consent) -> bool {
+pub(super) fn concerns(call: &Call, consent: &Consent) -> bool {
     let agency = &call.caller.agency;
     &consent.recorded_by == agency
         || consent.scope.recipients.is_empty()

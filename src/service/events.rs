@@ -18,7 +18,7 @@ pub struct NewSubscription {
 
 /// Refuses a caller who does not hold `role`, the role a subscription
 /// delivers for: managing a subscription needs it.
-fn require_subscription_role(call: &Call, role: &Role) -> Result<(), ServiceError> {
+pub(super) fn require_subscription_role(call: &Call, role: &Role) -> Result<(), ServiceError> {
     if call.caller.has_role(role.as_str()) {
         return Ok(());
     }
@@ -80,19 +80,22 @@ impl Services {
             cohort: new.cohort,
             created_by: call.caller.principal.as_str().to_owned(),
             create_time: call.time,
+            entry_index: 0,
         };
         call.note_records(named(&subscription));
-        self.commit(
-            call,
-            vec![Write::InsertSubscription(subscription.clone())],
-            subscription,
-        )
-        .await
+        let receipt = self
+            .commit_receipt(call, vec![Write::InsertSubscription(subscription.clone())])
+            .await?;
+        let subscription = Subscription {
+            entry_index: receipt.entry().index,
+            ..subscription
+        };
+        Ok(Audited::new(receipt, subscription))
     }
 
     /// One of the caller's agency's subscriptions; any other, deleted or
     /// never made, is not found alike.
-    async fn own_subscription(
+    pub(super) async fn own_subscription(
         &self,
         call: &Call,
         id: &SubscriptionId,

@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Call, ServiceError};
 use crate::domain::Violations;
+use crate::domain::event::{EventPosition, SubscriptionId};
 use crate::store::After;
 
 /// The most items one page may hold.
@@ -118,6 +119,45 @@ impl PageTokens {
         String::from_utf8(position).map_err(|_| not_issued())
     }
 
+    /// The cursor of `position` among the events of `subscription`: sealed
+    /// as a page token is, and bound to the subscription (and so to its
+    /// agency) rather than to a staff member, since the systems following
+    /// a subscription may change hands.
+    pub fn event_cursor(&self, subscription: &SubscriptionId, position: EventPosition) -> String {
+        self.seal(
+            &cursor_scope(subscription),
+            &format!("{}/{}", position.entry, position.ord),
+        )
+    }
+
+    /// The position `cursor` holds, if it was sealed for `subscription`'s
+    /// events.
+    pub fn open_event_cursor(
+        &self,
+        subscription: &SubscriptionId,
+        cursor: &str,
+    ) -> Result<EventPosition, ServiceError> {
+        let refused = || -> ServiceError {
+            Violations::one(
+                "cursor",
+                "is not a cursor issued for this subscription's events",
+            )
+            .into()
+        };
+        let position = self
+            .open(&cursor_scope(subscription), cursor)
+            .map_err(|_| refused())?;
+        position
+            .split_once('/')
+            .and_then(|(entry, ord)| {
+                Some(EventPosition {
+                    entry: entry.parse().ok()?,
+                    ord: ord.parse().ok()?,
+                })
+            })
+            .ok_or_else(refused)
+    }
+
     /// The paging of one call of a listing described by `listing` (its
     /// method and filters).
     pub fn paging(
@@ -126,17 +166,7 @@ impl PageTokens {
         listing: &str,
         req: &PageRequest,
     ) -> Result<Paging<'_>, ServiceError> {
-        let size = match req.size {
-            0 => DEFAULT_PAGE_SIZE,
-            n if n <= MAX_PAGE_SIZE => n,
-            _ => {
-                return Err(Violations::one(
-                    "page_size",
-                    format!("must be at most {MAX_PAGE_SIZE}"),
-                )
-                .into());
-            }
-        };
+        let size = page_size(req.size)?;
         let scope = format!(
             "{}\n{}\n{listing}",
             call.caller.agency.as_str(),
@@ -154,6 +184,21 @@ impl PageTokens {
             position,
         })
     }
+}
+
+/// The page size of a request asking for `requested` items (0: the
+/// default).
+pub fn page_size(requested: u32) -> Result<u32, ServiceError> {
+    match requested {
+        0 => Ok(DEFAULT_PAGE_SIZE),
+        n if n <= MAX_PAGE_SIZE => Ok(n),
+        _ => Err(Violations::one("page_size", format!("must be at most {MAX_PAGE_SIZE}")).into()),
+    }
+}
+
+/// What an event cursor is sealed for.
+fn cursor_scope(subscription: &SubscriptionId) -> String {
+    format!("events\n{}", subscription.resource_name())
 }
 
 /// One call's paging: its size, where it goes on from, and how the next

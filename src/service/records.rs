@@ -302,7 +302,7 @@ impl Services {
     /// ([`policy::may_know_of`]); otherwise NOT_FOUND, worded and audited
     /// exactly as for an unknown id. Notes the record, its subject and
     /// controller for the ledger.
-    async fn known_record(
+    pub(super) async fn known_record(
         &self,
         call: &Call,
         id: &RecordId,

@@ -130,7 +130,11 @@ impl Services {
             .await
     }
 
-    async fn load_subject(&self, call: &Call, id: &SubjectId) -> Result<Subject, ServiceError> {
+    pub(super) async fn load_subject(
+        &self,
+        call: &Call,
+        id: &SubjectId,
+    ) -> Result<Subject, ServiceError> {
         call.note_subject(id.resource_name());
         let subject = self
             .store

@@ -231,7 +231,8 @@ pub enum Write {
         id: AlertId,
         acknowledgement: Acknowledgement,
     },
-    /// Subscribes an agency to events.
+    /// Subscribes an agency to events; its `entry_index` is set to the
+    /// index of the entry committed with it.
     InsertSubscription(Subscription),
     /// Deletes a subscription that is not deleted yet.
     DeleteSubscription {

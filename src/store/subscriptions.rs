@@ -41,6 +41,7 @@ fn subscription_from(row: &AnyRow) -> Result<Subscription, StoreError> {
         },
         created_by: row.try_get("created_by")?,
         create_time: time(row.try_get("create_time")?)?,
+        entry_index: row.try_get("entry_idx")?,
     })
 }
 
@@ -82,7 +83,8 @@ pub(super) async fn subscriptions_of(
     rows.iter().map(subscription_from).collect()
 }
 
-pub(super) async fn insert(tx: &mut Tx, s: &Subscription) -> Result<(), StoreError> {
+/// Inserts `s`, created by the entry at ledger `index`.
+pub(super) async fn insert(tx: &mut Tx, s: &Subscription, index: i64) -> Result<(), StoreError> {
     let kinds: Vec<&str> = s.kinds.iter().map(|k| k.code()).collect();
     let classes: Vec<&str> = s.record_classes.iter().map(RecordClassId::as_str).collect();
     let (cohort, subjects): (&str, Vec<&str>) = match &s.cohort {
@@ -92,7 +94,8 @@ pub(super) async fn insert(tx: &mut Tx, s: &Subscription) -> Result<(), StoreErr
     };
     sqlx::query(
         "INSERT INTO subscriptions (id, agency, kinds, record_classes, purpose, role, cohort, \
-         subjects, created_by, create_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         subjects, created_by, create_time, entry_idx) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(s.id.as_str())
     .bind(s.agency.as_str())
@@ -104,6 +107,7 @@ pub(super) async fn insert(tx: &mut Tx, s: &Subscription) -> Result<(), StoreErr
     .bind(json(&subjects)?)
     .bind(s.created_by.as_str())
     .bind(micros(s.create_time))
+    .bind(index)
     .execute(&mut *tx)
     .await?;
     Ok(())

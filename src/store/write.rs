@@ -688,7 +688,7 @@ async fn apply(tx: &mut Tx, write: &Write, index: i64) -> Result<(), StoreError>
             id,
             acknowledgement,
         } => alerts::acknowledge(tx, id, acknowledgement).await,
-        Write::InsertSubscription(s) => subscriptions::insert(tx, s).await,
+        Write::InsertSubscription(s) => subscriptions::insert(tx, s, index).await,
         Write::DeleteSubscription {
             id,
             deleted_by,

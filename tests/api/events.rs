@@ -1,4 +1,7 @@
-//! Change notifications over the API: agencies' subscriptions.
+//! Change notifications over the API: agencies' subscriptions, and the
+//! events delivered to them, each decided and audited when delivered.
+
+use std::collections::HashMap;
 
 use accord::api::pb;
 use accord::ledger::Outcome;
@@ -371,6 +374,287 @@ async fn bad_subscriptions_are_refused(db: Db) {
     assert_eq!(outcomes.len(), 6, "every refusal is audited: {outcomes:?}");
     assert!(outcomes.iter().all(|o| *o != Outcome::Permitted));
     s.stop().await;
+}
+
+/// The police's concerns are shared with council social workers for
+/// safeguarding: the category and the risk level only.
+const CONCERNS_TO_COUNCIL: Share<'static> = Share {
+    provider: POLICE,
+    consumer: COUNCIL,
+    role: "social_worker",
+    class: "safeguarding.concern",
+    fields: &["category", "risk_level"],
+    purposes: &[pb::Purpose::Safeguarding],
+    consent: pb::ConsentRequirement::NotRequired,
+    days: 30,
+};
+
+const CONCERN: &str = "recordClasses/safeguarding.concern";
+
+fn concern_fields(summary: &str) -> HashMap<String, pb::FieldValue> {
+    HashMap::from([
+        (
+            "raised_at".to_owned(),
+            pb::FieldValue {
+                kind: Some(pb::field_value::Kind::TimestampValue(in_days(0))),
+            },
+        ),
+        ("category".to_owned(), code_value("physical")),
+        ("risk_level".to_owned(), code_value("high")),
+        ("summary".to_owned(), string_value(summary)),
+    ])
+}
+
+async fn events(
+    s: &TestServer,
+    agency: &str,
+    roles: &str,
+    subscription: &str,
+    cursor: &str,
+) -> Result<pb::ListEventsResponse, tonic::Status> {
+    s.events()
+        .list_events(
+            s.as_staff(agency, "system-1", roles)
+                .request(pb::ListEventsRequest {
+                    subscription: subscription.to_owned(),
+                    cursor: cursor.to_owned(),
+                    page_size: 0,
+                }),
+        )
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+async fn update_concern(s: &TestServer, concern: &pb::Record, summary: &str) -> pb::Record {
+    s.records()
+        .update_record(
+            s.as_staff(POLICE, "pc-1", "officer")
+                .request(pb::UpdateRecordRequest {
+                    record: Some(pb::Record {
+                        name: concern.name.clone(),
+                        etag: concern.etag.clone(),
+                        fields: concern_fields(summary),
+                        ..Default::default()
+                    }),
+                    purpose: pb::Purpose::Safeguarding as i32,
+                }),
+        )
+        .await
+        .unwrap()
+        .into_inner()
+        .record
+        .unwrap()
+}
+
+/// A council subscribed to safeguarding concerns about the subjects it
+/// holds hears of the police's new concern, with the agreement it may read
+/// it under, and reads its content only through an audited GetRecord; the
+/// delivery is a ledger entry of its own. A health trust with no agreement
+/// subscribed to everything is told nothing, and its answers are the same
+/// as when nothing happened. A sealed concern is no longer told of. Cursors
+/// resume exactly after the event they came with, and are the
+/// subscription's alone.
+async fn events_are_decided_and_audited_when_delivered(db: Db) {
+    let Some((s, subject)) = server_with_subject(db).await else {
+        return;
+    };
+    s.register(&[(HEALTH, pb::AgencyKind::Health)]).await;
+    let agreement = agree(&s, &CONCERNS_TO_COUNCIL).await;
+    let council = subscribe(
+        &s,
+        COUNCIL,
+        "social_worker",
+        pb::Subscription {
+            kinds: vec![
+                pb::EventKind::RecordCreated as i32,
+                pb::EventKind::RecordUpdated as i32,
+                pb::EventKind::RecordSealed as i32,
+            ],
+            record_classes: vec![CONCERN.to_owned()],
+            purpose: pb::Purpose::Safeguarding as i32,
+            role: "social_worker".to_owned(),
+            cohort: pb::SubscriptionCohort::Held as i32,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let health = subscribe(
+        &s,
+        HEALTH,
+        "gp",
+        pb::Subscription {
+            purpose: pb::Purpose::DirectCare as i32,
+            role: "gp".to_owned(),
+            cohort: pb::SubscriptionCohort::All as i32,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    // Before anything happens: nothing, and a cursor.
+    let quiet = events(&s, HEALTH, "gp", &health.name, "").await.unwrap();
+    assert!(quiet.events.is_empty());
+    assert!(!quiet.next_cursor.is_empty());
+
+    let concern = s
+        .as_staff(POLICE, "pc-1", "officer")
+        .create_record(
+            &subject,
+            CONCERN,
+            concern_fields("disclosed at interview"),
+            pb::Purpose::Safeguarding,
+        )
+        .await
+        .unwrap();
+    let page = events(&s, COUNCIL, "social_worker", &council.name, "")
+        .await
+        .unwrap();
+    assert_eq!(page.events.len(), 1, "{page:?}");
+    let told = &page.events[0];
+    assert_eq!(told.kind, pb::EventKind::RecordCreated as i32);
+    assert_eq!(told.resource, concern.name);
+    assert_eq!(told.version, 1);
+    assert_eq!(told.controller, format!("agencies/{POLICE}"));
+    assert_eq!(told.subject, subject);
+    assert_eq!(told.record_class, CONCERN);
+    assert_eq!(told.agreements, vec![format!("{}@1", agreement.name)]);
+    assert_eq!(told.time, concern.create_time);
+
+    // The delivery is an entry of the council's, naming the record version,
+    // its controller and the grounds; the police's auditors see it too.
+    let delivery = s
+        .ledger(EntryFilter {
+            agency: Some(COUNCIL.to_owned()),
+            ..Default::default()
+        })
+        .await
+        .into_iter()
+        .filter(|e| e.draft.action == "/accord.v1.EventService/ListEvents")
+        .find(|e| !e.draft.records.is_empty() && e.draft.records[0].starts_with("records/"))
+        .expect("the delivery's entry");
+    assert_eq!(delivery.draft.records, vec![format!("{}@1", concern.name)]);
+    assert_eq!(delivery.draft.subject, subject);
+    assert_eq!(delivery.draft.controller, POLICE);
+    assert_eq!(delivery.draft.outcome, Outcome::Permitted);
+    assert_eq!(delivery.draft.roles, vec!["social_worker".to_owned()]);
+    assert_eq!(
+        delivery.draft.purpose,
+        Some(accord::domain::Purpose::Safeguarding)
+    );
+    assert_eq!(delivery.draft.reason, "notified: record created");
+    assert!(delivery.draft.fields.is_empty(), "no content is disclosed");
+    assert_eq!(
+        delivery.draft.grounds.agreements,
+        vec![format!("{}@1", agreement.name)]
+    );
+
+    // The content comes only from a read, decided and audited as always.
+    let read = s
+        .as_staff(COUNCIL, "sw-1", "social_worker")
+        .get_record(&told.resource, pb::Purpose::Safeguarding)
+        .await
+        .unwrap();
+    let mut fields: Vec<&str> = read.fields.keys().map(String::as_str).collect();
+    fields.sort_unstable();
+    assert_eq!(fields, vec!["category", "risk_level"]);
+
+    // The trust, with no agreement, is told nothing and left no trace.
+    let nothing = events(&s, HEALTH, "gp", &health.name, "").await.unwrap();
+    assert!(nothing.events.is_empty());
+    let again = events(&s, HEALTH, "gp", &health.name, &quiet.next_cursor)
+        .await
+        .unwrap();
+    assert!(again.events.is_empty());
+    assert_ne!(
+        again.next_cursor, quiet.next_cursor,
+        "cursors are sealed afresh"
+    );
+    let traces = s
+        .ledger(EntryFilter {
+            agency: Some(HEALTH.to_owned()),
+            ..Default::default()
+        })
+        .await
+        .into_iter()
+        .filter(|e| {
+            e.draft.controller == POLICE
+                || e.draft.records.iter().any(|r| r.contains(&concern.name))
+        })
+        .count();
+    assert_eq!(traces, 0);
+
+    // Resuming after the event: nothing more until the concern changes.
+    let after = events(&s, COUNCIL, "social_worker", &council.name, &told.cursor)
+        .await
+        .unwrap();
+    assert!(after.events.is_empty());
+    let v2 = update_concern(&s, &concern, "further disclosure").await;
+    for cursor in [&told.cursor, &page.next_cursor, &after.next_cursor] {
+        let next = events(&s, COUNCIL, "social_worker", &council.name, cursor)
+            .await
+            .unwrap();
+        let seen: Vec<(i32, i64)> = next.events.iter().map(|e| (e.kind, e.version)).collect();
+        assert_eq!(seen, vec![(pb::EventKind::RecordUpdated as i32, 2)]);
+    }
+    let from_start = events(&s, COUNCIL, "social_worker", &council.name, "")
+        .await
+        .unwrap();
+    assert_eq!(from_start.events.len(), 2);
+
+    // Sealed, the concern is told of no more to those who may not see
+    // sealed records: neither its seal nor its later versions.
+    let resume = from_start.next_cursor;
+    s.records()
+        .seal_record(
+            s.as_staff(POLICE, "pc-1", "officer")
+                .request(pb::SealRecordRequest {
+                    name: concern.name.clone(),
+                    reason: "covert investigation".to_owned(),
+                }),
+        )
+        .await
+        .unwrap();
+    update_concern(&s, &v2, "third").await;
+    let sealed = events(&s, COUNCIL, "social_worker", &council.name, &resume)
+        .await
+        .unwrap();
+    assert!(sealed.events.is_empty(), "{sealed:?}");
+
+    // Cursors are the subscription's own, and cannot be altered.
+    let foreign = events(&s, HEALTH, "gp", &health.name, &told.cursor)
+        .await
+        .unwrap_err();
+    assert_eq!(violations(&foreign)[0].0, "cursor");
+    let mut altered = told.cursor.clone().into_bytes();
+    let last = altered.len() - 2;
+    altered[last] = if altered[last] == b'A' { b'B' } else { b'A' };
+    let altered = events(
+        &s,
+        COUNCIL,
+        "social_worker",
+        &council.name,
+        &String::from_utf8(altered).unwrap(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(violations(&altered)[0].0, "cursor");
+    // Following a subscription needs its role.
+    let clerk = events(&s, COUNCIL, "clerk", &council.name, "")
+        .await
+        .unwrap_err();
+    assert_eq!(clerk.code(), Code::PermissionDenied);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn events_are_decided_and_audited_when_delivered_sqlite() {
+    events_are_decided_and_audited_when_delivered(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn events_are_decided_and_audited_when_delivered_postgres() {
+    events_are_decided_and_audited_when_delivered(Db::Postgres).await;
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@ use super::{by_name, page_request, purpose_at, purpose_out, subject_name, timest
 use crate::api::pb;
 use crate::domain::event::{Cohort, EventKind, MAX_LISTED_SUBJECTS, Subscription, SubscriptionId};
 use crate::domain::{RecordClassId, Role, Violations};
-use crate::service::{NewSubscription, PageRequest};
+use crate::service::{Delivered, EventRequest, NewSubscription, PageRequest};
 
 fn kind(value: i32) -> Result<EventKind, EnumError> {
     let name = enums::required::<pb::EventKind>(value)?.as_str_name();
@@ -150,5 +150,47 @@ pub fn subscription_out(s: Subscription) -> pb::Subscription {
         subjects,
         created_by: s.created_by,
         create_time: Some(timestamp(s.create_time)),
+    }
+}
+
+/// The input of a ListEvents request.
+pub fn list_events(req: pb::ListEventsRequest) -> Result<EventRequest, Violations> {
+    let mut v = Violations::new();
+    let subscription = v.check(
+        "subscription",
+        SubscriptionId::parse_name(&req.subscription),
+    );
+    let size = match u32::try_from(req.page_size) {
+        Ok(n) => Some(n),
+        Err(_) => {
+            v.add("page_size", "must not be negative");
+            None
+        }
+    };
+    v.into_result(|| {
+        Some(EventRequest {
+            subscription: subscription?,
+            cursor: req.cursor,
+            size: size?,
+        })
+    })
+}
+
+/// A delivered event as the API shows it.
+pub fn event_out(d: Delivered) -> pb::Event {
+    let e = d.event;
+    pb::Event {
+        cursor: d.cursor,
+        kind: event_kind_out(e.kind) as i32,
+        resource: e.resource,
+        version: e.version,
+        time: Some(timestamp(e.time)),
+        controller: e.controller.resource_name(),
+        subject: e.subject.map(|s| s.resource_name()).unwrap_or_default(),
+        record_class: e
+            .record_class
+            .map(|c| c.resource_name())
+            .unwrap_or_default(),
+        agreements: d.agreements,
     }
 }
