@@ -332,7 +332,8 @@ impl App {
                 refusals: config.alert_refusals,
                 window: chrono::TimeDelta::seconds(i64::from(config.alert_window_seconds)),
                 operator: AgencyCode::parse(&config.operator_name).ok(),
-            });
+            })
+            .with_event_heartbeat(Duration::from_millis(config.event_heartbeat_ms));
         let loaded = services
             .load_starter_catalogue()
             .await

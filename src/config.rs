@@ -73,6 +73,11 @@ pub struct Config {
     pub alert_refusals: u32,
     /// The window of `alert_refusals`, in seconds.
     pub alert_window_seconds: u32,
+    /// How long an event stream (`WatchEvents`) goes without sending
+    /// anything before it sends a heartbeat, in milliseconds; also the
+    /// longest a stream waits before it looks for events again without
+    /// being woken.
+    pub event_heartbeat_ms: u64,
     /// The server's certificate chain (PEM). Required unless `insecure`.
     pub tls_cert_file: Option<PathBuf>,
     /// The server certificate's private key (PEM). Required unless
@@ -125,6 +130,7 @@ impl Default for Config {
             checkpoint_interval_ms: 1000,
             alert_refusals: 5,
             alert_window_seconds: 600,
+            event_heartbeat_ms: 10_000,
             tls_cert_file: None,
             tls_key_file: None,
             tls_client_ca_file: None,
@@ -165,6 +171,7 @@ impl fmt::Debug for Config {
             .field("checkpoint_interval_ms", &self.checkpoint_interval_ms)
             .field("alert_refusals", &self.alert_refusals)
             .field("alert_window_seconds", &self.alert_window_seconds)
+            .field("event_heartbeat_ms", &self.event_heartbeat_ms)
             .field("tls_cert_file", &self.tls_cert_file)
             .field("tls_key_file", &self.tls_key_file)
             .field("tls_client_ca_file", &self.tls_client_ca_file)
@@ -262,6 +269,7 @@ impl Config {
         for (key, value) in [
             ("store_wait_ms", config.store_wait_ms),
             ("health_probe_interval_ms", config.health_probe_interval_ms),
+            ("event_heartbeat_ms", config.event_heartbeat_ms),
         ] {
             if !(10..=60_000).contains(&value) {
                 return Err(ConfigError::Invalid(format!(

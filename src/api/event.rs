@@ -1,10 +1,68 @@
 //! `accord.v1.EventService`.
 
+use std::pin::Pin;
+
+use tokio_stream::Stream;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
+
+use super::error::to_status;
 use super::operation::{operation, serve};
 use super::pb::event_service_server::EventService;
 use super::{Api, convert, pb};
 use crate::domain::event::{Subscription, SubscriptionId};
-use crate::service::{EventPage, EventRequest, NewSubscription, Page, PageRequest};
+use crate::service::{
+    EventPage, EventRequest, EventWatch, NewSubscription, Page, PageRequest, WatchItem,
+};
+
+/// The stream of a watch.
+type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchEventsResponse, Status>> + Send>>;
+
+/// How many messages may wait for a slow reader: with a page of events
+/// being delivered, what one watcher holds in memory is bounded; a reader
+/// further behind is caught up from storage.
+const WATCH_BUFFER: usize = 16;
+
+/// The method a watch's failure is reported for.
+const WATCH_METHOD: &str = super::method!("EventService", "WatchEvents");
+
+/// Streams `watch` until the client goes away or it fails.
+fn watch_stream(mut watch: EventWatch) -> WatchStream {
+    let (tx, rx) = tokio::sync::mpsc::channel(WATCH_BUFFER);
+    tokio::spawn(async move {
+        loop {
+            let item = tokio::select! {
+                item = watch.next() => item,
+                () = tx.closed() => return,
+            };
+            let messages = match item {
+                Ok(WatchItem::Events(events)) => events
+                    .into_iter()
+                    .map(|e| pb::watch_events_response::Item::Event(convert::event_out(e)))
+                    .collect(),
+                Ok(WatchItem::Heartbeat { cursor, time }) => {
+                    vec![pb::watch_events_response::Item::Heartbeat(pb::Heartbeat {
+                        cursor,
+                        time: Some(convert::timestamp(time)),
+                    })]
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "an event stream ended");
+                    let status = to_status(&e, watch.request_id(), WATCH_METHOD);
+                    let _ = tx.send(Err(status)).await;
+                    return;
+                }
+            };
+            for item in messages {
+                let message = pb::WatchEventsResponse { item: Some(item) };
+                if tx.send(Ok(message)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    Box::pin(ReceiverStream::new(rx))
+}
 
 /// The EventService adapter.
 #[derive(Debug, Clone)]
@@ -16,7 +74,10 @@ serve!(EventService, EventApi {
     list_subscriptions => ListSubscriptions,
     delete_subscription => DeleteSubscription,
     list_events => ListEvents,
-});
+    watch_events => WatchEvents,
+}
+    type WatchEventsStream = WatchStream;
+);
 
 operation! {
     CreateSubscription: "EventService"/"CreateSubscription", Member,
@@ -33,7 +94,7 @@ operation! {
 operation! {
     GetSubscription: "EventService"/"GetSubscription", Member,
     pb::GetSubscriptionRequest => pb::GetSubscriptionResponse,
-    input(request, _) -> SubscriptionId { convert::subscription_name(&request.name) },
+    input(request, _) -> SubscriptionId { convert::subscription_name("name", &request.name) },
     run(services, call, id) -> Subscription { services.get_subscription(call, &id).await },
     render(subscription, _call) {
         pb::GetSubscriptionResponse { subscription: Some(convert::subscription_out(subscription)) }
@@ -58,7 +119,7 @@ operation! {
 operation! {
     DeleteSubscription: "EventService"/"DeleteSubscription", Member,
     pb::DeleteSubscriptionRequest => pb::DeleteSubscriptionResponse,
-    input(request, _) -> SubscriptionId { convert::subscription_name(&request.name) },
+    input(request, _) -> SubscriptionId { convert::subscription_name("name", &request.name) },
     run(services, call, id) -> Subscription { services.delete_subscription(call, &id).await },
     render(subscription, _call) {
         pb::DeleteSubscriptionResponse {
@@ -78,4 +139,17 @@ operation! {
             next_cursor: page.next_cursor,
         }
     },
+}
+
+operation! {
+    WatchEvents: "EventService"/"WatchEvents", Member,
+    pb::WatchEventsRequest => WatchStream,
+    input(request, _) -> (SubscriptionId, String) {
+        convert::subscription_name("subscription", &request.subscription)
+            .map(|id| (id, request.cursor))
+    },
+    run(services, call, (id, cursor)) -> EventWatch {
+        services.watch_events(call, &id, &cursor).await
+    },
+    render(watch, _) { watch_stream(watch) },
 }

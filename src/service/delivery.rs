@@ -6,13 +6,14 @@
 //! given (cursors are sealed), no count.
 
 use futures_util::future::join_all;
+use tokio::sync::watch;
 
 use super::consents::concerns;
 use super::paging::page_size;
 use super::{Audited, Call, ServiceError, Services};
 use crate::domain::agreement::AgreementId;
 use crate::domain::consent::ConsentId;
-use crate::domain::event::{Cohort, Event, EventKind, Subscription, SubscriptionId};
+use crate::domain::event::{Cohort, Event, EventKind, EventPosition, Subscription, SubscriptionId};
 use crate::domain::{Caller, RecordId, SubjectId};
 use crate::ledger::Outcome;
 use crate::policy::Decision;
@@ -22,6 +23,10 @@ use crate::store::Committed;
 /// answered in bounded time whatever lies between its cursor and the
 /// newest event.
 pub const MAX_EVENTS_SCANNED: u32 = 5000;
+
+/// How long a stream goes without sending anything before it sends a
+/// heartbeat, unless configured.
+pub const DEFAULT_EVENT_HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How many events are read from storage at a time.
 const EVENTS_PER_READ: u32 = 500;
@@ -120,6 +125,129 @@ async fn wanted(
     })
 }
 
+/// Who follows a subscription, in which call: what each delivery's entry
+/// records besides the event.
+#[derive(Debug, Clone)]
+struct Follower {
+    caller: Caller,
+    request_id: String,
+    action: &'static str,
+    registry: Option<i64>,
+}
+
+impl Follower {
+    fn of(call: &Call) -> Self {
+        Self {
+            caller: call.caller.clone(),
+            request_id: call.request_id.clone(),
+            action: call.action,
+            registry: call.registry(),
+        }
+    }
+}
+
+/// What one pass over the events after a position found.
+struct Scan {
+    delivered: Vec<Delivered>,
+    /// The position of the last event looked at.
+    after: EventPosition,
+    /// Whether every event committed so far was looked at.
+    caught_up: bool,
+}
+
+/// A subscription being followed as a stream (`WatchEvents`): events as
+/// they commit, from storage, woken by [`crate::store::Store::changes`].
+pub struct EventWatch {
+    services: Services,
+    follower: Follower,
+    subscription: SubscriptionId,
+    after: EventPosition,
+    changes: watch::Receiver<u64>,
+}
+
+impl std::fmt::Debug for EventWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventWatch")
+            .field("subscription", &self.subscription)
+            .field("after", &self.after)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a stream sends next.
+#[derive(Debug)]
+pub enum WatchItem {
+    /// Events delivered, in commit order.
+    Events(Vec<Delivered>),
+    /// Nothing was delivered for a while: where to resume, and when.
+    Heartbeat {
+        cursor: String,
+        time: chrono::DateTime<chrono::Utc>,
+    },
+}
+
+/// How many events a stream delivers at a time.
+const WATCH_PAGE: u32 = 100;
+
+impl EventWatch {
+    /// The request id of the call that started it.
+    pub fn request_id(&self) -> &str {
+        &self.follower.request_id
+    }
+
+    /// The next events once there are any to deliver, or a heartbeat when
+    /// none came within the heartbeat interval. The subscription is read
+    /// again each time: a stream ends (NOT_FOUND) once it is deleted, and
+    /// every event is decided when it is delivered.
+    pub async fn next(&mut self) -> Result<WatchItem, ServiceError> {
+        let s = &self.services;
+        let deadline = tokio::time::Instant::now() + s.event_heartbeat;
+        loop {
+            // Seen before storage is read: a commit after this wakes us.
+            self.changes.borrow_and_update();
+            let subscription = s
+                .store
+                .subscription(&self.subscription)
+                .await?
+                .filter(|sub| sub.agency == self.follower.caller.agency)
+                .ok_or_else(|| ServiceError::NotFound(self.subscription.resource_name()))?;
+            let scan = s
+                .scan(
+                    &self.follower,
+                    s.now(),
+                    &subscription,
+                    self.after,
+                    WATCH_PAGE,
+                )
+                .await?;
+            self.after = scan.after;
+            if !scan.delivered.is_empty() {
+                return Ok(WatchItem::Events(scan.delivered));
+            }
+            let beat = || WatchItem::Heartbeat {
+                cursor: s.tokens.event_cursor(&self.subscription, self.after),
+                time: s.now(),
+            };
+            if !scan.caught_up {
+                if tokio::time::Instant::now() >= deadline {
+                    return Ok(beat());
+                }
+                continue;
+            }
+            match tokio::time::timeout_at(deadline, self.changes.changed()).await {
+                Ok(Ok(())) => {}
+                // No more wake-ups (the store is closing): look again at
+                // the heartbeat.
+                Ok(Err(_)) => {
+                    tokio::time::sleep_until(deadline).await;
+                    return Ok(beat());
+                }
+                Err(_) => return Ok(beat()),
+            }
+        }
+    }
+}
+
 impl Services {
     /// The events of one of the caller's agency's subscriptions after the
     /// request's cursor, for a holder of its role: those it may read now,
@@ -131,14 +259,65 @@ impl Services {
     ) -> Result<Audited<EventPage>, ServiceError> {
         let size = page_size(req.size)?;
         let subscription = self.subscription_to_follow(call, &req.subscription).await?;
-        let mut after = if req.cursor.is_empty() {
-            subscription.start()
-        } else {
-            self.tokens
-                .open_event_cursor(&subscription.id, &req.cursor)?
+        let after = self.cursor_position(&subscription, &req.cursor)?;
+        let scan = self
+            .scan(&Follower::of(call), call.time, &subscription, after, size)
+            .await?;
+        let page = EventPage {
+            events: scan.delivered,
+            next_cursor: self.tokens.event_cursor(&subscription.id, scan.after),
         };
+        self.commit(call, vec![], page).await
+    }
+
+    /// Follows one of the caller's agency's subscriptions as a stream, for
+    /// a holder of its role, from `cursor` (empty: its start).
+    pub async fn watch_events(
+        &self,
+        call: &Call,
+        id: &SubscriptionId,
+        cursor: &str,
+    ) -> Result<Audited<EventWatch>, ServiceError> {
+        let subscription = self.subscription_to_follow(call, id).await?;
+        let after = self.cursor_position(&subscription, cursor)?;
+        let watch = EventWatch {
+            services: self.clone(),
+            follower: Follower::of(call),
+            subscription: subscription.id,
+            after,
+            changes: self.store.changes(),
+        };
+        self.commit(call, vec![], watch).await
+    }
+
+    /// The position `cursor` holds among `subscription`'s events; empty:
+    /// the subscription's start.
+    fn cursor_position(
+        &self,
+        subscription: &Subscription,
+        cursor: &str,
+    ) -> Result<EventPosition, ServiceError> {
+        if cursor.is_empty() {
+            Ok(subscription.start())
+        } else {
+            self.tokens.open_event_cursor(&subscription.id, cursor)
+        }
+    }
+
+    /// Looks at `subscription`'s events after `after`, delivering up to
+    /// `size` of them to `follower` as decided at `now`, and at most
+    /// [`MAX_EVENTS_SCANNED`] in all.
+    async fn scan(
+        &self,
+        follower: &Follower,
+        now: chrono::DateTime<chrono::Utc>,
+        subscription: &Subscription,
+        mut after: EventPosition,
+        size: u32,
+    ) -> Result<Scan, ServiceError> {
         let mut events = Vec::new();
         let mut scanned = 0;
+        let mut caught_up = false;
         while events.len() < size as usize && scanned < MAX_EVENTS_SCANNED {
             let want = EVENTS_PER_READ.min(MAX_EVENTS_SCANNED - scanned);
             let read = self.store.events(after, want).await?;
@@ -151,28 +330,29 @@ impl Services {
                 }
                 scanned += 1;
                 after = event.position;
-                if wanted(self, &subscription, &event).await? {
+                if wanted(self, subscription, &event).await? {
                     candidates.push(event);
                 }
             }
             let delivered = join_all(
                 candidates
                     .into_iter()
-                    .map(|event| self.deliver(call, &subscription, event)),
+                    .map(|event| self.deliver(follower, now, subscription, event)),
             )
             .await;
             for d in delivered {
                 events.extend(d?);
             }
             if exhausted {
+                caught_up = true;
                 break;
             }
         }
-        let page = EventPage {
-            events,
-            next_cursor: self.tokens.event_cursor(&subscription.id, after),
-        };
-        self.commit(call, vec![], page).await
+        Ok(Scan {
+            delivered: events,
+            after,
+            caught_up,
+        })
     }
 
     /// The subscription `id` of the caller's agency, which the caller
@@ -188,26 +368,26 @@ impl Services {
         Ok(subscription)
     }
 
-    /// Delivers `event` to the follower of `subscription` in `call` if the
-    /// subscription's role may read its resource for its purpose now: its
-    /// ledger entry is committed first. `None`: not delivered, and no trace
-    /// left.
+    /// Delivers `event` to `follower` if the subscription's role may read
+    /// its resource for its purpose at `now`: its ledger entry is committed
+    /// first. `None`: not delivered, and no trace left.
     async fn deliver(
         &self,
-        call: &Call,
+        follower: &Follower,
+        now: chrono::DateTime<chrono::Utc>,
         subscription: &Subscription,
         event: Event,
     ) -> Result<Option<Delivered>, ServiceError> {
         let delivery = Call::new(
             Caller {
                 roles: vec![subscription.role.clone()],
-                ..call.caller.clone()
+                ..follower.caller.clone()
             },
-            call.request_id.clone(),
-            call.action,
-            call.time,
+            follower.request_id.clone(),
+            follower.action,
+            now,
         );
-        delivery.set_registry(call.registry());
+        delivery.set_registry(follower.registry);
         delivery.set_purpose(subscription.purpose);
         loop {
             let failed = match self.decide_delivery(&delivery, subscription, &event).await {

@@ -27,7 +27,10 @@ pub use alerts::AlertPolicy;
 pub use audit::{AccessReport, MAX_REPORT_ENTRIES, SubjectAccess, activity, subject_access_filter};
 pub use catalog::{STARTER_CATALOGUE, parse_catalogue};
 pub use consents::NewConsent;
-pub use delivery::{Delivered, EventPage, EventRequest, MAX_EVENTS_SCANNED};
+pub use delivery::{
+    DEFAULT_EVENT_HEARTBEAT, Delivered, EventPage, EventRequest, EventWatch, MAX_EVENTS_SCANNED,
+    WatchItem,
+};
 pub use events::NewSubscription;
 pub use paging::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest, PageTokens, Paging};
 pub use proofs::{ConsistencyProof, EntryExport, EntryRef, InclusionProof};
@@ -523,6 +526,9 @@ pub struct Services {
     clock: SharedClock,
     key: Arc<SigningKey>,
     alert_policy: AlertPolicy,
+    /// How long a stream of events goes without sending anything before
+    /// it sends a heartbeat.
+    event_heartbeat: std::time::Duration,
     policies: Arc<PolicyCache>,
     agencies: Arc<AgencyCache>,
     /// Records read or written recently, at their current version, so that
@@ -548,6 +554,7 @@ impl Services {
             clock,
             key,
             alert_policy: AlertPolicy::default(),
+            event_heartbeat: DEFAULT_EVENT_HEARTBEAT,
             policies: Arc::new(PolicyCache::default()),
             agencies: Arc::new(AgencyCache::default()),
             records: Arc::new(BoundedMap::new(RECORDS_HELD)),
@@ -560,6 +567,15 @@ impl Services {
     pub fn with_alert_policy(self, policy: AlertPolicy) -> Self {
         Self {
             alert_policy: policy,
+            ..self
+        }
+    }
+
+    /// The same services, their event streams sending a heartbeat after
+    /// `interval` without events.
+    pub fn with_event_heartbeat(self, interval: std::time::Duration) -> Self {
+        Self {
+            event_heartbeat: interval,
             ..self
         }
     }

@@ -642,6 +642,12 @@ impl Appended {
                         Literal::Text(&v.events),
                     ],
                 )?;
+                if !self.events.is_empty() {
+                    // Delivered to listeners when the batch commits (see
+                    // `super::notify`).
+                    sql.push_str("; NOTIFY ");
+                    sql.push_str(super::notify::CHANNEL);
+                }
                 sql.push_str("; COMMIT");
                 tx.execute(sql.as_str()).await?;
             }

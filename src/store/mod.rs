@@ -31,6 +31,7 @@ mod expect;
 mod ledger;
 mod lite;
 mod meta;
+mod notify;
 mod proofs;
 mod query;
 mod records;
@@ -469,6 +470,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Events in commit order after `after`, at most `limit`.
     async fn events(&self, after: EventPosition, limit: u32) -> Result<Vec<Event>, StoreError>;
+    /// A counter that grows when events may have been committed, by this
+    /// process or (PostgreSQL) any other on the database: a wake-up for
+    /// those following events, who read them from storage.
+    fn changes(&self) -> tokio::sync::watch::Receiver<u64>;
     /// A subscription, unless it was deleted.
     async fn subscription(&self, id: &SubscriptionId) -> Result<Option<Subscription>, StoreError>;
     /// An agency's subscriptions, deleted ones left out, oldest first (by

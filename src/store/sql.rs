@@ -25,6 +25,7 @@ use sqlx::pool::PoolConnectionMetadata;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
 
+use super::notify::Changes;
 use super::write::Sequencer;
 use super::{
     After, Committed, EntryFilter, Expect, IdentifierLink, PolicyVersions, Store, StoreError,
@@ -61,6 +62,8 @@ pub struct SqlStore {
     writer: AnyPool,
     reader: AnyPool,
     sequencer: Sequencer,
+    /// Wake-ups for those following events.
+    changes: Changes,
     /// SQLite's page cap on the connections that write (`max_page_count`;
     /// 0: none), applied to every one they open.
     page_cap: Arc<AtomicU32>,
@@ -219,9 +222,11 @@ pub async fn connect_waiting(
             wait,
             page_cap: Some(Arc::clone(&page_cap)),
         };
+        let changes = Changes::new(None);
         SqlStore {
             backend: Backend::Sqlite,
-            sequencer: Sequencer::start(link)?,
+            sequencer: Sequencer::start(link, changes.clone())?,
+            changes,
             writer,
             reader,
             page_cap,
@@ -240,9 +245,11 @@ pub async fn connect_waiting(
             wait,
             page_cap: None,
         };
+        let changes = Changes::new(Some(url.to_owned()));
         SqlStore {
             backend: Backend::Postgres,
-            sequencer: Sequencer::start(link)?,
+            sequencer: Sequencer::start(link, changes.clone())?,
+            changes,
             writer: pool.clone(),
             reader: pool,
             page_cap: Arc::default(),
@@ -582,6 +589,10 @@ impl Store for SqlStore {
 
     async fn events(&self, after: EventPosition, limit: u32) -> Result<Vec<Event>, StoreError> {
         events::events(&self.reader, after, limit).await
+    }
+
+    fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     async fn subscription(&self, id: &SubscriptionId) -> Result<Option<Subscription>, StoreError> {

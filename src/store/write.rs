@@ -48,6 +48,7 @@ use super::codec::{Tx, signed};
 use super::expect::{Expect, Seen, StateQuery, StateRow};
 use super::ledger::{Appended, head_from, load_frontier};
 use super::lite::Lite;
+use super::notify::Changes;
 use super::records::Seal;
 use super::simple::Prepared;
 use super::sql::{Backend, Link, cap_pages};
@@ -124,7 +125,7 @@ impl Sequencer {
     /// its own: each batch waits on its connection several times, and on
     /// the server's runtime every one of those wake-ups would queue behind
     /// the calls being served.
-    pub(super) fn start(link: Link) -> Result<Self, StoreError> {
+    pub(super) fn start(link: Link, changes: Changes) -> Result<Self, StoreError> {
         let (jobs, queue) = mpsc::channel(QUEUE);
         let state = Arc::new(State::default());
         let writer = Writer {
@@ -134,6 +135,7 @@ impl Sequencer {
             frontier: None,
             prepared: Prepared::default(),
             lite: None,
+            changes,
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -215,6 +217,8 @@ struct Writer {
     /// The sequencer's own SQLite connection (see [`super::lite`]); open
     /// between batches that committed.
     lite: Option<Lite>,
+    /// Woken when a batch with events commits.
+    changes: Changes,
 }
 
 impl Writer {
@@ -449,6 +453,9 @@ async fn run_batch(
     }
     driver.commit(&appended, &frontier).await?;
     writer.frontier = Some(frontier);
+    if !appended.events.is_empty() {
+        writer.changes.bump();
+    }
     Ok(())
 }
 

@@ -647,6 +647,349 @@ async fn events_are_decided_and_audited_when_delivered(db: Db) {
     s.stop().await;
 }
 
+/// A council social worker's subscription to concerns about the subjects
+/// the council holds.
+async fn council_follows_concerns(s: &TestServer) -> pb::Subscription {
+    subscribe(
+        s,
+        COUNCIL,
+        "social_worker",
+        pb::Subscription {
+            kinds: vec![
+                pb::EventKind::RecordCreated as i32,
+                pb::EventKind::RecordUpdated as i32,
+            ],
+            record_classes: vec![CONCERN.to_owned()],
+            purpose: pb::Purpose::Safeguarding as i32,
+            role: "social_worker".to_owned(),
+            cohort: pb::SubscriptionCohort::Held as i32,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+async fn watch(
+    s: &TestServer,
+    subscription: &str,
+    cursor: &str,
+) -> tonic::Streaming<pb::WatchEventsResponse> {
+    s.events()
+        .watch_events(s.as_staff(COUNCIL, "system-1", "social_worker").request(
+            pb::WatchEventsRequest {
+                subscription: subscription.to_owned(),
+                cursor: cursor.to_owned(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// The next message of a stream, waiting at most 30 seconds.
+async fn next_message(
+    stream: &mut tonic::Streaming<pb::WatchEventsResponse>,
+) -> pb::watch_events_response::Item {
+    tokio::time::timeout(std::time::Duration::from_secs(30), stream.message())
+        .await
+        .expect("a message within 30 seconds")
+        .expect("the stream goes on")
+        .expect("a message")
+        .item
+        .expect("an item")
+}
+
+/// The next event of a stream, heartbeats passed over (at most 100).
+async fn next_event(stream: &mut tonic::Streaming<pb::WatchEventsResponse>) -> pb::Event {
+    for _ in 0..100 {
+        if let pb::watch_events_response::Item::Event(e) = next_message(stream).await {
+            return e;
+        }
+    }
+    panic!("no event among 100 heartbeats");
+}
+
+/// A stream sends a heartbeat while there is nothing to tell, then each
+/// event as it commits; a client that disconnects and comes back with the
+/// last cursor it processed (even after the server restarted) gets what
+/// it missed, once, in order. Each event streamed has its delivery entry.
+async fn watching_follows_live_and_resumes(db: Db) {
+    let Some(s) = TestServer::start_tuned(db, |c| c.event_heartbeat_ms = 200).await else {
+        return;
+    };
+    let subject = register_subject(&s).await;
+    agree(&s, &CONCERNS_TO_COUNCIL).await;
+    let council = council_follows_concerns(&s).await;
+    let mut stream = watch(&s, &council.name, "").await;
+    let pb::watch_events_response::Item::Heartbeat(beat) = next_message(&mut stream).await else {
+        panic!("nothing has happened yet: a heartbeat comes first");
+    };
+    assert!(!beat.cursor.is_empty() && beat.time.is_some());
+
+    let concern = s
+        .as_staff(POLICE, "pc-1", "officer")
+        .create_record(
+            &subject,
+            CONCERN,
+            concern_fields("disclosed at interview"),
+            pb::Purpose::Safeguarding,
+        )
+        .await
+        .unwrap();
+    let first = next_event(&mut stream).await;
+    assert_eq!(
+        (first.kind, first.resource.as_str(), first.version),
+        (
+            pb::EventKind::RecordCreated as i32,
+            concern.name.as_str(),
+            1
+        )
+    );
+    drop(stream);
+
+    // Missed while away: both versions, in order, and not the first again.
+    let v2 = update_concern(&s, &concern, "second").await;
+    let v3 = update_concern(&s, &v2, "third").await;
+    let mut stream = watch(&s, &council.name, &first.cursor).await;
+    let seen = [next_event(&mut stream).await, next_event(&mut stream).await];
+    assert_eq!(
+        seen.iter().map(|e| e.version).collect::<Vec<_>>(),
+        vec![2, 3]
+    );
+    let resume = seen[1].cursor.clone();
+    drop(stream);
+
+    // After a restart, the cursor still holds; only what is new comes.
+    let s = s.restart().await;
+    let mut stream = watch(&s, &council.name, &resume).await;
+    update_concern(&s, &v3, "fourth").await;
+    let fourth = next_event(&mut stream).await;
+    assert_eq!(fourth.version, 4);
+    drop(stream);
+
+    // Every event streamed was delivered with an entry of its own.
+    let delivered: Vec<String> = s
+        .ledger(EntryFilter {
+            agency: Some(COUNCIL.to_owned()),
+            ..Default::default()
+        })
+        .await
+        .into_iter()
+        .filter(|e| e.draft.action == "/accord.v1.EventService/WatchEvents")
+        .flat_map(|e| e.draft.records)
+        .filter(|r| r.starts_with("records/"))
+        .collect();
+    let expected: Vec<String> = (1..=4).map(|v| format!("{}@{v}", concern.name)).collect();
+    assert_eq!(delivered, expected);
+    s.stop().await;
+}
+
+/// With two servers on one PostgreSQL database, a stream on one is woken
+/// by a change committed through the other (LISTEN/NOTIFY): long before
+/// the stream would have looked again by itself (its heartbeat, a minute).
+#[tokio::test]
+async fn a_stream_on_one_server_hears_of_changes_through_another() {
+    let Some(s) = TestServer::start(Db::Postgres).await else {
+        return;
+    };
+    let subject = register_subject(&s).await;
+    agree(&s, &CONCERNS_TO_COUNCIL).await;
+    let council = council_follows_concerns(&s).await;
+    let other = s
+        .start_beside_tuned(|c| c.event_heartbeat_ms = 60_000)
+        .await;
+    let mut stream = watch(&other, &council.name, "").await;
+    // The stream is open once its call has been answered; give its first
+    // look at storage a moment, then change through the first server.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let concern = s
+        .as_staff(POLICE, "pc-1", "officer")
+        .create_record(
+            &subject,
+            CONCERN,
+            concern_fields("disclosed at interview"),
+            pb::Purpose::Safeguarding,
+        )
+        .await
+        .unwrap();
+    let item = next_message(&mut stream).await;
+    let pb::watch_events_response::Item::Event(told) = item else {
+        panic!("the first message is the event, not a heartbeat: {item:?}");
+    };
+    assert_eq!(told.resource, concern.name);
+    drop(stream);
+    other.stop().await;
+    s.stop().await;
+}
+
+/// A server process killed with SIGKILL while it streams events and takes
+/// writes loses no committed event: a stream resumed through a new process
+/// from the last cursor received gets every change that was answered OK,
+/// once, and nothing that was not committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_server_loses_no_committed_event() {
+    const WRITES: usize = 2000;
+    let Some(a) = TestServer::start(Db::Postgres).await else {
+        return;
+    };
+    let subject = register_subject(&a).await;
+    agree(&a, &CONCERNS_TO_COUNCIL).await;
+    let council = council_follows_concerns(&a).await;
+    let data = tempfile::tempdir().unwrap();
+    let key = a.ledger_key_file();
+    let serve = || {
+        let (child, address) = process::serve_with(
+            &[
+                "--database-url",
+                &a.database_url,
+                "--data-dir",
+                data.path().to_str().unwrap(),
+            ],
+            &[
+                ("ACCORD_LEDGER_KEY_FILE", key.to_str().unwrap()),
+                ("ACCORD_EVENT_HEARTBEAT_MS", "200"),
+            ],
+        );
+        (process::Reaped(child), address)
+    };
+    let connect = |address: String| async move {
+        tonic::transport::Channel::from_shared(format!("http://{address}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    };
+    let watch_on = |channel: tonic::transport::Channel, cursor: String| {
+        let name = council.name.clone();
+        async move {
+            pb::event_service_client::EventServiceClient::new(channel)
+                .watch_events(as_caller(
+                    pb::WatchEventsRequest {
+                        subscription: name,
+                        cursor,
+                    },
+                    COUNCIL,
+                    "system-1",
+                    "social_worker",
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+
+    let (mut server, address) = serve();
+    let channel = connect(address).await;
+    let mut stream = watch_on(channel.clone(), String::new()).await;
+    // The police write through the process until it dies.
+    let writer = {
+        let (channel, subject) = (channel.clone(), subject.clone());
+        tokio::spawn(async move {
+            let mut answered = Vec::new();
+            for n in 0..WRITES {
+                let created = pb::record_service_client::RecordServiceClient::new(channel.clone())
+                    .create_record(as_caller(
+                        pb::CreateRecordRequest {
+                            record: Some(pb::Record {
+                                subject: subject.clone(),
+                                record_class: CONCERN.to_owned(),
+                                fields: concern_fields(&format!("concern {n}")),
+                                ..Default::default()
+                            }),
+                            purpose: pb::Purpose::Safeguarding as i32,
+                        },
+                        POLICE,
+                        "pc-1",
+                        "officer",
+                    ))
+                    .await;
+                match created {
+                    Ok(r) => answered.push(r.into_inner().record.unwrap().name),
+                    Err(_) => break,
+                }
+            }
+            answered
+        })
+    };
+    // Receive until a few events have come, then kill the server.
+    let mut received: Vec<String> = Vec::new();
+    let mut cursor = String::new();
+    while received.len() < 20 {
+        match next_message(&mut stream).await {
+            pb::watch_events_response::Item::Event(e) => {
+                received.push(e.resource);
+                cursor = e.cursor;
+            }
+            pb::watch_events_response::Item::Heartbeat(h) => cursor = h.cursor,
+        }
+    }
+    server.0.kill().unwrap();
+    server.0.wait().unwrap();
+    // What was already on its way is taken, up to the break.
+    for _ in 0..WRITES {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), stream.message()).await {
+            Ok(Ok(Some(pb::WatchEventsResponse {
+                item: Some(pb::watch_events_response::Item::Event(e)),
+            }))) => {
+                received.push(e.resource);
+                cursor = e.cursor;
+            }
+            Ok(Ok(Some(_))) => {}
+            _ => break,
+        }
+    }
+    let answered = writer.await.unwrap();
+    assert!(answered.len() < WRITES, "the kill interrupted no write");
+
+    // A new process; the stream resumes from the last cursor and catches
+    // up: the first heartbeat says everything before it was considered.
+    let (_server, address) = serve();
+    let mut stream = watch_on(connect(address).await, cursor).await;
+    for _ in 0..WRITES + 100 {
+        match next_message(&mut stream).await {
+            pb::watch_events_response::Item::Event(e) => received.push(e.resource),
+            pb::watch_events_response::Item::Heartbeat(_) => break,
+        }
+    }
+    let unique: std::collections::BTreeSet<&String> = received.iter().collect();
+    assert_eq!(
+        unique.len(),
+        received.len(),
+        "an event came twice: {received:?}"
+    );
+    for name in &answered {
+        assert!(
+            received.contains(name),
+            "{name} was answered but never told of"
+        );
+    }
+    // Nothing was told of that was not committed.
+    let store = a.store().await;
+    for name in &received {
+        let id = accord::domain::RecordId::parse_name(name).unwrap();
+        assert!(
+            accord::store::Store::record(&store, &id, None)
+                .await
+                .unwrap()
+                .is_some(),
+            "{name} was told of but not committed"
+        );
+    }
+    store.close().await;
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn watching_follows_live_and_resumes_sqlite() {
+    watching_follows_live_and_resumes(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn watching_follows_live_and_resumes_postgres() {
+    watching_follows_live_and_resumes(Db::Postgres).await;
+}
+
 #[tokio::test]
 async fn events_are_decided_and_audited_when_delivered_sqlite() {
     events_are_decided_and_audited_when_delivered(Db::Sqlite).await;

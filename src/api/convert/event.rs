@@ -109,9 +109,9 @@ pub fn create_subscription(
     })
 }
 
-/// The name of a GetSubscription or DeleteSubscription request.
-pub fn subscription_name(name: &str) -> Result<SubscriptionId, Violations> {
-    SubscriptionId::parse_name(name).map_err(|e| Violations::one("name", e))
+/// A subscription's name at `field` of a request.
+pub fn subscription_name(field: &str, name: &str) -> Result<SubscriptionId, Violations> {
+    SubscriptionId::parse_name(name).map_err(|e| Violations::one(field, e))
 }
 
 /// The page request of a ListSubscriptions request.

@@ -188,6 +188,20 @@ impl TestServer {
 
     /// Starts a server telling time with `clock`.
     pub async fn start_with_clock(db: Db, clock: accord::clock::SharedClock) -> Option<Self> {
+        Self::start_dev(db, clock, |_| {}).await
+    }
+
+    /// Starts a server in development mode whose configuration `tune`
+    /// adjusts.
+    pub async fn start_tuned(db: Db, tune: fn(&mut Config)) -> Option<Self> {
+        Self::start_dev(db, std::sync::Arc::new(accord::clock::SystemClock), tune).await
+    }
+
+    async fn start_dev(
+        db: Db,
+        clock: accord::clock::SharedClock,
+        tune: fn(&mut Config),
+    ) -> Option<Self> {
         let database_url = match db {
             Db::Sqlite => None,
             Db::Postgres => Some(fresh_postgres_database().await?),
@@ -200,7 +214,7 @@ impl TestServer {
                 matches!(db, Db::Postgres),
                 None,
                 None,
-                |_| {},
+                tune,
             )
             .await,
         )
@@ -248,13 +262,19 @@ impl TestServer {
     /// signing with the same key, as a deployment of several processes
     /// does. Its database is this one's: stopping it drops nothing.
     pub async fn start_beside(&self) -> Self {
-        self.start_beside_with(None).await
+        self.start_beside_with(None, |_| {}).await
+    }
+
+    /// Starts a second server beside this one (see [`Self::start_beside`])
+    /// whose configuration `tune` adjusts.
+    pub async fn start_beside_tuned(&self, tune: fn(&mut Config)) -> Self {
+        self.start_beside_with(None, tune).await
     }
 
     /// Starts a second secure server beside this one (see
     /// [`Self::start_beside`]), with the same `pki`.
     pub async fn start_secure_beside(&self, pki: &Pki) -> Self {
-        self.start_beside_with(Some(pki)).await
+        self.start_beside_with(Some(pki), |_| {}).await
     }
 
     /// The file of the ledger signing key this server uses, for another
@@ -263,7 +283,7 @@ impl TestServer {
         self.dir.path().join("ledger-signing.key")
     }
 
-    async fn start_beside_with(&self, pki: Option<&Pki>) -> Self {
+    async fn start_beside_with(&self, pki: Option<&Pki>, tune: fn(&mut Config)) -> Self {
         assert!(
             self.owns_database,
             "only PostgreSQL serves several processes"
@@ -275,7 +295,7 @@ impl TestServer {
             false,
             pki,
             None,
-            |_| {},
+            tune,
         )
         .await
     }
