@@ -91,6 +91,14 @@ async fn a_python_grpcio_client_works_end_to_end() {
         actions.contains(&"/accord.v1.RecordService/GetRecord"),
         "{actions:?}"
     );
+    // The event it consumed from a stream was delivered with an entry.
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.draft.action == "/accord.v1.EventService/WatchEvents"
+                && e.draft.reason == "notified: record updated"),
+        "{actions:?}"
+    );
     assert!(
         entries
             .iter()

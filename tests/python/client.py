@@ -65,8 +65,8 @@ def main() -> None:
     out = tempfile.mkdtemp(prefix="accord-py-")
     generate(proto_dir, out)
     sys.path.insert(0, out)
-    m = {n: importlib.import_module(f"accord.v1.{n}_pb2") for n in ["agency", "subject", "record", "common"]}
-    g = {n: importlib.import_module(f"accord.v1.{n}_pb2_grpc") for n in ["agency", "subject", "record"]}
+    m = {n: importlib.import_module(f"accord.v1.{n}_pb2") for n in ["agency", "subject", "record", "common", "event"]}
+    g = {n: importlib.import_module(f"accord.v1.{n}_pb2_grpc") for n in ["agency", "subject", "record", "event"]}
 
     credentials = grpc.ssl_channel_credentials(
         root_certificates=read(setup["ca"]),
@@ -144,6 +144,50 @@ def main() -> None:
     ).record
     assert fetched.fields["registered_gp_practice"].string_value == "B86001", fetched
     assert fetched.version == 1 and fetched.etag == record.etag, fetched
+
+    # Change notifications: subscribe, change the record, and consume the
+    # event from a server stream (heartbeats passed over).
+    events = g["event"].EventServiceStub(channel)
+    e = m["event"]
+    subscription = events.CreateSubscription(
+        e.CreateSubscriptionRequest(
+            subscription=e.Subscription(
+                kinds=[e.EVENT_KIND_RECORD_UPDATED],
+                purpose=m["common"].PURPOSE_DIRECT_CARE,
+                role="social_worker",
+                cohort=e.SUBSCRIPTION_COHORT_HELD,
+            )
+        ),
+        metadata=staff,
+    ).subscription
+    updated = records.UpdateRecord(
+        m["record"].UpdateRecordRequest(
+            record=m["record"].Record(
+                name=record.name,
+                etag=record.etag,
+                fields={
+                    "registered_gp_practice": m["record"].FieldValue(string_value="B86002"),
+                    "mental_health_concern": m["record"].FieldValue(boolean_value=False),
+                },
+            ),
+            purpose=m["common"].PURPOSE_DIRECT_CARE,
+        ),
+        metadata=staff,
+    ).record
+    stream = events.WatchEvents(e.WatchEventsRequest(subscription=subscription.name), metadata=staff, timeout=60)
+    told = None
+    for n, message in enumerate(stream):
+        if message.WhichOneof("item") == "event":
+            told = message.event
+            break
+        assert n < 100, "no event among 100 heartbeats"
+    stream.cancel()
+    assert told is not None, "the stream ended without an event"
+    assert told.kind == e.EVENT_KIND_RECORD_UPDATED, told
+    assert told.resource == record.name and told.version == updated.version == 2, told
+    assert told.subject == created.name and told.cursor, told
+    after = events.ListEvents(e.ListEventsRequest(subscription=subscription.name, cursor=told.cursor), metadata=staff)
+    assert len(after.events) == 0 and after.next_cursor, after
     print("python client: ok")
 
 
