@@ -159,6 +159,7 @@ on_both_backends!(
     decisions_are_checked_again_when_they_commit,
     record_writes_of_one_batch_are_checked_in_order_and_kept,
     changes_write_their_events_with_their_entry,
+    disclosures_are_found_by_what_they_rested_on,
 );
 
 /// A commit with the expectations `expects` and no data: its entry's index,
@@ -2294,4 +2295,60 @@ async fn changes_write_their_events_with_their_entry(f: &Fresh) {
             .unwrap()
             .is_empty()
     );
+}
+
+/// An entry that disclosed fields to an agency other than their controller
+/// is found by each record it disclosed (whatever the version), by its
+/// consent and by each of its agreements; a controller's own read, a
+/// refusal and an entry that disclosed no field are not.
+async fn disclosures_are_found_by_what_they_rested_on(f: &Fresh) {
+    let store = &f.store;
+    let disclosure = |n: i64, agency: &str, outcome: Outcome, fields: &[&str]| {
+        let mut d = draft(n, outcome);
+        d.agency = agency.into();
+        d.controller = "leeds-cc".into();
+        d.records = vec![format!("records/r{n}@2"), "records/shared@1".into()];
+        d.fields = fields.iter().map(|f| (*f).to_owned()).collect();
+        d.grounds.consent = "consents/c1".into();
+        d.grounds.agreements = vec!["agreements/a1@1".into(), format!("agreements/a{n}@3")];
+        d
+    };
+    let mut indexes = Vec::new();
+    for d in [
+        disclosure(1, "wy-police", Outcome::Permitted, &["reason"]),
+        disclosure(2, "leeds-cc", Outcome::Permitted, &["reason"]),
+        disclosure(3, "wy-police", Outcome::Denied, &["reason"]),
+        disclosure(4, "wy-police", Outcome::Permitted, &[]),
+        disclosure(
+            5,
+            "leeds-health",
+            Outcome::Permitted,
+            &["reason", "service"],
+        ),
+    ] {
+        indexes.push(store.commit(vec![], d).await.unwrap().entry().index);
+    }
+    let found = |key: &str| {
+        let filter = EntryFilter {
+            disclosed: Some(key.to_owned()),
+            ..EntryFilter::default()
+        };
+        async move {
+            store
+                .entries(&filter, After::Start, 100)
+                .await
+                .unwrap()
+                .iter()
+                .map(|e| e.index)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(found("records/shared").await, vec![indexes[0], indexes[4]]);
+    assert_eq!(found("records/r1").await, vec![indexes[0]]);
+    assert_eq!(found("records/r2").await, Vec::<i64>::new());
+    assert_eq!(found("records/r1@2").await, Vec::<i64>::new());
+    assert_eq!(found("consents/c1").await, vec![indexes[0], indexes[4]]);
+    assert_eq!(found("agreements/a1@1").await, vec![indexes[0], indexes[4]]);
+    assert_eq!(found("agreements/a5@3").await, vec![indexes[4]]);
+    assert_eq!(found("agreements/a4@3").await, Vec::<i64>::new());
 }

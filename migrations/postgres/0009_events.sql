@@ -39,3 +39,17 @@ CREATE TABLE subscriptions (
     deleted_by     TEXT
 );
 CREATE INDEX subscriptions_agency ON subscriptions (agency, create_time, id);
+
+-- What each entry that disclosed fields to an agency other than their
+-- controller rested on and was of: the records (`records/{id}`), the
+-- consent and the agreements. Derived from the entries, like
+-- ledger_subjects: how the agencies that received data under a ground are
+-- found when that ground ends.
+CREATE TABLE ledger_disclosures (
+    key TEXT NOT NULL,
+    idx BIGINT NOT NULL,
+    PRIMARY KEY (key, idx)
+);
+
+CREATE TRIGGER ledger_disclosures_append_only BEFORE UPDATE OR DELETE ON ledger_disclosures
+FOR EACH ROW EXECUTE FUNCTION accord_refuse_change();

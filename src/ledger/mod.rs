@@ -122,6 +122,35 @@ impl Entry {
         out
     }
 
+    /// If the entry records fields disclosed to an agency other than their
+    /// controller, what the disclosure rested on and what it was of: each
+    /// record disclosed (`records/{id}`, whatever the version), the consent
+    /// relied on (`consents/{id}`) and each agreement
+    /// (`agreements/{id}@{version}`). How the agencies that received data
+    /// under a ground are found when that ground ends.
+    pub fn disclosure_keys(&self) -> Vec<&str> {
+        let d = &self.draft;
+        if d.outcome != Outcome::Permitted
+            || d.fields.is_empty()
+            || d.controller.is_empty()
+            || d.agency == d.controller
+        {
+            return Vec::new();
+        }
+        let mut out: Vec<&str> = d
+            .records
+            .iter()
+            .filter(|r| r.starts_with("records/"))
+            .map(|r| r.split_once('@').map_or(r.as_str(), |(name, _)| name))
+            .chain(d.grounds.agreements.iter().map(String::as_str))
+            .chain(std::iter::once(d.grounds.consent.as_str()))
+            .filter(|k| !k.is_empty())
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// The entry's leaf hash, `SHA-256(0x00 || encoding)`.
     pub fn leaf_hash(&self) -> Hash {
         merkle::leaf_hash(&self.encoding())
@@ -156,6 +185,9 @@ pub struct EntryFilter {
     /// Only entries of calls over the client certificate with this
     /// fingerprint (lowercase hex).
     pub client_certificate: Option<String>,
+    /// Only entries that disclosed fields to an agency other than their
+    /// controller with this among their [`Entry::disclosure_keys`].
+    pub disclosed: Option<String>,
 }
 
 /// Version tag that starts every canonical encoding.

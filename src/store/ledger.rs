@@ -68,6 +68,12 @@ fn entry_query(select: &str, f: &EntryFilter) -> Query {
             Arg::Text(s.clone()),
         );
     }
+    if let Some(k) = &f.disclosed {
+        q.push(
+            " AND idx IN (SELECT idx FROM ledger_disclosures WHERE key = ?)",
+            Arg::Text(k.clone()),
+        );
+    }
     if let Some(a) = &f.agency {
         q.push(" AND agency = ?", Arg::Text(a.clone()));
     }
@@ -394,6 +400,13 @@ struct SubjectRow<'a> {
     idx: i64,
 }
 
+/// A disclosure key of an entry (see [`Entry::disclosure_keys`]).
+#[derive(serde::Serialize)]
+struct DisclosureRow<'a> {
+    key: &'a str,
+    idx: i64,
+}
+
 /// A tree node, its hash in hex.
 #[derive(serde::Serialize)]
 struct NodeRow {
@@ -423,6 +436,9 @@ WITH entries AS (
 ), subjects AS (
     INSERT INTO ledger_subjects (subject, idx)
     SELECT subject, idx FROM json_to_recordset($2::json) AS s(subject TEXT, idx BIGINT)
+), disclosures AS (
+    INSERT INTO ledger_disclosures (key, idx)
+    SELECT key, idx FROM json_to_recordset($10::json) AS d(key TEXT, idx BIGINT)
 ), nodes AS (
     INSERT INTO ledger_nodes (pos, level, idx, hash)
     SELECT pos, level, idx, decode(hash, 'hex')
@@ -453,7 +469,7 @@ WITH entries AS (
 )
 UPDATE ledger_head SET size = $4, root_hash = $5 WHERE id = 1";
 
-/// The batch on SQLite: the same in eight statements and the commit, sent
+/// The batch on SQLite: the same in nine statements and the commit, sent
 /// as one (one trip to the driver's thread), each prepared once per
 /// connection. Each row's
 /// JSON object is converted to SQLite's binary JSON once (a materialised
@@ -472,6 +488,9 @@ FROM r;
 INSERT INTO ledger_subjects (subject, idx)
 WITH r AS MATERIALIZED (SELECT jsonb(value) AS v FROM json_each($2))
 SELECT v ->> 'subject', v ->> 'idx' FROM r;
+INSERT INTO ledger_disclosures (key, idx)
+WITH r AS MATERIALIZED (SELECT jsonb(value) AS v FROM json_each($10))
+SELECT v ->> 'key', v ->> 'idx' FROM r;
 INSERT INTO ledger_nodes (pos, level, idx, hash)
 WITH r AS MATERIALIZED (SELECT jsonb(value) AS v FROM json_each($3))
 SELECT v ->> 'pos', v ->> 'level', v ->> 'idx', unhex(v ->> 'hash') FROM r;
@@ -563,7 +582,7 @@ impl Appended {
         Ok(())
     }
 
-    /// The values of the append's parameters, `$1` to `$9`, with
+    /// The values of the append's parameters, `$1` to `$10`, with
     /// `frontier` as the new head.
     pub(super) fn values(&self, frontier: &Frontier) -> Result<AppendValues, StoreError> {
         let entries = self
@@ -579,6 +598,15 @@ impl Appended {
                     subject,
                     idx: e.index,
                 })
+            })
+            .collect();
+        let disclosures: Vec<DisclosureRow<'_>> = self
+            .entries
+            .iter()
+            .flat_map(|e| {
+                e.disclosure_keys()
+                    .into_iter()
+                    .map(|key| DisclosureRow { key, idx: e.index })
             })
             .collect();
         let nodes = self
@@ -603,6 +631,7 @@ impl Appended {
             moved_records: json(&self.moved_records.values().collect::<Vec<_>>())?,
             versions: json(&self.versions)?,
             events: json(&self.events)?,
+            disclosures: json(&disclosures)?,
         })
     }
 
@@ -623,7 +652,7 @@ impl Appended {
             Backend::Postgres => {
                 let statement = Named {
                     name: "accord_append",
-                    types: "json, json, json, bigint, bytea, json, json, json, json",
+                    types: "json, json, json, bigint, bytea, json, json, json, json, json",
                     text: APPEND_POSTGRES,
                 };
                 let mut sql = String::new();
@@ -640,6 +669,7 @@ impl Appended {
                         Literal::Text(&v.moved_records),
                         Literal::Text(&v.versions),
                         Literal::Text(&v.events),
+                        Literal::Text(&v.disclosures),
                     ],
                 )?;
                 if !self.events.is_empty() {
@@ -662,6 +692,7 @@ impl Appended {
                     .bind(v.moved_records)
                     .bind(v.versions)
                     .bind(v.events)
+                    .bind(v.disclosures)
                     .execute(&mut *tx)
                     .await?;
             }
@@ -670,7 +701,7 @@ impl Appended {
     }
 }
 
-/// The values of a batch's append, its parameters `$1` to `$9`.
+/// The values of a batch's append, its parameters `$1` to `$10`.
 pub(super) struct AppendValues {
     pub(super) entries: String,
     pub(super) subjects: String,
@@ -681,4 +712,5 @@ pub(super) struct AppendValues {
     pub(super) moved_records: String,
     pub(super) versions: String,
     pub(super) events: String,
+    pub(super) disclosures: String,
 }

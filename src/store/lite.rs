@@ -145,6 +145,7 @@ impl Lite {
                 "$7" => Some(&v.moved_records),
                 "$8" => Some(&v.versions),
                 "$9" => Some(&v.events),
+                "$10" => Some(&v.disclosures),
                 _ => None,
             })?;
             statement.raw_execute()?;
