@@ -62,6 +62,8 @@ pub struct App {
     peers: Peers,
     grace: Duration,
     checkpoint_interval: Duration,
+    /// How long a review may go unanswered before it is alerted.
+    review_overdue: chrono::TimeDelta,
     /// How often the health probe runs, and how long it may take.
     probe_interval: Duration,
     store_wait: Duration,
@@ -270,6 +272,34 @@ pub(crate) fn write_private(path: &std::path::Path, text: &str) -> std::io::Resu
 }
 
 /// Publishes a checkpoint every `every` when the ledger has grown.
+/// How long the review fan-out waits, without being woken, before it looks
+/// at the events again.
+const REVIEW_POLL: Duration = Duration::from_secs(5);
+
+/// Raises the reviews new events cause, woken when events commit (and at
+/// least every [`REVIEW_POLL`]), and alerts those unanswered for longer
+/// than `overdue`.
+async fn follow_reviews(services: Services, overdue: chrono::TimeDelta) {
+    let mut changes = services.event_changes();
+    loop {
+        changes.borrow_and_update();
+        match services.raise_reviews().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                reviews = n,
+                "raised reviews of data received under ended grounds"
+            ),
+            Err(e) => tracing::warn!(error = %e, "could not raise reviews"),
+        }
+        match services.alert_overdue_reviews(overdue).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(reviews = n, "alerted reviews left unanswered"),
+            Err(e) => tracing::warn!(error = %e, "could not alert overdue reviews"),
+        }
+        let _ = tokio::time::timeout(REVIEW_POLL, changes.changed()).await;
+    }
+}
+
 async fn publish_checkpoints(services: Services, every: Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -366,6 +396,7 @@ impl App {
             },
             grace: Duration::from_secs(config.shutdown_grace_seconds),
             checkpoint_interval: Duration::from_millis(config.checkpoint_interval_ms),
+            review_overdue: chrono::TimeDelta::days(i64::from(config.review_overdue_days)),
             probe_interval: Duration::from_millis(config.health_probe_interval_ms),
             store_wait: Duration::from_millis(config.store_wait_ms),
             tls,
@@ -454,6 +485,7 @@ impl App {
             self.services.clone(),
             self.checkpoint_interval,
         ));
+        let reviewer = tokio::spawn(follow_reviews(self.services.clone(), self.review_overdue));
         let prober = tokio::spawn(health.clone().follow_store(
             self.store.clone(),
             self.probe_interval,
@@ -528,6 +560,7 @@ impl App {
             () = drained => Ok(()),
         };
         publisher.abort();
+        reviewer.abort();
         // The last entries are covered by a final checkpoint.
         if let Err(e) = self.services.publish_checkpoint().await {
             tracing::warn!(error = %e, "could not publish the final checkpoint");

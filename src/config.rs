@@ -78,6 +78,10 @@ pub struct Config {
     /// longest a stream waits before it looks for events again without
     /// being woken.
     pub event_heartbeat_ms: u64,
+    /// A review (of data received under a ground that ended) left
+    /// unanswered for this many days raises an alert to the IG leads of
+    /// the agency asked and of the data's controller.
+    pub review_overdue_days: u32,
     /// The server's certificate chain (PEM). Required unless `insecure`.
     pub tls_cert_file: Option<PathBuf>,
     /// The server certificate's private key (PEM). Required unless
@@ -131,6 +135,7 @@ impl Default for Config {
             alert_refusals: 5,
             alert_window_seconds: 600,
             event_heartbeat_ms: 10_000,
+            review_overdue_days: 14,
             tls_cert_file: None,
             tls_key_file: None,
             tls_client_ca_file: None,
@@ -172,6 +177,7 @@ impl fmt::Debug for Config {
             .field("alert_refusals", &self.alert_refusals)
             .field("alert_window_seconds", &self.alert_window_seconds)
             .field("event_heartbeat_ms", &self.event_heartbeat_ms)
+            .field("review_overdue_days", &self.review_overdue_days)
             .field("tls_cert_file", &self.tls_cert_file)
             .field("tls_key_file", &self.tls_key_file)
             .field("tls_client_ca_file", &self.tls_client_ca_file)
@@ -281,6 +287,12 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "alert_refusals must be at least 2 and alert_window_seconds at least 1".to_owned(),
             ));
+        }
+        if !(1..=365).contains(&config.review_overdue_days) {
+            return Err(ConfigError::Invalid(format!(
+                "review_overdue_days must be between 1 and 365, not {}",
+                config.review_overdue_days
+            )));
         }
         if config.token_leeway_seconds > 300 {
             return Err(ConfigError::Invalid(format!(

@@ -13,6 +13,8 @@ CREATE TABLE events (
     subject      TEXT NOT NULL,
     record_class TEXT NOT NULL,
     agreement    TEXT NOT NULL,
+    -- For an event addressed to one agency (a review): its code.
+    recipient    TEXT NOT NULL,
     PRIMARY KEY (entry_idx, ord)
 ) WITHOUT ROWID;
 
@@ -57,3 +59,28 @@ CREATE TRIGGER ledger_disclosures_append_only_update BEFORE UPDATE ON ledger_dis
 BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
 CREATE TRIGGER ledger_disclosures_append_only_delete BEFORE DELETE ON ledger_disclosures
 BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+
+-- Requests to agencies to review what they received under a ground that
+-- has ended, with what they received (a JSON array, from the ledger) and
+-- their answer. One per recipient agency and controller of the data for
+-- each change that ended a ground.
+CREATE TABLE reviews (
+    id              TEXT PRIMARY KEY,
+    recipient       TEXT NOT NULL,
+    controller      TEXT NOT NULL,
+    subject         TEXT NOT NULL,
+    cause           TEXT NOT NULL,
+    ground          TEXT NOT NULL,
+    cause_entry     INTEGER NOT NULL,
+    cause_ord       INTEGER NOT NULL,
+    received        TEXT NOT NULL,
+    raise_time      INTEGER NOT NULL,
+    answer_by       TEXT,
+    answer_time     INTEGER,
+    answer_outcome  TEXT,
+    answer_note     TEXT,
+    overdue_alerted INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (cause_entry, cause_ord, recipient, controller)
+);
+CREATE INDEX reviews_recipient ON reviews (recipient, raise_time, id);
+CREATE INDEX reviews_unanswered ON reviews (raise_time) WHERE answer_by IS NULL;

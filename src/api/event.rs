@@ -11,8 +11,10 @@ use super::operation::{operation, serve};
 use super::pb::event_service_server::EventService;
 use super::{Api, convert, pb};
 use crate::domain::event::{Subscription, SubscriptionId};
+use crate::domain::review::{Review, ReviewId, ReviewOutcome};
 use crate::service::{
-    EventPage, EventRequest, EventWatch, NewSubscription, Page, PageRequest, WatchItem,
+    EventPage, EventRequest, EventWatch, NewSubscription, Page, PageRequest, SubscriptionList,
+    WatchItem,
 };
 
 /// The stream of a watch.
@@ -75,6 +77,9 @@ serve!(EventService, EventApi {
     delete_subscription => DeleteSubscription,
     list_events => ListEvents,
     watch_events => WatchEvents,
+    get_review => GetReview,
+    list_reviews => ListReviews,
+    answer_review => AnswerReview,
 }
     type WatchEventsStream = WatchStream;
 );
@@ -105,13 +110,14 @@ operation! {
     ListSubscriptions: "EventService"/"ListSubscriptions", Member,
     pb::ListSubscriptionsRequest => pb::ListSubscriptionsResponse,
     input(request, _) -> PageRequest { convert::list_subscriptions(request) },
-    run(services, call, page) -> Page<Subscription> {
+    run(services, call, page) -> SubscriptionList {
         services.list_subscriptions(call, &page).await
     },
-    render(page, _call) {
+    render(list, _call) {
         pb::ListSubscriptionsResponse {
-            subscriptions: page.items.into_iter().map(convert::subscription_out).collect(),
-            next_page_token: page.next_token,
+            subscriptions: list.page.items.into_iter().map(convert::subscription_out).collect(),
+            next_page_token: list.page.next_token,
+            default_subscription: Some(convert::subscription_out(list.default)),
         }
     },
 }
@@ -152,4 +158,41 @@ operation! {
         services.watch_events(call, &id, &cursor).await
     },
     render(watch, _) { watch_stream(watch) },
+}
+
+operation! {
+    GetReview: "EventService"/"GetReview", Member,
+    pb::GetReviewRequest => pb::GetReviewResponse,
+    input(request, _) -> ReviewId { convert::review_name("name", &request.name) },
+    run(services, call, id) -> Review { services.get_review(call, &id).await },
+    render(review, _call) {
+        pb::GetReviewResponse { review: Some(convert::review_out(review)) }
+    },
+}
+
+operation! {
+    ListReviews: "EventService"/"ListReviews", Member,
+    pb::ListReviewsRequest => pb::ListReviewsResponse,
+    input(request, _) -> (bool, PageRequest) { convert::list_reviews(request) },
+    run(services, call, (unanswered_only, page)) -> Page<Review> {
+        services.list_reviews(call, unanswered_only, &page).await
+    },
+    render(page, _call) {
+        pb::ListReviewsResponse {
+            reviews: page.items.into_iter().map(convert::review_out).collect(),
+            next_page_token: page.next_token,
+        }
+    },
+}
+
+operation! {
+    AnswerReview: "EventService"/"AnswerReview", Member,
+    pb::AnswerReviewRequest => pb::AnswerReviewResponse,
+    input(request, _) -> (ReviewId, ReviewOutcome, String) { convert::answer_review(request) },
+    run(services, call, (id, outcome, note)) -> Review {
+        services.answer_review(call, &id, outcome, note).await
+    },
+    render(review, _call) {
+        pb::AnswerReviewResponse { review: Some(convert::review_out(review)) }
+    },
 }

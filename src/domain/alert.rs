@@ -24,12 +24,16 @@ pub enum AlertKind {
     /// Calls were refused repeatedly before any agency could be
     /// established (raised to the operator, for its security auditors).
     UnattributedRefusals,
+    /// A review asked of an agency went unanswered for longer than the
+    /// configured period (raised to both sides' IG leads).
+    ReviewOverdue,
 }
 
 storage_codes!(AlertKind {
     RepeatedRefusals => "repeated_refusals",
     BreakGlass => "break_glass",
     UnattributedRefusals => "unattributed_refusals",
+    ReviewOverdue => "review_overdue",
 });
 
 /// Who looked at an alert, when, and what they concluded.

@@ -74,6 +74,11 @@ impl Role {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The information-governance lead's role ([`Role::IG_LEAD`]).
+    pub fn ig_lead() -> Self {
+        Self(Self::IG_LEAD.to_owned())
+    }
 }
 
 /// A value that is not a role.

@@ -27,6 +27,9 @@ pub enum EventKind {
     AgreementActivated,
     AgreementSuspended,
     AgreementReinstated,
+    /// The ground on which the recipient received data has ended: it is
+    /// asked to review what it holds (resource `reviews/{id}`).
+    ReviewRequired,
 }
 
 storage_codes!(EventKind {
@@ -43,6 +46,7 @@ storage_codes!(EventKind {
     AgreementActivated => "agreement_activated",
     AgreementSuspended => "agreement_suspended",
     AgreementReinstated => "agreement_reinstated",
+    ReviewRequired => "review_required",
 });
 
 /// Where an event stands in the order of all events: the ledger index of
@@ -80,6 +84,8 @@ pub struct Event {
     pub record_class: Option<RecordClassId>,
     /// The agreement, for agreement events.
     pub agreement: Option<AgreementId>,
+    /// The one agency the event is for, if it is addressed (a review).
+    pub recipient: Option<AgencyCode>,
 }
 
 super::uuid_resource_id!(
@@ -123,7 +129,45 @@ pub struct Subscription {
     pub entry_index: i64,
 }
 
+impl SubscriptionId {
+    /// The id of `agency`'s default subscription: fixed for the agency.
+    pub fn default_for(agency: &AgencyCode) -> Self {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(format!("accord default subscription\n{agency}"));
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        Self(
+            uuid::Builder::from_random_bytes(bytes)
+                .into_uuid()
+                .to_string(),
+        )
+    }
+}
+
 impl Subscription {
+    /// The subscription every agency has without asking for it, registered
+    /// at `since`: the reviews addressed to it (and only those), for its
+    /// IG lead, from the start. It cannot be deleted.
+    pub fn default_for(agency: &AgencyCode, since: DateTime<Utc>) -> Self {
+        Self {
+            id: SubscriptionId::default_for(agency),
+            agency: agency.clone(),
+            kinds: vec![EventKind::ReviewRequired],
+            record_classes: vec![],
+            purpose: Purpose::Administration,
+            role: Role::ig_lead(),
+            cohort: Cohort::All,
+            created_by: "accord".to_owned(),
+            create_time: since,
+            entry_index: -1,
+        }
+    }
+
+    /// Whether this is its agency's default subscription.
+    pub fn is_default(&self) -> bool {
+        self.id == SubscriptionId::default_for(&self.agency)
+    }
+
     /// The position its events start after.
     pub fn start(&self) -> EventPosition {
         EventPosition {

@@ -12,6 +12,7 @@ pub mod credential;
 pub mod event;
 pub mod identifier;
 pub mod record;
+pub mod review;
 pub mod subject;
 pub mod violation;
 

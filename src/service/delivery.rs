@@ -14,6 +14,7 @@ use super::{Audited, Call, ServiceError, Services};
 use crate::domain::agreement::AgreementId;
 use crate::domain::consent::ConsentId;
 use crate::domain::event::{Cohort, Event, EventKind, EventPosition, Subscription, SubscriptionId};
+use crate::domain::review::ReviewId;
 use crate::domain::{Caller, RecordId, SubjectId};
 use crate::ledger::Outcome;
 use crate::policy::Decision;
@@ -84,6 +85,7 @@ fn describe(kind: EventKind) -> &'static str {
         EventKind::AgreementActivated => "agreement activated",
         EventKind::AgreementSuspended => "agreement suspended",
         EventKind::AgreementReinstated => "agreement reinstated",
+        EventKind::ReviewRequired => "review required",
     }
 }
 
@@ -103,6 +105,11 @@ async fn wanted(
 ) -> Result<bool, ServiceError> {
     if !subscription.kinds.is_empty() && !subscription.kinds.contains(&event.kind) {
         return Ok(false);
+    }
+    // An event addressed to one agency (a review) is for it alone, about
+    // whichever subject and class.
+    if let Some(recipient) = &event.recipient {
+        return Ok(*recipient == subscription.agency);
     }
     if let Some(class) = &event.record_class
         && !subscription.record_classes.is_empty()
@@ -206,10 +213,8 @@ impl EventWatch {
             // Seen before storage is read: a commit after this wakes us.
             self.changes.borrow_and_update();
             let subscription = s
-                .store
-                .subscription(&self.subscription)
+                .subscription_of(&self.follower.caller.agency, &self.subscription)
                 .await?
-                .filter(|sub| sub.agency == self.follower.caller.agency)
                 .ok_or_else(|| ServiceError::NotFound(self.subscription.resource_name()))?;
             let scan = s
                 .scan(
@@ -456,6 +461,12 @@ impl Services {
                 .filter(|c| concerns(delivery, c))
                 .ok_or_else(|| withheld(event))?;
             self.load_subject(delivery, &consent.subject).await?;
+        } else if let Ok(id) = ReviewId::parse_name(resource) {
+            self.store
+                .review(&id)
+                .await?
+                .filter(|r| r.recipient == delivery.caller.agency)
+                .ok_or_else(|| withheld(event))?;
         } else if let Ok(id) = AgreementId::parse_name(resource) {
             let agreement = self
                 .store

@@ -3,8 +3,16 @@
 use super::paging::time_key;
 use super::{Audited, Call, Page, PageRequest, ServiceError, Services};
 use crate::domain::event::{Cohort, EventKind, Subscription, SubscriptionId};
-use crate::domain::{Purpose, RecordClassId, Role, SubjectId, Violations};
+use crate::domain::{AgencyCode, Purpose, RecordClassId, Role, SubjectId, Violations};
 use crate::store::Write;
+
+/// An agency's subscriptions: a page of those it made, and its default
+/// one.
+#[derive(Debug)]
+pub struct SubscriptionList {
+    pub page: Page<Subscription>,
+    pub default: Subscription,
+}
 
 /// A subscription as asked for, before Accord names it.
 #[derive(Debug, Clone)]
@@ -102,11 +110,27 @@ impl Services {
     ) -> Result<Subscription, ServiceError> {
         call.note_records(vec![id.resource_name()]);
         call.note_controller(call.caller.agency.as_str().to_owned());
-        self.store
+        self.subscription_of(&call.caller.agency, id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(id.resource_name()))
+    }
+
+    /// `agency`'s subscription `id` (its default one included), unless it
+    /// was deleted.
+    pub(super) async fn subscription_of(
+        &self,
+        agency: &AgencyCode,
+        id: &SubscriptionId,
+    ) -> Result<Option<Subscription>, ServiceError> {
+        if *id == SubscriptionId::default_for(agency) {
+            let registered = self.store.agency(agency).await?;
+            return Ok(registered.map(|a| Subscription::default_for(agency, a.create_time)));
+        }
+        Ok(self
+            .store
             .subscription(id)
             .await?
-            .filter(|s| s.agency == call.caller.agency)
-            .ok_or_else(|| ServiceError::NotFound(id.resource_name()))
+            .filter(|s| s.agency == *agency))
     }
 
     /// Reads one of the caller's agency's subscriptions.
@@ -119,13 +143,21 @@ impl Services {
         self.commit(call, vec![], subscription).await
     }
 
-    /// Lists the caller's agency's subscriptions, oldest first.
+    /// Lists the caller's agency's subscriptions, oldest first, and its
+    /// default one.
     pub async fn list_subscriptions(
         &self,
         call: &Call,
         req: &PageRequest,
-    ) -> Result<Audited<Page<Subscription>>, ServiceError> {
+    ) -> Result<Audited<SubscriptionList>, ServiceError> {
         call.note_controller(call.caller.agency.as_str().to_owned());
+        let default = self
+            .subscription_of(
+                &call.caller.agency,
+                &SubscriptionId::default_for(&call.caller.agency),
+            )
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(call.caller.agency.resource_name()))?;
         let paging = self.tokens.paging(call, "ListSubscriptions", req)?;
         let items = self
             .store
@@ -133,7 +165,8 @@ impl Services {
             .await?;
         let page = paging.page(items, |s| time_key(s.create_time, s.id.as_str()));
         call.note_records(page.items.iter().map(|s| s.id.resource_name()).collect());
-        self.commit(call, vec![], page).await
+        self.commit(call, vec![], SubscriptionList { page, default })
+            .await
     }
 
     /// Ends one of the caller's agency's subscriptions, for a holder of
@@ -146,6 +179,13 @@ impl Services {
         let subscription = self.own_subscription(call, id).await?;
         call.note_records(named(&subscription));
         require_subscription_role(call, &subscription.role)?;
+        if subscription.is_default() {
+            return Err(ServiceError::Precondition {
+                code: "DEFAULT_SUBSCRIPTION",
+                message: "an agency's default subscription (its reviews) cannot be deleted"
+                    .to_owned(),
+            });
+        }
         let write = Write::DeleteSubscription {
             id: id.clone(),
             deleted_by: call.caller.principal.as_str().to_owned(),

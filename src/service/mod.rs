@@ -16,6 +16,7 @@ mod paging;
 mod policy_cache;
 mod proofs;
 mod records;
+mod reviews;
 mod subjects;
 
 use std::sync::{Arc, Mutex};
@@ -31,10 +32,11 @@ pub use delivery::{
     DEFAULT_EVENT_HEARTBEAT, Delivered, EventPage, EventRequest, EventWatch, MAX_EVENTS_SCANNED,
     WatchItem,
 };
-pub use events::NewSubscription;
+pub use events::{NewSubscription, SubscriptionList};
 pub use paging::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest, PageTokens, Paging};
 pub use proofs::{ConsistencyProof, EntryExport, EntryRef, InclusionProof};
 pub use records::{AccessCheck, NewRecord, RecordChange, SealTarget};
+pub use reviews::{FANOUT_ACTION, OVERDUE_ACTION};
 pub use subjects::{DemographicQuery, NewSubject, SubjectMatch, SubjectQuery};
 
 use crate::auth::AuthFailure;

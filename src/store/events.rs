@@ -27,6 +27,7 @@ pub(super) struct EventRow {
     subject: String,
     record_class: String,
     agreement: String,
+    recipient: String,
 }
 
 /// What one write causes, before it has a place in the order.
@@ -38,6 +39,7 @@ struct Change {
     subject: Option<String>,
     record_class: Option<String>,
     agreement: Option<String>,
+    recipient: Option<String>,
 }
 
 impl Change {
@@ -50,6 +52,7 @@ impl Change {
             subject: None,
             record_class: None,
             agreement: None,
+            recipient: None,
         }
     }
 
@@ -141,6 +144,16 @@ fn change_of(write: &Write) -> Option<Change> {
                 .about(&consent.subject)
         }
         Write::UpdateAgreement { agreement, .. } => agreement_change(agreement)?,
+        Write::InsertReview(review) => {
+            let mut change = Change::new(
+                EventKind::ReviewRequired,
+                review.id.resource_name(),
+                &review.controller,
+            );
+            change.subject = review.subject.as_ref().map(|s| s.as_str().to_owned());
+            change.recipient = Some(review.recipient.as_str().to_owned());
+            change
+        }
         Write::InsertAgency(_)
         | Write::UpdateAgency { .. }
         | Write::InsertRecordClass(_)
@@ -154,7 +167,9 @@ fn change_of(write: &Write) -> Option<Change> {
         | Write::RaiseAlert(_)
         | Write::AcknowledgeAlert { .. }
         | Write::InsertSubscription(_)
-        | Write::DeleteSubscription { .. } => return None,
+        | Write::DeleteSubscription { .. }
+        | Write::AnswerReview { .. }
+        | Write::MarkReviewOverdue(_) => return None,
     })
 }
 
@@ -177,6 +192,7 @@ pub(super) fn of(writes: &[Write], index: i64, at: DateTime<Utc>) -> Vec<EventRo
             subject: c.subject.unwrap_or_default(),
             record_class: c.record_class.unwrap_or_default(),
             agreement: c.agreement.unwrap_or_default(),
+            recipient: c.recipient.unwrap_or_default(),
         })
         .collect()
 }
@@ -206,6 +222,9 @@ fn event_from(row: &AnyRow) -> Result<Event, StoreError> {
             })
             .transpose()?,
         agreement: optional(row.try_get("agreement")?).map(AgreementId::from_stored),
+        recipient: optional(row.try_get("recipient")?)
+            .map(|a| agency_code(&a))
+            .transpose()?,
     })
 }
 

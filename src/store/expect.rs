@@ -352,7 +352,10 @@ impl Seen {
                 | Write::RaiseAlert(_)
                 | Write::AcknowledgeAlert { .. }
                 | Write::InsertSubscription(_)
-                | Write::DeleteSubscription { .. } => {}
+                | Write::DeleteSubscription { .. }
+                | Write::InsertReview(_)
+                | Write::AnswerReview { .. }
+                | Write::MarkReviewOverdue(_) => {}
                 Write::Seal { .. }
                 | Write::Unseal { .. }
                 | Write::InsertAgreement(_)

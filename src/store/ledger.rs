@@ -460,12 +460,12 @@ WITH entries AS (
         etag TEXT, write_time BIGINT, written_by TEXT)
 ), events AS (
     INSERT INTO events (entry_idx, ord, kind, resource, version, time, controller, subject,
-        record_class, agreement)
+        record_class, agreement, recipient)
     SELECT entry_idx, ord, kind, resource, version, time, controller, subject,
-        record_class, agreement
+        record_class, agreement, recipient
     FROM json_to_recordset($9::json) AS e(entry_idx BIGINT, ord INTEGER, kind TEXT,
         resource TEXT, version BIGINT, time BIGINT, controller TEXT, subject TEXT,
-        record_class TEXT, agreement TEXT)
+        record_class TEXT, agreement TEXT, recipient TEXT)
 )
 UPDATE ledger_head SET size = $4, root_hash = $5 WHERE id = 1";
 
@@ -510,11 +510,11 @@ SELECT v ->> 'record_id', v ->> 'version', v ->> 'fields', v ->> 'etag',
     v ->> 'write_time', v ->> 'written_by'
 FROM r;
 INSERT INTO events (entry_idx, ord, kind, resource, version, time, controller, subject,
-    record_class, agreement)
+    record_class, agreement, recipient)
 WITH r AS MATERIALIZED (SELECT jsonb(value) AS v FROM json_each($9))
 SELECT v ->> 'entry_idx', v ->> 'ord', v ->> 'kind', v ->> 'resource', v ->> 'version',
     v ->> 'time', v ->> 'controller', v ->> 'subject', v ->> 'record_class',
-    v ->> 'agreement'
+    v ->> 'agreement', v ->> 'recipient'
 FROM r;
 UPDATE ledger_head SET size = $4, root_hash = $5 WHERE id = 1;
 COMMIT";

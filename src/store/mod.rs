@@ -8,7 +8,8 @@
 //!
 //! Layout: one module per aggregate (`agencies`, `catalog`, `subjects`,
 //! `records`, `agreements`, `consents`, `credentials`, `alerts`, `meta`,
-//! `events` for the outbox of change notifications, `subscriptions`, and
+//! `events` for the outbox of change notifications, `subscriptions`,
+//! `reviews`, and
 //! `ledger` for the
 //! entries, tree nodes, head and checkpoints) holds that
 //! aggregate's SQL, both its reads and the writes the write path applies.
@@ -35,6 +36,7 @@ mod notify;
 mod proofs;
 mod query;
 mod records;
+mod reviews;
 mod simple;
 mod sql;
 mod subjects;
@@ -52,6 +54,7 @@ use crate::domain::credential::{
     CertificateIdentity, CertificateIdentityId, CertificateMatch, TokenIssuer, TokenIssuerId,
 };
 use crate::domain::event::{Event, EventPosition, Subscription, SubscriptionId};
+use crate::domain::review::{Review, ReviewAnswer, ReviewId};
 use crate::domain::{
     Acknowledgement, Agency, AgencyCode, Alert, AlertId, Identifier, Record, RecordClass,
     RecordClassId, RecordId, Subject, SubjectId,
@@ -241,6 +244,13 @@ pub enum Write {
         deleted_by: String,
         time: DateTime<Utc>,
     },
+    /// Asks an agency to review what it received (once per change and
+    /// agency: a second is refused as already existing).
+    InsertReview(Review),
+    /// Records the answer to a review, once.
+    AnswerReview { id: ReviewId, answer: ReviewAnswer },
+    /// Records that a review's lateness was alerted, once.
+    MarkReviewOverdue(ReviewId),
 }
 
 /// The agencies tied to a subject.
@@ -474,6 +484,24 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// process or (PostgreSQL) any other on the database: a wake-up for
     /// those following events, who read them from storage.
     fn changes(&self) -> tokio::sync::watch::Receiver<u64>;
+    /// One review.
+    async fn review(&self, id: &ReviewId) -> Result<Option<Review>, StoreError>;
+    /// The reviews asked of `recipient`, oldest first (by id within one
+    /// instant), after `after`; only unanswered ones if `unanswered_only`.
+    async fn reviews_of(
+        &self,
+        recipient: &AgencyCode,
+        unanswered_only: bool,
+        after: After<(i64, String)>,
+        limit: u32,
+    ) -> Result<Vec<Review>, StoreError>;
+    /// Unanswered reviews raised before `before` whose lateness has not
+    /// been alerted, oldest first.
+    async fn overdue_reviews(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Review>, StoreError>;
     /// A subscription, unless it was deleted.
     async fn subscription(&self, id: &SubscriptionId) -> Result<Option<Subscription>, StoreError>;
     /// An agency's subscriptions, deleted ones left out, oldest first (by

@@ -32,11 +32,12 @@ use super::{
     SubjectTies, Write,
 };
 use super::{agencies, agreements, alerts, catalog, consents, credentials, events, ledger, meta};
-use super::{records, subjects, subscriptions};
+use super::{records, reviews, subjects, subscriptions};
 use crate::domain::agreement::{Agreement, AgreementId};
 use crate::domain::consent::{Consent, ConsentId};
 use crate::domain::credential::{CertificateIdentity, CertificateMatch, TokenIssuer};
 use crate::domain::event::{Event, EventPosition, Subscription, SubscriptionId};
+use crate::domain::review::{Review, ReviewId};
 use crate::domain::{
     Agency, AgencyCode, Alert, AlertId, Identifier, Record, RecordClass, RecordClassId, RecordId,
     Subject, SubjectId,
@@ -589,6 +590,28 @@ impl Store for SqlStore {
 
     async fn events(&self, after: EventPosition, limit: u32) -> Result<Vec<Event>, StoreError> {
         events::events(&self.reader, after, limit).await
+    }
+
+    async fn review(&self, id: &ReviewId) -> Result<Option<Review>, StoreError> {
+        reviews::review(&self.reader, id).await
+    }
+
+    async fn reviews_of(
+        &self,
+        recipient: &AgencyCode,
+        unanswered_only: bool,
+        after: After<(i64, String)>,
+        limit: u32,
+    ) -> Result<Vec<Review>, StoreError> {
+        reviews::reviews_of(&self.reader, recipient, unanswered_only, after, limit).await
+    }
+
+    async fn overdue_reviews(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> Result<Vec<Review>, StoreError> {
+        reviews::overdue_reviews(&self.reader, before, limit).await
     }
 
     fn changes(&self) -> tokio::sync::watch::Receiver<u64> {

@@ -54,8 +54,8 @@ use super::simple::Prepared;
 use super::sql::{Backend, Link, cap_pages};
 use super::{Committed, StoreError, Write};
 use super::{
-    agencies, agreements, alerts, catalog, consents, credentials, events, meta, records, subjects,
-    subscriptions,
+    agencies, agreements, alerts, catalog, consents, credentials, events, meta, records, reviews,
+    subjects, subscriptions,
 };
 use crate::ledger::merkle::Frontier;
 use crate::ledger::{Entry, EntryDraft, TreeHead};
@@ -701,5 +701,8 @@ async fn apply(tx: &mut Tx, write: &Write, index: i64) -> Result<(), StoreError>
             deleted_by,
             time,
         } => subscriptions::delete(tx, id, deleted_by, *time).await,
+        Write::InsertReview(r) => reviews::insert(tx, r).await,
+        Write::AnswerReview { id, answer } => reviews::answer(tx, id, answer).await,
+        Write::MarkReviewOverdue(id) => reviews::mark_overdue(tx, id).await,
     }
 }

@@ -20,6 +20,7 @@ mod paging;
 mod proofs;
 mod python;
 mod records;
+mod reviews;
 mod seals;
 mod server;
 mod sharing;

@@ -331,6 +331,7 @@ pub fn alert_out(a: Alert) -> pb::Alert {
             AlertKind::RepeatedRefusals => pb::AlertKind::RepeatedRefusals,
             AlertKind::BreakGlass => pb::AlertKind::BreakGlass,
             AlertKind::UnattributedRefusals => pb::AlertKind::UnattributedRefusals,
+            AlertKind::ReviewOverdue => pb::AlertKind::ReviewOverdue,
         } as i32,
         recipient: a.recipient.resource_name(),
         agency: agency_ref(&a.agency),

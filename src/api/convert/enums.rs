@@ -34,6 +34,7 @@ proto_enums!(
     Outcome,
     EventKind,
     SubscriptionCohort,
+    ReviewOutcome,
 );
 
 /// The highest number looked at when listing an enum's values (Accord's

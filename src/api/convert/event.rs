@@ -4,6 +4,7 @@ use super::enums::{self, EnumError};
 use super::{by_name, page_request, purpose_at, purpose_out, subject_name, timestamp};
 use crate::api::pb;
 use crate::domain::event::{Cohort, EventKind, MAX_LISTED_SUBJECTS, Subscription, SubscriptionId};
+use crate::domain::review::{Review, ReviewCause, ReviewId, ReviewOutcome};
 use crate::domain::{RecordClassId, Role, Violations};
 use crate::service::{Delivered, EventRequest, NewSubscription, PageRequest};
 
@@ -28,6 +29,7 @@ pub fn event_kind_out(k: EventKind) -> pb::EventKind {
         EventKind::AgreementActivated => pb::EventKind::AgreementActivated,
         EventKind::AgreementSuspended => pb::EventKind::AgreementSuspended,
         EventKind::AgreementReinstated => pb::EventKind::AgreementReinstated,
+        EventKind::ReviewRequired => pb::EventKind::ReviewRequired,
     }
 }
 
@@ -193,4 +195,89 @@ pub fn event_out(d: Delivered) -> pb::Event {
             .unwrap_or_default(),
         agreements: d.agreements,
     }
+}
+
+fn review_cause_out(c: ReviewCause) -> pb::ReviewCause {
+    match c {
+        ReviewCause::ConsentWithdrawn => pb::ReviewCause::ConsentWithdrawn,
+        ReviewCause::ObjectionRecorded => pb::ReviewCause::ObjectionRecorded,
+        ReviewCause::AgreementSuspended => pb::ReviewCause::AgreementSuspended,
+        ReviewCause::RecordSealed => pb::ReviewCause::RecordSealed,
+        ReviewCause::RecordCorrected => pb::ReviewCause::RecordCorrected,
+    }
+}
+
+fn review_outcome_out(o: ReviewOutcome) -> pb::ReviewOutcome {
+    match o {
+        ReviewOutcome::Deleted => pb::ReviewOutcome::Deleted,
+        ReviewOutcome::RetainedWithLawfulBasis => pb::ReviewOutcome::RetainedWithLawfulBasis,
+        ReviewOutcome::Updated => pb::ReviewOutcome::Updated,
+        ReviewOutcome::NotHeld => pb::ReviewOutcome::NotHeld,
+    }
+}
+
+/// A review as the API shows it.
+pub fn review_out(r: Review) -> pb::Review {
+    let answer = r.answer;
+    pb::Review {
+        name: r.id.resource_name(),
+        recipient: r.recipient.resource_name(),
+        controller: r.controller.resource_name(),
+        subject: r.subject.map(|s| s.resource_name()).unwrap_or_default(),
+        cause: review_cause_out(r.cause) as i32,
+        ground: r.ground,
+        received: r
+            .received
+            .into_iter()
+            .map(|d| pb::ReceivedData {
+                entry_index: d.entry_index,
+                time: Some(timestamp(d.time)),
+                purpose: purpose_out(d.purpose()) as i32,
+                principal: d.principal,
+                records: d.records,
+                fields: d.fields,
+            })
+            .collect(),
+        raise_time: Some(timestamp(r.raise_time)),
+        answered: answer.is_some(),
+        outcome: answer.as_ref().map_or(pb::ReviewOutcome::Unspecified, |a| {
+            review_outcome_out(a.outcome)
+        }) as i32,
+        answered_by: answer
+            .as_ref()
+            .map(|a| a.principal.clone())
+            .unwrap_or_default(),
+        answer_time: answer.as_ref().map(|a| timestamp(a.time)),
+        answer_note: answer.map(|a| a.note).unwrap_or_default(),
+    }
+}
+
+/// A review's name at `field` of a request.
+pub fn review_name(field: &str, name: &str) -> Result<ReviewId, Violations> {
+    ReviewId::parse_name(name).map_err(|e| Violations::one(field, e))
+}
+
+/// The input of a ListReviews request.
+pub fn list_reviews(req: pb::ListReviewsRequest) -> Result<(bool, PageRequest), Violations> {
+    let mut v = Violations::new();
+    let page = page_request(req.page_size, req.page_token, &mut v);
+    v.into_result(|| Some((req.unanswered_only, page)))
+}
+
+/// The input of an AnswerReview request.
+pub fn answer_review(
+    req: pb::AnswerReviewRequest,
+) -> Result<(ReviewId, ReviewOutcome, String), Violations> {
+    let mut v = Violations::new();
+    let id = v.check("name", ReviewId::parse_name(&req.name));
+    let outcome = v
+        .check("outcome", enums::required::<pb::ReviewOutcome>(req.outcome))
+        .and_then(|o| {
+            by_name(
+                Some(o.as_str_name()),
+                "REVIEW_OUTCOME_",
+                ReviewOutcome::from_code,
+            )
+        });
+    v.into_result(|| Some((id?, outcome?, req.note)))
 }
