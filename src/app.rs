@@ -276,12 +276,17 @@ pub(crate) fn write_private(path: &std::path::Path, text: &str) -> std::io::Resu
 /// at the events again.
 const REVIEW_POLL: Duration = Duration::from_secs(5);
 
+/// The least time between two passes of the review fan-out: under a steady
+/// flow of commits, one pass takes every event committed since the last.
+const REVIEW_PASS_GAP: Duration = Duration::from_millis(500);
+
 /// Raises the reviews new events cause, woken when events commit (and at
-/// least every [`REVIEW_POLL`]), and alerts those unanswered for longer
-/// than `overdue`.
+/// least every [`REVIEW_POLL`]); notes agreements whose period ended and
+/// alerts reviews unanswered for longer than `overdue`.
 async fn follow_reviews(services: Services, overdue: chrono::TimeDelta) {
     let mut changes = services.event_changes();
     loop {
+        tokio::time::sleep(REVIEW_PASS_GAP).await;
         changes.borrow_and_update();
         match services.raise_reviews().await {
             Ok(0) => {}
@@ -290,6 +295,11 @@ async fn follow_reviews(services: Services, overdue: chrono::TimeDelta) {
                 "raised reviews of data received under ended grounds"
             ),
             Err(e) => tracing::warn!(error = %e, "could not raise reviews"),
+        }
+        match services.note_expired_agreements().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(agreements = n, "noted agreements whose period ended"),
+            Err(e) => tracing::warn!(error = %e, "could not note expired agreements"),
         }
         match services.alert_overdue_reviews(overdue).await {
             Ok(0) => {}

@@ -80,3 +80,13 @@ CREATE TABLE reviews (
 );
 CREATE INDEX reviews_recipient ON reviews (recipient, raise_time, id);
 CREATE INDEX reviews_unanswered ON reviews (raise_time) WHERE answer_by IS NULL;
+
+-- Agreement versions whose period has ended, once noticed: expiry follows
+-- from the period, and is written here once (by whichever process notices
+-- it first) so that its event is written once.
+CREATE TABLE agreement_expiries (
+    agreement_id TEXT NOT NULL,
+    version      BIGINT NOT NULL,
+    entry_idx    BIGINT NOT NULL,
+    PRIMARY KEY (agreement_id, version)
+);

@@ -30,6 +30,8 @@ pub enum EventKind {
     /// The ground on which the recipient received data has ended: it is
     /// asked to review what it holds (resource `reviews/{id}`).
     ReviewRequired,
+    /// An agreement version's period ended (noticed after the fact).
+    AgreementExpired,
 }
 
 storage_codes!(EventKind {
@@ -47,6 +49,7 @@ storage_codes!(EventKind {
     AgreementSuspended => "agreement_suspended",
     AgreementReinstated => "agreement_reinstated",
     ReviewRequired => "review_required",
+    AgreementExpired => "agreement_expired",
 });
 
 /// Where an event stands in the order of all events: the ledger index of

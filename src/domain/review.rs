@@ -26,6 +26,8 @@ pub enum ReviewCause {
     ObjectionRecorded,
     /// The agreement the disclosures were made under was suspended.
     AgreementSuspended,
+    /// The period of the agreement the disclosures were made under ended.
+    AgreementExpired,
     /// The record disclosed was sealed by its controller.
     RecordSealed,
     /// The record disclosed has a newer version: what was received may be
@@ -37,6 +39,7 @@ storage_codes!(ReviewCause {
     ConsentWithdrawn => "consent_withdrawn",
     ObjectionRecorded => "objection_recorded",
     AgreementSuspended => "agreement_suspended",
+    AgreementExpired => "agreement_expired",
     RecordSealed => "record_sealed",
     RecordCorrected => "record_corrected",
 });

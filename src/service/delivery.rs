@@ -86,6 +86,7 @@ fn describe(kind: EventKind) -> &'static str {
         EventKind::AgreementSuspended => "agreement suspended",
         EventKind::AgreementReinstated => "agreement reinstated",
         EventKind::ReviewRequired => "review required",
+        EventKind::AgreementExpired => "agreement expired",
     }
 }
 

@@ -36,7 +36,7 @@ pub use events::{NewSubscription, SubscriptionList};
 pub use paging::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest, PageTokens, Paging};
 pub use proofs::{ConsistencyProof, EntryExport, EntryRef, InclusionProof};
 pub use records::{AccessCheck, NewRecord, RecordChange, SealTarget};
-pub use reviews::{FANOUT_ACTION, OVERDUE_ACTION};
+pub use reviews::{EXPIRY_ACTION, FANOUT_ACTION, OVERDUE_ACTION};
 pub use subjects::{DemographicQuery, NewSubject, SubjectMatch, SubjectQuery};
 
 use crate::auth::AuthFailure;

@@ -17,6 +17,7 @@ use chrono::TimeDelta;
 
 use super::paging::time_key;
 use super::{Audited, Call, Page, PageRequest, ServiceError, Services};
+use crate::domain::agreement::AgreementStatus;
 use crate::domain::consent::ConsentId;
 use crate::domain::event::{Event, EventKind, EventPosition};
 use crate::domain::review::{Received, Review, ReviewAnswer, ReviewCause, ReviewId, ReviewOutcome};
@@ -79,13 +80,13 @@ fn ended(event: &Event) -> Option<Ended> {
             resource.clone(),
             disclosed(resource),
         ),
-        EventKind::AgreementSuspended => {
+        EventKind::AgreementSuspended | EventKind::AgreementExpired => {
             let ground = format!("{resource}@{}", event.version);
-            (
-                ReviewCause::AgreementSuspended,
-                ground.clone(),
-                disclosed(ground),
-            )
+            let cause = match event.kind {
+                EventKind::AgreementSuspended => ReviewCause::AgreementSuspended,
+                _ => ReviewCause::AgreementExpired,
+            };
+            (cause, ground.clone(), disclosed(ground))
         }
         EventKind::RecordSealed if resource.starts_with("records/") => (
             ReviewCause::RecordSealed,
@@ -275,6 +276,7 @@ impl Services {
         Ok(match ended.cause {
             ReviewCause::ConsentWithdrawn
             | ReviewCause::AgreementSuspended
+            | ReviewCause::AgreementExpired
             | ReviewCause::RecordCorrected => true,
             ReviewCause::RecordSealed => {
                 // All of an agency's records about the subject: those it
@@ -520,5 +522,67 @@ impl Services {
             }
         }
         Ok(alerted)
+    }
+}
+
+/// The action recorded for the entries noting an agreement's expiry.
+pub const EXPIRY_ACTION: &str = "accord:note-agreement-expired";
+
+impl Services {
+    /// Notes, once, every active or suspended agreement version whose
+    /// period has ended (writing its `agreement_expired` event); returns
+    /// how many this process noted.
+    pub async fn note_expired_agreements(&self) -> Result<usize, ServiceError> {
+        let now = self.now();
+        let noted: std::collections::HashSet<(String, i64)> = self
+            .store
+            .noted_expiries()
+            .await?
+            .into_iter()
+            .map(|(id, v)| (id.as_str().to_owned(), v))
+            .collect();
+        let mut count = 0;
+        for agreement in self.store.live_agreements().await? {
+            let ended = matches!(
+                agreement.status,
+                AgreementStatus::Active | AgreementStatus::Suspended
+            ) && agreement.status_at(now) == AgreementStatus::Expired;
+            if !ended || noted.contains(&(agreement.id.as_str().to_owned(), agreement.version)) {
+                continue;
+            }
+            let draft = EntryDraft {
+                id: crate::ledger::new_entry_id(),
+                time: now,
+                request_id: String::new(),
+                agency: String::new(),
+                principal: "accord".to_owned(),
+                roles: vec![],
+                client_certificate: String::new(),
+                action: EXPIRY_ACTION.to_owned(),
+                purpose: None,
+                subject: String::new(),
+                records: vec![agreement.version_name()],
+                fields: vec![],
+                outcome: Outcome::Permitted,
+                reason_code: String::new(),
+                reason: format!(
+                    "its period ended on {}",
+                    agreement.terms.valid_until.format("%Y-%m-%d %H:%M:%S UTC")
+                ),
+                controller: agreement.terms.provider.as_str().to_owned(),
+                grounds: Grounds::default(),
+            };
+            match self
+                .store
+                .commit(vec![Write::NoteAgreementExpired(agreement)], draft)
+                .await
+            {
+                Ok(_) => count += 1,
+                // Another process noted it first.
+                Err(StoreError::AlreadyExists(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(count)
     }
 }

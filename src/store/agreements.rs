@@ -409,3 +409,39 @@ pub(super) async fn policy_versions(db: &AnyPool) -> Result<PolicyVersions, Stor
         consents: row.try_get("consents_version")?,
     })
 }
+
+/// Notes that version `a`'s period has ended, with the entry at ledger
+/// `index`; once only.
+pub(super) async fn note_expired(tx: &mut Tx, a: &Agreement, index: i64) -> Result<(), StoreError> {
+    let done = sqlx::query(
+        "INSERT INTO agreement_expiries (agreement_id, version, entry_idx) VALUES ($1, $2, $3) \
+         ON CONFLICT (agreement_id, version) DO NOTHING",
+    )
+    .bind(a.id.as_str())
+    .bind(a.version)
+    .bind(index)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::AlreadyExists(format!(
+            "the expiry of {} was already noted",
+            a.version_name()
+        )));
+    }
+    Ok(())
+}
+
+/// The agreement versions whose expiry has been noted.
+pub(super) async fn noted_expiries(db: &AnyPool) -> Result<Vec<(AgreementId, i64)>, StoreError> {
+    let rows = sqlx::query("SELECT agreement_id, version FROM agreement_expiries")
+        .fetch_all(db)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                AgreementId::from_stored(r.try_get("agreement_id")?),
+                r.try_get("version")?,
+            ))
+        })
+        .collect()
+}

@@ -144,6 +144,16 @@ fn change_of(write: &Write) -> Option<Change> {
                 .about(&consent.subject)
         }
         Write::UpdateAgreement { agreement, .. } => agreement_change(agreement)?,
+        Write::NoteAgreementExpired(agreement) => {
+            let mut change = Change::new(
+                EventKind::AgreementExpired,
+                agreement.resource_name(),
+                &agreement.terms.provider,
+            );
+            change.version = agreement.version;
+            change.agreement = Some(agreement.id.as_str().to_owned());
+            change
+        }
         Write::InsertReview(review) => {
             let mut change = Change::new(
                 EventKind::ReviewRequired,

@@ -355,7 +355,8 @@ impl Seen {
                 | Write::DeleteSubscription { .. }
                 | Write::InsertReview(_)
                 | Write::AnswerReview { .. }
-                | Write::MarkReviewOverdue(_) => {}
+                | Write::MarkReviewOverdue(_)
+                | Write::NoteAgreementExpired(_) => {}
                 Write::Seal { .. }
                 | Write::Unseal { .. }
                 | Write::InsertAgreement(_)

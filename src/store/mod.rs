@@ -251,6 +251,8 @@ pub enum Write {
     AnswerReview { id: ReviewId, answer: ReviewAnswer },
     /// Records that a review's lateness was alerted, once.
     MarkReviewOverdue(ReviewId),
+    /// Notes, once, that an agreement version's period has ended.
+    NoteAgreementExpired(Agreement),
 }
 
 /// The agencies tied to a subject.
@@ -484,6 +486,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// process or (PostgreSQL) any other on the database: a wake-up for
     /// those following events, who read them from storage.
     fn changes(&self) -> tokio::sync::watch::Receiver<u64>;
+    /// The agreement versions whose expiry has been noted.
+    async fn noted_expiries(&self) -> Result<Vec<(AgreementId, i64)>, StoreError>;
     /// One review.
     async fn review(&self, id: &ReviewId) -> Result<Option<Review>, StoreError>;
     /// The reviews asked of `recipient`, oldest first (by id within one

@@ -592,6 +592,10 @@ impl Store for SqlStore {
         events::events(&self.reader, after, limit).await
     }
 
+    async fn noted_expiries(&self) -> Result<Vec<(AgreementId, i64)>, StoreError> {
+        agreements::noted_expiries(&self.reader).await
+    }
+
     async fn review(&self, id: &ReviewId) -> Result<Option<Review>, StoreError> {
         reviews::review(&self.reader, id).await
     }

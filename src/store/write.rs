@@ -704,5 +704,6 @@ async fn apply(tx: &mut Tx, write: &Write, index: i64) -> Result<(), StoreError>
         Write::InsertReview(r) => reviews::insert(tx, r).await,
         Write::AnswerReview { id, answer } => reviews::answer(tx, id, answer).await,
         Write::MarkReviewOverdue(id) => reviews::mark_overdue(tx, id).await,
+        Write::NoteAgreementExpired(a) => agreements::note_expired(tx, a, index).await,
     }
 }

@@ -498,6 +498,86 @@ async fn a_withdrawal_asks_exactly_its_recipients_postgres() {
     a_withdrawal_asks_exactly_its_recipients(Db::Postgres).await;
 }
 
+/// An agreement's period ends: the expiry is noticed and told (once) to its
+/// parties' subscriptions, and those who read under it are asked to review.
+async fn an_expired_agreement_is_told_and_reviewed(db: Db) {
+    let clock = Arc::new(TestClock::default());
+    let Some((s, _, subject)) = three_agencies(db, clock.clone()).await else {
+        return;
+    };
+    let referral = create_referral(&s, &subject).await;
+    let agreement = agree(&s, &POLICE_SHARE).await;
+    s.as_staff(POLICE, "pc-1", "officer")
+        .get_record(&referral.name, pb::Purpose::Safeguarding)
+        .await
+        .unwrap();
+    let subscription = s
+        .events()
+        .create_subscription(s.as_staff(POLICE, "pc-1", "officer").request(
+            pb::CreateSubscriptionRequest {
+                subscription: Some(pb::Subscription {
+                    kinds: vec![pb::EventKind::AgreementExpired as i32],
+                    purpose: pb::Purpose::Safeguarding as i32,
+                    role: "officer".to_owned(),
+                    cohort: pb::SubscriptionCohort::All as i32,
+                    ..Default::default()
+                }),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .subscription
+        .unwrap();
+    clock.advance(chrono::Duration::days(31));
+    let asked = reviews_when(&s, POLICE, 1).await;
+    assert_eq!(asked[0].cause, pb::ReviewCause::AgreementExpired as i32);
+    assert_eq!(asked[0].ground, format!("{}@1", agreement.name));
+    let told = s
+        .events()
+        .list_events(
+            s.as_staff(POLICE, "pc-1", "officer")
+                .request(pb::ListEventsRequest {
+                    subscription: subscription.name.clone(),
+                    ..Default::default()
+                }),
+        )
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    let told: Vec<(i32, &str, i64)> = told
+        .iter()
+        .map(|e| (e.kind, e.resource.as_str(), e.version))
+        .collect();
+    assert_eq!(
+        told,
+        vec![(
+            pb::EventKind::AgreementExpired as i32,
+            agreement.name.as_str(),
+            1
+        )]
+    );
+    let noted = s
+        .ledger(EntryFilter::default())
+        .await
+        .into_iter()
+        .filter(|e| e.draft.action == accord::service::EXPIRY_ACTION)
+        .count();
+    assert_eq!(noted, 1);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn an_expired_agreement_is_told_and_reviewed_sqlite() {
+    an_expired_agreement_is_told_and_reviewed(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn an_expired_agreement_is_told_and_reviewed_postgres() {
+    an_expired_agreement_is_told_and_reviewed(Db::Postgres).await;
+}
+
 #[tokio::test]
 async fn an_unanswered_review_is_alerted_to_both_sides_sqlite() {
     an_unanswered_review_is_alerted_to_both_sides(Db::Sqlite).await;

@@ -30,6 +30,7 @@ pub fn event_kind_out(k: EventKind) -> pb::EventKind {
         EventKind::AgreementSuspended => pb::EventKind::AgreementSuspended,
         EventKind::AgreementReinstated => pb::EventKind::AgreementReinstated,
         EventKind::ReviewRequired => pb::EventKind::ReviewRequired,
+        EventKind::AgreementExpired => pb::EventKind::AgreementExpired,
     }
 }
 
@@ -202,6 +203,7 @@ fn review_cause_out(c: ReviewCause) -> pb::ReviewCause {
         ReviewCause::ConsentWithdrawn => pb::ReviewCause::ConsentWithdrawn,
         ReviewCause::ObjectionRecorded => pb::ReviewCause::ObjectionRecorded,
         ReviewCause::AgreementSuspended => pb::ReviewCause::AgreementSuspended,
+        ReviewCause::AgreementExpired => pb::ReviewCause::AgreementExpired,
         ReviewCause::RecordSealed => pb::ReviewCause::RecordSealed,
         ReviewCause::RecordCorrected => pb::ReviewCause::RecordCorrected,
     }
