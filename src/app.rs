@@ -62,7 +62,7 @@ pub struct App {
     peers: Peers,
     grace: Duration,
     checkpoint_interval: Duration,
-    /// How long a review may go unanswered before it is alerted.
+    /// How long a review may go unacknowledged before it is alerted.
     review_overdue: chrono::TimeDelta,
     /// How often the health probe runs, and how long it may take.
     probe_interval: Duration,
@@ -282,7 +282,7 @@ const REVIEW_PASS_GAP: Duration = Duration::from_millis(500);
 
 /// Raises the reviews new events cause, woken when events commit (and at
 /// least every [`REVIEW_POLL`]); notes agreements whose period ended and
-/// alerts reviews unanswered for longer than `overdue`.
+/// alerts reviews unacknowledged for longer than `overdue`.
 async fn follow_reviews(services: Services, overdue: chrono::TimeDelta) {
     let mut changes = services.event_changes();
     loop {
@@ -303,7 +303,7 @@ async fn follow_reviews(services: Services, overdue: chrono::TimeDelta) {
         }
         match services.alert_overdue_reviews(overdue).await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(reviews = n, "alerted reviews left unanswered"),
+            Ok(n) => tracing::info!(reviews = n, "alerted reviews left unacknowledged"),
             Err(e) => tracing::warn!(error = %e, "could not alert overdue reviews"),
         }
         let _ = tokio::time::timeout(REVIEW_POLL, changes.changed()).await;

@@ -79,7 +79,7 @@ pub struct Config {
     /// being woken.
     pub event_heartbeat_ms: u64,
     /// A review (of data received under a ground that ended) left
-    /// unanswered for this many days raises an alert to the IG leads of
+    /// unacknowledged for this many days raises an alert to the IG leads of
     /// the agency asked and of the data's controller.
     pub review_overdue_days: u32,
     /// The server's certificate chain (PEM). Required unless `insecure`.

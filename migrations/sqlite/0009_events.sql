@@ -62,7 +62,7 @@ BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
 
 -- Requests to agencies to review what they received under a ground that
 -- has ended, with what they received (a JSON array, from the ledger) and
--- their answer. One per recipient agency and controller of the data for
+-- its acknowledgement. One per recipient agency and controller of the data for
 -- each change that ended a ground.
 CREATE TABLE reviews (
     id              TEXT PRIMARY KEY,
@@ -75,15 +75,15 @@ CREATE TABLE reviews (
     cause_ord       INTEGER NOT NULL,
     received        TEXT NOT NULL,
     raise_time      INTEGER NOT NULL,
-    answer_by       TEXT,
-    answer_time     INTEGER,
-    answer_outcome  TEXT,
-    answer_note     TEXT,
+    ack_by       TEXT,
+    ack_time     INTEGER,
+    ack_outcome  TEXT,
+    ack_note     TEXT,
     overdue_alerted INTEGER NOT NULL DEFAULT 0,
     UNIQUE (cause_entry, cause_ord, recipient, controller)
 );
 CREATE INDEX reviews_recipient ON reviews (recipient, raise_time, id);
-CREATE INDEX reviews_unanswered ON reviews (raise_time) WHERE answer_by IS NULL;
+CREATE INDEX reviews_unacknowledged ON reviews (raise_time) WHERE ack_by IS NULL;
 
 -- Agreement versions whose period has ended, once noticed: expiry follows
 -- from the period, and is written here once (by whichever process notices

@@ -79,7 +79,7 @@ serve!(EventService, EventApi {
     watch_events => WatchEvents,
     get_review => GetReview,
     list_reviews => ListReviews,
-    answer_review => AnswerReview,
+    acknowledge_review => AcknowledgeReview,
 }
     type WatchEventsStream = WatchStream;
 );
@@ -174,8 +174,8 @@ operation! {
     ListReviews: "EventService"/"ListReviews", Member,
     pb::ListReviewsRequest => pb::ListReviewsResponse,
     input(request, _) -> (bool, PageRequest) { convert::list_reviews(request) },
-    run(services, call, (unanswered_only, page)) -> Page<Review> {
-        services.list_reviews(call, unanswered_only, &page).await
+    run(services, call, (unacknowledged_only, page)) -> Page<Review> {
+        services.list_reviews(call, unacknowledged_only, &page).await
     },
     render(page, _call) {
         pb::ListReviewsResponse {
@@ -186,13 +186,13 @@ operation! {
 }
 
 operation! {
-    AnswerReview: "EventService"/"AnswerReview", Member,
-    pb::AnswerReviewRequest => pb::AnswerReviewResponse,
-    input(request, _) -> (ReviewId, ReviewOutcome, String) { convert::answer_review(request) },
+    AcknowledgeReview: "EventService"/"AcknowledgeReview", Member,
+    pb::AcknowledgeReviewRequest => pb::AcknowledgeReviewResponse,
+    input(request, _) -> (ReviewId, ReviewOutcome, String) { convert::acknowledge_review(request) },
     run(services, call, (id, outcome, note)) -> Review {
-        services.answer_review(call, &id, outcome, note).await
+        services.acknowledge_review(call, &id, outcome, note).await
     },
     render(review, _call) {
-        pb::AnswerReviewResponse { review: Some(convert::review_out(review)) }
+        pb::AcknowledgeReviewResponse { review: Some(convert::review_out(review)) }
     },
 }

@@ -87,9 +87,9 @@ storage_codes!(ReviewOutcome {
     NotHeld => "not_held",
 });
 
-/// The recipient's answer to a review.
+/// The recipient's acknowledgement of a review: what it did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReviewAnswer {
+pub struct ReviewAcknowledgement {
     pub principal: String,
     pub time: DateTime<Utc>,
     pub outcome: ReviewOutcome,
@@ -115,8 +115,8 @@ pub struct Review {
     /// What the recipient received under it, oldest first.
     pub received: Vec<Received>,
     pub raise_time: DateTime<Utc>,
-    /// When the recipient answered, and how.
-    pub answer: Option<ReviewAnswer>,
+    /// When the recipient acknowledged it, and what it did.
+    pub acknowledgement: Option<ReviewAcknowledgement>,
     /// Whether its lateness has been alerted to both IG leads.
     pub overdue_alerted: bool,
 }

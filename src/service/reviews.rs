@@ -20,7 +20,9 @@ use super::{Audited, Call, Page, PageRequest, ServiceError, Services};
 use crate::domain::agreement::AgreementStatus;
 use crate::domain::consent::ConsentId;
 use crate::domain::event::{Event, EventKind, EventPosition};
-use crate::domain::review::{Received, Review, ReviewAnswer, ReviewCause, ReviewId, ReviewOutcome};
+use crate::domain::review::{
+    Received, Review, ReviewAcknowledgement, ReviewCause, ReviewId, ReviewOutcome,
+};
 use crate::domain::{
     AgencyCode, Alert, AlertId, AlertKind, RecordId, Role, Violations, check_text,
 };
@@ -254,7 +256,7 @@ impl Services {
                     caused_by: event.position,
                     received,
                     raise_time,
-                    answer: None,
+                    acknowledgement: None,
                     overdue_alerted: false,
                 })
             })
@@ -384,17 +386,17 @@ impl Services {
     pub async fn list_reviews(
         &self,
         call: &Call,
-        unanswered_only: bool,
+        unacknowledged_only: bool,
         req: &PageRequest,
     ) -> Result<Audited<Page<Review>>, ServiceError> {
         call.require_any_role(&REVIEW_READERS)?;
-        let listing = format!("ListReviews\nunanswered_only={unanswered_only}");
+        let listing = format!("ListReviews\nunacknowledged_only={unacknowledged_only}");
         let paging = self.tokens.paging(call, &listing, req)?;
         let items = self
             .store
             .reviews_of(
                 &call.caller.agency,
-                unanswered_only,
+                unacknowledged_only,
                 paging.after_time()?,
                 paging.size() + 1,
             )
@@ -405,7 +407,7 @@ impl Services {
     }
 
     /// Answers a review asked of the caller's agency, once (IG lead).
-    pub async fn answer_review(
+    pub async fn acknowledge_review(
         &self,
         call: &Call,
         id: &ReviewId,
@@ -420,33 +422,33 @@ impl Services {
         if review.recipient != call.caller.agency {
             return Err(ServiceError::NotFound(id.resource_name()));
         }
-        call.note_fields(vec!["answer".to_owned()]);
-        if let Some(a) = &review.answer {
+        call.note_fields(vec!["acknowledgement".to_owned()]);
+        if let Some(a) = &review.acknowledgement {
             return Err(ServiceError::Precondition {
-                code: "REVIEW_ALREADY_ANSWERED",
+                code: "REVIEW_ALREADY_ACKNOWLEDGED",
                 message: format!(
-                    "{} was already answered by {} on {}",
+                    "{} was already acknowledged by {} on {}",
                     id.resource_name(),
                     a.principal,
                     a.time.format("%Y-%m-%d")
                 ),
             });
         }
-        let answer = ReviewAnswer {
+        let acknowledgement = ReviewAcknowledgement {
             principal: call.caller.principal.as_str().to_owned(),
             time: call.time,
             outcome,
             note: note.trim().to_owned(),
         };
-        let write = Write::AnswerReview {
+        let write = Write::AcknowledgeReview {
             id: id.clone(),
-            answer: answer.clone(),
+            acknowledgement: acknowledgement.clone(),
         };
         self.commit(
             call,
             vec![write],
             Review {
-                answer: Some(answer),
+                acknowledgement: Some(acknowledgement),
                 ..review
             },
         )
@@ -454,7 +456,7 @@ impl Services {
     }
 
     /// Raises an alert to the IG leads of both sides of every review left
-    /// unanswered for longer than `after`, once each; returns how many
+    /// unacknowledged for longer than `after`, once each; returns how many
     /// reviews were alerted.
     pub async fn alert_overdue_reviews(&self, after: TimeDelta) -> Result<usize, ServiceError> {
         let now = self.now();
@@ -466,7 +468,7 @@ impl Services {
                 .map(|s| s.resource_name())
                 .unwrap_or_default();
             let summary = format!(
-                "{} asked {} on {} to review what it received under {} ({}); it has not answered",
+                "{} asked {} on {} to review what it received under {} ({}); it has not acknowledged it",
                 review.id.resource_name(),
                 review.recipient.resource_name(),
                 review.raise_time.format("%Y-%m-%d"),

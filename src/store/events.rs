@@ -178,7 +178,7 @@ fn change_of(write: &Write) -> Option<Change> {
         | Write::AcknowledgeAlert { .. }
         | Write::InsertSubscription(_)
         | Write::DeleteSubscription { .. }
-        | Write::AnswerReview { .. }
+        | Write::AcknowledgeReview { .. }
         | Write::MarkReviewOverdue(_) => return None,
     })
 }

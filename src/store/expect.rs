@@ -354,7 +354,7 @@ impl Seen {
                 | Write::InsertSubscription(_)
                 | Write::DeleteSubscription { .. }
                 | Write::InsertReview(_)
-                | Write::AnswerReview { .. }
+                | Write::AcknowledgeReview { .. }
                 | Write::MarkReviewOverdue(_)
                 | Write::NoteAgreementExpired(_) => {}
                 Write::Seal { .. }

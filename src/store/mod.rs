@@ -54,7 +54,7 @@ use crate::domain::credential::{
     CertificateIdentity, CertificateIdentityId, CertificateMatch, TokenIssuer, TokenIssuerId,
 };
 use crate::domain::event::{Event, EventPosition, Subscription, SubscriptionId};
-use crate::domain::review::{Review, ReviewAnswer, ReviewId};
+use crate::domain::review::{Review, ReviewAcknowledgement, ReviewId};
 use crate::domain::{
     Acknowledgement, Agency, AgencyCode, Alert, AlertId, Identifier, Record, RecordClass,
     RecordClassId, RecordId, Subject, SubjectId,
@@ -248,7 +248,10 @@ pub enum Write {
     /// agency: a second is refused as already existing).
     InsertReview(Review),
     /// Records the answer to a review, once.
-    AnswerReview { id: ReviewId, answer: ReviewAnswer },
+    AcknowledgeReview {
+        id: ReviewId,
+        acknowledgement: ReviewAcknowledgement,
+    },
     /// Records that a review's lateness was alerted, once.
     MarkReviewOverdue(ReviewId),
     /// Notes, once, that an agreement version's period has ended.
@@ -491,11 +494,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// One review.
     async fn review(&self, id: &ReviewId) -> Result<Option<Review>, StoreError>;
     /// The reviews asked of `recipient`, oldest first (by id within one
-    /// instant), after `after`; only unanswered ones if `unanswered_only`.
+    /// instant), after `after`; only unanswered ones if `unacknowledged_only`.
     async fn reviews_of(
         &self,
         recipient: &AgencyCode,
-        unanswered_only: bool,
+        unacknowledged_only: bool,
         after: After<(i64, String)>,
         limit: u32,
     ) -> Result<Vec<Review>, StoreError>;

@@ -7,21 +7,21 @@ use sqlx::{AnyPool, Row};
 use super::codec::{Tx, agency_code, code, from_json, json, limit, micros, time};
 use super::{After, StoreError};
 use crate::domain::event::EventPosition;
-use crate::domain::review::{Review, ReviewAnswer, ReviewCause, ReviewId, ReviewOutcome};
+use crate::domain::review::{Review, ReviewAcknowledgement, ReviewCause, ReviewId, ReviewOutcome};
 use crate::domain::{AgencyCode, SubjectId};
 
 fn review_from(row: &AnyRow) -> Result<Review, StoreError> {
     let cause: String = row.try_get("cause")?;
     let subject: String = row.try_get("subject")?;
-    let answer = match row.try_get::<Option<String>, _>("answer_by")? {
+    let acknowledgement = match row.try_get::<Option<String>, _>("ack_by")? {
         Some(principal) => {
             let outcome: String = row
-                .try_get::<Option<String>, _>("answer_outcome")?
+                .try_get::<Option<String>, _>("ack_outcome")?
                 .unwrap_or_default();
-            Some(ReviewAnswer {
+            Some(ReviewAcknowledgement {
                 principal,
                 time: time(
-                    row.try_get::<Option<i64>, _>("answer_time")?
+                    row.try_get::<Option<i64>, _>("ack_time")?
                         .unwrap_or_default(),
                 )?,
                 outcome: code(
@@ -30,7 +30,7 @@ fn review_from(row: &AnyRow) -> Result<Review, StoreError> {
                     &outcome,
                 )?,
                 note: row
-                    .try_get::<Option<String>, _>("answer_note")?
+                    .try_get::<Option<String>, _>("ack_note")?
                     .unwrap_or_default(),
             })
         }
@@ -49,7 +49,7 @@ fn review_from(row: &AnyRow) -> Result<Review, StoreError> {
         },
         received: from_json(&row.try_get::<String, _>("received")?)?,
         raise_time: time(row.try_get("raise_time")?)?,
-        answer,
+        acknowledgement,
         overdue_alerted: row.try_get::<i64, _>("overdue_alerted")? != 0,
     })
 }
@@ -63,11 +63,11 @@ pub(super) async fn review(db: &AnyPool, id: &ReviewId) -> Result<Option<Review>
 }
 
 /// The reviews asked of `recipient`, oldest first (by id within one
-/// instant), after `after`; only unanswered ones if `unanswered_only`.
+/// instant), after `after`; only unacknowledged ones if `unacknowledged_only`.
 pub(super) async fn reviews_of(
     db: &AnyPool,
     recipient: &AgencyCode,
-    unanswered_only: bool,
+    unacknowledged_only: bool,
     after: After<(i64, String)>,
     n: u32,
 ) -> Result<Vec<Review>, StoreError> {
@@ -76,12 +76,12 @@ pub(super) async fn reviews_of(
         After::Key(key) => key,
     };
     let rows = sqlx::query(
-        "SELECT * FROM reviews WHERE recipient = $1 AND ($2 = 0 OR answer_by IS NULL) \
+        "SELECT * FROM reviews WHERE recipient = $1 AND ($2 = 0 OR ack_by IS NULL) \
          AND (raise_time > $3 OR (raise_time = $3 AND id > $4)) \
          ORDER BY raise_time, id LIMIT $5",
     )
     .bind(recipient.as_str())
-    .bind(i64::from(unanswered_only))
+    .bind(i64::from(unacknowledged_only))
     .bind(t)
     .bind(id)
     .bind(limit(n))
@@ -90,7 +90,7 @@ pub(super) async fn reviews_of(
     rows.iter().map(review_from).collect()
 }
 
-/// Unanswered reviews raised before `before` whose lateness has not been
+/// Unacknowledged reviews raised before `before` whose lateness has not been
 /// alerted, oldest first, at most `n`.
 pub(super) async fn overdue_reviews(
     db: &AnyPool,
@@ -98,7 +98,7 @@ pub(super) async fn overdue_reviews(
     n: u32,
 ) -> Result<Vec<Review>, StoreError> {
     let rows = sqlx::query(
-        "SELECT * FROM reviews WHERE answer_by IS NULL AND raise_time < $1 \
+        "SELECT * FROM reviews WHERE ack_by IS NULL AND raise_time < $1 \
          AND overdue_alerted = 0 ORDER BY raise_time, id LIMIT $2",
     )
     .bind(micros(before))
@@ -136,11 +136,15 @@ pub(super) async fn insert(tx: &mut Tx, r: &Review) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Records the recipient's answer, once.
-pub(super) async fn answer(tx: &mut Tx, id: &ReviewId, a: &ReviewAnswer) -> Result<(), StoreError> {
+/// Records the recipient's acknowledgement, once.
+pub(super) async fn acknowledge(
+    tx: &mut Tx,
+    id: &ReviewId,
+    a: &ReviewAcknowledgement,
+) -> Result<(), StoreError> {
     let done = sqlx::query(
-        "UPDATE reviews SET answer_by = $1, answer_time = $2, answer_outcome = $3, \
-         answer_note = $4 WHERE id = $5 AND answer_by IS NULL",
+        "UPDATE reviews SET ack_by = $1, ack_time = $2, ack_outcome = $3, \
+         ack_note = $4 WHERE id = $5 AND ack_by IS NULL",
     )
     .bind(a.principal.as_str())
     .bind(micros(a.time))
@@ -151,7 +155,7 @@ pub(super) async fn answer(tx: &mut Tx, id: &ReviewId, a: &ReviewAnswer) -> Resu
     .await?;
     if done.rows_affected() == 0 {
         return Err(StoreError::Conflict(format!(
-            "{} does not exist or was already answered",
+            "{} does not exist or was already acknowledged",
             id.resource_name()
         )));
     }

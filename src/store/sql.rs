@@ -603,11 +603,11 @@ impl Store for SqlStore {
     async fn reviews_of(
         &self,
         recipient: &AgencyCode,
-        unanswered_only: bool,
+        unacknowledged_only: bool,
         after: After<(i64, String)>,
         limit: u32,
     ) -> Result<Vec<Review>, StoreError> {
-        reviews::reviews_of(&self.reader, recipient, unanswered_only, after, limit).await
+        reviews::reviews_of(&self.reader, recipient, unacknowledged_only, after, limit).await
     }
 
     async fn overdue_reviews(

@@ -702,7 +702,10 @@ async fn apply(tx: &mut Tx, write: &Write, index: i64) -> Result<(), StoreError>
             time,
         } => subscriptions::delete(tx, id, deleted_by, *time).await,
         Write::InsertReview(r) => reviews::insert(tx, r).await,
-        Write::AnswerReview { id, answer } => reviews::answer(tx, id, answer).await,
+        Write::AcknowledgeReview {
+            id,
+            acknowledgement,
+        } => reviews::acknowledge(tx, id, acknowledgement).await,
         Write::MarkReviewOverdue(id) => reviews::mark_overdue(tx, id).await,
         Write::NoteAgreementExpired(a) => agreements::note_expired(tx, a, index).await,
     }

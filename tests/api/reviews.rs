@@ -1,6 +1,7 @@
 //! Revocation fan-out: when the ground on which agencies received data
 //! ends, exactly those agencies are asked to review what they hold, told
-//! from the ledger what they received, and answer; unanswered reviews are
+//! from the ledger what they received, and acknowledge them with what they
+//! did; unacknowledged reviews are
 //! alerted to both IG leads.
 
 use std::sync::Arc;
@@ -63,21 +64,20 @@ async fn reviews_when(s: &TestServer, agency: &str, n: usize) -> Vec<pb::Review>
     panic!("{agency} was not asked for {n} reviews within 20 seconds");
 }
 
-async fn answer(
+async fn acknowledge(
     s: &TestServer,
     agency: &str,
     roles: &str,
     name: &str,
 ) -> Result<pb::Review, tonic::Status> {
     s.events()
-        .answer_review(
-            s.as_staff(agency, "ig-1", roles)
-                .request(pb::AnswerReviewRequest {
-                    name: name.to_owned(),
-                    outcome: pb::ReviewOutcome::Deleted as i32,
-                    note: "removed from the case file".to_owned(),
-                }),
-        )
+        .acknowledge_review(s.as_staff(agency, "ig-1", roles).request(
+            pb::AcknowledgeReviewRequest {
+                name: name.to_owned(),
+                outcome: pb::ReviewOutcome::Deleted as i32,
+                note: "removed from the case file".to_owned(),
+            },
+        ))
         .await
         .map(|r| r.into_inner().review.unwrap())
 }
@@ -86,8 +86,8 @@ async fn answer(
 /// under it, is asked to review, with each read from the ledger (who,
 /// when, which version, which fields); the police, who read it under an
 /// agreement that needs no consent, are not. The trust's IG lead hears of
-/// it on the trust's default subscription, and answers once; the council,
-/// whose data it is, can read the review and its answer.
+/// it on the trust's default subscription, and acknowledges it once; the
+/// council, whose data it is, can read the review and the acknowledgement.
 async fn a_withdrawal_asks_exactly_its_recipients(db: Db) {
     let clock = Arc::new(TestClock::default());
     let Some((s, _, subject)) = three_agencies(db, clock).await else {
@@ -145,7 +145,7 @@ async fn a_withdrawal_asks_exactly_its_recipients(db: Db) {
     assert_eq!(review.subject, subject);
     assert_eq!(review.cause, pb::ReviewCause::ConsentWithdrawn as i32);
     assert_eq!(review.ground, given.name);
-    assert!(!review.answered);
+    assert!(!review.acknowledged);
     let reads = s
         .ledger(EntryFilter {
             agency: Some(HEALTH.to_owned()),
@@ -265,17 +265,21 @@ async fn a_withdrawal_asks_exactly_its_recipients(db: Db) {
     assert_eq!(undeletable.code(), Code::FailedPrecondition);
 
     // Answered once, by the trust's IG lead; seen by the council too.
-    let not_lead = answer(&s, HEALTH, "gp", &review.name).await.unwrap_err();
+    let not_lead = acknowledge(&s, HEALTH, "gp", &review.name)
+        .await
+        .unwrap_err();
     assert_eq!(not_lead.code(), Code::PermissionDenied);
-    let not_theirs = answer(&s, POLICE, "ig_lead", &review.name)
+    let not_theirs = acknowledge(&s, POLICE, "ig_lead", &review.name)
         .await
         .unwrap_err();
     assert_eq!(not_theirs.code(), Code::NotFound);
-    let answered = answer(&s, HEALTH, "ig_lead", &review.name).await.unwrap();
-    assert!(answered.answered);
-    assert_eq!(answered.outcome, pb::ReviewOutcome::Deleted as i32);
-    assert_eq!(answered.answered_by, "ig-1");
-    let twice = answer(&s, HEALTH, "ig_lead", &review.name)
+    let acknowledged = acknowledge(&s, HEALTH, "ig_lead", &review.name)
+        .await
+        .unwrap();
+    assert!(acknowledged.acknowledged);
+    assert_eq!(acknowledged.outcome, pb::ReviewOutcome::Deleted as i32);
+    assert_eq!(acknowledged.acknowledged_by, "ig-1");
+    let twice = acknowledge(&s, HEALTH, "ig_lead", &review.name)
         .await
         .unwrap_err();
     assert_eq!(twice.code(), Code::FailedPrecondition);
@@ -289,7 +293,7 @@ async fn a_withdrawal_asks_exactly_its_recipients(db: Db) {
         .into_inner()
         .review
         .unwrap();
-    assert_eq!(seen, answered);
+    assert_eq!(seen, acknowledged);
     let hidden = s
         .events()
         .get_review(s.as_ig_lead(POLICE).request(pb::GetReviewRequest {
@@ -302,9 +306,9 @@ async fn a_withdrawal_asks_exactly_its_recipients(db: Db) {
 }
 
 /// An agreement suspended: the police, who read under it, are asked to
-/// review; left unanswered past the period, both IG leads are alerted,
+/// review; left unacknowledged past the period, both IG leads are alerted,
 /// once.
-async fn an_unanswered_review_is_alerted_to_both_sides(db: Db) {
+async fn an_unacknowledged_review_is_alerted_to_both_sides(db: Db) {
     let clock = Arc::new(TestClock::default());
     let Some((s, _, subject)) = three_agencies(db, clock.clone()).await else {
         return;
@@ -579,11 +583,11 @@ async fn an_expired_agreement_is_told_and_reviewed_postgres() {
 }
 
 #[tokio::test]
-async fn an_unanswered_review_is_alerted_to_both_sides_sqlite() {
-    an_unanswered_review_is_alerted_to_both_sides(Db::Sqlite).await;
+async fn an_unacknowledged_review_is_alerted_to_both_sides_sqlite() {
+    an_unacknowledged_review_is_alerted_to_both_sides(Db::Sqlite).await;
 }
 
 #[tokio::test]
-async fn an_unanswered_review_is_alerted_to_both_sides_postgres() {
-    an_unanswered_review_is_alerted_to_both_sides(Db::Postgres).await;
+async fn an_unacknowledged_review_is_alerted_to_both_sides_postgres() {
+    an_unacknowledged_review_is_alerted_to_both_sides(Db::Postgres).await;
 }

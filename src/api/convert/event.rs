@@ -220,7 +220,7 @@ fn review_outcome_out(o: ReviewOutcome) -> pb::ReviewOutcome {
 
 /// A review as the API shows it.
 pub fn review_out(r: Review) -> pb::Review {
-    let answer = r.answer;
+    let acknowledgement = r.acknowledgement;
     pb::Review {
         name: r.id.resource_name(),
         recipient: r.recipient.resource_name(),
@@ -241,16 +241,18 @@ pub fn review_out(r: Review) -> pb::Review {
             })
             .collect(),
         raise_time: Some(timestamp(r.raise_time)),
-        answered: answer.is_some(),
-        outcome: answer.as_ref().map_or(pb::ReviewOutcome::Unspecified, |a| {
-            review_outcome_out(a.outcome)
-        }) as i32,
-        answered_by: answer
+        acknowledged: acknowledgement.is_some(),
+        outcome: acknowledgement
+            .as_ref()
+            .map_or(pb::ReviewOutcome::Unspecified, |a| {
+                review_outcome_out(a.outcome)
+            }) as i32,
+        acknowledged_by: acknowledgement
             .as_ref()
             .map(|a| a.principal.clone())
             .unwrap_or_default(),
-        answer_time: answer.as_ref().map(|a| timestamp(a.time)),
-        answer_note: answer.map(|a| a.note).unwrap_or_default(),
+        acknowledge_time: acknowledgement.as_ref().map(|a| timestamp(a.time)),
+        acknowledgement_note: acknowledgement.map(|a| a.note).unwrap_or_default(),
     }
 }
 
@@ -263,12 +265,12 @@ pub fn review_name(field: &str, name: &str) -> Result<ReviewId, Violations> {
 pub fn list_reviews(req: pb::ListReviewsRequest) -> Result<(bool, PageRequest), Violations> {
     let mut v = Violations::new();
     let page = page_request(req.page_size, req.page_token, &mut v);
-    v.into_result(|| Some((req.unanswered_only, page)))
+    v.into_result(|| Some((req.unacknowledged_only, page)))
 }
 
-/// The input of an AnswerReview request.
-pub fn answer_review(
-    req: pb::AnswerReviewRequest,
+/// The input of an AcknowledgeReview request.
+pub fn acknowledge_review(
+    req: pb::AcknowledgeReviewRequest,
 ) -> Result<(ReviewId, ReviewOutcome, String), Violations> {
     let mut v = Violations::new();
     let id = v.check("name", ReviewId::parse_name(&req.name));
