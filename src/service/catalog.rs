@@ -4,9 +4,8 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::{Audited, Call, Page, PageRequest, ServiceError, Services};
+use super::{Audited, Call, OwnWork, Page, PageRequest, ServiceError, Services};
 use crate::domain::{FieldSpec, RecordClass, RecordClassId, Role, Violations};
-use crate::ledger::{EntryDraft, Grounds, Outcome};
 use crate::store::{StoreError, Write};
 
 /// The starter catalogue, loaded on first start (`catalog/starter.toml`).
@@ -76,25 +75,14 @@ impl Services {
             key: STARTER_LOADED.to_owned(),
             value: now.to_rfc3339(),
         });
-        let draft = EntryDraft {
-            id: crate::ledger::new_entry_id(),
-            time: now,
-            request_id: String::new(),
-            agency: String::new(),
-            principal: "accord".to_owned(),
-            roles: vec![],
-            client_certificate: String::new(),
-            action: "accord:load-starter-catalogue".to_owned(),
-            purpose: None,
+        let draft = OwnWork {
+            action: "accord:load-starter-catalogue",
             subject: String::new(),
             records: vec![],
-            fields: vec![],
-            outcome: Outcome::Permitted,
-            reason_code: String::new(),
-            reason: format!("{count} record classes"),
             controller: String::new(),
-            grounds: Grounds::default(),
-        };
+            reason: format!("{count} record classes"),
+        }
+        .entry(now);
         match self.store.commit(writes, draft).await {
             Ok(_) => Ok(count),
             // Another process sharing the database loaded it first.

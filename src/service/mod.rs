@@ -510,6 +510,41 @@ impl Call {
     }
 }
 
+/// What Accord's own work (no caller) records about itself: its action,
+/// and what it concerns.
+struct OwnWork {
+    action: &'static str,
+    subject: String,
+    records: Vec<String>,
+    controller: String,
+    reason: String,
+}
+
+impl OwnWork {
+    /// The entry of this work, done at `time` by Accord itself.
+    fn entry(self, time: DateTime<Utc>) -> EntryDraft {
+        EntryDraft {
+            id: crate::ledger::new_entry_id(),
+            time,
+            request_id: String::new(),
+            agency: String::new(),
+            principal: "accord".to_owned(),
+            roles: vec![],
+            client_certificate: String::new(),
+            action: self.action.to_owned(),
+            purpose: None,
+            subject: self.subject,
+            records: self.records,
+            fields: vec![],
+            outcome: Outcome::Permitted,
+            reason_code: String::new(),
+            reason: self.reason,
+            controller: self.controller,
+            grounds: Grounds::default(),
+        }
+    }
+}
+
 /// How an entry names a client certificate: hex, or empty for none.
 fn fingerprint(certificate: Option<Fingerprint>) -> String {
     certificate.map(|f| f.to_string()).unwrap_or_default()

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use chrono::TimeDelta;
 
 use super::paging::time_key;
-use super::{Audited, Call, Page, PageRequest, ServiceError, Services};
+use super::{Audited, Call, OwnWork, Page, PageRequest, ServiceError, Services};
 use crate::domain::agreement::AgreementStatus;
 use crate::domain::consent::ConsentId;
 use crate::domain::event::{Event, EventKind, EventPosition};
@@ -26,7 +26,7 @@ use crate::domain::review::{
 use crate::domain::{
     AgencyCode, Alert, AlertId, AlertKind, RecordId, Role, Violations, check_text,
 };
-use crate::ledger::{Entry, EntryDraft, EntryFilter, Grounds, Outcome};
+use crate::ledger::{Entry, EntryDraft, EntryFilter};
 use crate::store::{After, StoreError, Write};
 
 /// Where the fan-out goes on from: the position of the last event whose
@@ -176,34 +176,23 @@ impl Services {
     fn fanout_entry(&self, event: &Event, ended: &Ended, reviews: &[Review]) -> EntryDraft {
         let recipients: std::collections::BTreeSet<&str> =
             reviews.iter().map(|r| r.recipient.as_str()).collect();
-        EntryDraft {
-            id: crate::ledger::new_entry_id(),
-            time: self.now(),
-            request_id: String::new(),
-            agency: String::new(),
-            principal: "accord".to_owned(),
-            roles: vec![],
-            client_certificate: String::new(),
-            action: FANOUT_ACTION.to_owned(),
-            purpose: None,
+        OwnWork {
+            action: FANOUT_ACTION,
             subject: event
                 .subject
                 .as_ref()
                 .map(|s| s.resource_name())
                 .unwrap_or_default(),
             records: reviews.iter().map(|r| r.id.resource_name()).collect(),
-            fields: vec![],
-            outcome: Outcome::Permitted,
-            reason_code: String::new(),
+            controller: event.controller.as_str().to_owned(),
             reason: format!(
                 "{} ended ({}): asked {} to review what they received under it",
                 ended.ground,
                 ended.cause.code(),
                 recipients.into_iter().collect::<Vec<_>>().join(", ")
             ),
-            controller: event.controller.as_str().to_owned(),
-            grounds: Grounds::default(),
         }
+        .entry(self.now())
     }
 
     /// One review for each agency (and controller of the data) that
@@ -497,25 +486,14 @@ impl Services {
                 })
                 .collect();
             writes.push(Write::MarkReviewOverdue(review.id.clone()));
-            let draft = EntryDraft {
-                id: crate::ledger::new_entry_id(),
-                time: now,
-                request_id: String::new(),
-                agency: String::new(),
-                principal: "accord".to_owned(),
-                roles: vec![],
-                client_certificate: String::new(),
-                action: OVERDUE_ACTION.to_owned(),
-                purpose: None,
-                subject,
+            let draft = OwnWork {
+                action: OVERDUE_ACTION,
                 records: vec![review.id.resource_name()],
-                fields: vec![],
-                outcome: Outcome::Permitted,
-                reason_code: String::new(),
-                reason: summary,
                 controller: review.controller.as_str().to_owned(),
-                grounds: Grounds::default(),
-            };
+                subject,
+                reason: summary,
+            }
+            .entry(now);
             match self.store.commit(writes, draft).await {
                 Ok(_) => alerted += 1,
                 // Another process alerted it first.
@@ -552,28 +530,17 @@ impl Services {
             if !ended || noted.contains(&(agreement.id.as_str().to_owned(), agreement.version)) {
                 continue;
             }
-            let draft = EntryDraft {
-                id: crate::ledger::new_entry_id(),
-                time: now,
-                request_id: String::new(),
-                agency: String::new(),
-                principal: "accord".to_owned(),
-                roles: vec![],
-                client_certificate: String::new(),
-                action: EXPIRY_ACTION.to_owned(),
-                purpose: None,
+            let draft = OwnWork {
+                action: EXPIRY_ACTION,
                 subject: String::new(),
                 records: vec![agreement.version_name()],
-                fields: vec![],
-                outcome: Outcome::Permitted,
-                reason_code: String::new(),
+                controller: agreement.terms.provider.as_str().to_owned(),
                 reason: format!(
                     "its period ended on {}",
                     agreement.terms.valid_until.format("%Y-%m-%d %H:%M:%S UTC")
                 ),
-                controller: agreement.terms.provider.as_str().to_owned(),
-                grounds: Grounds::default(),
-            };
+            }
+            .entry(now);
             match self
                 .store
                 .commit(vec![Write::NoteAgreementExpired(agreement)], draft)
