@@ -8,19 +8,6 @@ use tonic_types::StatusExt;
 
 use crate::helpers::*;
 
-/// The council's social-care referrals, shared with GPs for direct care
-/// with the subject's consent.
-const GP_SHARE: Share<'static> = Share {
-    provider: COUNCIL,
-    consumer: HEALTH,
-    role: "gp",
-    class: "social_care.referral",
-    fields: &["referral_date", "service"],
-    purposes: &[pb::Purpose::DirectCare],
-    consent: pb::ConsentRequirement::Required,
-    days: 30,
-};
-
 async fn gp_reads(s: &TestServer, record: &str) -> Result<pb::Record, tonic::Status> {
     s.as_staff(HEALTH, "gp-1", "gp")
         .get_record(record, pb::Purpose::DirectCare)

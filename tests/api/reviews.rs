@@ -13,19 +13,6 @@ use tonic::Code;
 
 use crate::helpers::*;
 
-/// The council's referrals, shared with GPs for direct care with the
-/// subject's consent.
-const GP_SHARE: Share<'static> = Share {
-    provider: COUNCIL,
-    consumer: HEALTH,
-    role: "gp",
-    class: "social_care.referral",
-    fields: &["referral_date", "service"],
-    purposes: &[pb::Purpose::DirectCare],
-    consent: pb::ConsentRequirement::Required,
-    days: 30,
-};
-
 /// The council's referrals, shared with police officers for safeguarding,
 /// without consent.
 const POLICE_SHARE: Share<'static> = Share {

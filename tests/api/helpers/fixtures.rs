@@ -125,6 +125,19 @@ pub struct Share<'a> {
     pub days: i64,
 }
 
+/// The council's social-care referrals, shared with GPs for direct care
+/// with the subject's consent.
+pub const GP_SHARE: Share<'static> = Share {
+    provider: COUNCIL,
+    consumer: HEALTH,
+    role: "gp",
+    class: "social_care.referral",
+    fields: &["referral_date", "service"],
+    purposes: &[pb::Purpose::DirectCare],
+    consent: pb::ConsentRequirement::Required,
+    days: 30,
+};
+
 /// The terms of `share`.
 pub fn terms(share: &Share<'_>) -> pb::Agreement {
     let class = format!("recordClasses/{}", share.class);
