@@ -37,6 +37,7 @@ use crate::domain::credential::{
 };
 use crate::health::Health;
 use crate::ledger::checkpoint::SigningKey;
+use crate::matching::Matcher;
 use crate::peers::{Admitted, Peers};
 use crate::service::{AlertPolicy, Services};
 use crate::store::{SqlStore, connect_waiting};
@@ -373,7 +374,11 @@ impl App {
                 window: chrono::TimeDelta::seconds(i64::from(config.alert_window_seconds)),
                 operator: AgencyCode::parse(&config.operator_name).ok(),
             })
-            .with_event_heartbeat(Duration::from_millis(config.event_heartbeat_ms));
+            .with_event_heartbeat(Duration::from_millis(config.event_heartbeat_ms))
+            .with_matcher(Matcher {
+                weights: config.match_weights,
+                thresholds: config.match_thresholds,
+            });
         let loaded = services
             .load_starter_catalogue()
             .await

@@ -9,6 +9,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+use crate::matching::{MatchWeights, Thresholds};
+
 /// How logs are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -20,7 +22,7 @@ pub enum LogFormat {
 }
 
 /// The service configuration.
-#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Address the gRPC server listens on.
@@ -82,6 +84,12 @@ pub struct Config {
     /// unacknowledged for this many days raises an alert to the IG leads of
     /// the agency asked and of the data's controller.
     pub review_overdue_days: u32,
+    /// The weights of person matching, per field and level of agreement
+    /// (log-likelihood ratios in bits; see `docs/matching.md`).
+    pub match_weights: MatchWeights,
+    /// Where a match score means the same person, and where a possible
+    /// match for review.
+    pub match_thresholds: Thresholds,
     /// The server's certificate chain (PEM). Required unless `insecure`.
     pub tls_cert_file: Option<PathBuf>,
     /// The server certificate's private key (PEM). Required unless
@@ -136,6 +144,8 @@ impl Default for Config {
             alert_window_seconds: 600,
             event_heartbeat_ms: 10_000,
             review_overdue_days: 14,
+            match_weights: MatchWeights::default(),
+            match_thresholds: Thresholds::default(),
             tls_cert_file: None,
             tls_key_file: None,
             tls_client_ca_file: None,
@@ -178,6 +188,8 @@ impl fmt::Debug for Config {
             .field("alert_window_seconds", &self.alert_window_seconds)
             .field("event_heartbeat_ms", &self.event_heartbeat_ms)
             .field("review_overdue_days", &self.review_overdue_days)
+            .field("match_weights", &self.match_weights)
+            .field("match_thresholds", &self.match_thresholds)
             .field("tls_cert_file", &self.tls_cert_file)
             .field("tls_key_file", &self.tls_key_file)
             .field("tls_client_ca_file", &self.tls_client_ca_file)
@@ -294,6 +306,11 @@ impl Config {
                 config.review_overdue_days
             )));
         }
+        config
+            .match_weights
+            .check()
+            .and_then(|()| config.match_thresholds.check())
+            .map_err(ConfigError::Invalid)?;
         if config.token_leeway_seconds > 300 {
             return Err(ConfigError::Invalid(format!(
                 "token_leeway_seconds must be at most 300, not {}",
@@ -411,6 +428,40 @@ mod tests {
             jail.create_file("bad.toml", "lisen = \"x\"")?;
             let err = Config::load(Some(Path::new("bad.toml")), &Overrides::default()).unwrap_err();
             assert!(err.to_string().contains("lisen"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn match_settings_are_partial_tables_and_checked() {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file(
+                "match.toml",
+                "[match_thresholds]\nsame_person = 30.0\n\n[match_weights.uprn]\nagrees = 9.5\ndisagrees = -2.0\n",
+            )?;
+            let c = Config::load(Some(Path::new("match.toml")), &Overrides::default()).unwrap();
+            assert_eq!(c.match_thresholds.same_person, 30.0);
+            assert_eq!(c.match_thresholds.possible, Thresholds::default().possible);
+            assert_eq!(c.match_weights.uprn.agrees, 9.5);
+            assert_eq!(
+                c.match_weights.nhs_number,
+                MatchWeights::default().nhs_number
+            );
+            jail.create_file("order.toml", "[match_thresholds]\npossible = 40.0\n")?;
+            let err =
+                Config::load(Some(Path::new("order.toml")), &Overrides::default()).unwrap_err();
+            assert!(
+                err.to_string().contains("match_thresholds.possible"),
+                "{err}"
+            );
+            jail.create_file("typo.toml", "[match_weights.uprn]\nagree = 9.5\n")?;
+            let err =
+                Config::load(Some(Path::new("typo.toml")), &Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains("agree"), "{err}");
+            jail.set_env("ACCORD_MATCH_THRESHOLDS", "{same_person=28.5}");
+            let c = Config::load(None, &Overrides::default()).unwrap();
+            assert_eq!(c.match_thresholds.same_person, 28.5);
             Ok(())
         });
     }

@@ -5,8 +5,8 @@
 //! proto <-> domain conversion), [`auth`] (who is calling), [`service`]
 //! (audited operations: every call ends in exactly one ledger entry),
 //! [`policy`] (pure access decisions), [`domain`] (validated types),
-//! [`ledger`] (entries and their Merkle tree) and [`store`] (SQLite and
-//! PostgreSQL).
+//! [`ledger`] (entries and their Merkle tree), [`matching`] (explainable
+//! person matching) and [`store`] (SQLite and PostgreSQL).
 #![forbid(unsafe_code)]
 
 pub mod api;
@@ -22,6 +22,7 @@ pub mod dev;
 pub mod domain;
 pub mod health;
 pub mod ledger;
+pub mod matching;
 pub mod peers;
 pub mod policy;
 pub mod report;

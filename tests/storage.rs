@@ -24,6 +24,7 @@ use accord::domain::{
     RecordClassId, RecordId, Role, Subject, SubjectId,
 };
 use accord::ledger::{self, EntryDraft, Outcome};
+use accord::matching::blocking;
 use accord::store::{After, EntryFilter, Expect, SqlStore, Store, StoreError, Write, connect};
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -148,6 +149,7 @@ on_both_backends!(
     agencies_are_unique_paged_and_changed_by_etag,
     record_classes_are_kept_and_paged,
     subjects_are_found_by_identifier_and_demographics,
+    subjects_registered_before_blocking_keys_are_given_them,
     records_keep_every_version_and_can_be_sealed,
     credentials_recognise_callers_until_revoked_or_removed,
     agreements_keep_every_version_and_change_by_revision,
@@ -773,26 +775,37 @@ async fn subjects_are_found_by_identifier_and_demographics(f: &Fresh) {
         "{taken:?}"
     );
 
-    // Candidates share the family name (in any case) or the birth date.
+    // Candidates are found through their blocking keys, with their
+    // identifiers: by the sound of the family name and the birth year, by
+    // the given name and birth date.
     let other = person("wy-police", "4010232137", "Smith", (2012, 5, 4));
     commit(store, vec![Write::InsertSubject(other.clone())])
         .await
         .unwrap();
-    let by_name = store
-        .subject_candidates(" KHAN ", NaiveDate::from_ymd_opt(1999, 1, 1).unwrap(), 10)
+    let keys = |family: &str, born: (i32, u32, u32)| {
+        let born = NaiveDate::from_ymd_opt(born.0, born.1, born.2).unwrap();
+        blocking::keys(family, "Amira", born, None)
+    };
+    let by_sound = store
+        .match_candidates(&keys("Kahn", (2012, 9, 9)), 10)
         .await
         .unwrap();
-    assert_eq!(by_name, vec![amira.clone()]);
+    assert_eq!(by_sound, vec![amira.clone()]);
     let by_birth = store
-        .subject_candidates("Nobody", NaiveDate::from_ymd_opt(2012, 5, 4).unwrap(), 10)
+        .match_candidates(&keys("Nobody", (2012, 5, 4)), 10)
         .await
         .unwrap();
     assert_eq!(by_birth.len(), 2);
     let limited = store
-        .subject_candidates("Khan", NaiveDate::from_ymd_opt(2012, 5, 4).unwrap(), 1)
+        .match_candidates(&keys("Khan", (2012, 5, 4)), 1)
         .await
         .unwrap();
     assert_eq!(limited.len(), 1);
+    let nobody = store
+        .match_candidates(&keys("Nobody", (1999, 1, 1)), 10)
+        .await
+        .unwrap();
+    assert!(nobody.is_empty());
 
     // Another agency links its own reference; it is tied to the subject
     // until it unlinks it.
@@ -825,15 +838,16 @@ async fn subjects_are_found_by_identifier_and_demographics(f: &Fresh) {
     )
     .await;
     assert!(matches!(ghost, Err(StoreError::NotFound(_))), "{ghost:?}");
+    let linked = store.subject(&amira.id).await.unwrap().unwrap();
+    assert_eq!(linked.identifiers.len(), 2);
+    let candidates = store
+        .match_candidates(&keys("Khan", (2012, 9, 9)), 10)
+        .await
+        .unwrap();
     assert_eq!(
-        store
-            .subject(&amira.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .identifiers
-            .len(),
-        2
+        candidates,
+        vec![linked],
+        "every identifier comes with a candidate"
     );
     let ties = store.subject_ties(&amira.id).await.unwrap();
     let connected: BTreeSet<&str> = ties.connected.iter().map(AgencyCode::as_str).collect();
@@ -851,6 +865,42 @@ async fn subjects_are_found_by_identifier_and_demographics(f: &Fresh) {
     assert!(matches!(again, Err(StoreError::NotFound(_))), "{again:?}");
     let ties = store.subject_ties(&amira.id).await.unwrap();
     assert_eq!(ties.connected, vec![code("leeds-cc")]);
+}
+
+/// Subjects from before the blocking keys (their keys removed here, and
+/// the version mark with them) are given their keys when the schema is
+/// brought up to date, once.
+async fn subjects_registered_before_blocking_keys_are_given_them(f: &Fresh) {
+    let store = &f.store;
+    commit(store, vec![Write::InsertAgency(agency("leeds-cc"))])
+        .await
+        .unwrap();
+    let amira = person("leeds-cc", "9434765919", "Khan", (2012, 5, 4));
+    commit(store, vec![Write::InsertSubject(amira.clone())])
+        .await
+        .unwrap();
+    let keys = blocking::keys("Khan", "Amira", amira.demographics.birth_date, None);
+    let raw = sqlx::AnyPool::connect(&f.url).await.unwrap();
+    sqlx::query("DELETE FROM subject_blocks")
+        .execute(&raw)
+        .await
+        .unwrap();
+    assert!(store.match_candidates(&keys, 10).await.unwrap().is_empty());
+    store.migrate().await.unwrap();
+    assert!(
+        store.match_candidates(&keys, 10).await.unwrap().is_empty(),
+        "done once: the version is marked"
+    );
+    sqlx::query("DELETE FROM meta WHERE key = 'subject_blocks'")
+        .execute(&raw)
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(
+        store.match_candidates(&keys, 10).await.unwrap(),
+        vec![amira]
+    );
+    raw.close().await;
 }
 
 /// An agency, a record class and a subject to write records about.

@@ -4,7 +4,7 @@ use super::operation::{declared, operation, serve};
 use super::pb::subject_service_server::SubjectService;
 use super::{Api, convert, pb};
 use crate::domain::{Identifier, Subject, SubjectId, Violations};
-use crate::service::{Call, NewSubject, SubjectMatch, SubjectQuery};
+use crate::service::{Call, MatchCandidate, MatchProbe, NewSubject, SubjectMatch, SubjectQuery};
 
 /// The SubjectService adapter.
 #[derive(Debug, Clone)]
@@ -14,6 +14,7 @@ serve!(SubjectService, SubjectApi {
     create_subject => CreateSubject,
     get_subject => GetSubject,
     find_subjects => FindSubjects,
+    match_subjects => MatchSubjects,
     link_identifier => LinkIdentifier,
     unlink_identifier => UnlinkIdentifier,
 });
@@ -51,6 +52,24 @@ operation! {
     render(matches, _) {
         pb::FindSubjectsResponse {
             matches: matches.into_iter().map(convert::subject_match_out).collect(),
+        }
+    },
+}
+
+operation! {
+    MatchSubjects: "SubjectService"/"MatchSubjects", Member,
+    pb::MatchSubjectsRequest => pb::MatchSubjectsResponse,
+    input(request, call) -> (MatchProbe, usize) {
+        let today = call.time.date_naive();
+        let checked = convert::match_subjects(request, &call.caller.agency, today);
+        declared(call, checked.map(|(purpose, probe, max)| (purpose, (probe, max))))
+    },
+    run(services, call, (probe, max)) -> Vec<MatchCandidate> {
+        services.match_subjects(call, probe, max).await
+    },
+    render(candidates, _) {
+        pb::MatchSubjectsResponse {
+            candidates: candidates.into_iter().map(convert::match_candidate_out).collect(),
         }
     },
 }

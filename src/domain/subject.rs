@@ -77,7 +77,8 @@ impl Demographics {
     }
 }
 
-fn optional(
+/// `None` for a blank value, else `value` parsed.
+pub fn optional(
     value: &str,
     parse: fn(&str) -> Result<String, AddressError>,
 ) -> Result<Option<String>, AddressError> {

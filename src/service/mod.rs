@@ -12,6 +12,7 @@ mod catalog;
 mod consents;
 mod delivery;
 mod events;
+mod matches;
 mod paging;
 mod policy_cache;
 mod proofs;
@@ -33,11 +34,12 @@ pub use delivery::{
     WatchItem,
 };
 pub use events::{NewSubscription, SubscriptionList};
+pub use matches::{MatchCandidate, MatchProbe};
 pub use paging::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest, PageTokens, Paging};
 pub use proofs::{ConsistencyProof, EntryExport, EntryRef, InclusionProof};
 pub use records::{AccessCheck, NewRecord, RecordChange, SealTarget};
 pub use reviews::{EXPIRY_ACTION, FANOUT_ACTION, OVERDUE_ACTION};
-pub use subjects::{DemographicQuery, NewSubject, SubjectMatch, SubjectQuery};
+pub use subjects::{NewSubject, SubjectMatch, SubjectQuery};
 
 use crate::auth::AuthFailure;
 use crate::bounded::BoundedMap;
@@ -48,6 +50,7 @@ use crate::domain::{
 };
 use crate::ledger::checkpoint::SigningKey;
 use crate::ledger::{Entry, EntryDraft, Grounds, Outcome};
+use crate::matching::Matcher;
 use crate::policy::{Denial, Permit, PolicyError};
 use crate::store::{Committed, Expect, Store, StoreError, Write};
 
@@ -566,6 +569,8 @@ pub struct Services {
     /// How long a stream of events goes without sending anything before
     /// it sends a heartbeat.
     event_heartbeat: std::time::Duration,
+    /// Person matching's weights and thresholds.
+    matcher: Matcher,
     policies: Arc<PolicyCache>,
     agencies: Arc<AgencyCache>,
     /// Records read or written recently, at their current version, so that
@@ -592,6 +597,7 @@ impl Services {
             key,
             alert_policy: AlertPolicy::default(),
             event_heartbeat: DEFAULT_EVENT_HEARTBEAT,
+            matcher: Matcher::default(),
             policies: Arc::new(PolicyCache::default()),
             agencies: Arc::new(AgencyCache::default()),
             records: Arc::new(BoundedMap::new(RECORDS_HELD)),
@@ -615,6 +621,11 @@ impl Services {
             event_heartbeat: interval,
             ..self
         }
+    }
+
+    /// The same services, matching people with `matcher`.
+    pub fn with_matcher(self, matcher: Matcher) -> Self {
+        Self { matcher, ..self }
     }
 
     /// The current time, to the microsecond (the precision stored).

@@ -1,9 +1,8 @@
 //! Subjects and their identifiers: the joined-up view of a citizen.
 
-use chrono::NaiveDate;
-
+use super::matches::MatchProbe;
 use super::{Audited, Call, ServiceError, Services};
-use crate::domain::{Demographics, Gender, Identifier, Subject, SubjectId};
+use crate::domain::{Demographics, Identifier, Subject, SubjectId};
 use crate::policy::Decision;
 use crate::store::After;
 use crate::store::Write;
@@ -15,21 +14,11 @@ pub struct NewSubject {
     pub demographics: Demographics,
 }
 
-/// Demographics to match against, checked.
-#[derive(Debug, Clone)]
-pub struct DemographicQuery {
-    pub family_name: String,
-    pub birth_date: NaiveDate,
-    pub given_name: Option<String>,
-    pub gender: Option<Gender>,
-    pub postcode: Option<String>,
-}
-
 /// How to find subjects.
 #[derive(Debug, Clone)]
 pub enum SubjectQuery {
     ByIdentifier(Identifier),
-    ByDemographics(DemographicQuery),
+    ByDemographics(MatchProbe),
 }
 
 /// A candidate and how well it matches.
@@ -42,7 +31,7 @@ pub struct SubjectMatch {
 
 /// How a subject was asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Lookup {
+pub(super) enum Lookup {
     /// By an identifier or resource name the caller already holds.
     Exact,
     /// By demographics: a search.
@@ -52,47 +41,6 @@ enum Lookup {
 /// How many of a subject's records are considered when looking for one
 /// an agreement lets the caller read.
 const MAX_RECORDS_CONSIDERED: u32 = 100;
-
-/// Demographic matches below this score are not returned.
-const MIN_SCORE: f64 = 0.5;
-/// How many candidates demographic matching considers at most.
-const MAX_CANDIDATES: u32 = 500;
-
-/// Scores `d` against `q`: family name 0.3, birth date 0.3, given name 0.2,
-/// postcode 0.1, gender 0.1 (names compared case-insensitively).
-pub fn score(q: &DemographicQuery, d: &Demographics) -> (f64, Vec<&'static str>) {
-    let same = |a: &str, b: &str| a.trim().to_lowercase() == b.trim().to_lowercase();
-    let checks: [(&'static str, f64, bool); 5] = [
-        ("family_name", 0.3, same(&q.family_name, &d.family_name)),
-        ("birth_date", 0.3, q.birth_date == d.birth_date),
-        (
-            "given_name",
-            0.2,
-            q.given_name
-                .as_deref()
-                .is_some_and(|g| same(g, &d.given_name)),
-        ),
-        (
-            "postcode",
-            0.1,
-            q.postcode.is_some() && q.postcode == d.postcode,
-        ),
-        (
-            "gender",
-            0.1,
-            q.gender.is_some() && q.gender == Some(d.gender),
-        ),
-    ];
-    let mut total = 0.0;
-    let mut matched = vec![];
-    for (name, weight, hit) in checks {
-        if hit {
-            total += weight;
-            matched.push(name);
-        }
-    }
-    ((total * 100.0_f64).round() / 100.0, matched)
-}
 
 /// The demographic fields a subject view discloses.
 const SUBJECT_FIELDS: [&str; 7] = [
@@ -107,6 +55,25 @@ const SUBJECT_FIELDS: [&str; 7] = [
 
 fn disclosed() -> Vec<String> {
     SUBJECT_FIELDS.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// Notes in the call's entry the subjects a search disclosed: the subject
+/// and its registering agency when there is one, every subject's name
+/// when there are several, and their fields.
+pub(super) fn note_found(call: &Call, found: &[&Subject]) {
+    if let [only] = found {
+        call.note_subject(only.id.resource_name());
+        call.note_controller(only.registered_by.as_str().to_owned());
+    }
+    call.note_fields(if found.is_empty() {
+        vec![]
+    } else {
+        disclosed()
+    });
+    if found.len() > 1 {
+        // Several subjects disclosed: the entry lists them all.
+        call.note_records(found.iter().map(|s| s.id.resource_name()).collect());
+    }
 }
 
 impl Services {
@@ -154,7 +121,7 @@ impl Services {
     /// if it named them exactly, unless an agency sealed its records about
     /// them; otherwise only if an agreement lets it read one of their
     /// records for the declared purpose (whose grounds are then noted).
-    async fn may_see(
+    pub(super) async fn may_see(
         &self,
         call: &Call,
         subject: &Subject,
@@ -199,73 +166,37 @@ impl Services {
         query: SubjectQuery,
         max_results: usize,
     ) -> Result<Audited<Vec<SubjectMatch>>, ServiceError> {
-        let lookup = match query {
-            SubjectQuery::ByIdentifier(_) => Lookup::Exact,
-            SubjectQuery::ByDemographics(_) => Lookup::Search,
-        };
-        let mut matches = match query {
+        let matches = match query {
             SubjectQuery::ByIdentifier(identifier) => {
-                match self.store.identifier_link(&identifier).await? {
-                    None => vec![],
-                    Some(link) => self
-                        .store
-                        .subject(&link.subject)
-                        .await?
-                        .map(|subject| SubjectMatch {
-                            subject,
-                            score: 1.0,
-                            matched_fields: vec!["identifier"],
-                        })
-                        .into_iter()
-                        .collect(),
+                let found = match self.store.identifier_link(&identifier).await? {
+                    None => None,
+                    Some(link) => self.store.subject(&link.subject).await?,
+                };
+                let mut matches = vec![];
+                if let Some(subject) = found
+                    && self.may_see(call, &subject, Lookup::Exact).await?
+                {
+                    matches.push(SubjectMatch {
+                        subject,
+                        score: 1.0,
+                        matched_fields: vec!["identifier"],
+                    });
                 }
+                matches
             }
-            SubjectQuery::ByDemographics(q) => {
-                let candidates = self
-                    .store
-                    .subject_candidates(&q.family_name, q.birth_date, MAX_CANDIDATES)
-                    .await?;
-                candidates
-                    .into_iter()
-                    .filter_map(|subject| {
-                        let (score, matched_fields) = score(&q, &subject.demographics);
-                        (score >= MIN_SCORE).then_some(SubjectMatch {
-                            subject,
-                            score,
-                            matched_fields,
-                        })
-                    })
-                    .collect()
-            }
+            SubjectQuery::ByDemographics(probe) => self
+                .visible_candidates(call, &probe, max_results)
+                .await?
+                .into_iter()
+                .map(|c| SubjectMatch {
+                    score: self.matcher.probability(c.explanation.score),
+                    matched_fields: c.explanation.agreeing_fields(),
+                    subject: c.subject,
+                })
+                .collect(),
         };
-        matches.sort_by(|a, b| b.score.total_cmp(&a.score));
-        let mut visible = Vec::with_capacity(max_results.min(matches.len()));
-        for m in matches {
-            if visible.len() == max_results {
-                break;
-            }
-            if self.may_see(call, &m.subject, lookup).await? {
-                visible.push(m);
-            }
-        }
-        let matches = visible;
-        if let [only] = matches.as_slice() {
-            call.note_subject(only.subject.id.resource_name());
-            call.note_controller(only.subject.registered_by.as_str().to_owned());
-        }
-        let found: Vec<String> = matches
-            .iter()
-            .map(|m| m.subject.id.resource_name())
-            .collect();
-        call.note_fields(if found.is_empty() {
-            vec![]
-        } else {
-            disclosed()
-        });
-        if found.len() > 1 {
-            // Several subjects disclosed: the entry lists them all.
-            call.note_records(found);
-        }
+        let found: Vec<&Subject> = matches.iter().map(|m| &m.subject).collect();
+        note_found(call, &found);
         self.commit(call, vec![], matches).await
     }
 
@@ -323,43 +254,5 @@ impl Services {
             unlinked_by: call.caller.agency.clone(),
         };
         self.commit(call, vec![write], subject).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn demographics() -> Demographics {
-        Demographics {
-            given_name: "Amira".into(),
-            family_name: "Khan".into(),
-            birth_date: NaiveDate::from_ymd_opt(2012, 5, 4).unwrap(),
-            gender: Gender::Female,
-            postcode: Some("LS1 4AP".into()),
-            uprn: None,
-        }
-    }
-
-    #[test]
-    fn scores_add_up_per_matching_field() {
-        let mut q = DemographicQuery {
-            family_name: "KHAN".into(),
-            birth_date: NaiveDate::from_ymd_opt(2012, 5, 4).unwrap(),
-            given_name: None,
-            gender: None,
-            postcode: None,
-        };
-        assert_eq!(
-            score(&q, &demographics()),
-            (0.6, vec!["family_name", "birth_date"])
-        );
-        q.given_name = Some("amira".into());
-        q.postcode = Some("LS1 4AP".into());
-        q.gender = Some(Gender::Female);
-        assert_eq!(score(&q, &demographics()).0, 1.0);
-        q.birth_date = NaiveDate::from_ymd_opt(2012, 5, 5).unwrap();
-        q.family_name = "Smith".into();
-        assert_eq!(score(&q, &demographics()).0, 0.4);
     }
 }

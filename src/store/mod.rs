@@ -383,12 +383,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         &self,
         identifier: &Identifier,
     ) -> Result<Option<IdentifierLink>, StoreError>;
-    /// Subjects whose family name (case-insensitive) or birth date matches,
-    /// at most `limit`: candidates for demographic matching.
-    async fn subject_candidates(
+    /// Subjects filed under any of the blocking `keys`
+    /// ([`crate::matching::blocking`]), with their identifiers, at most
+    /// `limit`: the candidates of a match.
+    async fn match_candidates(
         &self,
-        family_name: &str,
-        birth_date: chrono::NaiveDate,
+        keys: &[String],
         limit: u32,
     ) -> Result<Vec<Subject>, StoreError>;
 

@@ -19,7 +19,6 @@ use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::NaiveDate;
 use sqlx::any::AnyPoolOptions;
 use sqlx::pool::PoolConnectionMetadata;
 use sqlx::sqlite::SqliteConnectOptions;
@@ -326,6 +325,10 @@ impl SqlStore {
             Backend::Sqlite => MIGRATE_SQLITE.run(&self.writer).await?,
             Backend::Postgres => MIGRATE_POSTGRES.run(&self.writer).await?,
         }
+        let indexed = subjects::index_blocks(&self.writer).await?;
+        if indexed > 0 {
+            tracing::info!(subjects = indexed, "subjects given their matching keys");
+        }
         Ok(())
     }
 
@@ -456,13 +459,8 @@ impl Store for SqlStore {
         subjects::identifier_link(&self.reader, identifier).await
     }
 
-    async fn subject_candidates(
-        &self,
-        family_name: &str,
-        birth_date: NaiveDate,
-        n: u32,
-    ) -> Result<Vec<Subject>, StoreError> {
-        subjects::subject_candidates(&self.reader, family_name, birth_date, n).await
+    async fn match_candidates(&self, keys: &[String], n: u32) -> Result<Vec<Subject>, StoreError> {
+        subjects::match_candidates(&self.reader, keys, n).await
     }
 
     async fn record(

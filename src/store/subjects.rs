@@ -7,10 +7,11 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
 use super::codec::{Tx, agency_code, code, limit, micros, time};
-use super::{IdentifierLink, StoreError, SubjectTies};
+use super::{IdentifierLink, StoreError, SubjectTies, meta};
 use crate::domain::{
     AgencyCode, Demographics, Gender, Identifier, IdentifierSystem, Subject, SubjectId,
 };
+use crate::matching::{Profile, blocking};
 
 async fn identifiers_of(db: &AnyPool, subject: &SubjectId) -> Result<Vec<Identifier>, StoreError> {
     let rows = sqlx::query(
@@ -20,36 +21,47 @@ async fn identifiers_of(db: &AnyPool, subject: &SubjectId) -> Result<Vec<Identif
     .bind(subject.as_str())
     .fetch_all(db)
     .await?;
-    rows.iter()
-        .map(|row| {
-            let system: String = row.try_get("system")?;
-            let assigner: String = row.try_get("assigner")?;
-            Ok(Identifier::from_stored(
-                code(
-                    IdentifierSystem::from_code(&system),
-                    "identifier system",
-                    &system,
-                )?,
-                row.try_get("value")?,
-                if assigner.is_empty() {
-                    None
-                } else {
-                    Some(agency_code(&assigner)?)
-                },
-            ))
-        })
-        .collect()
+    rows.iter().map(identifier_from).collect()
+}
+
+/// The identifier in a row's `system`, `assigner` and `value`.
+fn identifier_from(row: &AnyRow) -> Result<Identifier, StoreError> {
+    let system: String = row.try_get("system")?;
+    let assigner: String = row.try_get("assigner")?;
+    Ok(Identifier::from_stored(
+        code(
+            IdentifierSystem::from_code(&system),
+            "identifier system",
+            &system,
+        )?,
+        row.try_get("value")?,
+        if assigner.is_empty() {
+            None
+        } else {
+            Some(agency_code(&assigner)?)
+        },
+    ))
 }
 
 async fn subject_from(db: &AnyPool, row: &AnyRow) -> Result<Subject, StoreError> {
     let id = SubjectId::from_stored(row.try_get("id")?);
+    let identifiers = identifiers_of(db, &id).await?;
+    subject_with(row, id, identifiers)
+}
+
+/// The subject in `row`, with `identifiers`.
+fn subject_with(
+    row: &AnyRow,
+    id: SubjectId,
+    identifiers: Vec<Identifier>,
+) -> Result<Subject, StoreError> {
     let birth: String = row.try_get("birth_date")?;
     let gender: String = row.try_get("gender")?;
     let postcode: String = row.try_get("postcode")?;
     let uprn: String = row.try_get("uprn")?;
     let registered_by: String = row.try_get("registered_by")?;
     Ok(Subject {
-        identifiers: identifiers_of(db, &id).await?,
+        identifiers,
         demographics: Demographics {
             given_name: row.try_get("given_name")?,
             family_name: row.try_get("family_name")?,
@@ -121,38 +133,136 @@ pub(super) async fn identifier_link(
     }
 }
 
-pub(super) async fn subject_candidates(
+/// Subjects holding any of `keys`, with their identifiers, at most
+/// `n` (in no particular order): one query.
+pub(super) async fn match_candidates(
     db: &AnyPool,
-    family_name: &str,
-    birth_date: NaiveDate,
+    keys: &[String],
     n: u32,
 ) -> Result<Vec<Subject>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT * FROM subjects WHERE family_name_key = $1 OR birth_date = $2 ORDER BY create_time, id LIMIT $3",
-    )
-    .bind(family_name.trim().to_lowercase())
-    .bind(birth_date.to_string())
-    .bind(limit(n))
-    .fetch_all(db)
-    .await?;
-    let mut out = Vec::with_capacity(rows.len());
+    if keys.is_empty() {
+        return Ok(vec![]);
+    }
+    let placeholders: Vec<String> = (1..=keys.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT s.*, i.system, i.assigner, i.value FROM \
+         (SELECT DISTINCT subject_id FROM subject_blocks WHERE key IN ({}) LIMIT ${}) c \
+         JOIN subjects s ON s.id = c.subject_id \
+         LEFT JOIN subject_identifiers i ON i.subject_id = s.id \
+         ORDER BY s.id, i.link_time, i.system, i.assigner, i.value",
+        placeholders.join(", "),
+        keys.len() + 1
+    );
+    let mut query = sqlx::query(&sql);
+    for key in keys {
+        query = query.bind(key.as_str());
+    }
+    let rows = query.bind(limit(n)).fetch_all(db).await?;
+    let mut out: Vec<Subject> = vec![];
     for row in &rows {
-        out.push(subject_from(db, row).await?);
+        let id: String = row.try_get("id")?;
+        let identifier = match row.try_get::<Option<String>, _>("system")? {
+            Some(_) => Some(identifier_from(row)?),
+            None => None,
+        };
+        match out.last_mut() {
+            Some(last) if last.id.as_str() == id => last.identifiers.extend(identifier),
+            _ => out.push(subject_with(
+                row,
+                SubjectId::from_stored(id),
+                identifier.into_iter().collect(),
+            )?),
+        }
     }
     Ok(out)
+}
+
+/// The version of the blocking keys [`insert`] writes; [`index_blocks`]
+/// brings subjects registered before it up to date.
+const BLOCKS_VERSION: &str = "1";
+const BLOCKS_META_KEY: &str = "subject_blocks";
+/// Subjects given their keys per transaction by [`index_blocks`].
+const BLOCKS_PAGE: u32 = 5000;
+
+/// Gives every subject the blocking keys of [`BLOCKS_VERSION`], unless
+/// that was done already; returns how many subjects were indexed. Safe to
+/// run by several processes at once (the keys are the same; a key held
+/// already is left).
+pub(super) async fn index_blocks(db: &AnyPool) -> Result<u64, StoreError> {
+    if meta::meta(db, BLOCKS_META_KEY).await?.as_deref() == Some(BLOCKS_VERSION) {
+        return Ok(0);
+    }
+    let mut after = String::new();
+    let mut indexed = 0;
+    loop {
+        let rows = sqlx::query(
+            "SELECT id, given_name, family_name, birth_date, postcode FROM subjects \
+             WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after.as_str())
+        .bind(limit(BLOCKS_PAGE))
+        .fetch_all(db)
+        .await?;
+        let Some(last) = rows.last() else { break };
+        after = last.try_get("id")?;
+        let mut tx = db.begin().await?;
+        for row in &rows {
+            let id = SubjectId::from_stored(row.try_get("id")?);
+            let birth: String = row.try_get("birth_date")?;
+            let birth_date =
+                NaiveDate::from_str(&birth).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let postcode: String = row.try_get("postcode")?;
+            let keys = blocking::keys(
+                &row.try_get::<String, _>("family_name")?,
+                &row.try_get::<String, _>("given_name")?,
+                birth_date,
+                Some(postcode.as_str()).filter(|p| !p.is_empty()),
+            );
+            insert_blocks(&mut tx, &id, &keys).await?;
+        }
+        tx.commit().await?;
+        indexed += rows.len() as u64;
+    }
+    let mut tx = db.begin().await?;
+    meta::set(&mut tx, BLOCKS_META_KEY, BLOCKS_VERSION).await?;
+    tx.commit().await?;
+    Ok(indexed)
+}
+
+/// Files `subject` under `keys` (a key it is filed under already is left).
+async fn insert_blocks(
+    tx: &mut Tx,
+    subject: &SubjectId,
+    keys: &[String],
+) -> Result<(), StoreError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let values: Vec<String> = (0..keys.len())
+        .map(|i| format!("(${}, $1)", i + 2))
+        .collect();
+    let sql = format!(
+        "INSERT INTO subject_blocks (key, subject_id) VALUES {} ON CONFLICT DO NOTHING",
+        values.join(", ")
+    );
+    let mut query = sqlx::query(&sql).bind(subject.as_str());
+    for key in keys {
+        query = query.bind(key.as_str());
+    }
+    query.execute(&mut *tx).await?;
+    Ok(())
 }
 
 /// Registers `s` with its identifiers.
 pub(super) async fn insert(tx: &mut Tx, s: &Subject) -> Result<(), StoreError> {
     let d = &s.demographics;
     sqlx::query(
-        "INSERT INTO subjects (id, given_name, family_name, family_name_key, birth_date, gender, \
-         postcode, uprn, registered_by, create_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "INSERT INTO subjects (id, given_name, family_name, birth_date, gender, \
+         postcode, uprn, registered_by, create_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(s.id.as_str())
     .bind(d.given_name.as_str())
     .bind(d.family_name.as_str())
-    .bind(d.family_name.to_lowercase())
     .bind(d.birth_date.to_string())
     .bind(d.gender.code())
     .bind(d.postcode.clone().unwrap_or_default())
@@ -161,6 +271,7 @@ pub(super) async fn insert(tx: &mut Tx, s: &Subject) -> Result<(), StoreError> {
     .bind(micros(s.create_time))
     .execute(&mut *tx)
     .await?;
+    insert_blocks(tx, &s.id, &Profile::of(s).blocking_keys()).await?;
     for identifier in &s.identifiers {
         link(tx, &s.id, identifier, &s.registered_by, s.create_time).await?;
     }

@@ -15,6 +15,7 @@ mod events;
 mod faults;
 mod helpers;
 mod identity;
+mod matching;
 mod own_postgres;
 mod paging;
 mod proofs;

@@ -2,12 +2,15 @@
 
 use super::enums::EnumError;
 use super::{enums, pb, purpose, require, timestamp};
-use crate::domain::subject::{DemographicsInput, parse_birth_date, parse_postcode};
+use crate::domain::subject::{
+    DemographicsInput, optional, parse_birth_date, parse_postcode, parse_uprn,
+};
 use crate::domain::{
     AgencyCode, Demographics, Gender, Identifier, IdentifierSystem, Purpose, Subject, SubjectId,
     Violations, check_text,
 };
-use crate::service::{DemographicQuery, SubjectMatch, SubjectQuery};
+use crate::matching::{Contribution, Level, Verdict};
+use crate::service::{MatchCandidate, MatchProbe, SubjectMatch, SubjectQuery};
 
 fn identifier_system(value: i32) -> Result<IdentifierSystem, EnumError> {
     match enums::required(value)? {
@@ -81,17 +84,7 @@ pub fn create_subject(
             format!("a subject needs 1 to {MAX_IDENTIFIERS} identifiers"),
         );
     }
-    let mut identifiers: Vec<Identifier> = vec![];
-    for (i, id) in s.identifiers.iter().enumerate() {
-        let path = format!("subject.identifiers[{i}]");
-        if let Some(id) = identifier(id, &path, agency, false, &mut v) {
-            if identifiers.contains(&id) {
-                v.add(path, "is listed twice");
-            } else {
-                identifiers.push(id);
-            }
-        }
-    }
+    let identifiers = identifiers(&s.identifiers, "subject.identifiers", agency, &mut v);
     let d = require(s.demographics, "subject.demographics", &mut v).unwrap_or_default();
     let demographics = match Demographics::parse(&demographics_input(&d), today) {
         Ok(d) => Some(d),
@@ -137,6 +130,108 @@ pub fn get_subject(req: pb::GetSubjectRequest) -> Result<(Purpose, SubjectId), V
     v.into_result(|| Some((purpose?, id?)))
 }
 
+/// The person described by `d` (at `path`) with `identifiers`:
+/// `family_name` and `birth_date` required, the rest compared when given.
+fn probe(
+    d: &pb::Demographics,
+    identifiers: Vec<Identifier>,
+    path: &str,
+    today: chrono::NaiveDate,
+    v: &mut Violations,
+) -> Option<MatchProbe> {
+    let family = v.check(
+        &format!("{path}.family_name"),
+        check_text(&d.family_name, 1, 100),
+    );
+    let given = v.check(
+        &format!("{path}.given_name"),
+        check_text(&d.given_name, 0, 100),
+    );
+    let birth = v.check(
+        &format!("{path}.birth_date"),
+        parse_birth_date(&d.birth_date, today),
+    );
+    let postcode = v.check(
+        &format!("{path}.postcode"),
+        optional(&d.postcode, parse_postcode),
+    );
+    let uprn = v.check(&format!("{path}.uprn"), optional(&d.uprn, parse_uprn));
+    let gender = v
+        .check(&format!("{path}.gender"), enums::optional(d.gender))?
+        .map(gender)
+        .transpose()
+        .ok()?;
+    family?;
+    given?;
+    Some(MatchProbe {
+        family_name: d.family_name.trim().to_owned(),
+        given_name: Some(d.given_name.trim().to_owned()).filter(|g| !g.is_empty()),
+        birth_date: birth?,
+        gender,
+        postcode: postcode?,
+        uprn: uprn?,
+        identifiers,
+    })
+}
+
+/// The most identifiers a match may give.
+const MAX_MATCH_IDENTIFIERS: usize = 10;
+
+/// Identifiers of a request at `path`, each at most once; local references
+/// are `agency`'s.
+fn identifiers(
+    ids: &[pb::Identifier],
+    path: &str,
+    agency: &AgencyCode,
+    v: &mut Violations,
+) -> Vec<Identifier> {
+    let mut out: Vec<Identifier> = vec![];
+    for (i, id) in ids.iter().enumerate() {
+        let path = format!("{path}[{i}]");
+        if let Some(id) = identifier(id, &path, agency, false, v) {
+            if out.contains(&id) {
+                v.add(path, "is listed twice");
+            } else {
+                out.push(id);
+            }
+        }
+    }
+    out
+}
+
+/// MatchSubjects input.
+pub fn match_subjects(
+    req: pb::MatchSubjectsRequest,
+    agency: &AgencyCode,
+    today: chrono::NaiveDate,
+) -> Result<(Purpose, MatchProbe, usize), Violations> {
+    let mut v = Violations::new();
+    let purpose = purpose(req.purpose, &mut v);
+    let max = max_results(req.max_results, &mut v);
+    if req.identifiers.len() > MAX_MATCH_IDENTIFIERS {
+        v.add(
+            "identifiers",
+            format!("at most {MAX_MATCH_IDENTIFIERS} identifiers"),
+        );
+    }
+    let ids = identifiers(&req.identifiers, "identifiers", agency, &mut v);
+    let d = require(req.demographics, "demographics", &mut v).unwrap_or_default();
+    let probe = probe(&d, ids, "demographics", today, &mut v);
+    v.into_result(|| Some((purpose?, probe?, max?)))
+}
+
+/// `max_results` of a search: 1 to 50, 10 when 0.
+fn max_results(value: i32, v: &mut Violations) -> Option<usize> {
+    match value {
+        0 => Some(10),
+        n @ 1..=50 => usize::try_from(n).ok(),
+        _ => {
+            v.add("max_results", "must be 1 to 50");
+            None
+        }
+    }
+}
+
 /// FindSubjects input.
 pub fn find_subjects(
     req: pb::FindSubjectsRequest,
@@ -145,14 +240,7 @@ pub fn find_subjects(
 ) -> Result<(Purpose, SubjectQuery, usize), Violations> {
     let mut v = Violations::new();
     let purpose = purpose(req.purpose, &mut v);
-    let max = match req.max_results {
-        0 => Some(10),
-        n @ 1..=50 => usize::try_from(n).ok(),
-        _ => {
-            v.add("max_results", "must be 1 to 50");
-            None
-        }
-    };
+    let max = max_results(req.max_results, &mut v);
     let query = match req.query {
         None => {
             v.add("query", "give an identifier or demographics to search by");
@@ -162,36 +250,7 @@ pub fn find_subjects(
             identifier(&id, "identifier", agency, true, &mut v).map(SubjectQuery::ByIdentifier)
         }
         Some(pb::find_subjects_request::Query::Demographics(d)) => {
-            let family = v.check(
-                "demographics.family_name",
-                check_text(&d.family_name, 1, 100),
-            );
-            let birth = v.check(
-                "demographics.birth_date",
-                parse_birth_date(&d.birth_date, today),
-            );
-            let postcode = if d.postcode.trim().is_empty() {
-                None
-            } else {
-                v.check("demographics.postcode", parse_postcode(&d.postcode))
-            };
-            let given = Some(d.given_name.trim().to_owned()).filter(|g| !g.is_empty());
-            let gender = v
-                .check("demographics.gender", enums::optional(d.gender))
-                .flatten()
-                .and_then(|g| gender(g).ok());
-            match (family, birth) {
-                (Some(()), Some(birth_date)) => {
-                    Some(SubjectQuery::ByDemographics(DemographicQuery {
-                        family_name: d.family_name.trim().to_owned(),
-                        birth_date,
-                        given_name: given,
-                        gender,
-                        postcode,
-                    }))
-                }
-                _ => None,
-            }
+            probe(&d, vec![], "demographics", today, &mut v).map(SubjectQuery::ByDemographics)
         }
     };
     v.into_result(|| Some((purpose?, query?, max?)))
@@ -260,5 +319,45 @@ pub fn subject_match_out(m: SubjectMatch) -> pb::SubjectMatch {
         subject: Some(subject_out(m.subject)),
         score: m.score,
         matched_fields: m.matched_fields.into_iter().map(str::to_owned).collect(),
+    }
+}
+
+/// The proto form of a match candidate.
+pub fn match_candidate_out(c: MatchCandidate) -> pb::MatchCandidate {
+    let e = c.explanation;
+    pb::MatchCandidate {
+        subject: Some(subject_out(c.subject)),
+        score: e.score,
+        verdict: match e.verdict {
+            Verdict::SamePerson => pb::MatchVerdict::SamePerson,
+            Verdict::Possible => pb::MatchVerdict::Possible,
+            Verdict::Different => pb::MatchVerdict::Unspecified,
+        } as i32,
+        explanation: e.summary(),
+        contributions: e.contributions.iter().map(contribution_out).collect(),
+    }
+}
+
+fn contribution_out(c: &Contribution) -> pb::FieldContribution {
+    let (level, similarity) = match c.level {
+        Level::Exact => (pb::MatchLevel::Exact, 0.0),
+        Level::Similar(s) => (pb::MatchLevel::Similar, s),
+        Level::SharedPart => (pb::MatchLevel::SharedPart, 0.0),
+        Level::SoundsAlike => (pb::MatchLevel::SoundsAlike, 0.0),
+        Level::Initial => (pb::MatchLevel::Initial, 0.0),
+        Level::Transposed => (pb::MatchLevel::Transposed, 0.0),
+        Level::OneDigit => (pb::MatchLevel::OneDigit, 0.0),
+        Level::SameYear => (pb::MatchLevel::SameYear, 0.0),
+        Level::Sector => (pb::MatchLevel::Sector, 0.0),
+        Level::District => (pb::MatchLevel::District, 0.0),
+        Level::Different => (pb::MatchLevel::Different, 0.0),
+        Level::Absent => (pb::MatchLevel::Absent, 0.0),
+    };
+    pb::FieldContribution {
+        field: c.field.name().to_owned(),
+        level: level as i32,
+        similarity,
+        weight: c.weight,
+        explanation: c.to_string(),
     }
 }
