@@ -7,6 +7,13 @@ use rphonetic::DoubleMetaphone;
 /// Jaro–Winkler similarity at or above which two names are "similar".
 pub const SIMILAR_NAMES: f64 = 0.90;
 
+/// Two names that share a Double Metaphone code "sound alike" only if they
+/// also start with the same letter or have at least this Jaro–Winkler
+/// similarity: short names, and names starting with a vowel, share codes
+/// far more often than they sound alike (`Olivia` and `Alfie`, `Owen` and
+/// `Wayne`), while `Lee` and `Leigh` or `Catherine` and `Kathryn` do.
+pub const SOUNDS_ALIKE_SIMILARITY: f64 = 0.75;
+
 /// How two names compare, best level first.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum NameLevel {
@@ -20,9 +27,10 @@ pub enum NameLevel {
     /// family name, one of several given names), or they share a part.
     SharedPart,
     /// Different spellings of one sound (a Double Metaphone code in
-    /// common).
+    /// common, and the same first letter or a Jaro–Winkler similarity of
+    /// at least [`SOUNDS_ALIKE_SIMILARITY`]).
     SoundsAlike,
-    /// One is an initial, and the other starts with it.
+    /// One is an initial (or initials), and the other starts with it.
     Initial,
     /// None of the above.
     Different,
@@ -130,18 +138,20 @@ pub fn names(a: &Name, b: &Name) -> NameLevel {
     if similarity >= SIMILAR_NAMES {
         return NameLevel::Similar(similarity);
     }
-    let (sa, sb) = (a.sounds(), b.sounds());
-    if sa.iter().any(|s| sb.contains(s)) {
-        return NameLevel::SoundsAlike;
+    let initials = |n: &Name| n.parts.iter().all(|p| p.chars().count() == 1);
+    if initials(a) || initials(b) {
+        let first = |n: &Name| n.letters.chars().next();
+        return if first(a) == first(b) {
+            NameLevel::Initial
+        } else {
+            NameLevel::Different
+        };
     }
-    let initial = |n: &Name, other: &Name| {
-        n.letters.len() == 1 && other.letters.starts_with(n.letters.as_str())
-            || n.parts.len() > 1
-                && n.parts.iter().all(|p| p.len() == 1)
-                && other.letters.starts_with(n.parts[0].as_str())
-    };
-    if initial(a, b) || initial(b, a) {
-        return NameLevel::Initial;
+    let (sa, sb) = (a.sounds(), b.sounds());
+    let alike_spelling = similarity >= SOUNDS_ALIKE_SIMILARITY
+        || a.letters.chars().next() == b.letters.chars().next();
+    if alike_spelling && sa.iter().any(|s| sb.contains(s)) {
+        return NameLevel::SoundsAlike;
     }
     NameLevel::Different
 }
@@ -247,6 +257,14 @@ mod tests {
             ("Philips", "Fillips", "sounds alike"),
             ("J", "James", "initial"),
             ("J. R.", "John", "initial"),
+            ("N", "Noah", "initial"),
+            ("N", "Amira", "different"),
+            ("Catherine", "Kathryn", "sounds alike"),
+            ("Lee", "Leigh", "sounds alike"),
+            ("Anne", "Ian", "different"),
+            ("Olivia", "Alfie", "different"),
+            ("Owen", "Wayne", "different"),
+            ("Julie", "Isla", "different"),
             ("Robert", "Bob", "different"),
             ("Khan", "Smith", "different"),
         ];

@@ -10,6 +10,10 @@
 
 pub mod blocking;
 pub mod compare;
+#[cfg(feature = "dev")]
+pub mod quality;
+#[cfg(feature = "dev")]
+pub mod synthetic;
 mod weights;
 
 use std::fmt;
@@ -181,8 +185,8 @@ impl fmt::Display for Contribution {
 pub enum Verdict {
     /// Below the possible-match threshold.
     Different,
-    /// Between the thresholds, or above with the given names disagreeing:
-    /// for a person to review.
+    /// Between the thresholds, or above with the given names disagreeing
+    /// and no national identifier agreeing: for a person to review.
     Possible,
     /// At or above the same-person threshold.
     SamePerson,
@@ -286,8 +290,11 @@ impl Matcher {
             push(field, level, weight);
         }
         let score = contributions.iter().map(|c| c.weight).sum::<f64>();
+        let proven = contributions
+            .iter()
+            .any(|c| matches!(c.field, Field::NhsNumber | Field::PncId) && c.level == Level::Exact);
         let t = &self.thresholds;
-        let verdict = if score >= t.same_person && given_level != Level::Different {
+        let verdict = if score >= t.same_person && (given_level != Level::Different || proven) {
             Verdict::SamePerson
         } else if score >= t.possible {
             Verdict::Possible
@@ -477,6 +484,12 @@ mod tests {
         let e = m.explain(&a, &twin);
         assert!(e.score >= m.thresholds.same_person, "{}", e.summary());
         assert_eq!(e.verdict, Verdict::Possible);
+        // An NHS number that agrees proves it, whatever the given name.
+        let one = [nhs("9434765919")];
+        let (mut a, mut renamed) = (a, twin);
+        a.identifiers = &one;
+        renamed.identifiers = &one;
+        assert_eq!(m.explain(&a, &renamed).verdict, Verdict::SamePerson);
     }
 
     #[test]

@@ -101,7 +101,7 @@ impl NameWeights {
 impl Default for DateWeights {
     fn default() -> Self {
         Self {
-            exact: 10.0,
+            exact: 12.0,
             transposed: 6.0,
             one_digit: 5.0,
             same_year: 1.0,
@@ -132,9 +132,11 @@ impl Default for MatchWeights {
                 disagrees: -3.0,
             },
             postcode: PostcodeWeights::default(),
+            // A UPRN that differs says what a postcode that differs says:
+            // the person moved. Counted once, by the postcode.
             uprn: AgreeWeights {
                 agrees: 8.0,
-                disagrees: -1.0,
+                disagrees: 0.0,
             },
             nhs_number: AgreeWeights {
                 agrees: 15.0,
@@ -157,7 +159,8 @@ impl Default for MatchWeights {
 #[serde(deny_unknown_fields, default)]
 pub struct Thresholds {
     /// At or above: the same person (unless the given names differ
-    /// outright, which caps the verdict at a possible match).
+    /// outright and no NHS number or PNC ID agrees, which caps the verdict
+    /// at a possible match).
     pub same_person: f64,
     /// At or above (and below `same_person`): a possible match, for a
     /// person to review. Below: different people.

@@ -118,9 +118,9 @@ async fn subjects_are_created_found_and_linked_across_agencies() {
         .unwrap()
         .into_inner();
     assert_eq!(by_demographics.matches.len(), 1);
-    // Family name, given name and birth date agree: 23.5 bits, 11.5 above
+    // Family name, given name and birth date agree: 25.5 bits, 13.5 above
     // the possible-match threshold.
-    let expected = 1.0 / (1.0 + (-11.5f64).exp2());
+    let expected = 1.0 / (1.0 + (-13.5f64).exp2());
     assert!((by_demographics.matches[0].score - expected).abs() < 1e-9);
     assert_eq!(
         by_demographics.matches[0].matched_fields,
