@@ -8,6 +8,7 @@ use super::subjects::{Lookup, note_found};
 use super::{Audited, Call, ServiceError, Services};
 use crate::domain::{Gender, Identifier, Subject};
 use crate::matching::{Explanation, Matcher, Profile, Verdict};
+use crate::store::{Store, StoreError};
 
 /// A person to match: the demographics known, and identifiers.
 #[derive(Debug, Clone)]
@@ -53,46 +54,12 @@ impl Services {
         &self.matcher
     }
 
-    /// Every subject scoring at least a possible match against `probe`,
-    /// best first (ties by id): those filed under its blocking keys, and
-    /// those holding one of its identifiers.
+    /// Every subject scoring at least a possible match against `probe`.
     pub(super) async fn match_candidates(
         &self,
         probe: &MatchProbe,
     ) -> Result<Vec<MatchCandidate>, ServiceError> {
-        let profile = probe.profile();
-        let mut subjects = self
-            .store
-            .match_candidates(&profile.blocking_keys(), MAX_CANDIDATES)
-            .await?;
-        for identifier in &probe.identifiers {
-            let Some(link) = self.store.identifier_link(identifier).await? else {
-                continue;
-            };
-            if subjects.iter().any(|s| s.id == link.subject) {
-                continue;
-            }
-            if let Some(subject) = self.store.subject(&link.subject).await? {
-                subjects.push(subject);
-            }
-        }
-        let mut candidates: Vec<MatchCandidate> = subjects
-            .into_iter()
-            .filter_map(|subject| {
-                let explanation = self.matcher.explain(&profile, &Profile::of(&subject));
-                (explanation.verdict != Verdict::Different).then_some(MatchCandidate {
-                    subject,
-                    explanation,
-                })
-            })
-            .collect();
-        candidates.sort_by(|a, b| {
-            b.explanation
-                .score
-                .total_cmp(&a.explanation.score)
-                .then_with(|| a.subject.id.as_str().cmp(b.subject.id.as_str()))
-        });
-        Ok(candidates)
+        Ok(find_candidates(self.store.as_ref(), &self.matcher, probe).await?)
     }
 
     /// The best `max` candidates the caller may see: a subject holding an
@@ -134,4 +101,47 @@ impl Services {
         note_found(call, &found);
         self.commit(call, vec![], candidates).await
     }
+}
+
+/// Every subject in `store` scoring at least a possible match against
+/// `probe` with `matcher`, best first (ties by id): those filed under its
+/// blocking keys, and those holding one of its identifiers. Not governed:
+/// [`Services`] decides which of them a caller may see.
+pub async fn find_candidates(
+    store: &dyn Store,
+    matcher: &Matcher,
+    probe: &MatchProbe,
+) -> Result<Vec<MatchCandidate>, StoreError> {
+    let profile = probe.profile();
+    let mut subjects = store
+        .match_candidates(&profile.blocking_keys(), MAX_CANDIDATES)
+        .await?;
+    for identifier in &probe.identifiers {
+        let Some(link) = store.identifier_link(identifier).await? else {
+            continue;
+        };
+        if subjects.iter().any(|s| s.id == link.subject) {
+            continue;
+        }
+        if let Some(subject) = store.subject(&link.subject).await? {
+            subjects.push(subject);
+        }
+    }
+    let mut candidates: Vec<MatchCandidate> = subjects
+        .into_iter()
+        .filter_map(|subject| {
+            let explanation = matcher.explain(&profile, &Profile::of(&subject));
+            (explanation.verdict != Verdict::Different).then_some(MatchCandidate {
+                subject,
+                explanation,
+            })
+        })
+        .collect();
+    candidates.sort_by(|a, b| {
+        b.explanation
+            .score
+            .total_cmp(&a.explanation.score)
+            .then_with(|| a.subject.id.as_str().cmp(b.subject.id.as_str()))
+    });
+    Ok(candidates)
 }

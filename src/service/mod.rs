@@ -34,7 +34,7 @@ pub use delivery::{
     WatchItem,
 };
 pub use events::{NewSubscription, SubscriptionList};
-pub use matches::{MatchCandidate, MatchProbe};
+pub use matches::{MatchCandidate, MatchProbe, find_candidates};
 pub use paging::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest, PageTokens, Paging};
 pub use proofs::{ConsistencyProof, EntryExport, EntryRef, InclusionProof};
 pub use records::{AccessCheck, NewRecord, RecordChange, SealTarget};
