@@ -285,7 +285,10 @@ fn match_in(
             next = (next + 1) % probes.len();
             let probe = &probes[next];
             let matcher = &matcher;
-            async move { black_box(find_candidates(store, matcher, probe).await.unwrap()) }
+            async move {
+                let profile = probe.profile();
+                black_box(find_candidates(store, matcher, &profile).await.unwrap())
+            }
         });
     });
     if benchmarking() {
@@ -293,7 +296,8 @@ fn match_in(
             let mut times = Vec::with_capacity(probes.len());
             for probe in probes {
                 let started = Instant::now();
-                black_box(find_candidates(store, &matcher, probe).await.unwrap());
+                let profile = probe.profile();
+                black_box(find_candidates(store, &matcher, &profile).await.unwrap());
                 times.push(started.elapsed());
             }
             times

@@ -138,6 +138,8 @@ async fn main() -> anyhow::Result<()> {
         .create_subject(request(
             pb::CreateSubjectRequest {
                 purpose: pb::Purpose::DirectCare as i32,
+                // A fresh subject for every run, however alike the last one.
+                create_despite_match: true,
                 subject: Some(pb::Subject {
                     identifiers: vec![pb::Identifier {
                         system: pb::IdentifierSystem::LocalReference as i32,

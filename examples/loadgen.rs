@@ -252,6 +252,8 @@ async fn set_up(agencies: &[Agency], call: Call) -> anyhow::Result<Ground> {
     let subject = pb::subject_service_client::SubjectServiceClient::new(worker.channel(0))
         .create_subject(worker.request(pb::CreateSubjectRequest {
             purpose: pb::Purpose::DirectCare as i32,
+            // A fresh subject for every run, however alike the last one.
+            create_despite_match: true,
             subject: Some(pb::Subject {
                 identifiers: vec![pb::Identifier {
                     system: pb::IdentifierSystem::LocalReference as i32,

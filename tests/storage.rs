@@ -17,6 +17,9 @@ use accord::domain::credential::{
     CertificateIdentity, CertificateIdentityId, CertificateMatch, JwksSource, TokenIssuer,
     TokenIssuerId,
 };
+use accord::domain::duplicate::{
+    DuplicateCause, DuplicateResolution, DuplicateState, PossibleDuplicate, PossibleDuplicateId,
+};
 use accord::domain::event::{Event, EventKind, EventPosition};
 use accord::domain::{
     Acknowledgement, Agency, AgencyCode, AgencyKind, AgencyStatus, Alert, AlertId, AlertKind,
@@ -150,6 +153,7 @@ on_both_backends!(
     record_classes_are_kept_and_paged,
     subjects_are_found_by_identifier_and_demographics,
     subjects_registered_before_blocking_keys_are_given_them,
+    possible_duplicates_are_raised_once_and_resolved_once,
     records_keep_every_version_and_can_be_sealed,
     credentials_recognise_callers_until_revoked_or_removed,
     agreements_keep_every_version_and_change_by_revision,
@@ -901,6 +905,88 @@ async fn subjects_registered_before_blocking_keys_are_given_them(f: &Fresh) {
         vec![amira]
     );
     raw.close().await;
+}
+
+/// A pair is raised once, whichever subject came first; it is resolved
+/// once, and listed by where it stands.
+async fn possible_duplicates_are_raised_once_and_resolved_once(f: &Fresh) {
+    let store = &f.store;
+    commit(store, vec![Write::InsertAgency(agency("leeds-cc"))])
+        .await
+        .unwrap();
+    let a = person("leeds-cc", "9434765919", "Khan", (2012, 5, 4));
+    let b = person("leeds-cc", "4010232137", "Kahn", (2012, 5, 4));
+    commit(
+        store,
+        vec![
+            Write::InsertSubject(a.clone()),
+            Write::InsertSubject(b.clone()),
+        ],
+    )
+    .await
+    .unwrap();
+    let raise = |subject: &Subject, candidate: &Subject| PossibleDuplicate {
+        id: PossibleDuplicateId::generate(),
+        subject: subject.id.clone(),
+        candidate: candidate.id.clone(),
+        cause: DuplicateCause::PossibleMatch,
+        raised_by: code("leeds-cc"),
+        create_time: t(5),
+        resolution: None,
+    };
+    let first = raise(&b, &a);
+    commit(store, vec![Write::InsertPossibleDuplicate(first.clone())])
+        .await
+        .unwrap();
+    // The same pair the other way round is not raised again.
+    commit(store, vec![Write::InsertPossibleDuplicate(raise(&a, &b))])
+        .await
+        .unwrap();
+    let open = store
+        .possible_duplicates(DuplicateState::Open, After::Start, 10)
+        .await
+        .unwrap();
+    assert_eq!(open, vec![first.clone()]);
+    let resolution = DuplicateResolution {
+        state: DuplicateState::DifferentPeople,
+        principal: "dq-1".into(),
+        time: t(6),
+        note: "two children".into(),
+    };
+    let resolve = Write::ResolvePossibleDuplicate {
+        id: first.id.clone(),
+        resolution: resolution.clone(),
+    };
+    commit(store, vec![resolve.clone()]).await.unwrap();
+    let again = commit(store, vec![resolve]).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    assert!(
+        store
+            .possible_duplicates(DuplicateState::Open, After::Start, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let resolved = store.possible_duplicate(&first.id).await.unwrap().unwrap();
+    assert_eq!(resolved.resolution, Some(resolution));
+    assert_eq!(
+        store
+            .possible_duplicates(DuplicateState::DifferentPeople, After::Start, 10)
+            .await
+            .unwrap(),
+        vec![resolved]
+    );
+    // Resolved as different people, the pair stays so.
+    commit(store, vec![Write::InsertPossibleDuplicate(raise(&b, &a))])
+        .await
+        .unwrap();
+    assert!(
+        store
+            .possible_duplicates(DuplicateState::Open, After::Start, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// An agency, a record class and a subject to write records about.

@@ -3,8 +3,12 @@
 use super::operation::{declared, operation, serve};
 use super::pb::subject_service_server::SubjectService;
 use super::{Api, convert, pb};
+use crate::domain::duplicate::{DuplicateState, PossibleDuplicateId};
 use crate::domain::{Identifier, Subject, SubjectId, Violations};
-use crate::service::{Call, MatchCandidate, MatchProbe, NewSubject, SubjectMatch, SubjectQuery};
+use crate::service::{
+    Call, DuplicateView, MatchCandidate, MatchProbe, NewSubject, Page, PageRequest, SubjectMatch,
+    SubjectQuery,
+};
 
 /// The SubjectService adapter.
 #[derive(Debug, Clone)]
@@ -15,6 +19,8 @@ serve!(SubjectService, SubjectApi {
     get_subject => GetSubject,
     find_subjects => FindSubjects,
     match_subjects => MatchSubjects,
+    list_possible_duplicates => ListPossibleDuplicates,
+    resolve_possible_duplicate => ResolvePossibleDuplicate,
     link_identifier => LinkIdentifier,
     unlink_identifier => UnlinkIdentifier,
 });
@@ -70,6 +76,43 @@ operation! {
     render(candidates, _) {
         pb::MatchSubjectsResponse {
             candidates: candidates.into_iter().map(convert::match_candidate_out).collect(),
+        }
+    },
+}
+
+operation! {
+    ListPossibleDuplicates: "SubjectService"/"ListPossibleDuplicates", MemberOrOperator,
+    pb::ListPossibleDuplicatesRequest => pb::ListPossibleDuplicatesResponse,
+    input(request, _) -> (DuplicateState, PageRequest) {
+        convert::list_possible_duplicates(request)
+    },
+    run(services, call, (state, page)) -> Page<DuplicateView> {
+        services.list_possible_duplicates(call, state, &page).await
+    },
+    render(page, _) {
+        pb::ListPossibleDuplicatesResponse {
+            possible_duplicates: page
+                .items
+                .into_iter()
+                .map(convert::possible_duplicate_out)
+                .collect(),
+            next_page_token: page.next_token,
+        }
+    },
+}
+
+operation! {
+    ResolvePossibleDuplicate: "SubjectService"/"ResolvePossibleDuplicate", MemberOrOperator,
+    pb::ResolvePossibleDuplicateRequest => pb::ResolvePossibleDuplicateResponse,
+    input(request, _) -> (PossibleDuplicateId, DuplicateState, String) {
+        convert::resolve_possible_duplicate(request)
+    },
+    run(services, call, (id, state, note)) -> DuplicateView {
+        services.resolve_possible_duplicate(call, &id, state, note).await
+    },
+    render(view, _) {
+        pb::ResolvePossibleDuplicateResponse {
+            possible_duplicate: Some(convert::possible_duplicate_out(view)),
         }
     },
 }

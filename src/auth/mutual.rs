@@ -495,7 +495,7 @@ impl MutualTls {
         // Only the operator's own credentials confer the operator's roles.
         claims
             .roles
-            .retain(|r| r.as_str() != Role::OPERATOR && r.as_str() != Role::SECURITY_AUDITOR);
+            .retain(|r| !Role::OPERATOR_ONLY.contains(&r.as_str()));
         Ok(claims)
     }
 }

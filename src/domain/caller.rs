@@ -55,6 +55,15 @@ impl Role {
     /// the alerts raised on bursts of them. Only the operator's own
     /// credentials confer it.
     pub const SECURITY_AUDITOR: &'static str = "security_auditor";
+    /// The operator-side role that works possible duplicates of subjects
+    /// (and merges them): a pair spans agencies that may not see each
+    /// other's subjects, so only the operator of the shared index sees
+    /// both sides. Only the operator's own credentials confer it.
+    pub const DATA_QUALITY: &'static str = "data_quality";
+    /// The roles only the operator's own credentials confer: never taken
+    /// from an agency's token.
+    pub const OPERATOR_ONLY: [&'static str; 3] =
+        [Self::OPERATOR, Self::SECURITY_AUDITOR, Self::DATA_QUALITY];
 
     /// Parses a role.
     pub fn parse(value: &str) -> Result<Self, RoleError> {

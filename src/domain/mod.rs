@@ -9,6 +9,7 @@ pub mod caller;
 pub mod catalog;
 pub mod consent;
 pub mod credential;
+pub mod duplicate;
 pub mod event;
 pub mod identifier;
 pub mod record;

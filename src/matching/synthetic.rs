@@ -191,36 +191,40 @@ impl Generator {
             .to_string()
     }
 
-    /// A valid NHS number (modulus 11), at random.
-    fn nhs_number(&mut self) -> String {
-        loop {
-            let base: u32 = self.rng.gen_range(400_000_000..999_999_999);
-            let digits = format!("{base:09}");
-            let sum: u32 = digits
-                .bytes()
-                .zip((2..=10).rev())
-                .map(|(d, w)| u32::from(d - b'0') * w)
-                .sum();
-            let check = 11 - sum % 11;
-            if check == 10 {
-                continue;
-            }
-            return format!("{digits}{}", if check == 11 { 0 } else { check });
-        }
+    /// A valid NHS number (modulus 11) of its own for the person `truth`:
+    /// no two people share one.
+    fn nhs_number(truth: u32) -> String {
+        let block = 400_000_000 + u64::from(truth) * 11;
+        (block..block + 11)
+            .find_map(|base| {
+                let digits = format!("{base:09}");
+                let sum: u32 = digits
+                    .bytes()
+                    .zip((2..=10).rev())
+                    .map(|(d, w)| u32::from(d - b'0') * w)
+                    .sum();
+                match 11 - sum % 11 {
+                    10 => None,
+                    11 => Some(format!("{digits}0")),
+                    check => Some(format!("{digits}{check}")),
+                }
+            })
+            .unwrap_or_default()
     }
 
     /// A new person, as the system that knows them best holds them.
     pub fn person(&mut self) -> Person {
         let gender = self.gender();
+        let truth = self.truth();
         Person {
-            truth: self.truth(),
+            truth,
             family_name: self.family_name(),
             given_name: self.given_name(gender),
             birth_date: self.birth_date(),
             gender,
             postcode: Some(self.postcode()),
             uprn: Some(self.uprn()),
-            nhs_number: Some(self.nhs_number()),
+            nhs_number: Some(Self::nhs_number(truth)),
         }
     }
 
@@ -232,11 +236,12 @@ impl Generator {
         while given == p.given_name {
             given = self.given_name(gender);
         }
+        let truth = self.truth();
         Person {
-            truth: self.truth(),
+            truth,
             given_name: given,
             gender,
-            nhs_number: Some(self.nhs_number()),
+            nhs_number: Some(Self::nhs_number(truth)),
             ..p.clone()
         }
     }
@@ -921,6 +926,19 @@ mod tests {
         assert_eq!(a.probes, b.probes);
         let c = Generator::new(8).dataset(200, &rates);
         assert_ne!(a.registered, c.registered);
+    }
+
+    #[test]
+    fn nhs_numbers_are_valid_and_never_shared() {
+        let numbers: std::collections::HashSet<String> =
+            (1..=50_000).map(Generator::nhs_number).collect();
+        assert_eq!(numbers.len(), 50_000);
+        for n in numbers.iter().take(500) {
+            assert!(
+                crate::domain::identifier::parse_nhs_number(n).is_ok(),
+                "{n}"
+            );
+        }
     }
 
     #[test]

@@ -59,7 +59,7 @@ impl Services {
         &self,
         probe: &MatchProbe,
     ) -> Result<Vec<MatchCandidate>, ServiceError> {
-        Ok(find_candidates(self.store.as_ref(), &self.matcher, probe).await?)
+        Ok(find_candidates(self.store.as_ref(), &self.matcher, &probe.profile()).await?)
     }
 
     /// The best `max` candidates the caller may see: a subject holding an
@@ -104,19 +104,18 @@ impl Services {
 }
 
 /// Every subject in `store` scoring at least a possible match against
-/// `probe` with `matcher`, best first (ties by id): those filed under its
+/// `profile` with `matcher`, best first (ties by id): those filed under its
 /// blocking keys, and those holding one of its identifiers. Not governed:
 /// [`Services`] decides which of them a caller may see.
 pub async fn find_candidates(
     store: &dyn Store,
     matcher: &Matcher,
-    probe: &MatchProbe,
+    profile: &Profile<'_>,
 ) -> Result<Vec<MatchCandidate>, StoreError> {
-    let profile = probe.profile();
     let mut subjects = store
         .match_candidates(&profile.blocking_keys(), MAX_CANDIDATES)
         .await?;
-    for identifier in &probe.identifiers {
+    for identifier in profile.identifiers {
         let Some(link) = store.identifier_link(identifier).await? else {
             continue;
         };
@@ -130,7 +129,7 @@ pub async fn find_candidates(
     let mut candidates: Vec<MatchCandidate> = subjects
         .into_iter()
         .filter_map(|subject| {
-            let explanation = matcher.explain(&profile, &Profile::of(&subject));
+            let explanation = matcher.explain(profile, &Profile::of(&subject));
             (explanation.verdict != Verdict::Different).then_some(MatchCandidate {
                 subject,
                 explanation,

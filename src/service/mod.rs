@@ -11,6 +11,7 @@ mod audit;
 mod catalog;
 mod consents;
 mod delivery;
+mod duplicates;
 mod events;
 mod matches;
 mod paging;
@@ -33,6 +34,7 @@ pub use delivery::{
     DEFAULT_EVENT_HEARTBEAT, Delivered, EventPage, EventRequest, EventWatch, MAX_EVENTS_SCANNED,
     WatchItem,
 };
+pub use duplicates::DuplicateView;
 pub use events::{NewSubscription, SubscriptionList};
 pub use matches::{MatchCandidate, MatchProbe, find_candidates};
 pub use paging::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest, PageTokens, Paging};
@@ -276,6 +278,9 @@ struct Facts {
     /// The registry version the caller's authentication relied on, if it
     /// read the registry: checked when the entry commits.
     registry: Option<i64>,
+    /// Something a permitted call did that its entry says in words (a
+    /// reason code and text), e.g. a registration made despite a match.
+    remark: Option<(&'static str, String)>,
 }
 
 /// One authenticated call being served.
@@ -417,6 +422,11 @@ impl Call {
         self.facts().fields = fields;
     }
 
+    /// Records what the entry of this call, if permitted, says it did.
+    fn note_remark(&self, code: &'static str, text: String) {
+        self.facts().remark = Some((code, text));
+    }
+
     fn note_controller(&self, controller: String) {
         self.facts().controller = controller;
     }
@@ -509,7 +519,9 @@ impl Call {
     }
 
     fn permitted(&self) -> EntryDraft {
-        self.draft(Outcome::Permitted, "", "")
+        let remark = self.facts().remark.clone();
+        let (code, text) = remark.unwrap_or_default();
+        self.draft(Outcome::Permitted, code, &text)
     }
 }
 
@@ -644,8 +656,7 @@ impl Services {
     pub async fn admit(&self, call: &Call, access: Access) -> Result<(), ServiceError> {
         // Operator-side callers (their roles come only from the operator's
         // own credentials) belong to no member agency.
-        let is_operator =
-            call.caller.has_role(Role::OPERATOR) || call.caller.has_role(Role::SECURITY_AUDITOR);
+        let is_operator = Role::OPERATOR_ONLY.iter().any(|r| call.caller.has_role(r));
         match access {
             Access::Operator => return call.require_role(Role::OPERATOR),
             Access::MemberOrOperator if is_operator => return Ok(()),

@@ -12,6 +12,9 @@ use crate::store::Write;
 pub struct NewSubject {
     pub identifiers: Vec<Identifier>,
     pub demographics: Demographics,
+    /// Register the subject even if an existing one is certainly the same
+    /// person (recorded, and raised as a possible duplicate).
+    pub create_despite_match: bool,
 }
 
 /// How to find subjects.
@@ -53,7 +56,7 @@ const SUBJECT_FIELDS: [&str; 7] = [
     "uprn",
 ];
 
-fn disclosed() -> Vec<String> {
+pub(super) fn disclosed() -> Vec<String> {
     SUBJECT_FIELDS.iter().map(|s| (*s).to_owned()).collect()
 }
 
@@ -93,8 +96,15 @@ impl Services {
         call.note_subject(subject.id.resource_name());
         call.note_controller(call.caller.agency.as_str().to_owned());
         call.note_fields(disclosed());
-        self.commit(call, vec![Write::InsertSubject(subject.clone())], subject)
-            .await
+        let raised = self
+            .screen_registration(call, &subject, new.create_despite_match)
+            .await?;
+        // The caller is not told of possible duplicates, nor is its entry
+        // (which its auditors read): that someone like the person is known
+        // to Accord is for the data-quality staff alone.
+        let mut writes = vec![Write::InsertSubject(subject.clone())];
+        writes.extend(raised.into_iter().map(Write::InsertPossibleDuplicate));
+        self.commit(call, writes, subject).await
     }
 
     pub(super) async fn load_subject(

@@ -179,7 +179,9 @@ fn change_of(write: &Write) -> Option<Change> {
         | Write::InsertSubscription(_)
         | Write::DeleteSubscription { .. }
         | Write::AcknowledgeReview { .. }
-        | Write::MarkReviewOverdue(_) => return None,
+        | Write::MarkReviewOverdue(_)
+        | Write::InsertPossibleDuplicate(_)
+        | Write::ResolvePossibleDuplicate { .. } => return None,
     })
 }
 

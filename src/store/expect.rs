@@ -356,7 +356,9 @@ impl Seen {
                 | Write::InsertReview(_)
                 | Write::AcknowledgeReview { .. }
                 | Write::MarkReviewOverdue(_)
-                | Write::NoteAgreementExpired(_) => {}
+                | Write::NoteAgreementExpired(_)
+                | Write::InsertPossibleDuplicate(_)
+                | Write::ResolvePossibleDuplicate { .. } => {}
                 Write::Seal { .. }
                 | Write::Unseal { .. }
                 | Write::InsertAgreement(_)

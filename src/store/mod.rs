@@ -27,6 +27,7 @@ mod catalog;
 mod codec;
 mod consents;
 mod credentials;
+mod duplicates;
 mod events;
 mod expect;
 mod ledger;
@@ -52,6 +53,9 @@ use crate::domain::agreement::{Agreement, AgreementId};
 use crate::domain::consent::{Consent, ConsentId, Withdrawal};
 use crate::domain::credential::{
     CertificateIdentity, CertificateIdentityId, CertificateMatch, TokenIssuer, TokenIssuerId,
+};
+use crate::domain::duplicate::{
+    DuplicateResolution, DuplicateState, PossibleDuplicate, PossibleDuplicateId,
 };
 use crate::domain::event::{Event, EventPosition, Subscription, SubscriptionId};
 use crate::domain::review::{Review, ReviewAcknowledgement, ReviewId};
@@ -256,6 +260,13 @@ pub enum Write {
     MarkReviewOverdue(ReviewId),
     /// Notes, once, that an agreement version's period has ended.
     NoteAgreementExpired(Agreement),
+    /// Raises a possible duplicate, unless its pair was raised before.
+    InsertPossibleDuplicate(PossibleDuplicate),
+    /// Resolves an open possible duplicate, once.
+    ResolvePossibleDuplicate {
+        id: PossibleDuplicateId,
+        resolution: DuplicateResolution,
+    },
 }
 
 /// The agencies tied to a subject.
@@ -491,6 +502,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn changes(&self) -> tokio::sync::watch::Receiver<u64>;
     /// The agreement versions whose expiry has been noted.
     async fn noted_expiries(&self) -> Result<Vec<(AgreementId, i64)>, StoreError>;
+    /// One possible duplicate.
+    async fn possible_duplicate(
+        &self,
+        id: &PossibleDuplicateId,
+    ) -> Result<Option<PossibleDuplicate>, StoreError>;
+    /// Possible duplicates in `state`, oldest first (by id within one
+    /// instant), after `after`.
+    async fn possible_duplicates(
+        &self,
+        state: DuplicateState,
+        after: After<(i64, String)>,
+        limit: u32,
+    ) -> Result<Vec<PossibleDuplicate>, StoreError>;
     /// One review.
     async fn review(&self, id: &ReviewId) -> Result<Option<Review>, StoreError>;
     /// The reviews asked of `recipient`, oldest first (by id within one

@@ -31,10 +31,11 @@ use super::{
     SubjectTies, Write,
 };
 use super::{agencies, agreements, alerts, catalog, consents, credentials, events, ledger, meta};
-use super::{records, reviews, subjects, subscriptions};
+use super::{duplicates, records, reviews, subjects, subscriptions};
 use crate::domain::agreement::{Agreement, AgreementId};
 use crate::domain::consent::{Consent, ConsentId};
 use crate::domain::credential::{CertificateIdentity, CertificateMatch, TokenIssuer};
+use crate::domain::duplicate::{DuplicateState, PossibleDuplicate, PossibleDuplicateId};
 use crate::domain::event::{Event, EventPosition, Subscription, SubscriptionId};
 use crate::domain::review::{Review, ReviewId};
 use crate::domain::{
@@ -592,6 +593,22 @@ impl Store for SqlStore {
 
     async fn noted_expiries(&self) -> Result<Vec<(AgreementId, i64)>, StoreError> {
         agreements::noted_expiries(&self.reader).await
+    }
+
+    async fn possible_duplicate(
+        &self,
+        id: &PossibleDuplicateId,
+    ) -> Result<Option<PossibleDuplicate>, StoreError> {
+        duplicates::possible_duplicate(&self.reader, id).await
+    }
+
+    async fn possible_duplicates(
+        &self,
+        state: DuplicateState,
+        after: After<(i64, String)>,
+        limit: u32,
+    ) -> Result<Vec<PossibleDuplicate>, StoreError> {
+        duplicates::possible_duplicates(&self.reader, state, after, limit).await
     }
 
     async fn review(&self, id: &ReviewId) -> Result<Option<Review>, StoreError> {

@@ -54,8 +54,8 @@ use super::simple::Prepared;
 use super::sql::{Backend, Link, cap_pages};
 use super::{Committed, StoreError, Write};
 use super::{
-    agencies, agreements, alerts, catalog, consents, credentials, events, meta, records, reviews,
-    subjects, subscriptions,
+    agencies, agreements, alerts, catalog, consents, credentials, duplicates, events, meta,
+    records, reviews, subjects, subscriptions,
 };
 use crate::ledger::merkle::Frontier;
 use crate::ledger::{Entry, EntryDraft, TreeHead};
@@ -708,5 +708,9 @@ async fn apply(tx: &mut Tx, write: &Write, index: i64) -> Result<(), StoreError>
         } => reviews::acknowledge(tx, id, acknowledgement).await,
         Write::MarkReviewOverdue(id) => reviews::mark_overdue(tx, id).await,
         Write::NoteAgreementExpired(a) => agreements::note_expired(tx, a, index).await,
+        Write::InsertPossibleDuplicate(d) => duplicates::insert(tx, d).await,
+        Write::ResolvePossibleDuplicate { id, resolution } => {
+            duplicates::resolve(tx, id, resolution).await
+        }
     }
 }

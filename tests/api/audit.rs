@@ -342,6 +342,7 @@ async fn searches_reach_every_report(db: Db) {
                 pb::CreateSubjectRequest {
                     subject: Some(subject(&nhs_number(n), given, "Khan", "2012-05-04")),
                     purpose: pb::Purpose::DirectCare as i32,
+                    create_despite_match: false,
                 },
             ))
             .await

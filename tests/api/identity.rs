@@ -1228,3 +1228,44 @@ async fn security_auditors_review_unattributed_refusals() {
     );
     s.stop().await;
 }
+
+/// The data-quality role (possible duplicates of subjects across agencies)
+/// comes only with the operator's own credentials: an agency's token that
+/// claims it is refused.
+#[tokio::test]
+async fn only_the_operator_confers_the_data_quality_role() {
+    let Some(Secure {
+        s, pki, council, ..
+    }) = secure(Db::Sqlite).await
+    else {
+        return;
+    };
+    let list = |channel: Channel, token: String| async move {
+        pb::subject_service_client::SubjectServiceClient::new(channel)
+            .list_possible_duplicates(with_token(
+                pb::ListPossibleDuplicatesRequest::default(),
+                &token,
+            ))
+            .await
+    };
+    let council_channel = s.tls_channel(Some(&council.cert)).await;
+    let refused = list(council_channel, council.token(&["data_quality"]))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    assert_eq!(reason(&refused), "ROLE_NOT_PERMITTED");
+    let data_quality = pki
+        .operator_signer
+        .mint(
+            OPERATOR_ISSUER,
+            AUDIENCE,
+            "dq-1",
+            &["data_quality".to_owned()],
+            Utc::now(),
+            TimeDelta::minutes(5),
+        )
+        .unwrap();
+    let listed = list(s.channel.clone(), data_quality).await.unwrap();
+    assert!(listed.into_inner().possible_duplicates.is_empty());
+    s.stop().await;
+}

@@ -116,6 +116,7 @@ async fn page_tokens_are_sealed_to_their_caller_and_listing() {
                     "2014-01-02",
                 )),
                 purpose: pb::Purpose::DirectCare as i32,
+                create_despite_match: false,
             },
         ))
         .await

@@ -198,6 +198,7 @@ async fn one_identifier_belongs_to_one_subject_and_bad_demographics_are_all_repo
             pb::CreateSubjectRequest {
                 subject: Some(bad),
                 purpose: 0,
+                create_despite_match: false,
             },
         ))
         .await

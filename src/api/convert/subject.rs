@@ -1,7 +1,8 @@
 //! Subjects and their identifiers across the proto boundary.
 
 use super::enums::EnumError;
-use super::{enums, pb, purpose, require, timestamp};
+use super::{enums, page_request, pb, purpose, require, timestamp};
+use crate::domain::duplicate::{DuplicateCause, DuplicateState, PossibleDuplicateId};
 use crate::domain::subject::{
     DemographicsInput, optional, parse_birth_date, parse_postcode, parse_uprn,
 };
@@ -10,7 +11,9 @@ use crate::domain::{
     Violations, check_text,
 };
 use crate::matching::{Contribution, Level, Verdict};
-use crate::service::{MatchCandidate, MatchProbe, SubjectMatch, SubjectQuery};
+use crate::service::{
+    DuplicateView, MatchCandidate, MatchProbe, PageRequest, SubjectMatch, SubjectQuery,
+};
 
 fn identifier_system(value: i32) -> Result<IdentifierSystem, EnumError> {
     match enums::required(value)? {
@@ -99,6 +102,7 @@ pub fn create_subject(
             crate::service::NewSubject {
                 identifiers,
                 demographics: demographics?,
+                create_despite_match: req.create_despite_match,
             },
         ))
     })
@@ -328,11 +332,7 @@ pub fn match_candidate_out(c: MatchCandidate) -> pb::MatchCandidate {
     pb::MatchCandidate {
         subject: Some(subject_out(c.subject)),
         score: e.score,
-        verdict: match e.verdict {
-            Verdict::SamePerson => pb::MatchVerdict::SamePerson,
-            Verdict::Possible => pb::MatchVerdict::Possible,
-            Verdict::Different => pb::MatchVerdict::Unspecified,
-        } as i32,
+        verdict: verdict_out(e.verdict) as i32,
         explanation: e.summary(),
         contributions: e.contributions.iter().map(contribution_out).collect(),
     }
@@ -359,5 +359,98 @@ fn contribution_out(c: &Contribution) -> pb::FieldContribution {
         similarity,
         weight: c.weight,
         explanation: c.to_string(),
+    }
+}
+
+fn duplicate_state_out(state: DuplicateState) -> pb::DuplicateState {
+    match state {
+        DuplicateState::Open => pb::DuplicateState::Open,
+        DuplicateState::DifferentPeople => pb::DuplicateState::DifferentPeople,
+    }
+}
+
+/// A duplicate state of a request; UNSPECIFIED is `unspecified`.
+fn duplicate_state(
+    value: i32,
+    unspecified: Option<DuplicateState>,
+) -> Result<DuplicateState, String> {
+    match pb::DuplicateState::try_from(value) {
+        Ok(pb::DuplicateState::Open) => Ok(DuplicateState::Open),
+        Ok(pb::DuplicateState::DifferentPeople) => Ok(DuplicateState::DifferentPeople),
+        Ok(pb::DuplicateState::Unspecified) => unspecified.ok_or_else(|| "is required".to_owned()),
+        Err(_) => Err(format!("{value} is not a DuplicateState")),
+    }
+}
+
+/// ListPossibleDuplicates input.
+pub fn list_possible_duplicates(
+    req: pb::ListPossibleDuplicatesRequest,
+) -> Result<(DuplicateState, PageRequest), Violations> {
+    let mut v = Violations::new();
+    let state = v.check(
+        "state",
+        duplicate_state(req.state, Some(DuplicateState::Open)),
+    );
+    let page = page_request(req.page_size, req.page_token, &mut v);
+    v.into_result(|| Some((state?, page)))
+}
+
+/// ResolvePossibleDuplicate input.
+pub fn resolve_possible_duplicate(
+    req: pb::ResolvePossibleDuplicateRequest,
+) -> Result<(PossibleDuplicateId, DuplicateState, String), Violations> {
+    let mut v = Violations::new();
+    let id = v.check("name", PossibleDuplicateId::parse_name(&req.name));
+    let state = v
+        .check("resolution", duplicate_state(req.resolution, None))
+        .and_then(|s| {
+            if s == DuplicateState::Open {
+                v.add(
+                    "resolution",
+                    "must say how it was resolved, e.g. DIFFERENT_PEOPLE",
+                );
+                None
+            } else {
+                Some(s)
+            }
+        });
+    let note = v
+        .check("note", check_text(&req.note, 1, 1000))
+        .map(|()| req.note);
+    v.into_result(|| Some((id?, state?, note?)))
+}
+
+/// The proto form of a possible duplicate with both sides.
+pub fn possible_duplicate_out(view: DuplicateView) -> pb::PossibleDuplicate {
+    let d = view.duplicate;
+    let e = view.explanation;
+    let resolution = d.resolution.as_ref();
+    pb::PossibleDuplicate {
+        name: d.id.resource_name(),
+        subject: Some(subject_out(view.subject)),
+        candidate: Some(subject_out(view.candidate)),
+        score: e.score,
+        verdict: verdict_out(e.verdict) as i32,
+        explanation: e.summary(),
+        contributions: e.contributions.iter().map(contribution_out).collect(),
+        cause: match d.cause {
+            DuplicateCause::PossibleMatch => pb::DuplicateCause::PossibleMatch,
+            DuplicateCause::CreatedDespiteMatch => pb::DuplicateCause::CreatedDespiteMatch,
+            DuplicateCause::CertainButHidden => pb::DuplicateCause::CertainButHidden,
+        } as i32,
+        raised_by: d.raised_by.resource_name(),
+        create_time: Some(timestamp(d.create_time)),
+        state: duplicate_state_out(d.state()) as i32,
+        resolved_by: resolution.map(|r| r.principal.clone()).unwrap_or_default(),
+        resolve_time: resolution.map(|r| timestamp(r.time)),
+        resolution_note: resolution.map(|r| r.note.clone()).unwrap_or_default(),
+    }
+}
+
+fn verdict_out(verdict: Verdict) -> pb::MatchVerdict {
+    match verdict {
+        Verdict::SamePerson => pb::MatchVerdict::SamePerson,
+        Verdict::Possible => pb::MatchVerdict::Possible,
+        Verdict::Different => pb::MatchVerdict::Unspecified,
     }
 }

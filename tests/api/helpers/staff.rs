@@ -63,6 +63,7 @@ impl Staff<'_> {
         let request = pb::CreateSubjectRequest {
             subject: Some(subject),
             purpose: purpose as i32,
+            create_despite_match: false,
         };
         let answer = self
             .server
