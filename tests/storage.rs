@@ -2057,6 +2057,21 @@ async fn the_starter_catalogue_loads_once_when_processes_start_together() {
     assert!(loaded[1] > 0, "{loaded:?}");
     let classes = store.record_classes(After::Start, 100).await.unwrap();
     assert_eq!(classes.len(), loaded[1]);
+    assert_eq!(a.load_starter_catalogue().await.unwrap(), 0);
+
+    // A newer starter catalogue's class (here: one taken away behind
+    // Accord's back) is added on the next start, and only it.
+    let raw = sqlx::AnyPool::connect(&accord::store::sqlite_url(dir.path()))
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM record_classes WHERE id = 'contact.record'")
+        .execute(&raw)
+        .await
+        .unwrap();
+    raw.close().await;
+    assert_eq!(b.load_starter_catalogue().await.unwrap(), 1);
+    let contact = RecordClassId::parse("contact.record").unwrap();
+    assert!(store.record_class(&contact).await.unwrap().is_some());
 }
 
 /// A ledger written before its tree's nodes were stored by position (the

@@ -8,11 +8,9 @@ use super::{Audited, Call, OwnWork, Page, PageRequest, ServiceError, Services};
 use crate::domain::{FieldSpec, RecordClass, RecordClassId, Role, Violations};
 use crate::store::{StoreError, Write};
 
-/// The starter catalogue, loaded on first start (`catalog/starter.toml`).
+/// The starter catalogue (`catalog/starter.toml`): its classes are added
+/// on start when the catalogue lacks them.
 pub const STARTER_CATALOGUE: &str = include_str!("../../catalog/starter.toml");
-
-/// The metadata key that records that the starter catalogue was loaded.
-const STARTER_LOADED: &str = "starter_catalogue_loaded";
 
 #[derive(Debug, Deserialize)]
 struct CatalogueFile {
@@ -61,38 +59,48 @@ pub fn parse_catalogue(
 }
 
 impl Services {
-    /// Loads the starter catalogue if it has never been loaded, in one
-    /// audited transaction. Returns how many classes were added.
+    /// Adds every class of the starter catalogue that the catalogue does
+    /// not hold yet (on first start, all of them; after an upgrade, the
+    /// classes the new starter catalogue brings), in one audited
+    /// transaction. Classes are only ever added, so one held is left as
+    /// it is. Returns how many classes were added.
     pub async fn load_starter_catalogue(&self) -> Result<usize, CatalogueError> {
-        if self.store.meta(STARTER_LOADED).await?.is_some() {
+        // Another process sharing the database may add some of them
+        // first; then what is still missing is looked for again.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self.add_missing_starter_classes().await {
+                Err(CatalogueError::Store(StoreError::AlreadyExists(_))) if attempts < 3 => {}
+                other => return other,
+            }
+        }
+    }
+
+    async fn add_missing_starter_classes(&self) -> Result<usize, CatalogueError> {
+        let now = self.now();
+        let mut missing = vec![];
+        for class in parse_catalogue(STARTER_CATALOGUE, now)? {
+            if self.store.record_class(&class.id).await?.is_none() {
+                missing.push(class);
+            }
+        }
+        if missing.is_empty() {
             return Ok(0);
         }
-        let now = self.now();
-        let classes = parse_catalogue(STARTER_CATALOGUE, now)?;
-        let count = classes.len();
-        let mut writes: Vec<Write> = classes.into_iter().map(Write::InsertRecordClass).collect();
-        writes.push(Write::SetMeta {
-            key: STARTER_LOADED.to_owned(),
-            value: now.to_rfc3339(),
-        });
+        let count = missing.len();
+        let names: Vec<String> = missing.iter().map(|c| c.id.resource_name()).collect();
+        let writes: Vec<Write> = missing.into_iter().map(Write::InsertRecordClass).collect();
         let draft = OwnWork {
             action: "accord:load-starter-catalogue",
             subject: String::new(),
-            records: vec![],
+            records: names,
             controller: String::new(),
             reason: format!("{count} record classes"),
         }
         .entry(now);
-        match self.store.commit(writes, draft).await {
-            Ok(_) => Ok(count),
-            // Another process sharing the database loaded it first.
-            Err(StoreError::AlreadyExists(_))
-                if self.store.meta(STARTER_LOADED).await?.is_some() =>
-            {
-                Ok(0)
-            }
-            Err(e) => Err(e.into()),
-        }
+        self.store.commit(writes, draft).await?;
+        Ok(count)
     }
 
     /// Declares a record class (operator only).
@@ -165,6 +173,7 @@ mod tests {
             "social_care.referral",
             "safeguarding.concern",
             "police.incident",
+            "contact.record",
         ] {
             assert!(ids.contains(&expected), "{expected} missing from {ids:?}");
         }

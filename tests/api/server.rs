@@ -32,6 +32,7 @@ async fn health_reports_serving_and_the_starter_catalogue_is_loaded() {
     assert_eq!(
         ids,
         [
+            "contact.record",
             "health.summary",
             "police.incident",
             "safeguarding.concern",
