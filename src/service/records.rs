@@ -1,11 +1,12 @@
 //! Versioned records.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::paging::time_key;
 use super::{Audited, Call, Page, PageRequest, ServiceError, Services};
 use crate::domain::record::{RawValue, check_fields};
-use crate::domain::{Record, RecordClassId, RecordId, SubjectId, Violations};
+use crate::domain::{AgencyCode, Record, RecordClassId, RecordId, SubjectId, Violations};
 use crate::ledger::Outcome;
 use crate::policy::{self, Agreements, Decision, Denial, Disclosed, Permit, Read};
 use crate::store::{After, Expect, StoreError, Write};
@@ -436,54 +437,18 @@ impl Services {
         );
         let paging = self.tokens.paging(call, &listing, req)?;
         let size = usize::try_from(paging.size()).unwrap_or(usize::MAX);
-        let mut after = paging.after_time()?;
+        let after = paging.after_time()?;
         if self.store.subject(subject).await?.is_none() {
             return Err(ServiceError::NotFound(subject.resource_name()));
         }
-        // The subject's records, whoever controls them, newest first; those
-        // the caller may not see are passed over, and scanning goes on
-        // until the page is full (one more item says there is more) or
-        // MAX_SCAN records have been considered. A page cut short by that
-        // bound still has a token, from the last record considered: sealed,
-        // it says nothing about that record.
-        let mut items = Vec::with_capacity(size + 1);
-        let mut controllers = std::collections::BTreeSet::new();
-        let mut considered = 0;
-        let mut resume = None;
-        let mut exhausted = false;
-        'scan: while items.len() <= size {
-            if considered >= MAX_SCAN {
-                break;
-            }
-            let chunk = paging.size() + 1;
-            let candidates = self
-                .store
-                .records_of_subject(subject, after.clone(), chunk)
-                .await?;
-            exhausted = candidates.len() < usize::try_from(chunk).unwrap_or(usize::MAX);
-            let agreements = self.policies_for(call, &candidates).await?;
-            for record in candidates {
-                considered += 1;
-                resume = Some(time_key(record.update_time, record.id.as_str()));
-                after = After::Key((
-                    record.update_time.timestamp_micros(),
-                    record.id.as_str().to_owned(),
-                ));
-                if let Decision::Permit(permit) = self.decide(call, &agreements, &record)? {
-                    if items.len() == size {
-                        // The first record of the next page: there is more.
-                        items.push(permit.disclose(record));
-                        break 'scan;
-                    }
-                    call.note_permit(&permit);
-                    controllers.insert(record.controller.clone());
-                    items.push(permit.disclose(record));
-                }
-            }
-            if exhausted {
-                break;
-            }
-        }
+        let ReadableRecords {
+            mut items,
+            controllers,
+            resume,
+            exhausted,
+        } = self
+            .readable_records(call, subject, after, size, paging.size() + 1)
+            .await?;
         let next_token = if items.len() > size {
             items.truncate(size);
             items
@@ -500,25 +465,101 @@ impl Services {
         } else {
             resume.map(|key| paging.token(&key)).unwrap_or_default()
         };
-        let mut fields: Vec<String> = items
-            .iter()
-            .flat_map(|d| d.record().field_names())
-            .collect();
-        fields.sort();
-        fields.dedup();
-        call.note_records(items.iter().map(|d| version_name(d.record())).collect());
-        call.note_fields(fields);
-        // The entry names the controller when there is one other than the
-        // caller, so that its auditors see the disclosure.
-        let other: Vec<_> = controllers
-            .iter()
-            .filter(|c| **c != call.caller.agency)
-            .collect();
-        let controller = match other.as_slice() {
-            [one] => (*one).clone(),
-            _ => call.caller.agency.clone(),
-        };
-        call.note_controller(controller.as_str().to_owned());
+        note_disclosed(call, &items, &controllers);
         self.commit(call, vec![], Page { items, next_token }).await
     }
+}
+
+/// What a scan of a subject's records found the caller may read.
+pub(super) struct ReadableRecords {
+    /// Disclosed, newest first: at most one more than asked for (which
+    /// says there is more, and is not noted as disclosed).
+    pub items: Vec<Disclosed>,
+    /// The controllers of the records disclosed.
+    pub controllers: BTreeSet<AgencyCode>,
+    /// The position of the last record considered.
+    pub resume: Option<String>,
+    /// Whether every record after the start was considered.
+    pub exhausted: bool,
+}
+
+impl Services {
+    /// The subject's records after `after` that the caller may read for
+    /// its purpose, whoever controls them, newest first, each minimised as
+    /// GetRecord would: scanning in chunks of `chunk` goes on until
+    /// `disclose` records (and one more) are found, every record is
+    /// considered, or [`MAX_SCAN`] were. The grounds of the first
+    /// `disclose` are noted in the call's entry.
+    pub(super) async fn readable_records(
+        &self,
+        call: &Call,
+        subject: &SubjectId,
+        mut after: After<(i64, String)>,
+        disclose: usize,
+        chunk: u32,
+    ) -> Result<ReadableRecords, ServiceError> {
+        let mut found = ReadableRecords {
+            items: Vec::with_capacity(disclose.min(1000) + 1),
+            controllers: BTreeSet::new(),
+            resume: None,
+            exhausted: false,
+        };
+        let mut considered = 0;
+        'scan: while found.items.len() <= disclose {
+            if considered >= MAX_SCAN {
+                break;
+            }
+            let candidates = self
+                .store
+                .records_of_subject(subject, after.clone(), chunk)
+                .await?;
+            found.exhausted = candidates.len() < usize::try_from(chunk).unwrap_or(usize::MAX);
+            let agreements = self.policies_for(call, &candidates).await?;
+            for record in candidates {
+                considered += 1;
+                found.resume = Some(time_key(record.update_time, record.id.as_str()));
+                after = After::Key((
+                    record.update_time.timestamp_micros(),
+                    record.id.as_str().to_owned(),
+                ));
+                if let Decision::Permit(permit) = self.decide(call, &agreements, &record)? {
+                    if found.items.len() == disclose {
+                        // The first record beyond: there is more.
+                        found.items.push(permit.disclose(record));
+                        break 'scan;
+                    }
+                    call.note_permit(&permit);
+                    found.controllers.insert(record.controller.clone());
+                    found.items.push(permit.disclose(record));
+                }
+            }
+            if found.exhausted {
+                break;
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Notes in the call's entry the records disclosed (at their versions),
+/// their fields, and the controller when there is one other than the
+/// caller, so that its auditors see the disclosure.
+pub(super) fn note_disclosed(call: &Call, items: &[Disclosed], controllers: &BTreeSet<AgencyCode>) {
+    let mut fields: Vec<String> = items
+        .iter()
+        .flat_map(|d| d.record().field_names())
+        .collect();
+    fields.sort();
+    fields.dedup();
+    call.note_records(items.iter().map(|d| version_name(d.record())).collect());
+    call.note_fields(fields);
+    let other: Vec<_> = controllers
+        .iter()
+        .filter(|c| **c != call.caller.agency)
+        .collect();
+    let controller = match other.as_slice() {
+        [one] => (*one).clone(),
+        _ => call.caller.agency.clone(),
+    };
+    call.note_controller(controller.as_str().to_owned());
 }
