@@ -7,7 +7,7 @@ use crate::domain::duplicate::{DuplicateState, PossibleDuplicateId};
 use crate::domain::{Identifier, Subject, SubjectId, Violations};
 use crate::service::{
     Call, DuplicateView, MatchCandidate, MatchProbe, NewSubject, Page, PageRequest, SubjectMatch,
-    SubjectQuery,
+    SubjectQuery, SubjectView,
 };
 
 /// The SubjectService adapter.
@@ -17,6 +17,7 @@ pub struct SubjectApi(pub Api);
 serve!(SubjectService, SubjectApi {
     create_subject => CreateSubject,
     get_subject => GetSubject,
+    get_subject_view => GetSubjectView,
     find_subjects => FindSubjects,
     match_subjects => MatchSubjects,
     list_possible_duplicates => ListPossibleDuplicates,
@@ -42,6 +43,14 @@ operation! {
     input(request, call) -> SubjectId { declared(call, convert::get_subject(request)) },
     run(services, call, id) -> Subject { services.get_subject(call, &id).await },
     render(subject, _) { pb::GetSubjectResponse { subject: Some(convert::subject_out(subject)) } },
+}
+
+operation! {
+    GetSubjectView: "SubjectService"/"GetSubjectView", Member,
+    pb::GetSubjectViewRequest => pb::GetSubjectViewResponse,
+    input(request, call) -> SubjectId { declared(call, convert::get_subject_view(request)) },
+    run(services, call, id) -> SubjectView { services.get_subject_view(call, &id).await },
+    render(view, _) { pb::GetSubjectViewResponse { view: Some(convert::subject_view_out(view)) } },
 }
 
 operation! {

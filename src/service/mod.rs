@@ -20,6 +20,7 @@ mod proofs;
 mod records;
 mod reviews;
 mod subjects;
+mod views;
 
 use std::sync::{Arc, Mutex};
 
@@ -42,6 +43,7 @@ pub use proofs::{ConsistencyProof, EntryExport, EntryRef, InclusionProof};
 pub use records::{AccessCheck, NewRecord, RecordChange, SealTarget};
 pub use reviews::{EXPIRY_ACTION, FANOUT_ACTION, OVERDUE_ACTION};
 pub use subjects::{NewSubject, SubjectMatch, SubjectQuery};
+pub use views::{CONTACT_CLASS, DemographicValue, SubjectView, demographic_values};
 
 use crate::auth::AuthFailure;
 use crate::bounded::BoundedMap;

@@ -286,6 +286,14 @@ pub struct IdentifierLink {
     pub linked_by: AgencyCode,
 }
 
+/// An identifier of a subject, with who linked it and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedIdentifier {
+    pub identifier: Identifier,
+    pub linked_by: AgencyCode,
+    pub link_time: DateTime<Utc>,
+}
+
 /// Counters that grow with every change to agreements and to consents:
 /// what a process compares to know whether its cached policies are stale.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -389,6 +397,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// The agencies tied to a subject.
     async fn subject_ties(&self, subject: &SubjectId) -> Result<SubjectTies, StoreError>;
+    /// A subject's identifiers with who linked each and when, in the order
+    /// they were linked.
+    async fn linked_identifiers(
+        &self,
+        subject: &SubjectId,
+    ) -> Result<Vec<LinkedIdentifier>, StoreError>;
     /// Who holds `identifier`, and which agency linked it.
     async fn identifier_link(
         &self,

@@ -27,8 +27,8 @@ use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
 use super::notify::Changes;
 use super::write::Sequencer;
 use super::{
-    After, Committed, EntryFilter, Expect, IdentifierLink, PolicyVersions, Store, StoreError,
-    SubjectTies, Write,
+    After, Committed, EntryFilter, Expect, IdentifierLink, LinkedIdentifier, PolicyVersions, Store,
+    StoreError, SubjectTies, Write,
 };
 use super::{agencies, agreements, alerts, catalog, consents, credentials, events, ledger, meta};
 use super::{duplicates, records, reviews, subjects, subscriptions};
@@ -451,6 +451,13 @@ impl Store for SqlStore {
 
     async fn subject_ties(&self, subject: &SubjectId) -> Result<SubjectTies, StoreError> {
         subjects::subject_ties(&self.reader, subject).await
+    }
+
+    async fn linked_identifiers(
+        &self,
+        subject: &SubjectId,
+    ) -> Result<Vec<LinkedIdentifier>, StoreError> {
+        subjects::linked_identifiers(&self.reader, subject).await
     }
 
     async fn identifier_link(

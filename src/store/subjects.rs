@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
 use super::codec::{Tx, agency_code, code, limit, micros, time};
-use super::{IdentifierLink, StoreError, SubjectTies, meta};
+use super::{IdentifierLink, LinkedIdentifier, StoreError, SubjectTies, meta};
 use crate::domain::{
     AgencyCode, Demographics, Gender, Identifier, IdentifierSystem, Subject, SubjectId,
 };
@@ -22,6 +22,28 @@ async fn identifiers_of(db: &AnyPool, subject: &SubjectId) -> Result<Vec<Identif
     .fetch_all(db)
     .await?;
     rows.iter().map(identifier_from).collect()
+}
+
+pub(super) async fn linked_identifiers(
+    db: &AnyPool,
+    subject: &SubjectId,
+) -> Result<Vec<LinkedIdentifier>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT system, assigner, value, linked_by, link_time FROM subject_identifiers \
+         WHERE subject_id = $1 ORDER BY link_time, system, assigner, value",
+    )
+    .bind(subject.as_str())
+    .fetch_all(db)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(LinkedIdentifier {
+                identifier: identifier_from(row)?,
+                linked_by: agency_code(&row.try_get::<String, _>("linked_by")?)?,
+                link_time: time(row.try_get("link_time")?)?,
+            })
+        })
+        .collect()
 }
 
 /// The identifier in a row's `system`, `assigner` and `value`.

@@ -27,3 +27,4 @@ mod seals;
 mod server;
 mod sharing;
 mod subjects;
+mod views;

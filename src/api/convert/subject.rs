@@ -12,7 +12,7 @@ use crate::domain::{
 };
 use crate::matching::{Contribution, Level, Verdict};
 use crate::service::{
-    DuplicateView, MatchCandidate, MatchProbe, PageRequest, SubjectMatch, SubjectQuery,
+    DuplicateView, MatchCandidate, MatchProbe, PageRequest, SubjectMatch, SubjectQuery, SubjectView,
 };
 
 fn identifier_system(value: i32) -> Result<IdentifierSystem, EnumError> {
@@ -452,5 +452,45 @@ fn verdict_out(verdict: Verdict) -> pb::MatchVerdict {
         Verdict::SamePerson => pb::MatchVerdict::SamePerson,
         Verdict::Possible => pb::MatchVerdict::Possible,
         Verdict::Different => pb::MatchVerdict::Unspecified,
+    }
+}
+
+/// GetSubjectView input.
+pub fn get_subject_view(
+    req: pb::GetSubjectViewRequest,
+) -> Result<(Purpose, SubjectId), Violations> {
+    let mut v = Violations::new();
+    let purpose = purpose(req.purpose, &mut v);
+    let id = subject_name(&req.subject, "subject", &mut v);
+    v.into_result(|| Some((purpose?, id?)))
+}
+
+/// The proto form of a joined-up view.
+pub fn subject_view_out(view: SubjectView) -> pb::SubjectView {
+    pb::SubjectView {
+        subject: view.subject.resource_name(),
+        demographics: view
+            .demographics
+            .into_iter()
+            .map(|d| pb::DemographicValue {
+                field: d.field.to_owned(),
+                value: d.value,
+                source: d.source.resource_name(),
+                time: Some(timestamp(d.time)),
+                conflicting: d.conflicting,
+            })
+            .collect(),
+        identifiers: view
+            .identifiers
+            .iter()
+            .map(|l| pb::LinkedIdentifier {
+                identifier: Some(identifier_out(&l.identifier)),
+                linked_by: l.linked_by.resource_name(),
+                link_time: Some(timestamp(l.link_time)),
+            })
+            .collect(),
+        records: view.records.into_iter().map(super::record_out).collect(),
+        contacts: view.contacts.into_iter().map(super::record_out).collect(),
+        records_truncated: view.truncated,
     }
 }
