@@ -87,10 +87,13 @@ async fn a_python_grpcio_client_works_end_to_end() {
         actions.contains(&"/accord.v1.SubjectService/CreateSubject"),
         "{actions:?}"
     );
-    assert!(
-        actions.contains(&"/accord.v1.RecordService/GetRecord"),
-        "{actions:?}"
-    );
+    for action in [
+        "/accord.v1.RecordService/GetRecord",
+        "/accord.v1.SubjectService/MatchSubjects",
+        "/accord.v1.SubjectService/GetSubjectView",
+    ] {
+        assert!(actions.contains(&action), "{action} not in {actions:?}");
+    }
     // The event it consumed from a stream was delivered with an entry.
     assert!(
         entries

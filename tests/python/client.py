@@ -124,6 +124,41 @@ def main() -> None:
         assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, e
         assert "check digit" in e.details(), e.details()
 
+    # The same person registered again, without the NHS number: refused as
+    # a duplicate, naming the subject.
+    sj = m["subject"]
+    try:
+        subjects.CreateSubject(
+            sj.CreateSubjectRequest(
+                subject=sj.Subject(
+                    identifiers=[sj.Identifier(system=sj.IDENTIFIER_SYSTEM_LOCAL_REFERENCE, value="PY-1")],
+                    demographics=created.demographics,
+                ),
+                purpose=m["common"].PURPOSE_DIRECT_CARE,
+            ),
+            metadata=staff,
+        )
+        raise SystemExit("a certain duplicate was registered")
+    except grpc.RpcError as e:
+        assert e.code() == grpc.StatusCode.ALREADY_EXISTS, e
+        assert created.name in e.details(), e.details()
+
+    # Matching explains itself field by field.
+    matched = subjects.MatchSubjects(
+        sj.MatchSubjectsRequest(
+            demographics=sj.Demographics(
+                given_name="Sam", family_name="Jonse", birth_date="1980-01-07",
+                gender=sj.ADMINISTRATIVE_GENDER_MALE, postcode="M11AE",
+            ),
+            purpose=m["common"].PURPOSE_DIRECT_CARE,
+        ),
+        metadata=staff,
+    ).candidates
+    assert [c.subject.name for c in matched] == [created.name], matched
+    birth = next(c for c in matched[0].contributions if c.field == "birth_date")
+    assert birth.level == sj.MATCH_LEVEL_TRANSPOSED, birth
+    assert "day and month swapped" in matched[0].explanation, matched[0].explanation
+
     records = g["record"].RecordServiceStub(channel)
     record = records.CreateRecord(
         m["record"].CreateRecordRequest(
@@ -144,6 +179,14 @@ def main() -> None:
     ).record
     assert fetched.fields["registered_gp_practice"].string_value == "B86001", fetched
     assert fetched.version == 1 and fetched.etag == record.etag, fetched
+
+    # The joined-up view: demographics with their source, and the record.
+    view = subjects.GetSubjectView(
+        sj.GetSubjectViewRequest(subject=created.name, purpose=m["common"].PURPOSE_DIRECT_CARE),
+        metadata=staff,
+    ).view
+    assert {d.source for d in view.demographics} == {"agencies/" + setup["agency"]}, view
+    assert [r.name for r in view.records] == [record.name], view
 
     # Change notifications: subscribe, change the record, and consume the
     # event from a server stream (heartbeats passed over).
