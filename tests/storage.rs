@@ -895,6 +895,29 @@ async fn subjects_registered_before_blocking_keys_are_given_them(f: &Fresh) {
         store.match_candidates(&keys, 10).await.unwrap().is_empty(),
         "done once: the version is marked"
     );
+    // Enough subjects that their keys take several statements.
+    let others: Vec<Subject> = (0..150)
+        .map(|n| {
+            let mut p = person("leeds-cc", &helpers::nhs_number(n), "Other", (1990, 1, 1));
+            p.demographics.family_name = format!("Family{n}");
+            p
+        })
+        .collect();
+    commit(
+        store,
+        others.iter().cloned().map(Write::InsertSubject).collect(),
+    )
+    .await
+    .unwrap();
+    let expected: usize = std::iter::once(&amira)
+        .chain(&others)
+        .map(|s| accord::matching::Profile::of(s).blocking_keys().len())
+        .sum();
+    assert!(expected > 400, "{expected}");
+    sqlx::query("DELETE FROM subject_blocks")
+        .execute(&raw)
+        .await
+        .unwrap();
     sqlx::query("DELETE FROM meta WHERE key = 'subject_blocks'")
         .execute(&raw)
         .await
@@ -904,6 +927,11 @@ async fn subjects_registered_before_blocking_keys_are_given_them(f: &Fresh) {
         store.match_candidates(&keys, 10).await.unwrap(),
         vec![amira]
     );
+    let filed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM subject_blocks")
+        .fetch_one(&raw)
+        .await
+        .unwrap();
+    assert_eq!(filed, i64::try_from(expected).unwrap());
     raw.close().await;
 }
 

@@ -227,9 +227,9 @@ pub(super) async fn index_blocks(db: &AnyPool) -> Result<u64, StoreError> {
         .await?;
         let Some(last) = rows.last() else { break };
         after = last.try_get("id")?;
-        let mut tx = db.begin().await?;
+        let mut filed: Vec<(String, String)> = Vec::with_capacity(rows.len() * 5);
         for row in &rows {
-            let id = SubjectId::from_stored(row.try_get("id")?);
+            let id: String = row.try_get("id")?;
             let birth: String = row.try_get("birth_date")?;
             let birth_date =
                 NaiveDate::from_str(&birth).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -240,8 +240,10 @@ pub(super) async fn index_blocks(db: &AnyPool) -> Result<u64, StoreError> {
                 birth_date,
                 Some(postcode.as_str()).filter(|p| !p.is_empty()),
             );
-            insert_blocks(&mut tx, &id, &keys).await?;
+            filed.extend(keys.into_iter().map(|key| (key, id.clone())));
         }
+        let mut tx = db.begin().await?;
+        insert_blocks(&mut tx, &filed).await?;
         tx.commit().await?;
         indexed += rows.len() as u64;
     }
@@ -251,27 +253,26 @@ pub(super) async fn index_blocks(db: &AnyPool) -> Result<u64, StoreError> {
     Ok(indexed)
 }
 
-/// Files `subject` under `keys` (a key it is filed under already is left).
-async fn insert_blocks(
-    tx: &mut Tx,
-    subject: &SubjectId,
-    keys: &[String],
-) -> Result<(), StoreError> {
-    if keys.is_empty() {
-        return Ok(());
+/// How many (key, subject) rows one statement files at most.
+const BLOCK_ROWS_PER_STATEMENT: usize = 400;
+
+/// Files each subject under its key, `(key, subject id)` (a subject filed
+/// under a key already is left), a few hundred rows a statement.
+async fn insert_blocks(tx: &mut Tx, rows: &[(String, String)]) -> Result<(), StoreError> {
+    for chunk in rows.chunks(BLOCK_ROWS_PER_STATEMENT) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+            .collect();
+        let sql = format!(
+            "INSERT INTO subject_blocks (key, subject_id) VALUES {} ON CONFLICT DO NOTHING",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for (key, subject) in chunk {
+            query = query.bind(key.as_str()).bind(subject.as_str());
+        }
+        query.execute(&mut *tx).await?;
     }
-    let values: Vec<String> = (0..keys.len())
-        .map(|i| format!("(${}, $1)", i + 2))
-        .collect();
-    let sql = format!(
-        "INSERT INTO subject_blocks (key, subject_id) VALUES {} ON CONFLICT DO NOTHING",
-        values.join(", ")
-    );
-    let mut query = sqlx::query(&sql).bind(subject.as_str());
-    for key in keys {
-        query = query.bind(key.as_str());
-    }
-    query.execute(&mut *tx).await?;
     Ok(())
 }
 
@@ -293,7 +294,12 @@ pub(super) async fn insert(tx: &mut Tx, s: &Subject) -> Result<(), StoreError> {
     .bind(micros(s.create_time))
     .execute(&mut *tx)
     .await?;
-    insert_blocks(tx, &s.id, &Profile::of(s).blocking_keys()).await?;
+    let keys: Vec<(String, String)> = Profile::of(s)
+        .blocking_keys()
+        .into_iter()
+        .map(|key| (key, s.id.as_str().to_owned()))
+        .collect();
+    insert_blocks(tx, &keys).await?;
     for identifier in &s.identifiers {
         link(tx, &s.id, identifier, &s.registered_by, s.create_time).await?;
     }
