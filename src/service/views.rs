@@ -116,12 +116,17 @@ impl Services {
         let truncated = items.len() > MAX_VIEW_RECORDS || !exhausted;
         items.truncate(MAX_VIEW_RECORDS);
         note_disclosed(call, &items, &controllers);
+        if controllers.iter().all(|c| *c == call.caller.agency) {
+            // No other agency's record disclosed: the demographics are the
+            // registering agency's, and its auditors see the disclosure
+            // as they do a GetSubject.
+            call.note_controller(subject.registered_by.as_str().to_owned());
+        }
         let mut fields = disclosed();
         fields.extend(items.iter().flat_map(|d| d.record().field_names()));
         fields.sort();
         fields.dedup();
         call.note_fields(fields);
-        call.note_subject(id.resource_name());
         let (mut contacts, records): (Vec<Disclosed>, Vec<Disclosed>) = items
             .into_iter()
             .partition(|d| d.record().record_class.as_str() == CONTACT_CLASS);

@@ -186,6 +186,10 @@ async fn one_view_shows_what_the_caller_may_see(db: Db) {
     assert!(police.records.is_empty() && police.contacts.is_empty());
     let entry = last_entry(&s, POLICE).await;
     assert!(entry.draft.records.is_empty(), "{entry:?}");
+    assert_eq!(
+        entry.draft.controller, HEALTH,
+        "the trust's auditors see its demographics disclosed"
+    );
 
     // A protected identity is not found at all.
     s.records()
