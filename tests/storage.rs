@@ -202,6 +202,7 @@ async fn decisions_are_checked_again_when_they_commit(f: &Fresh) {
     let registry = store.registry_version().await.unwrap();
     let record = |current: Option<i64>, sealed: bool| Expect::Record {
         id: id.clone(),
+        subject: subject.id.clone(),
         current,
         sealed,
     };
@@ -291,6 +292,7 @@ async fn decisions_are_checked_again_when_they_commit(f: &Fresh) {
     assert!(is_stale(expecting(store, active("nobody")).await));
     let unknown = Expect::Record {
         id: RecordId::generate(),
+        subject: SubjectId::generate(),
         current: None,
         sealed: false,
     };
@@ -738,6 +740,7 @@ fn person(registered_by: &str, nhs_number: &str, family: &str, born: (i32, u32, 
         },
         registered_by: code(registered_by),
         create_time: t(4),
+        merged_into: None,
     }
 }
 

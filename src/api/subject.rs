@@ -4,6 +4,7 @@ use super::operation::{declared, operation, serve};
 use super::pb::subject_service_server::SubjectService;
 use super::{Api, convert, pb};
 use crate::domain::duplicate::{DuplicateState, PossibleDuplicateId};
+use crate::domain::merge::{SubjectMerge, SubjectMergeId};
 use crate::domain::{Identifier, Subject, SubjectId, Violations};
 use crate::service::{
     Call, DuplicateView, MatchCandidate, MatchProbe, NewSubject, Page, PageRequest, SubjectMatch,
@@ -22,6 +23,9 @@ serve!(SubjectService, SubjectApi {
     match_subjects => MatchSubjects,
     list_possible_duplicates => ListPossibleDuplicates,
     resolve_possible_duplicate => ResolvePossibleDuplicate,
+    merge_subjects => MergeSubjects,
+    unmerge_subjects => UnmergeSubjects,
+    list_subject_merges => ListSubjectMerges,
     link_identifier => LinkIdentifier,
     unlink_identifier => UnlinkIdentifier,
 });
@@ -122,6 +126,42 @@ operation! {
     render(view, _) {
         pb::ResolvePossibleDuplicateResponse {
             possible_duplicate: Some(convert::possible_duplicate_out(view)),
+        }
+    },
+}
+
+operation! {
+    MergeSubjects: "SubjectService"/"MergeSubjects", MemberOrOperator,
+    pb::MergeSubjectsRequest => pb::MergeSubjectsResponse,
+    input(request, _) -> (SubjectId, SubjectId, String) { convert::merge_subjects(request) },
+    run(services, call, (survivor, merged, note)) -> SubjectMerge {
+        services.merge_subjects(call, &survivor, &merged, note).await
+    },
+    render(merge, _) { pb::MergeSubjectsResponse { merge: Some(convert::subject_merge_out(merge)) } },
+}
+
+operation! {
+    UnmergeSubjects: "SubjectService"/"UnmergeSubjects", MemberOrOperator,
+    pb::UnmergeSubjectsRequest => pb::UnmergeSubjectsResponse,
+    input(request, _) -> (SubjectMergeId, String) { convert::unmerge_subjects(request) },
+    run(services, call, (id, note)) -> SubjectMerge {
+        services.unmerge_subjects(call, &id, note).await
+    },
+    render(merge, _) {
+        pb::UnmergeSubjectsResponse { merge: Some(convert::subject_merge_out(merge)) }
+    },
+}
+
+operation! {
+    ListSubjectMerges: "SubjectService"/"ListSubjectMerges", MemberOrOperator,
+    pb::ListSubjectMergesRequest => pb::ListSubjectMergesResponse,
+    input(request, _) -> SubjectId { convert::list_subject_merges(request) },
+    run(services, call, subject) -> Vec<SubjectMerge> {
+        services.list_subject_merges(call, &subject).await
+    },
+    render(merges, _) {
+        pb::ListSubjectMergesResponse {
+            merges: merges.into_iter().map(convert::subject_merge_out).collect(),
         }
     },
 }

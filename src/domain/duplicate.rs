@@ -21,11 +21,15 @@ pub enum DuplicateState {
     Open,
     /// Looked at: two different people. Not raised again.
     DifferentPeople,
+    /// Looked at: one person. The subject registered last was merged into
+    /// the one registered before.
+    SamePerson,
 }
 
 storage_codes!(DuplicateState {
     Open => "open",
     DifferentPeople => "different_people",
+    SamePerson => "same_person",
 });
 
 /// Why a pair was raised.

@@ -32,6 +32,10 @@ pub enum EventKind {
     ReviewRequired,
     /// An agreement version's period ended (noticed after the fact).
     AgreementExpired,
+    /// A subject was merged into another (one event about each).
+    SubjectMerged,
+    /// A merge was undone (one event about each subject).
+    SubjectUnmerged,
 }
 
 storage_codes!(EventKind {
@@ -50,6 +54,8 @@ storage_codes!(EventKind {
     AgreementReinstated => "agreement_reinstated",
     ReviewRequired => "review_required",
     AgreementExpired => "agreement_expired",
+    SubjectMerged => "subject_merged",
+    SubjectUnmerged => "subject_unmerged",
 });
 
 /// Where an event stands in the order of all events: the ledger index of

@@ -12,6 +12,7 @@ pub mod credential;
 pub mod duplicate;
 pub mod event;
 pub mod identifier;
+pub mod merge;
 pub mod record;
 pub mod review;
 pub mod subject;
@@ -33,7 +34,7 @@ pub use violation::{FieldViolation, Violations};
 macro_rules! uuid_resource_id {
     ($(#[$doc:meta])* $name:ident, $collection:literal) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub struct $name(String);
 
         impl $name {

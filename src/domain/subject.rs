@@ -183,6 +183,9 @@ pub struct Subject {
     pub demographics: Demographics,
     pub registered_by: AgencyCode,
     pub create_time: DateTime<Utc>,
+    /// The subject this one was merged into, while that merge stands (see
+    /// [`super::merge`]).
+    pub merged_into: Option<SubjectId>,
 }
 
 #[cfg(test)]

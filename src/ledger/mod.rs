@@ -164,7 +164,8 @@ pub struct EntryFilter {
     /// Only the entry with this id.
     pub id: Option<String>,
     /// Only entries about this subject (`subjects/{id}`): its own, or a
-    /// search that disclosed it among others.
+    /// search that disclosed it among others; and those about every
+    /// subject merged into it, while the merge stands.
     pub subject: Option<String>,
     /// Only entries of calls by this agency code.
     pub agency: Option<String>,

@@ -2,11 +2,12 @@
 
 use chrono::{DateTime, Utc};
 
+use super::merges::merged_refusal;
 use super::paging::time_key;
 use super::{Audited, Call, Page, PageRequest, ServiceError, Services};
 use crate::domain::consent::{Channel, Consent, ConsentId, ConsentKind, ConsentScope, Withdrawal};
 use crate::domain::{SubjectId, Violations, check_text};
-use crate::store::Write;
+use crate::store::{Expect, Write};
 
 /// A consent or objection to record, as received (each value valid on its
 /// own).
@@ -48,11 +49,13 @@ impl Services {
         if new.valid_until.is_some_and(|end| end <= valid_from) {
             v.add("consent.valid_until", "must be after valid_from");
         }
-        if self.store.subject(&new.subject).await?.is_none() {
-            v.add(
+        match self.store.subject(&new.subject).await? {
+            None => v.add(
                 "consent.subject",
                 format!("{} does not exist", new.subject.resource_name()),
-            );
+            ),
+            Some(s) if s.merged_into.is_some() => return Err(merged_refusal(&s.id)),
+            Some(_) => call.rely_on(Expect::Subject(new.subject.clone()), false),
         }
         for (i, class) in new.scope.record_classes.iter().enumerate() {
             if self.store.record_class(class).await?.is_none() {

@@ -87,6 +87,8 @@ fn describe(kind: EventKind) -> &'static str {
         EventKind::AgreementReinstated => "agreement reinstated",
         EventKind::ReviewRequired => "review required",
         EventKind::AgreementExpired => "agreement expired",
+        EventKind::SubjectMerged => "subject merged",
+        EventKind::SubjectUnmerged => "subject unmerged",
     }
 }
 

@@ -7,12 +7,14 @@
 //! field by field and resolve it.
 
 use super::matches::{MatchCandidate, find_candidates};
+use super::merges::merge_names;
 use super::paging::time_key;
 use super::subjects::Lookup;
 use super::{Audited, Call, Page, PageRequest, ServiceError, Services};
 use crate::domain::duplicate::{
     DuplicateCause, DuplicateResolution, DuplicateState, PossibleDuplicate, PossibleDuplicateId,
 };
+use crate::domain::merge::SubjectMergeId;
 use crate::domain::{Role, Subject, Violations, check_text};
 use crate::matching::{Explanation, Profile, Verdict};
 use crate::store::Write;
@@ -28,6 +30,8 @@ pub struct DuplicateView {
     pub subject: Subject,
     pub candidate: Subject,
     pub explanation: Explanation,
+    /// The merge that resolved it as the same person, if it was.
+    pub merge: Option<SubjectMergeId>,
 }
 
 impl Services {
@@ -112,11 +116,22 @@ impl Services {
         let explanation = self
             .matcher
             .explain(&Profile::of(&subject), &Profile::of(&candidate));
+        let merge = match d.state() {
+            DuplicateState::SamePerson => self
+                .store
+                .merges_of(&d.subject)
+                .await?
+                .into_iter()
+                .find(|m| m.possible_duplicate.as_ref() == Some(&d.id))
+                .map(|m| m.id),
+            _ => None,
+        };
         Ok(DuplicateView {
             duplicate: d,
             subject,
             candidate,
             explanation,
+            merge,
         })
     }
 
@@ -160,9 +175,7 @@ impl Services {
         note: String,
     ) -> Result<Audited<DuplicateView>, ServiceError> {
         call.require_role(Role::DATA_QUALITY)?;
-        if let Err(e) = check_text(&note, 1, 1000) {
-            return Err(Violations::one("note", e).into());
-        }
+        check_note(&note)?;
         if state == DuplicateState::Open {
             return Err(Violations::one("resolution", "must say how it was resolved").into());
         }
@@ -191,25 +204,53 @@ impl Services {
             note,
         };
         view.duplicate.resolution = Some(resolution.clone());
-        let write = Write::ResolvePossibleDuplicate {
+        let mut writes = vec![Write::ResolvePossibleDuplicate {
             id: id.clone(),
-            resolution,
-        };
-        self.commit(call, vec![write], view).await
+            resolution: resolution.clone(),
+        }];
+        if state == DuplicateState::SamePerson {
+            // The subject registered before survives; the one registered
+            // last, which raised the pair, is merged into it.
+            let (write, merge) = self
+                .merge_write(
+                    call,
+                    &view.duplicate.candidate,
+                    &view.duplicate.subject,
+                    resolution.note,
+                    Some(id.clone()),
+                )
+                .await?;
+            writes.push(write);
+            let mut names = shown_names(std::slice::from_ref(&view));
+            names.extend(merge_names(&merge, &merge.moved));
+            call.note_records(names);
+            view.merge = Some(merge.id);
+        }
+        self.commit(call, writes, view).await
     }
+}
+
+/// Checks the note of a resolution, a merge or an unmerge.
+pub(super) fn check_note(note: &str) -> Result<(), ServiceError> {
+    check_text(note, 1, 1000).map_err(|e| Violations::one("note", e).into())
 }
 
 /// Notes in the call's entry the possible duplicates shown and both
 /// subjects of each, so that each subject's access report lists the look.
 fn note_shown(call: &Call, views: &[DuplicateView]) {
+    if !views.is_empty() {
+        call.note_fields(super::subjects::disclosed());
+    }
+    call.note_records(shown_names(views));
+}
+
+/// The possible duplicates shown and both subjects of each.
+fn shown_names(views: &[DuplicateView]) -> Vec<String> {
     let mut names = vec![];
     for v in views {
         names.push(v.duplicate.id.resource_name());
         names.push(v.subject.id.resource_name());
         names.push(v.candidate.id.resource_name());
     }
-    if !views.is_empty() {
-        call.note_fields(super::subjects::disclosed());
-    }
-    call.note_records(names);
+    names
 }

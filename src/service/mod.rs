@@ -14,6 +14,7 @@ mod delivery;
 mod duplicates;
 mod events;
 mod matches;
+mod merges;
 mod paging;
 mod policy_cache;
 mod proofs;

@@ -17,7 +17,7 @@ use std::sync::{Arc, RwLock};
 
 use super::ServiceError;
 use crate::domain::SubjectId;
-use crate::domain::consent::Consent;
+use crate::domain::consent::{Consent, ConsentId};
 use crate::policy::{Agreements, PolicyError};
 use crate::store::{PolicyVersions, Store};
 
@@ -33,12 +33,23 @@ struct ConsentIndex {
     /// The counter value the index is at least as new as.
     version: i64,
     by_subject: HashMap<SubjectId, Arc<[Consent]>>,
+    /// The subject each consent is held under.
+    held_under: HashMap<ConsentId, SubjectId>,
 }
 
 impl ConsentIndex {
     fn merge(&mut self, changed: Vec<Consent>) {
         let mut grouped: HashMap<SubjectId, Vec<Consent>> = HashMap::new();
         for c in changed {
+            // A consent whose subject changed (a merge, or its undoing)
+            // leaves the list it was held in.
+            if let Some(before) = self.held_under.insert(c.id.clone(), c.subject.clone())
+                && before != c.subject
+                && let Some(list) = self.by_subject.get(&before)
+            {
+                let kept: Vec<Consent> = list.iter().filter(|k| k.id != c.id).cloned().collect();
+                self.by_subject.insert(before, kept.into());
+            }
             grouped.entry(c.subject.clone()).or_default().push(c);
         }
         for (subject, changes) in grouped {
@@ -77,6 +88,7 @@ impl Default for PolicyCache {
             consents: RwLock::new(ConsentIndex {
                 version: -1,
                 by_subject: HashMap::new(),
+                held_under: HashMap::new(),
             }),
             reload: tokio::sync::Mutex::new(()),
         }
@@ -188,7 +200,7 @@ impl PolicyCache {
 mod tests {
     use super::*;
     use crate::domain::AgencyCode;
-    use crate::domain::consent::{Channel, ConsentId, ConsentKind, ConsentScope};
+    use crate::domain::consent::{Channel, ConsentKind, ConsentScope};
 
     fn consent(subject: &SubjectId, note: &str) -> Consent {
         Consent {
@@ -222,5 +234,21 @@ mod tests {
             .collect();
         assert_eq!(notes, ["changed", "second"]);
         assert_eq!(index.by_subject[&b].len(), 1);
+    }
+
+    #[test]
+    fn a_consent_moved_to_another_subject_leaves_the_first() {
+        let (a, b) = (SubjectId::generate(), SubjectId::generate());
+        let mut index = ConsentIndex::default();
+        let first = consent(&a, "first");
+        index.merge(vec![first.clone(), consent(&a, "stays")]);
+        let mut moved = first.clone();
+        moved.subject = b.clone();
+        index.merge(vec![moved]);
+        let notes = |s: &SubjectId| -> Vec<String> {
+            index.by_subject[s].iter().map(|c| c.note.clone()).collect()
+        };
+        assert_eq!(notes(&a), ["stays"]);
+        assert_eq!(notes(&b), ["first"]);
     }
 }

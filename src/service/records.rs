@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use super::merges::merged_refusal;
 use super::paging::time_key;
 use super::{Audited, Call, Page, PageRequest, ServiceError, Services};
 use crate::domain::record::{RawValue, check_fields};
@@ -79,12 +80,18 @@ impl Services {
         // The subject is taken to exist, and the commit checks that it does;
         // a call whose subject is not found there is decided again on a
         // fresh read, which refuses it.
-        if call.fresh() && self.store.subject(&new.subject).await?.is_none() {
-            return Err(Violations::one(
-                "record.subject",
-                format!("{} does not exist", new.subject.resource_name()),
-            )
-            .into());
+        if call.fresh() {
+            match self.store.subject(&new.subject).await? {
+                None => {
+                    return Err(Violations::one(
+                        "record.subject",
+                        format!("{} does not exist", new.subject.resource_name()),
+                    )
+                    .into());
+                }
+                Some(s) if s.merged_into.is_some() => return Err(merged_refusal(&s.id)),
+                Some(_) => {}
+            }
         }
         call.rely_on(Expect::Subject(new.subject.clone()), !call.fresh());
         let id = RecordId::generate();
@@ -196,8 +203,10 @@ impl Services {
             SealTarget::SubjectRecords(subject) => {
                 call.note_subject(subject.resource_name());
                 call.note_controller(call.caller.agency.as_str().to_owned());
-                if self.store.subject(subject).await?.is_none() {
-                    return Err(ServiceError::NotFound(subject.resource_name()));
+                match self.store.subject(subject).await? {
+                    None => return Err(ServiceError::NotFound(subject.resource_name())),
+                    Some(s) if s.merged_into.is_some() => return Err(merged_refusal(subject)),
+                    Some(_) => call.rely_on(Expect::Subject(subject.clone()), false),
                 }
                 (subject.clone(), None)
             }
@@ -337,6 +346,7 @@ impl Services {
         call.rely_on(
             Expect::Record {
                 id: record.id.clone(),
+                subject: record.subject.clone(),
                 current: version.is_none().then_some(record.version),
                 sealed: record.sealed,
             },

@@ -1,11 +1,15 @@
 //! Subjects and their identifiers: the joined-up view of a citizen.
 
 use super::matches::MatchProbe;
+use super::merges::merged_refusal;
 use super::{Audited, Call, ServiceError, Services};
 use crate::domain::{Demographics, Identifier, Subject, SubjectId};
 use crate::policy::Decision;
-use crate::store::After;
-use crate::store::Write;
+use crate::store::{After, Expect, StoreError, Write};
+
+/// How many merges a subject's name is followed through at most (a
+/// subject merged into one merged later into a third, and so on).
+const MAX_MERGE_HOPS: usize = 16;
 
 /// A subject to register.
 #[derive(Debug, Clone)]
@@ -91,6 +95,7 @@ impl Services {
             identifiers: new.identifiers,
             demographics: new.demographics,
             registered_by: call.caller.agency.clone(),
+            merged_into: None,
             create_time: call.time,
         };
         call.note_subject(subject.id.resource_name());
@@ -107,17 +112,32 @@ impl Services {
         self.commit(call, writes, subject).await
     }
 
+    /// The subject `id` names, if the caller may see it: for a subject
+    /// merged into another, the survivor (the entry then concerns the
+    /// survivor and names the subject asked for).
     pub(super) async fn load_subject(
         &self,
         call: &Call,
         id: &SubjectId,
     ) -> Result<Subject, ServiceError> {
         call.note_subject(id.resource_name());
-        let subject = self
-            .store
-            .subject(id)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound(id.resource_name()))?;
+        let not_found = || ServiceError::NotFound(id.resource_name());
+        let mut subject = self.store.subject(id).await?.ok_or_else(not_found)?;
+        let mut hops = 0;
+        while let Some(survivor) = subject.merged_into.take() {
+            hops += 1;
+            if hops > MAX_MERGE_HOPS {
+                return Err(ServiceError::Unavailable(StoreError::Corrupt(format!(
+                    "{} is merged through more than {MAX_MERGE_HOPS} subjects",
+                    id.resource_name()
+                ))));
+            }
+            subject = self.store.subject(&survivor).await?.ok_or_else(not_found)?;
+        }
+        if hops > 0 {
+            call.note_subject(subject.id.resource_name());
+            call.note_records(vec![id.resource_name()]);
+        }
         call.note_controller(subject.registered_by.as_str().to_owned());
         if self.may_see(call, &subject, Lookup::Exact).await? {
             Ok(subject)
@@ -158,13 +178,33 @@ impl Services {
         Ok(false)
     }
 
-    /// Reads one subject.
+    /// The subject a change names, which the caller may see: refused if
+    /// it was merged into another (the change is for the survivor), and
+    /// relied on not to be merged before the change commits.
+    pub(super) async fn subject_to_change(
+        &self,
+        call: &Call,
+        id: &SubjectId,
+    ) -> Result<Subject, ServiceError> {
+        let subject = self.load_subject(call, id).await?;
+        if subject.id != *id {
+            return Err(merged_refusal(id));
+        }
+        call.rely_on(Expect::Subject(id.clone()), false);
+        Ok(subject)
+    }
+
+    /// Reads one subject; for a subject merged into another, the survivor,
+    /// with `merged_into` naming it.
     pub async fn get_subject(
         &self,
         call: &Call,
         id: &SubjectId,
     ) -> Result<Audited<Subject>, ServiceError> {
-        let subject = self.load_subject(call, id).await?;
+        let mut subject = self.load_subject(call, id).await?;
+        if subject.id != *id {
+            subject.merged_into = Some(subject.id.clone());
+        }
         call.note_fields(disclosed());
         self.commit(call, vec![], subject).await
     }
@@ -217,7 +257,7 @@ impl Services {
         id: &SubjectId,
         identifier: Identifier,
     ) -> Result<Audited<Subject>, ServiceError> {
-        let mut subject = self.load_subject(call, id).await?;
+        let mut subject = self.subject_to_change(call, id).await?;
         call.note_fields(vec!["identifiers".to_owned()]);
         let write = Write::LinkIdentifier {
             subject: id.clone(),
@@ -236,7 +276,7 @@ impl Services {
         id: &SubjectId,
         identifier: Identifier,
     ) -> Result<Audited<Subject>, ServiceError> {
-        let mut subject = self.load_subject(call, id).await?;
+        let mut subject = self.subject_to_change(call, id).await?;
         call.note_fields(vec!["identifiers".to_owned()]);
         match self.store.identifier_link(&identifier).await? {
             Some(link) if link.subject == *id => {

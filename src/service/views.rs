@@ -104,6 +104,8 @@ impl Services {
         id: &SubjectId,
     ) -> Result<Audited<SubjectView>, ServiceError> {
         let subject = self.load_subject(call, id).await?;
+        let id = &subject.id;
+        let merged = self.store.merged_subjects(id).await?;
         let identifiers = self.store.linked_identifiers(id).await?;
         let ReadableRecords {
             mut items,
@@ -131,13 +133,15 @@ impl Services {
             .into_iter()
             .partition(|d| d.record().record_class.as_str() == CONTACT_CLASS);
         contacts.sort_by_key(contact_time);
+        // Each registration of the person is a source of demographics:
+        // the survivor's and those of the subjects merged into it.
+        let sources: Vec<_> = std::iter::once(&subject)
+            .chain(&merged)
+            .map(|s| (s.registered_by.clone(), s.create_time, &s.demographics))
+            .collect();
         let view = SubjectView {
             subject: id.clone(),
-            demographics: demographic_values(&[(
-                subject.registered_by.clone(),
-                subject.create_time,
-                &subject.demographics,
-            )]),
+            demographics: demographic_values(&sources),
             identifiers,
             records,
             contacts,

@@ -97,7 +97,7 @@ pub(super) fn consent_from(row: &AnyRow) -> Result<Consent, StoreError> {
 }
 
 /// Advances the consents counter; returns its new value.
-async fn advance_version(tx: &mut Tx) -> Result<i64, StoreError> {
+pub(super) async fn advance_version(tx: &mut Tx) -> Result<i64, StoreError> {
     sqlx::query("UPDATE policy_state SET consents_version = consents_version + 1 WHERE id = 1")
         .execute(&mut *tx)
         .await?;

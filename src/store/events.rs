@@ -181,8 +181,28 @@ fn change_of(write: &Write) -> Option<Change> {
         | Write::AcknowledgeReview { .. }
         | Write::MarkReviewOverdue(_)
         | Write::InsertPossibleDuplicate(_)
-        | Write::ResolvePossibleDuplicate { .. } => return None,
+        | Write::ResolvePossibleDuplicate { .. }
+        | Write::MergeSubjects(_)
+        | Write::UnmergeSubjects(_) => return None,
     })
+}
+
+/// The changes one write causes: a merge or an unmerge one about each of
+/// its two subjects (so that agencies following either hear of it); any
+/// other write at most one.
+fn changes_of(write: &Write) -> Vec<Change> {
+    let (kind, merge, act) = match write {
+        Write::MergeSubjects(m) => (EventKind::SubjectMerged, m, &m.act),
+        Write::UnmergeSubjects(m) => match &m.unmerge {
+            Some(u) => (EventKind::SubjectUnmerged, m, &u.act),
+            None => return vec![],
+        },
+        other => return change_of(other).into_iter().collect(),
+    };
+    [&merge.survivor, &merge.merged]
+        .into_iter()
+        .map(|s| Change::new(kind, s.resource_name(), &act.agency).about(s))
+        .collect()
 }
 
 /// The events that `writes`, committed with the entry of ledger index
@@ -191,7 +211,7 @@ fn change_of(write: &Write) -> Option<Change> {
 pub(super) fn of(writes: &[Write], index: i64, at: DateTime<Utc>) -> Vec<EventRow> {
     writes
         .iter()
-        .filter_map(change_of)
+        .flat_map(changes_of)
         .zip(0..)
         .map(|(c, ord)| EventRow {
             entry_idx: index,

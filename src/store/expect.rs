@@ -40,13 +40,15 @@ pub enum Expect {
     Registry(i64),
     /// The agency is registered and active.
     AgencyActive(AgencyCode),
-    /// The subject is registered.
+    /// The subject is registered and not merged into another.
     Subject(SubjectId),
-    /// The record exists, its current version is `current` (when the
-    /// decision was about the current version) and it is sealed or not,
-    /// as `sealed` says.
+    /// The record exists, is about `subject` (a merge moves records to
+    /// another subject, whose consents then apply), its current version
+    /// is `current` (when the decision was about the current version) and
+    /// it is sealed or not, as `sealed` says.
     Record {
         id: RecordId,
+        subject: SubjectId,
         current: Option<i64>,
         sealed: bool,
     },
@@ -59,7 +61,7 @@ pub(super) struct Seen {
     registry: i64,
     /// Each agency asked about that is registered, with its status.
     agencies: HashMap<String, AgencyStatus>,
-    /// Each subject asked about that is registered.
+    /// Each subject asked about that is registered and not merged.
     subjects: HashSet<String>,
     /// Each record asked about that exists, as it is now.
     records: HashMap<String, Current>,
@@ -96,6 +98,7 @@ impl StateRow {
 struct Current {
     version: i64,
     etag: String,
+    subject: String,
     /// Whether it is sealed; `None` for a record created in the batch,
     /// whose seal (by its subject's) is not known here: a decision relying
     /// on it is made again.
@@ -104,7 +107,8 @@ struct Current {
 
 /// The counters as rows of the statement that reads what a batch's
 /// checks name (its first part): the policy counters in the `version` and
-/// `sealed` columns, the registry's in `version`.
+/// `sealed` columns, the registry's in `version`. (A record's row holds
+/// its subject in the `status` column.)
 const COUNTER_ROWS: &str = "\
     SELECT 'policy' AS kind, '' AS name, '' AS status, agreements_version AS version, \
     '' AS etag, consents_version AS sealed FROM policy_state WHERE id = 1 \
@@ -129,9 +133,9 @@ fn state_text(backend: Backend) -> &'static str {
                 "{COUNTER_ROWS}SELECT 'agency' AS kind, code AS name, status, 0 AS version, '' AS etag, 0 AS sealed \
                  FROM agencies WHERE code IN ({}) \
                  UNION ALL \
-                 SELECT 'subject', id, '', 0, '', 0 FROM subjects WHERE id IN ({}) \
+                 SELECT 'subject', id, '', 0, '', 0 FROM subjects WHERE merged_into IS NULL AND id IN ({}) \
                  UNION ALL \
-                 SELECT 'record', r.id, '', r.version, r.etag, {SEALED} FROM records r WHERE r.id IN ({})",
+                 SELECT 'record', r.id, r.subject_id, r.version, r.etag, {SEALED} FROM records r WHERE r.id IN ({})",
                 listed(backend, 1),
                 listed(backend, 2),
                 listed(backend, 3)
@@ -264,6 +268,7 @@ impl Seen {
                     let current = Current {
                         version: row.version,
                         etag: row.etag,
+                        subject: row.status,
                         sealed: Some(row.sealed != 0),
                     };
                     seen.records.insert(row.name, current);
@@ -341,6 +346,7 @@ impl Seen {
                     let current = Current {
                         version: record.version,
                         etag: record.etag.clone(),
+                        subject: record.subject.as_str().to_owned(),
                         sealed: None,
                     };
                     self.records.insert(record.id.as_str().to_owned(), current);
@@ -368,7 +374,9 @@ impl Seen {
                 | Write::InsertTokenIssuer(_)
                 | Write::RemoveTokenIssuer(_)
                 | Write::InsertConsent(_)
-                | Write::WithdrawConsent { .. } => return None,
+                | Write::WithdrawConsent { .. }
+                | Write::MergeSubjects(_)
+                | Write::UnmergeSubjects(_) => return None,
             }
         }
         Some(self)
@@ -386,10 +394,13 @@ impl Seen {
                 Expect::Subject(id) => self.subjects.contains(id.as_str()),
                 Expect::Record {
                     id,
+                    subject,
                     current,
                     sealed,
                 } => self.records.get(id.as_str()).is_some_and(|r| {
-                    r.sealed == Some(*sealed) && current.is_none_or(|c| c == r.version)
+                    r.sealed == Some(*sealed)
+                        && r.subject == subject.as_str()
+                        && current.is_none_or(|c| c == r.version)
                 }),
             };
             if !holds {
@@ -406,7 +417,7 @@ fn describe(e: &Expect) -> String {
         Expect::Policy(_) => "agreements or consents changed".to_owned(),
         Expect::Registry(_) => "the registry of credentials changed".to_owned(),
         Expect::AgencyActive(code) => format!("agency {} changed", code.resource_name()),
-        Expect::Subject(id) => format!("{} is not registered", id.resource_name()),
+        Expect::Subject(id) => format!("{} is not registered, or was merged", id.resource_name()),
         Expect::Record { id, .. } => format!("{} changed", id.resource_name()),
     }
 }

@@ -63,9 +63,19 @@ fn entry_query(select: &str, f: &EntryFilter) -> Query {
         q.push(" AND id = ?", Arg::Text(id.clone()));
     }
     if let Some(s) = &f.subject {
+        // The subject's own entries and those of every subject merged into
+        // it (while the merge stands): one person's.
+        let id = s.strip_prefix("subjects/").unwrap_or_default();
         q.push(
-            " AND idx IN (SELECT idx FROM ledger_subjects WHERE subject = ?)",
+            " AND idx IN (SELECT idx FROM ledger_subjects WHERE subject = ?",
             Arg::Text(s.clone()),
+        )
+        .push(
+            " OR subject IN (WITH RECURSIVE merged (id) AS (\
+             SELECT id FROM subjects WHERE merged_into = ? \
+             UNION SELECT s.id FROM subjects s JOIN merged m ON s.merged_into = m.id) \
+             SELECT 'subjects/' || id FROM merged))",
+            Arg::Text(id.to_owned()),
         );
     }
     if let Some(k) = &f.disclosed {

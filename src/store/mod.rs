@@ -32,6 +32,7 @@ mod events;
 mod expect;
 mod ledger;
 mod lite;
+mod merges;
 mod meta;
 mod notify;
 mod proofs;
@@ -58,6 +59,7 @@ use crate::domain::duplicate::{
     DuplicateResolution, DuplicateState, PossibleDuplicate, PossibleDuplicateId,
 };
 use crate::domain::event::{Event, EventPosition, Subscription, SubscriptionId};
+use crate::domain::merge::{Holdings, StoredSeal, SubjectMerge, SubjectMergeId};
 use crate::domain::review::{Review, ReviewAcknowledgement, ReviewId};
 use crate::domain::{
     Acknowledgement, Agency, AgencyCode, Alert, AlertId, Identifier, Record, RecordClass,
@@ -267,6 +269,12 @@ pub enum Write {
         id: PossibleDuplicateId,
         resolution: DuplicateResolution,
     },
+    /// Merges one subject into another, moving exactly what the merge
+    /// lists (see [`merges::merge`]); stale if that is not what would move.
+    MergeSubjects(SubjectMerge),
+    /// Undoes a standing merge (as read, with its unmerge), moving back
+    /// exactly what the unmerge lists; stale if that is not what would.
+    UnmergeSubjects(SubjectMerge),
 }
 
 /// The agencies tied to a subject.
@@ -395,8 +403,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// and token issuers, in any process.
     async fn registry_version(&self) -> Result<i64, StoreError>;
 
-    /// The agencies tied to a subject.
+    /// The agencies tied to a subject (and to the subjects merged into it).
     async fn subject_ties(&self, subject: &SubjectId) -> Result<SubjectTies, StoreError>;
+    /// The subjects merged into `subject`, directly or through others,
+    /// while their merges stand, in the order they were registered.
+    async fn merged_subjects(&self, subject: &SubjectId) -> Result<Vec<Subject>, StoreError>;
     /// A subject's identifiers with who linked each and when, in the order
     /// they were linked.
     async fn linked_identifiers(
@@ -529,6 +540,24 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         after: After<(i64, String)>,
         limit: u32,
     ) -> Result<Vec<PossibleDuplicate>, StoreError>;
+    /// One merge.
+    async fn subject_merge(&self, id: &SubjectMergeId) -> Result<Option<SubjectMerge>, StoreError>;
+    /// The merges a subject took part in, on either side, oldest first.
+    async fn merges_of(&self, subject: &SubjectId) -> Result<Vec<SubjectMerge>, StoreError>;
+    /// What merging `merged` into `survivor` would move now; `None` unless
+    /// both are registered, distinct and not merged.
+    async fn merge_plan(
+        &self,
+        survivor: &SubjectId,
+        merged: &SubjectId,
+    ) -> Result<Option<Holdings>, StoreError>;
+    /// What undoing `merge` would move back now, and the seals made while
+    /// it stood that it would copy; `None` unless the merge stands and its
+    /// survivor is not merged since.
+    async fn unmerge_plan(
+        &self,
+        merge: &SubjectMerge,
+    ) -> Result<Option<(Holdings, Vec<StoredSeal>)>, StoreError>;
     /// One review.
     async fn review(&self, id: &ReviewId) -> Result<Option<Review>, StoreError>;
     /// The reviews asked of `recipient`, oldest first (by id within one

@@ -31,12 +31,13 @@ use super::{
     StoreError, SubjectTies, Write,
 };
 use super::{agencies, agreements, alerts, catalog, consents, credentials, events, ledger, meta};
-use super::{duplicates, records, reviews, subjects, subscriptions};
+use super::{duplicates, merges, records, reviews, subjects, subscriptions};
 use crate::domain::agreement::{Agreement, AgreementId};
 use crate::domain::consent::{Consent, ConsentId};
 use crate::domain::credential::{CertificateIdentity, CertificateMatch, TokenIssuer};
 use crate::domain::duplicate::{DuplicateState, PossibleDuplicate, PossibleDuplicateId};
 use crate::domain::event::{Event, EventPosition, Subscription, SubscriptionId};
+use crate::domain::merge::{Holdings, StoredSeal, SubjectMerge, SubjectMergeId};
 use crate::domain::review::{Review, ReviewId};
 use crate::domain::{
     Agency, AgencyCode, Alert, AlertId, Identifier, Record, RecordClass, RecordClassId, RecordId,
@@ -453,6 +454,10 @@ impl Store for SqlStore {
         subjects::subject_ties(&self.reader, subject).await
     }
 
+    async fn merged_subjects(&self, subject: &SubjectId) -> Result<Vec<Subject>, StoreError> {
+        subjects::merged_subjects(&self.reader, subject).await
+    }
+
     async fn linked_identifiers(
         &self,
         subject: &SubjectId,
@@ -616,6 +621,31 @@ impl Store for SqlStore {
         limit: u32,
     ) -> Result<Vec<PossibleDuplicate>, StoreError> {
         duplicates::possible_duplicates(&self.reader, state, after, limit).await
+    }
+
+    async fn subject_merge(&self, id: &SubjectMergeId) -> Result<Option<SubjectMerge>, StoreError> {
+        merges::subject_merge(&self.reader, id).await
+    }
+
+    async fn merges_of(&self, subject: &SubjectId) -> Result<Vec<SubjectMerge>, StoreError> {
+        merges::merges_of(&self.reader, subject).await
+    }
+
+    async fn merge_plan(
+        &self,
+        survivor: &SubjectId,
+        merged: &SubjectId,
+    ) -> Result<Option<Holdings>, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        merges::merge_plan(&mut conn, survivor, merged).await
+    }
+
+    async fn unmerge_plan(
+        &self,
+        merge: &SubjectMerge,
+    ) -> Result<Option<(Holdings, Vec<StoredSeal>)>, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        merges::unmerge_plan(&mut conn, merge).await
     }
 
     async fn review(&self, id: &ReviewId) -> Result<Option<Review>, StoreError> {

@@ -47,20 +47,31 @@ pub(super) async fn linked_identifiers(
 }
 
 /// The identifier in a row's `system`, `assigner` and `value`.
-fn identifier_from(row: &AnyRow) -> Result<Identifier, StoreError> {
+pub(super) fn identifier_from(row: &AnyRow) -> Result<Identifier, StoreError> {
     let system: String = row.try_get("system")?;
     let assigner: String = row.try_get("assigner")?;
+    let value: String = row.try_get("value")?;
+    identifier_of(&system, &assigner, &value)
+}
+
+/// The identifier stored as `system`, `assigner` ('' for national
+/// systems) and `value`.
+pub(super) fn identifier_of(
+    system: &str,
+    assigner: &str,
+    value: &str,
+) -> Result<Identifier, StoreError> {
     Ok(Identifier::from_stored(
         code(
-            IdentifierSystem::from_code(&system),
+            IdentifierSystem::from_code(system),
             "identifier system",
-            &system,
+            system,
         )?,
-        row.try_get("value")?,
+        value.to_owned(),
         if assigner.is_empty() {
             None
         } else {
-            Some(agency_code(&assigner)?)
+            Some(agency_code(assigner)?)
         },
     ))
 }
@@ -95,6 +106,9 @@ fn subject_with(
         },
         registered_by: agency_code(&registered_by)?,
         create_time: time(row.try_get("create_time")?)?,
+        merged_into: row
+            .try_get::<Option<String>, _>("merged_into")?
+            .map(SubjectId::from_stored),
         id,
     })
 }
@@ -110,12 +124,36 @@ pub(super) async fn subject(db: &AnyPool, id: &SubjectId) -> Result<Option<Subje
     }
 }
 
+/// The subjects merged into `subject`, directly or through others, in the
+/// order they were registered (their identifiers are the survivor's now).
+pub(super) async fn merged_subjects(
+    db: &AnyPool,
+    subject: &SubjectId,
+) -> Result<Vec<Subject>, StoreError> {
+    let rows = sqlx::query(
+        "WITH RECURSIVE merged (id) AS (SELECT id FROM subjects WHERE merged_into = $1 \
+         UNION SELECT s.id FROM subjects s JOIN merged m ON s.merged_into = m.id) \
+         SELECT * FROM subjects WHERE id IN (SELECT id FROM merged) ORDER BY create_time, id",
+    )
+    .bind(subject.as_str())
+    .fetch_all(db)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        out.push(subject_from(db, row).await?);
+    }
+    Ok(out)
+}
+
 pub(super) async fn subject_ties(
     db: &AnyPool,
     subject: &SubjectId,
 ) -> Result<SubjectTies, StoreError> {
     let rows = sqlx::query(
-        "SELECT 'connected' AS tie, registered_by AS agency FROM subjects WHERE id = $1 \
+        "WITH RECURSIVE merged (id) AS (SELECT id FROM subjects WHERE merged_into = $1 \
+         UNION SELECT s.id FROM subjects s JOIN merged m ON s.merged_into = m.id) \
+         SELECT 'connected' AS tie, registered_by AS agency FROM subjects WHERE id = $1 \
+         UNION SELECT 'connected', registered_by FROM subjects WHERE id IN (SELECT id FROM merged) \
          UNION SELECT 'connected', linked_by FROM subject_identifiers WHERE subject_id = $1 \
          UNION SELECT 'connected', controller FROM records WHERE subject_id = $1 \
          UNION SELECT 'sealed', agency FROM seals WHERE subject_id = $1 AND record_id = ''",
@@ -169,7 +207,7 @@ pub(super) async fn match_candidates(
     let sql = format!(
         "SELECT s.*, i.system, i.assigner, i.value FROM \
          (SELECT DISTINCT subject_id FROM subject_blocks WHERE key IN ({}) LIMIT ${}) c \
-         JOIN subjects s ON s.id = c.subject_id \
+         JOIN subjects s ON s.id = c.subject_id AND s.merged_into IS NULL \
          LEFT JOIN subject_identifiers i ON i.subject_id = s.id \
          ORDER BY s.id, i.link_time, i.system, i.assigner, i.value",
         placeholders.join(", "),

@@ -54,7 +54,7 @@ use super::simple::Prepared;
 use super::sql::{Backend, Link, cap_pages};
 use super::{Committed, StoreError, Write};
 use super::{
-    agencies, agreements, alerts, catalog, consents, credentials, duplicates, events, meta,
+    agencies, agreements, alerts, catalog, consents, credentials, duplicates, events, merges, meta,
     records, reviews, subjects, subscriptions,
 };
 use crate::ledger::merkle::Frontier;
@@ -712,5 +712,7 @@ async fn apply(tx: &mut Tx, write: &Write, index: i64) -> Result<(), StoreError>
         Write::ResolvePossibleDuplicate { id, resolution } => {
             duplicates::resolve(tx, id, resolution).await
         }
+        Write::MergeSubjects(m) => merges::merge(tx, m).await,
+        Write::UnmergeSubjects(m) => merges::unmerge(tx, m).await,
     }
 }

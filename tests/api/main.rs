@@ -17,6 +17,7 @@ mod faults;
 mod helpers;
 mod identity;
 mod matching;
+mod merges;
 mod own_postgres;
 mod paging;
 mod proofs;

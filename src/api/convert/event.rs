@@ -31,6 +31,8 @@ pub fn event_kind_out(k: EventKind) -> pb::EventKind {
         EventKind::AgreementReinstated => pb::EventKind::AgreementReinstated,
         EventKind::ReviewRequired => pb::EventKind::ReviewRequired,
         EventKind::AgreementExpired => pb::EventKind::AgreementExpired,
+        EventKind::SubjectMerged => pb::EventKind::SubjectMerged,
+        EventKind::SubjectUnmerged => pb::EventKind::SubjectUnmerged,
     }
 }
 

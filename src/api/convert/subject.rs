@@ -2,13 +2,15 @@
 
 use super::enums::EnumError;
 use super::{enums, page_request, pb, purpose, require, timestamp};
+use crate::domain::consent::ConsentId;
 use crate::domain::duplicate::{DuplicateCause, DuplicateState, PossibleDuplicateId};
+use crate::domain::merge::{Holdings, SealKey, StoredSeal, SubjectMerge, SubjectMergeId};
 use crate::domain::subject::{
     DemographicsInput, optional, parse_birth_date, parse_postcode, parse_uprn,
 };
 use crate::domain::{
-    AgencyCode, Demographics, Gender, Identifier, IdentifierSystem, Purpose, Subject, SubjectId,
-    Violations, check_text,
+    AgencyCode, Demographics, Gender, Identifier, IdentifierSystem, Purpose, RecordId, Subject,
+    SubjectId, Violations, check_text,
 };
 use crate::matching::{Contribution, Level, Verdict};
 use crate::service::{
@@ -314,6 +316,11 @@ pub fn subject_out(s: Subject) -> pb::Subject {
         }),
         create_time: Some(timestamp(s.create_time)),
         registered_by: s.registered_by.resource_name(),
+        merged_into: s
+            .merged_into
+            .as_ref()
+            .map(SubjectId::resource_name)
+            .unwrap_or_default(),
     }
 }
 
@@ -366,6 +373,7 @@ fn duplicate_state_out(state: DuplicateState) -> pb::DuplicateState {
     match state {
         DuplicateState::Open => pb::DuplicateState::Open,
         DuplicateState::DifferentPeople => pb::DuplicateState::DifferentPeople,
+        DuplicateState::SamePerson => pb::DuplicateState::SamePerson,
     }
 }
 
@@ -377,6 +385,7 @@ fn duplicate_state(
     match pb::DuplicateState::try_from(value) {
         Ok(pb::DuplicateState::Open) => Ok(DuplicateState::Open),
         Ok(pb::DuplicateState::DifferentPeople) => Ok(DuplicateState::DifferentPeople),
+        Ok(pb::DuplicateState::SamePerson) => Ok(DuplicateState::SamePerson),
         Ok(pb::DuplicateState::Unspecified) => unspecified.ok_or_else(|| "is required".to_owned()),
         Err(_) => Err(format!("{value} is not a DuplicateState")),
     }
@@ -407,7 +416,7 @@ pub fn resolve_possible_duplicate(
             if s == DuplicateState::Open {
                 v.add(
                     "resolution",
-                    "must say how it was resolved, e.g. DIFFERENT_PEOPLE",
+                    "must say how it was resolved: DIFFERENT_PEOPLE or SAME_PERSON",
                 );
                 None
             } else {
@@ -444,6 +453,99 @@ pub fn possible_duplicate_out(view: DuplicateView) -> pb::PossibleDuplicate {
         resolved_by: resolution.map(|r| r.principal.clone()).unwrap_or_default(),
         resolve_time: resolution.map(|r| timestamp(r.time)),
         resolution_note: resolution.map(|r| r.note.clone()).unwrap_or_default(),
+        merge: view
+            .merge
+            .as_ref()
+            .map(SubjectMergeId::resource_name)
+            .unwrap_or_default(),
+    }
+}
+
+/// MergeSubjects input: survivor, merged and note.
+pub fn merge_subjects(
+    req: pb::MergeSubjectsRequest,
+) -> Result<(SubjectId, SubjectId, String), Violations> {
+    let mut v = Violations::new();
+    let survivor = v.check("survivor", SubjectId::parse_name(&req.survivor));
+    let merged = v.check("merged", SubjectId::parse_name(&req.merged));
+    let note = v
+        .check("note", check_text(&req.note, 1, 1000))
+        .map(|()| req.note);
+    v.into_result(|| Some((survivor?, merged?, note?)))
+}
+
+/// UnmergeSubjects input: the merge and note.
+pub fn unmerge_subjects(
+    req: pb::UnmergeSubjectsRequest,
+) -> Result<(SubjectMergeId, String), Violations> {
+    let mut v = Violations::new();
+    let id = v.check("name", SubjectMergeId::parse_name(&req.name));
+    let note = v
+        .check("note", check_text(&req.note, 1, 1000))
+        .map(|()| req.note);
+    v.into_result(|| Some((id?, note?)))
+}
+
+/// ListSubjectMerges input.
+pub fn list_subject_merges(req: pb::ListSubjectMergesRequest) -> Result<SubjectId, Violations> {
+    SubjectId::parse_name(&req.subject).map_err(|e| Violations::one("subject", e))
+}
+
+fn seal_out(s: &StoredSeal) -> pb::SubjectSeal {
+    pb::SubjectSeal {
+        reason: s.reason.clone(),
+        sealed_by: s.sealed_by.clone(),
+        seal_time: Some(timestamp(s.seal_time)),
+        ..seal_key_out(&s.key)
+    }
+}
+
+fn seal_key_out(k: &SealKey) -> pb::SubjectSeal {
+    pb::SubjectSeal {
+        agency: k.agency.resource_name(),
+        record: k
+            .record
+            .as_ref()
+            .map(RecordId::resource_name)
+            .unwrap_or_default(),
+        ..pb::SubjectSeal::default()
+    }
+}
+
+fn holdings_out(h: &Holdings) -> pb::SubjectHoldings {
+    pb::SubjectHoldings {
+        identifiers: h.identifiers.iter().map(identifier_out).collect(),
+        records: h.records.iter().map(RecordId::resource_name).collect(),
+        consents: h.consents.iter().map(ConsentId::resource_name).collect(),
+        seals: h.seals.iter().map(seal_key_out).collect(),
+        set_aside_seals: h.set_aside.iter().map(seal_out).collect(),
+    }
+}
+
+/// The proto form of a merge.
+pub fn subject_merge_out(m: SubjectMerge) -> pb::SubjectMerge {
+    let u = m.unmerge.as_ref();
+    pb::SubjectMerge {
+        name: m.id.resource_name(),
+        survivor: m.survivor.resource_name(),
+        merged: m.merged.resource_name(),
+        merged_by: m.act.principal.clone(),
+        merge_time: Some(timestamp(m.act.time)),
+        note: m.act.note.clone(),
+        moved: Some(holdings_out(&m.moved)),
+        possible_duplicate: m
+            .possible_duplicate
+            .as_ref()
+            .map(PossibleDuplicateId::resource_name)
+            .unwrap_or_default(),
+        standing: m.is_open(),
+        unmerged_by: u.map(|u| u.act.principal.clone()).unwrap_or_default(),
+        unmerge_time: u.map(|u| timestamp(u.act.time)),
+        unmerge_note: u.map(|u| u.act.note.clone()).unwrap_or_default(),
+        restored: u.map(|u| holdings_out(&u.restored)),
+        copied_seals: u
+            .map(|u| u.copied_seals.iter().map(seal_out).collect())
+            .unwrap_or_default(),
     }
 }
 
