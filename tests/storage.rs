@@ -21,6 +21,7 @@ use accord::domain::duplicate::{
     DuplicateCause, DuplicateResolution, DuplicateState, PossibleDuplicate, PossibleDuplicateId,
 };
 use accord::domain::event::{Event, EventKind, EventPosition};
+use accord::domain::merge::{MergeAct, SubjectMerge, SubjectMergeId, Unmerge};
 use accord::domain::{
     Acknowledgement, Agency, AgencyCode, AgencyKind, AgencyStatus, Alert, AlertId, AlertKind,
     Demographics, FieldValue, Gender, Identifier, IdentifierSystem, Purpose, Record, RecordClass,
@@ -154,6 +155,7 @@ on_both_backends!(
     subjects_are_found_by_identifier_and_demographics,
     subjects_registered_before_blocking_keys_are_given_them,
     possible_duplicates_are_raised_once_and_resolved_once,
+    merges_move_exactly_what_was_planned,
     records_keep_every_version_and_can_be_sealed,
     credentials_recognise_callers_until_revoked_or_removed,
     agreements_keep_every_version_and_change_by_revision,
@@ -1017,6 +1019,138 @@ async fn possible_duplicates_are_raised_once_and_resolved_once(f: &Fresh) {
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+async fn merges_move_exactly_what_was_planned(f: &Fresh) {
+    let store = &f.store;
+    let a = record_ground(store).await;
+    let b = person("leeds-cc", "4010232137", "Kahn", (2012, 5, 4));
+    commit(store, vec![Write::InsertSubject(b.clone())])
+        .await
+        .unwrap();
+    let id = RecordId::generate();
+    let held = consent(&b.id, &[], 6);
+    commit(
+        store,
+        vec![
+            Write::InsertRecord {
+                record: note(&b.id, &id, 1, "about b"),
+                written_by: "sw-1".into(),
+            },
+            Write::InsertConsent(held.clone()),
+        ],
+    )
+    .await
+    .unwrap();
+    let record = Expect::Record {
+        id: id.clone(),
+        subject: b.id.clone(),
+        current: Some(1),
+        sealed: false,
+    };
+    expecting(store, vec![record.clone(), Expect::Subject(b.id.clone())])
+        .await
+        .unwrap();
+    assert_eq!(store.merge_plan(&a.id, &a.id).await.unwrap(), None);
+    let moved = store.merge_plan(&a.id, &b.id).await.unwrap().unwrap();
+    assert_eq!(moved.identifiers, b.identifiers);
+    assert_eq!(moved.records, [id.clone()]);
+    assert_eq!(moved.consents, [held.id.clone()]);
+    let act = |at: i64| MergeAct {
+        principal: "dq-1".into(),
+        agency: code("leeds-cc"),
+        time: t(at),
+        note: "one child".into(),
+    };
+    let merge = SubjectMerge {
+        id: SubjectMergeId::generate(),
+        survivor: a.id.clone(),
+        merged: b.id.clone(),
+        act: act(7),
+        moved: moved.clone(),
+        possible_duplicate: None,
+        unmerge: None,
+    };
+
+    // A merge decided on less than what would move writes nothing.
+    let mut short = merge.clone();
+    short.moved.consents.clear();
+    let size = store.tree_head().await.unwrap().size;
+    let stale = commit(store, vec![Write::MergeSubjects(short)]).await;
+    assert!(matches!(stale, Err(StoreError::Stale(_))), "{stale:?}");
+    assert_eq!(store.tree_head().await.unwrap().size, size);
+    assert_eq!(store.record(&id, None).await.unwrap().unwrap().subject, b.id);
+
+    commit(store, vec![Write::MergeSubjects(merge.clone())])
+        .await
+        .unwrap();
+    let merged = store.subject(&b.id).await.unwrap().unwrap();
+    assert_eq!(merged.merged_into, Some(a.id.clone()));
+    assert!(merged.identifiers.is_empty());
+    assert_eq!(store.record(&id, None).await.unwrap().unwrap().subject, a.id);
+    assert_eq!(store.consent(&held.id).await.unwrap().unwrap().subject, a.id);
+    assert_eq!(store.merged_subjects(&a.id).await.unwrap().len(), 1);
+    assert_eq!(store.merges_of(&b.id).await.unwrap(), [merge.clone()]);
+    // Decisions about the record as it was, and writes naming the merged
+    // subject, no longer commit.
+    assert!(is_stale(expecting(store, vec![record]).await));
+    assert!(is_stale(
+        expecting(store, vec![Expect::Subject(b.id.clone())]).await
+    ));
+    let late = commit(
+        store,
+        vec![Write::InsertRecord {
+            record: note(&b.id, &RecordId::generate(), 1, "late"),
+            written_by: "sw-1".into(),
+        }],
+    )
+    .await;
+    assert!(matches!(late, Err(StoreError::NotFound(_))), "{late:?}");
+    // The merged subject is no longer a candidate.
+    let keys = blocking::keys("Kahn", "Amira", b.demographics.birth_date, Some("LS1 4AP"));
+    let candidates = store.match_candidates(&keys, 100).await.unwrap();
+    assert!(candidates.iter().all(|s| s.id != b.id), "{candidates:?}");
+    assert!(candidates.iter().any(|s| s.id == a.id));
+    // A second merge of it is refused.
+    assert_eq!(store.merge_plan(&a.id, &b.id).await.unwrap(), None);
+
+    // Undone exactly.
+    let (restored, copied) = store.unmerge_plan(&merge).await.unwrap().unwrap();
+    assert_eq!(restored, moved);
+    assert!(copied.is_empty());
+    let mut undone = merge.clone();
+    undone.unmerge = Some(Unmerge {
+        act: act(8),
+        restored,
+        copied_seals: copied,
+    });
+    commit(store, vec![Write::UnmergeSubjects(undone.clone())])
+        .await
+        .unwrap();
+    let back = store.subject(&b.id).await.unwrap().unwrap();
+    assert_eq!(back, b);
+    assert_eq!(store.record(&id, None).await.unwrap().unwrap().subject, b.id);
+    assert_eq!(store.consent(&held.id).await.unwrap().unwrap().subject, b.id);
+    assert_eq!(store.merges_of(&a.id).await.unwrap(), [undone.clone()]);
+    assert!(store.merged_subjects(&a.id).await.unwrap().is_empty());
+    assert_eq!(store.unmerge_plan(&merge).await.unwrap(), None);
+    let twice = commit(store, vec![Write::UnmergeSubjects(undone)]).await;
+    assert!(matches!(twice, Err(StoreError::Stale(_))), "{twice:?}");
+    let kinds: Vec<EventKind> = all_events(store)
+        .await
+        .into_iter()
+        .map(|e| e.kind)
+        .filter(|k| matches!(k, EventKind::SubjectMerged | EventKind::SubjectUnmerged))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            EventKind::SubjectMerged,
+            EventKind::SubjectMerged,
+            EventKind::SubjectUnmerged,
+            EventKind::SubjectUnmerged
+        ]
     );
 }
 

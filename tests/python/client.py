@@ -159,6 +159,16 @@ def main() -> None:
     assert birth.level == sj.MATCH_LEVEL_TRANSPOSED, birth
     assert "day and month swapped" in matched[0].explanation, matched[0].explanation
 
+    # Merging subjects is for the operator's data-quality staff alone.
+    try:
+        subjects.MergeSubjects(
+            sj.MergeSubjectsRequest(survivor=created.name, merged=matched[0].subject.name, note="same person"),
+            metadata=staff,
+        )
+        raise SystemExit("an agency's staff merged subjects")
+    except grpc.RpcError as e:
+        assert e.code() == grpc.StatusCode.PERMISSION_DENIED, e
+
     records = g["record"].RecordServiceStub(channel)
     record = records.CreateRecord(
         m["record"].CreateRecordRequest(
