@@ -1080,7 +1080,10 @@ async fn merges_move_exactly_what_was_planned(f: &Fresh) {
     let stale = commit(store, vec![Write::MergeSubjects(short)]).await;
     assert!(matches!(stale, Err(StoreError::Stale(_))), "{stale:?}");
     assert_eq!(store.tree_head().await.unwrap().size, size);
-    assert_eq!(store.record(&id, None).await.unwrap().unwrap().subject, b.id);
+    assert_eq!(
+        store.record(&id, None).await.unwrap().unwrap().subject,
+        b.id
+    );
 
     commit(store, vec![Write::MergeSubjects(merge.clone())])
         .await
@@ -1088,8 +1091,14 @@ async fn merges_move_exactly_what_was_planned(f: &Fresh) {
     let merged = store.subject(&b.id).await.unwrap().unwrap();
     assert_eq!(merged.merged_into, Some(a.id.clone()));
     assert!(merged.identifiers.is_empty());
-    assert_eq!(store.record(&id, None).await.unwrap().unwrap().subject, a.id);
-    assert_eq!(store.consent(&held.id).await.unwrap().unwrap().subject, a.id);
+    assert_eq!(
+        store.record(&id, None).await.unwrap().unwrap().subject,
+        a.id
+    );
+    assert_eq!(
+        store.consent(&held.id).await.unwrap().unwrap().subject,
+        a.id
+    );
     assert_eq!(store.merged_subjects(&a.id).await.unwrap().len(), 1);
     assert_eq!(store.merges_of(&b.id).await.unwrap(), [merge.clone()]);
     // Decisions about the record as it was, and writes naming the merged
@@ -1130,8 +1139,14 @@ async fn merges_move_exactly_what_was_planned(f: &Fresh) {
         .unwrap();
     let back = store.subject(&b.id).await.unwrap().unwrap();
     assert_eq!(back, b);
-    assert_eq!(store.record(&id, None).await.unwrap().unwrap().subject, b.id);
-    assert_eq!(store.consent(&held.id).await.unwrap().unwrap().subject, b.id);
+    assert_eq!(
+        store.record(&id, None).await.unwrap().unwrap().subject,
+        b.id
+    );
+    assert_eq!(
+        store.consent(&held.id).await.unwrap().unwrap().subject,
+        b.id
+    );
     assert_eq!(store.merges_of(&a.id).await.unwrap(), [undone.clone()]);
     assert!(store.merged_subjects(&a.id).await.unwrap().is_empty());
     assert_eq!(store.unmerge_plan(&merge).await.unwrap(), None);

@@ -157,9 +157,8 @@ impl Services {
         let listing = format!("ListConsents\n{}", subject.resource_name());
         let paging = self.tokens.paging(call, &listing, req)?;
         let after = paging.after_time()?;
-        if self.store.subject(subject).await?.is_none() {
-            return Err(ServiceError::NotFound(subject.resource_name()));
-        }
+        // A merged subject's consents are the survivor's.
+        let subject = &self.resolve_subject(call, subject).await?.id;
         let items = self
             .store
             .consents_of(subject, &call.caller.agency, after, paging.size() + 1)

@@ -448,9 +448,8 @@ impl Services {
         let paging = self.tokens.paging(call, &listing, req)?;
         let size = usize::try_from(paging.size()).unwrap_or(usize::MAX);
         let after = paging.after_time()?;
-        if self.store.subject(subject).await?.is_none() {
-            return Err(ServiceError::NotFound(subject.resource_name()));
-        }
+        // A merged subject's records are the survivor's.
+        let subject = &self.resolve_subject(call, subject).await?.id;
         let ReadableRecords {
             mut items,
             controllers,

@@ -120,6 +120,26 @@ impl Services {
         call: &Call,
         id: &SubjectId,
     ) -> Result<Subject, ServiceError> {
+        let subject = self.resolve_subject(call, id).await?;
+        if subject.id != *id {
+            call.note_records(vec![id.resource_name()]);
+        }
+        call.note_controller(subject.registered_by.as_str().to_owned());
+        if self.may_see(call, &subject, Lookup::Exact).await? {
+            Ok(subject)
+        } else {
+            Err(ServiceError::NotFound(id.resource_name()))
+        }
+    }
+
+    /// The subject `id` names, following merges to the survivor (the
+    /// entry then concerns the survivor); NOT_FOUND if it is not
+    /// registered. Whether the caller may see it is not decided here.
+    pub(super) async fn resolve_subject(
+        &self,
+        call: &Call,
+        id: &SubjectId,
+    ) -> Result<Subject, ServiceError> {
         call.note_subject(id.resource_name());
         let not_found = || ServiceError::NotFound(id.resource_name());
         let mut subject = self.store.subject(id).await?.ok_or_else(not_found)?;
@@ -136,14 +156,8 @@ impl Services {
         }
         if hops > 0 {
             call.note_subject(subject.id.resource_name());
-            call.note_records(vec![id.resource_name()]);
         }
-        call.note_controller(subject.registered_by.as_str().to_owned());
-        if self.may_see(call, &subject, Lookup::Exact).await? {
-            Ok(subject)
-        } else {
-            Err(ServiceError::NotFound(id.resource_name()))
-        }
+        Ok(subject)
     }
 
     /// Whether the caller's agency may see `subject`: always if it is tied

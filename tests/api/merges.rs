@@ -300,6 +300,31 @@ async fn merge_and_unmerge(db: Db) {
             .merged_into
             .is_empty()
     );
+    // So do lists by it: the records and consents are the survivor's.
+    let listed = s
+        .records()
+        .list_records(council.request(pb::ListRecordsRequest {
+            subject: again.clone(),
+            purpose: pb::Purpose::Safeguarding as i32,
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .records;
+    assert!(listed.iter().any(|r| r.name == referral.name), "{listed:?}");
+    let consents = s
+        .consents()
+        .list_consents(council.request(pb::ListConsentsRequest {
+            subject: again.clone(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .consents;
+    assert_eq!(consents.len(), 1);
+    assert_eq!(consents[0].subject, sam);
     // Changes naming it are refused, pointing the way.
     let link = s
         .subjects()
