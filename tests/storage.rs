@@ -1055,8 +1055,8 @@ async fn merges_move_exactly_what_was_planned(f: &Fresh) {
     assert_eq!(store.merge_plan(&a.id, &a.id).await.unwrap(), None);
     let moved = store.merge_plan(&a.id, &b.id).await.unwrap().unwrap();
     assert_eq!(moved.identifiers, b.identifiers);
-    assert_eq!(moved.records, [id.clone()]);
-    assert_eq!(moved.consents, [held.id.clone()]);
+    assert_eq!(moved.records, std::slice::from_ref(&id));
+    assert_eq!(moved.consents, std::slice::from_ref(&held.id));
     let act = |at: i64| MergeAct {
         principal: "dq-1".into(),
         agency: code("leeds-cc"),
@@ -1100,7 +1100,10 @@ async fn merges_move_exactly_what_was_planned(f: &Fresh) {
         a.id
     );
     assert_eq!(store.merged_subjects(&a.id).await.unwrap().len(), 1);
-    assert_eq!(store.merges_of(&b.id).await.unwrap(), [merge.clone()]);
+    assert_eq!(
+        store.merges_of(&b.id).await.unwrap(),
+        std::slice::from_ref(&merge)
+    );
     // Decisions about the record as it was, and writes naming the merged
     // subject, no longer commit.
     assert!(is_stale(expecting(store, vec![record]).await));
