@@ -38,6 +38,7 @@ use crate::domain::credential::{
 use crate::health::Health;
 use crate::ledger::checkpoint::SigningKey;
 use crate::matching::Matcher;
+use crate::monitor::http::Readiness;
 use crate::peers::{Admitted, Peers};
 use crate::service::{AlertPolicy, Services};
 use crate::store::{SqlStore, connect_waiting};
@@ -54,6 +55,10 @@ const RESPONSE_SETTLE: Duration = Duration::from_millis(200);
 pub struct App {
     listener: TcpListener,
     address: SocketAddr,
+    /// The HTTP listener for metrics, liveness and readiness.
+    metrics_listener: TcpListener,
+    metrics_address: SocketAddr,
+    clock: SharedClock,
     store: SqlStore,
     services: Services,
     api: Api,
@@ -350,6 +355,19 @@ impl App {
                 config.listen
             )
         })?;
+        let metrics_listener = TcpListener::bind(config.metrics_listen)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen for metrics on {} (is another process using it? set metrics_listen)",
+                    config.metrics_listen
+                )
+            })?;
+        let metrics_address = metrics_listener
+            .local_addr()
+            .context("cannot read the bound metrics address")?;
+        crate::monitor::handle()
+            .map_err(|e| anyhow::anyhow!("cannot start the metrics recorder: {e}"))?;
         let store = open_store(config, Setup::CreateIfMissing).await?;
         let key = signing_key(config, Setup::CreateIfMissing)?;
         tracing::info!(
@@ -368,7 +386,7 @@ impl App {
                 (Arc::new(authenticator), Some(tls))
             }
         };
-        let services = Services::new(Arc::new(store.clone()), clock, Arc::new(key))
+        let services = Services::new(Arc::new(store.clone()), clock.clone(), Arc::new(key))
             .with_alert_policy(AlertPolicy {
                 refusals: config.alert_refusals,
                 window: chrono::TimeDelta::seconds(i64::from(config.alert_window_seconds)),
@@ -397,6 +415,9 @@ impl App {
         Ok(Self {
             listener,
             address,
+            metrics_listener,
+            metrics_address,
+            clock,
             store,
             services: services.clone(),
             api: Api::new(services, authenticator),
@@ -428,6 +449,11 @@ impl App {
         self.address
     }
 
+    /// The address of the metrics, liveness and readiness listener.
+    pub fn metrics_address(&self) -> SocketAddr {
+        self.metrics_address
+    }
+
     /// The service's store (the fault tests cap its size through it).
     pub fn store(&self) -> &SqlStore {
         &self.store
@@ -440,8 +466,23 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (reporter, health_service) = tonic_health::server::health_reporter();
-        let health = Health::new(reporter);
+        let readiness = Readiness::default();
+        let health = Health::new(reporter, readiness.clone());
         health.set(true).await;
+        let handle = crate::monitor::handle()
+            .map_err(|e| anyhow::anyhow!("cannot start the metrics recorder: {e}"))?;
+        let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+        let metrics = tokio::spawn(crate::monitor::http::serve(
+            self.metrics_listener,
+            handle,
+            self.store.clone(),
+            self.clock.clone(),
+            readiness,
+            async move {
+                let _ = metrics_stopped.await;
+            },
+        ));
+
         let reflection = || {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -506,7 +547,11 @@ impl App {
             self.probe_interval,
             self.store_wait,
         ));
-        tracing::info!(address = %self.address, "accord is serving");
+        tracing::info!(
+            address = %self.address,
+            metrics = %self.metrics_address,
+            "accord is serving"
+        );
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let counted = in_flight.clone();
         let signal = async move {
@@ -576,6 +621,12 @@ impl App {
         };
         publisher.abort();
         reviewer.abort();
+        let _ = metrics_stop.send(());
+        match metrics.await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "the metrics listener failed"),
+            Err(e) => tracing::warn!(error = %e, "the metrics listener failed"),
+            Ok(Ok(())) => {}
+        }
         // The last entries are covered by a final checkpoint.
         if let Err(e) = self.services.publish_checkpoint().await {
             tracing::warn!(error = %e, "could not publish the final checkpoint");

@@ -27,6 +27,11 @@ pub enum LogFormat {
 pub struct Config {
     /// Address the gRPC server listens on.
     pub listen: SocketAddr,
+    /// Address of the plaintext HTTP listener serving Prometheus metrics
+    /// (`/metrics`), liveness (`/livez`) and readiness (`/readyz`). It
+    /// tells nothing about citizens, but keep it on loopback or a private
+    /// network.
+    pub metrics_listen: SocketAddr,
     /// Directory for the embedded SQLite database (created if missing).
     pub data_dir: PathBuf,
     /// `postgres://…` to use PostgreSQL instead of the embedded SQLite
@@ -122,6 +127,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            metrics_listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
             data_dir: dirs::data_local_dir()
                 .map(|d| d.join("accord"))
                 .unwrap_or_else(|| PathBuf::from("accord-data")),
@@ -165,6 +171,7 @@ impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("listen", &self.listen)
+            .field("metrics_listen", &self.metrics_listen)
             .field("data_dir", &self.data_dir)
             .field(
                 "database_url",

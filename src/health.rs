@@ -19,6 +19,7 @@ use crate::api::pb::subject_service_server::SubjectServiceServer;
 use crate::api::{
     AgencyApi, AgreementApi, AuditApi, CatalogApi, ConsentApi, EventApi, RecordApi, SubjectApi,
 };
+use crate::monitor::http::Readiness;
 use crate::store::SqlStore;
 
 /// The names health is reported under: the server as a whole ("") and
@@ -39,12 +40,17 @@ const NAMES: [&str; 9] = [
 #[derive(Debug, Clone)]
 pub struct Health {
     reporter: HealthReporter,
+    /// The same status, for the HTTP readiness probe.
+    readiness: Readiness,
 }
 
 impl Health {
-    /// Reports through `reporter`.
-    pub fn new(reporter: HealthReporter) -> Self {
-        Self { reporter }
+    /// Reports through `reporter` and `readiness`.
+    pub fn new(reporter: HealthReporter, readiness: Readiness) -> Self {
+        Self {
+            reporter,
+            readiness,
+        }
     }
 
     /// Sets every service SERVING or NOT_SERVING.
@@ -57,6 +63,7 @@ impl Health {
         for name in NAMES {
             self.reporter.set_service_status(name, status).await;
         }
+        self.readiness.set(serving);
     }
 
     /// Probes `store` every `interval`, each probe given at most `wait`,

@@ -23,6 +23,7 @@ pub mod domain;
 pub mod health;
 pub mod ledger;
 pub mod matching;
+pub mod monitor;
 pub mod peers;
 pub mod policy;
 pub mod report;

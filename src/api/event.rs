@@ -32,6 +32,7 @@ const WATCH_METHOD: &str = super::method!("EventService", "WatchEvents");
 fn watch_stream(mut watch: EventWatch) -> WatchStream {
     let (tx, rx) = tokio::sync::mpsc::channel(WATCH_BUFFER);
     tokio::spawn(async move {
+        let _open = crate::monitor::EventStream::opened();
         loop {
             let item = tokio::select! {
                 item = watch.next() => item,

@@ -25,6 +25,7 @@ struct Guard(Arc<Counter>);
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        crate::monitor::in_flight(false);
         if self.0.calls.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.0.idle.notify_waiters();
         }
@@ -50,6 +51,7 @@ impl InFlight {
 
     fn enter(&self) -> Guard {
         self.0.calls.fetch_add(1, Ordering::SeqCst);
+        crate::monitor::in_flight(true);
         Guard(self.0.clone())
     }
 }

@@ -164,6 +164,7 @@ impl Api {
         request_id: &str,
         action: &str,
     ) -> Status {
+        crate::monitor::auth_failure(failure.code);
         let error = self
             .services
             .refuse_unauthenticated(failure, request_id.to_owned(), action)

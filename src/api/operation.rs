@@ -69,7 +69,15 @@ impl Api {
         &self,
         request: Request<O::Request>,
     ) -> Result<Response<O::Response>, Status> {
-        let (call, established) = self.begin(&request, O::METHOD, O::ACCESS).await?;
+        let started = std::time::Instant::now();
+        let (call, established) = match self.begin(&request, O::METHOD, O::ACCESS).await {
+            Ok(begun) => begun,
+            Err(status) => {
+                // Refused before it was served: no agency to speak of.
+                crate::monitor::call(O::METHOD, status.code(), "", "", started.elapsed());
+                return Err(status);
+            }
+        };
         let span = tracing::info_span!(
             "call",
             method = O::METHOD,
@@ -96,8 +104,21 @@ impl Api {
                 }
             }
             .await;
-            self.finish(&call, result, |output| O::render(output, &call))
-                .await
+            let reason = result.as_ref().err().map_or("", ServiceError::reason_code);
+            let answer = self
+                .finish(&call, result, |output| O::render(output, &call))
+                .await;
+            let code = answer
+                .as_ref()
+                .map_or_else(Status::code, |_| tonic::Code::Ok);
+            crate::monitor::call(
+                O::METHOD,
+                code,
+                reason,
+                call.caller.agency.as_str(),
+                started.elapsed(),
+            );
+            answer
         }
         .instrument(span)
         .await

@@ -411,6 +411,12 @@ impl Services {
                         .await;
                     match committed {
                         Ok(receipt) => {
+                            let lag = (now - event.time).to_std().unwrap_or_default();
+                            crate::monitor::event_delivered(
+                                subscription.agency.as_str(),
+                                event.kind.code(),
+                                lag,
+                            );
                             return Ok(Some(Delivered {
                                 cursor: self.tokens.event_cursor(&subscription.id, event.position),
                                 agreements: delivery.facts().grounds.agreements.clone(),

@@ -58,6 +58,17 @@ pub enum Backend {
 }
 
 /// The SQL store.
+/// A connection pool's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolState {
+    /// Connections open.
+    pub size: u32,
+    /// Of those, not in use.
+    pub idle: u32,
+    /// The most it opens.
+    pub max: u32,
+}
+
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     backend: Backend,
@@ -302,6 +313,15 @@ impl SqlStore {
     /// The backend in use.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The read pool's connections now.
+    pub fn pool_state(&self) -> PoolState {
+        PoolState {
+            size: self.reader.size(),
+            idle: u32::try_from(self.reader.num_idle()).unwrap_or(u32::MAX),
+            max: self.reader.options().get_max_connections(),
+        }
     }
 
     /// How many batches of commits this store has made durable.

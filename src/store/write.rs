@@ -283,11 +283,20 @@ async fn run(mut writer: Writer, mut queue: mpsc::Receiver<Job>, state: Arc<Stat
             }
         }
         let mut outcomes = Vec::with_capacity(batch.len());
+        let started = std::time::Instant::now();
         let committed = commit_batch(&mut writer, batch, &mut outcomes).await;
         if committed.is_ok() {
-            let entries = outcomes.iter().filter(|(_, o)| o.is_ok()).count();
+            let entries: Vec<&Entry> = outcomes
+                .iter()
+                .filter_map(|(_, o)| o.as_ref().ok())
+                .collect();
+            crate::monitor::batch(&entries, started.elapsed());
             state.batches.fetch_add(1, Ordering::Relaxed);
-            state.entries.fetch_add(entries as u64, Ordering::Relaxed);
+            state
+                .entries
+                .fetch_add(entries.len() as u64, Ordering::Relaxed);
+        } else {
+            crate::monitor::batch_failed();
         }
         state.failing.store(committed.is_err(), Ordering::SeqCst);
         for (done, outcome) in outcomes {

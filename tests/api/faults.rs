@@ -211,8 +211,14 @@ async fn sqlite_full_disk_fails_closed_and_recovers() {
         );
     }
 
-    // Load balancers are told, and callers are told when to try again.
+    // Load balancers are told (over gRPC health and the HTTP readiness
+    // probe), and callers are told when to try again.
     s.await_health(ServingStatus::NotServing).await;
+    assert_eq!(
+        http_get(s.metrics, "/readyz").await,
+        (503, "NOT_SERVING\n".to_owned())
+    );
+    assert_eq!(http_get(s.metrics, "/livez").await.0, 200);
     let status = s
         .records()
         .get_record(with_request_id(
@@ -232,6 +238,10 @@ async fn sqlite_full_disk_fails_closed_and_recovers() {
     // Room again: the server recovers by itself, and says so.
     s.served_store.cap_sqlite_pages(None).await.unwrap();
     s.await_health(ServingStatus::Serving).await;
+    assert_eq!(
+        http_get(s.metrics, "/readyz").await,
+        (200, "SERVING\n".to_owned())
+    );
     assert_eq!(answers.read(&s.channel, &record, "after-read").await, None);
     assert_eq!(
         answers

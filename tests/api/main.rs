@@ -18,6 +18,7 @@ mod helpers;
 mod identity;
 mod matching;
 mod merges;
+mod metrics;
 mod own_postgres;
 mod paging;
 mod proofs;

@@ -47,6 +47,7 @@ async fn startup_refuses_bad_setups_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let base = Config {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        metrics_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         data_dir: dir.path().to_owned(),
         insecure: true,
         ..Config::default()

@@ -29,6 +29,8 @@ use tonic_health::pb::health_client::HealthClient;
 /// A running server and what it needs to be checked.
 pub struct TestServer {
     pub address: SocketAddr,
+    /// The metrics, liveness and readiness listener (plain HTTP).
+    pub metrics: SocketAddr,
     pub channel: Channel,
     pub database_url: String,
     /// A PostgreSQL database made for this server, dropped when it stops.
@@ -345,6 +347,7 @@ impl TestServer {
         });
         let config = Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            metrics_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: dir.path().to_owned(),
             database_url,
             ledger_key_file,
@@ -361,6 +364,7 @@ impl TestServer {
             .await
             .expect("server builds");
         let address = app.address();
+        let metrics = app.metrics_address();
         let served_store = app.store().clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until_stopped(async {
@@ -379,6 +383,7 @@ impl TestServer {
         };
         Self {
             address,
+            metrics,
             channel,
             database_url: config.database_url(),
             served_store,
@@ -631,6 +636,54 @@ pub fn subject(nhs: &str, given: &str, family: &str, birth: &str) -> pb::Subject
         }),
         ..Default::default()
     }
+}
+
+/// `GET path` over plain HTTP/1.1 from the listener at `address`: the
+/// status code and the body (bounded in time).
+pub async fn http_get(address: SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(address).await?;
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await?;
+        Ok::<_, std::io::Error>(String::from_utf8_lossy(&answer).into_owned())
+    };
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(10), exchange)
+        .await
+        .expect("the HTTP listener answers within 10 s")
+        .expect("an HTTP exchange");
+    let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP response");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status code");
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    (status, body)
+}
+
+/// The body of a chunked HTTP/1.1 response.
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).expect("a chunk size");
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = &rest[n + 2..];
+    }
+    out
 }
 
 /// The field violations of an InvalidArgument status, as (field, description).

@@ -6,10 +6,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The `accord` binary, without the environment's log filter or
-/// configuration.
+/// configuration, its metrics listener on a free port (tests run many).
 pub fn accord() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_accord"));
-    c.env_remove("RUST_LOG").env_remove("ACCORD_CONFIG");
+    c.env_remove("RUST_LOG")
+        .env_remove("ACCORD_CONFIG")
+        .env("ACCORD_METRICS_LISTEN", "127.0.0.1:0");
     c
 }
 
@@ -33,6 +35,39 @@ pub fn start_logged(
     args: &[&str],
     env: &[(&str, &str)],
 ) -> (Child, String, std::sync::mpsc::Receiver<String>) {
+    let (child, line, rx) = start_serving(args, env);
+    (child, field(&line, "address"), rx)
+}
+
+/// Starts `accord serve --insecure` on free ports with more arguments;
+/// returns the child, its gRPC address and its metrics listener's.
+pub fn serve_with_metrics(args: &[&str]) -> (Child, String, String) {
+    let mut all = vec!["serve", "--insecure", "--listen", "127.0.0.1:0"];
+    all.extend_from_slice(args);
+    let (child, line, _log) = start_serving(&all, &[]);
+    (child, field(&line, "address"), field(&line, "metrics"))
+}
+
+/// The value of `name=` in a text log line.
+fn field(line: &str, name: &str) -> String {
+    let key = format!(" {name}=");
+    let at = line
+        .find(&key)
+        .unwrap_or_else(|| panic!("no {name} in {line}"));
+    line[at + key.len()..]
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Starts `accord args…`, a server; returns the child, the log line in
+/// which it reports its address (within a bounded time) and the rest of
+/// its log.
+fn start_serving(
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Child, String, std::sync::mpsc::Receiver<String>) {
     let mut child = accord()
         .args(args)
         .envs(env.iter().copied())
@@ -53,13 +88,8 @@ pub fn start_logged(
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
             Ok(line) => {
-                if let Some(i) = line.find("address=") {
-                    let address = line[i + "address=".len()..]
-                        .split_whitespace()
-                        .next()
-                        .unwrap()
-                        .to_owned();
-                    return (child, address, rx);
+                if line.contains(" address=") {
+                    return (child, line, rx);
                 }
             }
             Err(e) => {
