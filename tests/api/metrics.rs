@@ -223,4 +223,141 @@ async fn calls_decisions_and_the_ledger_are_measured_without_naming_anyone() {
     assert!(!text.contains(&created.id), "a subject in the metrics");
     assert!(!text.contains("sw-1"), "a principal in the metrics");
     assert!(!text.contains(&nhs_number(3)));
+    // Prometheus's own linter accepts the exposition.
+    if let Some(promtool) = promtool() {
+        let checked = run_with_input(&promtool, &["check", "metrics"], &text);
+        assert!(checked.status.success(), "{}", report(&checked));
+    }
+}
+
+/// Prometheus's `promtool`, from `TEST_PROMTOOL`; `None` (loudly) when it
+/// is not there outside CI.
+fn promtool() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("TEST_PROMTOOL")
+        .map(std::path::PathBuf::from)
+        .filter(|p| p.is_file());
+    if path.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "TEST_PROMTOOL must name promtool in CI (see scripts/ensure-tools)"
+        );
+        eprintln!("!!! SKIPPING promtool checks: TEST_PROMTOOL is not set (run scripts/test) !!!");
+    }
+    path
+}
+
+fn run_with_input(program: &std::path::Path, args: &[&str], input: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run promtool");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write to promtool");
+    child.wait_with_output().expect("promtool's output")
+}
+
+fn report(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The metric names Accord defines (`src/monitor/mod.rs`).
+fn defined_metrics() -> std::collections::BTreeSet<String> {
+    let source =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/monitor/mod.rs"))
+            .expect("read src/monitor/mod.rs");
+    source
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("pub const "))
+        .filter_map(|l| l.split('"').nth(1))
+        .filter(|name| name.starts_with("accord_"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The `accord_…` metric names `text` refers to, histogram series folded
+/// into their metric.
+fn referenced_metrics(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("accord_") {
+        let tail = &rest[at..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+            .unwrap_or(tail.len());
+        let name = &tail[..end];
+        let name = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .unwrap_or(name);
+        names.insert(name.to_owned());
+        rest = &tail[end..];
+    }
+    names
+}
+
+/// The alert rules and their unit tests pass promtool, the dashboard's
+/// queries parse, and both name only metrics Accord defines.
+#[test]
+fn the_alert_rules_and_the_dashboard_check_out() {
+    let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+    let rules = std::fs::read_to_string(deploy.join("prometheus/alerts.yaml")).unwrap();
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(deploy.join("grafana/accord.json")).unwrap())
+            .expect("the dashboard is JSON");
+    let exprs: Vec<String> = dashboard["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .map(|t| t["expr"].as_str().expect("a query").to_owned())
+        .collect();
+    assert!(exprs.len() >= 15, "{exprs:?}");
+    let defined = defined_metrics();
+    assert!(defined.len() >= 15, "{defined:?}");
+    for text in exprs.iter().map(String::as_str).chain([rules.as_str()]) {
+        let unknown: Vec<String> = referenced_metrics(text)
+            .into_iter()
+            .filter(|n| !defined.contains(n))
+            .collect();
+        assert!(unknown.is_empty(), "unknown metrics {unknown:?} in {text}");
+    }
+    let Some(promtool) = promtool() else {
+        return;
+    };
+    let run = |args: &[&str], dir: &std::path::Path| {
+        let out = std::process::Command::new(&promtool)
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("run promtool");
+        assert!(out.status.success(), "promtool {args:?}: {}", report(&out));
+    };
+    let prometheus = deploy.join("prometheus");
+    run(&["check", "rules", "alerts.yaml"], &prometheus);
+    run(&["test", "rules", "alerts.test.yaml"], &prometheus);
+    // Each of the dashboard's queries as a recording rule, so that
+    // promtool parses it (Grafana's rate interval as five minutes).
+    let dir = tempfile::tempdir().unwrap();
+    let mut recording = String::from("groups:\n  - name: dashboard\n    rules:\n");
+    for (i, expr) in exprs.iter().enumerate() {
+        let expr = expr.replace("$__rate_interval", "5m");
+        recording.push_str(&format!(
+            "      - record: dashboard:panel_{i}\n        expr: {}\n",
+            serde_json::to_string(&expr).unwrap()
+        ));
+    }
+    std::fs::write(dir.path().join("dashboard.yaml"), recording).unwrap();
+    run(&["check", "rules", "dashboard.yaml"], dir.path());
 }
