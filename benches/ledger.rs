@@ -23,6 +23,7 @@ fn draft() -> EntryDraft {
         id: "5d0c6a51-1f0e-4a4e-8f55-3c1f3e0f2b7a".into(),
         time: chrono::Utc::now(),
         request_id: "b1946ac9-2f4c-4a4e-9d4f-7e5f0c3a2b10".into(),
+        trace_id: String::new(),
         agency: "leeds-cc".into(),
         principal: "sw-17".into(),
         roles: vec!["social_worker".into()],

@@ -28,6 +28,10 @@ pub enum Command {
     /// Audit ledger tools.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// Asks a running server whether it is ready (its metrics listener's
+    /// `/readyz`, as configured): exits 0 if so, 1 if not. For container
+    /// health checks, where no HTTP client is at hand.
+    Probe(ProbeArgs),
     /// Development setup: certificates, example agencies, tokens. Never
     /// for real data. (Left out of builds without the `dev` feature.)
     #[cfg(feature = "dev")]
@@ -142,6 +146,19 @@ pub struct ReportArgs {
     /// The file to write; `-` for standard output.
     #[arg(long, short, default_value = "-")]
     pub output: PathBuf,
+}
+
+/// Options of `accord probe`.
+#[derive(Debug, Clone, Args)]
+pub struct ProbeArgs {
+    /// The metrics listener to ask; `metrics_listen` from the
+    /// configuration when absent (an unspecified address, such as
+    /// 0.0.0.0, as loopback).
+    #[arg(long)]
+    pub address: Option<SocketAddr>,
+    /// The path to ask for: `/readyz` or `/livez`.
+    #[arg(long, default_value = "/readyz")]
+    pub path: String,
 }
 
 /// Where data lives.

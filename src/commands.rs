@@ -17,7 +17,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = configure(cli.config.as_deref(), &args.overrides())?;
             tracing::debug!(?config, "configuration");
             let app = App::build(&config).await?;
-            app.run_until_stopped(shutdown_signal()).await
+            let served = app.run_until_stopped(shutdown_signal()).await;
+            telemetry::shutdown();
+            served
         }
         #[cfg(feature = "dev")]
         Command::Dev(DevCommand::Init(args)) => {
@@ -44,6 +46,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 args.minutes,
             )?;
             println!("{token}");
+            Ok(())
+        }
+        Command::Probe(args) => {
+            let address = match args.address {
+                Some(address) => address,
+                None => {
+                    let config =
+                        Config::load(cli.config.as_deref(), &crate::config::Overrides::default())?;
+                    let mut address = config.metrics_listen;
+                    if address.ip().is_unspecified() {
+                        address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+                    }
+                    address
+                }
+            };
+            let status = crate::monitor::http::probe(address, &args.path).await?;
+            println!("{status}");
             Ok(())
         }
         Command::Migrate(args) => {
@@ -141,7 +160,11 @@ fn configure(
     overrides: &crate::config::Overrides,
 ) -> anyhow::Result<Config> {
     let config = Config::load(file, overrides)?;
-    telemetry::init(config.log_format, &config.log_level);
+    telemetry::init(
+        config.log_format,
+        &config.log_level,
+        config.otlp_endpoint.as_deref(),
+    )?;
     let unknown = Config::unknown_environment();
     if !unknown.is_empty() {
         tracing::warn!(

@@ -43,6 +43,9 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Log filter, e.g. `info` or `accord=debug,info` (`RUST_LOG` wins).
     pub log_level: String,
+    /// Where to export traces over OTLP/gRPC (an OpenTelemetry collector,
+    /// e.g. `http://127.0.0.1:4317`); none: traces are not exported.
+    pub otlp_endpoint: Option<String>,
     /// Largest request message accepted, in bytes.
     pub max_message_bytes: usize,
     /// The most bytes of request metadata (headers) a call may carry,
@@ -135,6 +138,7 @@ impl Default for Config {
             insecure: false,
             log_format: LogFormat::Text,
             log_level: "info".to_owned(),
+            otlp_endpoint: None,
             max_message_bytes: 1024 * 1024,
             max_header_bytes: 16 * 1024,
             max_headers: 100,
@@ -180,6 +184,7 @@ impl fmt::Debug for Config {
             .field("insecure", &self.insecure)
             .field("log_format", &self.log_format)
             .field("log_level", &self.log_level)
+            .field("otlp_endpoint", &self.otlp_endpoint)
             .field("max_message_bytes", &self.max_message_bytes)
             .field("max_header_bytes", &self.max_header_bytes)
             .field("max_headers", &self.max_headers)
@@ -274,6 +279,13 @@ impl Config {
             .merge(Serialized::defaults(overrides))
             .extract()
             .map_err(|e| ConfigError::Invalid(e.to_string().replace('\n', " ")))?;
+        if let Some(endpoint) = &config.otlp_endpoint
+            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "otlp_endpoint must be an http:// or https:// URL, not {endpoint:?}"
+            )));
+        }
         if !(10..=3_600_000).contains(&config.checkpoint_interval_ms) {
             return Err(ConfigError::Invalid(format!(
                 "checkpoint_interval_ms must be between 10 and 3600000, not {}",

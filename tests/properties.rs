@@ -220,17 +220,34 @@ fn drafts() -> impl Strategy<Value = EntryDraft> {
             texts(),
             texts(),
         ),
-        (texts(), lists(), lists(), texts(), texts(), texts()),
+        (
+            texts(),
+            lists(),
+            lists(),
+            texts(),
+            texts(),
+            texts(),
+            texts(),
+        ),
     )
         .prop_map(
             |(
                 (id, micros, request_id, agency, principal, roles, action),
                 (purpose, subject, records, fields, outcome, reason_code, reason),
-                (controller, agreements, lawful_bases, consent, break_glass, client_certificate),
+                (
+                    controller,
+                    agreements,
+                    lawful_bases,
+                    consent,
+                    break_glass,
+                    client_certificate,
+                    trace_id,
+                ),
             )| EntryDraft {
                 id,
                 time: DateTime::<Utc>::from_timestamp_micros(micros).unwrap(),
                 request_id,
+                trace_id,
                 agency,
                 principal,
                 roles,
@@ -280,9 +297,11 @@ fn decode(bytes: &[u8]) -> Option<(i64, EntryDraft)> {
         }
     }
     let mut r = Reader(bytes);
-    if r.take(23)? != b"accord.ledger.entry.v3\n" {
-        return None;
-    }
+    let traced = match r.take(23)? {
+        b"accord.ledger.entry.v3\n" => false,
+        b"accord.ledger.entry.v4\n" => true,
+        _ => return None,
+    };
     let index = i64::from_be_bytes(r.take(8)?.try_into().ok()?);
     let micros = i64::from_be_bytes(r.take(8)?.try_into().ok()?);
     let request_id = r.text()?;
@@ -309,7 +328,10 @@ fn decode(bytes: &[u8]) -> Option<(i64, EntryDraft)> {
     let consent = r.text()?;
     let break_glass = r.text()?;
     let client_certificate = r.text()?;
-    if !r.0.is_empty() {
+    // Version 4 is the encoding of an entry with a trace id, and only of
+    // one.
+    let trace_id = if traced { r.text()? } else { String::new() };
+    if !r.0.is_empty() || traced == trace_id.is_empty() {
         return None;
     }
     Some((
@@ -318,6 +340,7 @@ fn decode(bytes: &[u8]) -> Option<(i64, EntryDraft)> {
             id,
             time: DateTime::<Utc>::from_timestamp_micros(micros)?,
             request_id,
+            trace_id,
             agency,
             principal,
             roles,

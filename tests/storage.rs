@@ -45,6 +45,12 @@ fn draft(n: i64, outcome: Outcome) -> EntryDraft {
         id: uuid::Uuid::new_v4().to_string(),
         time: t(n),
         request_id: format!("req-{n}"),
+        // Odd entries carry a trace id (encoding v4), even ones none (v3).
+        trace_id: if n % 2 == 1 {
+            format!("{n:032x}")
+        } else {
+            String::new()
+        },
         agency: "leeds-cc".into(),
         principal: "sw-1".into(),
         roles: vec!["social_worker".into()],

@@ -1,12 +1,9 @@
 //! `accord.v1.AuditService`.
 
-use std::pin::Pin;
-
-use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
-use super::operation::{declared, operation, serve};
+use super::operation::{ServerStream, declared, operation, serve};
 use super::pb::audit_service_server::AuditService;
 use super::{Api, convert, pb};
 use crate::domain::{Alert, AlertId, SubjectId};
@@ -17,7 +14,7 @@ use crate::service::{
 };
 
 /// The stream of an export.
-type ExportStream = Pin<Box<dyn Stream<Item = Result<pb::ExportEntriesResponse, Status>> + Send>>;
+type ExportStream = ServerStream<pb::ExportEntriesResponse>;
 
 /// How many export items may wait for a slow reader.
 const EXPORT_BUFFER: usize = 64;
@@ -61,7 +58,7 @@ fn export_stream(mut export: EntryExport) -> ExportStream {
             }
         }
     });
-    Box::pin(ReceiverStream::new(rx))
+    ServerStream(Box::pin(ReceiverStream::new(rx)))
 }
 
 /// The AuditService adapter.

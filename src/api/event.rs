@@ -1,13 +1,9 @@
 //! `accord.v1.EventService`.
 
-use std::pin::Pin;
-
-use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::Status;
 
 use super::error::to_status;
-use super::operation::{operation, serve};
+use super::operation::{ServerStream, operation, serve};
 use super::pb::event_service_server::EventService;
 use super::{Api, convert, pb};
 use crate::domain::event::{Subscription, SubscriptionId};
@@ -18,7 +14,7 @@ use crate::service::{
 };
 
 /// The stream of a watch.
-type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchEventsResponse, Status>> + Send>>;
+type WatchStream = ServerStream<pb::WatchEventsResponse>;
 
 /// How many messages may wait for a slow reader: with a page of events
 /// being delivered, what one watcher holds in memory is bounded; a reader
@@ -64,7 +60,7 @@ fn watch_stream(mut watch: EventWatch) -> WatchStream {
             }
         }
     });
-    Box::pin(ReceiverStream::new(rx))
+    ServerStream(Box::pin(ReceiverStream::new(rx)))
 }
 
 /// The EventService adapter.

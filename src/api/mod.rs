@@ -84,6 +84,41 @@ impl Presentation {
     }
 }
 
+/// Metadata key of the W3C trace context.
+pub const TRACEPARENT_HEADER: &str = "traceparent";
+
+/// The trace id of the caller's W3C `traceparent`
+/// (`{version}-{trace id}-{parent id}-{flags}`), or empty when it sent none
+/// or one that is not valid (which W3C trace context says to ignore).
+pub fn trace_id(metadata: &MetadataMap) -> String {
+    let Some(value) = metadata
+        .get(TRACEPARENT_HEADER)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return String::new();
+    };
+    let hex = |s: &str, n: usize| {
+        s.len() == n && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    };
+    let nonzero = |s: &str| s.bytes().any(|b| b != b'0');
+    let parts: Vec<&str> = value.trim().split('-').collect();
+    match parts.as_slice() {
+        [version, trace, parent, flags, ..]
+            if hex(version, 2)
+                && *version != "ff"
+                && (*version != "00" || parts.len() == 4)
+                && hex(trace, 32)
+                && nonzero(trace)
+                && hex(parent, 16)
+                && nonzero(parent)
+                && hex(flags, 2) =>
+        {
+            (*trace).to_owned()
+        }
+        _ => String::new(),
+    }
+}
+
 /// The request id: the caller's, if it is a sensible one, else a new one.
 fn request_id(metadata: &MetadataMap) -> String {
     metadata
@@ -198,7 +233,8 @@ impl Api {
             request_id,
             action,
             self.services.now(),
-        );
+        )
+        .traced(trace_id(request.metadata()));
         call.set_registry(established.authenticated.registry);
         loop {
             match self.services.admit(&call, access).await {

@@ -67,6 +67,9 @@ pub struct EntryLine {
     pub consent: String,
     pub break_glass: String,
     pub client_certificate: String,
+    /// The W3C trace id; absent from exports written before trace ids.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub trace_id: String,
     /// The leaf hash recorded in the ledger's tree, hex.
     pub leaf_hash: String,
 }
@@ -84,6 +87,7 @@ impl EntryLine {
             principal: d.principal.clone(),
             roles: d.roles.clone(),
             client_certificate: d.client_certificate.clone(),
+            trace_id: d.trace_id.clone(),
             action: d.action.clone(),
             purpose: d.purpose.map_or("", Purpose::code).to_owned(),
             subject: d.subject.clone(),
@@ -122,6 +126,7 @@ impl EntryLine {
                 principal: self.principal.clone(),
                 roles: self.roles.clone(),
                 client_certificate: self.client_certificate.clone(),
+                trace_id: self.trace_id.clone(),
                 action: self.action.clone(),
                 purpose,
                 subject: self.subject.clone(),
@@ -319,6 +324,12 @@ mod tests {
                 id: format!("e{n}"),
                 time: DateTime::from_timestamp(1_700_000_000 + n, 0).unwrap(),
                 request_id: format!("r{n}"),
+                // Every other entry carries a trace id (encoding v4).
+                trace_id: if n % 2 == 1 {
+                    format!("{n:032x}")
+                } else {
+                    String::new()
+                },
                 agency: "leeds-cc".into(),
                 principal: "sw-1".into(),
                 roles: vec!["social_worker".into()],

@@ -73,6 +73,9 @@ pub struct EntryDraft {
     pub id: String,
     pub time: DateTime<Utc>,
     pub request_id: String,
+    /// The W3C trace id of the call (32 lowercase hex digits) from its
+    /// `traceparent`; empty when it sent none.
+    pub trace_id: String,
     pub agency: String,
     pub principal: String,
     pub roles: Vec<String>,
@@ -189,10 +192,15 @@ pub struct EntryFilter {
     /// Only entries that disclosed fields to an agency other than their
     /// controller with this among their [`Entry::disclosure_keys`].
     pub disclosed: Option<String>,
+    /// Only entries of calls in this W3C trace.
+    pub trace_id: Option<String>,
 }
 
 /// Version tag that starts every canonical encoding.
 const ENCODING_TAG: &[u8] = b"accord.ledger.entry.v3\n";
+
+/// The tag of an entry that carries a trace id (version 4).
+const TRACED_ENCODING_TAG: &[u8] = b"accord.ledger.entry.v4\n";
 
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&u64::try_from(bytes.len()).unwrap_or(u64::MAX).to_be_bytes());
@@ -217,9 +225,19 @@ fn put_list(out: &mut Vec<u8>, items: &[String]) {
 /// certificate fingerprint. Strings
 /// are UTF-8 preceded by their byte length (8 bytes, big-endian); lists by
 /// their item count (8 bytes, big-endian).
+///
+/// Version 4, for an entry with a trace id: the tag
+/// `accord.ledger.entry.v4\n`, then the same, then the trace id. An entry
+/// without one is encoded as version 3, so entries written before trace
+/// ids existed keep their leaves.
 pub fn canonical_encoding(index: i64, draft: &EntryDraft) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
-    out.extend_from_slice(ENCODING_TAG);
+    let traced = !draft.trace_id.is_empty();
+    out.extend_from_slice(if traced {
+        TRACED_ENCODING_TAG
+    } else {
+        ENCODING_TAG
+    });
     out.extend_from_slice(&index.to_be_bytes());
     out.extend_from_slice(&draft.time.timestamp_micros().to_be_bytes());
     put_bytes(&mut out, draft.request_id.as_bytes());
@@ -242,6 +260,9 @@ pub fn canonical_encoding(index: i64, draft: &EntryDraft) -> Vec<u8> {
     put_bytes(&mut out, g.consent.as_bytes());
     put_bytes(&mut out, g.break_glass.as_bytes());
     put_bytes(&mut out, draft.client_certificate.as_bytes());
+    if traced {
+        put_bytes(&mut out, draft.trace_id.as_bytes());
+    }
     out
 }
 
@@ -389,6 +410,7 @@ mod tests {
             id: format!("id-{n}"),
             time: DateTime::from_timestamp(1_700_000_000 + i64::from(n), 0).unwrap(),
             request_id: format!("req-{n}"),
+            trace_id: String::new(),
             agency: "leeds-cc".into(),
             principal: "u1".into(),
             roles: vec!["social_worker".into()],
@@ -518,5 +540,21 @@ mod tests {
         b.roles = vec!["a".into(), "b".into()];
         assert_ne!(canonical_encoding(0, &a), canonical_encoding(0, &b));
         assert_ne!(canonical_encoding(0, &a), canonical_encoding(1, &a));
+    }
+
+    #[test]
+    fn a_trace_id_makes_version_4_and_its_absence_keeps_version_3() {
+        let plain = draft(0);
+        let mut traced = draft(0);
+        traced.trace_id = "4bf92f3577b34da6a3ce929d0e0e4736".into();
+        let v3 = canonical_encoding(0, &plain);
+        let v4 = canonical_encoding(0, &traced);
+        assert!(v3.starts_with(b"accord.ledger.entry.v3\n"));
+        assert!(v4.starts_with(b"accord.ledger.entry.v4\n"));
+        // The same fields, then the trace id.
+        assert_eq!(v4[ENCODING_TAG.len()..v3.len()], v3[ENCODING_TAG.len()..]);
+        let mut tail = 32u64.to_be_bytes().to_vec();
+        tail.extend_from_slice(traced.trace_id.as_bytes());
+        assert_eq!(v4[v3.len()..], tail[..]);
     }
 }

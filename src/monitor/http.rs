@@ -109,3 +109,43 @@ async fn metrics(State(probe): State<Probe>) -> impl IntoResponse {
         probe.handle.render(),
     )
 }
+
+/// How long `accord probe` waits for an answer.
+const PROBE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Asks the listener at `address` for `path` (plain HTTP/1.1): its
+/// answer's first line, if the status is 200; otherwise why not.
+pub async fn probe(address: std::net::SocketAddr, path: &str) -> anyhow::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if !path.starts_with('/')
+        || path
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    {
+        anyhow::bail!("the path must start with / and hold no spaces");
+    }
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(address).await?;
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await?;
+        let mut answer = Vec::new();
+        // A probe's answer is a few bytes; more is not read.
+        stream.take(4096).read_to_end(&mut answer).await?;
+        Ok::<_, std::io::Error>(String::from_utf8_lossy(&answer).into_owned())
+    };
+    let answer = tokio::time::timeout(PROBE_WAIT, exchange)
+        .await
+        .map_err(|_| anyhow::anyhow!("{address} did not answer within {PROBE_WAIT:?}"))?
+        .map_err(|e| anyhow::anyhow!("cannot ask {address}: {e}"))?;
+    let status = answer.lines().next().unwrap_or_default().to_owned();
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.trim().to_owned())
+        .unwrap_or_default();
+    if status.split_whitespace().nth(1) == Some("200") {
+        Ok(body)
+    } else {
+        anyhow::bail!("not ready: {status} {body}")
+    }
+}

@@ -183,7 +183,7 @@ pub fn call(
 }
 
 /// The gRPC code's name, as Prometheus labels carry it.
-fn code_label(code: tonic::Code) -> &'static str {
+pub fn code_label(code: tonic::Code) -> &'static str {
     use tonic::Code;
     match code {
         Code::Ok => "OK",

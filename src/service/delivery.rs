@@ -141,6 +141,7 @@ async fn wanted(
 struct Follower {
     caller: Caller,
     request_id: String,
+    trace_id: String,
     action: &'static str,
     registry: Option<i64>,
 }
@@ -150,6 +151,7 @@ impl Follower {
         Self {
             caller: call.caller.clone(),
             request_id: call.request_id.clone(),
+            trace_id: call.trace_id.clone(),
             action: call.action,
             registry: call.registry(),
         }
@@ -394,7 +396,8 @@ impl Services {
             follower.request_id.clone(),
             follower.action,
             now,
-        );
+        )
+        .traced(follower.trace_id.clone());
         delivery.set_registry(follower.registry);
         delivery.set_purpose(subscription.purpose);
         loop {

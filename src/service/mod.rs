@@ -291,6 +291,8 @@ struct Facts {
 pub struct Call {
     pub caller: Caller,
     pub request_id: String,
+    /// The W3C trace id the caller sent (`traceparent`), or empty.
+    pub trace_id: String,
     pub action: &'static str,
     pub time: DateTime<Utc>,
     facts: Mutex<Facts>,
@@ -310,11 +312,19 @@ impl Call {
         Self {
             caller,
             request_id,
+            trace_id: String::new(),
             action,
             time,
             facts: Mutex::new(Facts::default()),
             attempt: std::sync::atomic::AtomicU32::new(0),
         }
+    }
+
+    /// The call, part of the trace `trace_id` (see [`Call::trace_id`]).
+    #[must_use]
+    pub fn traced(mut self, trace_id: String) -> Self {
+        self.trace_id = trace_id;
+        self
     }
 
     /// Whether this attempt must read everything afresh rather than decide
@@ -499,6 +509,7 @@ impl Call {
             id: crate::ledger::new_entry_id(),
             time: self.time,
             request_id: self.request_id.clone(),
+            trace_id: self.trace_id.clone(),
             agency: self.caller.agency.as_str().to_owned(),
             principal: self.caller.principal.as_str().to_owned(),
             roles: self
@@ -545,6 +556,7 @@ impl OwnWork {
             id: crate::ledger::new_entry_id(),
             time,
             request_id: String::new(),
+            trace_id: String::new(),
             agency: String::new(),
             principal: "accord".to_owned(),
             roles: vec![],
@@ -804,6 +816,7 @@ impl Services {
             id: crate::ledger::new_entry_id(),
             time: self.now(),
             request_id,
+            trace_id: String::new(),
             agency,
             principal,
             roles,

@@ -31,6 +31,7 @@ fn entry_from(row: &AnyRow) -> Result<Entry, StoreError> {
             principal: row.try_get("principal")?,
             roles: from_json(&row.try_get::<String, _>("roles")?)?,
             client_certificate: row.try_get("client_certificate")?,
+            trace_id: row.try_get("trace_id")?,
             action: row.try_get("action")?,
             purpose: if purpose.is_empty() {
                 None
@@ -107,6 +108,9 @@ fn entry_query(select: &str, f: &EntryFilter) -> Query {
     }
     if let Some(c) = &f.client_certificate {
         q.push(" AND client_certificate = ?", Arg::Text(c.clone()));
+    }
+    if let Some(t) = &f.trace_id {
+        q.push(" AND trace_id = ? AND trace_id <> ''", Arg::Text(t.clone()));
     }
     if let Some(v) = &f.visible_to {
         q.push(" AND (agency = ?", Arg::Text(v.clone()))
@@ -372,6 +376,7 @@ struct EntryRow<'a> {
     consent: &'a str,
     break_glass: &'a str,
     client_certificate: &'a str,
+    trace_id: &'a str,
 }
 
 impl<'a> EntryRow<'a> {
@@ -399,6 +404,7 @@ impl<'a> EntryRow<'a> {
             consent: &d.grounds.consent,
             break_glass: &d.grounds.break_glass,
             client_certificate: &d.client_certificate,
+            trace_id: &d.trace_id,
         })
     }
 }
@@ -434,15 +440,15 @@ const APPEND_POSTGRES: &str = "\
 WITH entries AS (
     INSERT INTO ledger_entries (idx, id, time, request_id, agency, principal, roles, action,
         purpose, subject, records, fields, outcome, reason_code, reason, controller,
-        agreements, lawful_bases, consent, break_glass, client_certificate)
+        agreements, lawful_bases, consent, break_glass, client_certificate, trace_id)
     SELECT idx, id, time, request_id, agency, principal, roles, action,
         purpose, subject, records, fields, outcome, reason_code, reason, controller,
-        agreements, lawful_bases, consent, break_glass, client_certificate
+        agreements, lawful_bases, consent, break_glass, client_certificate, trace_id
     FROM json_to_recordset($1::json) AS r(idx BIGINT, id TEXT, time BIGINT, request_id TEXT,
         agency TEXT, principal TEXT, roles TEXT, action TEXT, purpose TEXT, subject TEXT,
         records TEXT, fields TEXT, outcome TEXT, reason_code TEXT, reason TEXT,
         controller TEXT, agreements TEXT, lawful_bases TEXT, consent TEXT, break_glass TEXT,
-        client_certificate TEXT)
+        client_certificate TEXT, trace_id TEXT)
 ), subjects AS (
     INSERT INTO ledger_subjects (subject, idx)
     SELECT subject, idx FROM json_to_recordset($2::json) AS s(subject TEXT, idx BIGINT)
@@ -487,13 +493,13 @@ UPDATE ledger_head SET size = $4, root_hash = $5 WHERE id = 1";
 pub(super) const APPEND_SQLITE: &str = "\
 INSERT INTO ledger_entries (idx, id, time, request_id, agency, principal, roles, action,
     purpose, subject, records, fields, outcome, reason_code, reason, controller,
-    agreements, lawful_bases, consent, break_glass, client_certificate)
+    agreements, lawful_bases, consent, break_glass, client_certificate, trace_id)
 WITH r AS MATERIALIZED (SELECT jsonb(value) AS v FROM json_each($1))
 SELECT v ->> 'idx', v ->> 'id', v ->> 'time', v ->> 'request_id', v ->> 'agency',
     v ->> 'principal', v ->> 'roles', v ->> 'action', v ->> 'purpose', v ->> 'subject',
     v ->> 'records', v ->> 'fields', v ->> 'outcome', v ->> 'reason_code', v ->> 'reason',
     v ->> 'controller', v ->> 'agreements', v ->> 'lawful_bases', v ->> 'consent',
-    v ->> 'break_glass', v ->> 'client_certificate'
+    v ->> 'break_glass', v ->> 'client_certificate', v ->> 'trace_id'
 FROM r;
 INSERT INTO ledger_subjects (subject, idx)
 WITH r AS MATERIALIZED (SELECT jsonb(value) AS v FROM json_each($2))

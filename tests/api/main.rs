@@ -29,4 +29,5 @@ mod seals;
 mod server;
 mod sharing;
 mod subjects;
+mod traces;
 mod views;

@@ -9,7 +9,7 @@ use accord::api::pb::subject_service_client::SubjectServiceClient;
 use tonic::Code;
 use tonic::transport::Channel;
 
-use crate::helpers::process::{Reaped, serve_with_metrics};
+use crate::helpers::process::{Reaped, accord, serve_with_metrics};
 use crate::helpers::*;
 
 /// One sample of the Prometheus text format: its name and labels.
@@ -85,6 +85,19 @@ async fn calls_decisions_and_the_ledger_are_measured_without_naming_anyone() {
         http_get(metrics, "/readyz").await,
         (200, "SERVING\n".to_owned())
     );
+    // The container health check asks the same.
+    let probed = accord()
+        .args(["probe", "--address", &metrics.to_string()])
+        .output()
+        .unwrap();
+    assert!(probed.status.success(), "{probed:?}");
+    assert_eq!(String::from_utf8_lossy(&probed.stdout).trim(), "SERVING");
+    let nobody = accord()
+        .args(["probe", "--address", "127.0.0.1:1"])
+        .output()
+        .unwrap();
+    assert!(!nobody.status.success());
+    assert!(String::from_utf8_lossy(&nobody.stderr).contains("cannot ask"));
 
     let channel = Channel::from_shared(format!("http://{address}"))
         .unwrap()

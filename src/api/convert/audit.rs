@@ -68,6 +68,21 @@ pub fn list_entries(
             )
             .map(|m| m.value());
     }
+    if !req.trace_id.is_empty() {
+        if req.trace_id.len() == 32
+            && req
+                .trace_id
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
+            filter.trace_id = Some(req.trace_id.clone());
+        } else {
+            v.add(
+                "trace_id",
+                "must be 32 lowercase hex digits (a W3C trace id)",
+            );
+        }
+    }
     (filter.start, filter.end) = time_range(req.start_time.as_ref(), req.end_time.as_ref(), &mut v);
     let page = page_request(req.page_size, req.page_token, &mut v);
     v.into_result(|| Some((purpose?, filter, page)))
@@ -180,6 +195,7 @@ pub fn entry_out(e: Entry) -> pb::LedgerEntry {
         consent: d.grounds.consent,
         break_glass_reason: d.grounds.break_glass,
         client_certificate: d.client_certificate,
+        trace_id: d.trace_id,
     }
 }
 

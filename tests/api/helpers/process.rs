@@ -48,14 +48,23 @@ pub fn serve_with_metrics(args: &[&str]) -> (Child, String, String) {
     (child, field(&line, "address"), field(&line, "metrics"))
 }
 
-/// The value of `name=` in a text log line.
+/// The value of the field `name` in a log line, text (`name=value`) or
+/// JSON (`"name":"value"`).
 fn field(line: &str, name: &str) -> String {
-    let key = format!(" {name}=");
+    let text = format!(" {name}=");
+    let json = format!("\"{name}\":\"");
+    if let Some(at) = line.find(&text) {
+        return line[at + text.len()..]
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+    }
     let at = line
-        .find(&key)
+        .find(&json)
         .unwrap_or_else(|| panic!("no {name} in {line}"));
-    line[at + key.len()..]
-        .split_whitespace()
+    line[at + json.len()..]
+        .split('"')
         .next()
         .unwrap_or_default()
         .to_owned()
@@ -88,7 +97,7 @@ fn start_serving(
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
             Ok(line) => {
-                if line.contains(" address=") {
+                if line.contains(" address=") || line.contains("\"address\":\"") {
                     return (child, line, rx);
                 }
             }
