@@ -10,6 +10,7 @@ mod audit;
 mod buf;
 mod consents;
 mod credentials;
+mod deploy;
 mod duplicates;
 mod emergency;
 mod events;
