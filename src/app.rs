@@ -218,6 +218,31 @@ pub async fn open_store(config: &Config, setup: Setup) -> anyhow::Result<SqlStor
         .with_context(|| format!("cannot open the database {}", redact_url(&url)))
 }
 
+/// Generates the checkpoint signing key at `ledger_key_file` (or in the
+/// data directory), readable by its owner only; refuses to overwrite one.
+pub fn new_signing_key(config: &Config) -> anyhow::Result<SigningKey> {
+    let path = config.ledger_key_path();
+    if path.exists() {
+        bail!(
+            "{} exists already; a signing key is never overwritten",
+            path.display()
+        );
+    }
+    let (key, private) = SigningKey::generate(&config.ledger_origin)?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the directory {}", dir.display()))?;
+    }
+    write_private(&path, &private)
+        .with_context(|| format!("cannot write the ledger signing key {}", path.display()))?;
+    tracing::info!(
+        path = %path.display(),
+        verifier_key = key.verifier_key(),
+        "generated the ledger's checkpoint signing key"
+    );
+    Ok(key)
+}
+
 /// Reads the checkpoint signing key; when none is configured and none is in
 /// the data directory yet, generates one there (readable by its owner
 /// only) if `setup` allows it.
@@ -239,19 +264,7 @@ pub fn signing_key(config: &Config, setup: Setup) -> anyhow::Result<SigningKey> 
             path.parent().unwrap_or(&path).display()
         );
     } else {
-        let (key, private) = SigningKey::generate(&config.ledger_origin)?;
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create the directory {}", dir.display()))?;
-        }
-        write_private(&path, &private)
-            .with_context(|| format!("cannot write the ledger signing key {}", path.display()))?;
-        tracing::info!(
-            path = %path.display(),
-            verifier_key = key.verifier_key(),
-            "generated the ledger's checkpoint signing key"
-        );
-        key
+        new_signing_key(config)?
     };
     if key.name() != config.ledger_origin {
         bail!(

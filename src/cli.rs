@@ -25,6 +25,11 @@ pub enum Command {
     Serve(ServeArgs),
     /// Brings the database schema up to date and exits.
     Migrate(StorageArgs),
+    /// Backs the embedded SQLite database up while the server runs: one
+    /// consistent snapshot, into a directory that can serve as a data
+    /// directory. (For PostgreSQL use pg_dump or continuous archiving; see
+    /// docs/operations.md.) The signing key is not copied unless asked.
+    Backup(BackupArgs),
     /// Audit ledger tools.
     #[command(subcommand)]
     Ledger(LedgerCommand),
@@ -99,9 +104,13 @@ pub enum LedgerCommand {
     /// person's identity and records, in plain terms, as CSV or JSON.
     Report(ReportArgs),
     /// Prints the public key that verifies the ledger's checkpoints (in
-    /// the signed-note verifier key format), generating the key pair in the
-    /// data directory if there is none yet.
+    /// the signed-note verifier key format).
     PublicKey(StorageArgs),
+    /// Generates a checkpoint signing key named after `ledger_origin`, at
+    /// `ledger_key_file` (or in the data directory), readable by its owner
+    /// only, and prints its public key; never overwrites one. For
+    /// deployments whose processes share a key from a secret store.
+    NewKey(StorageArgs),
 }
 
 /// Options of `accord ledger verify`.
@@ -146,6 +155,21 @@ pub struct ReportArgs {
     /// The file to write; `-` for standard output.
     #[arg(long, short, default_value = "-")]
     pub output: PathBuf,
+}
+
+/// Options of `accord backup`.
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// The directory to back up into (created if missing; must not hold a
+    /// database).
+    #[arg(long)]
+    pub to: PathBuf,
+    /// Also copy the checkpoint signing key into it (keep such a backup as
+    /// secret as the key).
+    #[arg(long)]
+    pub with_key: bool,
 }
 
 /// Options of `accord probe`.

@@ -65,6 +65,40 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{status}");
             Ok(())
         }
+        Command::Backup(args) => {
+            let config = configure(cli.config.as_deref(), &args.storage.overrides())?;
+            if config
+                .database_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("postgres"))
+            {
+                anyhow::bail!(
+                    "accord backup copies the embedded SQLite database; back PostgreSQL up with \
+                     pg_dump or continuous archiving (docs/operations.md)"
+                );
+            }
+            let done = crate::backup::sqlite(&config.data_dir, &args.to)?;
+            println!(
+                "backed up the ledger at tree size {} to {}",
+                done.tree_size,
+                done.file.display()
+            );
+            let key = config.ledger_key_path();
+            if args.with_key {
+                let copy = args.to.join("ledger-signing.key");
+                let text = std::fs::read_to_string(&key)
+                    .with_context(|| format!("cannot read the signing key {}", key.display()))?;
+                crate::app::write_private(&copy, &text)
+                    .with_context(|| format!("cannot write {}", copy.display()))?;
+                println!("copied the signing key to {}", copy.display());
+            } else {
+                println!(
+                    "keep the signing key {} too (it is not in the backup)",
+                    key.display()
+                );
+            }
+            Ok(())
+        }
         Command::Migrate(args) => {
             let config = configure(cli.config.as_deref(), &args.overrides())?;
             let store = open_store(&config, Setup::CreateIfMissing).await?;
@@ -143,6 +177,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .and_then(|()| std::io::Write::flush(&mut out))
             .with_context(|| format!("cannot write {}", args.output.display()))?;
             eprintln!("reported {} accesses", accesses.len());
+            Ok(())
+        }
+        Command::Ledger(LedgerCommand::NewKey(args)) => {
+            let config = configure(cli.config.as_deref(), &args.overrides())?;
+            println!("{}", crate::app::new_signing_key(&config)?.verifier_key());
             Ok(())
         }
         Command::Ledger(LedgerCommand::PublicKey(args)) => {

@@ -370,6 +370,40 @@ async fn ledger_verify_names_the_altered_entry() {
 }
 
 #[test]
+fn a_new_key_is_generated_for_a_secret_store_and_never_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("secrets/ledger.key");
+    let file = file.to_str().unwrap();
+    let (ok, missing, _) = run(&["ledger", "public-key", "--data-dir", file]);
+    assert!(!ok && missing.is_empty(), "no key is made by reading one");
+    let made = accord()
+        .args(["ledger", "new-key"])
+        .env("ACCORD_LEDGER_KEY_FILE", file)
+        .env("ACCORD_LEDGER_ORIGIN", "accord.example.gov.uk/ledger")
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let vkey = String::from_utf8_lossy(&made.stdout).trim().to_owned();
+    assert!(vkey.starts_with("accord.example.gov.uk/ledger+"), "{vkey}");
+    let private = std::fs::read_to_string(file).unwrap();
+    assert_eq!(
+        accord::ledger::checkpoint::SigningKey::parse(&private)
+            .unwrap()
+            .verifier_key(),
+        vkey
+    );
+    let again = accord()
+        .args(["ledger", "new-key"])
+        .env("ACCORD_LEDGER_KEY_FILE", file)
+        .env("ACCORD_LEDGER_ORIGIN", "accord.example.gov.uk/ledger")
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("never overwritten"));
+    assert_eq!(std::fs::read_to_string(file).unwrap(), private);
+}
+
+#[test]
 fn the_checkpoint_key_is_generated_once_and_kept_private() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();

@@ -7,6 +7,7 @@
 mod agreements;
 mod alerts;
 mod audit;
+mod backups;
 mod buf;
 mod consents;
 mod credentials;
