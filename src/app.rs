@@ -41,7 +41,7 @@ use crate::matching::Matcher;
 use crate::monitor::http::Readiness;
 use crate::peers::{Admitted, Peers};
 use crate::service::{AlertPolicy, Services};
-use crate::store::{SqlStore, connect_waiting};
+use crate::store::{PoolSettings, SqlStore, connect_with};
 
 /// How many times Accord's own limit on a request's metadata the HTTP/2
 /// protocol limit is.
@@ -213,7 +213,12 @@ pub async fn open_store(config: &Config, setup: Setup) -> anyhow::Result<SqlStor
             )
         })?;
     }
-    connect_waiting(&url, true, Duration::from_millis(config.store_wait_ms))
+    let pool = PoolSettings {
+        wait: Duration::from_millis(config.store_wait_ms),
+        max_connections: config.database_max_connections,
+        connect_timeout: Duration::from_millis(config.database_connect_timeout_ms),
+    };
+    connect_with(&url, true, pool)
         .await
         .with_context(|| format!("cannot open the database {}", redact_url(&url)))
 }

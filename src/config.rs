@@ -67,6 +67,11 @@ pub struct Config {
     pub store_wait_ms: u64,
     /// How often the health probe checks the database, in milliseconds.
     pub health_probe_interval_ms: u64,
+    /// The most connections the PostgreSQL pool opens (per process).
+    pub database_max_connections: u32,
+    /// How long opening the first database connection may take, in
+    /// milliseconds.
+    pub database_connect_timeout_ms: u64,
     /// The ledger's name in its signed checkpoints, e.g.
     /// `accord.example.gov.uk/ledger`; also the signing key's name.
     pub ledger_origin: String,
@@ -147,6 +152,8 @@ impl Default for Config {
             shutdown_grace_seconds: 30,
             store_wait_ms: 500,
             health_probe_interval_ms: 1000,
+            database_max_connections: crate::store::DEFAULT_MAX_CONNECTIONS,
+            database_connect_timeout_ms: 10_000,
             ledger_origin: "accord.local/ledger".to_owned(),
             ledger_key_file: None,
             checkpoint_interval_ms: 1000,
@@ -193,6 +200,11 @@ impl fmt::Debug for Config {
             .field("shutdown_grace_seconds", &self.shutdown_grace_seconds)
             .field("store_wait_ms", &self.store_wait_ms)
             .field("health_probe_interval_ms", &self.health_probe_interval_ms)
+            .field("database_max_connections", &self.database_max_connections)
+            .field(
+                "database_connect_timeout_ms",
+                &self.database_connect_timeout_ms,
+            )
             .field("ledger_origin", &self.ledger_origin)
             .field("ledger_key_file", &self.ledger_key_file)
             .field("checkpoint_interval_ms", &self.checkpoint_interval_ms)
@@ -296,6 +308,15 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "max_header_bytes must be between 1024 and 1048576 (not {}) and max_headers at least 1",
                 config.max_header_bytes
+            )));
+        }
+        if !(1..=1000).contains(&config.database_max_connections)
+            || !(100..=600_000).contains(&config.database_connect_timeout_ms)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "database_max_connections must be between 1 and 1000 (not {}) and \
+                 database_connect_timeout_ms between 100 and 600000 (not {})",
+                config.database_max_connections, config.database_connect_timeout_ms
             )));
         }
         if config.max_connections_per_peer == 0 || config.max_tls_handshakes == 0 {

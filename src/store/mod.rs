@@ -76,8 +76,8 @@ pub use proofs::{
     inclusion_proofs, root_at, verify_ledger,
 };
 pub use sql::{
-    Backend, DEFAULT_WAIT, PoolState, SQLITE_FILE, SqlStore, connect, connect_waiting,
-    install_drivers, sqlite_url,
+    Backend, DEFAULT_MAX_CONNECTIONS, DEFAULT_WAIT, PoolSettings, PoolState, SQLITE_FILE, SqlStore,
+    connect, connect_waiting, connect_with, install_drivers, sqlite_url,
 };
 
 /// A storage failure.

@@ -213,6 +213,33 @@ pub async fn connect(url: &str, migrate: bool) -> Result<SqlStore, StoreError> {
     connect_waiting(url, migrate, DEFAULT_WAIT).await
 }
 
+/// How the store's PostgreSQL pool is sized and how long it waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// How long a call waits for a connection before failing as
+    /// unavailable.
+    pub wait: Duration,
+    /// The most connections the pool opens (PostgreSQL; SQLite's pools are
+    /// fixed: one writer, four readers).
+    pub max_connections: u32,
+    /// How long opening the first connection may take.
+    pub connect_timeout: Duration,
+}
+
+impl PoolSettings {
+    /// The defaults, with calls waiting `wait`.
+    pub fn waiting(wait: Duration) -> Self {
+        Self {
+            wait,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            connect_timeout: CONNECT_TIMEOUT,
+        }
+    }
+}
+
+/// The PostgreSQL pool's size unless configured.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 16;
+
 /// Opens the database at `url` as [`connect`] does; a call waits at most
 /// `wait` for a database connection before failing as unavailable (during
 /// an outage a call fails this fast rather than queueing).
@@ -221,6 +248,16 @@ pub async fn connect_waiting(
     migrate: bool,
     wait: Duration,
 ) -> Result<SqlStore, StoreError> {
+    connect_with(url, migrate, PoolSettings::waiting(wait)).await
+}
+
+/// Opens the database at `url` as [`connect`] does, with `pool`'s settings.
+pub async fn connect_with(
+    url: &str,
+    migrate: bool,
+    pool: PoolSettings,
+) -> Result<SqlStore, StoreError> {
+    let wait = pool.wait;
     install_drivers();
     let store = if url.starts_with("sqlite:") {
         let page_cap = Arc::new(AtomicU32::new(0));
@@ -247,11 +284,13 @@ pub async fn connect_waiting(
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         // One direct connection first: a pool retries a refused connection
         // until its timeout and then reports only the timeout, hiding why.
-        let probe = tokio::time::timeout(CONNECT_TIMEOUT, AnyConnection::connect(url))
+        let probe = tokio::time::timeout(pool.connect_timeout, AnyConnection::connect(url))
             .await
             .map_err(|_| sqlx::Error::PoolTimedOut)??;
         probe.close().await?;
-        let pool = pool_options(16, wait).connect(url).await?;
+        let pool = pool_options(pool.max_connections, wait)
+            .connect(url)
+            .await?;
         let link = Link {
             backend: Backend::Postgres,
             url: url.to_owned(),

@@ -389,3 +389,14 @@ async fn pb_agencies(channel: tonic::transport::Channel) -> Result<(), tonic::St
         .await
         .map(|_| ())
 }
+
+/// The PostgreSQL pool's size is configuration.
+#[tokio::test]
+async fn the_database_pool_is_sized_by_configuration() {
+    let Some(s) = TestServer::start_tuned(Db::Postgres, |c| c.database_max_connections = 5).await
+    else {
+        return;
+    };
+    assert_eq!(s.served_store.pool_state().max, 5);
+    s.stop().await;
+}
