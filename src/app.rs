@@ -32,6 +32,7 @@ use crate::auth::{InsecureHeaders, MutualTls, Operator, SharedAuthenticator, Tok
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, redact_url};
 use crate::domain::AgencyCode;
+use crate::domain::agency::RateLimit;
 use crate::domain::credential::{
     CertificateMatch, JwksSource, TokenIssuer, TokenIssuerId, check_issuer, check_jwks,
 };
@@ -414,7 +415,17 @@ impl App {
             .with_matcher(Matcher {
                 weights: config.match_weights,
                 thresholds: config.match_thresholds,
-            });
+            })
+            .with_rate_limits(
+                RateLimit {
+                    per_second: config.agency_calls_per_second,
+                    burst: config.agency_burst,
+                },
+                RateLimit {
+                    per_second: config.certificate_calls_per_second,
+                    burst: config.certificate_burst,
+                },
+            );
         let loaded = services
             .load_starter_catalogue()
             .await

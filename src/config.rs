@@ -67,6 +67,14 @@ pub struct Config {
     pub store_wait_ms: u64,
     /// How often the health probe checks the database, in milliseconds.
     pub health_probe_interval_ms: u64,
+    /// Each agency's rate limit unless the registry gives it its own:
+    /// calls a second (0: none) and the burst allowed, per process.
+    pub agency_calls_per_second: u32,
+    pub agency_burst: u32,
+    /// Each client certificate's rate limit: calls a second (0: none) and
+    /// the burst allowed, per process.
+    pub certificate_calls_per_second: u32,
+    pub certificate_burst: u32,
     /// The most connections the PostgreSQL pool opens (per process).
     pub database_max_connections: u32,
     /// How long opening the first database connection may take, in
@@ -152,6 +160,10 @@ impl Default for Config {
             shutdown_grace_seconds: 30,
             store_wait_ms: 500,
             health_probe_interval_ms: 1000,
+            agency_calls_per_second: 2000,
+            agency_burst: 4000,
+            certificate_calls_per_second: 1000,
+            certificate_burst: 2000,
             database_max_connections: crate::store::DEFAULT_MAX_CONNECTIONS,
             database_connect_timeout_ms: 10_000,
             ledger_origin: "accord.local/ledger".to_owned(),
@@ -200,6 +212,13 @@ impl fmt::Debug for Config {
             .field("shutdown_grace_seconds", &self.shutdown_grace_seconds)
             .field("store_wait_ms", &self.store_wait_ms)
             .field("health_probe_interval_ms", &self.health_probe_interval_ms)
+            .field("agency_calls_per_second", &self.agency_calls_per_second)
+            .field("agency_burst", &self.agency_burst)
+            .field(
+                "certificate_calls_per_second",
+                &self.certificate_calls_per_second,
+            )
+            .field("certificate_burst", &self.certificate_burst)
             .field("database_max_connections", &self.database_max_connections)
             .field(
                 "database_connect_timeout_ms",
@@ -309,6 +328,24 @@ impl Config {
                 "max_header_bytes must be between 1024 and 1048576 (not {}) and max_headers at least 1",
                 config.max_header_bytes
             )));
+        }
+        for (key, rate, burst) in [
+            (
+                "agency",
+                config.agency_calls_per_second,
+                config.agency_burst,
+            ),
+            (
+                "certificate",
+                config.certificate_calls_per_second,
+                config.certificate_burst,
+            ),
+        ] {
+            if rate > 0 && burst < rate {
+                return Err(ConfigError::Invalid(format!(
+                    "{key}_burst must be at least {key}_calls_per_second ({burst} < {rate})"
+                )));
+            }
         }
         if !(1..=1000).contains(&config.database_max_connections)
             || !(100..=600_000).contains(&config.database_connect_timeout_ms)

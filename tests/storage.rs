@@ -81,6 +81,7 @@ fn agency(code_: &str) -> Agency {
         create_time: t(0),
         update_time: t(0),
         etag: "e1".into(),
+        rate_limit: None,
     }
 }
 

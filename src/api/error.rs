@@ -71,6 +71,7 @@ pub fn to_status(error: &ServiceError, request_id: &str, method: &str) -> Status
         ServiceError::Precondition { .. } => Code::FailedPrecondition,
         ServiceError::Unavailable(_) => Code::Unavailable,
         ServiceError::Policy(_) | ServiceError::NotAudited => Code::Internal,
+        ServiceError::RateLimited { .. } => Code::ResourceExhausted,
     };
     let mut metadata = HashMap::from([("request_id".to_owned(), request_id.to_owned())]);
     if let ServiceError::Denied(denial) = error {
@@ -86,6 +87,9 @@ pub fn to_status(error: &ServiceError, request_id: &str, method: &str) -> Status
     let mut details = ErrorDetails::with_error_info(error.reason_code(), ERROR_DOMAIN, metadata);
     if code == Code::Unavailable {
         details.set_retry_info(Some(RETRY_AFTER));
+    }
+    if let ServiceError::RateLimited { retry_after, .. } = error {
+        details.set_retry_info(Some(*retry_after));
     }
     let message = match error {
         ServiceError::Invalid(violations) => {

@@ -237,7 +237,7 @@ impl Api {
         .traced(trace_id(request.metadata()));
         call.set_registry(established.authenticated.registry);
         loop {
-            match self.services.admit(&call, access).await {
+            match self.services.admit_limited(&call, access).await {
                 Ok(()) => return Ok((call, established)),
                 Err(e) if call.decide_again(&e) => {}
                 Err(e) => return Err(self.refuse(&call, e).await),

@@ -93,6 +93,24 @@ pub struct Agency {
     pub create_time: DateTime<Utc>,
     pub update_time: DateTime<Utc>,
     pub etag: String,
+    /// Its own rate limit; `None`: the configured default.
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// A rate limit: calls a second, sustained, and how many may come at once
+/// (a token bucket). No calls a second: no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RateLimit {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+impl RateLimit {
+    /// No limit.
+    pub const NONE: Self = Self {
+        per_second: 0,
+        burst: 0,
+    };
 }
 
 /// Defines the stable storage codes of a fieldless enum, in both directions.

@@ -57,6 +57,8 @@ pub const EVENT_STREAMS: &str = "accord_event_streams";
 pub const EVENTS_DELIVERED: &str = "accord_events_delivered_total";
 /// How long after its change an event was delivered.
 pub const EVENT_LAG_SECONDS: &str = "accord_event_delivery_lag_seconds";
+/// Calls refused over a rate limit, by agency and scope.
+pub const RATE_LIMITED: &str = "accord_rate_limited_total";
 /// Whether the service is ready (1) or not (0), as its health says.
 pub const READY: &str = "accord_ready";
 
@@ -115,6 +117,10 @@ fn describe() {
     describe_counter!(
         AUTH_FAILURES,
         "Callers refused before any agency was established, by reason code."
+    );
+    describe_counter!(
+        RATE_LIMITED,
+        "Calls refused over a rate limit, by agency and scope."
     );
     describe_counter!(LEDGER_ENTRIES, "Ledger entries committed by this process.");
     describe_histogram!(BATCH_ENTRIES, "Ledger entries per durable commit.");
@@ -252,6 +258,11 @@ fn reason_label(code: &str) -> String {
     } else {
         "OTHER".to_owned()
     }
+}
+
+/// Counts a call refused over a rate limit.
+pub fn rate_limited(agency: &str, scope: &'static str) {
+    counter!(RATE_LIMITED, "agency" => agency_label(agency), "scope" => scope).increment(1);
 }
 
 /// Counts a batch the database refused as a whole.

@@ -1,6 +1,7 @@
 //! The agency registry.
 
 use super::{Audited, Call, Page, PageRequest, ServiceError, Services};
+use crate::domain::agency::RateLimit;
 use crate::domain::credential::{
     CertificateIdentity, CertificateIdentityId, CertificateMatch, JwksError, JwksSource,
     TokenIssuer, TokenIssuerId, check_jwks,
@@ -37,6 +38,8 @@ pub struct NewTokenIssuer {
 pub struct AgencyChange {
     pub display_name: Option<String>,
     pub status: Option<AgencyStatus>,
+    /// `Some(None)`: back to the configured default.
+    pub rate_limit: Option<Option<RateLimit>>,
     /// When set, the update applies only if this is the current etag.
     pub etag: Option<String>,
 }
@@ -60,6 +63,7 @@ impl Services {
             status: AgencyStatus::Active,
             create_time: call.time,
             update_time: call.time,
+            rate_limit: None,
         };
         call.note_fields(vec![
             "code".into(),
@@ -125,6 +129,11 @@ impl Services {
         if let Some(status) = change.status {
             next.status = status;
             fields.push("status".to_owned());
+        }
+        if let Some(rate_limit) = change.rate_limit {
+            next.rate_limit = rate_limit;
+            fields.push("rate_limit".to_owned());
+            self.limits.forget(code);
         }
         next.update_time = call.time;
         next.etag = agency_etag(code, call.time, &next.display_name, next.status);

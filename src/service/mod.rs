@@ -13,6 +13,7 @@ mod consents;
 mod delivery;
 mod duplicates;
 mod events;
+mod limits;
 mod matches;
 mod merges;
 mod paging;
@@ -100,6 +101,12 @@ pub enum ServiceError {
     /// nothing was released.
     #[error("the result has no ledger entry of its own")]
     NotAudited,
+    /// The caller's agency or client certificate is over its rate limit.
+    #[error("the {} rate limit is reached; try again in {} ms", .scope.code(), .retry_after.as_millis())]
+    RateLimited {
+        scope: limits::LimitScope,
+        retry_after: std::time::Duration,
+    },
 }
 
 impl ServiceError {
@@ -125,6 +132,7 @@ impl ServiceError {
             Self::Unavailable(_) => "STORAGE_UNAVAILABLE",
             Self::Policy(_) => "DECISION_FAILED",
             Self::NotAudited => "NOT_AUDITED",
+            Self::RateLimited { .. } => "RATE_LIMITED",
         }
     }
 
@@ -600,6 +608,8 @@ pub struct Services {
     matcher: Matcher,
     policies: Arc<PolicyCache>,
     agencies: Arc<AgencyCache>,
+    /// Each agency's and client certificate's rate limit.
+    limits: Arc<limits::RateLimits>,
     /// Records read or written recently, at their current version, so that
     /// a read can be decided without a round trip. A call that decides on
     /// one relies on it still being current and sealed or not as held
@@ -627,6 +637,7 @@ impl Services {
             matcher: Matcher::default(),
             policies: Arc::new(PolicyCache::default()),
             agencies: Arc::new(AgencyCache::default()),
+            limits: Arc::new(limits::RateLimits::default()),
             records: Arc::new(BoundedMap::new(RECORDS_HELD)),
             classes: Arc::new(BoundedMap::new(CLASSES_HELD)),
             tokens,
@@ -653,6 +664,20 @@ impl Services {
     /// The same services, matching people with `matcher`.
     pub fn with_matcher(self, matcher: Matcher) -> Self {
         Self { matcher, ..self }
+    }
+
+    /// The same services, limiting each agency to `agency` calls unless
+    /// the registry gives it a limit of its own, and each client
+    /// certificate to `certificate`.
+    pub fn with_rate_limits(
+        self,
+        agency: crate::domain::agency::RateLimit,
+        certificate: crate::domain::agency::RateLimit,
+    ) -> Self {
+        Self {
+            limits: Arc::new(limits::RateLimits::new(agency, certificate)),
+            ..self
+        }
     }
 
     /// The current time, to the microsecond (the precision stored).
@@ -703,6 +728,14 @@ impl Services {
             )),
             Some(_) => Ok(()),
         }
+    }
+
+    /// Admits `call` as [`Services::admit`] does, then takes it from its
+    /// agency's and client certificate's rate limits (once per call, not
+    /// again when it is decided again).
+    pub async fn admit_limited(&self, call: &Call, access: Access) -> Result<(), ServiceError> {
+        self.admit(call, access).await?;
+        self.check_rate(call).await
     }
 
     /// Writes the ledger entry of a failed call. If even that fails, the

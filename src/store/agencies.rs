@@ -5,6 +5,7 @@ use sqlx::{AnyPool, Row};
 
 use super::codec::{Tx, agency_code, code, limit, micros, text_after, time};
 use super::{After, StoreError};
+use crate::domain::agency::RateLimit;
 use crate::domain::{Agency, AgencyCode, AgencyKind, AgencyStatus};
 
 fn agency_from(row: &AnyRow) -> Result<Agency, StoreError> {
@@ -18,7 +19,27 @@ fn agency_from(row: &AnyRow) -> Result<Agency, StoreError> {
         create_time: time(row.try_get("create_time")?)?,
         update_time: time(row.try_get("update_time")?)?,
         etag: row.try_get("etag")?,
+        rate_limit: match (
+            row.try_get::<Option<i64>, _>("rate_per_second")?,
+            row.try_get::<Option<i64>, _>("rate_burst")?,
+        ) {
+            (Some(per_second), Some(burst)) => Some(RateLimit {
+                per_second: u32::try_from(per_second)
+                    .map_err(|_| StoreError::Corrupt(format!("rate {per_second}")))?,
+                burst: u32::try_from(burst)
+                    .map_err(|_| StoreError::Corrupt(format!("burst {burst}")))?,
+            }),
+            _ => None,
+        },
     })
+}
+
+/// An agency's rate limit as its two columns (NULL: the default).
+fn rate_columns(a: &Agency) -> (Option<i64>, Option<i64>) {
+    match a.rate_limit {
+        Some(r) => (Some(i64::from(r.per_second)), Some(i64::from(r.burst))),
+        None => (None, None),
+    }
 }
 
 pub(super) async fn agency(db: &AnyPool, code: &AgencyCode) -> Result<Option<Agency>, StoreError> {
@@ -55,8 +76,8 @@ pub(super) async fn insert(tx: &mut Tx, a: &Agency) -> Result<(), StoreError> {
         )));
     }
     sqlx::query(
-        "INSERT INTO agencies (code, display_name, kind, status, create_time, update_time, etag) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO agencies (code, display_name, kind, status, create_time, update_time, etag, \
+         rate_per_second, rate_burst) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(a.code.as_str())
     .bind(a.display_name.as_str())
@@ -65,6 +86,8 @@ pub(super) async fn insert(tx: &mut Tx, a: &Agency) -> Result<(), StoreError> {
     .bind(micros(a.create_time))
     .bind(micros(a.update_time))
     .bind(a.etag.as_str())
+    .bind(rate_columns(a).0)
+    .bind(rate_columns(a).1)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -73,8 +96,8 @@ pub(super) async fn insert(tx: &mut Tx, a: &Agency) -> Result<(), StoreError> {
 /// Replaces `a`'s mutable fields if its etag is still `expected_etag`.
 pub(super) async fn update(tx: &mut Tx, a: &Agency, expected_etag: &str) -> Result<(), StoreError> {
     let done = sqlx::query(
-        "UPDATE agencies SET display_name = $1, status = $2, update_time = $3, etag = $4 \
-         WHERE code = $5 AND etag = $6",
+        "UPDATE agencies SET display_name = $1, status = $2, update_time = $3, etag = $4, \
+         rate_per_second = $7, rate_burst = $8 WHERE code = $5 AND etag = $6",
     )
     .bind(a.display_name.as_str())
     .bind(a.status.code())
@@ -82,6 +105,8 @@ pub(super) async fn update(tx: &mut Tx, a: &Agency, expected_etag: &str) -> Resu
     .bind(a.etag.as_str())
     .bind(a.code.as_str())
     .bind(expected_etag)
+    .bind(rate_columns(a).0)
+    .bind(rate_columns(a).1)
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() > 0 {

@@ -18,6 +18,7 @@ mod events;
 mod faults;
 mod helpers;
 mod identity;
+mod limits;
 mod matching;
 mod merges;
 mod metrics;

@@ -2,6 +2,7 @@
 
 use super::enums::EnumError;
 use super::{enums, pb, require, timestamp};
+use crate::domain::agency::RateLimit;
 use crate::domain::credential::{
     CertificateIdentity, CertificateIdentityId, CertificateMatch, JwksSource, TokenIssuer,
     TokenIssuerId,
@@ -54,7 +55,7 @@ pub fn update_agency(
     if paths.is_empty() {
         v.add(
             "update_mask",
-            "must name the fields to change: display_name and/or status",
+            "must name the fields to change: display_name, status, rate_limit",
         );
     }
     for (i, path) in paths.iter().enumerate() {
@@ -67,13 +68,36 @@ pub fn update_agency(
                 }
             }
             "status" => change.status = v.check("agency.status", agency_status(a.status)),
+            "rate_limit" => {
+                change.rate_limit = match &a.rate_limit {
+                    None => Some(None),
+                    Some(r) => v
+                        .check("agency.rate_limit", rate_limit(r.calls_per_second, r.burst))
+                        .map(Some),
+                }
+            }
             other => v.add(
                 format!("update_mask.paths[{i}]"),
-                format!("{other:?} cannot be changed (only display_name and status)"),
+                format!("{other:?} cannot be changed (only display_name, status and rate_limit)"),
             ),
         }
     }
     v.into_result(|| Some((code?, change)))
+}
+
+/// A rate limit from the wire.
+fn rate_limit(per_second: u32, burst: u32) -> Result<RateLimit, String> {
+    match (per_second, burst) {
+        (0, 0) => Ok(RateLimit::NONE),
+        (1..=100_000, _) if (per_second..=1_000_000).contains(&burst) => {
+            Ok(RateLimit { per_second, burst })
+        }
+        _ => Err(
+            "calls_per_second must be 1 to 100000 and burst from calls_per_second to 1000000 \
+             (or both 0: no limit)"
+                .to_owned(),
+        ),
+    }
 }
 
 /// The agency resource name of a request.
@@ -98,6 +122,10 @@ pub fn agency_out(a: Agency) -> pb::Agency {
             AgencyStatus::Active => pb::AgencyStatus::Active,
             AgencyStatus::Suspended => pb::AgencyStatus::Suspended,
         } as i32,
+        rate_limit: a.rate_limit.map(|r| pb::RateLimit {
+            calls_per_second: r.per_second,
+            burst: r.burst,
+        }),
         create_time: Some(timestamp(a.create_time)),
         update_time: Some(timestamp(a.update_time)),
         etag: a.etag,

@@ -356,6 +356,9 @@ impl TestServer {
             shutdown_grace_seconds: 5,
             checkpoint_interval_ms: 100,
             health_probe_interval_ms: 50,
+            // Tests call as fast as they can; the rate limit tests set theirs.
+            agency_calls_per_second: 0,
+            certificate_calls_per_second: 0,
             ..tls.unwrap_or_default()
         };
         let mut config = config;
