@@ -80,8 +80,13 @@ fn jwks(m: &Member, pki: &Pki) -> pb::token_issuer::Jwks {
 /// A secure server with two members: the council recognised by its
 /// certificate's fingerprint, the health trust by its certificate's URI.
 async fn secure(db: Db) -> Option<Secure> {
+    secure_tuned(db, |_| {}).await
+}
+
+/// As [`secure`], with the server's configuration changed by `tune`.
+async fn secure_tuned(db: Db, tune: fn(&mut accord::config::Config)) -> Option<Secure> {
     let pki = Pki::new();
-    let s = TestServer::start_secure(db, &pki).await?;
+    let s = TestServer::start_secure_tuned(db, &pki, tune).await?;
     let member =
         |code: &'static str, uri: Option<&str>, claims: (&'static str, &'static str)| Member {
             code,
@@ -1267,5 +1272,57 @@ async fn only_the_operator_confers_the_data_quality_role() {
         .unwrap();
     let listed = list(s.channel.clone(), data_quality).await.unwrap();
     assert!(listed.into_inner().possible_duplicates.is_empty());
+    s.stop().await;
+}
+
+/// Each client certificate has a rate limit of its own: one system's
+/// burst is refused (RESOURCE_EXHAUSTED, audited with the certificate)
+/// while another agency's system is served.
+#[tokio::test]
+async fn each_client_certificate_is_rate_limited() {
+    // The health trust's keys are a file in `_pki`'s directory.
+    let Some(Secure {
+        s,
+        council,
+        health,
+        pki: _pki,
+    }) = secure_tuned(Db::Sqlite, |c| {
+        c.certificate_calls_per_second = 1;
+        c.certificate_burst = 3;
+    })
+    .await
+    else {
+        return;
+    };
+    let channel = s.tls_channel(Some(&council.cert)).await;
+    let token = council.token(&["social_worker"]);
+    let mut refused = None;
+    for i in 0..10 {
+        if let Err(e) = list_agencies(channel.clone(), Some(&token), &format!("burst-{i}")).await {
+            refused = Some(e);
+            break;
+        }
+    }
+    let refused = refused.expect("the certificate's limit refuses a call");
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert_eq!(reason(&refused), "RATE_LIMITED");
+    assert!(
+        refused.message().contains("client_certificate"),
+        "{}",
+        refused.message()
+    );
+    let entry = last_entry(&s, COUNCIL).await;
+    assert_eq!(entry.draft.reason_code, "RATE_LIMITED");
+    assert_eq!(
+        entry.draft.client_certificate,
+        council.cert.fingerprint.to_string()
+    );
+    let other = list_agencies(
+        s.tls_channel(Some(&health.cert)).await,
+        Some(&health.token(&["gp"])),
+        "other-system",
+    )
+    .await;
+    assert!(other.is_ok(), "{other:?}");
     s.stop().await;
 }
