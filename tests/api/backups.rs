@@ -6,26 +6,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use accord::api::pb;
-use accord::api::pb::agency_service_client::AgencyServiceClient;
 use accord::api::pb::audit_service_client::AuditServiceClient;
 use accord::api::pb::record_service_client::RecordServiceClient;
 use accord::api::pb::subject_service_client::SubjectServiceClient;
 use accord::store::Store;
-use tonic::transport::Channel;
 
-use crate::helpers::process::{Reaped, accord, start};
+use crate::helpers::process::{Reaped, accord, channel_to, register_council, start};
 use crate::helpers::*;
 
 /// The most records the background load writes.
 const MAX_WRITES: u64 = 2000;
-
-async fn connect(address: &str) -> Channel {
-    Channel::from_shared(format!("http://{address}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_taken_under_load_restores_to_a_prefix_of_the_ledger() {
@@ -43,23 +33,8 @@ async fn a_backup_taken_under_load_restores_to_a_prefix_of_the_ledger() {
         &[("ACCORD_CHECKPOINT_INTERVAL_MS", "50")],
     );
     let server = Reaped(child);
-    let channel = connect(&address).await;
-    AgencyServiceClient::new(channel.clone())
-        .create_agency(as_caller(
-            pb::CreateAgencyRequest {
-                agency: Some(pb::Agency {
-                    code: COUNCIL.to_owned(),
-                    display_name: "Leeds City Council".to_owned(),
-                    kind: pb::AgencyKind::Council as i32,
-                    ..Default::default()
-                }),
-            },
-            "accord-ops",
-            "ops-1",
-            "operator",
-        ))
-        .await
-        .unwrap();
+    let channel = channel_to(&address).await;
+    register_council(&channel).await;
     let subject = SubjectServiceClient::new(channel.clone())
         .create_subject(as_caller(
             pb::CreateSubjectRequest {
@@ -166,7 +141,7 @@ async fn a_backup_taken_under_load_restores_to_a_prefix_of_the_ledger() {
         &[],
     );
     let restored_server = Reaped(child);
-    let checkpoint = AuditServiceClient::new(connect(&restored_address).await)
+    let checkpoint = AuditServiceClient::new(channel_to(&restored_address).await)
         .get_checkpoint(as_caller(
             pb::GetCheckpointRequest {
                 purpose: pb::Purpose::Administration as i32,

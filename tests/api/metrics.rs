@@ -4,12 +4,10 @@
 use std::collections::BTreeMap;
 
 use accord::api::pb;
-use accord::api::pb::agency_service_client::AgencyServiceClient;
 use accord::api::pb::subject_service_client::SubjectServiceClient;
 use tonic::Code;
-use tonic::transport::Channel;
 
-use crate::helpers::process::{Reaped, accord, serve_with_metrics};
+use crate::helpers::process::{Reaped, accord, channel_to, register_council, serve_with_metrics};
 use crate::helpers::*;
 
 /// One sample of the Prometheus text format: its name and labels.
@@ -99,28 +97,8 @@ async fn calls_decisions_and_the_ledger_are_measured_without_naming_anyone() {
     assert!(!nobody.status.success());
     assert!(String::from_utf8_lossy(&nobody.stderr).contains("cannot ask"));
 
-    let channel = Channel::from_shared(format!("http://{address}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut agencies = AgencyServiceClient::new(channel.clone());
-    agencies
-        .create_agency(as_caller(
-            pb::CreateAgencyRequest {
-                agency: Some(pb::Agency {
-                    code: COUNCIL.to_owned(),
-                    display_name: "Leeds City Council".to_owned(),
-                    kind: pb::AgencyKind::Council as i32,
-                    ..Default::default()
-                }),
-            },
-            "accord-ops",
-            "ops-1",
-            "operator",
-        ))
-        .await
-        .unwrap();
+    let channel = channel_to(&address).await;
+    register_council(&channel).await;
     let mut subjects = SubjectServiceClient::new(channel);
     let created = subjects
         .create_subject(as_caller(

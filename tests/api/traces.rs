@@ -6,9 +6,8 @@ use accord::api::pb;
 use accord::api::pb::subject_service_client::SubjectServiceClient;
 use tonic::Code;
 use tonic::metadata::MetadataValue;
-use tonic::transport::Channel;
 
-use crate::helpers::process::{Reaped, start_logged};
+use crate::helpers::process::{Reaped, channel_to, start_logged};
 use crate::helpers::*;
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -128,11 +127,7 @@ async fn each_call_leaves_one_access_log_line() {
         &[],
     );
     let _server = Reaped(child);
-    let channel = Channel::from_shared(format!("http://{address}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = channel_to(&address).await;
     let mut subjects = SubjectServiceClient::new(channel);
     let name = format!("subjects/{}", uuid::Uuid::new_v4());
     let request = as_caller(
@@ -239,11 +234,7 @@ async fn spans_are_exported_in_the_callers_trace() {
         &[("ACCORD_OTLP_ENDPOINT", &endpoint)],
     );
     let mut reaped = Reaped(child);
-    let channel = Channel::from_shared(format!("http://{address}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = channel_to(&address).await;
     let mut subjects = SubjectServiceClient::new(channel);
     let request = as_caller(
         pb::GetSubjectRequest {

@@ -120,3 +120,34 @@ impl Drop for Reaped {
         let _ = self.0.wait();
     }
 }
+
+/// A gRPC channel to the development server at `address`.
+pub async fn channel_to(address: &str) -> tonic::transport::Channel {
+    tonic::transport::Channel::from_shared(format!("http://{address}"))
+        .expect("an address")
+        .connect()
+        .await
+        .expect("connect to the server")
+}
+
+/// Registers the council, as the operator, on the development server
+/// behind `channel`.
+pub async fn register_council(channel: &tonic::transport::Channel) {
+    use accord::api::pb;
+    pb::agency_service_client::AgencyServiceClient::new(channel.clone())
+        .create_agency(super::as_caller(
+            pb::CreateAgencyRequest {
+                agency: Some(pb::Agency {
+                    code: super::COUNCIL.to_owned(),
+                    display_name: "Leeds City Council".to_owned(),
+                    kind: pb::AgencyKind::Council as i32,
+                    ..Default::default()
+                }),
+            },
+            "accord-ops",
+            "ops-1",
+            "operator",
+        ))
+        .await
+        .expect("register the council");
+}
