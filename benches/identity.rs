@@ -38,7 +38,7 @@ fn identity(c: &mut Criterion) {
         ))
         .expect("the setup's database");
     let clock: accord::clock::SharedClock = Arc::new(SystemClock);
-    let (_, authenticator) = accord::app::SecureMode::load(&config, &clock)
+    let (_, _, authenticator) = accord::app::SecureMode::load(&config, &clock)
         .unwrap()
         .authenticator(&store, clock);
     let chain = read_certificates(&dev.join("leeds-cc.pem")).unwrap();

@@ -27,8 +27,10 @@ use crate::api::{
     AgencyApi, AgreementApi, Api, AuditApi, CatalogApi, ConsentApi, EventApi, RecordApi,
     SubjectApi, pb,
 };
-use crate::auth::tls::{self, ClientCas};
-use crate::auth::{InsecureHeaders, MutualTls, Operator, SharedAuthenticator, TokenSettings};
+use crate::auth::tls::{self, LiveTls, TlsFiles};
+use crate::auth::{
+    Fetching, InsecureHeaders, IssuerKeys, MutualTls, Operator, SharedAuthenticator, TokenSettings,
+};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, redact_url};
 use crate::domain::AgencyCode;
@@ -37,7 +39,7 @@ use crate::domain::credential::{
     CertificateMatch, JwksSource, TokenIssuer, TokenIssuerId, check_issuer, check_jwks,
 };
 use crate::health::Health;
-use crate::ledger::checkpoint::SigningKey;
+use crate::ledger::checkpoint::{CheckpointKeys, SigningKey};
 use crate::matching::Matcher;
 use crate::monitor::http::Readiness;
 use crate::peers::{Admitted, Peers};
@@ -75,7 +77,9 @@ pub struct App {
     probe_interval: Duration,
     store_wait: Duration,
     /// The TLS configuration; none in development mode.
-    tls: Option<rustls::ServerConfig>,
+    tls: Option<LiveTls>,
+    /// The token issuers' keys; none in development mode.
+    issuer_keys: Option<Arc<IssuerKeys>>,
 }
 
 /// The secure mode's settings, read and checked from the configuration
@@ -83,8 +87,8 @@ pub struct App {
 /// the operator's identities.
 #[derive(Debug)]
 pub struct SecureMode {
-    tls: rustls::ServerConfig,
-    cas: ClientCas,
+    tls: LiveTls,
+    keys: Arc<IssuerKeys>,
     tokens: TokenSettings,
     operator: Operator,
 }
@@ -104,8 +108,23 @@ impl SecureMode {
              TLS, start with --insecure on a loopback address"
             );
         };
-        let cas = ClientCas::load(cas)?;
-        let tls = cas.server_config(cert, key)?;
+        let tls = LiveTls::load(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+            client_cas: cas.clone(),
+        })?;
+        let keys = Arc::new(
+            IssuerKeys::new(Fetching {
+                ca_file: config.token_issuer_ca_file.clone(),
+                refresh: Duration::from_secs(config.token_issuer_refresh_seconds),
+                unknown_key_interval: Duration::from_secs(
+                    config.token_issuer_unknown_key_interval_seconds,
+                ),
+                max_staleness: Duration::from_secs(config.token_issuer_max_staleness_seconds),
+                timeout: ISSUER_FETCH_TIMEOUT,
+            })
+            .context("token_issuer_ca_file")?,
+        );
         let operator_agency = AgencyCode::parse(&config.operator_name)
             .map_err(|e| anyhow::anyhow!("operator_name {e}"))?;
         let mut certificates = Vec::new();
@@ -153,7 +172,7 @@ impl SecureMode {
         );
         Ok(Self {
             tls,
-            cas,
+            keys,
             tokens: TokenSettings {
                 audience: config.token_audience.clone(),
                 leeway_seconds: i64::from(config.token_leeway_seconds),
@@ -166,21 +185,23 @@ impl SecureMode {
         })
     }
 
-    /// The TLS configuration and the authenticator that maps client
-    /// certificates and tokens to callers through `store`'s registry.
+    /// The TLS configuration, the token issuers' keys and the
+    /// authenticator that maps client certificates and tokens to callers
+    /// through `store`'s registry.
     pub fn authenticator(
         self,
         store: &SqlStore,
         clock: SharedClock,
-    ) -> (rustls::ServerConfig, MutualTls) {
+    ) -> (LiveTls, Arc<IssuerKeys>, MutualTls) {
         let authenticator = MutualTls::new(
             Arc::new(store.clone()),
             clock,
-            self.cas,
+            self.tls.client_cas().clone(),
             self.tokens,
             self.operator,
+            self.keys.clone(),
         );
-        (self.tls, authenticator)
+        (self.tls, self.keys, authenticator)
     }
 }
 
@@ -283,6 +304,30 @@ pub fn signing_key(config: &Config, setup: Setup) -> anyhow::Result<SigningKey> 
     Ok(key)
 }
 
+/// Every checkpoint key the configuration names: the current signing key
+/// (as [`signing_key`] reads it), the outgoing keys of a changeover and
+/// the retired verifier keys.
+pub fn checkpoint_keys(config: &Config, setup: Setup) -> anyhow::Result<CheckpointKeys> {
+    let current = signing_key(config, setup)?;
+    let outgoing = config
+        .ledger_outgoing_key_files
+        .iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(path).with_context(|| {
+                format!("cannot read the outgoing signing key {}", path.display())
+            })?;
+            SigningKey::parse(&text)
+                .with_context(|| format!("{} does not hold a signing key", path.display()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    CheckpointKeys::new(
+        current,
+        outgoing,
+        config.ledger_retired_verifier_keys.clone(),
+    )
+    .context("ledger_outgoing_key_files and ledger_retired_verifier_keys must be other keys of ledger_origin")
+}
+
 /// Writes a new file that only its owner can read.
 pub(crate) fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
@@ -294,6 +339,21 @@ pub(crate) fn write_private(path: &std::path::Path, text: &str) -> std::io::Resu
     file.write_all(text.as_bytes())?;
     file.write_all(b"\n")?;
     file.sync_all()
+}
+
+/// How long one HTTPS request for a token issuer's keys may take.
+const ISSUER_FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Fetches discovered token issuers' keys again, periodically.
+async fn refresh_issuer_keys(keys: Arc<IssuerKeys>) {
+    let mut ticks = tokio::time::interval(keys.refresh_interval());
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick is immediate: nothing is held yet.
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        keys.refresh().await;
+    }
 }
 
 /// Publishes a checkpoint every `every` when the ledger has grown.
@@ -388,24 +448,25 @@ impl App {
         crate::monitor::handle()
             .map_err(|e| anyhow::anyhow!("cannot start the metrics recorder: {e}"))?;
         let store = open_store(config, Setup::CreateIfMissing).await?;
-        let key = signing_key(config, Setup::CreateIfMissing)?;
+        let keys = checkpoint_keys(config, Setup::CreateIfMissing)?;
         tracing::info!(
-            verifier_key = key.verifier_key(),
+            verifier_key = keys.current().verifier_key(),
+            published = keys.verifier_keys().len(),
             "checkpoints are signed with this key"
         );
-        let (authenticator, tls): (SharedAuthenticator, _) = match secure {
+        let (authenticator, tls, issuer_keys): (SharedAuthenticator, _, _) = match secure {
             None => {
                 tracing::warn!(
                     "INSECURE DEVELOPMENT MODE: callers are whoever the x-accord-* metadata says; never use this with real data"
                 );
-                (Arc::new(InsecureHeaders), None)
+                (Arc::new(InsecureHeaders), None, None)
             }
             Some(secure) => {
-                let (tls, authenticator) = secure.authenticator(&store, clock.clone());
-                (Arc::new(authenticator), Some(tls))
+                let (tls, keys, authenticator) = secure.authenticator(&store, clock.clone());
+                (Arc::new(authenticator), Some(tls), Some(keys))
             }
         };
-        let services = Services::new(Arc::new(store.clone()), clock.clone(), Arc::new(key))
+        let services = Services::new(Arc::new(store.clone()), clock.clone(), Arc::new(keys))
             .with_alert_policy(AlertPolicy {
                 refusals: config.alert_refusals,
                 window: chrono::TimeDelta::seconds(i64::from(config.alert_window_seconds)),
@@ -465,6 +526,7 @@ impl App {
             probe_interval: Duration::from_millis(config.health_probe_interval_ms),
             store_wait: Duration::from_millis(config.store_wait_ms),
             tls,
+            issuer_keys,
         })
     }
 
@@ -571,6 +633,20 @@ impl App {
             self.checkpoint_interval,
         ));
         let reviewer = tokio::spawn(follow_reviews(self.services.clone(), self.review_overdue));
+        let refresher = self
+            .issuer_keys
+            .clone()
+            .map(|keys| tokio::spawn(refresh_issuer_keys(keys)));
+        #[cfg(unix)]
+        let reloader = hangup_signal().map(|hangups| {
+            tokio::spawn(reload_on_hangup(
+                hangups,
+                self.tls.clone(),
+                self.issuer_keys.clone(),
+            ))
+        });
+        #[cfg(not(unix))]
+        let reloader: Option<tokio::task::JoinHandle<()>> = None;
         let prober = tokio::spawn(health.clone().follow_store(
             self.store.clone(),
             self.probe_interval,
@@ -650,6 +726,12 @@ impl App {
         };
         publisher.abort();
         reviewer.abort();
+        if let Some(refresher) = refresher {
+            refresher.abort();
+        }
+        if let Some(reloader) = reloader {
+            reloader.abort();
+        }
         let _ = metrics_stop.send(());
         match metrics.await {
             Ok(Err(e)) => tracing::warn!(error = %e, "the metrics listener failed"),
@@ -667,6 +749,52 @@ impl App {
             "stopped"
         );
         result
+    }
+}
+
+/// The SIGHUP signals this process receives, if they can be listened
+/// for (installed when called, as [`shutdown_signal`]'s handlers are).
+#[cfg(unix)]
+fn hangup_signal() -> Option<tokio::signal::unix::Signal> {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP: nothing can be reloaded");
+            None
+        }
+    }
+}
+
+/// On each SIGHUP, reads the server certificate and key, the client CA
+/// bundle and the token issuers' key files again. Each is replaced only if
+/// its new files are usable; otherwise one line says why, and what was in
+/// use stays.
+#[cfg(unix)]
+async fn reload_on_hangup(
+    mut hangups: tokio::signal::unix::Signal,
+    tls: Option<LiveTls>,
+    issuer_keys: Option<Arc<IssuerKeys>>,
+) {
+    while hangups.recv().await.is_some() {
+        let mut refused = 0;
+        if let Some(tls) = &tls {
+            match tls.reload() {
+                Ok(()) => tracing::info!("reloaded the TLS certificate, key and client CAs"),
+                Err(e) => {
+                    refused += 1;
+                    tracing::error!(
+                        error = format!("{e:#}"),
+                        "refused the new TLS files; the TLS configuration in use stays"
+                    );
+                }
+            }
+        }
+        if let Some(keys) = &issuer_keys {
+            refused += keys.reload();
+        }
+        crate::monitor::reloaded(refused == 0);
+        tracing::info!(refused, "reload finished");
     }
 }
 

@@ -103,14 +103,26 @@ pub enum LedgerCommand {
     /// Writes a subject access report: every recorded access to a
     /// person's identity and records, in plain terms, as CSV or JSON.
     Report(ReportArgs),
-    /// Prints the public key that verifies the ledger's checkpoints (in
-    /// the signed-note verifier key format).
-    PublicKey(StorageArgs),
+    /// Prints the public key that verifies the ledger's new checkpoints
+    /// (in the signed-note verifier key format); with `--all`, every
+    /// published key, one a line, the current one first.
+    PublicKey(PublicKeyArgs),
     /// Generates a checkpoint signing key named after `ledger_origin`, at
     /// `ledger_key_file` (or in the data directory), readable by its owner
     /// only, and prints its public key; never overwrites one. For
     /// deployments whose processes share a key from a secret store.
     NewKey(StorageArgs),
+}
+
+/// Options of `accord ledger public-key`.
+#[derive(Debug, Clone, Args)]
+pub struct PublicKeyArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Every published key: the current one, those of a changeover and
+    /// retired ones.
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// Options of `accord ledger verify`.
@@ -121,10 +133,13 @@ pub struct VerifyArgs {
     /// An export file to verify offline (no database is opened).
     #[arg(long, requires = "public_key")]
     pub export: Option<PathBuf>,
-    /// The ledger's verifier key (`name+id+base64`, as `accord ledger
-    /// public-key` prints it), obtained out of band.
+    /// A verifier key of the ledger (`name+id+base64`, as `accord ledger
+    /// public-key --all` prints them), obtained out of band; repeat it for
+    /// each key that signed checkpoints (before and after a rotation).
+    /// Without it, the database's checkpoints are checked against the keys
+    /// the configuration publishes.
     #[arg(long)]
-    pub public_key: Option<String>,
+    pub public_key: Vec<String>,
 }
 
 /// Options of `accord ledger export`.

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 
-use crate::app::{App, Setup, open_store, shutdown_signal, signing_key};
+use crate::app::{App, Setup, checkpoint_keys, open_store, shutdown_signal};
 #[cfg(feature = "dev")]
 use crate::cli::DevCommand;
 use crate::cli::{Cli, Command, LedgerCommand};
@@ -106,9 +106,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("the database schema is up to date");
             Ok(())
         }
-        Command::Ledger(LedgerCommand::Verify(args)) => match (&args.export, &args.public_key) {
-            (Some(file), Some(key)) => {
-                let summary = verify_export(file, key)?;
+        Command::Ledger(LedgerCommand::Verify(args)) => match &args.export {
+            Some(file) => {
+                let summary = verify_export(file, &args.public_key)?;
                 println!(
                     "the export verifies: {} entries, {} signed checkpoints; entries 0 to {} are covered by the checkpoint of size {} (root hash {})",
                     summary.entries,
@@ -117,27 +117,46 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     summary.signed.size,
                     hex::encode(summary.signed.root)
                 );
+                print_signers(&summary);
                 Ok(())
             }
-            _ => {
+            None => {
                 let config = configure(cli.config.as_deref(), &args.storage.overrides())?;
                 let store = open_store(&config, Setup::MustExist).await?;
-                let result = crate::store::verify_ledger(&store).await;
+                let keys = if args.public_key.is_empty() {
+                    checkpoint_keys(&config, Setup::MustExist).map(|k| k.verifier_keys())
+                } else {
+                    Ok(args.public_key.clone())
+                };
+                let result = match keys {
+                    Ok(keys) => verify_database(&store, &keys).await,
+                    Err(e) => Err(e),
+                };
                 store.close().await;
-                let head = result.context("the ledger does not verify")?;
+                let (head, summary) = result?;
                 println!(
                     "the ledger verifies: {} entries, root hash {}",
                     head.size,
                     hex::encode(head.root)
                 );
+                match summary {
+                    Some(summary) => {
+                        println!(
+                            "{} signed checkpoints verify; the latest covers {} entries",
+                            summary.checkpoints, summary.signed.size
+                        );
+                        print_signers(&summary);
+                    }
+                    None => println!("no checkpoint has been signed yet"),
+                }
                 Ok(())
             }
         },
         Command::Ledger(LedgerCommand::Export(args)) => {
             let config = configure(cli.config.as_deref(), &args.storage.overrides())?;
-            let key = signing_key(&config, Setup::MustExist)?;
+            let keys = checkpoint_keys(&config, Setup::MustExist)?.verifier_keys();
             let store = open_store(&config, Setup::MustExist).await?;
-            let result = export(&store, key.verifier_key(), &args.output).await;
+            let result = export(&store, &keys, &args.output).await;
             store.close().await;
             let entries = result?;
             eprintln!("exported {entries} entries");
@@ -185,8 +204,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Ledger(LedgerCommand::PublicKey(args)) => {
-            let config = configure(cli.config.as_deref(), &args.overrides())?;
-            println!("{}", signing_key(&config, Setup::MustExist)?.verifier_key());
+            let config = configure(cli.config.as_deref(), &args.storage.overrides())?;
+            let keys = checkpoint_keys(&config, Setup::MustExist)?;
+            if args.all {
+                for key in keys.verifier_keys() {
+                    println!("{key}");
+                }
+            } else {
+                println!("{}", keys.current().verifier_key());
+            }
             Ok(())
         }
     }
@@ -218,7 +244,7 @@ fn configure(
 /// returns how many entries it holds.
 async fn export(
     store: &crate::store::SqlStore,
-    verifier_key: &str,
+    verifier_keys: &[String],
     output: &std::path::Path,
 ) -> anyhow::Result<u64> {
     use std::io::Write;
@@ -228,10 +254,20 @@ async fn export(
         out.write_all(b"\n")?;
         Ok(())
     };
-    write(&Line::Header {
-        format: crate::ledger::export::FORMAT.to_owned(),
-        verifier_key: verifier_key.to_owned(),
-    })?;
+    let size = export_lines(store, verifier_keys, |line| write(&line)).await?;
+    out.flush().context("cannot write the export")?;
+    Ok(size)
+}
+
+/// Hands `each` the lines of an export of the ledger in `store` by a
+/// service publishing `verifier_keys`, header first; returns how many
+/// entries it held.
+async fn export_lines(
+    store: &crate::store::SqlStore,
+    verifier_keys: &[String],
+    mut each: impl FnMut(Line) -> anyhow::Result<()>,
+) -> anyhow::Result<u64> {
+    each(export_header(verifier_keys))?;
     let mut cursor = crate::store::ExportCursor::open(store).await?;
     loop {
         let lines = cursor
@@ -239,23 +275,58 @@ async fn export(
             .await
             .context("cannot read the ledger")?;
         if lines.is_empty() {
-            break;
+            return Ok(cursor.size());
         }
-        for line in &lines {
-            write(line)?;
+        for line in lines {
+            each(line)?;
         }
     }
-    out.flush().context("cannot write the export")?;
-    Ok(cursor.size())
 }
 
-/// Checks an export file with the verifier key alone.
-fn verify_export(file: &std::path::Path, key: &str) -> anyhow::Result<ExportSummary> {
+/// The header of an export by a service publishing `verifier_keys`
+/// (the current one first).
+fn export_header(verifier_keys: &[String]) -> Line {
+    Line::Header {
+        format: crate::ledger::export::FORMAT.to_owned(),
+        verifier_key: verifier_keys.first().cloned().unwrap_or_default(),
+        verifier_keys: verifier_keys.to_vec(),
+    }
+}
+
+/// Checks the tree of the ledger in `store` and every signed checkpoint
+/// against `keys`, as an export of it would be checked; the checkpoints'
+/// summary, unless none has been signed yet.
+async fn verify_database(
+    store: &crate::store::SqlStore,
+    keys: &[String],
+) -> anyhow::Result<(crate::ledger::TreeHead, Option<ExportSummary>)> {
+    let head = crate::store::verify_ledger(store)
+        .await
+        .context("the ledger does not verify")?;
+    let mut verifier = OfflineVerifier::new(keys);
+    let fail = "the ledger's checkpoints do not verify";
+    export_lines(store, keys, |line| verifier.check(line).context(fail)).await?;
+    match verifier.finish() {
+        Ok(summary) => Ok((head, Some(summary))),
+        Err(crate::ledger::export::ExportError::NoCheckpoint) => Ok((head, None)),
+        Err(e) => Err(anyhow::Error::new(e).context(fail)),
+    }
+}
+
+/// Prints which keys signed the checkpoints of a verified ledger.
+fn print_signers(summary: &ExportSummary) {
+    for (key, checkpoints) in &summary.signed_by {
+        println!("signed by {key}: {checkpoints} checkpoints");
+    }
+}
+
+/// Checks an export file with the verifier keys alone.
+fn verify_export(file: &std::path::Path, keys: &[String]) -> anyhow::Result<ExportSummary> {
     use std::io::BufRead;
     let reader = std::io::BufReader::new(
         std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?,
     );
-    let mut verifier = OfflineVerifier::new(key);
+    let mut verifier = OfflineVerifier::new(keys);
     for line in reader.lines() {
         let line = line.with_context(|| format!("cannot read {}", file.display()))?;
         verifier.feed(&line).context("the export does not verify")?;

@@ -87,6 +87,13 @@ pub struct Config {
     /// when absent, `ledger-signing.key` in the data directory, generated
     /// on first start.
     pub ledger_key_file: Option<PathBuf>,
+    /// Files holding keys that sign each checkpoint beside the current one
+    /// during a key changeover (note private key format); see
+    /// `docs/ledger.md`.
+    pub ledger_outgoing_key_files: Vec<PathBuf>,
+    /// Verifier keys (`name+id+base64`) of retired signing keys, published
+    /// so that the checkpoints they signed still verify.
+    pub ledger_retired_verifier_keys: Vec<String>,
     /// How often a checkpoint is signed when the ledger has grown, in
     /// milliseconds.
     pub checkpoint_interval_ms: u64,
@@ -124,6 +131,17 @@ pub struct Config {
     /// Allowance for clock skew on tokens' `exp` and `nbf`, in seconds
     /// (at most 300).
     pub token_leeway_seconds: u32,
+    /// The CAs (PEM bundle) trusted for token issuers' HTTPS (OpenID
+    /// Connect discovery and JWKS); the platform's trust store when absent.
+    pub token_issuer_ca_file: Option<PathBuf>,
+    /// How often discovered issuers' keys are fetched again, in seconds.
+    pub token_issuer_refresh_seconds: u64,
+    /// The shortest time between two fetches of one issuer's keys when
+    /// tokens name keys not held, in seconds.
+    pub token_issuer_unknown_key_interval_seconds: u64,
+    /// How long after their last successful fetch an issuer's keys are
+    /// still used while the provider cannot be reached, in seconds.
+    pub token_issuer_max_staleness_seconds: u64,
     /// The name recorded as the agency of operator calls.
     pub operator_name: String,
     /// Operator client certificates: SHA-256 fingerprints of the
@@ -168,6 +186,8 @@ impl Default for Config {
             database_connect_timeout_ms: 10_000,
             ledger_origin: "accord.local/ledger".to_owned(),
             ledger_key_file: None,
+            ledger_outgoing_key_files: vec![],
+            ledger_retired_verifier_keys: vec![],
             checkpoint_interval_ms: 1000,
             alert_refusals: 5,
             alert_window_seconds: 600,
@@ -180,6 +200,10 @@ impl Default for Config {
             tls_client_ca_file: None,
             token_audience: "accord".to_owned(),
             token_leeway_seconds: 60,
+            token_issuer_ca_file: None,
+            token_issuer_refresh_seconds: 300,
+            token_issuer_unknown_key_interval_seconds: 30,
+            token_issuer_max_staleness_seconds: 86_400,
             operator_name: "operator".to_owned(),
             operator_certificates: vec![],
             operator_token_issuer: None,
@@ -226,6 +250,11 @@ impl fmt::Debug for Config {
             )
             .field("ledger_origin", &self.ledger_origin)
             .field("ledger_key_file", &self.ledger_key_file)
+            .field("ledger_outgoing_key_files", &self.ledger_outgoing_key_files)
+            .field(
+                "ledger_retired_verifier_keys",
+                &self.ledger_retired_verifier_keys,
+            )
             .field("checkpoint_interval_ms", &self.checkpoint_interval_ms)
             .field("alert_refusals", &self.alert_refusals)
             .field("alert_window_seconds", &self.alert_window_seconds)
@@ -238,6 +267,19 @@ impl fmt::Debug for Config {
             .field("tls_client_ca_file", &self.tls_client_ca_file)
             .field("token_audience", &self.token_audience)
             .field("token_leeway_seconds", &self.token_leeway_seconds)
+            .field("token_issuer_ca_file", &self.token_issuer_ca_file)
+            .field(
+                "token_issuer_refresh_seconds",
+                &self.token_issuer_refresh_seconds,
+            )
+            .field(
+                "token_issuer_unknown_key_interval_seconds",
+                &self.token_issuer_unknown_key_interval_seconds,
+            )
+            .field(
+                "token_issuer_max_staleness_seconds",
+                &self.token_issuer_max_staleness_seconds,
+            )
             .field("operator_name", &self.operator_name)
             .field("operator_certificates", &self.operator_certificates)
             .field("operator_token_issuer", &self.operator_token_issuer)
@@ -392,6 +434,19 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "token_leeway_seconds must be at most 300, not {}",
                 config.token_leeway_seconds
+            )));
+        }
+        if !(10..=86_400).contains(&config.token_issuer_refresh_seconds)
+            || !(1..=3_600).contains(&config.token_issuer_unknown_key_interval_seconds)
+            || config.token_issuer_max_staleness_seconds < config.token_issuer_refresh_seconds
+        {
+            return Err(ConfigError::Invalid(format!(
+                "token_issuer_refresh_seconds must be between 10 and 86400 (not {}), \
+                 token_issuer_unknown_key_interval_seconds between 1 and 3600 (not {}), and \
+                 token_issuer_max_staleness_seconds at least the refresh (not {})",
+                config.token_issuer_refresh_seconds,
+                config.token_issuer_unknown_key_interval_seconds,
+                config.token_issuer_max_staleness_seconds
             )));
         }
         if config.operator_token_issuer.is_some() != config.operator_jwks_file.is_some() {

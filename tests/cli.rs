@@ -618,6 +618,155 @@ async fn ledger_report_writes_a_subject_access_report() {
     );
 }
 
+/// The checkpoint key rotated in three steps: key A alone, a changeover
+/// (B signs, A beside it), then B alone with A retired. Every checkpoint
+/// stays verifiable: `ledger verify` names both keys and what each
+/// signed, the export carries both, and a verifier holding only the new
+/// key cannot pass the old checkpoints.
+#[tokio::test]
+async fn a_checkpoint_key_rotation_keeps_every_checkpoint_verifiable() {
+    use accord::ledger::checkpoint::{SigningKey, open_checkpoint};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let key_a = dir.path().join("data/ledger-signing.key");
+    let (b, private_b) = SigningKey::generate("accord.local/ledger").unwrap();
+    let key_b = dir.path().join("ledger-b.key");
+    std::fs::write(&key_b, private_b).unwrap();
+    let config = dir.path().join("accord.toml");
+    let config_text = config.to_str().unwrap().to_owned();
+    let with_config = |args: &[&str]| {
+        let out = accord()
+            .args(args)
+            .env("ACCORD_CONFIG", &config_text)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // One audited call, then a stop, which signs a final checkpoint.
+    let step = |settings: String, name: &'static str| {
+        std::fs::write(&config, settings).unwrap();
+        let config = config_text.clone();
+        async move {
+            let (child, address) = serve_with(&["--data-dir", data], &[("ACCORD_CONFIG", &config)]);
+            let mut client = pb::agency_service_client::AgencyServiceClient::connect(format!(
+                "http://{address}"
+            ))
+            .await
+            .unwrap();
+            client
+                .list_agencies(request_as(
+                    pb::ListAgenciesRequest::default(),
+                    "accord-ops",
+                    "operator",
+                    name,
+                ))
+                .await
+                .unwrap();
+            stop(child);
+        }
+    };
+    step(String::new(), "with-a").await;
+    let (ok, a, stderr) = with_config(&["ledger", "public-key", "--data-dir", data]);
+    assert!(ok, "{stderr}");
+    let a = a.trim().to_owned();
+    assert_eq!(
+        SigningKey::parse(&std::fs::read_to_string(&key_a).unwrap())
+            .unwrap()
+            .verifier_key(),
+        a
+    );
+    let changeover = format!(
+        "ledger_key_file = {:?}\nledger_outgoing_key_files = [{:?}]\n",
+        key_b.to_str().unwrap(),
+        key_a.to_str().unwrap()
+    );
+    step(changeover, "changeover").await;
+    let after = format!(
+        "ledger_key_file = {:?}\nledger_retired_verifier_keys = [{a:?}]\n",
+        key_b.to_str().unwrap()
+    );
+    step(after, "with-b").await;
+
+    // Both keys are published, the current one first.
+    let (ok, all, stderr) = with_config(&["ledger", "public-key", "--all", "--data-dir", data]);
+    assert!(ok, "{stderr}");
+    assert_eq!(all.lines().collect::<Vec<_>>(), vec![b.verifier_key(), &a]);
+
+    // The database's checkpoints verify against the published keys, and
+    // the command says which key signed how many.
+    let (ok, stdout, stderr) = with_config(&["ledger", "verify", "--data-dir", data]);
+    assert!(ok, "{stderr}");
+    let signed = |key: &str| -> u64 {
+        let prefix = format!("signed by {key}: ");
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no signer line for {key}: {stdout}"))
+    };
+    // A signed every checkpoint until B alone took over; B from the
+    // changeover on (the changeover's checkpoints carry both).
+    assert!(signed(&a) >= 2, "{stdout}");
+    assert!(signed(b.verifier_key()) >= 2, "{stdout}");
+    // Told only the new key, the old checkpoints cannot be verified.
+    let (ok, _, stderr) = with_config(&[
+        "ledger",
+        "verify",
+        "--data-dir",
+        data,
+        "--public-key",
+        b.verifier_key(),
+    ]);
+    assert!(!ok && stderr.contains("checkpoint of size"), "{stderr}");
+
+    // The export carries every key; offline, both are needed.
+    let export = dir.path().join("ledger.jsonl");
+    let export = export.to_str().unwrap();
+    let (ok, _, stderr) = with_config(&["ledger", "export", "--data-dir", data, "-o", export]);
+    assert!(ok, "{stderr}");
+    let text = std::fs::read_to_string(export).unwrap();
+    let header: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(header["verifier_key"], b.verifier_key());
+    assert_eq!(
+        header["verifier_keys"],
+        serde_json::json!([b.verifier_key(), a])
+    );
+    let (ok, stdout, stderr) = run(&[
+        "ledger",
+        "verify",
+        "--export",
+        export,
+        "--public-key",
+        b.verifier_key(),
+        "--public-key",
+        &a,
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains(&format!("signed by {a}: ")), "{stdout}");
+    // Some checkpoint carries both signatures (the changeover), and the
+    // last carries B's alone.
+    let notes: Vec<String> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["type"] == "checkpoint")
+        .map(|l| l["note"].as_str().unwrap().to_owned())
+        .collect();
+    let keys = [b.verifier_key().to_owned(), a.clone()];
+    let signers: Vec<Vec<String>> = notes
+        .iter()
+        .map(|n| open_checkpoint(n, &keys).unwrap().signed_by)
+        .collect();
+    assert!(signers.contains(&keys.to_vec()), "{signers:?}");
+    assert_eq!(signers.last().unwrap(), &vec![b.verifier_key().to_owned()]);
+    assert_eq!(signers.first().unwrap(), &vec![a.clone()]);
+}
+
 /// A request as `agency`'s staff member with `roles`, carrying `request_id`.
 fn request_as<T>(message: T, agency: &str, roles: &str, request_id: &str) -> tonic::Request<T> {
     let mut r = helpers::as_caller(message, agency, "staff-1", roles);

@@ -2080,10 +2080,11 @@ async fn verify_export(
     key: &str,
 ) -> Result<ledger::export::ExportSummary, ledger::export::ExportError> {
     use ledger::export::{FORMAT, Line, OfflineVerifier};
-    let mut verifier = OfflineVerifier::new(key);
+    let mut verifier = OfflineVerifier::new(&[key]);
     let header = Line::Header {
         format: FORMAT.into(),
         verifier_key: key.into(),
+        verifier_keys: vec![key.into()],
     };
     verifier.feed(&serde_json::to_string(&header).unwrap())?;
     let mut cursor = accord::store::ExportCursor::open(store).await.unwrap();
@@ -2236,7 +2237,7 @@ async fn the_starter_catalogue_loads_once_when_processes_start_together() {
             .unwrap(),
     );
     let (key, _) = ledger::checkpoint::SigningKey::generate("accord.test/ledger").unwrap();
-    let key = Arc::new(key);
+    let key = Arc::new(ledger::checkpoint::CheckpointKeys::single(key));
     let clock: accord::clock::SharedClock = Arc::new(accord::clock::SystemClock);
     let a = Services::new(store.clone(), clock.clone(), key.clone());
     let b = Services::new(store.clone(), clock, key);

@@ -113,14 +113,15 @@ operation! {
     GetCheckpoint: "AuditService"/"GetCheckpoint", Member,
     pb::GetCheckpointRequest => pb::GetCheckpointResponse,
     input(request, call) -> bool { declared(call, convert::checkpoint_request(request)) },
-    run(services, call, refresh) -> (SignedCheckpoint, String) {
-        let key = services.verifier_key().to_owned();
-        Ok(services.get_checkpoint(call, refresh).await?.map(|c| (c, key)))
+    run(services, call, refresh) -> (SignedCheckpoint, Vec<String>) {
+        let keys = services.verifier_keys();
+        Ok(services.get_checkpoint(call, refresh).await?.map(|c| (c, keys)))
     },
-    render((checkpoint, verifier_key), _) {
+    render((checkpoint, verifier_keys), _) {
         pb::GetCheckpointResponse {
             checkpoint: Some(convert::checkpoint_out(checkpoint)),
-            verifier_key,
+            verifier_key: verifier_keys.first().cloned().unwrap_or_default(),
+            verifier_keys,
         }
     },
 }

@@ -138,6 +138,15 @@ pub fn claimed_issuer(token: &str) -> Result<String, TokenError> {
         .ok_or_else(|| TokenError::MissingClaim("iss".to_owned()))
 }
 
+/// The key id (`kid`) a token's header names, read before anything is
+/// verified (to find the key to verify it with); empty if none.
+pub fn claimed_key_id(token: &str) -> String {
+    segment(token, 0)
+        .ok()
+        .and_then(|h| h.get("kid").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_default()
+}
+
 /// The key a token names, if its issuer has it.
 fn key_for<'a>(jwks: &'a JwkSet, kid: &str) -> Result<&'a Jwk, TokenError> {
     jwks.find(kid)

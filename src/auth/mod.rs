@@ -11,6 +11,7 @@
 
 mod cache;
 pub mod jwt;
+mod keys;
 mod mutual;
 mod registry;
 pub mod tls;
@@ -23,6 +24,7 @@ use tonic::metadata::MetadataMap;
 use crate::domain::credential::Fingerprint;
 use crate::domain::{AgencyCode, Caller, PrincipalId, Role};
 
+pub use keys::{Fetching, IssuerKeys};
 pub use mutual::{MutualTls, Operator, TokenSettings};
 
 /// Metadata key naming the calling agency in development mode.

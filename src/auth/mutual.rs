@@ -30,24 +30,23 @@
 //! change between calls on one connection is verified once and remembered
 //! ([`Verified`]): a certificate chain for at most five minutes (and never
 //! past its certificate's expiry), a token until it expires, under the
-//! exact token and its issuer's keys as they are now.
+//! exact token and its issuer's keys as this process holds them (key files
+//! are read again on SIGHUP: see [`IssuerKeys`]).
 
 use std::sync::Arc;
 
-use jsonwebtoken::jwk::JwkSet;
 use tonic::metadata::MetadataMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::cache::{Verified, digest};
 use super::jwt::{self, StaffClaims, TokenCheck, TokenError};
+use super::keys::IssuerKeys;
 use super::registry::{AtVersion, Registry};
 use super::tls::{ClientCas, examine};
 use super::{AuthFailure, Authenticated, Authenticator, Basis, Presented, REGISTRY_UNAVAILABLE};
 use crate::clock::SharedClock;
-use crate::domain::credential::{
-    CertificateMatch, Fingerprint, JwksSource, TokenIssuer, check_jwks,
-};
+use crate::domain::credential::{CertificateMatch, Fingerprint, TokenIssuer};
 use crate::domain::{AgencyCode, Caller, PrincipalId, Role};
 use crate::store::{Store, StoreError};
 
@@ -81,6 +80,7 @@ pub struct MutualTls {
     operator: Operator,
     chains: Arc<Verified<()>>,
     verified_tokens: Arc<Verified<StaffClaims>>,
+    keys: Arc<IssuerKeys>,
 }
 
 /// The reason code of a trusted certificate registered to no agency.
@@ -114,22 +114,6 @@ fn bearer(metadata: &MetadataMap) -> Result<Option<&str>, TokenError> {
     Ok(Some(token.trim()))
 }
 
-/// An issuer's JWKS document as it is now (a key file may have changed
-/// since registration).
-fn key_document(source: &JwksSource) -> Result<String, TokenError> {
-    match source {
-        JwksSource::Document(d) => Ok(d.clone()),
-        JwksSource::Path(p) => std::fs::read_to_string(p)
-            .map_err(|e| TokenError::Keys(format!("the key file cannot be read: {e}"))),
-    }
-}
-
-/// An issuer's public keys, checked as at registration.
-fn key_set(document: &str) -> Result<JwkSet, TokenError> {
-    check_jwks(document).map_err(|e| TokenError::Keys(e.to_string()))?;
-    serde_json::from_str(document).map_err(|e| TokenError::Keys(e.to_string()))
-}
-
 impl From<TokenError> for AuthFailure {
     fn from(e: TokenError) -> Self {
         AuthFailure::new(e.code(), e.to_string())
@@ -145,6 +129,7 @@ impl MutualTls {
         cas: ClientCas,
         tokens: TokenSettings,
         operator: Operator,
+        keys: Arc<IssuerKeys>,
     ) -> Self {
         Self {
             registry: Arc::new(Registry::new(store)),
@@ -154,19 +139,20 @@ impl MutualTls {
             operator,
             chains: Arc::default(),
             verified_tokens: Arc::default(),
+            keys,
         }
     }
 
     /// Verifies `token` of `issuer`, presented over the client certificate
     /// `certificate`: a token bound to a certificate (RFC 8705) is accepted
     /// only over that one.
-    fn verify(
+    async fn verify(
         &self,
         token: &str,
         issuer: &TokenIssuer,
         certificate: Fingerprint,
     ) -> Result<StaffClaims, AuthFailure> {
-        let claims = self.verified(token, issuer)?;
+        let claims = self.verified(token, issuer).await?;
         match claims.bound_certificate {
             Some(bound) if bound != certificate.0 => Err(AuthFailure::new(
                 "TOKEN_CERTIFICATE_MISMATCH",
@@ -178,27 +164,31 @@ impl MutualTls {
 
     /// Verifies `token` of `issuer`, or finds it verified already under the
     /// issuer's keys as they are now.
-    fn verified(&self, token: &str, issuer: &TokenIssuer) -> Result<StaffClaims, AuthFailure> {
-        let document = key_document(&issuer.jwks)?;
+    async fn verified(
+        &self,
+        token: &str,
+        issuer: &TokenIssuer,
+    ) -> Result<StaffClaims, AuthFailure> {
+        let kid = jwt::claimed_key_id(token);
+        let keys = self.keys.get(&issuer.jwks, &issuer.issuer, &kid).await?;
         let now = self.clock.now();
         let key = digest([
             issuer.issuer.as_bytes(),
             issuer.subject_claim.as_bytes(),
             issuer.roles_claim.as_bytes(),
-            document.as_bytes(),
+            keys.digest.as_slice(),
             self.tokens.audience.as_bytes(),
             token.as_bytes(),
         ]);
         if let Some(claims) = self.verified_tokens.get(&key, now) {
             return Ok(claims);
         }
-        let keys = key_set(&document)?;
         let check = TokenCheck {
             audience: &self.tokens.audience,
             leeway_seconds: self.tokens.leeway_seconds,
             now,
         };
-        let claims = jwt::verify(token, issuer, &keys, &check)?;
+        let claims = jwt::verify(token, issuer, &keys.set, &check)?;
         let until = claims.expires + TimeDelta::seconds(self.tokens.leeway_seconds);
         self.verified_tokens.insert(key, claims.clone(), until);
         Ok(claims)
@@ -212,7 +202,11 @@ impl MutualTls {
         not_after: DateTime<Utc>,
     ) -> Result<(), super::tls::CertificateProblem> {
         let now = self.clock.now();
-        let key = digest(chain.iter().map(|c| c.as_ref()));
+        // Checked against the CAs as they are now: a chain checked before
+        // they were reloaded is checked again.
+        let generation = self.cas.generation().to_be_bytes();
+        let key =
+            digest(std::iter::once(generation.as_slice()).chain(chain.iter().map(|c| c.as_ref())));
         if self.chains.get(&key, now).is_some() {
             return Ok(());
         }
@@ -224,7 +218,7 @@ impl MutualTls {
 
     /// An operator connection: the certificate confers the role; a token,
     /// if any, must come from the operator issuer and names the person.
-    fn operator_caller(
+    async fn operator_caller(
         &self,
         token: Option<&str>,
         common_name: Option<&str>,
@@ -259,7 +253,7 @@ impl MutualTls {
                             ),
                         )
                     })?;
-                let claims = self.verify(token, issuer, certificate)?;
+                let claims = self.verify(token, issuer, certificate).await?;
                 (claims.principal, claims.roles)
             }
         };
@@ -281,7 +275,7 @@ impl MutualTls {
     /// operator certificate nor registered to an agency: accepted when
     /// their token comes from the operator issuer and grants the operator
     /// role. `None` when the token is not the operator issuer's.
-    fn operator_staff(
+    async fn operator_staff(
         &self,
         token: &str,
         certificate: Fingerprint,
@@ -292,7 +286,7 @@ impl MutualTls {
         if jwt::claimed_issuer(token).ok().as_deref() != Some(issuer.issuer.as_str()) {
             return Ok(None);
         }
-        let claims = self.verify(token, issuer, certificate)?;
+        let claims = self.verify(token, issuer, certificate).await?;
         if !claims.roles.iter().any(|r| r.as_str() == Role::OPERATOR) {
             return Err(AuthFailure::new(
                 "OPERATOR_ROLE_MISSING",
@@ -383,6 +377,7 @@ impl MutualTls {
                     };
                     if let Some(caller) = self
                         .operator_staff(token, fingerprint)
+                        .await
                         .map_err(|f| refused(as_operator(f)))?
                     {
                         return Ok(established(caller));
@@ -491,7 +486,7 @@ impl MutualTls {
                 ..mismatch(&issuer.agency.resource_name())
             });
         }
-        let mut claims = self.verify(token, &issuer, certificate)?;
+        let mut claims = self.verify(token, &issuer, certificate).await?;
         // Only the operator's own credentials confer the operator's roles.
         claims
             .roles
@@ -538,6 +533,7 @@ impl Authenticator for MutualTls {
         if is_operator {
             let caller = self
                 .operator_caller(token, examined.common_name.as_deref(), fingerprint)
+                .await
                 .map_err(|f| AuthFailure {
                     claimed_agency: self.operator.agency.as_str().to_owned(),
                     ..with_certificate(f)

@@ -9,11 +9,12 @@
 //! instead of vanishing in a failed handshake. No call on Accord's services
 //! is served before its certificate has passed.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
@@ -84,9 +85,16 @@ pub fn read_certificates(path: &Path) -> anyhow::Result<Vec<CertificateDer<'stat
 }
 
 /// The certificate authorities that issue agencies' client certificates.
+/// Clones share one set, which [`LiveTls::reload`] replaces.
 #[derive(Clone)]
 pub struct ClientCas {
+    current: Arc<ArcSwap<CaSet>>,
+}
+
+/// One set of client CAs, and which set it is (each reload makes another).
+struct CaSet {
     verifier: Arc<dyn ClientCertVerifier>,
+    generation: u64,
 }
 
 impl std::fmt::Debug for ClientCas {
@@ -107,7 +115,28 @@ impl ClientCas {
         let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
             .build()
             .context("cannot build the client certificate verifier")?;
-        Ok(Self { verifier })
+        Ok(Self {
+            current: Arc::new(ArcSwap::from_pointee(CaSet {
+                verifier,
+                generation: 0,
+            })),
+        })
+    }
+
+    /// Which set of CAs is in use: it changes when they are reloaded, so
+    /// that a chain checked against earlier CAs is checked again.
+    pub fn generation(&self) -> u64 {
+        self.current.load().generation
+    }
+
+    /// Makes `fresh`'s CAs the ones every clone of this set uses.
+    fn adopt(&self, fresh: &ClientCas) {
+        let verifier = fresh.current.load().verifier.clone();
+        let generation = self.generation() + 1;
+        self.current.store(Arc::new(CaSet {
+            verifier,
+            generation,
+        }));
     }
 
     /// Checks a presented chain (leaf first): issued by one of the CAs for
@@ -120,7 +149,12 @@ impl ClientCas {
         let (leaf, intermediates) = chain.split_first().ok_or(CertificateProblem::Missing)?;
         let seconds = u64::try_from(now.timestamp()).unwrap_or(0);
         let now = UnixTime::since_unix_epoch(Duration::from_secs(seconds));
-        match self.verifier.verify_client_cert(leaf, intermediates, now) {
+        match self
+            .current
+            .load()
+            .verifier
+            .verify_client_cert(leaf, intermediates, now)
+        {
             Ok(_) => Ok(()),
             Err(rustls::Error::InvalidCertificate(e)) => Err(match e {
                 CertificateError::UnknownIssuer => CertificateProblem::UnknownCa,
@@ -142,7 +176,7 @@ impl ClientCas {
         let chain = read_certificates(cert_file)?;
         let key = PrivateKeyDer::from_pem_file(key_file)
             .with_context(|| format!("cannot read a private key from {}", key_file.display()))?;
-        let verifier = Arc::new(ProofOfPossession(self.verifier.clone()));
+        let verifier = Arc::new(ProofOfPossession(self.current.load().verifier.clone()));
         let mut config = ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .context("cannot choose TLS versions")?
@@ -157,6 +191,71 @@ impl ClientCas {
             })?;
         config.alpn_protocols = vec![b"h2".to_vec()];
         Ok(config)
+    }
+}
+
+/// The files of the server's TLS configuration.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The server's certificate chain (PEM).
+    pub cert: PathBuf,
+    /// The server certificate's private key (PEM).
+    pub key: PathBuf,
+    /// The CAs of client certificates (PEM bundle).
+    pub client_cas: PathBuf,
+}
+
+/// The server's TLS configuration as it is now. Each connection's
+/// handshake uses the configuration of the moment it was accepted, and the
+/// connection keeps it: a reload changes what new connections see, while
+/// established connections and the calls on them go on undisturbed. The
+/// client CAs a call's certificate is checked against are the current ones.
+#[derive(Clone)]
+pub struct LiveTls {
+    files: TlsFiles,
+    cas: ClientCas,
+    server: Arc<ArcSwap<ServerConfig>>,
+}
+
+impl std::fmt::Debug for LiveTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveTls")
+            .field("files", &self.files)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LiveTls {
+    /// Reads the configuration from `files`.
+    pub fn load(files: TlsFiles) -> anyhow::Result<Self> {
+        let cas = ClientCas::load(&files.client_cas)?;
+        let server = cas.server_config(&files.cert, &files.key)?;
+        Ok(Self {
+            files,
+            cas,
+            server: Arc::new(ArcSwap::from_pointee(server)),
+        })
+    }
+
+    /// The client CAs, shared: they follow reloads.
+    pub fn client_cas(&self) -> &ClientCas {
+        &self.cas
+    }
+
+    /// Reads the files again and, only if all of them make a usable
+    /// configuration, makes it the one new connections and calls use.
+    /// On failure nothing changes.
+    pub fn reload(&self) -> anyhow::Result<()> {
+        let cas = ClientCas::load(&self.files.client_cas)?;
+        let server = cas.server_config(&self.files.cert, &self.files.key)?;
+        self.cas.adopt(&cas);
+        self.server.store(Arc::new(server));
+        Ok(())
+    }
+
+    /// An acceptor with the configuration as it is now.
+    fn acceptor(&self) -> TlsAcceptor {
+        TlsAcceptor::from(self.server.load_full())
     }
 }
 
@@ -264,16 +363,16 @@ pub fn examine(leaf: &CertificateDer<'_>) -> Result<Examined, CertificateProblem
 }
 
 /// Accepts TCP connections on `listener` and completes their TLS
-/// handshakes (each with a time limit, none holding up another), yielding
+/// handshakes (each with a time limit, none holding up another, each with
+/// the TLS configuration as it is when the connection is accepted), yielding
 /// the established connections. A connection over `peers`' limits (too
 /// many from its address, or too many handshakes in progress) is closed at
 /// once. Stops when the receiver is dropped.
 pub fn incoming(
     listener: TcpListener,
-    config: ServerConfig,
+    tls: LiveTls,
     peers: Peers,
 ) -> ReceiverStream<std::io::Result<Admitted<TlsStream<TcpStream>>>> {
-    let acceptor = TlsAcceptor::from(Arc::new(config));
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     tokio::spawn(async move {
         loop {
@@ -302,7 +401,7 @@ pub fn incoming(
             if let Err(e) = stream.set_nodelay(true) {
                 tracing::warn!(error = %e, "cannot set TCP_NODELAY on a connection");
             }
-            let acceptor = acceptor.clone();
+            let acceptor = tls.acceptor();
             let tx = tx.clone();
             tokio::spawn(async move {
                 let handshake =

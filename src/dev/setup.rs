@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::{DevCa, TokenSigner, Validity};
 use crate::api::method;
-use crate::app::{Setup, open_store, signing_key, write_private};
+use crate::app::{Setup, checkpoint_keys, open_store, write_private};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Overrides};
 use crate::domain::credential::{CertificateMatch, JwksSource};
@@ -153,9 +153,9 @@ async fn register(
 ) -> anyhow::Result<()> {
     let config = Config::load(Some(config_file), &Overrides::default())?;
     let store = open_store(&config, Setup::CreateIfMissing).await?;
-    let key = signing_key(&config, Setup::CreateIfMissing)?;
+    let keys = checkpoint_keys(&config, Setup::CreateIfMissing)?;
     let clock = Arc::new(SystemClock);
-    let services = Services::new(Arc::new(store.clone()), clock.clone(), Arc::new(key));
+    let services = Services::new(Arc::new(store.clone()), clock.clone(), Arc::new(keys));
     let operator = Caller {
         agency: AgencyCode::parse(&config.operator_name).map_err(anyhow::Error::msg)?,
         principal: PrincipalId::parse("accord-dev-init").map_err(anyhow::Error::msg)?,

@@ -204,8 +204,48 @@ const ALGORITHMS: [(&str, &str, Option<&str>); 3] = [
 pub enum JwksSource {
     /// A JWKS document held in the registry (checked when registered).
     Document(String),
-    /// A JWKS file on the server, read when tokens are verified.
+    /// A JWKS file on the server, read when first needed and again on
+    /// SIGHUP.
     Path(String),
+    /// An OpenID Connect discovery document's URL (HTTPS): the keys are
+    /// fetched from the `jwks_uri` it names and refreshed (see
+    /// `crate::auth::IssuerKeys`).
+    Discovery(String),
+}
+
+/// Checks an OpenID Connect discovery URL: an absolute `https://` URL
+/// with a host, without credentials or a fragment, of at most 2000
+/// characters.
+pub fn check_discovery_url(value: &str) -> Result<(), DiscoveryUrlError> {
+    if value.len() > 2000 {
+        return Err(DiscoveryUrlError::TooLong);
+    }
+    let url = url::Url::parse(value).map_err(|e| DiscoveryUrlError::NotAUrl(e.to_string()))?;
+    if url.scheme() != "https" {
+        return Err(DiscoveryUrlError::NotHttps);
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(DiscoveryUrlError::NoHost);
+    }
+    if !url.username().is_empty() || url.password().is_some() || url.fragment().is_some() {
+        return Err(DiscoveryUrlError::Extras);
+    }
+    Ok(())
+}
+
+/// Why a discovery URL is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DiscoveryUrlError {
+    #[error("must be at most 2000 characters")]
+    TooLong,
+    #[error("is not a URL: {0}")]
+    NotAUrl(String),
+    #[error("must be an https:// URL (keys are never fetched over plain HTTP)")]
+    NotHttps,
+    #[error("must name a host")]
+    NoHost,
+    #[error("must not carry credentials or a fragment")]
+    Extras,
 }
 
 /// Checks a JWKS document: a `keys` array of public keys, each with a
@@ -346,6 +386,36 @@ pub fn check_claim(value: &str) -> Result<(), IssuerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn discovery_urls_must_be_https() {
+        assert!(
+            check_discovery_url(
+                "https://login.example/realms/staff/.well-known/openid-configuration"
+            )
+            .is_ok()
+        );
+        assert!(check_discovery_url("https://127.0.0.1:8443/.well-known/x").is_ok());
+        for (bad, expected) in [
+            (
+                "http://idp.example/.well-known/openid-configuration",
+                DiscoveryUrlError::NotHttps,
+            ),
+            ("https://user:pw@idp.example/", DiscoveryUrlError::Extras),
+            ("https://idp.example/#frag", DiscoveryUrlError::Extras),
+            ("file:///etc/passwd", DiscoveryUrlError::NotHttps),
+        ] {
+            assert_eq!(check_discovery_url(bad), Err(expected), "{bad}");
+        }
+        assert!(matches!(
+            check_discovery_url("idp.example"),
+            Err(DiscoveryUrlError::NotAUrl(_))
+        ));
+        assert_eq!(
+            check_discovery_url(&format!("https://idp.example/{}", "a".repeat(2000))),
+            Err(DiscoveryUrlError::TooLong)
+        );
+    }
 
     #[test]
     fn jwks_keys_must_pin_an_asymmetric_algorithm() {

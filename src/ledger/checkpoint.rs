@@ -18,7 +18,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use signed_note::{Note, StandardSigner, StandardVerifier, VerifierList};
+use signed_note::{Note, StandardSigner, StandardVerifier, Verifier, VerifierList};
 
 use super::{Hash, TreeHead};
 
@@ -194,44 +194,185 @@ impl SigningKey {
         &self.verifier_key
     }
 
-    /// The signed note of `head`.
+    /// The signed note of `head`, signed by this key alone.
     pub fn sign(&self, head: TreeHead) -> Result<String, CheckpointError> {
-        let body = Checkpoint {
-            origin: self.name.clone(),
-            head,
-        }
-        .body();
-        let mut note =
-            Note::new(body.as_bytes(), &[]).map_err(|e| CheckpointError::BadNote(e.to_string()))?;
-        note.add_sigs(&[&self.signer])
-            .map_err(|e| CheckpointError::BadNote(e.to_string()))?;
-        String::from_utf8(note.to_bytes()).map_err(|e| CheckpointError::BadNote(e.to_string()))
+        sign_note(&self.name, head, &[self])
     }
 }
 
-/// The text of `note` once its signature by `verifier_key` verifies.
-pub fn open_note(note: &str, verifier_key: &str) -> Result<String, CheckpointError> {
-    let verifier = StandardVerifier::new(verifier_key)
-        .map_err(|e| CheckpointError::BadVerifierKey(e.to_string()))?;
+/// The note of the checkpoint of `head` for `origin`, signed by each of
+/// `keys` in turn.
+fn sign_note(
+    origin: &str,
+    head: TreeHead,
+    keys: &[&SigningKey],
+) -> Result<String, CheckpointError> {
+    let body = Checkpoint {
+        origin: origin.to_owned(),
+        head,
+    }
+    .body();
+    let mut note =
+        Note::new(body.as_bytes(), &[]).map_err(|e| CheckpointError::BadNote(e.to_string()))?;
+    let signers: Vec<&dyn signed_note::Signer> = keys
+        .iter()
+        .map(|k| &k.signer as &dyn signed_note::Signer)
+        .collect();
+    note.add_sigs(&signers)
+        .map_err(|e| CheckpointError::BadNote(e.to_string()))?;
+    String::from_utf8(note.to_bytes()).map_err(|e| CheckpointError::BadNote(e.to_string()))
+}
+
+/// Every key of a ledger's checkpoints: the current key, which signs each
+/// new checkpoint; outgoing keys, which sign beside it during a changeover
+/// (a C2SP note may carry several signatures, so verifiers that know only
+/// an outgoing key keep verifying until they have the new one); and the
+/// verifier keys of retired keys, which signed earlier checkpoints and are
+/// still published so that those verify. See `docs/ledger.md`.
+#[derive(Debug, Clone)]
+pub struct CheckpointKeys {
+    current: SigningKey,
+    outgoing: Vec<SigningKey>,
+    retired: Vec<String>,
+}
+
+impl CheckpointKeys {
+    /// The keys of a ledger that has only ever had `current`.
+    pub fn single(current: SigningKey) -> Self {
+        Self {
+            current,
+            outgoing: Vec::new(),
+            retired: Vec::new(),
+        }
+    }
+
+    /// The key set; every key must be named for the same origin and none
+    /// may appear twice.
+    pub fn new(
+        current: SigningKey,
+        outgoing: Vec<SigningKey>,
+        retired: Vec<String>,
+    ) -> Result<Self, CheckpointError> {
+        let keys = Self {
+            current,
+            outgoing,
+            retired: retired.iter().map(|k| k.trim().to_owned()).collect(),
+        };
+        let origin = keys.current.name();
+        let mut seen = std::collections::HashSet::new();
+        for key in keys.verifier_keys() {
+            StandardVerifier::new(&key)
+                .map_err(|e| CheckpointError::BadVerifierKey(format!("{key:?}: {e}")))?;
+            let name = key.split('+').next().unwrap_or_default();
+            if name != origin {
+                return Err(CheckpointError::WrongOrigin {
+                    expected: origin.to_owned(),
+                    found: name.to_owned(),
+                });
+            }
+            if !seen.insert(key.clone()) {
+                return Err(CheckpointError::BadVerifierKey(format!(
+                    "{key:?} is given twice"
+                )));
+            }
+        }
+        Ok(keys)
+    }
+
+    /// The key that signs new checkpoints (and from which secrets are
+    /// derived).
+    pub fn current(&self) -> &SigningKey {
+        &self.current
+    }
+
+    /// Every published verifier key: the current key's first, then the
+    /// outgoing keys', then the retired ones.
+    pub fn verifier_keys(&self) -> Vec<String> {
+        std::iter::once(self.current.verifier_key().to_owned())
+            .chain(self.outgoing.iter().map(|k| k.verifier_key().to_owned()))
+            .chain(self.retired.iter().cloned())
+            .collect()
+    }
+
+    /// The signed note of `head`: signed by the current key, then by each
+    /// outgoing key.
+    pub fn sign(&self, head: TreeHead) -> Result<String, CheckpointError> {
+        let keys: Vec<&SigningKey> = std::iter::once(&self.current)
+            .chain(&self.outgoing)
+            .collect();
+        sign_note(self.current.name(), head, &keys)
+    }
+}
+
+/// A note's text and the verifier keys, of those given, that signed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opened<T> {
+    pub content: T,
+    /// Each given key with a valid signature on the note, in the note's
+    /// order.
+    pub signed_by: Vec<String>,
+}
+
+/// The text of `note` once it carries a valid signature by at least one
+/// of `verifier_keys`; every signature by one of them must be valid, and
+/// signatures by other keys are ignored.
+pub fn open_note<K: AsRef<str>>(
+    note: &str,
+    verifier_keys: &[K],
+) -> Result<Opened<String>, CheckpointError> {
+    let mut verifiers: Vec<Box<dyn signed_note::Verifier>> = Vec::new();
+    let mut named = Vec::new();
+    for key in verifier_keys {
+        let key = key.as_ref().trim();
+        let verifier = StandardVerifier::new(key)
+            .map_err(|e| CheckpointError::BadVerifierKey(e.to_string()))?;
+        named.push((
+            (verifier.name().to_owned(), verifier.key_id()),
+            key.to_owned(),
+        ));
+        verifiers.push(Box::new(verifier));
+    }
     let note =
         Note::from_bytes(note.as_bytes()).map_err(|e| CheckpointError::BadNote(e.to_string()))?;
-    note.verify(&VerifierList::new(vec![Box::new(verifier)]))
+    let (verified, _) = note
+        .verify(&VerifierList::new(verifiers))
         .map_err(|e| CheckpointError::BadNote(e.to_string()))?;
-    String::from_utf8(note.text().to_vec()).map_err(|e| CheckpointError::BadNote(e.to_string()))
+    let signed_by = verified
+        .iter()
+        .filter_map(|sig| {
+            named
+                .iter()
+                .find(|((name, id), _)| name == sig.name() && *id == sig.id())
+                .map(|(_, key)| key.clone())
+        })
+        .collect();
+    let content = String::from_utf8(note.text().to_vec())
+        .map_err(|e| CheckpointError::BadNote(e.to_string()))?;
+    Ok(Opened { content, signed_by })
 }
 
-/// The checkpoint in `note` once its signature by `verifier_key` verifies
-/// and its origin is the key's name.
-pub fn open_checkpoint(note: &str, verifier_key: &str) -> Result<Checkpoint, CheckpointError> {
-    let checkpoint = Checkpoint::parse(&open_note(note, verifier_key)?)?;
-    let key_name = verifier_key.split('+').next().unwrap_or_default();
-    if checkpoint.origin != key_name {
-        return Err(CheckpointError::WrongOrigin {
-            expected: key_name.to_owned(),
-            found: checkpoint.origin,
-        });
+/// The checkpoint in `note` once it carries a valid signature by one of
+/// `verifier_keys` (see [`open_note`]) and its origin is the signing key's
+/// name.
+pub fn open_checkpoint<K: AsRef<str>>(
+    note: &str,
+    verifier_keys: &[K],
+) -> Result<Opened<Checkpoint>, CheckpointError> {
+    let opened = open_note(note, verifier_keys)?;
+    let checkpoint = Checkpoint::parse(&opened.content)?;
+    for key in &opened.signed_by {
+        let key_name = key.split('+').next().unwrap_or_default();
+        if checkpoint.origin != key_name {
+            return Err(CheckpointError::WrongOrigin {
+                expected: key_name.to_owned(),
+                found: checkpoint.origin,
+            });
+        }
     }
-    Ok(checkpoint)
+    Ok(Opened {
+        content: checkpoint,
+        signed_by: opened.signed_by,
+    })
 }
 
 #[cfg(test)]
@@ -254,18 +395,20 @@ mod tests {
         assert_eq!(reloaded.verifier_key(), key.verifier_key());
 
         let note = key.sign(head(42)).unwrap();
-        let opened = open_checkpoint(&note, key.verifier_key()).unwrap();
+        let opened = open_checkpoint(&note, &[key.verifier_key()]).unwrap();
+        assert_eq!(opened.signed_by, vec![key.verifier_key().to_owned()]);
+        let opened = opened.content;
         assert_eq!(opened.head, head(42));
         assert_eq!(opened.origin, "accord.test/ledger");
         assert!(note.contains("\n\n\u{2014} accord.test/ledger "), "{note}");
 
         let forged = note.replacen("\n42\n", "\n43\n", 1);
         assert!(matches!(
-            open_checkpoint(&forged, key.verifier_key()),
+            open_checkpoint(&forged, &[key.verifier_key()]),
             Err(CheckpointError::BadNote(_))
         ));
         let (other, _) = SigningKey::generate("accord.test/ledger").unwrap();
-        assert!(open_checkpoint(&note, other.verifier_key()).is_err());
+        assert!(open_checkpoint(&note, &[other.verifier_key()]).is_err());
         assert!(matches!(
             SigningKey::generate("two words"),
             Err(CheckpointError::BadOrigin(_))
@@ -285,12 +428,66 @@ mod tests {
         let note = format!(
             "{TEXT}\n\u{2014} PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
         );
-        assert_eq!(open_note(&note, VKEY).unwrap(), TEXT);
+        assert_eq!(open_note(&note, &[VKEY]).unwrap().content, TEXT);
         // The private key yields the published verifier key.
         assert_eq!(SigningKey::parse(SKEY).unwrap().verifier_key(), VKEY);
         // One changed character of the text breaks the signature.
         let altered = note.replacen("answer", "Answer", 1);
-        assert!(open_note(&altered, VKEY).is_err());
+        assert!(open_note(&altered, &[VKEY]).is_err());
+    }
+
+    #[test]
+    fn a_changeover_note_carries_both_signatures_and_keys_must_agree() {
+        let (old, _) = SigningKey::generate("accord.test/ledger").unwrap();
+        let (new, _) = SigningKey::generate("accord.test/ledger").unwrap();
+        let keys = CheckpointKeys::new(
+            new.clone(),
+            vec![old.clone()],
+            vec![
+                "accord.test/ledger+01234567+AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdefgh"
+                    .to_owned(),
+            ],
+        );
+        // A malformed retired key is refused.
+        assert!(matches!(keys, Err(CheckpointError::BadVerifierKey(_))));
+        let (retired, _) = SigningKey::generate("accord.test/ledger").unwrap();
+        let keys = CheckpointKeys::new(
+            new.clone(),
+            vec![old.clone()],
+            vec![retired.verifier_key().to_owned()],
+        )
+        .unwrap();
+        assert_eq!(
+            keys.verifier_keys(),
+            vec![
+                new.verifier_key().to_owned(),
+                old.verifier_key().to_owned(),
+                retired.verifier_key().to_owned()
+            ]
+        );
+        let note = keys.sign(head(7)).unwrap();
+        assert_eq!(
+            note.matches("\n\u{2014} accord.test/ledger ").count(),
+            2,
+            "{note}"
+        );
+        let all = open_checkpoint(&note, &keys.verifier_keys()).unwrap();
+        assert_eq!(
+            all.signed_by,
+            vec![new.verifier_key().to_owned(), old.verifier_key().to_owned()]
+        );
+        for only in [&new, &old] {
+            let opened = open_checkpoint(&note, &[only.verifier_key()]).unwrap();
+            assert_eq!(opened.content.head, head(7));
+        }
+        assert!(open_checkpoint(&note, &[retired.verifier_key()]).is_err());
+        // Every key must be named for the ledger, and none given twice.
+        let (elsewhere, _) = SigningKey::generate("other.test/ledger").unwrap();
+        assert!(matches!(
+            CheckpointKeys::new(new.clone(), vec![elsewhere], vec![]),
+            Err(CheckpointError::WrongOrigin { .. })
+        ));
+        assert!(CheckpointKeys::new(new.clone(), vec![new.clone()], vec![]).is_err());
     }
 
     #[test]

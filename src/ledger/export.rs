@@ -26,9 +26,16 @@ pub enum Line {
     /// The first line.
     Header {
         format: String,
-        /// The verifier key the exporting service reported: for reference
-        /// only; verify with a key obtained out of band.
+        /// The verifier key the exporting service signs with now: for
+        /// reference only; verify with keys obtained out of band.
         verifier_key: String,
+        /// Every verifier key the exporting service publishes (the current
+        /// one first, then keys of a changeover and retired keys), so that
+        /// checkpoints signed before a key rotation can be checked; for
+        /// reference only, as `verifier_key`. Absent from exports written
+        /// before key rotation.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        verifier_keys: Vec<String>,
     },
     /// An entry.
     Entry(Box<EntryLine>),
@@ -214,15 +221,19 @@ pub struct ExportSummary {
     /// The largest signed checkpoint, which every entry up to its size is
     /// proved against.
     pub signed: TreeHead,
+    /// Each trusted key that signed a checkpoint of the export, with how
+    /// many it signed, in the order first seen.
+    pub signed_by: Vec<(String, u64)>,
 }
 
-/// Checks an export line by line with only the ledger's verifier key:
+/// Checks an export line by line with only the ledger's verifier keys:
 /// every leaf recomputed, the root of every checkpoint rebuilt from the
 /// entries, every signature checked (so consecutive checkpoints are
 /// consistent: each is a prefix of the one rebuilt after it).
 #[derive(Debug)]
 pub struct OfflineVerifier {
-    verifier_key: String,
+    verifier_keys: Vec<String>,
+    signed_by: Vec<(String, u64)>,
     line: u64,
     rebuild: Rebuild,
     checkpoints: u64,
@@ -230,10 +241,14 @@ pub struct OfflineVerifier {
 }
 
 impl OfflineVerifier {
-    /// A verifier trusting checkpoints signed by `verifier_key`.
-    pub fn new(verifier_key: &str) -> Self {
+    /// A verifier trusting checkpoints signed by any of `verifier_keys`.
+    pub fn new<K: AsRef<str>>(verifier_keys: &[K]) -> Self {
         Self {
-            verifier_key: verifier_key.trim().to_owned(),
+            verifier_keys: verifier_keys
+                .iter()
+                .map(|k| k.as_ref().trim().to_owned())
+                .collect(),
+            signed_by: Vec::new(),
             line: 0,
             rebuild: Rebuild::default(),
             checkpoints: 0,
@@ -243,11 +258,16 @@ impl OfflineVerifier {
 
     /// Checks the next line of the export.
     pub fn feed(&mut self, text: &str) -> Result<(), ExportError> {
-        self.line += 1;
         let line: Line = serde_json::from_str(text).map_err(|e| ExportError::Malformed {
-            line: self.line,
+            line: self.line + 1,
             reason: e.to_string(),
         })?;
+        self.check(line)
+    }
+
+    /// Checks the next line of the export, already read.
+    pub fn check(&mut self, line: Line) -> Result<(), ExportError> {
+        self.line += 1;
         match line {
             Line::Header { format, .. } if self.line == 1 && format == FORMAT => Ok(()),
             _ if self.line == 1 => Err(ExportError::NoHeader),
@@ -281,8 +301,9 @@ impl OfflineVerifier {
     }
 
     fn checkpoint(&mut self, size: u64, note: &str) -> Result<(), ExportError> {
-        let checkpoint = open_checkpoint(note, &self.verifier_key)
+        let opened = open_checkpoint(note, &self.verifier_keys)
             .map_err(|source| ExportError::BadCheckpoint { size, source })?;
+        let checkpoint = opened.content;
         let head = self.rebuild.head();
         if checkpoint.head.size != size || size != head.size {
             return Err(ExportError::MisplacedCheckpoint {
@@ -295,6 +316,12 @@ impl OfflineVerifier {
         }
         self.checkpoints += 1;
         self.signed = Some(head);
+        for key in opened.signed_by {
+            match self.signed_by.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, n)) => *n += 1,
+                None => self.signed_by.push((key, 1)),
+            }
+        }
         Ok(())
     }
 
@@ -308,13 +335,14 @@ impl OfflineVerifier {
             entries: self.rebuild.head().size,
             checkpoints: self.checkpoints,
             signed,
+            signed_by: self.signed_by,
         })
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::checkpoint::SigningKey;
+    use super::super::checkpoint::{CheckpointKeys, SigningKey};
     use super::*;
 
     fn entry(n: i64) -> Entry {
@@ -355,10 +383,21 @@ mod tests {
 
     /// An export of `n` entries with checkpoints at sizes 2 and `n`.
     fn export(key: &SigningKey, n: i64) -> Vec<String> {
+        export_signed(key.verifier_key(), |_, head| key.sign(head).unwrap(), n)
+    }
+
+    /// An export of `n` entries with checkpoints at sizes 2 and `n`, each
+    /// signed by `sign(size, head)`.
+    fn export_signed(
+        verifier_key: &str,
+        sign: impl Fn(u64, TreeHead) -> String,
+        n: i64,
+    ) -> Vec<String> {
         let mut lines = vec![
             serde_json::to_string(&Line::Header {
                 format: FORMAT.into(),
-                verifier_key: key.verifier_key().into(),
+                verifier_key: verifier_key.into(),
+                verifier_keys: vec![],
             })
             .unwrap(),
         ];
@@ -375,7 +414,7 @@ mod tests {
                 let c = SignedCheckpoint {
                     head: rebuild.head(),
                     time: DateTime::from_timestamp(1_700_000_100, 0).unwrap(),
-                    note: key.sign(rebuild.head()).unwrap(),
+                    note: sign(size, rebuild.head()),
                 };
                 lines.push(serde_json::to_string(&Line::checkpoint(&c)).unwrap());
             }
@@ -384,7 +423,11 @@ mod tests {
     }
 
     fn verify(key: &str, lines: &[String]) -> Result<ExportSummary, ExportError> {
-        let mut v = OfflineVerifier::new(key);
+        verify_with(&[key], lines)
+    }
+
+    fn verify_with(keys: &[&str], lines: &[String]) -> Result<ExportSummary, ExportError> {
+        let mut v = OfflineVerifier::new(keys);
         for l in lines {
             v.feed(l)?;
         }
@@ -399,9 +442,41 @@ mod tests {
         assert_eq!(summary.entries, 5);
         assert_eq!(summary.checkpoints, 2);
         assert_eq!(summary.signed.size, 5);
+        assert_eq!(summary.signed_by, vec![(key.verifier_key().to_owned(), 2)]);
         let (other, _) = SigningKey::generate("accord.test/ledger").unwrap();
         assert!(matches!(
             verify(other.verifier_key(), &lines),
+            Err(ExportError::BadCheckpoint { size: 2, .. })
+        ));
+    }
+
+    /// A key rotation within an export: the checkpoint of size 2 signed by
+    /// the old key alone, the last by the new key with the old beside it
+    /// (a changeover).
+    #[test]
+    fn an_export_across_a_key_rotation_verifies_with_every_key_that_signed() {
+        let (old, _) = SigningKey::generate("accord.test/ledger").unwrap();
+        let (new, _) = SigningKey::generate("accord.test/ledger").unwrap();
+        let changeover = CheckpointKeys::new(new.clone(), vec![old.clone()], vec![]).unwrap();
+        let sign = |size: u64, head: TreeHead| match size {
+            2 => old.sign(head).unwrap(),
+            _ => changeover.sign(head).unwrap(),
+        };
+        let lines = export_signed(new.verifier_key(), sign, 5);
+        let both = [new.verifier_key(), old.verifier_key()];
+        let summary = verify_with(&both, &lines).unwrap();
+        assert_eq!(
+            summary.signed_by,
+            vec![
+                (old.verifier_key().to_owned(), 2),
+                (new.verifier_key().to_owned(), 1)
+            ]
+        );
+        // A verifier that knows only the old key still verifies it all.
+        assert!(verify(old.verifier_key(), &lines).is_ok());
+        // One that knows only the new key cannot check what the old signed.
+        assert!(matches!(
+            verify(new.verifier_key(), &lines),
             Err(ExportError::BadCheckpoint { size: 2, .. })
         ));
     }

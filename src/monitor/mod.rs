@@ -59,6 +59,15 @@ pub const EVENTS_DELIVERED: &str = "accord_events_delivered_total";
 pub const EVENT_LAG_SECONDS: &str = "accord_event_delivery_lag_seconds";
 /// Calls refused over a rate limit, by agency and scope.
 pub const RATE_LIMITED: &str = "accord_rate_limited_total";
+/// Reloads on SIGHUP, by outcome (`ok`, or `refused` when some new file
+/// was refused and the old configuration kept).
+pub const RELOADS: &str = "accord_reloads_total";
+/// Fetches of discovered token issuers' keys, by outcome (`ok`,
+/// `failed`).
+pub const ISSUER_KEY_FETCHES: &str = "accord_token_issuer_key_fetches_total";
+/// When each discovered token issuer's keys were last fetched
+/// successfully (Unix time), by issuer: `time() -` it is their age.
+pub const ISSUER_KEYS_FETCHED: &str = "accord_token_issuer_keys_fetched_timestamp_seconds";
 /// Whether the service is ready (1) or not (0), as its health says.
 pub const READY: &str = "accord_ready";
 
@@ -121,6 +130,19 @@ fn describe() {
     describe_counter!(
         RATE_LIMITED,
         "Calls refused over a rate limit, by agency and scope."
+    );
+    describe_counter!(
+        RELOADS,
+        "Reloads on SIGHUP, by outcome (ok, or refused: a new file was refused and the old configuration kept)."
+    );
+    describe_counter!(
+        ISSUER_KEY_FETCHES,
+        "Fetches of discovered token issuers' keys, by outcome (ok, failed)."
+    );
+    describe_gauge!(
+        ISSUER_KEYS_FETCHED,
+        Unit::Seconds,
+        "When each discovered token issuer's keys were last fetched successfully (Unix time), by issuer."
     );
     describe_counter!(LEDGER_ENTRIES, "Ledger entries committed by this process.");
     describe_histogram!(BATCH_ENTRIES, "Ledger entries per durable commit.");
@@ -263,6 +285,26 @@ fn reason_label(code: &str) -> String {
 /// Counts a call refused over a rate limit.
 pub fn rate_limited(agency: &str, scope: &'static str) {
     counter!(RATE_LIMITED, "agency" => agency_label(agency), "scope" => scope).increment(1);
+}
+
+/// Counts a reload on SIGHUP: `ok` if every new file was taken.
+pub fn reloaded(ok: bool) {
+    let outcome = if ok { "ok" } else { "refused" };
+    counter!(RELOADS, "outcome" => outcome).increment(1);
+}
+
+/// Counts a fetch of the keys of the discovered token issuer `issuer`
+/// (its `iss`: issuers are few, registered by the operator), and on
+/// success records when.
+pub fn issuer_keys_fetched(issuer: &str, ok: bool) {
+    let outcome = if ok { "ok" } else { "failed" };
+    counter!(ISSUER_KEY_FETCHES, "outcome" => outcome).increment(1);
+    if ok {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        gauge!(ISSUER_KEYS_FETCHED, "issuer" => issuer.to_owned()).set(now);
+    }
 }
 
 /// Counts a batch the database refused as a whole.

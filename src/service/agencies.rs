@@ -247,6 +247,9 @@ impl Services {
                 .map_err(|e| JwksError::Unreadable(e.to_string()))
                 .and_then(|d| check_jwks(&d))
                 .map_err(|e| ("token_issuer.jwks_path", e)),
+            // Checked as a URL on input; its keys are fetched when first
+            // needed.
+            JwksSource::Discovery(_) => Ok(()),
         };
         if let Err((field, e)) = jwks_check {
             return Err(Violations::one(field, e).into());

@@ -54,7 +54,7 @@ use crate::domain::credential::Fingerprint;
 use crate::domain::{
     AgencyStatus, Caller, Purpose, Record, RecordClass, RecordClassId, RecordId, Role, Violations,
 };
-use crate::ledger::checkpoint::SigningKey;
+use crate::ledger::checkpoint::CheckpointKeys;
 use crate::ledger::{Entry, EntryDraft, Grounds, Outcome};
 use crate::matching::Matcher;
 use crate::policy::{Denial, Permit, PolicyError};
@@ -599,7 +599,7 @@ const CLASSES_HELD: usize = 4096;
 pub struct Services {
     store: Arc<dyn Store>,
     clock: SharedClock,
-    key: Arc<SigningKey>,
+    keys: Arc<CheckpointKeys>,
     alert_policy: AlertPolicy,
     /// How long a stream of events goes without sending anything before
     /// it sends a heartbeat.
@@ -626,12 +626,12 @@ pub struct Services {
 impl Services {
     /// Services over `store`, telling time with `clock` and signing
     /// checkpoints with `key`.
-    pub fn new(store: Arc<dyn Store>, clock: SharedClock, key: Arc<SigningKey>) -> Self {
-        let tokens = PageTokens::new(&key.derive_secret("accord page tokens"));
+    pub fn new(store: Arc<dyn Store>, clock: SharedClock, keys: Arc<CheckpointKeys>) -> Self {
+        let tokens = PageTokens::new(&keys.current().derive_secret("accord page tokens"));
         Self {
             store,
             clock,
-            key,
+            keys,
             alert_policy: AlertPolicy::default(),
             event_heartbeat: DEFAULT_EVENT_HEARTBEAT,
             matcher: Matcher::default(),
@@ -935,8 +935,12 @@ mod tests {
         let store = crate::store::connect(&crate::store::sqlite_url(dir.path()), true)
             .await
             .unwrap();
-        let (key, _) = SigningKey::generate("accord.test").unwrap();
-        let services = Services::new(Arc::new(store), Arc::new(SystemClock), Arc::new(key));
+        let (key, _) = crate::ledger::checkpoint::SigningKey::generate("accord.test").unwrap();
+        let services = Services::new(
+            Arc::new(store),
+            Arc::new(SystemClock),
+            Arc::new(CheckpointKeys::single(key)),
+        );
         let (mine, other) = (call("request-1"), call("request-2"));
 
         let audited = services.commit(&mine, vec![], "result").await.unwrap();

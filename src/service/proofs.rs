@@ -122,9 +122,16 @@ impl Services {
         self.commit(call, vec![], export).await
     }
 
-    /// The verifier key of the checkpoints, in the note format.
+    /// The verifier key new checkpoints are signed with, in the note
+    /// format.
     pub fn verifier_key(&self) -> &str {
-        self.key.verifier_key()
+        self.keys.current().verifier_key()
+    }
+
+    /// Every published verifier key: the current one first, then those of
+    /// a changeover and retired ones (see `docs/ledger.md`).
+    pub fn verifier_keys(&self) -> Vec<String> {
+        self.keys.verifier_keys()
     }
 
     /// Signs and stores a checkpoint of the tree as it is now, unless the
@@ -136,7 +143,7 @@ impl Services {
         {
             return Ok(latest);
         }
-        let note = self.key.sign(head).map_err(|e| {
+        let note = self.keys.sign(head).map_err(|e| {
             ServiceError::Unavailable(crate::store::StoreError::Corrupt(e.to_string()))
         })?;
         let checkpoint = SignedCheckpoint {

@@ -93,6 +93,7 @@ pub(super) fn issuer_from(row: &AnyRow) -> Result<TokenIssuer, StoreError> {
         jwks: match kind.as_str() {
             "document" => JwksSource::Document(jwks),
             "path" => JwksSource::Path(jwks),
+            "discovery" => JwksSource::Discovery(jwks),
             _ => return Err(StoreError::Corrupt(format!("jwks kind {kind:?}"))),
         },
         subject_claim: row.try_get("subject_claim")?,
@@ -106,6 +107,7 @@ pub(super) async fn insert_issuer(tx: &mut Tx, t: &TokenIssuer) -> Result<(), St
     let (kind, jwks) = match &t.jwks {
         JwksSource::Document(d) => ("document", d.as_str()),
         JwksSource::Path(p) => ("path", p.as_str()),
+        JwksSource::Discovery(u) => ("discovery", u.as_str()),
     };
     let done = sqlx::query(
         "INSERT INTO token_issuers (id, agency, issuer, jwks_kind, jwks, subject_claim, \

@@ -26,6 +26,7 @@ async fn checkpoint(s: &TestServer, refresh: bool) -> (pb::Checkpoint, String) {
         .await
         .unwrap()
         .into_inner();
+    assert_eq!(r.verifier_keys, vec![r.verifier_key.clone()]);
     (r.checkpoint.unwrap(), r.verifier_key)
 }
 
@@ -59,7 +60,9 @@ async fn proofs_verify(db: Db) {
     let on_disk =
         std::fs::read_to_string(s.data_dir().join("ledger-signing.key")).expect("the key file");
     assert_eq!(SigningKey::parse(&on_disk).unwrap().verifier_key(), vkey);
-    let opened = open_checkpoint(&first.note, &vkey).expect("the checkpoint verifies");
+    let opened = open_checkpoint(&first.note, &[&vkey]).expect("the checkpoint verifies");
+    assert_eq!(opened.signed_by, vec![vkey.clone()]);
+    let opened = opened.content;
     assert_eq!(opened.origin, "accord.local/ledger");
     assert_eq!(opened.head.size as i64, first.size);
     assert_eq!(opened.head.root.to_vec(), first.root_hash);
@@ -113,7 +116,9 @@ async fn proofs_verify(db: Db) {
         .await
         .unwrap()
         .into_inner();
-    let covering = open_checkpoint(&p.checkpoint.unwrap().note, &vkey).unwrap();
+    let covering = open_checkpoint(&p.checkpoint.unwrap().note, &[&vkey])
+        .unwrap()
+        .content;
     assert!(covering.head.size > target.index as u64);
     assert_eq!(covering.head.size as i64, p.tree_size);
     verify_inclusion(
@@ -129,7 +134,10 @@ async fn proofs_verify(db: Db) {
     some_calls(&s, 7).await;
     let (second, _) = checkpoint(&s, true).await;
     assert!(second.size > first.size + 7);
-    let second_head = open_checkpoint(&second.note, &vkey).unwrap().head;
+    let second_head = open_checkpoint(&second.note, &[&vkey])
+        .unwrap()
+        .content
+        .head;
     let c = s
         .audit()
         .get_consistency_proof(auditor(pb::GetConsistencyProofRequest {
@@ -187,7 +195,7 @@ async fn proofs_verify(db: Db) {
     let exported = export(&s, 0).await;
     let signed = match &exported[0].item {
         Some(pb::export_entries_response::Item::Checkpoint(c)) => {
-            open_checkpoint(&c.note, &vkey).unwrap().head
+            open_checkpoint(&c.note, &[&vkey]).unwrap().content.head
         }
         other => panic!("the export starts with {other:?}"),
     };

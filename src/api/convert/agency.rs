@@ -188,8 +188,17 @@ pub fn add_token_issuer(
             v.add("token_issuer.jwks_path", "must be an absolute path");
             None
         }
+        Some(Jwks::DiscoveryUrl(u)) => v
+            .check(
+                "token_issuer.discovery_url",
+                crate::domain::credential::check_discovery_url(&u),
+            )
+            .map(|()| JwksSource::Discovery(u)),
         None => {
-            v.add("token_issuer.jwks", "jwks_json or jwks_path is required");
+            v.add(
+                "token_issuer.jwks",
+                "jwks_json, jwks_path or discovery_url is required",
+            );
             None
         }
     };
@@ -231,6 +240,7 @@ pub fn token_issuer_out(t: TokenIssuer) -> pb::TokenIssuer {
         jwks: Some(match t.jwks {
             JwksSource::Document(d) => Jwks::JwksJson(d),
             JwksSource::Path(p) => Jwks::JwksPath(p),
+            JwksSource::Discovery(u) => Jwks::DiscoveryUrl(u),
         }),
         subject_claim: t.subject_claim,
         roles_claim: t.roles_claim,

@@ -68,6 +68,7 @@ impl Pki {
         let ca = DevCa::generate("Accord test CA").expect("CA");
         let server = ca.server(Validity::days_from_now(30)).expect("server cert");
         std::fs::write(dir.path().join("ca.pem"), ca.cert_pem()).unwrap();
+        std::fs::write(dir.path().join("idp-ca.pem"), ca.cert_pem()).unwrap();
         std::fs::write(dir.path().join("server.pem"), &server.cert_pem).unwrap();
         std::fs::write(dir.path().join("server.key"), &server.key_pem).unwrap();
         let operator = ca
@@ -338,6 +339,10 @@ impl TestServer {
             tls_cert_file: Some(pki.file("server.pem")),
             tls_key_file: Some(pki.file("server.key")),
             tls_client_ca_file: Some(pki.file("ca.pem")),
+            // Identity providers the tests start serve certificates of the
+            // test CA (its file is kept as `idp-ca.pem`: the client CA
+            // bundle may be replaced by a test).
+            token_issuer_ca_file: Some(pki.file("idp-ca.pem")),
             token_audience: AUDIENCE.to_owned(),
             token_leeway_seconds: 0,
             operator_certificates: vec![pki.operator.fingerprint.to_string()],
