@@ -314,6 +314,7 @@ async fn ledger_verify_names_the_altered_entry() {
         head,
         time: chrono::Utc::now(),
         note: key.sign(head).unwrap(),
+        signed_by: vec![],
     };
     accord::store::Store::save_checkpoint(&store, &checkpoint)
         .await
@@ -619,8 +620,9 @@ async fn ledger_report_writes_a_subject_access_report() {
 }
 
 /// The checkpoint key rotated in three steps: key A alone, a changeover
-/// (B signs, A beside it), then B alone with A retired. Every checkpoint
-/// stays verifiable: `ledger verify` names both keys and what each
+/// (B signs, A beside it), then B alone with A retired. `GetCheckpoint`
+/// names the keys that signed (both during the changeover). Every
+/// checkpoint stays verifiable: `ledger verify` names both keys and what each
 /// signed, the export carries both, and a verifier holding only the new
 /// key cannot pass the old checkpoints.
 #[tokio::test]
@@ -647,18 +649,20 @@ async fn a_checkpoint_key_rotation_keeps_every_checkpoint_verifiable() {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
-    // One audited call, then a stop, which signs a final checkpoint.
-    let step = |settings: String, name: &'static str| {
+    // The council registered (once), a checkpoint asked for by its auditor,
+    // which names the keys that signed it, then a stop, which signs a
+    // final checkpoint.
+    let step = |settings: String, name: &'static str, signers: usize| {
         std::fs::write(&config, settings).unwrap();
         let config = config_text.clone();
         async move {
             let (child, address) = serve_with(&["--data-dir", data], &[("ACCORD_CONFIG", &config)]);
-            let mut client = pb::agency_service_client::AgencyServiceClient::connect(format!(
-                "http://{address}"
-            ))
-            .await
-            .unwrap();
-            client
+            let channel = helpers::process::channel_to(&address).await;
+            if name == "with-a" {
+                helpers::process::register_council(&channel).await;
+            }
+            // An entry the checkpoint asked for must cover.
+            pb::agency_service_client::AgencyServiceClient::new(channel.clone())
                 .list_agencies(request_as(
                     pb::ListAgenciesRequest::default(),
                     "accord-ops",
@@ -667,10 +671,30 @@ async fn a_checkpoint_key_rotation_keeps_every_checkpoint_verifiable() {
                 ))
                 .await
                 .unwrap();
+            let answer = pb::audit_service_client::AuditServiceClient::new(channel)
+                .get_checkpoint(request_as(
+                    pb::GetCheckpointRequest {
+                        purpose: pb::Purpose::Administration as i32,
+                        refresh: true,
+                    },
+                    "leeds-cc",
+                    "auditor",
+                    name,
+                ))
+                .await
+                .unwrap()
+                .into_inner();
+            let checkpoint = answer.checkpoint.unwrap();
+            assert_eq!(
+                checkpoint.signed_by.len(),
+                signers,
+                "{name}: {checkpoint:?}"
+            );
+            assert_eq!(checkpoint.signed_by[0], answer.verifier_key);
             stop(child);
         }
     };
-    step(String::new(), "with-a").await;
+    step(String::new(), "with-a", 1).await;
     let (ok, a, stderr) = with_config(&["ledger", "public-key", "--data-dir", data]);
     assert!(ok, "{stderr}");
     let a = a.trim().to_owned();
@@ -685,12 +709,12 @@ async fn a_checkpoint_key_rotation_keeps_every_checkpoint_verifiable() {
         key_b.to_str().unwrap(),
         key_a.to_str().unwrap()
     );
-    step(changeover, "changeover").await;
+    step(changeover, "changeover", 2).await;
     let after = format!(
         "ledger_key_file = {:?}\nledger_retired_verifier_keys = [{a:?}]\n",
         key_b.to_str().unwrap()
     );
-    step(after, "with-b").await;
+    step(after, "with-b", 1).await;
 
     // Both keys are published, the current one first.
     let (ok, all, stderr) = with_config(&["ledger", "public-key", "--all", "--data-dir", data]);

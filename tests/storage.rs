@@ -1930,6 +1930,7 @@ async fn the_ledger_is_filtered_counted_proven_and_checkpointed(f: &Fresh) {
             head,
             time: t(50 + size as i64),
             note: key.sign(head).unwrap(),
+            signed_by: vec![],
         };
         assert!(store.save_checkpoint(&checkpoint).await.unwrap());
         assert!(
@@ -2033,6 +2034,7 @@ async fn tamper_story(url: &str, tamper: Tamper) {
         head: intact,
         time: t(50),
         note: key.sign(intact).unwrap(),
+        signed_by: vec![],
     };
     assert!(store.save_checkpoint(&checkpoint).await.unwrap());
     assert!(

@@ -106,6 +106,10 @@ pub struct SignedCheckpoint {
     pub head: TreeHead,
     pub time: chrono::DateTime<chrono::Utc>,
     pub note: String,
+    /// The published verifier keys whose signatures on the note verify,
+    /// in the note's order: found by the service when it hands a
+    /// checkpoint out; empty as stored.
+    pub signed_by: Vec<String>,
 }
 
 impl SignedCheckpoint {

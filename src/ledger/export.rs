@@ -415,6 +415,7 @@ mod tests {
                     head: rebuild.head(),
                     time: DateTime::from_timestamp(1_700_000_100, 0).unwrap(),
                     note: sign(size, rebuild.head()),
+                    signed_by: vec![],
                 };
                 lines.push(serde_json::to_string(&Line::checkpoint(&c)).unwrap());
             }

@@ -4,7 +4,7 @@
 use super::{Audited, Call, ServiceError, Services};
 use crate::domain::{Role, Violations};
 use crate::ledger::EntryFilter;
-use crate::ledger::checkpoint::SignedCheckpoint;
+use crate::ledger::checkpoint::{SignedCheckpoint, open_checkpoint};
 use crate::ledger::merkle::ProofError;
 use crate::ledger::{Entry, Hash};
 use crate::store::{self, After, ProveError};
@@ -109,7 +109,7 @@ impl Services {
                 i64::try_from(n - 1).map_err(|_| Violations::one("start_index", "is too large"))?,
             ),
         };
-        let checkpoint = self.publish_checkpoint().await?;
+        let checkpoint = self.attested(self.publish_checkpoint().await?);
         let export = EntryExport {
             services: self.clone(),
             filter: EntryFilter {
@@ -134,6 +134,24 @@ impl Services {
         self.keys.verifier_keys()
     }
 
+    /// `checkpoint` with the published keys that signed it, as handed out.
+    fn attested(&self, checkpoint: SignedCheckpoint) -> SignedCheckpoint {
+        let signed_by = open_checkpoint(&checkpoint.note, &self.keys.verifier_keys())
+            .map(|opened| opened.signed_by)
+            .unwrap_or_else(|e| {
+                tracing::error!(
+                    size = checkpoint.head.size,
+                    error = %e,
+                    "a stored checkpoint is signed by no published key"
+                );
+                Vec::new()
+            });
+        SignedCheckpoint {
+            signed_by,
+            ..checkpoint
+        }
+    }
+
     /// Signs and stores a checkpoint of the tree as it is now, unless the
     /// latest checkpoint already covers it; returns the covering one.
     pub async fn publish_checkpoint(&self) -> Result<SignedCheckpoint, ServiceError> {
@@ -150,6 +168,7 @@ impl Services {
             head,
             time: self.now(),
             note,
+            signed_by: Vec::new(),
         };
         if self.store.save_checkpoint(&checkpoint).await? {
             tracing::debug!(size = head.size, "published a checkpoint");
@@ -175,7 +194,7 @@ impl Services {
             Some(latest) if !refresh => latest,
             _ => self.publish_checkpoint().await?,
         };
-        self.commit(call, vec![], checkpoint).await
+        self.commit(call, vec![], self.attested(checkpoint)).await
     }
 
     /// Proves that an entry the caller's agency may see is in the tree of
@@ -244,7 +263,7 @@ impl Services {
                 entry,
                 tree_size,
                 hashes,
-                checkpoint,
+                checkpoint: checkpoint.map(|c| self.attested(c)),
             },
         )
         .await
@@ -296,8 +315,8 @@ impl Services {
                 first_size,
                 second_size,
                 hashes,
-                first_checkpoint,
-                second_checkpoint,
+                first_checkpoint: first_checkpoint.map(|c| self.attested(c)),
+                second_checkpoint: second_checkpoint.map(|c| self.attested(c)),
             },
         )
         .await

@@ -134,6 +134,7 @@ fn checkpoint_from(row: &AnyRow) -> Result<SignedCheckpoint, StoreError> {
         },
         time: time(row.try_get("time")?)?,
         note: row.try_get("note")?,
+        signed_by: Vec::new(),
     })
 }
 

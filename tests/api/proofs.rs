@@ -27,7 +27,10 @@ async fn checkpoint(s: &TestServer, refresh: bool) -> (pb::Checkpoint, String) {
         .unwrap()
         .into_inner();
     assert_eq!(r.verifier_keys, vec![r.verifier_key.clone()]);
-    (r.checkpoint.unwrap(), r.verifier_key)
+    let checkpoint = r.checkpoint.unwrap();
+    // The service says which published key signed it.
+    assert_eq!(checkpoint.signed_by, vec![r.verifier_key.clone()]);
+    (checkpoint, r.verifier_key)
 }
 
 /// Makes `n` audited calls by the council.
@@ -116,9 +119,9 @@ async fn proofs_verify(db: Db) {
         .await
         .unwrap()
         .into_inner();
-    let covering = open_checkpoint(&p.checkpoint.unwrap().note, &[&vkey])
-        .unwrap()
-        .content;
+    let covering = p.checkpoint.unwrap();
+    assert_eq!(covering.signed_by, vec![vkey.clone()]);
+    let covering = open_checkpoint(&covering.note, &[&vkey]).unwrap().content;
     assert!(covering.head.size > target.index as u64);
     assert_eq!(covering.head.size as i64, p.tree_size);
     verify_inclusion(

@@ -268,6 +268,7 @@ pub fn checkpoint_out(c: SignedCheckpoint) -> pb::Checkpoint {
         root_hash: c.head.root.to_vec(),
         sign_time: Some(timestamp(c.time)),
         note: c.note,
+        signed_by: c.signed_by,
     }
 }
 
