@@ -10,6 +10,12 @@
 #     -v ./tls:/etc/accord/tls:ro -p 50051:50051 accord
 
 FROM rust:1.95-bookworm AS build
+# npm: the web console's GOV.UK Frontend is installed from the npm registry
+# at build time (console/package-lock.json) and built into the binary.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends nodejs npm \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked --no-default-features \

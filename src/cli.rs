@@ -33,6 +33,11 @@ pub enum Command {
     /// Audit ledger tools.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// Runs the web console for information-governance staff: HTTPS, staff
+    /// sign-in through the agency's identity provider, every page a call to
+    /// Accord as the agency's system with the staff member's token (see
+    /// docs/console.md).
+    Console(ConsoleArgs),
     /// Asks a running server whether it is ready (its metrics listener's
     /// `/readyz`, as configured): exits 0 if so, 1 if not. For container
     /// health checks, where no HTTP client is at hand.
@@ -198,6 +203,14 @@ pub struct ProbeArgs {
     /// The path to ask for: `/readyz` or `/livez`.
     #[arg(long, default_value = "/readyz")]
     pub path: String,
+}
+
+/// Options of `accord console`.
+#[derive(Debug, Clone, Args)]
+pub struct ConsoleArgs {
+    /// Address to serve the console on, e.g. 127.0.0.1:8443.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
 }
 
 /// Where data lives.

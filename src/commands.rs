@@ -48,6 +48,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }
+        Command::Console(args) => {
+            let overrides = crate::config::Overrides::default();
+            let mut config = configure(cli.config.as_deref(), &overrides)?;
+            if let Some(listen) = args.listen {
+                config.console_listen = listen;
+            }
+            let console = crate::console::Console::build(&config).await?;
+            console.run_until_stopped(shutdown_signal()).await
+        }
         Command::Probe(args) => {
             let address = match args.address {
                 Some(address) => address,

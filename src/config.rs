@@ -142,6 +142,42 @@ pub struct Config {
     /// How long after their last successful fetch an issuer's keys are
     /// still used while the provider cannot be reached, in seconds.
     pub token_issuer_max_staleness_seconds: u64,
+    /// The web console (`accord console`): the address it serves HTTPS on.
+    pub console_listen: SocketAddr,
+    /// The console's address as browsers reach it (its callback URL is
+    /// this plus `/sign-in/callback`); `https://localhost:{port}` when
+    /// absent.
+    pub console_public_url: Option<String>,
+    /// The console's HTTPS certificate chain and key (PEM).
+    pub console_tls_cert_file: Option<PathBuf>,
+    pub console_tls_key_file: Option<PathBuf>,
+    /// Accord's gRPC address as the console calls it (`https://…`).
+    pub console_api_url: String,
+    /// The CA (PEM) of Accord's server certificate.
+    pub console_api_ca_file: Option<PathBuf>,
+    /// The client certificate and key (PEM) of the agency the console
+    /// acts for.
+    pub console_client_cert_file: Option<PathBuf>,
+    pub console_client_key_file: Option<PathBuf>,
+    /// The `iss` of the agency's identity provider, where staff sign in
+    /// (OpenID Connect discovery from there).
+    pub console_oidc_issuer: Option<String>,
+    /// The console's client id at the identity provider, and a file
+    /// holding its client secret.
+    pub console_oidc_client_id: String,
+    pub console_oidc_client_secret_file: Option<PathBuf>,
+    /// Scopes asked for besides `openid` (e.g. Entra ID's
+    /// `api://accord/.default` for a token for Accord).
+    pub console_oidc_scopes: Vec<String>,
+    /// The RFC 8707 resource indicator asked for, where the provider issues
+    /// access tokens per resource (an absolute URI, usually Accord's
+    /// `token_audience`).
+    pub console_oidc_resource: Option<String>,
+    /// A console session ends after this many minutes without a request,
+    /// and this many hours after sign-in (and always when the staff
+    /// member's token expires).
+    pub console_session_idle_minutes: u32,
+    pub console_session_hours: u32,
     /// The name recorded as the agency of operator calls.
     pub operator_name: String,
     /// Operator client certificates: SHA-256 fingerprints of the
@@ -200,6 +236,21 @@ impl Default for Config {
             tls_client_ca_file: None,
             token_audience: "accord".to_owned(),
             token_leeway_seconds: 60,
+            console_listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            console_public_url: None,
+            console_tls_cert_file: None,
+            console_tls_key_file: None,
+            console_api_url: "https://localhost:50051".to_owned(),
+            console_api_ca_file: None,
+            console_client_cert_file: None,
+            console_client_key_file: None,
+            console_oidc_issuer: None,
+            console_oidc_client_id: "accord-console".to_owned(),
+            console_oidc_client_secret_file: None,
+            console_oidc_scopes: vec!["profile".to_owned()],
+            console_oidc_resource: None,
+            console_session_idle_minutes: 30,
+            console_session_hours: 8,
             token_issuer_ca_file: None,
             token_issuer_refresh_seconds: 300,
             token_issuer_unknown_key_interval_seconds: 30,
@@ -280,6 +331,27 @@ impl fmt::Debug for Config {
                 "token_issuer_max_staleness_seconds",
                 &self.token_issuer_max_staleness_seconds,
             )
+            .field("console_listen", &self.console_listen)
+            .field("console_public_url", &self.console_public_url)
+            .field("console_tls_cert_file", &self.console_tls_cert_file)
+            .field("console_tls_key_file", &self.console_tls_key_file)
+            .field("console_api_url", &self.console_api_url)
+            .field("console_api_ca_file", &self.console_api_ca_file)
+            .field("console_client_cert_file", &self.console_client_cert_file)
+            .field("console_client_key_file", &self.console_client_key_file)
+            .field("console_oidc_issuer", &self.console_oidc_issuer)
+            .field("console_oidc_client_id", &self.console_oidc_client_id)
+            .field(
+                "console_oidc_client_secret_file",
+                &self.console_oidc_client_secret_file,
+            )
+            .field("console_oidc_scopes", &self.console_oidc_scopes)
+            .field("console_oidc_resource", &self.console_oidc_resource)
+            .field(
+                "console_session_idle_minutes",
+                &self.console_session_idle_minutes,
+            )
+            .field("console_session_hours", &self.console_session_hours)
             .field("operator_name", &self.operator_name)
             .field("operator_certificates", &self.operator_certificates)
             .field("operator_token_issuer", &self.operator_token_issuer)
@@ -447,6 +519,15 @@ impl Config {
                 config.token_issuer_refresh_seconds,
                 config.token_issuer_unknown_key_interval_seconds,
                 config.token_issuer_max_staleness_seconds
+            )));
+        }
+        if !(1..=1440).contains(&config.console_session_idle_minutes)
+            || !(1..=24).contains(&config.console_session_hours)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "console_session_idle_minutes must be between 1 and 1440 (not {}) and \
+                 console_session_hours between 1 and 24 (not {})",
+                config.console_session_idle_minutes, config.console_session_hours
             )));
         }
         if config.operator_token_issuer.is_some() != config.operator_jwks_file.is_some() {

@@ -133,14 +133,19 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The HTTPS client of discovery: HTTPS only (redirects included), with
-/// the CAs of `ca_file` or the platform's.
-fn http_client(fetching: &Fetching) -> anyhow::Result<reqwest::Client> {
+/// An HTTPS-only client for identity providers (redirects, if followed,
+/// HTTPS too), trusting the CAs of `ca_file` or the platform's, each
+/// request bounded by `timeout`.
+pub fn https_client(
+    ca_file: Option<&std::path::Path>,
+    timeout: Duration,
+    follow_redirects: bool,
+) -> anyhow::Result<reqwest::Client> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .context("cannot choose TLS versions")?;
-    let config = match &fetching.ca_file {
+    let config = match ca_file {
         Some(path) => {
             let mut roots = rustls::RootCertStore::empty();
             for cert in super::tls::read_certificates(path)? {
@@ -158,20 +163,25 @@ fn http_client(fetching: &Fetching) -> anyhow::Result<reqwest::Client> {
                 .with_no_client_auth()
         }
     };
+    let redirects = if follow_redirects {
+        reqwest::redirect::Policy::limited(3)
+    } else {
+        reqwest::redirect::Policy::none()
+    };
     reqwest::Client::builder()
         .tls_backend_preconfigured(config)
         .https_only(true)
-        .redirect(reqwest::redirect::Policy::limited(3))
-        .timeout(fetching.timeout)
-        .connect_timeout(fetching.timeout)
+        .redirect(redirects)
+        .timeout(timeout)
+        .connect_timeout(timeout)
         .build()
-        .context("cannot build the HTTPS client for token issuers' keys")
+        .context("cannot build the HTTPS client for identity providers")
 }
 
 impl IssuerKeys {
     /// Keys fetched and kept as `fetching` says.
     pub fn new(fetching: Fetching) -> anyhow::Result<Self> {
-        let http = http_client(&fetching)?;
+        let http = https_client(fetching.ca_file.as_deref(), fetching.timeout, true)?;
         Ok(Self {
             files: Mutex::default(),
             remotes: Mutex::default(),

@@ -24,7 +24,7 @@ use tonic::metadata::MetadataMap;
 use crate::domain::credential::Fingerprint;
 use crate::domain::{AgencyCode, Caller, PrincipalId, Role};
 
-pub use keys::{Fetching, IssuerKeys};
+pub use keys::{Fetching, IssuerKeys, https_client};
 pub use mutual::{MutualTls, Operator, TokenSettings};
 
 /// Metadata key naming the calling agency in development mode.

@@ -10,6 +10,7 @@ mod audit;
 mod backups;
 mod buf;
 mod consents;
+mod console;
 mod credentials;
 mod deploy;
 mod discovery;

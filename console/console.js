@@ -1,0 +1,6 @@
+// The console's JavaScript: GOV.UK Frontend's components, enhanced where
+// the page has them. Pages work without it.
+import { initAll } from '/assets/govuk-frontend.min.js';
+
+document.body.classList.add('js-enabled', 'govuk-frontend-supported');
+initAll();

@@ -1,0 +1,396 @@
+//! The web console (`accord console`) as a process, with a real OpenID
+//! Connect provider (npm `oidc-provider`) and a secure Accord: staff sign
+//! in with PKCE, every page is a ListEntries call Accord records under the
+//! staff member's name over the console's agency certificate, sessions and
+//! forms are protected.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use accord::api::pb;
+use accord::store::EntryFilter;
+
+use crate::helpers::process::{Reaped, start_logged};
+use crate::helpers::{COUNCIL, Db, Pki, TestServer};
+
+/// Accord's audience here: a resource indicator must be an absolute URI.
+const AUDIENCE: &str = "https://accord.test";
+
+fn absolute_audience(config: &mut accord::config::Config) {
+    config.token_audience = AUDIENCE.to_owned();
+}
+
+/// The console's client at the provider.
+const CLIENT_ID: &str = "accord-console";
+const CLIENT_SECRET: &str = "console-secret-for-tests";
+
+/// The npm packages of the console's tests, or `None` (skipping loudly)
+/// outside CI when they are not installed.
+fn node_modules() -> Option<std::path::PathBuf> {
+    match std::env::var_os("TEST_CONSOLE_NODE_MODULES") {
+        Some(dir) => Some(dir.into()),
+        None if std::env::var_os("CI").is_some() => {
+            panic!("TEST_CONSOLE_NODE_MODULES must be set in CI (see scripts/ensure-tools)")
+        }
+        None => {
+            eprintln!(
+                "!!! SKIPPING the console test: TEST_CONSOLE_NODE_MODULES is not set (run scripts/test) !!!"
+            );
+            None
+        }
+    }
+}
+
+/// Starts the provider with the console's client (calling back to
+/// `console_port`) and two staff members of the council; returns it and
+/// its issuer.
+fn start_provider(pki: &Pki, modules: &std::path::Path, console_port: u16) -> (Reaped, String) {
+    // ES modules resolve packages from where the script is: it runs beside
+    // the installed node_modules.
+    let script = modules
+        .parent()
+        .unwrap()
+        .join(format!("provider-{}.mjs", std::process::id()));
+    std::fs::copy("tests/console/provider.mjs", &script).unwrap();
+    let config = pki.file("provider.json");
+    let settings = serde_json::json!({
+        "cert": pki.file("server.pem"),
+        "key": pki.file("server.key"),
+        "audience": AUDIENCE,
+        "clients": [{
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "redirect_uris": [format!("https://localhost:{console_port}/sign-in/callback")],
+        }],
+        "accounts": {
+            "ig-1": { "name": "Ida Gale", "roles": ["auditor"] },
+            "sw-1": { "name": "Sam Wood", "roles": ["social_worker"] },
+        },
+    });
+    std::fs::write(&config, settings.to_string()).unwrap();
+    let mut child = Command::new("node")
+        .arg(&script)
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("node runs");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let child = Reaped(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .expect("the provider reports its port");
+        if let Some(port) = line.strip_prefix("listening ") {
+            // Loaded: the copy is no longer needed.
+            let _ = std::fs::remove_file(&script);
+            return (child, format!("https://localhost:{port}"));
+        }
+    }
+}
+
+/// A free loopback port (bound and released: the console takes it next).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An HTTPS client trusting the test CA, with a cookie jar; following
+/// redirects or not.
+fn browser(pki: &Pki, follow: bool) -> reqwest::Client {
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(
+            rustls::pki_types::CertificateDer::from_pem_slice(pki.ca.cert_pem().as_bytes())
+                .unwrap(),
+        )
+        .unwrap();
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .cookie_store(true)
+        .redirect(if follow {
+            reqwest::redirect::Policy::limited(10)
+        } else {
+            reqwest::redirect::Policy::none()
+        })
+        .build()
+        .unwrap()
+}
+
+use rustls::pki_types::pem::PemObject;
+
+/// The `value` of the hidden input `name` in `html`.
+fn hidden(html: &str, name: &str) -> Option<String> {
+    let at = html.find(&format!("name=\"{name}\" value=\""))?;
+    let rest = &html[at + name.len() + 15..];
+    rest.split('"').next().map(str::to_owned)
+}
+
+/// Signs `account` in through the provider's login form; returns the page
+/// the console lands on.
+async fn sign_in(client: &reqwest::Client, console: &str, account: &str) -> (u16, String) {
+    let login = client
+        .get(format!("{console}/sign-in/start"))
+        .send()
+        .await
+        .unwrap();
+    let url = login.url().clone();
+    let form = login.text().await.unwrap();
+    let action = form
+        .split("action=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_else(|| panic!("no login form at {url}: {form}"));
+    let action = url.join(action).unwrap();
+    let landed = client
+        .post(action)
+        .form(&[("prompt", "login"), ("login", account), ("password", "x")])
+        .send()
+        .await
+        .unwrap();
+    let status = landed.status().as_u16();
+    (status, landed.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn staff_sign_in_and_every_page_is_an_audited_call() {
+    let Some(modules) = node_modules() else {
+        return;
+    };
+    let pki = Pki::new();
+    let Some(s) = TestServer::start_secure_tuned(Db::Sqlite, &pki, absolute_audience).await else {
+        return;
+    };
+    let console_port = free_port();
+    let (_provider, issuer) = start_provider(&pki, &modules, console_port);
+
+    // The council's console: its certificate registered, its issuer by
+    // discovery.
+    let cert = pki.client("console.leeds-cc", None);
+    s.register_member(
+        COUNCIL,
+        pb::AgencyKind::Council,
+        pb::certificate_identity::Match::CertificateSha256(cert.fingerprint.to_string()),
+        pb::TokenIssuer {
+            issuer: issuer.clone(),
+            jwks: Some(pb::token_issuer::Jwks::DiscoveryUrl(format!(
+                "{issuer}/.well-known/openid-configuration"
+            ))),
+            ..Default::default()
+        },
+    )
+    .await;
+    std::fs::write(pki.file("console.pem"), &cert.cert_pem).unwrap();
+    std::fs::write(pki.file("console.key"), &cert.key_pem).unwrap();
+    std::fs::write(pki.file("console-secret"), CLIENT_SECRET).unwrap();
+    let config = pki.file("console.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "console_listen = \"127.0.0.1:{console_port}\"\n\
+             console_tls_cert_file = {server:?}\nconsole_tls_key_file = {server_key:?}\n\
+             console_api_url = \"https://localhost:{accord}\"\nconsole_api_ca_file = {ca:?}\n\
+             console_client_cert_file = {cert:?}\nconsole_client_key_file = {key:?}\n\
+             console_oidc_issuer = {issuer:?}\nconsole_oidc_client_id = {CLIENT_ID:?}\n\
+             console_oidc_client_secret_file = {secret:?}\ntoken_issuer_ca_file = {ca:?}\n\
+             console_oidc_resource = {AUDIENCE:?}\n",
+            server = pki.file("server.pem"),
+            server_key = pki.file("server.key"),
+            accord = s.address.port(),
+            ca = pki.file("ca.pem"),
+            cert = pki.file("console.pem"),
+            key = pki.file("console.key"),
+            secret = pki.file("console-secret"),
+        ),
+    )
+    .unwrap();
+    let (child, _address, _log): (Child, _, _) =
+        start_logged(&["console"], &[("ACCORD_CONFIG", config.to_str().unwrap())]);
+    let _console = Reaped(child);
+    let console = format!("https://localhost:{console_port}");
+
+    // Without a session every page sends the browser to sign in.
+    let direct = browser(&pki, false);
+    let to_sign_in = direct
+        .get(format!("{console}/ledger"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(to_sign_in.status().as_u16(), 303);
+    assert_eq!(to_sign_in.headers()["location"], "/sign-in");
+    let headers = to_sign_in.headers();
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    assert_eq!(headers["x-frame-options"], "DENY");
+    // A forged session cookie is no session.
+    let forged = direct
+        .get(format!("{console}/ledger"))
+        .header("cookie", "__Host-accord-console=forged")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 303);
+
+    // Sign-in starts with PKCE (S256), state and nonce, asking for a token
+    // for Accord's audience; the session cookie is host-only, secure,
+    // HttpOnly and SameSite=Lax.
+    let start = direct
+        .get(format!("{console}/sign-in/start"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status().as_u16(), 303);
+    let cookie = start.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for part in [
+        "__Host-accord-console=",
+        "Secure",
+        "HttpOnly",
+        "SameSite=Lax",
+        "Path=/",
+    ] {
+        assert!(cookie.contains(part), "{cookie}");
+    }
+    let to_provider = reqwest::Url::parse(start.headers()["location"].to_str().unwrap()).unwrap();
+    assert!(to_provider.as_str().starts_with(&issuer), "{to_provider}");
+    let query: std::collections::HashMap<_, _> = to_provider.query_pairs().into_owned().collect();
+    assert_eq!(query["code_challenge_method"], "S256");
+    assert_eq!(query["response_type"], "code");
+    assert_eq!(query["client_id"], CLIENT_ID);
+    assert_eq!(query["resource"], AUDIENCE);
+    for present in ["code_challenge", "state", "nonce"] {
+        assert!(query[present].len() >= 32, "{present}");
+    }
+    // An answer that does not belong to the sign-in is refused.
+    let wrong = direct
+        .get(format!(
+            "{console}/sign-in/callback?code=x&state=not-the-state"
+        ))
+        .header("cookie", cookie.split(';').next().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status().as_u16(), 403);
+
+    // The auditor signs in and lands on the ledger.
+    let auditor = browser(&pki, true);
+    let (status, page) = sign_in(&auditor, &console, "ig-1").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Signed in as Ida Gale (ig-1)"), "{page}");
+    assert!(
+        page.contains("<h1 class=\"govuk-heading-l\">Ledger</h1>"),
+        "{page}"
+    );
+    assert!(!page.contains("There is a problem"), "{page}");
+    // The page was a call: the next one lists it, under her name.
+    let again = auditor
+        .get(format!("{console}/ledger?agency={COUNCIL}&principal=ig-1"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(again.contains("ig-1 (leeds-cc)"), "{again}");
+    assert!(again.contains("ListEntries"), "{again}");
+    let recorded = s
+        .ledger(EntryFilter {
+            principal: Some("ig-1".into()),
+            ..EntryFilter::default()
+        })
+        .await;
+    assert!(recorded.len() >= 2, "{recorded:?}");
+    for entry in &recorded {
+        assert_eq!(entry.draft.agency, COUNCIL);
+        assert_eq!(entry.draft.client_certificate, cert.fingerprint.to_string());
+        assert_eq!(entry.draft.action, "/accord.v1.AuditService/ListEntries");
+    }
+
+    // GOV.UK Frontend is served from the binary.
+    let css = auditor
+        .get(format!("{console}/assets/govuk-frontend.min.css"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(css.status().as_u16(), 200);
+    assert!(
+        css.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+    assert!(css.text().await.unwrap().contains(".govuk-"));
+
+    // Signing out needs the form's CSRF token.
+    let csrf = hidden(&again, "csrf").expect("the sign-out form carries a CSRF token");
+    let refused = auditor
+        .post(format!("{console}/sign-out"))
+        .form(&[("csrf", "not-the-token")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 403);
+    let still = auditor
+        .get(format!("{console}/ledger"))
+        .send()
+        .await
+        .unwrap();
+    assert!(still.url().path().ends_with("/ledger"), "still signed in");
+    let out = auditor
+        .post(format!("{console}/sign-out"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(out.url().path().ends_with("/sign-in"), "{}", out.url());
+    let after = auditor
+        .get(format!("{console}/ledger"))
+        .send()
+        .await
+        .unwrap();
+    assert!(after.url().path().ends_with("/sign-in"), "signed out");
+
+    // A social worker signs in too, but Accord does not let her search the
+    // ledger: the console says so, and the refusal is recorded.
+    let worker = browser(&pki, true);
+    let (status, page) = sign_in(&worker, &console, "sw-1").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("You are not allowed to search the ledger"),
+        "{page}"
+    );
+    let refusals = s
+        .ledger(EntryFilter {
+            principal: Some("sw-1".into()),
+            ..EntryFilter::default()
+        })
+        .await;
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+    assert_eq!(refusals[0].draft.outcome, accord::ledger::Outcome::Denied);
+}
