@@ -175,18 +175,28 @@ async fn sign_in(client: &reqwest::Client, console: &str, account: &str) -> (u16
     (status, landed.text().await.unwrap())
 }
 
-#[tokio::test]
-async fn staff_sign_in_and_every_page_is_an_audited_call() {
-    let Some(modules) = node_modules() else {
-        return;
-    };
-    let pki = Pki::new();
-    let Some(s) = TestServer::start_secure_tuned(Db::Sqlite, &pki, absolute_audience).await else {
-        return;
-    };
-    let console_port = free_port();
-    let (_provider, issuer) = start_provider(&pki, &modules, console_port);
+/// Accord (secure), the provider and the console, running.
+struct Deployment {
+    pki: Pki,
+    s: TestServer,
+    /// The console's base URL.
+    console: String,
+    /// The provider's issuer.
+    issuer: String,
+    /// The console's client certificate.
+    cert: accord::dev::Issued,
+    _provider: Reaped,
+    _console: Reaped,
+}
 
+/// Starts Accord, the council's identity provider and its console, with
+/// the console's certificate and the provider registered in Accord.
+async fn deploy() -> Option<Deployment> {
+    let modules = node_modules()?;
+    let pki = Pki::new();
+    let s = TestServer::start_secure_tuned(Db::Sqlite, &pki, absolute_audience).await?;
+    let console_port = free_port();
+    let (provider, issuer) = start_provider(&pki, &modules, console_port);
     // The council's console: its certificate registered, its issuer by
     // discovery.
     let cert = pki.client("console.leeds-cc", None);
@@ -229,11 +239,34 @@ async fn staff_sign_in_and_every_page_is_an_audited_call() {
     .unwrap();
     let (child, _address, _log): (Child, _, _) =
         start_logged(&["console"], &[("ACCORD_CONFIG", config.to_str().unwrap())]);
-    let _console = Reaped(child);
-    let console = format!("https://localhost:{console_port}");
+    Some(Deployment {
+        pki,
+        s,
+        console: format!("https://localhost:{console_port}"),
+        issuer,
+        cert,
+        _provider: provider,
+        _console: Reaped(child),
+    })
+}
+
+#[tokio::test]
+async fn staff_sign_in_and_every_page_is_an_audited_call() {
+    let Some(d) = deploy().await else {
+        return;
+    };
+    let Deployment {
+        pki,
+        s,
+        console,
+        issuer,
+        cert,
+        ..
+    } = &d;
+    let console = console.as_str();
 
     // Without a session every page sends the browser to sign in.
-    let direct = browser(&pki, false);
+    let direct = browser(pki, false);
     let to_sign_in = direct
         .get(format!("{console}/ledger"))
         .send()
@@ -278,7 +311,10 @@ async fn staff_sign_in_and_every_page_is_an_audited_call() {
         assert!(cookie.contains(part), "{cookie}");
     }
     let to_provider = reqwest::Url::parse(start.headers()["location"].to_str().unwrap()).unwrap();
-    assert!(to_provider.as_str().starts_with(&issuer), "{to_provider}");
+    assert!(
+        to_provider.as_str().starts_with(issuer.as_str()),
+        "{to_provider}"
+    );
     let query: std::collections::HashMap<_, _> = to_provider.query_pairs().into_owned().collect();
     assert_eq!(query["code_challenge_method"], "S256");
     assert_eq!(query["response_type"], "code");
@@ -299,8 +335,8 @@ async fn staff_sign_in_and_every_page_is_an_audited_call() {
     assert_eq!(wrong.status().as_u16(), 403);
 
     // The auditor signs in and lands on the ledger.
-    let auditor = browser(&pki, true);
-    let (status, page) = sign_in(&auditor, &console, "ig-1").await;
+    let auditor = browser(pki, true);
+    let (status, page) = sign_in(&auditor, console, "ig-1").await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("Signed in as Ida Gale (ig-1)"), "{page}");
     assert!(
@@ -378,8 +414,8 @@ async fn staff_sign_in_and_every_page_is_an_audited_call() {
 
     // A social worker signs in too, but Accord does not let her search the
     // ledger: the console says so, and the refusal is recorded.
-    let worker = browser(&pki, true);
-    let (status, page) = sign_in(&worker, &console, "sw-1").await;
+    let worker = browser(pki, true);
+    let (status, page) = sign_in(&worker, console, "sw-1").await;
     assert_eq!(status, 200, "{page}");
     assert!(
         page.contains("You are not allowed to search the ledger"),
@@ -393,4 +429,93 @@ async fn staff_sign_in_and_every_page_is_an_audited_call() {
         .await;
     assert_eq!(refusals.len(), 1, "{refusals:?}");
     assert_eq!(refusals[0].draft.outcome, accord::ledger::Outcome::Denied);
+}
+
+/// In Chromium: the sign-in page, the provider's login form, the ledger
+/// page styled and enhanced under the content security policy, sign-out;
+/// every console page passes axe-core's WCAG 2.2 AA checks.
+#[tokio::test]
+async fn in_a_real_browser_staff_sign_in_and_the_pages_pass_the_accessibility_check() {
+    use fantoccini::Locator;
+    let Some(d) = deploy().await else {
+        return;
+    };
+    let Some(browser) = crate::helpers::browser::Browser::start().await else {
+        return;
+    };
+    let axe = node_modules().unwrap().join("axe-core/axe.min.js");
+    let c = &browser.client;
+    let path = || async { c.current_url().await.unwrap().path().to_owned() };
+
+    c.goto(&format!("{}/ledger", d.console)).await.unwrap();
+    assert_eq!(path().await, "/sign-in");
+    let violations = browser.accessibility_violations("sign-in", &axe).await;
+    assert!(violations.is_empty(), "sign-in page: {violations:#?}");
+
+    c.find(Locator::Css("a.govuk-button--start"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("input[name=login]"))
+        .await
+        .unwrap()
+        .send_keys("ig-1")
+        .await
+        .unwrap();
+    c.find(Locator::Css("input[name=password]"))
+        .await
+        .unwrap()
+        .send_keys("any")
+        .await
+        .unwrap();
+    c.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("h1.govuk-heading-l"))
+        .await
+        .unwrap();
+    assert_eq!(path().await, "/ledger");
+    let source = c.source().await.unwrap();
+    assert!(source.contains("Signed in as Ida Gale (ig-1)"), "{source}");
+    // GOV.UK Frontend's CSS is applied and its JavaScript ran (the console's
+    // script marks the page), both under the content security policy.
+    let styled = c
+        .execute(
+            "return getComputedStyle(document.querySelector('.govuk-heading-l')).fontWeight",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(styled, serde_json::json!("700"), "the heading is bold");
+    let enhanced = c
+        .execute(
+            "return document.body.classList.contains('govuk-frontend-supported')",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(enhanced, serde_json::json!(true));
+    let violations = browser.accessibility_violations("ledger", &axe).await;
+    assert!(violations.is_empty(), "ledger page: {violations:#?}");
+
+    c.find(Locator::Css("form[action='/sign-out'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("a.govuk-button--start"))
+        .await
+        .unwrap();
+    assert_eq!(path().await, "/sign-in");
+    c.goto(&format!("{}/ledger", d.console)).await.unwrap();
+    assert_eq!(path().await, "/sign-in", "signed out");
 }

@@ -2,6 +2,7 @@
 //! and calling it through the generated tonic clients; the typed test
 //! client (`staff`) and the shared fixtures (`fixtures`).
 
+pub mod browser;
 mod fixtures;
 pub mod process;
 mod staff;
