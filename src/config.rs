@@ -173,6 +173,10 @@ pub struct Config {
     /// access tokens per resource (an absolute URI, usually Accord's
     /// `token_audience`).
     pub console_oidc_resource: Option<String>,
+    /// The ledger's verifier keys as the operator publishes them (`accord
+    /// ledger public-key --all`): the console's pages check proofs against
+    /// these in the browser.
+    pub console_verifier_keys: Vec<String>,
     /// A console session ends after this many minutes without a request,
     /// and this many hours after sign-in (and always when the staff
     /// member's token expires).
@@ -249,6 +253,7 @@ impl Default for Config {
             console_oidc_client_secret_file: None,
             console_oidc_scopes: vec!["profile".to_owned()],
             console_oidc_resource: None,
+            console_verifier_keys: vec![],
             console_session_idle_minutes: 30,
             console_session_hours: 8,
             token_issuer_ca_file: None,
@@ -347,6 +352,7 @@ impl fmt::Debug for Config {
             )
             .field("console_oidc_scopes", &self.console_oidc_scopes)
             .field("console_oidc_resource", &self.console_oidc_resource)
+            .field("console_verifier_keys", &self.console_verifier_keys)
             .field(
                 "console_session_idle_minutes",
                 &self.console_session_idle_minutes,

@@ -29,6 +29,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         "text/javascript; charset=utf-8",
         include_bytes!("../../console/console.js"),
     ),
+    (
+        "proof.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../console/proof.js"),
+    ),
 ];
 
 /// Serves the file `name`; they change only with the binary, so a day's

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 
@@ -177,13 +177,9 @@ pub async fn search(
     let Some(staff) = staff_of(&shared, &headers) else {
         return to_sign_in();
     };
-    let mut call = tonic::Request::new(request(&filters));
-    match format!("Bearer {}", staff.access_token).parse() {
-        Ok(value) => {
-            call.metadata_mut().insert("authorization", value);
-        }
-        Err(_) => return to_sign_in(),
-    }
+    let Some(call) = staff.call(request(&filters)) else {
+        return to_sign_in();
+    };
     let answer = AuditServiceClient::new(shared.accord.clone())
         .list_entries(call)
         .await;
@@ -199,18 +195,163 @@ pub async fn search(
             (Vec::new(), None, Some(problem_words(&status)))
         }
     };
-    let staff_label = if staff.name.is_empty() {
-        staff.principal.clone()
-    } else {
-        format!("{} ({})", staff.name, staff.principal)
-    };
     page(&LedgerPage {
+        staff_label: staff.label(),
         staff,
-        staff_label,
         filters,
         outcomes: OUTCOMES,
         entries,
         next_page,
         problem,
+    })
+}
+
+/// An entry as its page shows it: each fact in words, the empty ones left
+/// out.
+#[derive(Debug)]
+pub struct EntryView {
+    pub index: i64,
+    pub facts: Vec<(&'static str, String)>,
+}
+
+/// What the browser checks: the entry's leaf hash, its audit path and the
+/// signed checkpoint, against the verifier keys the operator publishes.
+#[derive(Debug)]
+pub struct ProofView {
+    pub size: i64,
+    pub leaf: String,
+    /// The audit path, hex, space-separated, leaf side first.
+    pub path: String,
+    pub note: String,
+    /// The published verifier keys, space-separated.
+    pub keys: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "entry.html")]
+struct EntryPage {
+    staff: super::Staff,
+    staff_label: String,
+    problem: Option<String>,
+    e: EntryView,
+    proof: ProofView,
+}
+
+#[derive(askama::Template)]
+#[template(path = "message.html")]
+struct MessagePage {
+    staff: super::Staff,
+    staff_label: String,
+    heading: String,
+    problem: Option<String>,
+}
+
+/// A list in words (empty when there is nothing in it).
+fn listed(items: &[String]) -> String {
+    items.join(", ")
+}
+
+impl EntryView {
+    fn of(e: &pb::LedgerEntry) -> Self {
+        let row = Row::of(e.clone());
+        let roles = listed(&e.roles);
+        let outcome = match (e.reason_code.is_empty(), e.reason.is_empty()) {
+            (true, _) => row.outcome.clone(),
+            (false, true) => format!("{} ({})", row.outcome, e.reason_code),
+            (false, false) => format!("{} ({}: {})", row.outcome, e.reason_code, e.reason),
+        };
+        let facts = [
+            ("When (UTC)", row.time),
+            ("Who", row.who),
+            ("Their roles", roles),
+            ("What they did", row.action),
+            ("Purpose they gave", row.purpose),
+            ("About", e.subject.clone()),
+            ("Records", listed(&e.records)),
+            ("Fields disclosed", listed(&e.fields)),
+            ("Outcome", outcome),
+            ("Data controller", e.controller.clone()),
+            ("Sharing agreements", listed(&e.agreements)),
+            ("Lawful basis", listed(&e.lawful_bases)),
+            ("Consent", e.consent.clone()),
+            ("Emergency access reason", e.break_glass_reason.clone()),
+            ("Client certificate (SHA-256)", e.client_certificate.clone()),
+            ("Request id", e.request_id.clone()),
+            ("Trace id", e.trace_id.clone()),
+            ("Entry id", e.id.clone()),
+        ]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+        Self {
+            index: e.index,
+            facts,
+        }
+    }
+}
+
+/// An entry's page, with its proof checked in the browser.
+pub async fn entry(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(index): Path<i64>,
+) -> Response {
+    let Some(staff) = staff_of(&shared, &headers) else {
+        return to_sign_in();
+    };
+    let request = pb::GetInclusionProofRequest {
+        purpose: pb::Purpose::Administration as i32,
+        entry: Some(pb::get_inclusion_proof_request::Entry::LeafIndex(index)),
+        tree_size: 0,
+    };
+    let Some(call) = staff.call(request) else {
+        return to_sign_in();
+    };
+    let answer = AuditServiceClient::new(shared.accord.clone())
+        .get_inclusion_proof(call)
+        .await;
+    let proved = answer.map(tonic::Response::into_inner).map_err(|status| {
+        tracing::info!(code = ?status.code(), "a console entry page was refused");
+        match status.code() {
+            tonic::Code::NotFound => {
+                "There is no such entry, or your organisation may not see it.".to_owned()
+            }
+            _ => problem_words(&status),
+        }
+    });
+    let proved = proved.and_then(|r| match r {
+        pb::GetInclusionProofResponse {
+            entry: Some(entry),
+            checkpoint: Some(checkpoint),
+            hashes,
+            tree_size,
+        } => Ok((entry, (checkpoint, hashes, tree_size))),
+        _ => Err("Accord's answer had no entry or no checkpoint. Try again later.".to_owned()),
+    });
+    let (entry, checkpoint) = match proved {
+        Ok(proved) => proved,
+        Err(problem) => {
+            return page(&MessagePage {
+                staff_label: staff.label(),
+                staff,
+                heading: format!("Ledger entry {index}"),
+                problem: Some(problem),
+            });
+        }
+    };
+    let (checkpoint, hashes, size) = checkpoint;
+    let proof = ProofView {
+        size,
+        leaf: hex::encode(&entry.leaf_hash),
+        path: hashes.iter().map(hex::encode).collect::<Vec<_>>().join(" "),
+        note: checkpoint.note,
+        keys: shared.verifier_keys.join(" "),
+    };
+    page(&EntryPage {
+        staff_label: staff.label(),
+        staff,
+        problem: None,
+        e: EntryView::of(&entry),
+        proof,
     })
 }

@@ -43,6 +43,10 @@ struct Shared {
     sign_in: SignIn,
     /// The channel to Accord, over the agency's client certificate.
     accord: Channel,
+    /// The ledger's verifier keys as the operator publishes them: proofs
+    /// are checked in the browser against these, never against a key the
+    /// API hands out.
+    verifier_keys: Vec<String>,
 }
 
 /// The console, bound and ready to serve.
@@ -110,6 +114,17 @@ impl Console {
             "console_oidc_client_secret_file",
             config.console_oidc_client_secret_file.as_ref(),
         )?;
+        if config.console_verifier_keys.is_empty() {
+            anyhow::bail!(
+                "the console needs console_verifier_keys: the ledger's verifier keys as the \
+                 operator publishes them (`accord ledger public-key --all`)"
+            );
+        }
+        for key in &config.console_verifier_keys {
+            signed_note::StandardVerifier::new(key.trim()).map_err(|e| {
+                anyhow::anyhow!("console_verifier_keys: {key:?} is not a verifier key: {e}")
+            })?;
+        }
         let tcp = tokio::net::TcpListener::bind(config.console_listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.console_listen))?;
@@ -141,6 +156,11 @@ impl Console {
                 }),
                 sign_in,
                 accord,
+                verifier_keys: config
+                    .console_verifier_keys
+                    .iter()
+                    .map(|k| k.trim().to_owned())
+                    .collect(),
             }),
         })
     }
@@ -162,6 +182,7 @@ impl Console {
             .route("/sign-in/callback", get(sign_in_callback))
             .route("/sign-out", post(sign_out))
             .route("/ledger", get(ledger::search))
+            .route("/ledger/entries/{index}", get(ledger::entry))
             .route("/assets/{file}", get(assets::serve))
             .layer(axum::middleware::map_response(security_headers))
             .with_state(self.shared);

@@ -51,6 +51,25 @@ pub struct Staff {
     pub csrf: String,
 }
 
+impl Staff {
+    /// How the console names them: `Name (id)`, or the id alone.
+    pub fn label(&self) -> String {
+        if self.name.is_empty() {
+            self.principal.clone()
+        } else {
+            format!("{} ({})", self.name, self.principal)
+        }
+    }
+
+    /// `message` as a call to Accord bearing their token.
+    pub fn call<T>(&self, message: T) -> Option<tonic::Request<T>> {
+        let mut call = tonic::Request::new(message);
+        let value = format!("Bearer {}", self.access_token).parse().ok()?;
+        call.metadata_mut().insert("authorization", value);
+        Some(call)
+    }
+}
+
 /// What a session holds.
 #[derive(Debug, Clone)]
 pub enum State {

@@ -226,7 +226,7 @@ async fn deploy() -> Option<Deployment> {
              console_client_cert_file = {cert:?}\nconsole_client_key_file = {key:?}\n\
              console_oidc_issuer = {issuer:?}\nconsole_oidc_client_id = {CLIENT_ID:?}\n\
              console_oidc_client_secret_file = {secret:?}\ntoken_issuer_ca_file = {ca:?}\n\
-             console_oidc_resource = {AUDIENCE:?}\n",
+             console_oidc_resource = {AUDIENCE:?}\nconsole_verifier_keys = [{verifier:?}]\n",
             server = pki.file("server.pem"),
             server_key = pki.file("server.key"),
             accord = s.address.port(),
@@ -234,6 +234,11 @@ async fn deploy() -> Option<Deployment> {
             cert = pki.file("console.pem"),
             key = pki.file("console.key"),
             secret = pki.file("console-secret"),
+            verifier = accord::ledger::checkpoint::SigningKey::parse(
+                &std::fs::read_to_string(s.ledger_key_file()).unwrap()
+            )
+            .unwrap()
+            .verifier_key(),
         ),
     )
     .unwrap();
@@ -505,6 +510,73 @@ async fn in_a_real_browser_staff_sign_in_and_the_pages_pass_the_accessibility_ch
     let violations = browser.accessibility_violations("ledger", &axe).await;
     assert!(violations.is_empty(), "ledger page: {violations:#?}");
 
+    // An entry's page: its grounds in words, and its proof checked in the
+    // browser against the published key.
+    c.find(Locator::Css("a[href='/ledger/entries/1']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let status = proof_status(c).await;
+    assert_eq!(status.0, "verified", "{}", status.1);
+    assert!(
+        status.1.contains("entry 1 is in the ledger's tree of")
+            && status.1.contains("signed by accord.local/ledger+"),
+        "{}",
+        status.1
+    );
+    let source = c.source().await.unwrap();
+    assert!(source.contains("CreateAgency"), "{source}");
+    let violations = browser.accessibility_violations("entry", &axe).await;
+    assert!(violations.is_empty(), "entry page: {violations:#?}");
+    // Tampered with on its way to the browser, the proof fails visibly:
+    // another leaf hash, then a checkpoint whose size was changed.
+    c.execute(
+        "document.getElementById('proof').dataset.leaf = '00'.repeat(32)",
+        vec![],
+    )
+    .await
+    .unwrap();
+    c.find(Locator::Id("proof-check"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let status = proof_status(c).await;
+    assert_eq!(status.0, "failed", "{}", status.1);
+    assert!(
+        status.1.contains("does not lead to the checkpoint"),
+        "{}",
+        status.1
+    );
+    browser.screenshot("entry-tampered").await;
+    c.goto(&format!("{}/ledger/entries/1", d.console))
+        .await
+        .unwrap();
+    assert_eq!(proof_status(c).await.0, "verified");
+    c.execute(
+        "const p = document.getElementById('proof');
+         const lines = p.dataset.note.split('\\n');
+         lines[1] = String(Number(lines[1]) + 1);
+         p.dataset.note = lines.join('\\n');
+         p.dataset.size = lines[1];",
+        vec![],
+    )
+    .await
+    .unwrap();
+    c.find(Locator::Id("proof-check"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let status = proof_status(c).await;
+    assert_eq!(status.0, "failed", "{}", status.1);
+    assert!(status.1.contains("signature"), "{}", status.1);
+    c.goto(&format!("{}/ledger", d.console)).await.unwrap();
+
     c.find(Locator::Css("form[action='/sign-out'] button"))
         .await
         .unwrap()
@@ -518,4 +590,25 @@ async fn in_a_real_browser_staff_sign_in_and_the_pages_pass_the_accessibility_ch
     assert_eq!(path().await, "/sign-in");
     c.goto(&format!("{}/ledger", d.console)).await.unwrap();
     assert_eq!(path().await, "/sign-in", "signed out");
+}
+
+/// The proof status of the entry page once the browser has checked it:
+/// its result (`verified` or `failed`) and its words.
+async fn proof_status(c: &fantoccini::Client) -> (String, String) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let status = c
+            .execute(
+                "const s = document.getElementById('proof-status');
+                 return s ? [s.dataset.result, s.textContent] : ['missing', ''];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let result = status[0].as_str().unwrap_or_default().to_owned();
+        if result == "verified" || result == "failed" || Instant::now() > deadline {
+            return (result, status[1].as_str().unwrap_or_default().to_owned());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
