@@ -4,24 +4,60 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 
 use super::{Shared, page, staff_of, to_sign_in};
 use crate::api::pb;
 use crate::api::pb::audit_service_client::AuditServiceClient;
+use crate::api::pb::subject_service_client::SubjectServiceClient;
 
-/// The search form's fields, as the query string carries them.
-#[derive(Debug, Default, Clone, serde::Deserialize)]
+/// The search form's fields, as the query string carries them: every
+/// filter of ListEntries.
+#[derive(Debug, Default, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(default)]
 pub struct Filters {
-    #[serde(default)]
+    /// The person, by NHS number (resolved with FindSubjects).
+    pub nhs_number: String,
     pub agency: String,
-    #[serde(default)]
     pub principal: String,
-    #[serde(default)]
+    /// The purpose the calls declared (a `Purpose` name in lower case).
+    pub purpose: String,
     pub outcome: String,
-    #[serde(default)]
+    /// `yes`: emergency ("break the glass") access only.
+    pub emergency: String,
+    /// A client certificate's SHA-256 fingerprint.
+    pub certificate: String,
+    /// From this day (UTC), `YYYY-MM-DD`.
+    pub from: String,
+    /// Up to and including this day (UTC), `YYYY-MM-DD`.
+    pub to: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub page_token: String,
+}
+
+/// The purposes the form offers: value, label.
+const PURPOSES: &[(&str, &str)] = &[
+    ("", "Any"),
+    ("direct_care", "Direct care"),
+    ("safeguarding", "Safeguarding"),
+    ("crime_prevention", "Crime prevention"),
+    ("emergency", "Emergency"),
+    ("administration", "Administration"),
+    ("research", "Research"),
+];
+
+/// A purpose chosen in the form.
+fn chosen_purpose(value: &str) -> pb::Purpose {
+    match value {
+        "direct_care" => pb::Purpose::DirectCare,
+        "safeguarding" => pb::Purpose::Safeguarding,
+        "crime_prevention" => pb::Purpose::CrimePrevention,
+        "emergency" => pb::Purpose::Emergency,
+        "administration" => pb::Purpose::Administration,
+        "research" => pb::Purpose::Research,
+        _ => pb::Purpose::Unspecified,
+    }
 }
 
 /// The outcomes the form offers: value, label.
@@ -51,6 +87,9 @@ struct LedgerPage {
     staff_label: String,
     filters: Filters,
     outcomes: &'static [(&'static str, &'static str)],
+    purposes: &'static [(&'static str, &'static str)],
+    /// The CSV download of this search.
+    csv_link: String,
     entries: Vec<Row>,
     next_page: Option<String>,
     problem: Option<String>,
@@ -108,8 +147,28 @@ impl Row {
     }
 }
 
-/// The ListEntries request the form's fields make.
-fn request(filters: &Filters) -> pb::ListEntriesRequest {
+/// A day of the form (`YYYY-MM-DD`) as the instant it starts (UTC), plus
+/// `days`; `field` names it in the problem.
+fn day(value: &str, days: i64, field: &str) -> Result<Option<prost_types::Timestamp>, String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let date = chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .map_err(|_| format!("Enter the {field} date as year-month-day, for example 2026-12-01"))?;
+    let start = (date + chrono::TimeDelta::days(days))
+        .and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc().timestamp())
+        .ok_or_else(|| format!("The {field} date is out of range"))?;
+    Ok(Some(prost_types::Timestamp {
+        seconds: start,
+        nanos: 0,
+    }))
+}
+
+/// The ListEntries request the form's fields make (the person already
+/// resolved to `subject`), or what is wrong with them.
+fn request(filters: &Filters, subject: String) -> Result<pb::ListEntriesRequest, String> {
     let outcome = match filters.outcome.as_str() {
         "permitted" => pb::Outcome::Permitted,
         "denied" => pb::Outcome::Denied,
@@ -118,7 +177,8 @@ fn request(filters: &Filters) -> pb::ListEntriesRequest {
         _ => pb::Outcome::Unspecified,
     };
     let agency = filters.agency.trim();
-    pb::ListEntriesRequest {
+    Ok(pb::ListEntriesRequest {
+        subject,
         agency: if agency.is_empty() {
             String::new()
         } else {
@@ -126,31 +186,86 @@ fn request(filters: &Filters) -> pb::ListEntriesRequest {
         },
         principal: filters.principal.trim().to_owned(),
         outcome: outcome as i32,
+        entry_purpose: chosen_purpose(&filters.purpose) as i32,
+        break_glass_only: filters.emergency == "yes",
+        client_certificate: filters.certificate.trim().to_owned(),
+        start_time: day(&filters.from, 0, "from")?,
+        end_time: day(&filters.to, 1, "to")?,
         page_size: 50,
         page_token: filters.page_token.clone(),
         purpose: pb::Purpose::Administration as i32,
         ..Default::default()
-    }
+    })
+}
+
+/// The query string of `filters`.
+fn query(filters: &Filters) -> String {
+    serde_urlencoded::to_string(filters).unwrap_or_default()
 }
 
 /// The link to the next page: the same filters and the page token.
 fn next_link(filters: &Filters, token: &str) -> String {
-    let query = [
-        ("agency", filters.agency.as_str()),
-        ("principal", filters.principal.as_str()),
-        ("outcome", filters.outcome.as_str()),
-        ("page_token", token),
-    ];
-    let encoded: Vec<String> = query
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "{k}={}",
-                percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
-            )
-        })
-        .collect();
-    format!("/ledger?{}", encoded.join("&"))
+    let next = Filters {
+        page_token: token.to_owned(),
+        ..filters.clone()
+    };
+    format!("/ledger?{}", query(&next))
+}
+
+/// The person an NHS number names, as `subjects/{id}`, if the staff
+/// member's agency may see them (FindSubjects, itself an audited call).
+async fn person(shared: &Shared, staff: &super::Staff, nhs_number: &str) -> Result<String, String> {
+    let request = pb::FindSubjectsRequest {
+        query: Some(pb::find_subjects_request::Query::Identifier(
+            pb::Identifier {
+                system: pb::IdentifierSystem::NhsNumber as i32,
+                value: nhs_number.trim().to_owned(),
+                assigner: String::new(),
+            },
+        )),
+        purpose: pb::Purpose::Administration as i32,
+        max_results: 1,
+    };
+    let call = staff
+        .call(request)
+        .ok_or_else(|| "Sign out and sign in again.".to_owned())?;
+    let found = SubjectServiceClient::new(shared.accord.clone())
+        .find_subjects(call)
+        .await
+        .map_err(|status| problem_words(&status))?;
+    found
+        .into_inner()
+        .matches
+        .into_iter()
+        .find_map(|m| m.subject.map(|s| s.name))
+        .ok_or_else(|| "No person with that NHS number is known to your organisation.".to_owned())
+}
+
+/// One page of the search `filters` describe, as the staff member: the
+/// entries and the next page's token, or the problem in words.
+async fn search_page(
+    shared: &Shared,
+    staff: &super::Staff,
+    filters: &Filters,
+) -> Result<(Vec<pb::LedgerEntry>, String), String> {
+    let subject = if filters.nhs_number.trim().is_empty() {
+        String::new()
+    } else {
+        person(shared, staff, &filters.nhs_number).await?
+    };
+    let request = request(filters, subject)?;
+    let call = staff
+        .call(request)
+        .ok_or_else(|| "Sign out and sign in again.".to_owned())?;
+    let answer = AuditServiceClient::new(shared.accord.clone())
+        .list_entries(call)
+        .await
+        .map_err(|status| {
+            tracing::info!(code = ?status.code(), "a console ledger search was refused");
+            problem_words(&status)
+        })?
+        .into_inner();
+    Ok((answer.entries, answer.next_page_token))
 }
 
 /// What Accord's refusal means for the staff member.
@@ -177,33 +292,150 @@ pub async fn search(
     let Some(staff) = staff_of(&shared, &headers) else {
         return to_sign_in();
     };
-    let Some(call) = staff.call(request(&filters)) else {
-        return to_sign_in();
-    };
-    let answer = AuditServiceClient::new(shared.accord.clone())
-        .list_entries(call)
-        .await;
-    let (entries, next_page, problem) = match answer {
-        Ok(r) => {
-            let r = r.into_inner();
-            let next =
-                (!r.next_page_token.is_empty()).then(|| next_link(&filters, &r.next_page_token));
-            (r.entries.into_iter().map(Row::of).collect(), next, None)
+    let (entries, next_page, problem) = match search_page(&shared, &staff, &filters).await {
+        Ok((entries, next)) => {
+            let next = (!next.is_empty()).then(|| next_link(&filters, &next));
+            (entries.into_iter().map(Row::of).collect(), next, None)
         }
-        Err(status) => {
-            tracing::info!(code = ?status.code(), "a console ledger search was refused");
-            (Vec::new(), None, Some(problem_words(&status)))
-        }
+        Err(problem) => (Vec::new(), None, Some(problem)),
     };
+    let csv_link = format!(
+        "/ledger/export.csv?{}",
+        query(&Filters {
+            page_token: String::new(),
+            ..filters.clone()
+        })
+    );
     page(&LedgerPage {
         staff_label: staff.label(),
         staff,
         filters,
         outcomes: OUTCOMES,
+        purposes: PURPOSES,
+        csv_link,
         entries,
         next_page,
         problem,
     })
+}
+
+/// The most entries one CSV download holds.
+const CSV_ROWS: usize = 10_000;
+
+/// A cell that a spreadsheet would not run as a formula: one that begins
+/// with `=`, `+`, `-`, `@`, a tab or a carriage return is prefixed with `'`.
+pub fn inert(cell: &str) -> String {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}"),
+        _ => cell.to_owned(),
+    }
+}
+
+/// The search as a CSV file: every matching entry (up to 10,000), each
+/// page of it a ListEntries call; cells made inert for spreadsheets.
+pub async fn export(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(filters): Query<Filters>,
+) -> Response {
+    let Some(staff) = staff_of(&shared, &headers) else {
+        return to_sign_in();
+    };
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let header = [
+        "index",
+        "time",
+        "agency",
+        "principal",
+        "roles",
+        "action",
+        "purpose",
+        "subject",
+        "records",
+        "fields",
+        "outcome",
+        "reason_code",
+        "reason",
+        "controller",
+        "agreements",
+        "lawful_bases",
+        "consent",
+        "emergency_reason",
+        "client_certificate",
+        "request_id",
+        "trace_id",
+        "entry_id",
+    ];
+    let mut failed = writer.write_record(header).err().map(|e| e.to_string());
+    let mut filters = Filters {
+        page_token: String::new(),
+        ..filters
+    };
+    let mut rows = 0;
+    while failed.is_none() && rows < CSV_ROWS {
+        let (entries, next) = match search_page(&shared, &staff, &filters).await {
+            Ok(page) => page,
+            Err(problem) => {
+                failed = Some(problem);
+                break;
+            }
+        };
+        for e in entries.into_iter().take(CSV_ROWS - rows) {
+            rows += 1;
+            let row = Row::of(e.clone());
+            let cells = [
+                e.index.to_string(),
+                row.time,
+                e.agency,
+                e.principal,
+                e.roles.join(" "),
+                row.action,
+                row.purpose,
+                e.subject,
+                e.records.join(" "),
+                e.fields.join(" "),
+                row.outcome,
+                e.reason_code,
+                e.reason,
+                e.controller,
+                e.agreements.join(" "),
+                e.lawful_bases.join(" "),
+                e.consent,
+                e.break_glass_reason,
+                e.client_certificate,
+                e.request_id,
+                e.trace_id,
+                e.id,
+            ];
+            if let Err(err) = writer.write_record(cells.iter().map(|c| inert(c))) {
+                failed = Some(err.to_string());
+                break;
+            }
+        }
+        if next.is_empty() {
+            break;
+        }
+        filters.page_token = next;
+    }
+    let body = writer.into_inner().map_err(|e| e.to_string());
+    match (failed, body) {
+        (None, Ok(body)) => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"accord-ledger.csv\"",
+                ),
+            ],
+            body,
+        )
+            .into_response(),
+        (Some(problem), _) | (None, Err(problem)) => (
+            StatusCode::BAD_GATEWAY,
+            format!("The download failed: {problem}"),
+        )
+            .into_response(),
+    }
 }
 
 /// An entry as its page shows it: each fact in words, the empty ones left
@@ -354,4 +586,37 @@ pub async fn entry(
         e: EntryView::of(&entry),
         proof,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_cells_never_start_a_formula() {
+        for (cell, expected) in [
+            ("=HYPERLINK(\"x\")", "'=HYPERLINK(\"x\")"),
+            ("+1", "'+1"),
+            ("-1", "'-1"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("sw-1", "sw-1"),
+            ("", ""),
+        ] {
+            assert_eq!(inert(cell), expected);
+        }
+    }
+
+    #[test]
+    fn days_are_whole_utc_days() {
+        let from = day("2026-12-01", 0, "from").unwrap().unwrap();
+        let to = day("2026-12-01", 1, "to").unwrap().unwrap();
+        assert_eq!(to.seconds - from.seconds, 86_400);
+        assert!(
+            day("01/12/2026", 0, "from")
+                .unwrap_err()
+                .contains("year-month-day")
+        );
+        assert_eq!(day(" ", 0, "from").unwrap(), None);
+    }
 }

@@ -183,6 +183,7 @@ impl Console {
             .route("/sign-out", post(sign_out))
             .route("/ledger", get(ledger::search))
             .route("/ledger/entries/{index}", get(ledger::entry))
+            .route("/ledger/export.csv", get(ledger::export))
             .route("/assets/{file}", get(assets::serve))
             .layer(axum::middleware::map_response(security_headers))
             .with_state(self.shared);

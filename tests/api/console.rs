@@ -373,6 +373,73 @@ async fn staff_sign_in_and_every_page_is_an_audited_call() {
         assert_eq!(entry.draft.action, "/accord.v1.AuditService/ListEntries");
     }
 
+    // Every filter of ListEntries: a bad date is explained; an NHS number
+    // nobody the council knows holds finds nobody; a day in the past and
+    // emergency access only find nothing here.
+    let get = |query: String| {
+        let auditor = auditor.clone();
+        let console = console.to_owned();
+        async move {
+            auditor
+                .get(format!("{console}/ledger?{query}"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let bad_date = get("from=01/12/2026".into()).await;
+    assert!(bad_date.contains("year-month-day"), "{bad_date}");
+    let nobody = get(format!("nhs_number={}", crate::helpers::nhs_number(7))).await;
+    assert!(
+        nobody.contains("No person with that NHS number"),
+        "{nobody}"
+    );
+    let past = get("to=2020-01-01".into()).await;
+    assert!(past.contains("No entries match."), "{past}");
+    let emergency = get("emergency=yes".into()).await;
+    assert!(emergency.contains("No entries match."), "{emergency}");
+    let by_certificate = get(format!("certificate={}", cert.fingerprint)).await;
+    assert!(
+        by_certificate.contains("ig-1 (leeds-cc)"),
+        "{by_certificate}"
+    );
+    let by_purpose = get("purpose=research".into()).await;
+    assert!(by_purpose.contains("No entries match."), "{by_purpose}");
+
+    // The search as CSV: every entry, with a header, as an attachment.
+    let csv = auditor
+        .get(format!("{console}/ledger/export.csv?principal=ig-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status().as_u16(), 200);
+    assert!(
+        csv.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert!(
+        csv.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    let csv = csv.text().await.unwrap();
+    let mut lines = csv.lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("index,time,agency,principal")
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert!(rows.len() >= 3, "{csv}");
+    assert!(rows.iter().all(|r| r.contains(",ig-1,")), "{csv}");
+
     // GOV.UK Frontend is served from the binary.
     let css = auditor
         .get(format!("{console}/assets/govuk-frontend.min.css"))
