@@ -269,11 +269,11 @@ async fn search_page(
 }
 
 /// What Accord's refusal means for the staff member.
-fn problem_words(status: &tonic::Status) -> String {
+pub fn problem_words(status: &tonic::Status) -> String {
     match status.code() {
         tonic::Code::InvalidArgument => format!("Check the search: {}", status.message()),
         tonic::Code::PermissionDenied => {
-            "You are not allowed to search the ledger. Ask your organisation to give you the auditor role."
+            "You are not allowed to do this. Ask your organisation for the auditor or IG lead role."
                 .to_owned()
         }
         tonic::Code::Unauthenticated => {

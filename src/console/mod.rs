@@ -11,6 +11,7 @@
 //! (`console/templates/`) and styled with GOV.UK Frontend, built into the
 //! binary from npm at build time ([`assets`]).
 
+mod alerts;
 mod assets;
 mod ledger;
 mod listener;
@@ -184,6 +185,8 @@ impl Console {
             .route("/ledger", get(ledger::search))
             .route("/ledger/entries/{index}", get(ledger::entry))
             .route("/ledger/export.csv", get(ledger::export))
+            .route("/alerts", get(alerts::inbox))
+            .route("/alerts/acknowledge", post(alerts::acknowledge))
             .route("/assets/{file}", get(assets::serve))
             .layer(axum::middleware::map_response(security_headers))
             .with_state(self.shared);

@@ -489,10 +489,7 @@ async fn staff_sign_in_and_every_page_is_an_audited_call() {
     let worker = browser(pki, true);
     let (status, page) = sign_in(&worker, console, "sw-1").await;
     assert_eq!(status, 200, "{page}");
-    assert!(
-        page.contains("You are not allowed to search the ledger"),
-        "{page}"
-    );
+    assert!(page.contains("You are not allowed to do this"), "{page}");
     let refusals = s
         .ledger(EntryFilter {
             principal: Some("sw-1".into()),
@@ -501,6 +498,101 @@ async fn staff_sign_in_and_every_page_is_an_audited_call() {
         .await;
     assert_eq!(refusals.len(), 1, "{refusals:?}");
     assert_eq!(refusals[0].draft.outcome, accord::ledger::Outcome::Denied);
+
+    // Refused again and again, she raises an alert to the council, which
+    // its auditor works in the inbox.
+    raise_refusal_alert(&worker, console, 4).await;
+    let auditor = browser(pki, true);
+    sign_in(&auditor, console, "ig-1").await;
+    let inbox = auditor
+        .get(format!("{console}/alerts"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        inbox.contains("Repeated refusals, raised just now"),
+        "{inbox}"
+    );
+    assert!(inbox.contains("sw-1"), "{inbox}");
+    let alert = hidden(&inbox, "alert").expect("an acknowledgement form");
+    let csrf = hidden(&inbox, "csrf").unwrap();
+    let acknowledge = |form: Vec<(&'static str, String)>| {
+        let auditor = auditor.clone();
+        let console = console.to_owned();
+        async move {
+            let r = auditor
+                .post(format!("{console}/alerts/acknowledge"))
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (status, _) = acknowledge(vec![("alert", alert.clone()), ("note", "looked".into())]).await;
+    assert_eq!(status, 403, "no CSRF token");
+    let (_, empty) = acknowledge(vec![
+        ("csrf", csrf.clone()),
+        ("alert", alert.clone()),
+        ("note", " ".into()),
+    ])
+    .await;
+    assert!(empty.contains("Say what you found"), "{empty}");
+    let (status, done) = acknowledge(vec![
+        ("csrf", csrf.clone()),
+        ("alert", alert.clone()),
+        (
+            "note",
+            "Sam tried the console without the auditor role.".into(),
+        ),
+    ])
+    .await;
+    assert_eq!(status, 200);
+    assert!(done.contains("The alert was acknowledged"), "{done}");
+    assert!(done.contains("There are no alerts to work."), "{done}");
+    let all = auditor
+        .get(format!("{console}/alerts?all=yes"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        all.contains("Sam tried the console without the auditor role."),
+        "{all}"
+    );
+    let acknowledged = s
+        .ledger(EntryFilter {
+            principal: Some("ig-1".into()),
+            ..EntryFilter::default()
+        })
+        .await;
+    assert!(
+        acknowledged
+            .iter()
+            .any(|e| e.draft.action == "/accord.v1.AuditService/AcknowledgeAlert"),
+        "{acknowledged:?}"
+    );
+}
+
+/// Makes the signed-in `client` load the ledger page `times` times: for a
+/// staff member without the auditor role, so many refusals.
+async fn raise_refusal_alert(client: &reqwest::Client, console: &str, times: usize) {
+    for _ in 0..times {
+        let page = client
+            .get(format!("{console}/ledger"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("You are not allowed to do this"), "{page}");
+    }
 }
 
 /// In Chromium: the sign-in page, the provider's login form, the ledger
@@ -520,6 +612,7 @@ async fn in_a_real_browser_staff_sign_in_and_the_pages_pass_the_accessibility_ch
     let path = || async { c.current_url().await.unwrap().path().to_owned() };
 
     c.goto(&format!("{}/ledger", d.console)).await.unwrap();
+
     assert_eq!(path().await, "/sign-in");
     let violations = browser.accessibility_violations("sign-in", &axe).await;
     assert!(violations.is_empty(), "sign-in page: {violations:#?}");
@@ -642,6 +735,31 @@ async fn in_a_real_browser_staff_sign_in_and_the_pages_pass_the_accessibility_ch
     let status = proof_status(c).await;
     assert_eq!(status.0, "failed", "{}", status.1);
     assert!(status.1.contains("signature"), "{}", status.1);
+    // The alerts inbox: a social worker's repeated refusals, acknowledged
+    // with what was found.
+    let worker = self::browser(&d.pki, true);
+    sign_in(&worker, &d.console, "sw-1").await;
+    raise_refusal_alert(&worker, &d.console, 4).await;
+    c.goto(&format!("{}/alerts", d.console)).await.unwrap();
+    let violations = browser.accessibility_violations("alerts", &axe).await;
+    assert!(violations.is_empty(), "alerts page: {violations:#?}");
+    c.find(Locator::Css("textarea[name=note]"))
+        .await
+        .unwrap()
+        .send_keys("A social worker tried the ledger; no access was given.")
+        .await
+        .unwrap();
+    c.find(Locator::Css("form[action='/alerts/acknowledge'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css(".govuk-notification-banner--success"))
+        .await
+        .unwrap();
+    browser.screenshot("alerts-acknowledged").await;
     c.goto(&format!("{}/ledger", d.console)).await.unwrap();
 
     c.find(Locator::Css("form[action='/sign-out'] button"))
