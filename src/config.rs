@@ -155,6 +155,10 @@ pub struct Config {
     pub console_api_url: String,
     /// The CA (PEM) of Accord's server certificate.
     pub console_api_ca_file: Option<PathBuf>,
+    /// The code of the agency the console acts for (its client
+    /// certificate's), e.g. `leeds-cc`: how the console knows which
+    /// agreements wait for its IG leads.
+    pub console_agency: Option<String>,
     /// The client certificate and key (PEM) of the agency the console
     /// acts for.
     pub console_client_cert_file: Option<PathBuf>,
@@ -249,6 +253,7 @@ impl Default for Config {
             console_client_cert_file: None,
             console_client_key_file: None,
             console_oidc_issuer: None,
+            console_agency: None,
             console_oidc_client_id: "accord-console".to_owned(),
             console_oidc_client_secret_file: None,
             console_oidc_scopes: vec!["profile".to_owned()],
@@ -345,6 +350,7 @@ impl fmt::Debug for Config {
             .field("console_client_cert_file", &self.console_client_cert_file)
             .field("console_client_key_file", &self.console_client_key_file)
             .field("console_oidc_issuer", &self.console_oidc_issuer)
+            .field("console_agency", &self.console_agency)
             .field("console_oidc_client_id", &self.console_oidc_client_id)
             .field(
                 "console_oidc_client_secret_file",

@@ -141,7 +141,7 @@ pub fn write_report(
 /// character spreadsheets read as the start of a formula (`=`, `+`, `-`,
 /// `@`, tab, carriage return) gets a leading apostrophe, so free text such
 /// as an emergency reason cannot run as a formula when the report is opened.
-fn inert_cell(cell: &str) -> String {
+pub fn inert_cell(cell: &str) -> String {
     match cell.chars().next() {
         Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}"),
         _ => cell.to_owned(),

@@ -4,7 +4,7 @@ use super::operation::{operation, serve};
 use super::pb::agreement_service_server::AgreementService;
 use super::{Api, convert, pb};
 use crate::domain::agreement::{Agreement, AgreementId, AgreementTerms};
-use crate::service::{Call, Page, PageRequest};
+use crate::service::{AgreementUsage, Call, Page, PageRequest};
 
 /// The AgreementService adapter.
 #[derive(Debug, Clone)]
@@ -18,6 +18,7 @@ serve!(AgreementService, AgreementApi {
     reinstate_agreement => ReinstateAgreement,
     get_agreement => GetAgreement,
     list_agreements => ListAgreements,
+    get_agreement_usage => GetAgreementUsage,
 });
 
 /// An agreement as answered to `call`.
@@ -94,4 +95,14 @@ operation! {
             next_page_token: page.next_token,
         }
     },
+}
+
+operation! {
+    GetAgreementUsage: "AgreementService"/"GetAgreementUsage", Member,
+    pb::GetAgreementUsageRequest => pb::GetAgreementUsageResponse,
+    input(request, _) -> (AgreementId, convert::TimeRange) { convert::agreement_usage(&request) },
+    run(services, call, (id, (start, end))) -> AgreementUsage {
+        services.agreement_usage(call, &id, start, end).await
+    },
+    render(usage, _call) { convert::agreement_usage_out(usage) },
 }

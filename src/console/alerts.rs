@@ -74,9 +74,7 @@ impl AlertView {
     fn of(a: pb::Alert, now: i64) -> Self {
         let raised = a.raise_time.map_or(now, |t| t.seconds);
         let when = |t: Option<prost_types::Timestamp>| {
-            t.and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
-                .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-                .unwrap_or_default()
+            super::formatted(t.as_ref(), "%Y-%m-%d %H:%M:%S UTC")
         };
         let facts = [
             ("What happened", a.summary.clone()),

@@ -1,6 +1,6 @@
 //! The console's static files, built into the binary: GOV.UK Frontend's
 //! compiled CSS and JavaScript (installed from npm when Accord is built; see
-//! `build.rs`) and the console's own script.
+//! `build.rs`) and the console's own script and styles.
 
 use axum::extract::Path;
 use axum::http::{StatusCode, header};
@@ -28,6 +28,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         "console.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../console/console.js"),
+    ),
+    (
+        "console.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../console/console.css"),
     ),
     (
         "proof.js",

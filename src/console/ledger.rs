@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use super::{Shared, page, staff_of, to_sign_in};
 use crate::api::pb;
 use crate::api::pb::audit_service_client::AuditServiceClient;
-use crate::api::pb::subject_service_client::SubjectServiceClient;
 
 /// The search form's fields, as the query string carries them: every
 /// filter of ListEntries.
@@ -19,6 +18,10 @@ use crate::api::pb::subject_service_client::SubjectServiceClient;
 pub struct Filters {
     /// The person, by NHS number (resolved with FindSubjects).
     pub nhs_number: String,
+    /// The person, by id (as a person's page links to their entries):
+    /// used instead of the NHS number when given.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub subject: String,
     pub agency: String,
     pub principal: String,
     /// The purpose the calls declared (a `Purpose` name in lower case).
@@ -126,11 +129,7 @@ fn action_words(action: &str) -> String {
 
 impl Row {
     fn of(e: pb::LedgerEntry) -> Self {
-        let time = e
-            .time
-            .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
-            .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
-            .unwrap_or_default();
+        let time = super::formatted(e.time.as_ref(), "%Y-%m-%d %H:%M:%S");
         let agency = e.agency.strip_prefix("agencies/").unwrap_or(&e.agency);
         Self {
             index: e.index,
@@ -149,7 +148,7 @@ impl Row {
 
 /// A day of the form (`YYYY-MM-DD`) as the instant it starts (UTC), plus
 /// `days`; `field` names it in the problem.
-fn day(value: &str, days: i64, field: &str) -> Result<Option<prost_types::Timestamp>, String> {
+pub fn day(value: &str, days: i64, field: &str) -> Result<Option<prost_types::Timestamp>, String> {
     let value = value.trim();
     if value.is_empty() {
         return Ok(None);
@@ -212,35 +211,6 @@ fn next_link(filters: &Filters, token: &str) -> String {
     format!("/ledger?{}", query(&next))
 }
 
-/// The person an NHS number names, as `subjects/{id}`, if the staff
-/// member's agency may see them (FindSubjects, itself an audited call).
-async fn person(shared: &Shared, staff: &super::Staff, nhs_number: &str) -> Result<String, String> {
-    let request = pb::FindSubjectsRequest {
-        query: Some(pb::find_subjects_request::Query::Identifier(
-            pb::Identifier {
-                system: pb::IdentifierSystem::NhsNumber as i32,
-                value: nhs_number.trim().to_owned(),
-                assigner: String::new(),
-            },
-        )),
-        purpose: pb::Purpose::Administration as i32,
-        max_results: 1,
-    };
-    let call = staff
-        .call(request)
-        .ok_or_else(|| "Sign out and sign in again.".to_owned())?;
-    let found = SubjectServiceClient::new(shared.accord.clone())
-        .find_subjects(call)
-        .await
-        .map_err(|status| problem_words(&status))?;
-    found
-        .into_inner()
-        .matches
-        .into_iter()
-        .find_map(|m| m.subject.map(|s| s.name))
-        .ok_or_else(|| "No person with that NHS number is known to your organisation.".to_owned())
-}
-
 /// One page of the search `filters` describe, as the staff member: the
 /// entries and the next page's token, or the problem in words.
 async fn search_page(
@@ -248,10 +218,17 @@ async fn search_page(
     staff: &super::Staff,
     filters: &Filters,
 ) -> Result<(Vec<pb::LedgerEntry>, String), String> {
-    let subject = if filters.nhs_number.trim().is_empty() {
+    let subject = if !filters.subject.trim().is_empty() {
+        format!("subjects/{}", filters.subject.trim())
+    } else if filters.nhs_number.trim().is_empty() {
         String::new()
     } else {
-        person(shared, staff, &filters.nhs_number).await?
+        let lookup = super::people::Lookup {
+            nhs_number: filters.nhs_number.clone(),
+            ..Default::default()
+        };
+        let found = super::people::find(shared, staff, &lookup).await?;
+        found.into_iter().next().map(|p| p.name).unwrap_or_default()
     };
     let request = request(filters, subject)?;
     let call = staff
@@ -321,15 +298,6 @@ pub async fn search(
 
 /// The most entries one CSV download holds.
 const CSV_ROWS: usize = 10_000;
-
-/// A cell that a spreadsheet would not run as a formula: one that begins
-/// with `=`, `+`, `-`, `@`, a tab or a carriage return is prefixed with `'`.
-pub fn inert(cell: &str) -> String {
-    match cell.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}"),
-        _ => cell.to_owned(),
-    }
-}
 
 /// The search as a CSV file: every matching entry (up to 10,000), each
 /// page of it a ListEntries call; cells made inert for spreadsheets.
@@ -407,7 +375,9 @@ pub async fn export(
                 e.trace_id,
                 e.id,
             ];
-            if let Err(err) = writer.write_record(cells.iter().map(|c| inert(c))) {
+            if let Err(err) =
+                writer.write_record(cells.iter().map(|c| crate::report::inert_cell(c)))
+            {
                 failed = Some(err.to_string());
                 break;
             }
@@ -591,21 +561,6 @@ pub async fn entry(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn csv_cells_never_start_a_formula() {
-        for (cell, expected) in [
-            ("=HYPERLINK(\"x\")", "'=HYPERLINK(\"x\")"),
-            ("+1", "'+1"),
-            ("-1", "'-1"),
-            ("@SUM(A1)", "'@SUM(A1)"),
-            ("\tx", "'\tx"),
-            ("sw-1", "sw-1"),
-            ("", ""),
-        ] {
-            assert_eq!(inert(cell), expected);
-        }
-    }
 
     #[test]
     fn days_are_whole_utc_days() {

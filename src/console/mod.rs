@@ -11,11 +11,13 @@
 //! (`console/templates/`) and styled with GOV.UK Frontend, built into the
 //! binary from npm at build time ([`assets`]).
 
+mod agreements;
 mod alerts;
 mod assets;
 mod ledger;
 mod listener;
 pub mod oidc;
+mod people;
 pub mod session;
 
 use std::net::SocketAddr;
@@ -44,6 +46,8 @@ struct Shared {
     sign_in: SignIn,
     /// The channel to Accord, over the agency's client certificate.
     accord: Channel,
+    /// The code of the agency the console acts for.
+    agency: String,
     /// The ledger's verifier keys as the operator publishes them: proofs
     /// are checked in the browser against these, never against a key the
     /// API hands out.
@@ -115,6 +119,12 @@ impl Console {
             "console_oidc_client_secret_file",
             config.console_oidc_client_secret_file.as_ref(),
         )?;
+        let agency = config
+            .console_agency
+            .clone()
+            .context("the console needs console_agency: the code of the agency it acts for")?;
+        crate::domain::AgencyCode::parse(&agency)
+            .map_err(|e| anyhow::anyhow!("console_agency {agency:?}: {e}"))?;
         if config.console_verifier_keys.is_empty() {
             anyhow::bail!(
                 "the console needs console_verifier_keys: the ledger's verifier keys as the \
@@ -157,6 +167,7 @@ impl Console {
                 }),
                 sign_in,
                 accord,
+                agency,
                 verifier_keys: config
                     .console_verifier_keys
                     .iter()
@@ -187,6 +198,14 @@ impl Console {
             .route("/ledger/export.csv", get(ledger::export))
             .route("/alerts", get(alerts::inbox))
             .route("/alerts/acknowledge", post(alerts::acknowledge))
+            .route("/agreements", get(agreements::register))
+            .route("/agreements/{id}", get(agreements::show))
+            .route("/agreements/approve", post(agreements::approve))
+            .route("/agreements/suspend", post(agreements::suspend))
+            .route("/agreements/reinstate", post(agreements::reinstate))
+            .route("/people", get(people::search))
+            .route("/people/{id}", get(people::show))
+            .route("/people/{id}/report", get(people::report))
             .route("/assets/{file}", get(assets::serve))
             .layer(axum::middleware::map_response(security_headers))
             .with_state(self.shared);
@@ -240,6 +259,13 @@ fn page(template: &impl askama::Template) -> Response {
                 .into_response()
         }
     }
+}
+
+/// A timestamp as `format` writes it (UTC), or empty when there is none.
+fn formatted(time: Option<&prost_types::Timestamp>, format: &str) -> String {
+    time.and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
+        .map(|t| t.format(format).to_string())
+        .unwrap_or_default()
 }
 
 /// The signed-in staff member of a request, if its session is live.

@@ -72,6 +72,37 @@ storage_codes!(LawfulBasisCode {
     CareAct2014S42 => "care_act_2014_s42",
 });
 
+impl LawfulBasisCode {
+    /// The basis in plain words, for staff and citizens.
+    pub fn words(self) -> &'static str {
+        match self {
+            Self::UkGdprArt6_1A => "the person's consent (UK GDPR Article 6(1)(a))",
+            Self::UkGdprArt6_1C => "a legal obligation (UK GDPR Article 6(1)(c))",
+            Self::UkGdprArt6_1D => "protecting someone's life (UK GDPR Article 6(1)(d))",
+            Self::UkGdprArt6_1E => "a public task (UK GDPR Article 6(1)(e))",
+            Self::UkGdprArt9_2A => "the person's explicit consent (UK GDPR Article 9(2)(a))",
+            Self::UkGdprArt9_2B => {
+                "employment, social security and social protection (UK GDPR Article 9(2)(b))"
+            }
+            Self::UkGdprArt9_2C => "protecting someone's life (UK GDPR Article 9(2)(c))",
+            Self::UkGdprArt9_2G => "substantial public interest (UK GDPR Article 9(2)(g))",
+            Self::UkGdprArt9_2H => "health or social care (UK GDPR Article 9(2)(h))",
+            Self::UkGdprArt9_2I => "public health (UK GDPR Article 9(2)(i))",
+            Self::Dpa2018Sch1Para18 => {
+                "safeguarding children and people at risk (Data Protection Act 2018, \
+                 Schedule 1, paragraph 18)"
+            }
+            Self::CrimeAndDisorderAct1998S115 => {
+                "preventing crime and disorder (Crime and Disorder Act 1998, section 115)"
+            }
+            Self::ChildrenAct1989S47 => {
+                "a child protection enquiry (Children Act 1989, section 47)"
+            }
+            Self::CareAct2014S42 => "an adult safeguarding enquiry (Care Act 2014, section 42)",
+        }
+    }
+}
+
 /// A lawful basis: its code and the legal reference as the agreement cites
 /// it (free text, e.g. "Art 6(1)(e) UK GDPR; Children Act 2004 s11").
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -196,6 +196,18 @@ pub struct EntryFilter {
     pub trace_id: Option<String>,
 }
 
+/// How many disclosures one calling agency's staff with one set of roles
+/// made for one purpose (see [`Entry::disclosure_keys`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisclosureCount {
+    /// The caller's agency code.
+    pub agency: String,
+    pub purpose: Option<Purpose>,
+    /// The roles the caller held.
+    pub roles: Vec<String>,
+    pub disclosures: u64,
+}
+
 /// Version tag that starts every canonical encoding.
 const ENCODING_TAG: &[u8] = b"accord.ledger.entry.v3\n";
 

@@ -1,12 +1,81 @@
 //! Data sharing agreements: proposing, approving, suspending, reinstating
 //! and revising them, each step by a party's IG lead.
 
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+
 use super::{Audited, Call, Page, PageRequest, ServiceError, Services};
 use crate::domain::agreement::{
     Agreement, AgreementId, AgreementStatus, AgreementTerms, LifecycleError,
 };
-use crate::domain::{AgencyStatus, Role, Violations, check_text};
+use crate::domain::{AgencyStatus, Purpose, Role, Violations, check_text};
+use crate::ledger::{DisclosureCount, EntryFilter};
 use crate::store::Write;
+
+/// How an agreement was used over a period: its disclosures counted by
+/// consumer agency, purpose and role, as far as the caller may see them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgreementUsage {
+    pub agreement: AgreementId,
+    /// By agency, then purpose, then role.
+    pub rows: Vec<UsageRow>,
+    /// Disclosures in all (each once, whatever its roles).
+    pub total: u64,
+}
+
+/// One count of [`AgreementUsage`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageRow {
+    /// The consumer's agency code.
+    pub agency: String,
+    pub purpose: Option<Purpose>,
+    /// A role the agreement grants (to that consumer, in any version) that
+    /// the callers held; empty when they held none of them.
+    pub role: String,
+    pub disclosures: u64,
+}
+
+/// `counts` by agency, purpose and granted role: a count whose callers held
+/// several granted roles is added under each.
+fn usage_rows(
+    counts: &[DisclosureCount],
+    granted: &HashMap<String, HashSet<String>>,
+) -> Vec<UsageRow> {
+    let mut rows: BTreeMap<(String, &'static str, String), (Option<Purpose>, u64)> =
+        BTreeMap::new();
+    for c in counts {
+        let roles_granted = granted.get(&c.agency);
+        let mut roles: Vec<&str> = c
+            .roles
+            .iter()
+            .map(String::as_str)
+            .filter(|r| roles_granted.is_some_and(|g| g.contains(*r)))
+            .collect();
+        roles.sort_unstable();
+        roles.dedup();
+        if roles.is_empty() {
+            roles.push("");
+        }
+        for role in roles {
+            let key = (
+                c.agency.clone(),
+                c.purpose.map(Purpose::code).unwrap_or_default(),
+                role.to_owned(),
+            );
+            let row = rows.entry(key).or_insert((c.purpose, 0));
+            row.1 += c.disclosures;
+        }
+    }
+    rows.into_iter()
+        .map(|((agency, _, role), (purpose, disclosures))| UsageRow {
+            agency,
+            purpose,
+            role,
+            disclosures,
+        })
+        .collect()
+}
 
 impl From<LifecycleError> for ServiceError {
     fn from(e: LifecycleError) -> Self {
@@ -353,6 +422,45 @@ impl Services {
     ) -> Result<Audited<Agreement>, ServiceError> {
         let agreement = self.party_agreement(call, id, version).await?;
         self.commit(call, vec![], agreement).await
+    }
+
+    /// How `id` was used within `[start, end)`: the disclosures under any
+    /// of its versions that the caller's agency may see (its provider sees
+    /// every consumer's, a consumer its own), for its auditors and IG
+    /// leads.
+    pub async fn agreement_usage(
+        &self,
+        call: &Call,
+        id: &AgreementId,
+        start: Option<DateTime<Utc>>,
+        end: Option<DateTime<Utc>>,
+    ) -> Result<Audited<AgreementUsage>, ServiceError> {
+        call.require_any_role(&[Role::AUDITOR, Role::IG_LEAD])?;
+        self.party_agreement(call, id, None).await?;
+        let versions = self.store.agreement_versions(id).await?;
+        let mut granted: HashMap<String, HashSet<String>> = HashMap::new();
+        for version in &versions {
+            for consumer in &version.terms.consumers {
+                granted
+                    .entry(consumer.agency.as_str().to_owned())
+                    .or_default()
+                    .extend(consumer.roles().into_iter().map(|r| r.as_str().to_owned()));
+            }
+        }
+        let keys: Vec<String> = versions.iter().map(Agreement::version_name).collect();
+        let filter = EntryFilter {
+            start,
+            end,
+            visible_to: Some(call.caller.agency.as_str().to_owned()),
+            ..EntryFilter::default()
+        };
+        let counts = self.store.disclosure_counts(&keys, &filter).await?;
+        let usage = AgreementUsage {
+            agreement: id.clone(),
+            rows: usage_rows(&counts, &granted),
+            total: counts.iter().map(|c| c.disclosures).sum(),
+        };
+        self.commit(call, vec![], usage).await
     }
 
     /// Lists the latest version of each agreement the caller's agency is

@@ -90,6 +90,17 @@ pub fn activity(action: &str) -> String {
         "CreateSubscription" => "asked to be told of changes about the person",
         "DeleteSubscription" => "stopped being told of changes about the person",
         "ListEvents" => "was told of a change about the person",
+        "GetSubjectView" => "viewed a summary of the person's records",
+        "CheckAccess" => "checked whether they could see a record",
+        "SealRecord" => "restricted a record",
+        "UnsealRecord" => "lifted a restriction on a record",
+        "SealSubjectRecords" => "restricted the person's records",
+        "UnsealSubjectRecords" => "lifted a restriction on the person's records",
+        "MergeSubjects" => "joined duplicate registrations of the person",
+        "UnmergeSubjects" => "separated registrations of the person joined in error",
+        "RecordConsent" => "recorded the person's consent or objection",
+        "WithdrawConsent" => "recorded that the person withdrew a consent or objection",
+        "ListConsents" => "viewed the person's consent history",
         _ => return action.to_owned(),
     }
     .to_owned()

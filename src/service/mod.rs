@@ -29,6 +29,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, SubsecRound, Utc};
 
 pub use agencies::{AgencyChange, NewTokenIssuer};
+pub use agreements::{AgreementUsage, UsageRow};
 pub use alerts::AlertPolicy;
 pub use audit::{AccessReport, MAX_REPORT_ENTRIES, SubjectAccess, activity, subject_access_filter};
 pub use catalog::{STARTER_CATALOGUE, parse_catalogue};

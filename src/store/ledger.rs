@@ -16,7 +16,7 @@ use super::{After, EntryFilter, StoreError, Write};
 use crate::domain::Purpose;
 use crate::ledger::checkpoint::SignedCheckpoint;
 use crate::ledger::merkle::{Frontier, NodeId};
-use crate::ledger::{Entry, EntryDraft, Grounds, Hash, Outcome, TreeHead};
+use crate::ledger::{DisclosureCount, Entry, EntryDraft, Grounds, Hash, Outcome, TreeHead};
 
 fn entry_from(row: &AnyRow) -> Result<Entry, StoreError> {
     let purpose: String = row.try_get("purpose")?;
@@ -201,6 +201,41 @@ pub(super) async fn count_entries(db: &AnyPool, f: &EntryFilter) -> Result<u64, 
     let q = entry_query("SELECT COUNT(*) AS n FROM ledger_entries WHERE ", f);
     let n: i64 = q.build().fetch_one(db).await?.try_get("n")?;
     unsigned(n)
+}
+
+pub(super) async fn disclosure_counts(
+    db: &AnyPool,
+    keys: &[String],
+    f: &EntryFilter,
+) -> Result<Vec<DisclosureCount>, StoreError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = entry_query(
+        "SELECT agency, purpose, roles, COUNT(*) AS n FROM ledger_entries WHERE ",
+        f,
+    );
+    q.raw(" AND idx IN (SELECT idx FROM ledger_disclosures WHERE key IN (");
+    for (n, key) in keys.iter().enumerate() {
+        q.push(if n == 0 { "?" } else { ", ?" }, Arg::Text(key.clone()));
+    }
+    q.raw(")) GROUP BY agency, purpose, roles ORDER BY agency, purpose, roles");
+    let rows = q.build().fetch_all(db).await?;
+    rows.iter()
+        .map(|row| {
+            let purpose: String = row.try_get("purpose")?;
+            Ok(DisclosureCount {
+                agency: row.try_get("agency")?,
+                purpose: if purpose.is_empty() {
+                    None
+                } else {
+                    Some(code(Purpose::from_code(&purpose), "purpose", &purpose)?)
+                },
+                roles: from_json(&row.try_get::<String, _>("roles")?)?,
+                disclosures: unsigned(row.try_get("n")?)?,
+            })
+        })
+        .collect()
 }
 
 pub(super) async fn tree_head(db: &AnyPool) -> Result<TreeHead, StoreError> {

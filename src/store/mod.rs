@@ -67,7 +67,7 @@ use crate::domain::{
 };
 use crate::ledger::checkpoint::SignedCheckpoint;
 use crate::ledger::merkle::NodeId;
-use crate::ledger::{Entry, EntryDraft, Hash, TreeHead};
+use crate::ledger::{DisclosureCount, Entry, EntryDraft, Hash, TreeHead};
 
 pub use crate::ledger::EntryFilter;
 pub use expect::Expect;
@@ -452,6 +452,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<Entry>, StoreError>;
     /// How many ledger entries match `filter`.
     async fn count_entries(&self, filter: &EntryFilter) -> Result<u64, StoreError>;
+    /// The disclosures recorded under any of `keys` (see
+    /// [`Entry::disclosure_keys`]) among the entries `filter` matches,
+    /// counted by calling agency, purpose and roles.
+    async fn disclosure_counts(
+        &self,
+        keys: &[String],
+        filter: &EntryFilter,
+    ) -> Result<Vec<DisclosureCount>, StoreError>;
     /// The recorded head of the ledger's tree.
     async fn tree_head(&self) -> Result<TreeHead, StoreError>;
     /// The stored hashes of these tree nodes (those that exist).

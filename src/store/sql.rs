@@ -45,7 +45,7 @@ use crate::domain::{
 };
 use crate::ledger::checkpoint::SignedCheckpoint;
 use crate::ledger::merkle::NodeId;
-use crate::ledger::{Entry, EntryDraft, Hash, TreeHead};
+use crate::ledger::{DisclosureCount, Entry, EntryDraft, Hash, TreeHead};
 
 static MIGRATE_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static MIGRATE_POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -563,6 +563,14 @@ impl Store for SqlStore {
 
     async fn count_entries(&self, f: &EntryFilter) -> Result<u64, StoreError> {
         ledger::count_entries(&self.reader, f).await
+    }
+
+    async fn disclosure_counts(
+        &self,
+        keys: &[String],
+        f: &EntryFilter,
+    ) -> Result<Vec<DisclosureCount>, StoreError> {
+        ledger::disclosure_counts(&self.reader, keys, f).await
     }
 
     async fn tree_head(&self) -> Result<TreeHead, StoreError> {

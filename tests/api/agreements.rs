@@ -363,3 +363,157 @@ async fn bad_terms_are_named_and_nothing_is_written() {
     assert!(none.is_empty(), "a refused proposal left {none:?}");
     s.stop().await;
 }
+
+/// GetAgreementUsage: the disclosures under an agreement, by receiver,
+/// purpose and role; the provider sees every receiver's, a receiver its
+/// own, anyone else nothing.
+async fn usage_by_purpose_and_role(db: Db) {
+    let Some((s, subject)) = server_with_subject(db).await else {
+        return;
+    };
+    s.register(&[(HEALTH, pb::AgencyKind::Health)]).await;
+    let referral = create_referral(&s, &subject).await;
+    let mut offer = terms(&Share {
+        provider: COUNCIL,
+        consumer: POLICE,
+        role: "officer",
+        class: "social_care.referral",
+        fields: &["reason"],
+        purposes: &[
+            pb::Purpose::Safeguarding,
+            pb::Purpose::CrimePrevention,
+            pb::Purpose::DirectCare,
+        ],
+        consent: pb::ConsentRequirement::NotRequired,
+        days: 30,
+    });
+    offer.consumers.push(pb::ConsumerTerms {
+        agency: format!("agencies/{HEALTH}"),
+        grants: vec![pb::FieldGrant {
+            role: "gp".into(),
+            record_class: CLASS.into(),
+            fields: vec!["service".into()],
+        }],
+    });
+    let draft = s.as_ig_lead(COUNCIL).propose(offer).await.unwrap();
+    for party in [COUNCIL, POLICE, HEALTH] {
+        s.as_ig_lead(party).approve(&draft).await.unwrap();
+    }
+    let officer = s.as_staff(POLICE, "pc-1", "officer");
+    officer
+        .get_record(&referral.name, pb::Purpose::Safeguarding)
+        .await
+        .unwrap();
+    officer
+        .get_record(&referral.name, pb::Purpose::Safeguarding)
+        .await
+        .unwrap();
+    s.as_staff(POLICE, "pc-2", "officer,custody")
+        .get_record(&referral.name, pb::Purpose::CrimePrevention)
+        .await
+        .unwrap();
+    s.as_staff(HEALTH, "gp-1", "gp")
+        .get_record(&referral.name, pb::Purpose::DirectCare)
+        .await
+        .unwrap();
+    // A refusal discloses nothing, and is not counted.
+    officer
+        .get_record(&referral.name, pb::Purpose::Research)
+        .await
+        .unwrap_err();
+
+    let usage =
+        |agency: &'static str, roles: &'static str, start: Option<prost_types::Timestamp>| {
+            let request = pb::GetAgreementUsageRequest {
+                name: draft.name.clone(),
+                start_time: start,
+                end_time: None,
+            };
+            let s = &s;
+            async move {
+                s.agreements()
+                    .get_agreement_usage(s.as_staff(agency, "ig-x", roles).request(request))
+                    .await
+                    .map(|r| r.into_inner())
+            }
+        };
+    let line = |agency: &str, purpose: pb::Purpose, role: &str, n: i64| pb::AgreementUsage {
+        agency: format!("agencies/{agency}"),
+        purpose: purpose as i32,
+        role: role.into(),
+        disclosures: n,
+    };
+    let provider = usage(COUNCIL, "auditor", None).await.unwrap();
+    assert_eq!(provider.name, draft.name);
+    assert_eq!(provider.total, 4);
+    assert_eq!(
+        provider.usage,
+        [
+            line(HEALTH, pb::Purpose::DirectCare, "gp", 1),
+            line(POLICE, pb::Purpose::CrimePrevention, "officer", 1),
+            line(POLICE, pb::Purpose::Safeguarding, "officer", 2),
+        ]
+    );
+    let police = usage(POLICE, "ig_lead", None).await.unwrap();
+    assert_eq!(police.total, 3, "a receiver sees its own disclosures only");
+    assert!(police.usage.iter().all(|u| u.agency.ends_with(POLICE)));
+    let health = usage(HEALTH, "auditor", None).await.unwrap();
+    assert_eq!(health.total, 1);
+    assert_eq!(
+        health.usage,
+        [line(HEALTH, pb::Purpose::DirectCare, "gp", 1)]
+    );
+    let later = usage(COUNCIL, "auditor", Some(in_days(1))).await.unwrap();
+    assert_eq!(later.total, 0);
+    assert!(later.usage.is_empty());
+
+    // Someone else's agreement is no agreement; a social worker may not
+    // ask; a backwards period is named.
+    s.register(&[("leeds-schools", pb::AgencyKind::Education)])
+        .await;
+    let stranger = usage("leeds-schools", "auditor", None).await.unwrap_err();
+    assert_eq!(stranger.code(), Code::NotFound);
+    let worker = usage(COUNCIL, "social_worker", None).await.unwrap_err();
+    assert_eq!(worker.code(), Code::PermissionDenied);
+    let backwards =
+        s.agreements()
+            .get_agreement_usage(s.as_auditor(COUNCIL, "au-1").request(
+                pb::GetAgreementUsageRequest {
+                    name: draft.name.clone(),
+                    start_time: Some(in_days(1)),
+                    end_time: Some(in_days(-1)),
+                },
+            ))
+            .await
+            .unwrap_err();
+    assert_eq!(backwards.code(), Code::InvalidArgument);
+    assert!(
+        violations(&backwards)
+            .iter()
+            .any(|(field, _)| field == "end_time"),
+        "{backwards:?}"
+    );
+    // Each question was recorded, refusals too.
+    let asked = s
+        .ledger(accord::store::EntryFilter {
+            principal: Some("ig-x".into()),
+            ..Default::default()
+        })
+        .await;
+    assert!(
+        asked
+            .iter()
+            .all(|e| e.draft.action == "/accord.v1.AgreementService/GetAgreementUsage")
+    );
+    assert_eq!(asked.len(), 6, "{asked:?}");
+}
+
+#[tokio::test]
+async fn usage_by_purpose_and_role_sqlite() {
+    usage_by_purpose_and_role(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn usage_by_purpose_and_role_postgres() {
+    usage_by_purpose_and_role(Db::Postgres).await;
+}

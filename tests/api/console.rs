@@ -12,7 +12,11 @@ use accord::api::pb;
 use accord::store::EntryFilter;
 
 use crate::helpers::process::{Reaped, start_logged};
-use crate::helpers::{COUNCIL, Db, Pki, TestServer};
+use crate::helpers::staff::Staff;
+use crate::helpers::{
+    CLASS, COUNCIL, Db, GP_SHARE, HEALTH, Pki, TestServer, nhs_number, referral_fields,
+    safeguarding_terms, subject, terms,
+};
 
 /// Accord's audience here: a resource indicator must be an absolute URI.
 const AUDIENCE: &str = "https://accord.test";
@@ -64,7 +68,7 @@ fn start_provider(pki: &Pki, modules: &std::path::Path, console_port: u16) -> (R
             "redirect_uris": [format!("https://localhost:{console_port}/sign-in/callback")],
         }],
         "accounts": {
-            "ig-1": { "name": "Ida Gale", "roles": ["auditor"] },
+            "ig-1": { "name": "Ida Gale", "roles": ["auditor", "ig_lead"] },
             "sw-1": { "name": "Sam Wood", "roles": ["social_worker"] },
         },
     });
@@ -191,10 +195,10 @@ struct Deployment {
 
 /// Starts Accord, the council's identity provider and its console, with
 /// the console's certificate and the provider registered in Accord.
-async fn deploy() -> Option<Deployment> {
+async fn deploy(db: Db) -> Option<Deployment> {
     let modules = node_modules()?;
     let pki = Pki::new();
-    let s = TestServer::start_secure_tuned(Db::Sqlite, &pki, absolute_audience).await?;
+    let s = TestServer::start_secure_tuned(db, &pki, absolute_audience).await?;
     let console_port = free_port();
     let (provider, issuer) = start_provider(&pki, &modules, console_port);
     // The council's console: its certificate registered, its issuer by
@@ -224,6 +228,7 @@ async fn deploy() -> Option<Deployment> {
              console_tls_cert_file = {server:?}\nconsole_tls_key_file = {server_key:?}\n\
              console_api_url = \"https://localhost:{accord}\"\nconsole_api_ca_file = {ca:?}\n\
              console_client_cert_file = {cert:?}\nconsole_client_key_file = {key:?}\n\
+             console_agency = {COUNCIL:?}\n\
              console_oidc_issuer = {issuer:?}\nconsole_oidc_client_id = {CLIENT_ID:?}\n\
              console_oidc_client_secret_file = {secret:?}\ntoken_issuer_ca_file = {ca:?}\n\
              console_oidc_resource = {AUDIENCE:?}\nconsole_verifier_keys = [{verifier:?}]\n",
@@ -257,7 +262,7 @@ async fn deploy() -> Option<Deployment> {
 
 #[tokio::test]
 async fn staff_sign_in_and_every_page_is_an_audited_call() {
-    let Some(d) = deploy().await else {
+    let Some(d) = deploy(Db::Sqlite).await else {
         return;
     };
     let Deployment {
@@ -392,9 +397,9 @@ async fn staff_sign_in_and_every_page_is_an_audited_call() {
     };
     let bad_date = get("from=01/12/2026".into()).await;
     assert!(bad_date.contains("year-month-day"), "{bad_date}");
-    let nobody = get(format!("nhs_number={}", crate::helpers::nhs_number(7))).await;
+    let nobody = get(format!("nhs_number={}", nhs_number(7))).await;
     assert!(
-        nobody.contains("No person with that NHS number"),
+        nobody.contains("Nobody your organisation may see matches"),
         "{nobody}"
     );
     let past = get("to=2020-01-01".into()).await;
@@ -579,6 +584,488 @@ async fn staff_sign_in_and_every_page_is_an_audited_call() {
     );
 }
 
+/// An agency's case system beside the console: its client certificate and
+/// its own token issuer, whose tokens it signs for its staff.
+struct System {
+    cert: accord::dev::Issued,
+    iss: String,
+    signer: accord::dev::TokenSigner,
+}
+
+impl System {
+    /// A new system of `code`, with a certificate from `pki`.
+    fn new(pki: &Pki, code: &str) -> Self {
+        Self {
+            cert: pki.client(&format!("case-system.{code}"), None),
+            iss: format!("https://idp.{code}.example"),
+            signer: accord::dev::TokenSigner::generate(&format!("{code}-key-1")).unwrap(),
+        }
+    }
+
+    /// The issuer as Accord's registry holds it.
+    fn issuer(&self) -> pb::TokenIssuer {
+        pb::TokenIssuer {
+            issuer: self.iss.clone(),
+            jwks: Some(pb::token_issuer::Jwks::JwksJson(self.signer.jwks.clone())),
+            subject_claim: "sub".into(),
+            roles_claim: "roles".into(),
+            ..Default::default()
+        }
+    }
+
+    /// Calls as `principal` holding `roles`, over the system's certificate.
+    async fn staff<'s>(&self, s: &'s TestServer, principal: &str, roles: &[&str]) -> Staff<'s> {
+        let now = chrono::Utc::now().timestamp();
+        let token = self
+            .signer
+            .sign(&serde_json::json!({
+                "iss": self.iss, "aud": AUDIENCE, "sub": principal, "roles": roles,
+                "iat": now, "nbf": now, "exp": now + 600,
+            }))
+            .unwrap();
+        s.as_signed_staff(s.tls_channel(Some(&self.cert)).await, token)
+    }
+}
+
+/// What [`seed`] made.
+struct Seeded {
+    /// The person, `subjects/{id}`.
+    subject: String,
+    nhs: String,
+    /// The council's referrals shared with the trust's GPs, in force.
+    active: pb::Agreement,
+    /// The trust's health summaries offered to the council, waiting for
+    /// the council's approval.
+    pending: pb::Agreement,
+}
+
+/// A person the council registered, with a referral and their consent to
+/// share it with the trust's GPs; the sharing agreed and a GP's reading of
+/// the referral; and an agreement the trust proposed, waiting for the
+/// council.
+async fn seed(d: &Deployment) -> Seeded {
+    let s = &d.s;
+    let council = System::new(&d.pki, COUNCIL);
+    s.agencies()
+        .add_certificate_identity(tonic::Request::new(pb::AddCertificateIdentityRequest {
+            parent: format!("agencies/{COUNCIL}"),
+            certificate_identity: Some(pb::CertificateIdentity {
+                r#match: Some(pb::certificate_identity::Match::CertificateSha256(
+                    council.cert.fingerprint.to_string(),
+                )),
+                note: "case system".into(),
+                ..Default::default()
+            }),
+        }))
+        .await
+        .unwrap();
+    s.agencies()
+        .add_token_issuer(tonic::Request::new(pb::AddTokenIssuerRequest {
+            parent: format!("agencies/{COUNCIL}"),
+            token_issuer: Some(council.issuer()),
+        }))
+        .await
+        .unwrap();
+    let health = System::new(&d.pki, HEALTH);
+    s.register_member(
+        HEALTH,
+        pb::AgencyKind::Health,
+        pb::certificate_identity::Match::CertificateSha256(health.cert.fingerprint.to_string()),
+        health.issuer(),
+    )
+    .await;
+    let worker = council.staff(s, "sw-1", &["social_worker"]).await;
+    let nhs = nhs_number(21);
+    let person = worker
+        .create_subject(
+            subject(&nhs, "Jo", "Bloggs", "2015-03-02"),
+            pb::Purpose::DirectCare,
+        )
+        .await
+        .unwrap();
+    let referral = worker
+        .create_record(
+            &person.name,
+            CLASS,
+            referral_fields("bruising noticed at school"),
+            pb::Purpose::Safeguarding,
+        )
+        .await
+        .unwrap();
+    worker
+        .record_consent(pb::Consent {
+            subject: person.name.clone(),
+            kind: pb::ConsentKind::Consent as i32,
+            purposes: vec![pb::Purpose::DirectCare as i32],
+            recipients: vec![format!("agencies/{HEALTH}")],
+            channel: pb::ConsentChannel::FaceToFace as i32,
+            note: "Given at the family's review meeting".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let council_ig = council.staff(s, "ig-cc", &["ig_lead"]).await;
+    let health_ig = health.staff(s, "ig-th", &["ig_lead"]).await;
+    // Its review falls due within the month.
+    let mut gp_share = terms(&GP_SHARE);
+    gp_share.review_date = (chrono::Utc::now() + chrono::Duration::days(10))
+        .format("%Y-%m-%d")
+        .to_string();
+    let draft = council_ig.propose(gp_share).await.unwrap();
+    council_ig.approve(&draft).await.unwrap();
+    let active = health_ig.approve(&draft).await.unwrap();
+    assert_eq!(active.state, pb::AgreementState::Active as i32);
+    health
+        .staff(s, "gp-1", &["gp"])
+        .await
+        .get_record(&referral.name, pb::Purpose::DirectCare)
+        .await
+        .unwrap();
+    let offered = health_ig
+        .propose(safeguarding_terms(&["allergies"], 90))
+        .await
+        .unwrap();
+    let pending = health_ig.approve(&offered).await.unwrap();
+    assert_eq!(pending.state, pb::AgreementState::Draft as i32);
+    Seeded {
+        subject: person.name,
+        nhs,
+        active,
+        pending,
+    }
+}
+
+#[tokio::test]
+async fn people_their_consent_history_and_their_access_report() {
+    let Some(d) = deploy(Db::Sqlite).await else {
+        return;
+    };
+    let seeded = seed(&d).await;
+    let id = seeded.subject.strip_prefix("subjects/").unwrap();
+    let auditor = browser(&d.pki, true);
+    sign_in(&auditor, &d.console, "ig-1").await;
+    let get = |path: String| {
+        let auditor = auditor.clone();
+        let console = d.console.clone();
+        async move {
+            auditor
+                .get(format!("{console}{path}"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+
+    // Found by NHS number, and by name and date of birth; a search
+    // without enough to go on is explained.
+    let by_number = get(format!("/people?nhs_number={}", seeded.nhs)).await;
+    assert!(
+        by_number.contains(&format!(
+            "<a class=\"govuk-link\" href=\"/people/{id}\">Jo Bloggs</a>"
+        )),
+        "{by_number}"
+    );
+    assert!(by_number.contains("Exact"), "{by_number}");
+    let by_name = get("/people?family_name=Bloggs&birth_date=2015-03-02".into()).await;
+    assert!(by_name.contains(&format!("/people/{id}")), "{by_name}");
+    let too_little = get("/people?family_name=Bloggs".into()).await;
+    assert!(
+        too_little.contains("Enter an NHS number, or a family name and a date of birth"),
+        "{too_little}"
+    );
+    let unknown = get("/people/not-a-person".into()).await;
+    assert!(unknown.contains("There is no such person"), "{unknown}");
+
+    // Their page: who they are and their consent history.
+    let person = get(format!("/people/{id}")).await;
+    assert!(
+        person.contains("<h1 class=\"govuk-heading-l\">Jo Bloggs</h1>"),
+        "{person}"
+    );
+    for words in [
+        "Consent recorded",
+        "In effect",
+        "your care",
+        "Agency leeds-health",
+        "In person",
+        "Given at the family&#39;s review meeting",
+        "sw-1 (Agency leeds-cc)",
+    ] {
+        assert!(person.contains(words), "{words}: {person}");
+    }
+
+    // Their access report: grouped by agency and purpose, in plain words,
+    // with the grounds of the GP's reading.
+    let report = get(format!("/people/{id}/report")).await;
+    assert!(!report.contains("There is a problem"), "{report}");
+    for words in [
+        "Who has looked at your records",
+        "Jo Bloggs, born 2015-03-02, NHS number",
+        "since records began",
+        "Agency leeds-health (1)",
+        "For your care",
+        "A gp",
+        "Viewed a record: referral date, service.",
+        &format!("Under the sharing agreement “{}”.", seeded.active.title),
+        "a public task (UK GDPR Article 6(1)(e))",
+        "You had given your consent.",
+        "Agency leeds-cc",
+        "A social worker",
+        "Registered the person:",
+        "Recorded the person&#39;s consent or objection.",
+        "Without a stated purpose",
+    ] {
+        assert!(report.contains(words), "{words}: {report}");
+    }
+    assert!(
+        report.contains("href=\"/assets/console.css\""),
+        "the print stylesheet"
+    );
+    // A period before any of it: nobody looked.
+    let empty = get(format!("/people/{id}/report?to=2020-01-01")).await;
+    assert!(
+        empty.contains("Nobody looked at your records in this period."),
+        "{empty}"
+    );
+    let bad = get(format!("/people/{id}/report?from=yesterday")).await;
+    assert!(bad.contains("year-month-day"), "{bad}");
+    let css = auditor
+        .get(format!("{}/assets/console.css", d.console))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(css.contains("@media print"), "{css}");
+
+    // The ledger about them, from their page.
+    let entries = get(format!("/ledger?subject={id}")).await;
+    assert!(
+        entries.contains("Showing entries about one person"),
+        "{entries}"
+    );
+    assert!(entries.contains("CreateRecord"), "{entries}");
+    assert!(entries.contains("gp-1 (leeds-health)"), "{entries}");
+
+    // Each page was a call Accord recorded under her name.
+    let recorded: Vec<String> =
+        d.s.ledger(EntryFilter {
+            principal: Some("ig-1".into()),
+            ..EntryFilter::default()
+        })
+        .await
+        .into_iter()
+        .map(|e| e.draft.action)
+        .collect();
+    for action in [
+        "/accord.v1.SubjectService/FindSubjects",
+        "/accord.v1.SubjectService/GetSubject",
+        "/accord.v1.ConsentService/ListConsents",
+        "/accord.v1.AuditService/GetSubjectAccessReport",
+    ] {
+        assert!(
+            recorded.iter().any(|a| a == action),
+            "{action}: {recorded:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_agreement_register_and_an_ig_leads_steps() {
+    let Some(d) = deploy(Db::Sqlite).await else {
+        return;
+    };
+    let seeded = seed(&d).await;
+    let lead = browser(&d.pki, true);
+    sign_in(&lead, &d.console, "ig-1").await;
+    let get = |path: String| {
+        let lead = lead.clone();
+        let console = d.console.clone();
+        async move {
+            lead.get(format!("{console}{path}"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let post = |path: &'static str, form: Vec<(&'static str, String)>| {
+        let lead = lead.clone();
+        let console = d.console.clone();
+        async move {
+            let r = lead
+                .post(format!("{console}{path}"))
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let id = |a: &pb::Agreement| a.name.strip_prefix("agreements/").unwrap().to_owned();
+    let (pending, active) = (id(&seeded.pending), id(&seeded.active));
+
+    // The register: what waits for the council, the review falling due,
+    // and every agreement.
+    let register = get("/agreements".into()).await;
+    assert!(!register.contains("There is a problem"), "{register}");
+    let waiting = register.split("Reviews due within 30 days").next().unwrap();
+    assert!(waiting.contains("Waiting for your approval"), "{register}");
+    assert!(waiting.contains(&seeded.pending.title), "{register}");
+    assert!(waiting.contains("Needs your approval"), "{register}");
+    assert!(!waiting.contains(&seeded.active.title), "{register}");
+    let reviews = register.split("All agreements").next().unwrap();
+    assert!(reviews.contains(&seeded.active.title), "{register}");
+    assert!(reviews.contains("govuk-tag--yellow\">Due"), "{register}");
+    assert!(register.contains(&format!("href=\"/agreements/{active}\"")));
+
+    // Approving the trust's offer: the form needs its CSRF token; then the
+    // agreement is in force.
+    let offer = get(format!("/agreements/{pending}")).await;
+    assert!(offer.contains("Approve this agreement"), "{offer}");
+    assert!(
+        offer.contains("safeguarding children and people at risk"),
+        "{offer}"
+    );
+    let csrf = hidden(&offer, "csrf").unwrap();
+    let etag = hidden(&offer, "etag").unwrap();
+    let version = hidden(&offer, "version").unwrap();
+    let (status, _) = post(
+        "/agreements/approve",
+        vec![("id", pending.clone()), ("version", version.clone())],
+    )
+    .await;
+    assert_eq!(status, 403, "no CSRF token");
+    let (status, approved) = post(
+        "/agreements/approve",
+        vec![
+            ("csrf", csrf.clone()),
+            ("id", pending.clone()),
+            ("version", version),
+            ("etag", etag),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{approved}");
+    assert!(
+        approved.contains("You approved this agreement for your organisation."),
+        "{approved}"
+    );
+    assert!(approved.contains("In force"), "{approved}");
+    assert!(!approved.contains("Approve this agreement"), "{approved}");
+
+    // The GP sharing: its use by purpose and role, then suspended (with a
+    // reason) and reinstated.
+    let shared = get(format!("/agreements/{active}")).await;
+    assert!(
+        shared.contains("as far as your organisation may see: 1 in all"),
+        "{shared}"
+    );
+    let usage = shared.split("Disclosures by receiver").nth(1).unwrap();
+    for cell in ["leeds-health", "Direct care", "gp", ">1<"] {
+        assert!(usage.contains(cell), "{cell}: {usage}");
+    }
+    let empty = get(format!("/agreements/{active}?to=2020-01-01")).await;
+    assert!(empty.contains("0 in all"), "{empty}");
+    let etag = hidden(&shared, "etag").unwrap();
+    let (_, no_reason) = post(
+        "/agreements/suspend",
+        vec![
+            ("csrf", csrf.clone()),
+            ("id", active.clone()),
+            ("etag", etag.clone()),
+        ],
+    )
+    .await;
+    assert!(
+        no_reason.contains("Say why you are suspending"),
+        "{no_reason}"
+    );
+    let (_, suspended) = post(
+        "/agreements/suspend",
+        vec![
+            ("csrf", csrf.clone()),
+            ("id", active.clone()),
+            ("etag", etag.clone()),
+            ("reason", "Consent forms under review".into()),
+        ],
+    )
+    .await;
+    assert!(
+        suspended.contains("You suspended this agreement"),
+        "{suspended}"
+    );
+    assert!(
+        suspended.contains("Consent forms under review"),
+        "{suspended}"
+    );
+    let reinstate_etag = hidden(&suspended, "etag").unwrap();
+    let (_, reinstated) = post(
+        "/agreements/reinstate",
+        vec![
+            ("csrf", csrf.clone()),
+            ("id", active.clone()),
+            ("etag", reinstate_etag),
+        ],
+    )
+    .await;
+    assert!(
+        reinstated.contains("You reinstated this agreement."),
+        "{reinstated}"
+    );
+    assert!(reinstated.contains("In force"), "{reinstated}");
+    // A form from before those steps is stale: refused, nothing changes.
+    let (_, stale) = post(
+        "/agreements/suspend",
+        vec![
+            ("csrf", csrf.clone()),
+            ("id", active.clone()),
+            ("etag", etag),
+            ("reason", "from an old page".into()),
+        ],
+    )
+    .await;
+    assert!(
+        stale.contains("The agreement changed since you opened it"),
+        "{stale}"
+    );
+    let unknown = get("/agreements/not-an-agreement".into()).await;
+    assert!(unknown.contains("There is no such agreement"), "{unknown}");
+
+    // Each step was a call Accord decided and recorded under her name.
+    let recorded: Vec<(String, accord::ledger::Outcome)> =
+        d.s.ledger(EntryFilter {
+            principal: Some("ig-1".into()),
+            ..EntryFilter::default()
+        })
+        .await
+        .into_iter()
+        .map(|e| (e.draft.action, e.draft.outcome))
+        .collect();
+    for action in [
+        "ListAgreements",
+        "GetAgreement",
+        "GetAgreementUsage",
+        "ApproveAgreement",
+        "SuspendAgreement",
+        "ReinstateAgreement",
+    ] {
+        let action = format!("/accord.v1.AgreementService/{action}");
+        assert!(
+            recorded
+                .iter()
+                .any(|(a, o)| *a == action && *o == accord::ledger::Outcome::Permitted),
+            "{action}: {recorded:?}"
+        );
+    }
+}
+
 /// Makes the signed-in `client` load the ledger page `times` times: for a
 /// staff member without the auditor role, so many refusals.
 async fn raise_refusal_alert(client: &reqwest::Client, console: &str, times: usize) {
@@ -601,7 +1088,7 @@ async fn raise_refusal_alert(client: &reqwest::Client, console: &str, times: usi
 #[tokio::test]
 async fn in_a_real_browser_staff_sign_in_and_the_pages_pass_the_accessibility_check() {
     use fantoccini::Locator;
-    let Some(d) = deploy().await else {
+    let Some(d) = deploy(Db::Sqlite).await else {
         return;
     };
     let Some(browser) = crate::helpers::browser::Browser::start().await else {

@@ -206,6 +206,34 @@ pub fn get_agreement(
     v.into_result(|| Some((id?, (req.version > 0).then_some(req.version))))
 }
 
+/// GetAgreementUsage input.
+pub fn agreement_usage(
+    req: &pb::GetAgreementUsageRequest,
+) -> Result<(AgreementId, super::TimeRange), Violations> {
+    let mut v = Violations::new();
+    let id = agreement_id(&req.name, "name", &mut v);
+    let range = super::audit::time_range(req.start_time.as_ref(), req.end_time.as_ref(), &mut v);
+    v.into_result(|| Some((id?, range)))
+}
+
+/// The proto form of an agreement's usage.
+pub fn agreement_usage_out(u: crate::service::AgreementUsage) -> pb::GetAgreementUsageResponse {
+    pb::GetAgreementUsageResponse {
+        name: u.agreement.resource_name(),
+        usage: u
+            .rows
+            .into_iter()
+            .map(|r| pb::AgreementUsage {
+                agency: format!("agencies/{}", r.agency),
+                purpose: purpose_out(r.purpose) as i32,
+                role: r.role,
+                disclosures: i64::try_from(r.disclosures).unwrap_or(i64::MAX),
+            })
+            .collect(),
+        total: i64::try_from(u.total).unwrap_or(i64::MAX),
+    }
+}
+
 /// The proto form of an agreement version as it stands at `now`.
 pub fn agreement_out(a: Agreement, now: DateTime<Utc>) -> pb::Agreement {
     let state = state_out(a.status_at(now));

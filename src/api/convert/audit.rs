@@ -92,7 +92,11 @@ pub fn list_entries(
 pub type TimeRange = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
 
 /// A `[start, end)` time range of a request; either end may be open.
-fn time_range(start: Option<&Timestamp>, end: Option<&Timestamp>, v: &mut Violations) -> TimeRange {
+pub(super) fn time_range(
+    start: Option<&Timestamp>,
+    end: Option<&Timestamp>,
+    v: &mut Violations,
+) -> TimeRange {
     let mut at = |field: &str, t: Option<&Timestamp>| {
         t.and_then(|t| {
             v.check(

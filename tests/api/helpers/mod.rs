@@ -5,7 +5,7 @@
 pub mod browser;
 mod fixtures;
 pub mod process;
-mod staff;
+pub mod staff;
 
 pub use fixtures::*;
 

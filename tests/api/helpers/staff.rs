@@ -18,6 +18,9 @@ pub struct Staff<'s> {
     agency: String,
     principal: String,
     roles: String,
+    /// For a secure server: the agency system's channel and the staff
+    /// member's token, used instead of development-mode metadata.
+    signed: Option<(tonic::transport::Channel, String)>,
 }
 
 impl TestServer {
@@ -28,6 +31,16 @@ impl TestServer {
             agency: agency.to_owned(),
             principal: principal.to_owned(),
             roles: roles.to_owned(),
+            signed: None,
+        }
+    }
+
+    /// Calls to a secure server over an agency system's `channel` (its
+    /// client certificate) bearing a staff member's `token`.
+    pub fn as_signed_staff(&self, channel: tonic::transport::Channel, token: String) -> Staff<'_> {
+        Staff {
+            signed: Some((channel, token)),
+            ..self.as_staff("", "", "")
         }
     }
 
@@ -51,7 +64,18 @@ impl Staff<'_> {
     /// `message` as a request from this staff member, for the RPCs this
     /// client has no method for.
     pub fn request<T>(&self, message: T) -> Request<T> {
-        as_caller(message, &self.agency, &self.principal, &self.roles)
+        match &self.signed {
+            Some((_, token)) => super::with_token(message, token),
+            None => as_caller(message, &self.agency, &self.principal, &self.roles),
+        }
+    }
+
+    /// The channel the calls go over.
+    fn channel(&self) -> tonic::transport::Channel {
+        match &self.signed {
+            Some((channel, _)) => channel.clone(),
+            None => self.server.channel.clone(),
+        }
     }
 
     /// Registers `subject`.
@@ -65,9 +89,7 @@ impl Staff<'_> {
             purpose: purpose as i32,
             create_despite_match: false,
         };
-        let answer = self
-            .server
-            .subjects()
+        let answer = pb::subject_service_client::SubjectServiceClient::new(self.channel())
             .create_subject(self.request(request))
             .await?;
         Ok(answer.into_inner().subject.unwrap_or_default())
@@ -90,9 +112,7 @@ impl Staff<'_> {
             }),
             purpose: purpose as i32,
         };
-        let answer = self
-            .server
-            .records()
+        let answer = pb::record_service_client::RecordServiceClient::new(self.channel())
             .create_record(self.request(request))
             .await?;
         Ok(answer.into_inner().record.unwrap_or_default())
@@ -135,12 +155,21 @@ impl Staff<'_> {
             purpose: purpose as i32,
             break_glass_reason: break_glass_reason.to_owned(),
         };
-        let answer = self
-            .server
-            .records()
+        let answer = pb::record_service_client::RecordServiceClient::new(self.channel())
             .get_record(self.request(request))
             .await?;
         Ok(answer.into_inner().record.unwrap_or_default())
+    }
+
+    /// Records `consent`.
+    pub async fn record_consent(&self, consent: pb::Consent) -> Result<pb::Consent, Status> {
+        let request = pb::RecordConsentRequest {
+            consent: Some(consent),
+        };
+        let answer = pb::consent_service_client::ConsentServiceClient::new(self.channel())
+            .record_consent(self.request(request))
+            .await?;
+        Ok(answer.into_inner().consent.unwrap_or_default())
     }
 
     /// Proposes an agreement on `terms`.
@@ -148,9 +177,7 @@ impl Staff<'_> {
         let request = pb::CreateAgreementRequest {
             agreement: Some(terms),
         };
-        let answer = self
-            .server
-            .agreements()
+        let answer = pb::agreement_service_client::AgreementServiceClient::new(self.channel())
             .create_agreement(self.request(request))
             .await?;
         Ok(answer.into_inner().agreement.unwrap_or_default())
@@ -163,9 +190,7 @@ impl Staff<'_> {
             version: agreement.version,
             etag: String::new(),
         };
-        let answer = self
-            .server
-            .agreements()
+        let answer = pb::agreement_service_client::AgreementServiceClient::new(self.channel())
             .approve_agreement(self.request(request))
             .await?;
         Ok(answer.into_inner().agreement.unwrap_or_default())
@@ -181,9 +206,7 @@ impl Staff<'_> {
             purpose: pb::Purpose::Administration as i32,
             ..Default::default()
         };
-        let answer = self
-            .server
-            .audit()
+        let answer = pb::audit_service_client::AuditServiceClient::new(self.channel())
             .get_subject_access_report(self.request(request))
             .await?;
         Ok(answer.into_inner())
@@ -196,9 +219,7 @@ impl Staff<'_> {
             unacknowledged_only,
             ..Default::default()
         };
-        let answer = self
-            .server
-            .audit()
+        let answer = pb::audit_service_client::AuditServiceClient::new(self.channel())
             .list_alerts(self.request(request))
             .await?;
         Ok(answer.into_inner().alerts)
