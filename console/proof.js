@@ -4,7 +4,8 @@
 // the audit path (RFC 9162 section 2.1.3.2, SHA-256) must lead from the
 // entry's leaf hash to the root hash of the checkpoint, and the checkpoint
 // (a C2SP signed note) must carry a valid Ed25519 signature by one of the
-// keys, naming the ledger as its origin.
+// keys, naming the ledger as its origin. On the integrity panel (no entry)
+// the checkpoint alone is checked.
 
 const subtle = globalThis.crypto.subtle;
 const encoder = new TextEncoder();
@@ -104,20 +105,23 @@ async function openNote(note, keys) {
 }
 
 async function check(data) {
-  const index = BigInt(data.index);
   const size = BigInt(data.size);
-  const leaf = hexBytes(data.leaf);
-  const path = data.path ? data.path.split(' ').map(hexBytes) : [];
   const keys = await Promise.all(data.keys.split(' ').filter((k) => k).map(parseKey));
   const { text, signed } = await openNote(data.note, keys);
   const [origin, sizeLine, rootLine] = text.split('\n');
   if (signed.some((k) => k.name !== origin)) throw new Error('the checkpoint names another ledger');
   if (BigInt(sizeLine) !== size) throw new Error('the checkpoint is of another tree size');
+  const by = signed.map((k) => k.text).join(' and ');
+  // The integrity panel: the checkpoint alone.
+  if (data.index === undefined) return `Verified in your browser: checkpoint ${size} is signed by ${by}.`;
+  const index = BigInt(data.index);
+  const leaf = hexBytes(data.leaf);
+  const path = data.path ? data.path.split(' ').map(hexBytes) : [];
   const root = await rootFromPath(index, size, leaf, path);
   if (!same(root, base64Bytes(rootLine))) {
     throw new Error('the audit path does not lead to the checkpoint\'s root hash');
   }
-  return `Verified in your browser: entry ${index} is in the ledger's tree of ${size} entries, checkpoint ${size} signed by ${signed.map((k) => k.text).join(' and ')}.`;
+  return `Verified in your browser: entry ${index} is in the ledger's tree of ${size} entries, checkpoint ${size} signed by ${by}.`;
 }
 
 async function run() {

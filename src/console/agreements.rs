@@ -349,8 +349,7 @@ impl Terms {
             .collect();
         Self {
             id: code_of(&a.name).to_owned(),
-            may_approve: state == pb::AgreementState::Draft
-                && a.awaiting_approval.contains(&us),
+            may_approve: state == pb::AgreementState::Draft && a.awaiting_approval.contains(&us),
             may_suspend: state == pb::AgreementState::Active,
             may_reinstate: state == pb::AgreementState::Suspended,
             title: a.title,

@@ -14,6 +14,7 @@
 mod agreements;
 mod alerts;
 mod assets;
+mod integrity;
 mod ledger;
 mod listener;
 pub mod oidc;
@@ -48,6 +49,8 @@ struct Shared {
     accord: Channel,
     /// The code of the agency the console acts for.
     agency: String,
+    /// The last checkpoint the console verified.
+    witness: integrity::Witness,
     /// The ledger's verifier keys as the operator publishes them: proofs
     /// are checked in the browser against these, never against a key the
     /// API hands out.
@@ -168,6 +171,7 @@ impl Console {
                 sign_in,
                 accord,
                 agency,
+                witness: integrity::Witness::default(),
                 verifier_keys: config
                     .console_verifier_keys
                     .iter()
@@ -203,6 +207,7 @@ impl Console {
             .route("/agreements/approve", post(agreements::approve))
             .route("/agreements/suspend", post(agreements::suspend))
             .route("/agreements/reinstate", post(agreements::reinstate))
+            .route("/integrity", get(integrity::panel))
             .route("/people", get(people::search))
             .route("/people/{id}", get(people::show))
             .route("/people/{id}/report", get(people::report))

@@ -1066,6 +1066,84 @@ async fn the_agreement_register_and_an_ig_leads_steps() {
     }
 }
 
+#[tokio::test]
+async fn the_integrity_panel_verifies_each_checkpoint_extends_the_last() {
+    let Some(d) = deploy(Db::Sqlite).await else {
+        return;
+    };
+    let auditor = browser(&d.pki, true);
+    sign_in(&auditor, &d.console, "ig-1").await;
+    let panel = || async {
+        auditor
+            .get(format!("{}/integrity", d.console))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let first = panel().await;
+    assert!(!first.contains("There is a problem"), "{first}");
+    assert!(!first.contains("did not verify"), "{first}");
+    assert!(
+        first.contains("It is the first checkpoint this console has seen"),
+        "{first}"
+    );
+    let key = accord::ledger::checkpoint::SigningKey::parse(
+        &std::fs::read_to_string(d.s.ledger_key_file()).unwrap(),
+    )
+    .unwrap()
+    .verifier_key()
+    .to_owned();
+    // The key: published by the operator and by Accord, and signing.
+    let row = first.rsplit(&key).next().expect("the key is listed");
+    let cells: Vec<&str> = row
+        .split("<td class=\"govuk-table__cell\">")
+        .skip(1)
+        .take(3)
+        .map(|c| c.split('<').next().unwrap())
+        .collect();
+    assert_eq!(cells, ["Yes", "Yes", "Yes"], "{row}");
+    let size = |page: &str| -> u64 {
+        page.split("id=\"tree-size\">")
+            .nth(1)
+            .and_then(|r| r.split('<').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no tree size: {page}"))
+    };
+    // More calls, another checkpoint: it extends the first.
+    auditor
+        .get(format!("{}/ledger", d.console))
+        .send()
+        .await
+        .unwrap();
+    let second = panel().await;
+    assert!(size(&second) > size(&first));
+    assert!(
+        second.contains(&format!(
+            "extends the ledger of {} entries it verified",
+            size(&first)
+        )),
+        "{second}"
+    );
+    // Both were GetCheckpoint calls, the second with a consistency proof,
+    // recorded under her name.
+    let recorded: Vec<String> =
+        d.s.ledger(EntryFilter {
+            principal: Some("ig-1".into()),
+            ..EntryFilter::default()
+        })
+        .await
+        .into_iter()
+        .map(|e| e.draft.action)
+        .collect();
+    for action in ["GetCheckpoint", "GetConsistencyProof"] {
+        let action = format!("/accord.v1.AuditService/{action}");
+        assert!(recorded.contains(&action), "{action}: {recorded:?}");
+    }
+}
+
 /// Makes the signed-in `client` load the ledger page `times` times: for a
 /// staff member without the auditor role, so many refusals.
 async fn raise_refusal_alert(client: &reqwest::Client, console: &str, times: usize) {
@@ -1086,23 +1164,46 @@ async fn raise_refusal_alert(client: &reqwest::Client, console: &str, times: usi
 /// page styled and enhanced under the content security policy, sign-out;
 /// every console page passes axe-core's WCAG 2.2 AA checks.
 #[tokio::test]
-async fn in_a_real_browser_staff_sign_in_and_the_pages_pass_the_accessibility_check() {
+async fn in_a_real_browser_sqlite() {
+    in_a_real_browser(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn in_a_real_browser_postgres() {
+    in_a_real_browser(Db::Postgres).await;
+}
+
+async fn in_a_real_browser(db: Db) {
     use fantoccini::Locator;
-    let Some(d) = deploy(Db::Sqlite).await else {
+    let Some(d) = deploy(db).await else {
         return;
     };
+    let seeded = seed(&d).await;
     let Some(browser) = crate::helpers::browser::Browser::start().await else {
         return;
     };
     let axe = node_modules().unwrap().join("axe-core/axe.min.js");
+    // Screenshots are named by page, those of the PostgreSQL run apart.
+    let shot = |page: &str| match db {
+        Db::Sqlite => page.to_owned(),
+        Db::Postgres => format!("postgres-{page}"),
+    };
+    let check = |page: &'static str| {
+        let browser = &browser;
+        let axe = &axe;
+        let name = shot(page);
+        async move {
+            let violations = browser.accessibility_violations(&name, axe).await;
+            assert!(violations.is_empty(), "{page} page: {violations:#?}");
+        }
+    };
     let c = &browser.client;
     let path = || async { c.current_url().await.unwrap().path().to_owned() };
 
     c.goto(&format!("{}/ledger", d.console)).await.unwrap();
 
     assert_eq!(path().await, "/sign-in");
-    let violations = browser.accessibility_violations("sign-in", &axe).await;
-    assert!(violations.is_empty(), "sign-in page: {violations:#?}");
+    check("sign-in").await;
 
     c.find(Locator::Css("a.govuk-button--start"))
         .await
@@ -1154,8 +1255,7 @@ async fn in_a_real_browser_staff_sign_in_and_the_pages_pass_the_accessibility_ch
         .await
         .unwrap();
     assert_eq!(enhanced, serde_json::json!(true));
-    let violations = browser.accessibility_violations("ledger", &axe).await;
-    assert!(violations.is_empty(), "ledger page: {violations:#?}");
+    check("ledger").await;
 
     // An entry's page: its grounds in words, and its proof checked in the
     // browser against the published key.
@@ -1175,8 +1275,7 @@ async fn in_a_real_browser_staff_sign_in_and_the_pages_pass_the_accessibility_ch
     );
     let source = c.source().await.unwrap();
     assert!(source.contains("CreateAgency"), "{source}");
-    let violations = browser.accessibility_violations("entry", &axe).await;
-    assert!(violations.is_empty(), "entry page: {violations:#?}");
+    check("entry").await;
     // Tampered with on its way to the browser, the proof fails visibly:
     // another leaf hash, then a checkpoint whose size was changed.
     c.execute(
@@ -1198,7 +1297,7 @@ async fn in_a_real_browser_staff_sign_in_and_the_pages_pass_the_accessibility_ch
         "{}",
         status.1
     );
-    browser.screenshot("entry-tampered").await;
+    browser.screenshot(&shot("entry-tampered")).await;
     c.goto(&format!("{}/ledger/entries/1", d.console))
         .await
         .unwrap();
@@ -1228,8 +1327,7 @@ async fn in_a_real_browser_staff_sign_in_and_the_pages_pass_the_accessibility_ch
     sign_in(&worker, &d.console, "sw-1").await;
     raise_refusal_alert(&worker, &d.console, 4).await;
     c.goto(&format!("{}/alerts", d.console)).await.unwrap();
-    let violations = browser.accessibility_violations("alerts", &axe).await;
-    assert!(violations.is_empty(), "alerts page: {violations:#?}");
+    check("alerts").await;
     c.find(Locator::Css("textarea[name=note]"))
         .await
         .unwrap()
@@ -1246,7 +1344,149 @@ async fn in_a_real_browser_staff_sign_in_and_the_pages_pass_the_accessibility_ch
         .for_element(Locator::Css(".govuk-notification-banner--success"))
         .await
         .unwrap();
-    browser.screenshot("alerts-acknowledged").await;
+    browser.screenshot(&shot("alerts-acknowledged")).await;
+
+    // A person, found by name: their consent history, and the access
+    // report produced for them.
+    c.goto(&format!("{}/people", d.console)).await.unwrap();
+    check("people").await;
+    c.find(Locator::Id("family_name"))
+        .await
+        .unwrap()
+        .send_keys("Bloggs")
+        .await
+        .unwrap();
+    c.find(Locator::Id("birth_date"))
+        .await
+        .unwrap()
+        .send_keys("2015-03-02")
+        .await
+        .unwrap();
+    c.find(Locator::Css("form[action='/people'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::LinkText("Jo Bloggs"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("h1.govuk-heading-l"))
+        .await
+        .unwrap();
+    let person = c.source().await.unwrap();
+    assert!(person.contains("Consent history"), "{person}");
+    assert!(person.contains("Given at the family"), "{person}");
+    check("person").await;
+    c.find(Locator::LinkText("Produce their access report"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Id("report")).await.unwrap();
+    let report = c.source().await.unwrap();
+    assert!(
+        report.contains("Who has looked at your records"),
+        "{report}"
+    );
+    assert!(
+        report.contains("Viewed a record: referral date, service."),
+        "{report}"
+    );
+    // The print button is there once the script runs, and printing leaves
+    // the navigation and forms out.
+    let printable = c
+        .execute(
+            "return [document.getElementById('print-report').hidden,
+                     [...document.styleSheets].some((s) => [...s.cssRules].some((r) =>
+                       r.media && r.media.mediaText === 'print'))]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(printable, serde_json::json!([false, true]));
+    check("report").await;
+    // Printed to PDF by the browser, as the IG officer would save it.
+    let pdf = c
+        .print(
+            fantoccini::wd::PrintConfigurationBuilder::default()
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(pdf.starts_with(b"%PDF-"), "a PDF");
+    std::fs::write(
+        format!("target/console-screenshots/{}.pdf", shot("report")),
+        &pdf,
+    )
+    .unwrap();
+
+    // The agreement register: the trust's offer waits for the council's
+    // IG lead, who approves it.
+    c.goto(&format!("{}/agreements", d.console)).await.unwrap();
+    check("agreements").await;
+    c.find(Locator::LinkText(&seeded.pending.title))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("form[action='/agreements/approve'] button"))
+        .await
+        .unwrap();
+    check("agreement").await;
+    c.find(Locator::Css("form[action='/agreements/approve'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css(".govuk-notification-banner--success"))
+        .await
+        .unwrap();
+    let approved = c.source().await.unwrap();
+    assert!(approved.contains("In force"), "{approved}");
+    browser.screenshot(&shot("agreement-approved")).await;
+
+    // The integrity panel: the checkpoint checked by the console and again
+    // in the browser, which sees a forged one fail.
+    c.goto(&format!("{}/integrity", d.console)).await.unwrap();
+    let status = proof_status(c).await;
+    assert_eq!(status.0, "verified", "{}", status.1);
+    assert!(
+        status.1.contains("is signed by accord.local/ledger+"),
+        "{}",
+        status.1
+    );
+    check("integrity").await;
+    c.execute(
+        "const p = document.getElementById('proof');
+         const lines = p.dataset.note.split('\\n');
+         lines[2] = btoa(String.fromCharCode(...new Uint8Array(32)));
+         p.dataset.note = lines.join('\\n');",
+        vec![],
+    )
+    .await
+    .unwrap();
+    c.find(Locator::Id("proof-check"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let status = proof_status(c).await;
+    assert_eq!(status.0, "failed", "{}", status.1);
+    assert!(status.1.contains("signature"), "{}", status.1);
+
     c.goto(&format!("{}/ledger", d.console)).await.unwrap();
 
     c.find(Locator::Css("form[action='/sign-out'] button"))
