@@ -1019,6 +1019,74 @@ async fn dev_init_makes_a_working_secure_setup() {
     let codes: Vec<&str> = agencies.iter().map(|a| a.code.as_str()).collect();
     assert_eq!(codes, ["leeds-cc", "leeds-th"]);
 
+    // What a local console needs: its part of the configuration, the
+    // development provider's settings (with the console's client secret,
+    // so private) and the provider registered as the council's issuer.
+    assert_eq!(mode("console-provider.json"), 0o600);
+    assert_eq!(mode("console-secret"), 0o600);
+    let provider: serde_json::Value = serde_json::from_str(&read("console-provider.json")).unwrap();
+    assert_eq!(provider["port"], 8444);
+    assert_eq!(
+        provider["clients"][0]["client_secret"].as_str().unwrap(),
+        read("console-secret").trim()
+    );
+    assert_eq!(
+        provider["clients"][0]["redirect_uris"][0],
+        "https://localhost:8443/sign-in/callback"
+    );
+    let written = accord::config::Config::load(Some(&config), &Default::default()).unwrap();
+    assert_eq!(written.console_agency.as_deref(), Some("leeds-cc"));
+    assert_eq!(written.console_verifier_keys.len(), 1);
+    assert_eq!(provider["audience"], written.token_audience);
+    let operator = accord::dev::Issued {
+        cert_pem: read("operator.pem"),
+        key_pem: read("operator.key"),
+        fingerprint: accord::domain::credential::Fingerprint([0; 32]),
+    };
+    let issuers: Vec<String> = pb::agency_service_client::AgencyServiceClient::new(
+        helpers::tls_channel(address, &read("ca.pem"), Some(&operator))
+            .await
+            .unwrap(),
+    )
+    .list_token_issuers(pb::ListTokenIssuersRequest {
+        parent: "agencies/leeds-cc".into(),
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .token_issuers
+    .into_iter()
+    .map(|i| i.issuer)
+    .collect();
+    assert!(
+        issuers.contains(&"https://localhost:8444".to_owned()),
+        "{issuers:?}"
+    );
+    // The console starts on that configuration and serves its sign-in page.
+    let (console, console_address) = start(
+        &[
+            "console",
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    let console = helpers::process::Reaped(console);
+    let port = console_address
+        .parse::<std::net::SocketAddr>()
+        .unwrap()
+        .port();
+    let page = helpers::https_client(&read("ca.pem"), false)
+        .get(format!("https://localhost:{port}/sign-in"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(page.text().await.unwrap().contains("Sign in"));
+    drop(console);
+
     // The README's call: buf curl with the client certificate and a token.
     if let Some(buf) = std::env::var_os("TEST_BUF") {
         let out = Command::new(buf)

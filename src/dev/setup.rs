@@ -1,8 +1,9 @@
 //! `accord dev init` and `accord dev token`: a complete development setup
 //! in one directory — CA, server certificate, an operator certificate, two
 //! example agencies registered with their client certificates and token
-//! signing keys, and a configuration file that uses them — and short-lived
-//! staff tokens for it.
+//! signing keys, a local web console acting for the council with the
+//! settings of a development OpenID provider for its staff, and a
+//! configuration file that uses them — and short-lived staff tokens for it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -33,6 +34,18 @@ pub const AGENCIES: [(&str, &str, AgencyKind); 2] = [
     ),
 ];
 
+/// The agency the development console acts for.
+const CONSOLE_AGENCY: &str = "leeds-cc";
+/// Where the development console serves.
+const CONSOLE_PORT: u16 = 8443;
+/// Where the development OpenID provider (`console/dev-provider.mjs`)
+/// serves.
+const PROVIDER_PORT: u16 = 8444;
+/// Accord's address in the development setup.
+const API_PORT: u16 = 50051;
+/// The provider's settings file `init` writes.
+pub const PROVIDER_FILE: &str = "console-provider.json";
+
 /// The `iss` of an example agency's development identity provider.
 pub fn issuer_of(agency: &str) -> String {
     format!("https://idp.{agency}.example")
@@ -58,6 +71,53 @@ struct DevConfig {
     tls_client_ca_file: PathBuf,
     token_audience: String,
     operator_certificates: Vec<String>,
+    /// Trusted for the development provider's HTTPS (it uses the server
+    /// certificate).
+    token_issuer_ca_file: PathBuf,
+    console_listen: String,
+    console_tls_cert_file: PathBuf,
+    console_tls_key_file: PathBuf,
+    console_api_url: String,
+    console_api_ca_file: PathBuf,
+    console_agency: String,
+    console_client_cert_file: PathBuf,
+    console_client_key_file: PathBuf,
+    console_oidc_issuer: String,
+    console_oidc_client_secret_file: PathBuf,
+    console_oidc_resource: String,
+    /// Filled in once the ledger's signing key exists.
+    console_verifier_keys: Vec<String>,
+}
+
+impl DevConfig {
+    /// The file's text.
+    fn text(&self) -> anyhow::Result<String> {
+        Ok(format!(
+            "# Development configuration written by `accord dev init`: not for real data.\n{}",
+            toml::to_string(self).context("cannot write the configuration")?
+        ))
+    }
+}
+
+/// The development provider's settings (see `console/dev-provider.mjs`):
+/// the console's client and the council's staff.
+fn provider_settings(dir: &Path, audience: &str, client_secret: &str) -> serde_json::Value {
+    serde_json::json!({
+        "port": PROVIDER_PORT,
+        "cert": dir.join("server.pem"),
+        "key": dir.join("server.key"),
+        "audience": audience,
+        "clients": [{
+            "client_id": Config::default().console_oidc_client_id,
+            "client_secret": client_secret,
+            "redirect_uris": [format!("https://localhost:{CONSOLE_PORT}/sign-in/callback")],
+        }],
+        "accounts": {
+            "ig-1": { "name": "Ida Gale", "roles": ["auditor", "ig_lead"] },
+            "au-1": { "name": "Arun Umar", "roles": ["auditor"] },
+            "sw-1": { "name": "Sam Wood", "roles": ["social_worker"] },
+        },
+    })
 }
 
 /// What `init` made.
@@ -126,34 +186,65 @@ pub async fn init(dir: &Path) -> anyhow::Result<Initialised> {
         write_secret(path, text)?;
         files.push(path.clone());
     }
-    let config = DevConfig {
-        listen: "127.0.0.1:50051".to_owned(),
+    // The console's client secret at the development provider.
+    let client_secret = crate::console::session::random_token();
+    let audience = format!("https://localhost:{API_PORT}");
+    for (name, text) in [
+        ("console-secret", client_secret.clone()),
+        (
+            PROVIDER_FILE,
+            provider_settings(&dir, &audience, &client_secret).to_string(),
+        ),
+    ] {
+        let path = dir.join(name);
+        write_secret(&path, &text)?;
+        files.push(path);
+    }
+    let mut config = DevConfig {
+        listen: format!("127.0.0.1:{API_PORT}"),
         data_dir: dir.join("data"),
-        tls_cert_file: server_file,
+        tls_cert_file: server_file.clone(),
         tls_key_file: dir.join("server.key"),
-        tls_client_ca_file: ca_file,
-        token_audience: "accord".to_owned(),
+        tls_client_ca_file: ca_file.clone(),
+        token_audience: audience.clone(),
         operator_certificates: vec![operator.fingerprint.to_string()],
+        token_issuer_ca_file: ca_file.clone(),
+        console_listen: format!("127.0.0.1:{CONSOLE_PORT}"),
+        console_tls_cert_file: server_file,
+        console_tls_key_file: dir.join("server.key"),
+        console_api_url: audience.clone(),
+        console_api_ca_file: ca_file,
+        console_agency: CONSOLE_AGENCY.to_owned(),
+        console_client_cert_file: dir.join(format!("{CONSOLE_AGENCY}.pem")),
+        console_client_key_file: dir.join(format!("{CONSOLE_AGENCY}.key")),
+        console_oidc_issuer: console_issuer(),
+        console_oidc_client_secret_file: dir.join("console-secret"),
+        console_oidc_resource: audience,
+        console_verifier_keys: Vec::new(),
     };
-    let text = format!(
-        "# Development configuration written by `accord dev init`: not for real data.\n{}",
-        toml::to_string(&config).context("cannot write the configuration")?
-    );
-    write_public(&config_file, &text)?;
+    write_public(&config_file, &config.text()?)?;
     files.push(config_file.clone());
-    register(&config_file, &agencies).await?;
+    config.console_verifier_keys = register(&config_file, &agencies).await?;
+    write_public(&config_file, &config.text()?)?;
     Ok(Initialised { config_file, files })
 }
 
-/// Registers the example agencies, their certificates and their issuers,
-/// as the operator (audited like any operator call).
+/// The development provider's issuer, where the console's staff sign in.
+fn console_issuer() -> String {
+    format!("https://localhost:{PROVIDER_PORT}")
+}
+
+/// Registers the example agencies, their certificates and their issuers
+/// (the council's development provider too, by discovery), as the operator
+/// (audited like any operator call); returns the ledger's verifier keys.
 async fn register(
     config_file: &Path,
     agencies: &[(&str, super::Issued, TokenSigner)],
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<String>> {
     let config = Config::load(Some(config_file), &Overrides::default())?;
     let store = open_store(&config, Setup::CreateIfMissing).await?;
     let keys = checkpoint_keys(&config, Setup::CreateIfMissing)?;
+    let verifier_keys = keys.verifier_keys();
     let clock = Arc::new(SystemClock);
     let services = Services::new(Arc::new(store.clone()), clock.clone(), Arc::new(keys));
     let operator = Caller {
@@ -204,8 +295,22 @@ async fn register(
             .await
             .with_context(|| format!("cannot register the token issuer of {name}"))?;
     }
+    let issuer = console_issuer();
+    services
+        .add_token_issuer(
+            &call(method!("AgencyService", "AddTokenIssuer")),
+            &AgencyCode::parse(CONSOLE_AGENCY).map_err(anyhow::Error::msg)?,
+            NewTokenIssuer {
+                jwks: JwksSource::Discovery(format!("{issuer}/.well-known/openid-configuration")),
+                issuer,
+                subject_claim: "sub".to_owned(),
+                roles_claim: "roles".to_owned(),
+            },
+        )
+        .await
+        .context("cannot register the development provider of the console")?;
     store.close().await;
-    Ok(())
+    Ok(verifier_keys)
 }
 
 /// A short-lived staff token of `agency` from the development setup in

@@ -5,7 +5,6 @@
 //! forms are protected.
 
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use accord::api::pb;
@@ -52,11 +51,14 @@ fn node_modules() -> Option<std::path::PathBuf> {
 fn start_provider(pki: &Pki, modules: &std::path::Path, console_port: u16) -> (Reaped, String) {
     // ES modules resolve packages from where the script is: it runs beside
     // the installed node_modules.
+    // A copy of its own: tests run side by side, each removing its copy.
+    static COPIES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let copy = COPIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let script = modules
         .parent()
         .unwrap()
-        .join(format!("provider-{}.mjs", std::process::id()));
-    std::fs::copy("tests/console/provider.mjs", &script).unwrap();
+        .join(format!("provider-{}-{copy}.mjs", std::process::id()));
+    std::fs::copy("console/dev-provider.mjs", &script).unwrap();
     let config = pki.file("provider.json");
     let settings = serde_json::json!({
         "cert": pki.file("server.pem"),
@@ -118,33 +120,8 @@ fn free_port() -> u16 {
 /// An HTTPS client trusting the test CA, with a cookie jar; following
 /// redirects or not.
 fn browser(pki: &Pki, follow: bool) -> reqwest::Client {
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(
-            rustls::pki_types::CertificateDer::from_pem_slice(pki.ca.cert_pem().as_bytes())
-                .unwrap(),
-        )
-        .unwrap();
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .cookie_store(true)
-        .redirect(if follow {
-            reqwest::redirect::Policy::limited(10)
-        } else {
-            reqwest::redirect::Policy::none()
-        })
-        .build()
-        .unwrap()
+    crate::helpers::https_client(&pki.ca.cert_pem(), follow)
 }
-
-use rustls::pki_types::pem::PemObject;
 
 /// The `value` of the hidden input `name` in `html`.
 fn hidden(html: &str, name: &str) -> Option<String> {

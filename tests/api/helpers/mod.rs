@@ -557,6 +557,33 @@ impl TestServer {
     }
 }
 
+/// An HTTPS client trusting the CA `ca_pem`, with a cookie jar; following
+/// redirects or not.
+pub fn https_client(ca_pem: &str, follow: bool) -> reqwest::Client {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
+        .unwrap();
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .cookie_store(true)
+        .redirect(if follow {
+            reqwest::redirect::Policy::limited(10)
+        } else {
+            reqwest::redirect::Policy::none()
+        })
+        .build()
+        .unwrap()
+}
+
 /// A TLS channel to `address` trusting `ca_pem`, presenting `identity`.
 pub async fn tls_channel(
     address: SocketAddr,

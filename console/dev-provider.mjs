@@ -1,10 +1,12 @@
-// A real OpenID Connect provider for the console's tests, from the
-// certified `oidc-provider` library: HTTPS on a free loopback port, the
-// accounts and the console's client from a JSON file (argv[2]), access
-// tokens as JWTs for Accord's audience (RFC 8707 resource indicators)
-// carrying the staff member's roles. Consent is granted automatically;
-// the library's development login form signs any listed account in.
-// Prints `listening PORT` once it serves.
+// A real OpenID Connect provider for the console's tests and for a local
+// console (`accord dev init` writes its settings), from the certified
+// `oidc-provider` library: HTTPS on a loopback port (the settings' `port`,
+// or a free one), the accounts and the console's client from a JSON file
+// (argv[2]), access tokens as JWTs for Accord's audience (RFC 8707 resource
+// indicators) carrying the staff member's roles. Consent is granted
+// automatically; the library's development login form signs any listed
+// account in with any password. Prints `listening PORT` once it serves.
+// Development only: never an identity provider for real staff.
 import fs from 'node:fs';
 import https from 'node:https';
 import Provider, { errors } from 'oidc-provider';
@@ -15,7 +17,7 @@ const server = https.createServer({
   key: fs.readFileSync(config.key),
 });
 
-server.listen(0, '127.0.0.1', () => {
+server.listen(config.port ?? 0, '127.0.0.1', () => {
   const { port } = server.address();
   const issuer = `https://localhost:${port}`;
   const provider = new Provider(issuer, {
