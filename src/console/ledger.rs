@@ -18,6 +18,10 @@ use crate::api::pb::audit_service_client::AuditServiceClient;
 pub struct Filters {
     /// The person, by NHS number (resolved with FindSubjects).
     pub nhs_number: String,
+    /// The person, by family name and date of birth (`YYYY-MM-DD`), when
+    /// no NHS number is given: it must match one person only.
+    pub family_name: String,
+    pub birth_date: String,
     /// The person, by id (as a person's page links to their entries):
     /// used instead of the NHS number when given.
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -220,15 +224,31 @@ async fn search_page(
 ) -> Result<(Vec<pb::LedgerEntry>, String), String> {
     let subject = if !filters.subject.trim().is_empty() {
         format!("subjects/{}", filters.subject.trim())
-    } else if filters.nhs_number.trim().is_empty() {
+    } else if filters.nhs_number.trim().is_empty()
+        && filters.family_name.trim().is_empty()
+        && filters.birth_date.trim().is_empty()
+    {
         String::new()
     } else {
         let lookup = super::people::Lookup {
             nhs_number: filters.nhs_number.clone(),
-            ..Default::default()
+            family_name: filters.family_name.clone(),
+            given_name: String::new(),
+            birth_date: filters.birth_date.clone(),
         };
-        let found = super::people::find(shared, staff, &lookup).await?;
-        found.into_iter().next().map(|p| p.name).unwrap_or_default()
+        match super::people::find(shared, staff, &lookup)
+            .await?
+            .as_slice()
+        {
+            [one] => one.name.clone(),
+            several => {
+                return Err(format!(
+                    "{} people match that name and date of birth. Find the one you mean on the \
+                     People page and search the ledger from their page.",
+                    several.len()
+                ));
+            }
+        }
     };
     let request = request(filters, subject)?;
     let call = staff

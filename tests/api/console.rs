@@ -819,6 +819,14 @@ async fn people_their_consent_history_and_their_access_report() {
         .unwrap();
     assert!(css.contains("@media print"), "{css}");
 
+    // The ledger about them, by name and date of birth; a name without a
+    // date of birth is not enough.
+    let by_name = get("/ledger?family_name=Bloggs&birth_date=2015-03-02".into()).await;
+    assert!(by_name.contains("gp-1 (leeds-health)"), "{by_name}");
+    assert!(!by_name.contains("There is a problem"), "{by_name}");
+    let half = get("/ledger?family_name=Bloggs".into()).await;
+    assert!(half.contains("a family name and a date of birth"), "{half}");
+
     // The ledger about them, from their page.
     let entries = get(format!("/ledger?subject={id}")).await;
     assert!(
@@ -1348,6 +1356,10 @@ async fn in_a_real_browser(db: Db) {
     c.wait()
         .for_element(Locator::LinkText("Jo Bloggs"))
         .await
+        .unwrap();
+    check("people-found").await;
+    c.find(Locator::LinkText("Jo Bloggs"))
+        .await
         .unwrap()
         .click()
         .await
@@ -1463,6 +1475,13 @@ async fn in_a_real_browser(db: Db) {
     let status = proof_status(c).await;
     assert_eq!(status.0, "failed", "{}", status.1);
     assert!(status.1.contains("signature"), "{}", status.1);
+
+    // A page Accord refused: an entry beyond the ledger.
+    c.goto(&format!("{}/ledger/entries/999999", d.console))
+        .await
+        .unwrap();
+    assert!(c.source().await.unwrap().contains("There is a problem"));
+    check("entry-refused").await;
 
     c.goto(&format!("{}/ledger", d.console)).await.unwrap();
 
