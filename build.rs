@@ -87,5 +87,11 @@ fn console_assets(out_dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     for file in GOVUK_FILES {
         fs::copy(dist.join(file), assets.join(file))?;
     }
+    // Ed25519 for browsers whose WebCrypto lacks it: one self-contained ES
+    // module, verified by npm against the lock file's integrity hash.
+    fs::copy(
+        work.join("node_modules/@noble/ed25519/index.js"),
+        assets.join("noble-ed25519.js"),
+    )?;
     Ok(())
 }

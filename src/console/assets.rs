@@ -1,6 +1,7 @@
 //! The console's static files, built into the binary: GOV.UK Frontend's
-//! compiled CSS and JavaScript (installed from npm when Accord is built; see
-//! `build.rs`) and the console's own script and styles.
+//! compiled CSS and JavaScript and `@noble/ed25519` (installed from npm
+//! when Accord is built; see `build.rs`), and the console's own script and
+//! styles.
 
 use axum::extract::Path;
 use axum::http::{StatusCode, header};
@@ -23,6 +24,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
             env!("OUT_DIR"),
             "/console-assets/govuk-frontend.min.js"
         )),
+    ),
+    (
+        "noble-ed25519.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!(concat!(env!("OUT_DIR"), "/console-assets/noble-ed25519.js")),
     ),
     (
         "console.js",

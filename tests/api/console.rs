@@ -1261,6 +1261,34 @@ async fn in_a_real_browser(db: Db) {
     let source = c.source().await.unwrap();
     assert!(source.contains("CreateAgency"), "{source}");
     check("entry").await;
+    // In a browser whose WebCrypto has no Ed25519, the bundled library
+    // checks the signature instead.
+    c.execute(
+        "const subtle = globalThis.crypto.subtle;
+         const importKey = subtle.importKey.bind(subtle);
+         subtle.importKey = (format, key, algorithm, ...rest) =>
+           algorithm && algorithm.name === 'Ed25519'
+             ? Promise.reject(new DOMException('no Ed25519', 'NotSupportedError'))
+             : importKey(format, key, algorithm, ...rest);",
+        vec![],
+    )
+    .await
+    .unwrap();
+    c.find(Locator::Id("proof-check"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let status = proof_status(c).await;
+    assert_eq!(status.0, "verified", "{}", status.1);
+    assert!(
+        status
+            .1
+            .contains("checked with the bundled Ed25519 library"),
+        "{}",
+        status.1
+    );
     // Tampered with on its way to the browser, the proof fails visibly:
     // another leaf hash, then a checkpoint whose size was changed.
     c.execute(
