@@ -516,6 +516,12 @@ async fn take(shared: Arc<Shared>, headers: HeaderMap, step: Step, action: Actio
         return refused_form();
     }
     let id = step.id.trim().to_owned();
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return step_refused(
+            &staff,
+            "There is no such agreement, or your organisation is not a party to it.",
+        );
+    }
     let name = format!("agreements/{id}");
     let mut client = AgreementServiceClient::new(shared.accord.clone());
     let (result, done) = match action {

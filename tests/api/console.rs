@@ -1020,6 +1020,17 @@ async fn the_agreement_register_and_an_ig_leads_steps() {
         stale.contains("The agreement changed since you opened it"),
         "{stale}"
     );
+    // A forged form naming no agreement is refused without a call.
+    let (status, forged) = post(
+        "/agreements/reinstate",
+        vec![
+            ("csrf", csrf.clone()),
+            ("id", "x\r\nLocation: /elsewhere".into()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(forged.contains("There is no such agreement"), "{forged}");
     let unknown = get("/agreements/not-an-agreement".into()).await;
     assert!(unknown.contains("There is no such agreement"), "{unknown}");
 
