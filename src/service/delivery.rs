@@ -5,6 +5,8 @@
 //! subscriber can observe: no entry of theirs, no gap in what they are
 //! given (cursors are sealed), no count.
 
+use std::collections::HashMap;
+
 use futures_util::future::join_all;
 use tokio::sync::watch;
 
@@ -98,13 +100,37 @@ fn withheld(event: &Event) -> ServiceError {
     ServiceError::NotFound(event.resource.clone())
 }
 
+/// Whether `subject` is, through standing merges, the person one of
+/// `listed` names: the survivor of a listed subject, merged into one, or
+/// merged into the same survivor.
+async fn listed_person(
+    services: &Services,
+    listed: &[SubjectId],
+    subject: &SubjectId,
+) -> Result<bool, ServiceError> {
+    let Some(root) = services.survivor_of(subject).await? else {
+        return Ok(false);
+    };
+    if listed.contains(&root.id) {
+        return Ok(true);
+    }
+    Ok(services
+        .store
+        .merged_subjects(&root.id)
+        .await?
+        .iter()
+        .any(|m| listed.contains(&m.id)))
+}
+
 /// Whether `event` is of a kind, and about a subject, `subscription`
 /// wants, before any decision on its resource. Record classes are
-/// checked once the record is read.
+/// checked once the record is read. `people` remembers, for one scan,
+/// which subjects are a listed person through a merge.
 async fn wanted(
     services: &Services,
     subscription: &Subscription,
     event: &Event,
+    people: &mut HashMap<SubjectId, bool>,
 ) -> Result<bool, ServiceError> {
     if !subscription.kinds.is_empty() && !subscription.kinds.contains(&event.kind) {
         return Ok(false);
@@ -125,7 +151,15 @@ async fn wanted(
     };
     Ok(match &subscription.cohort {
         Cohort::All => true,
-        Cohort::Listed(subjects) => subjects.contains(subject),
+        Cohort::Listed(subjects) if subjects.contains(subject) => true,
+        Cohort::Listed(subjects) => match people.get(subject) {
+            Some(same) => *same,
+            None => {
+                let same = listed_person(services, subjects, subject).await?;
+                people.insert(subject.clone(), same);
+                same
+            }
+        },
         Cohort::Held => services
             .store
             .subject_ties(subject)
@@ -328,6 +362,7 @@ impl Services {
         let mut events = Vec::new();
         let mut scanned = 0;
         let mut caught_up = false;
+        let mut people = HashMap::new();
         while events.len() < size as usize && scanned < MAX_EVENTS_SCANNED {
             let want = EVENTS_PER_READ.min(MAX_EVENTS_SCANNED - scanned);
             let read = self.store.events(after, want).await?;
@@ -340,7 +375,7 @@ impl Services {
                 }
                 scanned += 1;
                 after = event.position;
-                if wanted(self, subscription, &event).await? {
+                if wanted(self, subscription, &event, &mut people).await? {
                     candidates.push(event);
                 }
             }

@@ -141,8 +141,25 @@ impl Services {
         id: &SubjectId,
     ) -> Result<Subject, ServiceError> {
         call.note_subject(id.resource_name());
-        let not_found = || ServiceError::NotFound(id.resource_name());
-        let mut subject = self.store.subject(id).await?.ok_or_else(not_found)?;
+        let subject = self
+            .survivor_of(id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(id.resource_name()))?;
+        if subject.id != *id {
+            call.note_subject(subject.id.resource_name());
+        }
+        Ok(subject)
+    }
+
+    /// The subject `id` names, followed through standing merges to the one
+    /// it now is; `None` if it (or a survivor) is not registered.
+    pub(super) async fn survivor_of(
+        &self,
+        id: &SubjectId,
+    ) -> Result<Option<Subject>, ServiceError> {
+        let Some(mut subject) = self.store.subject(id).await? else {
+            return Ok(None);
+        };
         let mut hops = 0;
         while let Some(survivor) = subject.merged_into.take() {
             hops += 1;
@@ -152,12 +169,12 @@ impl Services {
                     id.resource_name()
                 ))));
             }
-            subject = self.store.subject(&survivor).await?.ok_or_else(not_found)?;
+            let Some(next) = self.store.subject(&survivor).await? else {
+                return Ok(None);
+            };
+            subject = next;
         }
-        if hops > 0 {
-            call.note_subject(subject.id.resource_name());
-        }
-        Ok(subject)
+        Ok(Some(subject))
     }
 
     /// Whether the caller's agency may see `subject`: always if it is tied

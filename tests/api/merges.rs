@@ -154,18 +154,11 @@ async fn placement(s: &TestServer, subjects: [&str; 2], consent: &str) -> Placem
     }
 }
 
-async fn merge_and_unmerge(db: Db) {
-    let clock = Arc::new(TestClock::default());
-    // The trust registered Sam Lee (NHS number) and holds a health summary.
-    let Some((s, summary, sam)) = three_agencies(db, clock).await else {
-        return;
-    };
-    // The council registers Sam again under its own reference, despite the
-    // match, writes a referral, records a consent and seals its records:
-    // about both registrations, for different reasons.
+/// The council registers Sam Lee again, under its own reference, despite
+/// the match with the trust's registration; returns the new name.
+async fn register_again(s: &TestServer) -> String {
     let council = s.as_staff(COUNCIL, "sw-1", "social_worker");
-    let again = s
-        .subjects()
+    s.subjects()
         .create_subject(council.request(pb::CreateSubjectRequest {
             subject: Some(pb::Subject {
                 identifiers: vec![pb::Identifier {
@@ -191,7 +184,20 @@ async fn merge_and_unmerge(db: Db) {
         .into_inner()
         .subject
         .unwrap()
-        .name;
+        .name
+}
+
+async fn merge_and_unmerge(db: Db) {
+    let clock = Arc::new(TestClock::default());
+    // The trust registered Sam Lee (NHS number) and holds a health summary.
+    let Some((s, summary, sam)) = three_agencies(db, clock).await else {
+        return;
+    };
+    // The council registers Sam again under its own reference, despite the
+    // match, writes a referral, records a consent and seals its records:
+    // about both registrations, for different reasons.
+    let council = s.as_staff(COUNCIL, "sw-1", "social_worker");
+    let again = register_again(&s).await;
     let referral = create_referral(&s, &again).await;
     let consent = s
         .consents()
@@ -632,4 +638,99 @@ async fn same_person_merges_and_merges_undo_in_order_sqlite() {
 #[tokio::test]
 async fn same_person_merges_and_merges_undo_in_order_postgres() {
     same_person_merges_and_merges_undo_in_order(Db::Postgres).await;
+}
+
+/// A subscription that lists a person follows them through a merge: once
+/// the council's second registration is merged into the trust's, what is
+/// written about the survivor reaches a subscriber that listed the merged
+/// one (and the other way round); after the unmerge it no longer does.
+async fn a_listed_person_is_followed_through_a_merge(db: Db) {
+    let clock = Arc::new(TestClock::default());
+    let Some((s, _summary, sam)) = three_agencies(db, clock).await else {
+        return;
+    };
+    let again = register_again(&s).await;
+    let council = s.as_staff(COUNCIL, "sw-1", "social_worker");
+    let follow = |listed: &str| {
+        let request = council.request(pb::CreateSubscriptionRequest {
+            subscription: Some(pb::Subscription {
+                kinds: vec![pb::EventKind::RecordCreated as i32],
+                purpose: pb::Purpose::Safeguarding as i32,
+                role: "social_worker".to_owned(),
+                cohort: pb::SubscriptionCohort::Listed as i32,
+                subjects: vec![listed.to_owned()],
+                ..Default::default()
+            }),
+        });
+        let s = &s;
+        async move {
+            s.events()
+                .create_subscription(request)
+                .await
+                .unwrap()
+                .into_inner()
+                .subscription
+                .unwrap()
+                .name
+        }
+    };
+    let listing_again = follow(&again).await;
+    let listing_sam = follow(&sam).await;
+    let told = |subscription: String| {
+        let request = council.request(pb::ListEventsRequest {
+            subscription,
+            ..Default::default()
+        });
+        let s = &s;
+        async move {
+            s.events()
+                .list_events(request)
+                .await
+                .unwrap()
+                .into_inner()
+                .events
+                .into_iter()
+                .map(|e| e.resource)
+                .collect::<Vec<String>>()
+        }
+    };
+    // Before any merge, a referral about Sam reaches only the subscription
+    // listing Sam.
+    let before = create_referral(&s, &sam).await;
+    let about_again = create_referral(&s, &again).await;
+    assert!(told(listing_sam.clone()).await.contains(&before.name));
+    assert!(!told(listing_again.clone()).await.contains(&before.name));
+    assert!(!told(listing_sam.clone()).await.contains(&about_again.name));
+
+    let merged = merge(&s, &sam, &again, "one child registered twice")
+        .await
+        .unwrap();
+    // Merged: one person. The survivor's referrals reach the subscription
+    // listing the merged name, and the merged name's earlier referral the
+    // one listing the survivor.
+    let after = create_referral(&s, &sam).await;
+    let listed_again = told(listing_again.clone()).await;
+    assert!(listed_again.contains(&after.name), "{listed_again:?}");
+    assert!(listed_again.contains(&before.name), "{listed_again:?}");
+    let listed_sam = told(listing_sam.clone()).await;
+    assert!(listed_sam.contains(&after.name), "{listed_sam:?}");
+
+    // Unmerged: two people again.
+    unmerge(&s, &merged.name, "two children of one family")
+        .await
+        .unwrap();
+    let later = create_referral(&s, &sam).await;
+    let listed_again = told(listing_again).await;
+    assert!(!listed_again.contains(&later.name), "{listed_again:?}");
+    assert!(told(listing_sam).await.contains(&later.name));
+}
+
+#[tokio::test]
+async fn a_listed_person_is_followed_through_a_merge_sqlite() {
+    a_listed_person_is_followed_through_a_merge(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_listed_person_is_followed_through_a_merge_postgres() {
+    a_listed_person_is_followed_through_a_merge(Db::Postgres).await;
 }
