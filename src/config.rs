@@ -155,6 +155,9 @@ pub struct Config {
     pub console_api_url: String,
     /// The CA (PEM) of Accord's server certificate.
     pub console_api_ca_file: Option<PathBuf>,
+    /// Where the console keeps the last ledger checkpoint it verified, so
+    /// that a restart goes on checking from there (none: memory only).
+    pub console_state_file: Option<PathBuf>,
     /// The code of the agency the console acts for (its client
     /// certificate's), e.g. `leeds-cc`: how the console knows which
     /// agreements wait for its IG leads.
@@ -254,6 +257,7 @@ impl Default for Config {
             console_client_key_file: None,
             console_oidc_issuer: None,
             console_agency: None,
+            console_state_file: None,
             console_oidc_client_id: "accord-console".to_owned(),
             console_oidc_client_secret_file: None,
             console_oidc_scopes: vec!["profile".to_owned()],
@@ -351,6 +355,7 @@ impl fmt::Debug for Config {
             .field("console_client_key_file", &self.console_client_key_file)
             .field("console_oidc_issuer", &self.console_oidc_issuer)
             .field("console_agency", &self.console_agency)
+            .field("console_state_file", &self.console_state_file)
             .field("console_oidc_client_id", &self.console_oidc_client_id)
             .field(
                 "console_oidc_client_secret_file",

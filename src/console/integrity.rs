@@ -6,8 +6,10 @@
 //! rewritten or rolled back shows here as a failure — with the keys each
 //! side knows. The browser checks the checkpoint's signature again itself.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
+use anyhow::Context;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -21,9 +23,10 @@ use crate::ledger::checkpoint::open_checkpoint;
 use crate::ledger::merkle::verify_consistency;
 
 /// The last checkpoint the console verified: what the next must extend.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Witnessed {
     pub size: u64,
+    #[serde(with = "hex::serde")]
     pub root: [u8; 32],
     /// When it was first verified.
     pub first_verified: DateTime<Utc>,
@@ -31,9 +34,58 @@ pub struct Witnessed {
     pub last_verified: DateTime<Utc>,
 }
 
-/// The console's memory of the ledger, shared by every session.
+/// The console's memory of the ledger, shared by every session; kept in
+/// `console_state_file` when one is configured, so that a restarted
+/// console goes on checking from where it was rather than trusting the
+/// first checkpoint it sees again.
 #[derive(Debug, Default)]
-pub struct Witness(tokio::sync::Mutex<Option<Witnessed>>);
+pub struct Witness {
+    memory: tokio::sync::Mutex<Option<Witnessed>>,
+    file: Option<PathBuf>,
+}
+
+impl Witness {
+    /// The witness kept in `file` (read now if it exists), or in memory
+    /// only.
+    pub fn open(file: Option<PathBuf>) -> anyhow::Result<Self> {
+        let memory = match &file {
+            Some(path) if path.exists() => {
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    format!("cannot read console_state_file {}", path.display())
+                })?;
+                Some(serde_json::from_str(&text).with_context(|| {
+                    format!(
+                        "console_state_file {} is not the console's state: remove it only if \
+                         you know why it is damaged",
+                        path.display()
+                    )
+                })?)
+            }
+            _ => None,
+        };
+        Ok(Self {
+            memory: tokio::sync::Mutex::new(memory),
+            file,
+        })
+    }
+
+    /// Keeps `witnessed` in the file, if there is one: written beside it
+    /// and renamed over it, so that a crash leaves the old or the new.
+    fn keep(&self, witnessed: &Witnessed) -> std::io::Result<()> {
+        let Some(path) = &self.file else {
+            return Ok(());
+        };
+        let text = serde_json::to_string(witnessed).map_err(std::io::Error::other)?;
+        let partial = path.with_extension("partial");
+        {
+            use std::io::Write;
+            let mut file = std::fs::File::create(&partial)?;
+            file.write_all(text.as_bytes())?;
+            file.sync_all()?;
+        }
+        std::fs::rename(&partial, path)
+    }
+}
 
 /// A key and what is known of it.
 #[derive(Debug)]
@@ -112,7 +164,7 @@ async fn check(shared: &Shared, staff: &Staff, witness: &Witness) -> Result<Pane
         ..Panel::default()
     };
     let mut signers = Vec::new();
-    let mut memory = witness.0.lock().await;
+    let mut memory = witness.memory.lock().await;
     match opened(&checkpoint.note, trusted) {
         Err(failure) => panel.failure = Some(failure),
         Ok((size, root, signed_by)) => {
@@ -163,6 +215,14 @@ async fn check(shared: &Shared, staff: &Staff, witness: &Witness) -> Result<Pane
                 },
             }
         }
+    }
+    if let Some(now) = memory.as_ref()
+        && let Err(e) = witness.keep(now)
+    {
+        tracing::error!(error = %e, "the console cannot keep the checkpoint it verified");
+        panel.verified.push_str(&format!(
+            " The console could not save this ({e}): after a restart it would start again."
+        ));
     }
     panel.last_verification = memory
         .as_ref()
@@ -314,6 +374,24 @@ mod tests {
         // Cut back: entries removed.
         let failure = extends(&before, 5, &root(&leaves[..5]), &[]).unwrap_err();
         assert!(failure.contains("entries have been removed"), "{failure}");
+    }
+
+    #[test]
+    fn what_was_verified_is_kept_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let witness = Witness::open(Some(path.clone())).unwrap();
+        let seen = witnessed(&[leaf_hash(b"a"), leaf_hash(b"b")]);
+        witness.keep(&seen).unwrap();
+        let reopened = Witness::open(Some(path.clone())).unwrap();
+        assert_eq!(reopened.memory.into_inner(), Some(seen));
+        std::fs::write(&path, "not json").unwrap();
+        let damaged = Witness::open(Some(path)).unwrap_err();
+        assert!(
+            format!("{damaged:#}").contains("is not the console's state"),
+            "{damaged:#}"
+        );
+        assert_eq!(Witness::open(None).unwrap().memory.into_inner(), None);
     }
 
     #[test]

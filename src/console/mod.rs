@@ -171,7 +171,7 @@ impl Console {
                 sign_in,
                 accord,
                 agency,
-                witness: integrity::Witness::default(),
+                witness: integrity::Witness::open(config.console_state_file.clone())?,
                 verifier_keys: config
                     .console_verifier_keys
                     .iter()

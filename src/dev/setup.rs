@@ -85,6 +85,7 @@ struct DevConfig {
     console_oidc_issuer: String,
     console_oidc_client_secret_file: PathBuf,
     console_oidc_resource: String,
+    console_state_file: PathBuf,
     /// Filled in once the ledger's signing key exists.
     console_verifier_keys: Vec<String>,
 }
@@ -220,6 +221,7 @@ pub async fn init(dir: &Path) -> anyhow::Result<Initialised> {
         console_oidc_issuer: console_issuer(),
         console_oidc_client_secret_file: dir.join("console-secret"),
         console_oidc_resource: audience,
+        console_state_file: dir.join("console-state.json"),
         console_verifier_keys: Vec::new(),
     };
     write_public(&config_file, &config.text()?)?;

@@ -205,7 +205,7 @@ async fn deploy(db: Db) -> Option<Deployment> {
              console_tls_cert_file = {server:?}\nconsole_tls_key_file = {server_key:?}\n\
              console_api_url = \"https://localhost:{accord}\"\nconsole_api_ca_file = {ca:?}\n\
              console_client_cert_file = {cert:?}\nconsole_client_key_file = {key:?}\n\
-             console_agency = {COUNCIL:?}\n\
+             console_agency = {COUNCIL:?}\nconsole_state_file = {state:?}\n\
              console_oidc_issuer = {issuer:?}\nconsole_oidc_client_id = {CLIENT_ID:?}\n\
              console_oidc_client_secret_file = {secret:?}\ntoken_issuer_ca_file = {ca:?}\n\
              console_oidc_resource = {AUDIENCE:?}\nconsole_verifier_keys = [{verifier:?}]\n",
@@ -216,6 +216,7 @@ async fn deploy(db: Db) -> Option<Deployment> {
             cert = pki.file("console.pem"),
             key = pki.file("console.key"),
             secret = pki.file("console-secret"),
+            state = pki.file("console-state.json"),
             verifier = accord::ledger::checkpoint::SigningKey::parse(
                 &std::fs::read_to_string(s.ledger_key_file()).unwrap()
             )
@@ -1064,7 +1065,7 @@ async fn the_agreement_register_and_an_ig_leads_steps() {
 
 #[tokio::test]
 async fn the_integrity_panel_verifies_each_checkpoint_extends_the_last() {
-    let Some(d) = deploy(Db::Sqlite).await else {
+    let Some(mut d) = deploy(Db::Sqlite).await else {
         return;
     };
     let auditor = browser(&d.pki, true);
@@ -1138,6 +1139,38 @@ async fn the_integrity_panel_verifies_each_checkpoint_extends_the_last() {
         let action = format!("/accord.v1.AuditService/{action}");
         assert!(recorded.contains(&action), "{action}: {recorded:?}");
     }
+
+    // Restarted, the console remembers what it verified (its state file)
+    // and goes on from there instead of trusting the next checkpoint as
+    // the first.
+    let _ = d._console.0.kill();
+    let _ = d._console.0.wait();
+    let (child, _address, _log) = start_logged(
+        &["console"],
+        &[(
+            "ACCORD_CONFIG",
+            d.pki.file("console.toml").to_str().unwrap(),
+        )],
+    );
+    d._console = Reaped(child);
+    let auditor = browser(&d.pki, true);
+    sign_in(&auditor, &d.console, "ig-1").await;
+    let third = auditor
+        .get(format!("{}/integrity", d.console))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!third.contains("It is the first checkpoint"), "{third}");
+    assert!(
+        third.contains(&format!(
+            "extends the ledger of {} entries it verified",
+            size(&second)
+        )),
+        "{third}"
+    );
 }
 
 /// Makes the signed-in `client` load the ledger page `times` times: for a
