@@ -69,7 +69,7 @@ fn identity(c: &mut Criterion) {
         b.iter(|| {
             let keys = serde_json::from_str(&jwks).unwrap();
             let check = TokenCheck {
-                audience: "accord",
+                audience: &config.token_audience,
                 leeway_seconds: 60,
                 now: Utc::now(),
             };

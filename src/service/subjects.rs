@@ -4,6 +4,7 @@ use super::matches::MatchProbe;
 use super::merges::merged_refusal;
 use super::{Audited, Call, ServiceError, Services};
 use crate::domain::{Demographics, Identifier, Subject, SubjectId};
+use crate::matching::Profile;
 use crate::policy::Decision;
 use crate::store::{After, Expect, StoreError, Write};
 
@@ -101,13 +102,23 @@ impl Services {
         call.note_subject(subject.id.resource_name());
         call.note_controller(call.caller.agency.as_str().to_owned());
         call.note_fields(disclosed());
+        // Counted before the screening: a registration of someone like
+        // the person committed after this count (by this process or any
+        // other) makes this one stale, to be screened again, so that two
+        // registrations of one person decided side by side cannot both
+        // pass the screening unseen by each other.
+        let keys = Profile::of(&subject).blocking_keys();
+        let population = self.store.block_population(&keys).await?;
         let raised = self
             .screen_registration(call, &subject, new.create_despite_match)
             .await?;
         // The caller is not told of possible duplicates, nor is its entry
         // (which its auditors read): that someone like the person is known
         // to Accord is for the data-quality staff alone.
-        let mut writes = vec![Write::InsertSubject(subject.clone())];
+        let mut writes = vec![
+            Write::CheckBlockPopulation { keys, population },
+            Write::InsertSubject(subject.clone()),
+        ];
         writes.extend(raised.into_iter().map(Write::InsertPossibleDuplicate));
         self.commit(call, writes, subject).await
     }

@@ -167,6 +167,7 @@ fn change_of(write: &Write) -> Option<Change> {
         Write::InsertAgency(_)
         | Write::UpdateAgency { .. }
         | Write::InsertRecordClass(_)
+        | Write::CheckBlockPopulation { .. }
         | Write::InsertSubject(_)
         | Write::InsertAgreement(_)
         | Write::InsertCertificateIdentity(_)

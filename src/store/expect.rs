@@ -352,6 +352,7 @@ impl Seen {
                     self.records.insert(record.id.as_str().to_owned(), current);
                 }
                 Write::InsertRecordClass(_)
+                | Write::CheckBlockPopulation { .. }
                 | Write::LinkIdentifier { .. }
                 | Write::UnlinkIdentifier { .. }
                 | Write::SetMeta { .. }

@@ -164,6 +164,12 @@ pub enum Write {
     },
     /// Adds a record class.
     InsertRecordClass(RecordClass),
+    /// Before a subject filed under `keys` is registered: stale unless
+    /// `population` subjects (as [`Store::block_population`] counted them
+    /// before the registration was screened for duplicates) are filed
+    /// under them still, so that two registrations of one person decided
+    /// side by side cannot both miss each other.
+    CheckBlockPopulation { keys: Vec<String>, population: u64 },
     /// Registers a subject with its identifiers.
     InsertSubject(Subject),
     /// Adds an identifier to a subject.
@@ -427,6 +433,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         keys: &[String],
         limit: u32,
     ) -> Result<Vec<Subject>, StoreError>;
+    /// How many subjects are filed under any of the blocking `keys`.
+    async fn block_population(&self, keys: &[String]) -> Result<u64, StoreError>;
 
     /// A record at `version`, or its latest version.
     async fn record(

@@ -535,6 +535,10 @@ impl Store for SqlStore {
         subjects::match_candidates(&self.reader, keys, n).await
     }
 
+    async fn block_population(&self, keys: &[String]) -> Result<u64, StoreError> {
+        subjects::block_population(&self.reader, keys).await
+    }
+
     async fn record(
         &self,
         id: &RecordId,

@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
-use super::codec::{Tx, agency_code, code, limit, micros, time};
+use super::codec::{Tx, agency_code, code, limit, micros, time, unsigned};
 use super::{IdentifierLink, LinkedIdentifier, StoreError, SubjectTies, meta};
 use crate::domain::{
     AgencyCode, Demographics, Gender, Identifier, IdentifierSystem, Subject, SubjectId,
@@ -235,6 +235,50 @@ pub(super) async fn match_candidates(
         }
     }
     Ok(out)
+}
+
+/// The statement counting the subjects filed under `n` keys.
+fn population_sql(n: usize) -> String {
+    let placeholders: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
+    format!(
+        "SELECT COUNT(DISTINCT subject_id) AS n FROM subject_blocks WHERE key IN ({})",
+        placeholders.join(", ")
+    )
+}
+
+/// How many subjects are filed under any of `keys`.
+pub(super) async fn block_population(db: &AnyPool, keys: &[String]) -> Result<u64, StoreError> {
+    if keys.is_empty() {
+        return Ok(0);
+    }
+    let sql = population_sql(keys.len());
+    let query = keys
+        .iter()
+        .fold(sqlx::query(&sql), |q, k| q.bind(k.as_str()));
+    unsigned(query.fetch_one(db).await?.try_get("n")?)
+}
+
+/// Stale unless `population` subjects are filed under `keys` now, in `tx`.
+pub(super) async fn check_block_population(
+    tx: &mut Tx,
+    keys: &[String],
+    population: u64,
+) -> Result<(), StoreError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let sql = population_sql(keys.len());
+    let query = keys
+        .iter()
+        .fold(sqlx::query(&sql), |q, k| q.bind(k.as_str()));
+    let now = unsigned(query.fetch_one(&mut *tx).await?.try_get("n")?)?;
+    if now == population {
+        Ok(())
+    } else {
+        Err(StoreError::Stale(
+            "a subject like the one being registered was registered meanwhile".to_owned(),
+        ))
+    }
 }
 
 /// The version of the blocking keys [`insert`] writes; [`index_blocks`]

@@ -639,6 +639,9 @@ async fn apply(tx: &mut Tx, write: &Write, index: i64) -> Result<(), StoreError>
             expected_etag,
         } => agencies::update(tx, agency, expected_etag).await,
         Write::InsertRecordClass(c) => catalog::insert(tx, c).await,
+        Write::CheckBlockPopulation { keys, population } => {
+            subjects::check_block_population(tx, keys, *population).await
+        }
         Write::InsertSubject(s) => subjects::insert(tx, s).await,
         Write::LinkIdentifier {
             subject,

@@ -309,3 +309,60 @@ async fn a_sealed_subject_is_not_revealed_by_registering_it_again() {
     assert_eq!(open[0].candidate.as_ref().unwrap().name, sam_name);
     s.stop().await;
 }
+
+/// Eight registrations of one child, decided side by side (on PostgreSQL
+/// by two server processes on one database): exactly one is made, and
+/// every other is told of it, however the calls interleave — none passes
+/// the door unseen by the others.
+async fn registrations_side_by_side_cannot_both_pass_the_door(db: Db) {
+    let Some(s) = TestServer::start(db).await else {
+        return;
+    };
+    s.register(&[(COUNCIL, pb::AgencyKind::Council)]).await;
+    let beside = match db {
+        Db::Postgres => Some(s.start_beside().await),
+        Db::Sqlite => None,
+    };
+    let answers = futures_util::future::join_all((0..8).map(|i| {
+        let server = match &beside {
+            Some(other) if i % 2 == 1 => other,
+            _ => &s,
+        };
+        register(
+            server,
+            COUNCIL,
+            sam(&format!("SC-{i}"), "Lee", "2014-06-01", "LS1 4AP"),
+            false,
+        )
+    }))
+    .await;
+    let made: Vec<&pb::Subject> = answers.iter().filter_map(|a| a.as_ref().ok()).collect();
+    assert_eq!(made.len(), 1, "{answers:?}");
+    for refused in answers.iter().filter_map(|a| a.as_ref().err()) {
+        assert_eq!(refused.code(), Code::AlreadyExists, "{refused:?}");
+        assert!(refused.message().contains(&made[0].name), "{refused:?}");
+    }
+    // The store holds the one subject.
+    let council = s
+        .ledger(accord::store::EntryFilter {
+            agency: Some(COUNCIL.to_owned()),
+            outcome: Some(accord::ledger::Outcome::Permitted),
+            ..Default::default()
+        })
+        .await;
+    let created = council
+        .iter()
+        .filter(|e| e.draft.action == "/accord.v1.SubjectService/CreateSubject")
+        .count();
+    assert_eq!(created, 1);
+}
+
+#[tokio::test]
+async fn registrations_side_by_side_cannot_both_pass_the_door_sqlite() {
+    registrations_side_by_side_cannot_both_pass_the_door(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn registrations_side_by_side_cannot_both_pass_the_door_postgres() {
+    registrations_side_by_side_cannot_both_pass_the_door(Db::Postgres).await;
+}
